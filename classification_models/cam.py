@@ -1,0 +1,68 @@
+"""Class activation maps as pure functions (Zhou et al. 2016; thesis §1.1.6-1.1.8).
+
+``CAM_c(x, y) = Σ_k W[k, c] · A_k(x, y)`` over the K last-conv maps ``A``; the
+Dense bias is left out, as in the paper. Functions accept NumPy or TF tensors and
+return TF tensors (NumPy in, NumPy-convertible out).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def cams_from_activations(*, activations, weights, classes=None):
+    """CAMs of all classes or of one class per image.
+
+    Args:
+        activations: last-conv activations ``[N, h, w, K]``.
+        weights: Dense kernel ``[K, C]``.
+        classes: None for all classes, or int class ids ``[N]`` (one map per image).
+
+    Returns:
+        ``[N, h, w, C]`` when ``classes`` is None, else ``[N, h, w]``.
+    """
+    import tensorflow as tf
+
+    a = tf.convert_to_tensor(activations, tf.float32)
+    w = tf.convert_to_tensor(weights, tf.float32)
+    if classes is None:
+        return tf.einsum("nhwk,kc->nhwc", a, w)
+    wc = tf.gather(tf.transpose(w), tf.convert_to_tensor(classes, tf.int32))  # [N, K]
+    return tf.einsum("nhwk,nk->nhw", a, wc)
+
+
+def upsample_bilinear(*, maps, size):
+    """Bilinear upsampling of ``[N, h, w]`` or ``[N, h, w, C]`` maps to ``size=(H, W)``.
+
+    Uses half-pixel centres (``tf.image.resize``), the same convention as OpenCV's
+    ``INTER_LINEAR`` and scikit-image's ``resize(order=1)``.
+    """
+    import tensorflow as tf
+
+    m = tf.convert_to_tensor(maps, tf.float32)
+    squeeze = m.shape.rank == 3
+    if squeeze:
+        m = m[..., None]
+    out = tf.image.resize(m, size, method="bilinear")
+    return out[..., 0] if squeeze else out
+
+
+def normalize_per_map(maps, *, clip_negative: bool = True):
+    """Scales each map to [0, 1] by its own maximum, as the thesis colours CAMs.
+
+    Args:
+        maps: ``[N, H, W]`` (or ``[H, W]``) array.
+        clip_negative: negatives (evidence against the class) are shown as 0.
+
+    Returns:
+        NumPy array of the same shape; an all-zero (or all-negative) map stays 0.
+    """
+    m = np.asarray(maps, np.float32)
+    single = m.ndim == 2
+    if single:
+        m = m[None]
+    if clip_negative:
+        m = np.maximum(m, 0.0)
+    peak = m.reshape(m.shape[0], -1).max(axis=1) if m.size else np.zeros((0,), np.float32)
+    peak = np.where(peak > 0, peak, 1.0).reshape((-1,) + (1,) * (m.ndim - 1))
+    out = m / peak
+    return out[0] if single else out

@@ -1,0 +1,139 @@
+"""One builder for GAP-ended VGG-style CNNs and its presets (thesis §3.2.2, §6.2).
+
+Architecture: ``preprocess`` (per-channel normalisation, statistics from the train
+split) -> blocks of 3×3 same-padded convolutions (optional batch norm and a
+residual 1×1 projection per block) with max-pooling between blocks -> ``last_conv``
+(K filters, ReLU) -> ``gap`` (global average pooling) -> ``logits`` (Dense, linear)
+-> ``probs`` (softmax). The names are part of the contract: CAMs, losses and the
+GUI find the layers by name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from common.errors import UserError
+
+LAST_CONV = "last_conv"
+GAP = "gap"
+LOGITS = "logits"
+PROBS = "probs"
+PREPROCESS = "preprocess"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    """Parameters of the one builder.
+
+    Attributes:
+        filters: filters per block; one entry per block (max-pooling after each
+            block except the last, so the last conv grid is input / 2**(blocks-1)).
+        convs_per_block: 3×3 convolutions per block.
+        last_conv_filters: K, the filters of the last conv layer (CAM features).
+        batch_norm: batch normalisation after each convolution.
+        residual: residual connection (1×1 projection) around each block.
+        dropout: dropout rate before the classification layer (0 = none).
+        weight_decay: L2 on conv/dense kernels.
+    """
+
+    filters: tuple[int, ...] = (32, 64, 128)
+    convs_per_block: int = 2
+    last_conv_filters: int = 64
+    batch_norm: bool = False
+    residual: bool = False
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+
+
+PRESETS: dict[str, ModelParams] = {
+    # 224×224×3 -> 14×14×64 (5 blocks, 4 poolings), BN + residual (§3.2.2).
+    "vgg_gap_224": ModelParams(filters=(32, 64, 128, 128, 256), convs_per_block=2, batch_norm=True, residual=True),
+    # 128×128×1 sketches -> 8×8×64 (5 blocks).
+    "vgg_gap_sketch": ModelParams(filters=(16, 32, 64, 128, 128), convs_per_block=2, batch_norm=True, residual=True),
+    # 72×72×1 symbols -> 18×18×64 (3 blocks, no BN/residual, §6.2).
+    "vgg_gap_small": ModelParams(filters=(16, 32, 64), convs_per_block=2),
+    # decoy digits (48×48 or 64×64) -> 12×12 / 16×16 grid; small and fast.
+    "vgg_gap_digits": ModelParams(filters=(16, 32, 64), convs_per_block=2),
+}
+
+
+def resolve_params(name: str, overrides: dict | None = None) -> ModelParams:
+    """The preset ``name`` with ``overrides`` applied (unknown keys fail clearly)."""
+    if name not in PRESETS:
+        raise UserError(f"unknown model '{name}' (valid models: {', '.join(sorted(PRESETS))})")
+    base = PRESETS[name]
+    overrides = dict(overrides or {})
+    valid = {f.name for f in dataclasses.fields(ModelParams)}
+    for key in overrides:
+        if key not in valid:
+            raise UserError(f"unknown model parameter '{key}' for '{name}' (valid: {', '.join(sorted(valid))})")
+    if "filters" in overrides:
+        overrides["filters"] = tuple(int(v) for v in overrides["filters"])
+    return dataclasses.replace(base, **overrides)
+
+
+def build_model(
+    *,
+    input_shape: Sequence[int],
+    num_classes: int,
+    params: ModelParams,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    seed: int | None = None,
+):
+    """Builds the GAP classifier.
+
+    Args:
+        input_shape: ``(H, W, C)`` of the images, pixel values in [0, 255].
+        num_classes: number of classes C.
+        params: architecture (see ``ModelParams``).
+        mean, std: per-channel statistics of the train split in pixel units.
+        seed: seeds the initialisers (deterministic weights).
+
+    Returns:
+        A ``keras.Model`` mapping images ``[N,H,W,C]`` to probabilities ``[N,C]``
+        with layers ``preprocess``, ``last_conv``, ``gap``, ``logits``, ``probs``.
+    """
+    import keras
+    from keras import layers
+
+    h, w, c = (int(v) for v in input_shape)
+    mean = list(mean) if mean is not None else [127.5] * c
+    std = list(std) if std is not None else [64.0] * c
+    if len(mean) != c or len(std) != c:
+        raise UserError(f"normalisation statistics have {len(mean)} channel(s) but the images have {c}")
+    reg = keras.regularizers.L2(params.weight_decay) if params.weight_decay > 0 else None
+    counter = [0]
+
+    def init():
+        counter[0] += 1
+        return keras.initializers.HeNormal(seed=None if seed is None else seed + counter[0])
+
+    inputs = keras.Input(shape=(h, w, c), name="image")
+    x = layers.Normalization(mean=mean, variance=[s * s for s in std], name=PREPROCESS)(inputs)
+    n_blocks = len(params.filters)
+    for b, f in enumerate(params.filters):
+        shortcut = x
+        for j in range(params.convs_per_block):
+            x = layers.Conv2D(f, 3, padding="same", use_bias=not params.batch_norm, kernel_initializer=init(),
+                              kernel_regularizer=reg, name=f"block{b + 1}_conv{j + 1}")(x)
+            if params.batch_norm:
+                x = layers.BatchNormalization(name=f"block{b + 1}_bn{j + 1}")(x)
+            if j < params.convs_per_block - 1 or not params.residual:
+                x = layers.Activation("relu", name=f"block{b + 1}_relu{j + 1}")(x)
+        if params.residual:
+            shortcut = layers.Conv2D(f, 1, padding="same", kernel_initializer=init(), kernel_regularizer=reg,
+                                     name=f"block{b + 1}_proj")(shortcut)
+            x = layers.Add(name=f"block{b + 1}_add")([x, shortcut])
+            x = layers.Activation("relu", name=f"block{b + 1}_out")(x)
+        if b < n_blocks - 1:
+            x = layers.MaxPooling2D(2, name=f"block{b + 1}_pool")(x)
+    x = layers.Conv2D(params.last_conv_filters, 3, padding="same", activation="relu", kernel_initializer=init(),
+                      kernel_regularizer=reg, name=LAST_CONV)(x)
+    x = layers.GlobalAveragePooling2D(name=GAP)(x)
+    if params.dropout > 0:
+        x = layers.Dropout(params.dropout, seed=seed, name="head_dropout")(x)
+    logits = layers.Dense(num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                          kernel_regularizer=reg, name=LOGITS)(x)
+    probs = layers.Activation("softmax", name=PROBS)(logits)
+    return keras.Model(inputs, probs, name="vgg_gap")

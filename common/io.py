@@ -1,0 +1,154 @@
+"""Atomic writes and careful reads.
+
+Every file the project writes goes through a temporary file in the same folder
+followed by ``os.replace``, so an interrupted run never leaves a half-written file
+where a complete one is expected.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from common.errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yields a temporary path next to ``path``; renames it onto ``path`` on success.
+
+    Use for writers that need a file name (``model.save``, ``Image.save``). On an
+    exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    ensure_dir(path.parent)
+    suffix = suffix if suffix is not None else "".join(path.suffixes) or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def ensure_dir(path: str | os.PathLike) -> Path:
+    """Creates ``path`` (and parents); a UserError if that is not possible."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create folder '{path}': {exc.strerror or exc}") from exc
+    if not os.access(path, os.W_OK):
+        raise UserError(f"folder '{path}' is not writable")
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except PermissionError as exc:
+        raise UserError(f"cannot write '{path}': permission denied") from exc
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Writes UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and arrays appear in metrics; convert without importing numpy here.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def to_json_text(obj: Any) -> str:
+    """Serialises ``obj`` (numpy values allowed) as indented JSON; NaN becomes null."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+            return clean(value.tolist())
+        return value
+
+    return json.dumps(clean(obj), indent=2, sort_keys=False, default=_json_default) + "\n"
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Writes ``obj`` as JSON to ``path`` atomically."""
+    return atomic_write_text(path, to_json_text(obj))
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+    """Appends one JSON line (history files; a torn last line is ignored by readers)."""
+    path = Path(path)
+    ensure_dir(path.parent)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, default=_json_default) + "\n")
+        fh.flush()
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Reads a JSON-lines file, skipping a torn (incomplete) final line."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"file '{path}' does not exist")
+    rows = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                break
+            raise UserError(f"'{path}' line {number} is not valid JSON: {exc.msg}") from exc
+    return rows
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    """Reads a JSON file; a missing file or malformed JSON is a one-line UserError."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} '{path}' does not exist")
+    if path.is_dir():
+        raise UserError(f"{what} '{path}' is a folder, expected a JSON file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {what} '{path}': {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{what} '{path}' is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from exc

@@ -1,0 +1,30 @@
+"""Where data and results live. Both are configurable; neither is committed."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ROOT_ENV = "VF_DATA_ROOT"
+RESULTS_ROOT_ENV = "VF_RESULTS_ROOT"
+
+
+def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The data root: ``explicit`` (a --data-root flag) > $VF_DATA_ROOT > ./data."""
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(DATA_ROOT_ENV) or "data")
+
+
+def results_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The results root: ``explicit`` > $VF_RESULTS_ROOT > ./results."""
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(RESULTS_ROOT_ENV) or "results")
+
+
+def resolve_relative(path: str | os.PathLike, base_file: str | os.PathLike) -> Path:
+    """Resolves ``path`` relative to the folder of ``base_file`` unless absolute."""
+    path = Path(path)
+    if path.is_absolute():
+        return path
+    return Path(base_file).parent / path

@@ -1,0 +1,236 @@
+"""The data set contract every data set implements, and an in-memory implementation.
+
+Conventions used across the project:
+
+* images are ``uint8`` arrays ``[H, W, C]`` (C = 1 or 3) in pixel units; the tf.data
+  pipelines yield them as ``float32`` in ``[0, 255]``. Normalisation (mean/std from
+  the train split, stored in the manifest) lives *inside* the model as its first
+  layer, so CAMs, replacements and input gradients all work in pixel space;
+* labels are ``int64`` class ids into ``class_names``;
+* every image has a stable string ``index`` unique within the data set
+  (``train_00017``); ``get(index)`` is O(1) after one indexing pass;
+* masks are ``uint8`` arrays ``[H, W]``, 0 = keep, 255 = irrelevant.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable
+
+import numpy as np
+
+from common.errors import UserError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclasses.dataclass
+class SplitArrays:
+    """A whole split in memory: ``indices [N]`` (str), ``images [N,H,W,C]`` uint8, ``labels [N]`` int64."""
+
+    indices: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+class Dataset:
+    """Base class of every data set (thesis §3.2.1, §6; DESIGN.md §3-4).
+
+    Subclasses provide ``_load_split`` (and optionally ground-truth masks); the base
+    class provides random access, tf.data pipelines and preprocessing statistics.
+    """
+
+    name: str = "base"
+
+    def __init__(self, class_names: list[str], image_shape: tuple[int, int, int], params: dict | None = None):
+        self.class_names = list(class_names)
+        self.image_shape = tuple(int(v) for v in image_shape)
+        self.params = dict(params or {})
+        self._splits: dict[str, SplitArrays] = {}
+        self._where: dict[str, tuple[str, int]] | None = None
+
+    # ----- identity -------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def spec(self) -> dict:
+        """``{"name", "params"}``: enough to load this data set again (see datasets.load)."""
+        return {"name": self.name, "params": dict(self.params)}
+
+    @property
+    def manifest(self) -> dict:
+        """The data set's manifest (``dataset.json`` for record-backed sets)."""
+        return {
+            "name": self.name,
+            "class_names": self.class_names,
+            "image_shape": list(self.image_shape),
+            "split_sizes": {s: len(self.arrays(s)) for s in self.available_splits()},
+        }
+
+    # ----- splits ---------------------------------------------------------------
+    def available_splits(self) -> list[str]:
+        return list(SPLITS)
+
+    def _load_split(self, name: str) -> SplitArrays:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def arrays(self, name: str) -> SplitArrays:
+        """The whole split ``name`` as arrays (loaded once, then cached)."""
+        if name not in self.available_splits():
+            raise UserError(
+                f"data set '{self.name}' has no split '{name}' (splits: {', '.join(self.available_splits())})"
+            )
+        if name not in self._splits:
+            self._splits[name] = self._load_split(name)
+        return self._splits[name]
+
+    def split(
+        self,
+        name: str,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        repeat: bool = False,
+        seed: int = 0,
+        augment: bool = False,
+    ):
+        """``tf.data`` of ``(index, image float32 [H,W,C] in [0,255], label int64)``."""
+        import tensorflow as tf
+
+        arr = self.arrays(name)
+        ds = tf.data.Dataset.from_tensor_slices((arr.indices.astype(str), arr.images, arr.labels))
+        return finish_pipeline(ds, len(arr), batch_size, shuffle, repeat, seed, augment, self.augment_fn())
+
+    def augment_fn(self):
+        """A ``(image float32) -> image`` tf function for method C, or None."""
+        return None
+
+    # ----- random access --------------------------------------------------------
+    def _build_where(self) -> dict[str, tuple[str, int]]:
+        where: dict[str, tuple[str, int]] = {}
+        for s in self.available_splits():
+            for i, idx in enumerate(self.arrays(s).indices):
+                where[str(idx)] = (s, i)
+        return where
+
+    def locate(self, index: str) -> tuple[str, int]:
+        """``(split, position)`` of ``index``; a UserError naming it when unknown."""
+        if self._where is None:
+            self._where = self._build_where()
+        try:
+            return self._where[str(index)]
+        except KeyError:
+            raise UserError(f"index '{index}' does not exist in data set '{self.name}'") from None
+
+    def has_index(self, index: str) -> bool:
+        if self._where is None:
+            self._where = self._build_where()
+        return str(index) in self._where
+
+    def get(self, index: str) -> tuple[np.ndarray, int]:
+        """``(image uint8 [H,W,C], label)`` of ``index``."""
+        split, pos = self.locate(index)
+        arr = self.arrays(split)
+        return arr.images[pos], int(arr.labels[pos])
+
+    def get_many(self, indices: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(images [N,H,W,C] uint8, labels [N])`` for several indices."""
+        pairs = [self.get(i) for i in indices]
+        if not pairs:
+            h, w, c = self.image_shape
+            return np.zeros((0, h, w, c), np.uint8), np.zeros((0,), np.int64)
+        return np.stack([p[0] for p in pairs]), np.asarray([p[1] for p in pairs], np.int64)
+
+    # ----- ground truth ---------------------------------------------------------
+    def irrelevant_mask(self, index: str) -> np.ndarray | None:
+        """Ground-truth irrelevant region of ``index`` (uint8 [H,W], 255 = irrelevant), or None if unknown/none."""
+        return None
+
+    def background_mask(self, index: str) -> np.ndarray | None:
+        """'Everything but the object' (uint8 [H,W], 255 = not the object) where the object is known (§5.1.2), else None."""
+        return None
+
+    @property
+    def has_ground_truth_masks(self) -> bool:
+        return False
+
+    # ----- preprocessing --------------------------------------------------------
+    def channel_stats(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std in pixel units, from the train split only."""
+        imgs = self.arrays("train").images.astype(np.float64)
+        mean = imgs.mean(axis=(0, 1, 2))
+        std = imgs.std(axis=(0, 1, 2))
+        std = np.where(std < 1e-6, 1.0, std)
+        return [float(v) for v in mean], [float(v) for v in std]
+
+
+def finish_pipeline(ds, n: int, batch_size, shuffle, repeat, seed, augment, augment_fn):
+    """Shared tail of every split pipeline: cast, shuffle, repeat, augment, batch, prefetch.
+
+    Autotune is disabled on purpose: with it, ``model.fit`` stalls ~9 s at iterator
+    teardown on this machine (MACHINE_NOTES.md); throughput is unchanged.
+    """
+    import tensorflow as tf
+
+    ds = ds.map(lambda i, x, y: (i, tf.cast(x, tf.float32), tf.cast(y, tf.int64)), num_parallel_calls=2)
+    if shuffle:
+        ds = ds.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if augment and augment_fn is not None:
+        ds = ds.map(lambda i, x, y: (i, augment_fn(x), y), num_parallel_calls=2, deterministic=True)
+    if batch_size:
+        ds = ds.batch(batch_size)
+    ds = ds.prefetch(2)
+    opts = tf.data.Options()
+    opts.autotune.enabled = False
+    opts.deterministic = True
+    return ds.with_options(opts)
+
+
+class ArrayDataset(Dataset):
+    """A data set held in memory, for tests and programmatic use.
+
+    Args:
+        splits: ``{"train": (images, labels), ...}``; indices are ``<split>_<00000>``
+            unless ``indices`` gives them.
+        irrelevant: optional ``{index: mask uint8 [H,W]}`` ground truth.
+    """
+
+    name = "arrays"
+
+    def __init__(
+        self,
+        class_names: list[str],
+        splits: dict[str, tuple[np.ndarray, np.ndarray]],
+        indices: dict[str, list[str]] | None = None,
+        irrelevant: dict[str, np.ndarray] | None = None,
+        params: dict[str, Any] | None = None,
+    ):
+        first = next(iter(splits.values()))[0]
+        super().__init__(class_names, first.shape[1:], params)
+        self._given = {}
+        for s, (x, y) in splits.items():
+            x = np.asarray(x, np.uint8)
+            if x.ndim == 3:
+                x = x[..., None]
+            idx = (indices or {}).get(s) or [f"{s}_{i:05d}" for i in range(len(x))]
+            self._given[s] = SplitArrays(np.asarray(idx, dtype=object).astype(str), x, np.asarray(y, np.int64))
+        self._irrelevant = dict(irrelevant or {})
+
+    def available_splits(self) -> list[str]:
+        return [s for s in SPLITS if s in self._given] + [s for s in self._given if s not in SPLITS]
+
+    def _load_split(self, name: str) -> SplitArrays:
+        return self._given[name]
+
+    def irrelevant_mask(self, index: str) -> np.ndarray | None:
+        self.locate(index)
+        return self._irrelevant.get(str(index))
+
+    @property
+    def has_ground_truth_masks(self) -> bool:
+        return bool(self._irrelevant)

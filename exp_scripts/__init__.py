@@ -1,0 +1,1 @@
+"""exp_scripts package."""

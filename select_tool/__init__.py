@@ -1,0 +1,1 @@
+"""select_tool package."""

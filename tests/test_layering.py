@@ -1,0 +1,62 @@
+"""Folders are layers; imports point downward (CONVENTIONS.md)."""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = {
+    "common": 0,
+    "datasets": 1,
+    "classification_models": 1,
+    "tf_records_parser": 2,
+    "image_generator": 2,
+    "plot_utils": 2,
+    "vis_exp": 3,
+    "exp_scripts": 4,
+    "select_tool": 4,
+}
+FORBIDDEN_IN_CORE = {"tkinter", "matplotlib"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_imports_point_downward(package):
+    level = LAYERS[package]
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"package {package} has no modules"
+    for path in files:
+        for name in _imports(path):
+            if name in LAYERS and name != package:
+                # datasets may use the record parser (same data layer) to read its cache.
+                if package == "datasets" and name == "tf_records_parser":
+                    continue
+                assert LAYERS[name] <= level, f"{path.relative_to(ROOT)} imports {name} (a higher layer)"
+
+
+@pytest.mark.parametrize("package", ["common", "datasets", "classification_models"])
+def test_core_has_no_gui_or_plotting_at_import(package):
+    for path in sorted((ROOT / package).rglob("*.py")):
+        bad = _top_level_imports(path) & FORBIDDEN_IN_CORE
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad} at module level"

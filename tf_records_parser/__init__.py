@@ -1,0 +1,1 @@
+"""tf_records_parser package."""

@@ -1,0 +1,176 @@
+"""The selection contract: which images were masked, with which mask, on which CAM.
+
+``selection.json``::
+
+    {"train_result": "<path>",
+     "items": [{"index": "train_00017", "mask": "masks/train_00017.png",
+                "cam_class": 2, "note": ""}, ...]}
+
+Masks are single-channel PNGs at the image's resolution, 0 = keep, 255 =
+irrelevant; paths are relative to the selection file. Written by the GUI
+(``select_tool.main``) and ``select_tool.auto``; read by ``exp_scripts.exp_backprops``,
+``image_generator.preview`` and ``plot_utils``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import UserError
+from common.io import atomic_write_bytes, atomic_write_json, read_json
+from common.paths import resolve_relative
+
+ITEM_KEYS = {"index", "mask", "cam_class", "note"}
+
+
+@dataclasses.dataclass
+class SelectionItem:
+    """One masked image. ``mask`` is the path as written (relative to the selection)."""
+
+    index: str
+    mask: str
+    cam_class: int
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Selection:
+    """A parsed selection; ``path`` is where it was read from (None if not yet saved)."""
+
+    train_result: str
+    items: list[SelectionItem]
+    path: Path | None = None
+
+    @property
+    def indices(self) -> list[str]:
+        return [it.index for it in self.items]
+
+    def mask_path(self, item: SelectionItem) -> Path:
+        if self.path is None:
+            return Path(item.mask)
+        return resolve_relative(item.mask, self.path)
+
+    def train_result_path(self) -> Path:
+        return resolve_relative(self.train_result, self.path) if self.path else Path(self.train_result)
+
+    def load_masks(self, image_shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """All masks as ``uint8 [N, H, W]`` in {0, 255}; checks size and binarity."""
+        masks = [read_mask(self.mask_path(it), expected_hw=image_shape[:2] if image_shape else None,
+                           what=f"mask for index '{it.index}'") for it in self.items]
+        if not masks:
+            h, w = (image_shape or (0, 0))[:2]
+            return np.zeros((0, h, w), np.uint8)
+        return np.stack(masks)
+
+
+def read_mask(path: str | os.PathLike, expected_hw: tuple[int, int] | None = None, what: str = "mask") -> np.ndarray:
+    """Reads a mask PNG as ``uint8 [H, W]`` in {0, 255}.
+
+    Raises:
+        UserError: missing/corrupt file, more than one channel, values other than
+            0/255, or a size other than ``expected_hw``.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what}: file '{path}' does not exist")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            arr = np.asarray(img)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise UserError(f"{what}: '{path}' is not a readable image ({exc})") from exc
+    if mode not in ("L", "1", "P") or arr.ndim != 2:
+        raise UserError(f"{what}: '{path}' must be a single-channel PNG, got mode {mode} with shape {arr.shape}")
+    arr = arr.astype(np.uint8)
+    if mode == "1":
+        arr = arr * 255
+    values = np.unique(arr)
+    if not set(values.tolist()) <= {0, 255}:
+        raise UserError(f"{what}: '{path}' is not binary (values {values[:6].tolist()}...; expected 0 and 255)")
+    if expected_hw is not None and tuple(arr.shape) != tuple(expected_hw):
+        raise UserError(
+            f"{what}: '{path}' is {arr.shape[0]}×{arr.shape[1]} but the image is {expected_hw[0]}×{expected_hw[1]}"
+        )
+    return arr
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
+    """Writes ``mask`` (bool or uint8 [H, W]; nonzero = irrelevant) as a 0/255 PNG, atomically."""
+    from PIL import Image
+
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise UserError(f"mask for '{path}' must be 2-D, got shape {m.shape}")
+    buf = io.BytesIO()
+    Image.fromarray(np.where(m > 0, 255, 0).astype(np.uint8), mode="L").save(buf, format="PNG")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_selection(path: str | os.PathLike, dataset=None, check_masks: bool = True) -> Selection:
+    """Reads and validates a selection file.
+
+    Args:
+        path: the selection JSON.
+        dataset: optional ``datasets.Dataset``; when given, every index must exist
+            and every mask must match the image size.
+        check_masks: read every mask (size, binarity) now rather than later.
+
+    Raises:
+        UserError naming the file and the item at fault.
+    """
+    path = Path(path)
+    data = read_json(path, what="selection")
+    if not isinstance(data, dict):
+        raise UserError(f"selection '{path}' must be a JSON object")
+    unknown = set(data) - {"train_result", "items"}
+    if unknown:
+        raise UserError(f"selection '{path}': unknown key '{sorted(unknown)[0]}' (valid keys: items, train_result)")
+    if "items" not in data or not isinstance(data["items"], list):
+        raise UserError(f"selection '{path}': 'items' must be a list")
+    items = []
+    seen = set()
+    for i, raw in enumerate(data["items"]):
+        where = f"selection '{path}': items[{i}]"
+        if not isinstance(raw, dict):
+            raise UserError(f"{where} must be an object, got {raw!r}")
+        extra = set(raw) - ITEM_KEYS
+        if extra:
+            raise UserError(f"{where}: unknown key '{sorted(extra)[0]}' (valid keys: {', '.join(sorted(ITEM_KEYS))})")
+        for key in ("index", "mask", "cam_class"):
+            if key not in raw:
+                raise UserError(f"{where}: missing '{key}'")
+        if not isinstance(raw["index"], str) or not isinstance(raw["mask"], str):
+            raise UserError(f"{where}: 'index' and 'mask' must be strings")
+        if isinstance(raw["cam_class"], bool) or not isinstance(raw["cam_class"], int) or raw["cam_class"] < 0:
+            raise UserError(f"{where}: 'cam_class' must be a class id >= 0, got {raw['cam_class']!r}")
+        if raw["index"] in seen:
+            raise UserError(f"{where}: index '{raw['index']}' appears twice")
+        seen.add(raw["index"])
+        items.append(SelectionItem(raw["index"], raw["mask"], int(raw["cam_class"]), str(raw.get("note", ""))))
+    sel = Selection(str(data.get("train_result", "")), items, path)
+    if dataset is not None:
+        for i, it in enumerate(items):
+            if not dataset.has_index(it.index):
+                raise UserError(f"selection '{path}': items[{i}] index '{it.index}' does not exist in data set '{dataset.name}'")
+            if it.cam_class >= dataset.num_classes:
+                raise UserError(f"selection '{path}': items[{i}] cam_class {it.cam_class} but the data set has {dataset.num_classes} classes")
+    if check_masks:
+        hw = dataset.image_shape[:2] if dataset is not None else None
+        for it in items:
+            read_mask(sel.mask_path(it), expected_hw=hw, what=f"selection '{path}': mask for index '{it.index}'")
+    return sel
+
+
+def save_selection(path: str | os.PathLike, train_result: str, items: list[SelectionItem]) -> Path:
+    """Writes a selection JSON atomically (masks must already be written)."""
+    return atomic_write_json(path, {
+        "train_result": str(train_result),
+        "items": [dataclasses.asdict(it) for it in items],
+    })

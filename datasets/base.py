@@ -104,9 +104,26 @@ class Dataset:
         ds = tf.data.Dataset.from_tensor_slices((arr.indices.astype(str), arr.images, arr.labels))
         return finish_pipeline(ds, len(arr), batch_size, shuffle, repeat, seed, augment, self.augment_fn())
 
+    #: Augmentation settings of :meth:`augment_fn` (subclasses override, e.g. no flips
+    #: for glyphs whose mirror image is another symbol).
+    AUGMENT: dict = {
+        "flip": True,
+        "max_rotation_deg": 10.0,
+        "max_shift": 0.1,
+        "brightness": 0.1,
+        "contrast": 0.2,
+        "fill": "reflect",
+    }
+
     def augment_fn(self):
-        """A ``(image float32) -> image`` tf function for method C, or None."""
-        return None
+        """A ``(image float32 [H,W,C] in [0,255], seed=None) -> image`` tf function for method C.
+
+        Random horizontal flip, small rotation, translation, brightness and contrast
+        jitter (thesis §3.3, method C), settings in ``self.AUGMENT``. With ``seed`` (an
+        int ``[2]`` tensor) the draw is stateless and repeatable; ``finish_pipeline``
+        passes one per element derived from the pipeline seed.
+        """
+        return make_augment_fn(**self.AUGMENT)
 
     # ----- random access --------------------------------------------------------
     def _build_where(self) -> dict[str, tuple[str, int]]:
@@ -181,7 +198,14 @@ def finish_pipeline(ds, n: int, batch_size, shuffle, repeat, seed, augment, augm
     if repeat:
         ds = ds.repeat()
     if augment and augment_fn is not None:
-        ds = ds.map(lambda i, x, y: (i, augment_fn(x), y), num_parallel_calls=2, deterministic=True)
+        if getattr(augment_fn, "accepts_seed", False):
+            # one stateless seed per element: repeatable for a given pipeline seed
+            seeds = tf.data.Dataset.random(seed=seed).batch(2)
+            ds = tf.data.Dataset.zip((ds, seeds)).map(
+                lambda e, s: (e[0], augment_fn(e[1], seed=s), e[2]), num_parallel_calls=2, deterministic=True
+            )
+        else:
+            ds = ds.map(lambda i, x, y: (i, augment_fn(x), y), num_parallel_calls=2, deterministic=True)
     if batch_size:
         ds = ds.batch(batch_size)
     ds = ds.prefetch(2)
@@ -189,6 +213,73 @@ def finish_pipeline(ds, n: int, batch_size, shuffle, repeat, seed, augment, augm
     opts.autotune.enabled = False
     opts.deterministic = True
     return ds.with_options(opts)
+
+
+def make_augment_fn(
+    *,
+    flip: bool = True,
+    max_rotation_deg: float = 10.0,
+    max_shift: float = 0.1,
+    brightness: float = 0.1,
+    contrast: float = 0.2,
+    fill: str = "reflect",
+):
+    """Builds the augmentation of method C (thesis §3.3) as a tf function.
+
+    Args:
+        flip: random left-right flip with probability 0.5.
+        max_rotation_deg: rotation drawn uniformly in ``[-max, max]`` degrees.
+        max_shift: translation drawn uniformly in ``[-max, max]`` of the image size, per axis.
+        brightness: additive shift drawn in ``[-b, b] * 255``.
+        contrast: factor drawn in ``[1 - c, 1 + c]`` applied around the image mean.
+        fill: ``"reflect"``, ``"nearest"`` or ``"constant"`` (0) for pixels moved in.
+
+    Returns:
+        ``fn(image float32 [H,W,C] in [0,255], seed=None) -> float32 [H,W,C] in [0,255]``;
+        ``seed`` an int ``[2]`` tensor makes it stateless (repeatable).
+    """
+    import math
+
+    import tensorflow as tf
+
+    fill_mode = {"reflect": "REFLECT", "nearest": "NEAREST", "constant": "CONSTANT"}[fill]
+
+    def fn(image, seed=None):
+        image = tf.convert_to_tensor(image, tf.float32)
+        if seed is None:
+            seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int64)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 6)
+
+        def u(k, lo, hi):
+            return tf.random.stateless_uniform([], seeds[k], lo, hi)
+
+        h = tf.cast(tf.shape(image)[0], tf.float32)
+        w = tf.cast(tf.shape(image)[1], tf.float32)
+        x = image
+        if flip:
+            x = tf.where(u(0, 0.0, 1.0) < 0.5, tf.reverse(x, axis=[1]), x)
+        theta = u(1, -1.0, 1.0) * (max_rotation_deg * math.pi / 180.0)
+        tx = u(2, -1.0, 1.0) * max_shift * w
+        ty = u(3, -1.0, 1.0) * max_shift * h
+        # output (x, y) -> input point: rotate about the centre, then shift
+        cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+        c, s = tf.cos(theta), tf.sin(theta)
+        a0, a1 = c, -s
+        b0, b1 = s, c
+        a2 = cx - c * cx + s * cy - tx
+        b2 = cy - s * cx - c * cy - ty
+        transform = tf.reshape(tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0]), [1, 8])
+        x = tf.raw_ops.ImageProjectiveTransformV3(
+            images=x[None], transforms=transform, output_shape=tf.shape(x)[:2],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode=fill_mode,
+        )[0]
+        x = x + u(4, -1.0, 1.0) * brightness * 255.0
+        mean = tf.reduce_mean(x)
+        x = (x - mean) * u(5, 1.0 - contrast, 1.0 + contrast) + mean
+        return tf.clip_by_value(x, 0.0, 255.0)
+
+    fn.accepts_seed = True
+    return fn
 
 
 class ArrayDataset(Dataset):

@@ -1,0 +1,145 @@
+"""Data sets converted from user-supplied files: ``image_folder``, ``quickdraw``, ``cifar10``.
+
+The cache key covers every parameter (with ``root`` made absolute); the manifest also
+stores a fingerprint of the source files (paths, sizes, mtimes), so editing the source
+folder triggers a reconversion on the next load.
+
+    python -m datasets.prepare --name image_folder --params '{"root": "my_images", "image_size": 224}'
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Optional
+
+from common.errors import UserError
+from datasets.records_dataset import RecordDataset
+from tf_records_parser import converters
+
+
+def _abs(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFolderParams:
+    """Parameters of ``image_folder``: ``image_size`` is an int (square) or ``[H, W]``."""
+
+    root: str
+    image_size: Any = 224
+    channels: int = 3
+    val_fraction: float = dataclasses.field(default=0.1, metadata={"min": 0.0, "max": 0.9})
+    test_fraction: float = dataclasses.field(default=0.2, metadata={"min": 0.0, "max": 0.9})
+    seed: int = 0
+    skip_corrupt: bool = False
+
+    def validate(self, source: str) -> None:
+        size = self.image_size
+        ok = (isinstance(size, int) and not isinstance(size, bool) and size >= 1) or (
+            isinstance(size, list) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)
+        )
+        if not ok:
+            raise UserError(f"{source}: image_size must be an integer >= 1 or [H, W], got {size!r}")
+        if self.channels not in (1, 3):
+            raise UserError(f"{source}: channels must be 1 or 3, got {self.channels!r}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise UserError(f"{source}: val_fraction + test_fraction must be < 1, got "
+                            f"{self.val_fraction} + {self.test_fraction}")
+
+
+class ImageFolderDataset(RecordDataset):
+    """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
+
+    name = "image_folder"
+    VERSION = 1
+    Params = ImageFolderParams
+
+    @classmethod
+    def normalise_params(cls, params: dict) -> dict:
+        size = params["image_size"]
+        return dict(params, root=_abs(params["root"]), image_size=[size, size] if isinstance(size, int) else size)
+
+    @classmethod
+    def source_fingerprint(cls, params: dict) -> str | None:
+        root = Path(params["root"])
+        return converters.folder_fingerprint(root) if root.is_dir() else "missing"
+
+    @classmethod
+    def build(cls, folder: Path, params: dict) -> dict:
+        return converters.convert_image_folder(
+            params["root"], folder, image_size=params["image_size"], channels=params["channels"],
+            val_fraction=params["val_fraction"], test_fraction=params["test_fraction"], seed=params["seed"],
+            skip_corrupt=params["skip_corrupt"], name=cls.name, params=params,
+            fingerprint=cls.source_fingerprint(params),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class QuickDrawParams:
+    """Parameters of ``quickdraw`` (thesis §6.1: airplane, bus, car, fire truck, roller skates)."""
+
+    root: str
+    classes: Optional[list[str]] = None
+    per_class_limit: Optional[int] = dataclasses.field(default=None, metadata={"min": 1})
+    image_size: int = dataclasses.field(default=128, metadata={"min": 28})
+    val_fraction: float = dataclasses.field(default=0.1, metadata={"min": 0.0, "max": 0.9})
+    test_fraction: float = dataclasses.field(default=0.2, metadata={"min": 0.0, "max": 0.9})
+    seed: int = 0
+
+
+class QuickDrawDataset(RecordDataset):
+    """``quickdraw``: ``ROOT/<class>.npy`` bitmaps (N×784 uint8) to 128×128×1."""
+
+    name = "quickdraw"
+    VERSION = 1
+    Params = QuickDrawParams
+    AUGMENT = {"flip": True, "max_rotation_deg": 10.0, "max_shift": 0.1, "brightness": 0.1,
+               "contrast": 0.2, "fill": "constant"}
+
+    @classmethod
+    def normalise_params(cls, params: dict) -> dict:
+        return dict(params, root=_abs(params["root"]))
+
+    @classmethod
+    def source_fingerprint(cls, params: dict) -> str | None:
+        root = Path(params["root"])
+        return converters.folder_fingerprint(root) if root.is_dir() else "missing"
+
+    @classmethod
+    def build(cls, folder: Path, params: dict) -> dict:
+        return converters.convert_quickdraw(
+            params["root"], folder, classes=params["classes"], per_class_limit=params["per_class_limit"],
+            image_size=params["image_size"], val_fraction=params["val_fraction"],
+            test_fraction=params["test_fraction"], seed=params["seed"], name=cls.name, params=params,
+            fingerprint=cls.source_fingerprint(params),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Cifar10Params:
+    """Parameters of ``cifar10``: the folder holding the binary batches."""
+
+    root: str
+
+
+class Cifar10Dataset(RecordDataset):
+    """``cifar10``: binary batches 1–4 train, 5 val, ``test_batch.bin`` test; 32×32×3."""
+
+    name = "cifar10"
+    VERSION = 1
+    Params = Cifar10Params
+
+    @classmethod
+    def normalise_params(cls, params: dict) -> dict:
+        return dict(params, root=_abs(params["root"]))
+
+    @classmethod
+    def source_fingerprint(cls, params: dict) -> str | None:
+        root = Path(params["root"])
+        return converters.folder_fingerprint(root) if root.is_dir() else "missing"
+
+    @classmethod
+    def build(cls, folder: Path, params: dict) -> dict:
+        return converters.convert_cifar10(params["root"], folder, name=cls.name, params=params,
+                                          fingerprint=cls.source_fingerprint(params))

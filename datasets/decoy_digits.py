@@ -1,0 +1,147 @@
+"""Decoy digits: scikit-learn's embedded 8×8 digits with a class-coded corner swatch.
+
+After Ross et al. 2017 ("Right for the right reasons", Decoy-MNIST), built offline from
+``sklearn.datasets.load_digits`` (1,797 images). Each digit is upsampled to
+``image_size - 2·(swatch_size + 2)`` pixels and centred on a black ``image_size²`` canvas,
+so a ``swatch_size²`` square in a corner (1 px from the border) lies in last-conv cells
+apart from the digit (48 px, 3 pools: 8-px cells; the swatch is in cell 0, the digit
+starts at px 8). The swatch's gray shade is ``255 - 20·k`` for class ``k``:
+
+* train/val: shade of the true class with probability ``train_correlation`` (default 1,
+  as in Ross et al.), else of a random other class;
+* test: shade of a class drawn uniformly at random (``eval_correlation`` None), or of
+  the true class with probability ``eval_correlation``;
+* ``clean: true``: no swatch anywhere (the same digits in the same splits; upper bound).
+
+Records store the swatch box (``box``), the digit's tight box (``object_box``) and the
+class the shade encodes (``spurious``).
+
+    python -m datasets.prepare --name decoy_digits
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from datasets.records_dataset import RecordDataset
+from tf_records_parser import records as rec
+
+CLASS_NAMES = [str(d) for d in range(10)]
+CORNERS = ("random", "tl", "tr", "bl", "br")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoyDigitsParams:
+    """Parameters of ``decoy_digits``."""
+
+    image_size: int = dataclasses.field(default=48, metadata={"min": 24, "max": 256})
+    swatch_size: int = dataclasses.field(default=6, metadata={"min": 2, "max": 32})
+    corner: str = dataclasses.field(default="random", metadata={"choices": CORNERS})
+    train_correlation: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    eval_correlation: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0, "max": 1.0})
+    clean: bool = False
+    val_fraction: float = dataclasses.field(default=0.15, metadata={"min": 0.0, "max": 0.5})
+    test_fraction: float = dataclasses.field(default=0.3, metadata={"min": 0.05, "max": 0.5})
+    seed: int = 0
+
+    def validate(self, source: str) -> None:
+        from common.errors import UserError
+
+        if self.image_size - 2 * (self.swatch_size + 2) < 8:
+            raise UserError(
+                f"{source}: image_size {self.image_size} leaves no room for the digit with swatch_size "
+                f"{self.swatch_size} (need image_size >= 2*(swatch_size+2)+8)"
+            )
+
+
+def shade(k: int) -> int:
+    """Gray level of the swatch that encodes class ``k``."""
+    return 255 - 20 * int(k)
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Split id per item (0 train, 1 val, 2 test), stratified by label, seeded.
+
+    Args:
+        labels: int ``[N]``.
+    Returns:
+        int ``[N]`` in {0, 1, 2}; per class ``round(n·test_fraction)`` test and
+        ``round(n·val_fraction)`` val items.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.zeros(len(labels), np.int64)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        n_test = int(round(len(idx) * test_fraction))
+        n_val = int(round(len(idx) * val_fraction))
+        out[idx[:n_test]] = 2
+        out[idx[n_test: n_test + n_val]] = 1
+    return out
+
+
+def generate(params: dict):
+    """Yields ``(split, Record)`` for resolved ``params``."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)  # [1797, 8, 8]
+    labels = digits.target.astype(np.int64)
+    size, sw = params["image_size"], params["swatch_size"]
+    margin = sw + 2
+    dsize = size - 2 * margin
+    split_of = stratified_split(labels, params["val_fraction"], params["test_fraction"], params["seed"])
+    rng = np.random.default_rng([params["seed"], 1])
+    order = rng.permutation(len(labels))  # shuffle within each split
+    corners = {"tl": (1, 1), "tr": (size - 1 - sw, 1), "bl": (1, size - 1 - sw), "br": (size - 1 - sw, size - 1 - sw)}
+    for split_id, split in enumerate(("train", "val", "test")):
+        members = order[split_of[order] == split_id]
+        corr = params["eval_correlation"] if split == "test" else params["train_correlation"]
+        for i, j in enumerate(members):
+            r = np.random.default_rng([params["seed"], split_id, i, 11])
+            y = int(labels[j])
+            canvas = np.zeros((size, size), np.uint8)
+            digit = np.asarray(Image.fromarray(images[j]).resize((dsize, dsize), Image.Resampling.BILINEAR))
+            canvas[margin: margin + dsize, margin: margin + dsize] = digit
+            ys, xs = np.nonzero(canvas)
+            obj = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+            box, spurious = None, -1
+            if not params["clean"]:
+                if corr is None:
+                    spurious = int(r.integers(10))
+                elif r.random() < corr:
+                    spurious = y
+                else:
+                    spurious = int((y + r.integers(1, 10)) % 10)
+                corner = params["corner"] if params["corner"] != "random" else ("tl", "tr", "bl", "br")[r.integers(4)]
+                x0, y0 = corners[corner]
+                canvas[y0: y0 + sw, x0: x0 + sw] = shade(spurious)
+                box = (x0, y0, x0 + sw, y0 + sw)
+            yield split, rec.Record(index=f"{split}_{i:05d}", image=canvas[:, :, None], label=y,
+                                    box=box, object_box=obj, spurious=spurious)
+
+
+class DecoyDigitsDataset(RecordDataset):
+    """``decoy_digits`` (Ross et al. 2017 Decoy-MNIST on sklearn digits). Params: :class:`DecoyDigitsParams`."""
+
+    name = "decoy_digits"
+    VERSION = 1
+    Params = DecoyDigitsParams
+    AUGMENT = {"flip": False, "max_rotation_deg": 10.0, "max_shift": 0.05, "brightness": 0.1,
+               "contrast": 0.2, "fill": "constant"}
+
+    @classmethod
+    def build(cls, folder: Path, params: dict) -> dict:
+        size = params["image_size"]
+        return rec.write_records(
+            folder, generate(params), name=cls.name, class_names=CLASS_NAMES, image_shape=(size, size, 1),
+            source={"generator": "datasets.decoy_digits", "origin": "sklearn.datasets.load_digits",
+                    "version": cls.VERSION},
+            params=params,
+            extra={"has_ground_truth": not params["clean"],
+                   "swatch_shades": {c: shade(k) for k, c in enumerate(CLASS_NAMES)}},
+        )

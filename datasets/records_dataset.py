@@ -1,0 +1,203 @@
+"""Data sets stored as TFRecords under the data root, generated or converted on first use.
+
+Cache layout: ``<data_root>/<name>/<key>/`` where ``key`` is a short hash of the
+generator version and *all* resolved parameters, so a different parameter set never
+reuses a stale cache. A folder is used only when its ``dataset.json`` exists (written
+last by :class:`tf_records_parser.records.RecordWriter`) and its parameters and source
+fingerprint match; otherwise it is (re)built.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from common.config import from_dict, to_dict
+from common.errors import UserError
+from common.io import ensure_dir
+from common.paths import data_root as resolve_data_root
+from datasets.base import Dataset, SplitArrays, finish_pipeline
+from tf_records_parser import records as rec
+
+MANIFEST = rec.MANIFEST
+
+
+class RecordDataset(Dataset):
+    """A data set read from a folder of TFRecord shards plus ``dataset.json``.
+
+    Split arrays are decoded once on first use (``arrays``/``get``); ``split()`` streams
+    from the shards in the same order. Ground truth (irrelevant boxes or masks, object
+    boxes, the spurious attribute) comes from the records.
+
+    Subclasses (one per registered name) set ``name``, ``Params`` (a frozen dataclass of
+    the parameters with defaults) and implement :meth:`build`.
+
+    Args:
+        folder: the data set folder (must hold a complete manifest).
+    """
+
+    name = "records"
+    VERSION: ClassVar[int] = 1
+    Params: ClassVar[type | None] = None
+
+    def __init__(self, folder, manifest: dict | None = None):
+        self.folder = Path(folder)
+        self._manifest = manifest or rec.load_manifest(self.folder)
+        m = self._manifest
+        super().__init__(m["class_names"], tuple(m["image_shape"]), m.get("params", {}))
+        self._gt: dict[str, dict[str, np.ndarray]] = {}
+
+    # ----- parameters and cache ---------------------------------------------------
+    @classmethod
+    def resolve_params(cls, params: dict | None) -> dict:
+        """Validated parameters with defaults filled in (a UserError naming an unknown/bad one)."""
+        if cls.Params is None:
+            if params:
+                raise UserError(f"data set '{cls.name}' takes no parameters, got {sorted(params)}")
+            return {}
+        if params is not None and not isinstance(params, dict):
+            raise UserError(f"data set '{cls.name}': params must be a JSON object, got {params!r}")
+        obj = from_dict(cls.Params, dict(params or {}), source=f"data set '{cls.name}' params")
+        return cls.normalise_params(to_dict(obj))
+
+    @classmethod
+    def normalise_params(cls, params: dict) -> dict:
+        """Hook: canonical form of resolved params (e.g. absolute paths)."""
+        return params
+
+    @classmethod
+    def cache_key(cls, params: dict) -> str:
+        """Short hash of the generator version and the resolved parameters."""
+        text = json.dumps({"name": cls.name, "version": cls.VERSION, "params": params}, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+    @classmethod
+    def source_fingerprint(cls, params: dict) -> str | None:
+        """Hook: a cheap fingerprint of user-supplied source files (None for generated sets)."""
+        return None
+
+    @classmethod
+    def build(cls, folder: Path, params: dict) -> dict:  # pragma: no cover - abstract
+        """Writes the data set to ``folder`` and returns its manifest."""
+        raise NotImplementedError
+
+    @classmethod
+    def open(cls, params: dict | None = None, data_root=None, *, rebuild: bool = False) -> "RecordDataset":
+        """The data set for ``params`` under ``data_root``, built first if not cached.
+
+        Args:
+            params: parameters (unknown names are a UserError).
+            data_root: ``--data-root`` value; None -> $VF_DATA_ROOT -> ./data.
+            rebuild: rebuild even if a complete cache exists.
+        """
+        resolved = cls.resolve_params(params)
+        folder = resolve_data_root(data_root) / cls.name / cls.cache_key(resolved)
+        fingerprint = cls.source_fingerprint(resolved)
+        manifest = None if rebuild else cls._cached_manifest(folder, resolved, fingerprint)
+        if manifest is None:
+            if resolve_data_root(data_root).exists() and not resolve_data_root(data_root).is_dir():
+                raise UserError(f"data root '{resolve_data_root(data_root)}' is a file, not a folder")
+            ensure_dir(folder)
+            manifest = cls.build(folder, resolved)
+            if fingerprint is not None and manifest.get("source", {}).get("fingerprint") != fingerprint:
+                raise AssertionError("build() must store source_fingerprint in manifest['source']")
+        return cls(folder, manifest)
+
+    @classmethod
+    def _cached_manifest(cls, folder: Path, params: dict, fingerprint: str | None) -> dict | None:
+        if not (folder / MANIFEST).exists():
+            return None
+        try:
+            m = rec.load_manifest(folder)
+        except UserError:
+            return None
+        if m.get("params") != params or m.get("name") != cls.name:
+            return None
+        if fingerprint is not None and m.get("source", {}).get("fingerprint") != fingerprint:
+            return None
+        for names in m.get("files", {}).values():
+            if not all((folder / n).exists() for n in names):
+                return None
+        return m
+
+    # ----- contract -----------------------------------------------------------------
+    @property
+    def manifest(self) -> dict:
+        return dict(self._manifest)
+
+    @property
+    def spec(self) -> dict:
+        return {"name": self.name, "params": dict(self.params)}
+
+    def available_splits(self) -> list[str]:
+        return [s for s in ("train", "val", "test") if s in self._manifest["files"]]
+
+    def _read(self, name: str) -> dict[str, np.ndarray]:
+        if name not in self._gt:
+            self._gt[name] = rec.read_split(self.folder, name, manifest=self._manifest)
+        return self._gt[name]
+
+    def _load_split(self, name: str) -> SplitArrays:
+        d = self._read(name)
+        return SplitArrays(d["index"].astype(str), d["image"], d["label"].astype(np.int64))
+
+    def split(self, name: str, batch_size: int | None = None, shuffle: bool = False, repeat: bool = False,
+              seed: int = 0, augment: bool = False):
+        """``tf.data`` of ``(index, image float32 [H,W,C] in [0,255], label int64)`` streamed from the shards."""
+        if name not in self.available_splits():
+            raise UserError(
+                f"data set '{self.name}' has no split '{name}' (splits: {', '.join(self.available_splits())})"
+            )
+        ds = rec.tf_dataset(self.folder, name, manifest=self._manifest, keys=("index", "image", "label"))
+        ds = ds.map(lambda d: (d["index"], d["image"], d["label"]))
+        n = int(self._manifest["split_sizes"][name])
+        return finish_pipeline(ds, n, batch_size, shuffle, repeat, seed, augment, self.augment_fn())
+
+    def channel_stats(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of the train split, from the manifest."""
+        return list(self._manifest["channel_mean"]), list(self._manifest["channel_std"])
+
+    # ----- ground truth ---------------------------------------------------------------
+    def _gt_row(self, index: str) -> tuple[dict[str, np.ndarray], int]:
+        split, pos = self.locate(index)
+        return self._read(split), pos
+
+    def irrelevant_box(self, index: str) -> tuple[int, int, int, int] | None:
+        """``(x0, y0, x1, y1)`` (exclusive ends) of the known irrelevant region of ``index``, or None."""
+        d, pos = self._gt_row(index)
+        box = tuple(int(v) for v in d["box"][pos])
+        return None if box[0] < 0 else box  # type: ignore[return-value]
+
+    def object_box(self, index: str) -> tuple[int, int, int, int] | None:
+        """``(x0, y0, x1, y1)`` of the object (glyph, digit) of ``index``, or None."""
+        d, pos = self._gt_row(index)
+        box = tuple(int(v) for v in d["object_box"][pos])
+        return None if box[0] < 0 else box  # type: ignore[return-value]
+
+    def spurious_labels(self, split: str) -> np.ndarray:
+        """int64 ``[N]``: the class whose shortcut each image of ``split`` carries (-1 unknown)."""
+        self.arrays(split)
+        return self._read(split)["spurious"].copy()
+
+    def irrelevant_mask(self, index: str) -> np.ndarray | None:
+        """uint8 ``[H, W]`` 255 = irrelevant: the stored mask, else the box; None when neither."""
+        d, pos = self._gt_row(index)
+        data = d["mask"][pos]
+        if data:
+            return rec.decode_png(data, 1)[:, :, 0]
+        return rec.box_mask(d["box"][pos], self.image_shape[:2])
+
+    def background_mask(self, index: str) -> np.ndarray | None:
+        """uint8 ``[H, W]`` 255 outside the object box (§5.1.2), None when the object is unknown."""
+        box = self.object_box(index)
+        if box is None:
+            return None
+        return 255 - rec.box_mask(box, self.image_shape[:2])
+
+    @property
+    def has_ground_truth_masks(self) -> bool:
+        return bool(self._manifest.get("has_ground_truth", False))
+

@@ -1,0 +1,72 @@
+"""Registry of data sets by name, and ``load`` (DESIGN.md §3-4).
+
+    python -m datasets.prepare --name symbols
+"""
+from __future__ import annotations
+
+import json
+
+from common.errors import UserError
+from datasets.converted import Cifar10Dataset, ImageFolderDataset, QuickDrawDataset
+from datasets.decoy_digits import DecoyDigitsDataset
+from datasets.records_dataset import RecordDataset
+from datasets.symbols import SymbolsDataset
+
+#: name -> data set class; ``datasets.load`` and every CLI's ``choices`` read it.
+REGISTRY: dict[str, type[RecordDataset]] = {
+    cls.name: cls
+    for cls in (SymbolsDataset, DecoyDigitsDataset, ImageFolderDataset, QuickDrawDataset, Cifar10Dataset)
+}
+
+DEFAULT_DATASET = "symbols"
+
+
+def parse_spec(spec: dict | str | None) -> tuple[str, dict]:
+    """``(name, params)`` from a spec: a name, a JSON string, or ``{"name": ..., "params": {...}}``."""
+    if spec is None:
+        return DEFAULT_DATASET, {}
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text.startswith("{"):
+            try:
+                spec = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"data set spec is not valid JSON: {exc.msg}") from exc
+        else:
+            return text, {}
+    if not isinstance(spec, dict):
+        raise UserError(f"a data set spec is a name or an object {{name, params}}, got {spec!r}")
+    unknown = sorted(set(spec) - {"name", "params"})
+    if unknown:
+        raise UserError(f"data set spec: unknown key '{unknown[0]}' (valid keys: name, params)")
+    if "name" not in spec:
+        raise UserError("data set spec: missing key 'name'")
+    params = spec.get("params") or {}
+    if not isinstance(params, dict):
+        raise UserError(f"data set spec: params must be an object, got {params!r}")
+    return str(spec["name"]), dict(params)
+
+
+def get_class(name: str) -> type[RecordDataset]:
+    """The class registered as ``name``; a UserError listing the valid names otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UserError(f"unknown data set '{name}' (valid: {', '.join(sorted(REGISTRY))})") from None
+
+
+def load(spec: dict | str | None = None, data_root=None, *, rebuild: bool = False) -> RecordDataset:
+    """Loads (generating or converting on first use) the data set described by ``spec``.
+
+    Args:
+        spec: ``"symbols"`` or ``{"name": "symbols", "params": {"train_correlation": 0.9}}``.
+        data_root: cache root; None -> $VF_DATA_ROOT -> ./data. Cached under
+            ``<data_root>/<name>/<hash of all params>/``.
+        rebuild: regenerate even if a complete cache exists.
+
+    Raises:
+        UserError: unknown name (lists the valid ones), unknown or bad parameter, bad
+            source files, non-writable data root.
+    """
+    name, params = parse_spec(spec)
+    return get_class(name).open(params, data_root, rebuild=rebuild)

@@ -1,0 +1,155 @@
+"""Probabilities and CAMs of the listed images, computed in the background and cached.
+
+One worker thread runs ``Classifier.cams`` (the package's batched CAM call, all
+classes at once, last-conv grid resolution) over chunks of the listed images; the
+chunk holding the image on screen jumps the queue (``request``). The grid maps are
+kept (``[N, h, w, C]`` float32: 3.9 kB per 72×72 image with 3 classes, so the whole
+train split fits), and the map on screen is upsampled bilinearly (OpenCV,
+half-pixel centres like ``tf.image.resize``) and normalised per map on demand, with
+a small LRU in front. Warm switches cost well under a millisecond
+(``python -m select_tool.bench``).
+"""
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Callable
+
+import numpy as np
+
+from classification_models.cam import normalize_per_map
+
+
+class CamCache:
+    """Background, chunked CAM/probability computation for ``images``.
+
+    Args:
+        classifier: a ``classification_models.classifier.Classifier``.
+        images: ``uint8 [N, H, W, C]``, in the order of the tool's index list.
+        chunk: images per ``Classifier.cams`` call (also its batch size).
+        start: start the worker thread now.
+        on_progress: optional ``(done, total) -> None``, called from the worker thread.
+    """
+
+    def __init__(self, classifier, images: np.ndarray, *, chunk: int = 64, start: bool = True,
+                 on_progress: Callable[[int, int], None] | None = None, lru: int = 64):
+        self.classifier = classifier
+        self.images = images
+        self.n = int(len(images))
+        self.hw = tuple(int(v) for v in images.shape[1:3])
+        self.chunk = int(chunk)
+        self.num_classes = int(classifier.num_classes)
+        self.probs = np.zeros((self.n, self.num_classes), np.float32)
+        self.grid: np.ndarray | None = None
+        self._done = np.zeros((self.n,), bool)
+        self._pending = collections.deque(range(0, self.n, self.chunk))
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._finished = threading.Event()
+        self._stop = False
+        self.error: BaseException | None = None
+        self.on_progress = on_progress
+        self._lru: collections.OrderedDict = collections.OrderedDict()
+        self._lru_size = int(lru)
+        self._thread = threading.Thread(target=self._run, name="cam-cache", daemon=True)
+        if start:
+            self._thread.start()
+
+    # ----- worker ---------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if self._stop or not self._pending:
+                        break
+                    start = self._pending.popleft()
+                    if self._done[start]:
+                        continue
+                self._compute(start)
+        except BaseException as exc:  # surfaced to the GUI via .error
+            self.error = exc
+        finally:
+            self._finished.set()
+
+    def _compute(self, start: int) -> None:
+        stop = min(start + self.chunk, self.n)
+        batch = self.classifier.cams(self.images[start:stop], classes=None, upsample=False, batch_size=self.chunk)
+        with self._lock:
+            if self.grid is None:
+                self.grid = np.zeros((self.n,) + batch.cams.shape[1:], np.float32)
+            self.grid[start:stop] = batch.cams
+            self.probs[start:stop] = batch.probs
+            self._done[start:stop] = True
+            done = int(self._done.sum())
+        if self.on_progress is not None:
+            self.on_progress(done, self.n)
+
+    def compute_now(self, pos: int) -> None:
+        """Computes ``pos``'s chunk in the calling thread (used when no worker runs)."""
+        if not self._done[pos]:
+            self._compute((pos // self.chunk) * self.chunk)
+
+    def request(self, pos: int) -> None:
+        """Moves the chunk of image ``pos`` to the front of the queue."""
+        start = (int(pos) // self.chunk) * self.chunk
+        with self._lock:
+            if self._done[start]:
+                return
+            try:
+                self._pending.remove(start)
+            except ValueError:
+                return  # being computed right now
+            self._pending.appendleft(start)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop = True
+
+    # ----- queries --------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return bool(self._done.all())
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        return int(self._done.sum()), self.n
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Blocks until every image is computed (or the worker failed / timed out)."""
+        if not self._thread.is_alive() and not self._finished.is_set():
+            self._run()  # not started: compute synchronously
+        self._finished.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.ready
+
+    def has(self, pos: int) -> bool:
+        return bool(self._done[pos])
+
+    def probs_of(self, pos: int) -> np.ndarray | None:
+        """``[C]`` probabilities of image ``pos``, or None while not computed."""
+        return self.probs[pos] if self._done[pos] else None
+
+    def cam(self, pos: int, cls: int, *, normalized: bool = True) -> np.ndarray | None:
+        """``[H, W]`` CAM of class ``cls`` for image ``pos`` at image resolution.
+
+        ``normalized``: scaled to [0, 1] by the map's own maximum (negatives 0), as the
+        thesis colours CAMs; else raw values. None while not computed.
+        """
+        if not self._done[pos]:
+            return None
+        key = (int(pos), int(cls), bool(normalized))
+        hit = self._lru.get(key)
+        if hit is not None:
+            self._lru.move_to_end(key)
+            return hit
+        import cv2
+
+        h, w = self.hw
+        m = cv2.resize(self.grid[pos, :, :, cls], (w, h), interpolation=cv2.INTER_LINEAR)
+        if normalized:
+            m = normalize_per_map(m)
+        self._lru[key] = m
+        if len(self._lru) > self._lru_size:
+            self._lru.popitem(last=False)
+        return m

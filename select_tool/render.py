@@ -1,0 +1,90 @@
+"""Composes what the canvas shows: image + CAM overlay + mask, enlarged. Pure NumPy.
+
+The CAM is coloured as in the thesis (Fig 3.2): each map scaled by its own maximum
+(``classification_models.cam.normalize_per_map``, negatives shown as 0) and mapped
+through the *jet* colour map, blended over the image with the chosen opacity. The
+mask is painted on top in green (the thesis's selection colour) at ``mask_alpha``.
+Enlargement is nearest-neighbour so every image pixel is a ``zoom × zoom`` block and
+screen ↔ image coordinates are exact.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from classification_models.cam import normalize_per_map
+
+MASK_COLOR = (0, 255, 0)
+_JET: np.ndarray | None = None
+
+
+def jet_lut() -> np.ndarray:
+    """The jet colour map as a ``uint8 [256, 3]`` RGB table (OpenCV's COLORMAP_JET)."""
+    global _JET
+    if _JET is None:
+        import cv2
+
+        bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0, :]
+        _JET = np.ascontiguousarray(bgr[:, ::-1])
+    return _JET
+
+
+def cam_to_rgb(cam: np.ndarray, *, normalized: bool = False) -> np.ndarray:
+    """``[H, W]`` CAM -> ``uint8 [H, W, 3]`` jet colours (per-map max unless ``normalized``)."""
+    m = np.asarray(cam, np.float32)
+    if not normalized:
+        m = normalize_per_map(m)
+    return jet_lut()[np.clip(m * 255.0 + 0.5, 0, 255).astype(np.uint8)]
+
+
+def compose(image: np.ndarray, *, cam: np.ndarray | None, mask: np.ndarray | None, opacity: float = 0.5,
+            show_overlay: bool = True, zoom: int = 1, mask_alpha: float = 0.55,
+            mask_color: tuple[int, int, int] = MASK_COLOR, cam_normalized: bool = False) -> np.ndarray:
+    """The displayed picture.
+
+    Args:
+        image: ``uint8 [H, W, C]`` (C = 1 or 3) or ``[H, W]``.
+        cam: ``[H, W]`` CAM at image resolution (raw or, with ``cam_normalized``, in [0, 1]); None = no CAM.
+        mask: ``uint8 [H, W]`` (nonzero = irrelevant) or None.
+        opacity: CAM blend weight in [0, 1].
+        show_overlay: False hides CAM and mask (H key) to see the bare image.
+        zoom: integer nearest-neighbour enlargement.
+        mask_alpha: blend weight of the mask colour.
+
+    Returns:
+        ``uint8 [H·zoom, W·zoom, 3]`` RGB.
+    """
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    rgb = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
+    out = rgb.astype(np.float32)
+    if show_overlay:
+        if cam is not None and opacity > 0:
+            out = out * (1.0 - opacity) + cam_to_rgb(cam, normalized=cam_normalized).astype(np.float32) * opacity
+        if mask is not None:
+            sel = np.asarray(mask) > 0
+            if sel.any():
+                out[sel] = out[sel] * (1.0 - mask_alpha) + np.asarray(mask_color, np.float32) * mask_alpha
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    if zoom > 1:
+        out = np.repeat(np.repeat(out, zoom, axis=0), zoom, axis=1)
+    return out
+
+
+def to_ppm(rgb: np.ndarray) -> bytes:
+    """``uint8 [H, W, 3]`` -> binary PPM bytes (what Tk's PhotoImage reads fastest)."""
+    h, w = rgb.shape[:2]
+    return b"P6 %d %d 255\n" % (w, h) + np.ascontiguousarray(rgb, np.uint8).tobytes()
+
+
+def probability_bars(probs: np.ndarray | None, class_names: list[str], true_class: int, width: int = 20) -> str:
+    """Text lines ``* zeta     0.91 ██████████████████`` (``*`` = true class, ``>`` = predicted)."""
+    if probs is None:
+        return "probabilities: computing…"
+    pred = int(np.argmax(probs))
+    name_w = max(len(n) for n in class_names)
+    lines = []
+    for c, (name, p) in enumerate(zip(class_names, probs)):
+        mark = ("*" if c == true_class else " ") + (">" if c == pred else " ")
+        lines.append(f"{mark} {c + 1} {name:<{name_w}} {p:5.2f} {'█' * int(round(float(p) * width))}")
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""select_tool views without Tk: CAM cache, rendering, suggested order, loader errors."""
+import json
+
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from select_tool.render import compose, jet_lut, probability_bars, to_ppm
+from select_tool.suggest import combined_region, irrelevant_energy_share, suggested_order
+from tests.fixtures_select import tiny_classifier, tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def clf_and_data():
+    ds = tiny_dataset(n_train=10)
+    tr = ds.arrays("train")
+    clf = tiny_classifier(ds.image_shape, steps=2, images=tr.images, labels=tr.labels)
+    return clf, ds
+
+
+def test_cam_cache_matches_the_batched_cam_call(clf_and_data):
+    from classification_models.cam import normalize_per_map
+    from select_tool.cam_cache import CamCache
+
+    clf, ds = clf_and_data
+    images = ds.arrays("train").images
+    cache = CamCache(clf, images, chunk=4)  # 3 chunks, background thread
+    cache.request(9)
+    assert cache.wait(timeout=60)
+    ref = clf.cams(images, classes=None, upsample=True)
+    np.testing.assert_allclose(cache.probs, ref.probs, atol=1e-5)
+    for pos in (0, 5, 9):
+        for c in range(3):
+            raw = cache.cam(pos, c, normalized=False)
+            assert raw.shape == (24, 24)
+            scale = max(1e-6, float(np.abs(ref.cams[pos, :, :, c]).max()))
+            np.testing.assert_allclose(raw / scale, ref.cams[pos, :, :, c] / scale, atol=2e-3)
+            np.testing.assert_allclose(cache.cam(pos, c), normalize_per_map(raw), atol=1e-6)
+    assert cache.cam(0, 1) is cache.cam(0, 1)  # LRU hit
+
+
+def test_cam_cache_reports_not_ready(clf_and_data):
+    from select_tool.cam_cache import CamCache
+
+    clf, ds = clf_and_data
+    cache = CamCache(clf, ds.arrays("train").images, chunk=4, start=False)
+    assert cache.cam(0, 0) is None and cache.probs_of(0) is None and cache.progress == (0, 10)
+    cache.compute_now(5)
+    assert cache.has(4) and cache.has(7) and not cache.has(0) and cache.probs_of(5) is not None
+
+
+def test_compose_values():
+    img = np.full((2, 3, 1), 100, np.uint8)
+    mask = np.zeros((2, 3), np.uint8)
+    mask[1, 2] = 255
+    out = compose(img, cam=None, mask=mask, zoom=2, mask_alpha=0.5)
+    assert out.shape == (4, 6, 3)
+    np.testing.assert_array_equal(out[0, 0], [100, 100, 100])
+    np.testing.assert_array_equal(out[2:4, 4:6].reshape(-1, 3), [[50, 178, 50]] * 4)  # 0.5·100 + 0.5·(0,255,0)
+    cam = np.array([[0.0, 1.0, 2.0], [-1.0, 0.0, 2.0]])
+    out = compose(img, cam=cam, mask=None, opacity=1.0)
+    lut = jet_lut()
+    np.testing.assert_array_equal(out[0, 2], lut[255])  # per-map max -> top of the colour map
+    np.testing.assert_array_equal(out[1, 0], lut[0])  # negatives shown as 0
+    np.testing.assert_array_equal(out[0, 1], lut[128])
+    np.testing.assert_array_equal(lut[0], [0, 0, 128])
+    hidden = compose(img, cam=cam, mask=mask, opacity=1.0, show_overlay=False)
+    assert (hidden == 100).all()
+    assert to_ppm(out[:1, 2:3]) == b"P6 1 1 255\n" + bytes(lut[255])
+
+
+def test_probability_bars_marks_true_and_predicted():
+    text = probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "bb", "c"], true_class=0)
+    lines = text.splitlines()
+    assert lines[0].startswith("*  1 a ") and lines[1].startswith(" > 2 bb") and "0.70" in lines[1]
+    assert lines[1].count("█") == 14
+    assert "computing" in probability_bars(None, ["a"], 0)
+
+
+def test_irrelevant_energy_share_and_suggested_order():
+    region = np.zeros((4, 4), np.uint8)
+    region[:, :1] = 255
+    cam = np.zeros((4, 4))
+    cam[:, 0] = 1.0
+    cam[:, 1] = 3.0
+    cam[:, 3] = -5.0  # negatives are not energy for the class
+    assert irrelevant_energy_share(cam=cam, region=region) == pytest.approx(0.25)
+    assert irrelevant_energy_share(cam=-cam, region=region) == pytest.approx(0.0)
+
+    indices = ["i0", "i1", "i2", "i3", "i4", "i5"]
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.array([[0.9, 0.1, 0.0],   # correct -> never suggested
+                      [0.2, 0.8, 0.0],   # wrong, share 0.25
+                      [0.6, 0.3, 0.1],   # wrong, share 0.75
+                      [0.5, 0.2, 0.3],   # wrong, no known region, p_true 0.2
+                      [0.1, 0.8, 0.1],   # wrong, no known region, p_true 0.1
+                      [0.3, 0.3, 0.4]])  # correct
+    cam2 = np.where(region > 0, 3.0, 0.0)
+    cam2[1, 1] = 4.0  # 12 of 16 inside the region -> 0.75
+    cams = {1: cam, 2: cam2}
+    regions = {"i0": region, "i1": region, "i2": region}
+    order = suggested_order(indices=indices, labels=labels, probs=probs, true_cam=lambda p: cams[p],
+                            region=lambda i: regions.get(i))
+    assert [i for i, _ in order] == ["i2", "i1", "i4", "i3"]
+    assert order[0][1] == pytest.approx(12 / 16) and order[1][1] == pytest.approx(0.25) and order[2][1] is None
+
+
+def test_combined_region_unions_ground_truth_and_expert_masks():
+    ds = tiny_dataset(n_train=4)
+    own = np.zeros((24, 24), np.uint8)
+    own[0, 0] = 255
+    region = combined_region(ds, {"train_00000": own, "train_00001": np.zeros((24, 24), np.uint8)})
+    r0 = region("train_00000")
+    assert r0[0, 0] == 255 and r0[20, 2] == 255 and int((r0 > 0).sum()) == 17
+    assert int((region("train_00001") > 0).sum()) == 16
+    assert combined_region(tiny_dataset(4, with_gt=False), {})("train_00002") is None
+
+
+def test_loader_errors(tmp_path, clf_and_data):
+    from select_tool.loader import open_result
+
+    with pytest.raises(UserError, match="does not exist"):
+        open_result(tmp_path / "nope.json")
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps({"model_path": "gone.keras", "dataset": {"name": "symbols"},
+                               "class_names": ["a"], "image_shape": [72, 72, 1]}))
+    with pytest.raises(UserError, match="model file .*gone.keras' does not exist"):
+        open_result(bad)
+    bad.write_text(json.dumps({"model_path": "m.keras", "dataset": {"name": "no_such_set"},
+                               "class_names": ["a"], "image_shape": [72, 72, 1]}))
+    (tmp_path / "m.keras").write_text("x")
+    with pytest.raises(UserError, match="unknown data set 'no_such_set'"):
+        open_result(bad)
+    clf, ds = clf_and_data
+    opened = open_result(bad, classifier=clf, dataset=ds, split="val")
+    assert len(opened.split) == 3 and opened.class_names == ds.class_names

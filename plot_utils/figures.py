@@ -1,0 +1,287 @@
+"""Thesis figures from run files (matplotlib; each figure saved as PNG and PDF).
+
+Run::
+
+    python -m plot_utils.figures loss results/backprops_symbols --out results/figures
+    python -m plot_utils.figures sweep results/lambda_sweep.json --x lambda --name lambda_sweep --out results/figures
+    python -m plot_utils.figures sweep results/masks_sweep.json --x n_masks --name masks_sweep --out results/figures
+    python -m plot_utils.figures act-hist results/train_symbols/result.json --out results/figures
+    python -m plot_utils.figures surface --base 0.4 --threshold 0.7 --out results/figures
+
+* ``loss``: per method, the loss over iterations split into cross-entropy and the
+  activation (penalty) term, with the selected images' true-class probabilities
+  (thesis Tables 5.5 / 5.10), from the retraining run's ``history.jsonl``.
+* ``sweep``: a swept parameter vs validation accuracy (λ: Fig 5.1, number of masks:
+  Fig 5.2). The sweep file is a JSON list of points (or ``{"points"|"results"|"rows":
+  [...]}``); each point holds the ``--x`` key and ``val_accuracy`` (or
+  ``{"accuracy": {"val": ...}}``).
+* ``act-hist``: histogram of PASA's ``Act`` term with the mask covering the whole
+  image ("without masks", Fig 5.3) over a split of the training data.
+* ``surface``: the PASA penalty ``Act · B^(p_true/th)`` over (Act, p_true) (Fig 5.4).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from common.cli import quiet_tf_logs, run_main
+from common.errors import UserError
+from common.io import atomic_path, read_json
+
+P_TRUE_KEYS = ("selected_p_true", "selected_true_probabilities", "selected_probabilities", "p_true")
+PENALTY_KEYS = ("penalty", "act", "activation")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 150) -> list[Path]:
+    """Writes ``fig`` as ``<name>.png`` and ``<name>.pdf`` in ``out_dir`` (atomic) and closes it."""
+    out_dir = Path(out_dir)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = out_dir / f"{name}.{ext}"
+        with atomic_path(path, suffix=f".{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+        paths.append(path)
+    _plt().close(fig)
+    return paths
+
+
+# ----- loss over iterations -------------------------------------------------------
+def _first_key(row: dict, keys: Sequence[str]) -> str | None:
+    return next((k for k in keys if k in row), None)
+
+
+def history_series(rows: list[dict], method: str) -> dict[str, Any]:
+    """Per-iteration series of one method: ``iteration, ce, penalty, total, p_true {index: [...]}``.
+
+    Raises:
+        UserError: the method has no rows or no ``ce`` values.
+    """
+    mine = [r for r in rows if str(r.get("method")) == method and "iteration" in r]
+    if not mine:
+        have = sorted({str(r.get("method")) for r in rows})
+        raise UserError(f"history has no rows for method '{method}' (methods: {', '.join(have) or 'none'})")
+    mine.sort(key=lambda r: r["iteration"])
+    if not any("ce" in r for r in mine):
+        raise UserError(f"history rows of method '{method}' have no 'ce' value")
+    it = np.asarray([r["iteration"] for r in mine], float)
+
+    def col(key):
+        return np.asarray([float(r[key]) if r.get(key) is not None else np.nan for r in mine], float)
+
+    pen_key = _first_key(mine[0], PENALTY_KEYS)
+    out = {"iteration": it, "ce": col("ce"), "penalty": col(pen_key) if pen_key else None,
+           "total": col("total") if "total" in mine[0] else None, "p_true": {}}
+    p_key = _first_key(mine[0], P_TRUE_KEYS)
+    if p_key:
+        for k, r in enumerate(mine):
+            value = r.get(p_key)
+            items = value.items() if isinstance(value, dict) else enumerate(value or [])
+            for idx, p in items:
+                out["p_true"].setdefault(str(idx), np.full(len(mine), np.nan))[k] = float(p)
+    return out
+
+
+def loss_figure(series: dict[str, Any], title: str = ""):
+    """Two panels: CE and activation term over iterations; selected true-class probabilities."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    it = series["iteration"]
+    ax1.plot(it, series["ce"], label="cross-entropy", color="tab:blue")
+    if series.get("penalty") is not None:
+        ax1.plot(it, series["penalty"], label="activation term", color="tab:orange")
+    if series.get("total") is not None:
+        ax1.plot(it, series["total"], label="total", color="tab:gray", alpha=0.6, lw=0.8)
+    ax1.set_ylabel("loss")
+    ax1.legend(loc="upper right")
+    ax1.set_title(title)
+    for idx, p in series["p_true"].items():
+        ax2.plot(it, p, label=idx, lw=1)
+    ax2.set_ylim(0, 1)
+    ax2.set_xlabel("iteration")
+    ax2.set_ylabel("true-class probability")
+    if series["p_true"]:
+        ax2.legend(loc="lower right", fontsize=7, ncol=2)
+    else:
+        ax2.text(0.5, 0.5, "history has no selected-image probabilities", ha="center", transform=ax2.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+# ----- sweeps ----------------------------------------------------------------------
+def sweep_points(data: Any, x_key: str, source: str = "sweep") -> tuple[np.ndarray, np.ndarray]:
+    """``(x, val_accuracy)`` sorted by x from a sweep JSON (see module docstring)."""
+    if isinstance(data, dict):
+        data = next((data[k] for k in ("points", "results", "rows") if isinstance(data.get(k), list)), None)
+    if not isinstance(data, list) or not data:
+        raise UserError(f"{source}: expected a non-empty list of sweep points (or {{\"points\": [...]}})")
+    xs, ys = [], []
+    for i, p in enumerate(data):
+        if not isinstance(p, dict) or x_key not in p:
+            raise UserError(f"{source}: point {i} has no '{x_key}' (keys: {sorted(p) if isinstance(p, dict) else p!r})")
+        y = p.get("val_accuracy")
+        if y is None and isinstance(p.get("accuracy"), dict):
+            y = p["accuracy"].get("val")
+        if y is None:
+            raise UserError(f"{source}: point {i} has no 'val_accuracy' or 'accuracy.val'")
+        xs.append(float(p[x_key]))
+        ys.append(float(y))
+    order = np.argsort(xs)
+    return np.asarray(xs)[order], np.asarray(ys)[order]
+
+
+def sweep_figure(x: np.ndarray, y: np.ndarray, *, xlabel: str, log_x: bool = False, baseline: float | None = None):
+    """Validation accuracy vs a swept parameter (Fig 5.1 / 5.2)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(x, y, "o-", color="tab:blue", label="after retraining")
+    if baseline is not None:
+        ax.axhline(baseline, color="tab:red", ls="--", label="base model")
+        ax.legend()
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# ----- PASA ------------------------------------------------------------------------
+def act_without_masks(*, activations: np.ndarray) -> np.ndarray:
+    """PASA's ``Act(a)`` with a mask covering the whole grid (thesis §5.2, Fig 5.3).
+
+    ``Act(a) = (1/K) Σ_d (1/(m+1)) Σ_{b,c} |A(a,b,c,d)|`` with ``m = h·w`` mask cells.
+
+    Args:
+        activations: last-conv activations ``[N, h, w, K]``.
+
+    Returns:
+        ``[N]`` float64.
+    """
+    a = np.abs(np.asarray(activations, np.float64))
+    n, h, w, k = a.shape
+    return a.sum(axis=(1, 2)).mean(axis=1) / (h * w + 1)
+
+
+def pasa_penalty(*, act: np.ndarray, p_true: np.ndarray, base: float, threshold: float) -> np.ndarray:
+    """``Act · B^(p_true / th)`` elementwise (thesis eq. 5.2's adjusted activation term)."""
+    return np.asarray(act, float) * np.power(float(base), np.asarray(p_true, float) / float(threshold))
+
+
+def act_histogram_figure(values: np.ndarray, bins: int = 30):
+    """Histogram of ``Act`` with mean/min/max marked (Fig 5.3)."""
+    plt = _plt()
+    values = np.asarray(values, float)
+    if values.size == 0:
+        raise UserError("no Act values to plot")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(values, bins=bins, color="tab:blue", alpha=0.8)
+    ax.axvline(values.mean(), color="tab:red", ls="--", label=f"mean {values.mean():.3g}")
+    ax.set_xlabel("Act (no mask)")
+    ax.set_ylabel("images")
+    ax.set_title(f"min {values.min():.3g}, max {values.max():.3g}, n={values.size}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def pasa_surface_figure(*, base: float = 0.4, threshold: float = 0.7, act_max: float = 2.0, steps: int = 41):
+    """Surface of the PASA penalty over (Act, p_true) (Fig 5.4)."""
+    plt = _plt()
+    act, p = np.meshgrid(np.linspace(0.0, act_max, steps), np.linspace(0.0, 1.0, steps))
+    z = pasa_penalty(act=act, p_true=p, base=base, threshold=threshold)
+    fig = plt.figure(figsize=(6, 5))
+    ax = fig.add_subplot(projection="3d")
+    ax.plot_surface(act, p, z, cmap="viridis")
+    ax.set_xlabel("Act")
+    ax.set_ylabel("p_true")
+    ax.set_zlabel("Act · B^(p/th)")
+    ax.set_title(f"PASA penalty, B={base:g}, th={threshold:g}")
+    fig.tight_layout()
+    return fig
+
+
+def compute_act_values(result_path: str | Path, split: str = "train", max_images: int = 2000, seed: int = 0,
+                       data_root: str | None = None) -> np.ndarray:
+    """``Act`` without masks for up to ``max_images`` random images of a split of the train result's data."""
+    from classification_models.train_result import load_train_result
+
+    tr = load_train_result(result_path)
+    clf = tr.load_classifier()
+    arr = tr.load_dataset(data_root).arrays(split)
+    if len(arr) == 0:
+        raise UserError(f"split '{split}' of '{result_path}' is empty")
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(arr), size=min(max_images, len(arr)), replace=False))
+    acts = clf.cams(arr.images[pick], classes=0, upsample=False, return_activations=True).activations
+    return act_without_masks(activations=acts)
+
+
+# ----- CLI -------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m plot_utils.figures", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("loss", help="loss split into CE and activation term + selected p_true, per method")
+    p.add_argument("run_dir")
+    p.add_argument("--method", action="append", help="method(s) to plot (default: all in history.jsonl)")
+    p = sub.add_parser("sweep", help="swept parameter vs validation accuracy")
+    p.add_argument("sweep_json")
+    p.add_argument("--x", required=True, help="key of the swept parameter in each point")
+    p.add_argument("--name", default=None, help="output file stem (default: <x>_sweep)")
+    p.add_argument("--log-x", action="store_true")
+    p.add_argument("--baseline", type=float, default=None, help="base model validation accuracy line")
+    p = sub.add_parser("act-hist", help="histogram of PASA's Act term without masks")
+    p.add_argument("result_json")
+    p.add_argument("--split", default="train")
+    p.add_argument("--max-images", type=int, default=2000)
+    p.add_argument("--data-root", default=None)
+    p = sub.add_parser("surface", help="PASA penalty surface over (Act, p_true)")
+    p.add_argument("--base", type=float, default=0.4)
+    p.add_argument("--threshold", type=float, default=0.7)
+    p.add_argument("--act-max", type=float, default=2.0)
+    for sp in sub.choices.values():
+        sp.add_argument("--out", required=True, help="output folder")
+    args = parser.parse_args(argv)
+    written: list[Path] = []
+    if args.cmd == "loss":
+        from plot_utils.results import load_history
+
+        per_method = load_history(args.run_dir)
+        rows = [r for rs in per_method.values() for r in rs]
+        for m in args.method or list(per_method):
+            written += save_figure(loss_figure(history_series(rows, m), title=m), args.out, f"loss_{m}")
+    elif args.cmd == "sweep":
+        x, y = sweep_points(read_json(args.sweep_json, what="sweep file"), args.x, source=args.sweep_json)
+        fig = sweep_figure(x, y, xlabel=args.x, log_x=args.log_x, baseline=args.baseline)
+        written += save_figure(fig, args.out, args.name or f"{args.x}_sweep")
+    elif args.cmd == "act-hist":
+        quiet_tf_logs()
+        values = compute_act_values(args.result_json, args.split, args.max_images, data_root=args.data_root)
+        written += save_figure(act_histogram_figure(values), args.out, "act_histogram")
+        print(f"Act without masks: mean {values.mean():.4g}, min {values.min():.4g}, max {values.max():.4g}")
+    elif args.cmd == "surface":
+        if not (0 < args.base) or not (args.threshold > 0) or not math.isfinite(args.base):
+            raise UserError(f"--base and --threshold must be > 0, got {args.base} and {args.threshold}")
+        written += save_figure(pasa_surface_figure(base=args.base, threshold=args.threshold, act_max=args.act_max),
+                               args.out, "pasa_surface")
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,88 @@
+"""CAMs of a whole split written to image files.
+
+Run::
+
+    python -m vis_exp.cam_dump results/train_symbols/result.json --split test --class true --out results/cams_test
+
+One PNG per image, ``<index>.png``: the image with the CAM of the true (``--class
+true``), predicted (``pred``) or a fixed class id blended on top (per-map maximum,
+as the thesis colours CAMs). ``cams.json`` lists index, label, prediction and
+probabilities. Batched: one CAM pass per batch, no per-image model call.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from common.cli import quiet_tf_logs, run_main
+from common.errors import UserError
+from common.io import atomic_write_json
+
+
+def cam_classes(choice: str, labels: np.ndarray, preds: np.ndarray | None, num_classes: int) -> np.ndarray:
+    """Per-image class ids for ``"true"``, ``"pred"`` or an integer class id."""
+    if choice == "true":
+        return np.asarray(labels, int)
+    if choice == "pred":
+        if preds is None:
+            raise UserError("--class pred needs predictions")
+        return np.asarray(preds, int)
+    try:
+        c = int(choice)
+    except ValueError:
+        raise UserError(f"--class must be 'true', 'pred' or a class id, got {choice!r}") from None
+    if not 0 <= c < num_classes:
+        raise UserError(f"--class {c} out of range: the model has {num_classes} classes")
+    return np.full(len(labels), c, int)
+
+
+def dump_cams(clf, images: np.ndarray, indices: Sequence[str], classes: np.ndarray, out, batch_size: int = 64) -> list:
+    """Writes ``<index>.png`` overlays; returns the probabilities ``[N, C]``."""
+    from plot_utils.tables import save_png
+    from vis_exp.gap_features import cam_overlay
+
+    probs = []
+    for start in range(0, len(images), batch_size):
+        sl = slice(start, start + batch_size)
+        cb = clf.cams(images[sl], classes=classes[sl], upsample=True, batch_size=batch_size)
+        for img, cam, idx in zip(images[sl], cb.cams, indices[sl]):
+            save_png(out / f"{idx}.png", cam_overlay(img, cam))
+        probs.append(cb.probs)
+    return np.concatenate(probs) if probs else np.zeros((0, clf.num_classes))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vis_exp.gap_features import load_model_and_data, out_dir, sample_positions
+
+    parser = argparse.ArgumentParser(prog="python -m vis_exp.cam_dump", description=__doc__.split("\n\n")[0])
+    parser.add_argument("result", help="train result JSON")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--class", dest="cam_class", default="true", help="'true', 'pred' or a class id")
+    parser.add_argument("--max-images", type=int, default=None, help="random subset (default: whole split)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    quiet_tf_logs()
+    tr, clf, ds = load_model_and_data(args.result, args.data_root)
+    arr = ds.arrays(args.split)
+    pos = sample_positions(len(arr), args.max_images, args.seed)
+    images, labels, indices = arr.images[pos], arr.labels[pos], arr.indices[pos]
+    preds = clf.predict_proba(images).argmax(axis=1) if args.cam_class == "pred" else None
+    classes = cam_classes(args.cam_class, labels, preds, clf.num_classes)
+    out = out_dir(args.out)
+    probs = dump_cams(clf, images, indices, classes, out)
+    atomic_write_json(out / "cams.json", {
+        "split": args.split, "cam_class": args.cam_class, "class_names": tr.class_names,
+        "items": [{"index": str(i), "label": int(y), "prediction": int(p.argmax()), "cam_class": int(c),
+                   "probabilities": p.tolist(), "file": f"{i}.png"}
+                  for i, y, p, c in zip(indices, labels, probs, classes)]})
+    print(f"{len(images)} CAM images in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,87 @@
+"""2-D embedding of the GAP features (PCA and t-SNE), coloured by class, misclassified marked.
+
+Run::
+
+    python -m vis_exp.embedding results/train_symbols/result.json --split val --out results/analysis/embedding
+
+Writes ``embedding_pca.png/pdf``, ``embedding_tsne.png/pdf`` and ``embedding.json``
+(coordinates, labels, predictions, indices).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from common.cli import quiet_tf_logs, run_main
+from common.io import atomic_write_json
+
+
+def embed(*, features: np.ndarray, method: str, seed: int = 0, tsne_iter: int = 1000) -> np.ndarray:
+    """``[N, 2]`` coordinates by ``"pca"`` or ``"tsne"`` (scikit-learn; standardised features)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    from common.errors import UserError
+
+    x = StandardScaler().fit_transform(np.asarray(features, float))
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method == "tsne":
+        perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3.0)))
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
+                    max_iter=tsne_iter).fit_transform(x)
+    raise UserError(f"unknown embedding '{method}' (valid: pca, tsne)")
+
+
+def embedding_figure(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray, class_names: Sequence[str], title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    cmap = plt.get_cmap("tab10")
+    for c, name in enumerate(class_names):
+        ok = (labels == c) & (preds == labels)
+        bad = (labels == c) & (preds != labels)
+        ax.scatter(coords[ok, 0], coords[ok, 1], s=10, color=cmap(c % 10), label=name, alpha=0.7)
+        ax.scatter(coords[bad, 0], coords[bad, 1], s=30, color=cmap(c % 10), marker="x", linewidths=1.2)
+    ax.scatter([], [], marker="x", color="k", label="misclassified")
+    ax.legend(fontsize=7)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from plot_utils.figures import save_figure
+    from vis_exp.gap_features import add_common_args, load_model_and_data, out_dir, split_features
+
+    parser = argparse.ArgumentParser(prog="python -m vis_exp.embedding", description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--methods", nargs="+", default=["pca", "tsne"], choices=["pca", "tsne"])
+    parser.add_argument("--tsne-iter", type=int, default=1000, help="t-SNE iterations (>= 250)")
+    args = parser.parse_args(argv)
+    quiet_tf_logs()
+    tr, clf, ds = load_model_and_data(args.result, args.data_root)
+    sf = split_features(clf, ds, args.split, args.max_images, args.seed)
+    out = out_dir(args.out)
+    payload = {"indices": sf.indices.tolist(), "labels": sf.labels.tolist(), "predictions": sf.predictions.tolist(),
+               "class_names": tr.class_names, "split": args.split}
+    for m in args.methods:
+        coords = embed(features=sf.features, method=m, seed=args.seed, tsne_iter=args.tsne_iter)
+        payload[m] = coords.tolist()
+        save_figure(embedding_figure(coords, sf.labels, sf.predictions, tr.class_names,
+                                     f"{m.upper()} of GAP features ({args.split})"), out, f"embedding_{m}")
+    atomic_write_json(out / "embedding.json", payload)
+    print(out / "embedding.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

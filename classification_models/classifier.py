@@ -141,7 +141,7 @@ class Classifier:
         """Yields float32 image batches from an array or a tf.data of (index, image, label)."""
         if isinstance(images, np.ndarray):
             for start in range(0, len(images), batch_size):
-                yield images[start:start + batch_size].astype(np.float32)
+                yield np.asarray(images[start:start + batch_size], np.float32)  # no copy if float32
             return
         for element in images:
             batch = element[1] if isinstance(element, (tuple, list)) else element
@@ -176,13 +176,14 @@ class Classifier:
             weights = self._logits.kernel
 
             @tf.function(reduce_retracing=True)
-            def cam_fn(x, cls, all_classes: bool, up: bool):
+            def cam_fn(x, cls, all_classes: bool, up: bool, with_acts: bool):
                 acts, logits = self.forward(x, training=False)
                 maps = cams_from_activations(activations=acts, weights=weights,
                                              classes=None if all_classes else cls)
                 if up:
                     maps = upsample_bilinear(maps=maps, size=tf.shape(x)[1:3])
-                return acts, tf.nn.softmax(logits), maps
+                # activations leave the graph only when asked for
+                return (acts if with_acts else tf.zeros((0,))), tf.nn.softmax(logits), maps
 
             self._cam_fn = cam_fn
         all_classes = classes is None
@@ -199,7 +200,7 @@ class Classifier:
                 cls = tf.fill((n,), int(per_image))
             else:
                 cls = tf.constant(per_image[seen:seen + n])
-            a, p, m = self._cam_fn(tf.cast(batch, tf.float32), cls, all_classes, upsample)
+            a, p, m = self._cam_fn(tf.cast(batch, tf.float32), cls, all_classes, upsample, return_activations)
             probs.append(p.numpy())
             maps.append(m.numpy())
             if return_activations:
@@ -240,26 +241,50 @@ class Classifier:
         return self.evaluate_arrays(arr.images, arr.labels, batch_size)
 
     # ----- training -------------------------------------------------------------
-    def make_train_step(self, loss_fn: Callable = cross_entropy_loss, optimizer=None) -> Callable:
+    def make_train_step(self, loss_fn: Callable = cross_entropy_loss, optimizer=None, strategy=None) -> Callable:
         """A compiled training step ``step(batch: dict) -> (loss, logs)``.
 
         The model's own regularisation losses are added to ``loss_fn``'s value.
+
+        Args:
+            loss_fn: ``loss_fn(clf, batch) -> (scalar loss, logs dict of scalars)``;
+                the loss is a mean over the (per-replica) batch.
+            optimizer: a Keras optimizer (built on the model's variables if needed).
+            strategy: optional ``tf.distribute.Strategy`` the model was built under;
+                then ``step`` takes a *distributed* batch
+                (``strategy.experimental_distribute_dataset``), each replica's loss is
+                divided by the number of replicas (the optimizer sums gradients across
+                replicas) and the returned loss/logs are replica means.
         """
         import tensorflow as tf
 
-        key = (id(loss_fn), id(optimizer))
+        if optimizer is None:
+            raise ValueError("make_train_step needs an optimizer")
+        key = (id(loss_fn), id(optimizer), id(strategy))
         if key in self._steps:
             return self._steps[key]
         variables = self.model.trainable_variables
+        replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
 
-        @tf.function(reduce_retracing=True)
-        def step(batch):
+        def replica_step(batch):
             with tf.GradientTape() as tape:
                 loss, logs = loss_fn(self, batch)
                 total = loss + tf.add_n(self.model.losses) if self.model.losses else loss
-            grads = tape.gradient(total, variables)
+                scaled = total / replicas if replicas > 1 else total
+            grads = tape.gradient(scaled, variables)
             optimizer.apply_gradients(zip(grads, variables))
             return total, logs
+
+        if strategy is None:
+            step = tf.function(replica_step, reduce_retracing=True)
+        else:
+            mean = tf.distribute.ReduceOp.MEAN
+
+            @tf.function(reduce_retracing=True)
+            def step(batch):
+                total, logs = strategy.run(replica_step, args=(batch,))
+                return (strategy.reduce(mean, total, axis=None),
+                        {k: strategy.reduce(mean, v, axis=None) for k, v in logs.items()})
 
         self._steps[key] = step
         return step

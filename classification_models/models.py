@@ -36,13 +36,19 @@ class ModelParams:
         weight_decay: L2 on conv/dense kernels.
     """
 
-    filters: tuple[int, ...] = (32, 64, 128)
-    convs_per_block: int = 2
-    last_conv_filters: int = 64
+    filters: tuple[int, ...] = dataclasses.field(default=(32, 64, 128), metadata={"min_len": 1})
+    convs_per_block: int = dataclasses.field(default=2, metadata={"min": 1, "max": 8})
+    last_conv_filters: int = dataclasses.field(default=64, metadata={"min": 1})
     batch_norm: bool = False
     residual: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
+    dropout: float = dataclasses.field(default=0.0, metadata={"min": 0.0, "max": 0.95})
+    weight_decay: float = dataclasses.field(default=0.0, metadata={"min": 0.0})
+
+    def validate(self, source: str) -> None:
+        """Called by ``common.config.from_dict``: every block needs at least one filter."""
+        bad = [f for f in self.filters if f < 1]
+        if bad:
+            raise UserError(f"{source}: filters must all be >= 1, got {list(self.filters)}")
 
 
 PRESETS: dict[str, ModelParams] = {
@@ -57,19 +63,44 @@ PRESETS: dict[str, ModelParams] = {
 }
 
 
-def resolve_params(name: str, overrides: dict | None = None) -> ModelParams:
-    """The preset ``name`` with ``overrides`` applied (unknown keys fail clearly)."""
+def resolve_params(name: str, overrides: dict | None = None, source: str = "model params") -> ModelParams:
+    """The preset ``name`` with ``overrides`` applied, strictly validated.
+
+    Unknown keys, wrong types and out-of-range values raise a UserError naming
+    ``source`` (e.g. ``"cfg.json: model.params"``), the key and the value.
+    """
+    from common.config import from_dict, to_dict
+
     if name not in PRESETS:
         raise UserError(f"unknown model '{name}' (valid models: {', '.join(sorted(PRESETS))})")
-    base = PRESETS[name]
     overrides = dict(overrides or {})
     valid = {f.name for f in dataclasses.fields(ModelParams)}
     for key in overrides:
         if key not in valid:
-            raise UserError(f"unknown model parameter '{key}' for '{name}' (valid: {', '.join(sorted(valid))})")
-    if "filters" in overrides:
-        overrides["filters"] = tuple(int(v) for v in overrides["filters"])
-    return dataclasses.replace(base, **overrides)
+            raise UserError(
+                f"{source}: unknown model parameter '{key}' for '{name}' (valid: {', '.join(sorted(valid))})"
+            )
+    merged = {**to_dict(PRESETS[name]), **overrides}
+    return from_dict(ModelParams, merged, source=source)
+
+
+def last_conv_grid(params: ModelParams, input_shape: Sequence[int]) -> tuple[int, int]:
+    """``(h, w)`` of the last conv layer for ``input_shape`` (one 2×2 pooling between blocks)."""
+    h, w = int(input_shape[0]), int(input_shape[1])
+    for _ in range(len(params.filters) - 1):
+        h, w = h // 2, w // 2
+    return h, w
+
+
+def check_input_shape(params: ModelParams, input_shape: Sequence[int], model_name: str = "model") -> None:
+    """A UserError when ``input_shape`` is too small for the blocks (last-conv grid < 1×1)."""
+    h, w = last_conv_grid(params, input_shape)
+    if h < 1 or w < 1:
+        shape = "×".join(str(int(v)) for v in input_shape)
+        raise UserError(
+            f"{model_name}: {len(params.filters)} blocks pool {shape} images down to nothing; "
+            f"use fewer blocks (model.params.filters) or larger images"
+        )
 
 
 def build_model(

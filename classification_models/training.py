@@ -1,0 +1,322 @@
+"""The fit loop of base training (thesis §3.2.2, §3.3, §3.2.4).
+
+Epochs over ``dataset.split('train', shuffle=True, augment=...)`` with a custom
+``tf.function`` step from :meth:`Classifier.make_train_step`, so any extra loss term
+plugs in through ``loss_fn(clf, batch) -> (loss, logs)``. After every epoch the
+validation accuracy is appended to ``history.jsonl``. A non-finite loss stops the
+run and restores the weights of the last complete epoch. ``distribute`` runs the
+same code path under ``tf.distribute`` (``none`` | ``mirrored`` | ``multi_worker``).
+
+Also here: the seeded augmentation fallback and :class:`RemappedDataset`, the view
+used by the upper bound K (train on train + val + part of test, evaluate on the rest).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from classification_models.classifier import Classifier, cross_entropy_loss
+from common.errors import UserError
+from common.io import append_jsonl
+from datasets.base import Dataset, SplitArrays
+
+OPTIMIZERS = ("adam", "sgd")
+DISTRIBUTE = ("none", "mirrored", "multi_worker")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+    """Settings of :func:`fit`.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: global batch size (split across replicas when distributed).
+        learning_rate: optimiser step size.
+        optimizer: ``adam`` or ``sgd`` (SGD uses ``momentum``).
+        momentum: SGD momentum.
+        seed: seeds the shuffling and augmentation of every epoch.
+        augment: apply ``dataset.augment_fn()`` (method C, thesis §3.3).
+        max_steps_per_epoch: cap on steps per epoch (smoke runs), None = whole split.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    seed: int = 0
+    augment: bool = False
+    max_steps_per_epoch: int | None = None
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` did.
+
+    Attributes:
+        history: one dict per completed epoch (as written to ``history.jsonl``).
+        epochs_completed: number of complete epochs (weights are those after it).
+        steps: optimiser steps taken (including those of a discarded epoch).
+        stopped: None, or why training stopped early (the weights were restored).
+        seconds: wall-clock time of the loop.
+    """
+
+    history: list[dict]
+    epochs_completed: int
+    steps: int
+    stopped: str | None
+    seconds: float
+
+
+def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
+    """A Keras optimiser by name (``adam`` | ``sgd``)."""
+    import keras
+
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    raise UserError(f"unknown optimizer '{name}' (valid: {', '.join(OPTIMIZERS)})")
+
+
+def make_strategy(distribute: str):
+    """The ``tf.distribute`` strategy for ``distribute`` (None for ``none``).
+
+    ``multi_worker`` reads the cluster from ``$TF_CONFIG`` (without it: one local
+    worker) and must be created before TensorFlow runs any op, so call this first.
+    """
+    import tensorflow as tf
+
+    if distribute == "none":
+        return None
+    if distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if distribute == "multi_worker":
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (RuntimeError, ValueError) as exc:
+            raise UserError(
+                f"cannot start multi_worker training: {str(exc).splitlines()[0]} "
+                "(it must start before TensorFlow runs; check $TF_CONFIG)"
+            ) from exc
+    raise UserError(f"unknown distribute '{distribute}' (valid: {', '.join(DISTRIBUTE)})")
+
+
+def make_augment_fn():
+    """Seeded augmentation used when a data set provides none (method C).
+
+    Delegates to ``datasets.base.make_augment_fn`` with its defaults: flip, ±10°
+    rotation, ±10 % shift, brightness and contrast jitter; stateless with a seed.
+    """
+    from datasets.base import make_augment_fn as base_augment
+
+    return base_augment()
+
+
+class RemappedDataset(Dataset):
+    """A view of another data set whose splits are unions of pieces of the original's.
+
+    Used by the upper bound K: ``train = train + val + test[chosen]``,
+    ``test = test[rest]``. Indices are kept, so ``get(index)`` and CAM overlays
+    still name the original images. The original's augmentation is reused.
+
+    Args:
+        base: the original data set.
+        pieces: ``{new_split: [(old_split, positions int array), ...]}``.
+    """
+
+    def __init__(self, base: Dataset, pieces: dict[str, list[tuple[str, np.ndarray]]]):
+        super().__init__(base.class_names, base.image_shape, base.params)
+        self.name = base.name
+        self.base = base
+        self.pieces = {k: [(s, np.asarray(p, np.int64)) for s, p in v] for k, v in pieces.items()}
+        self.AUGMENT = getattr(base, "AUGMENT", Dataset.AUGMENT)
+
+    @property
+    def spec(self) -> dict:
+        return self.base.spec
+
+    def available_splits(self) -> list[str]:
+        return list(self.pieces)
+
+    def augment_fn(self):
+        return self.base.augment_fn()
+
+    def _load_split(self, name: str) -> SplitArrays:
+        parts = [self.base.arrays(s) for s, _ in self.pieces[name]]
+        pos = [p for _, p in self.pieces[name]]
+        h, w, c = self.image_shape
+        if not parts:
+            return SplitArrays(np.zeros((0,), str), np.zeros((0, h, w, c), np.uint8), np.zeros((0,), np.int64))
+        return SplitArrays(
+            indices=np.concatenate([a.indices[p] for a, p in zip(parts, pos)]),
+            images=np.concatenate([a.images[p] for a, p in zip(parts, pos)]),
+            labels=np.concatenate([a.labels[p] for a, p in zip(parts, pos)]),
+        )
+
+
+def upper_bound_view(dataset: Dataset, *, test_fraction: float, seed: int) -> tuple[RemappedDataset, dict]:
+    """The upper-bound K split (thesis §3.2.4).
+
+    A seeded random ``test_fraction`` of the test split joins train + val for
+    training; the rest of test is held out and is the only evaluation split.
+
+    Returns:
+        ``(view, split)``: the view has splits ``train`` and ``test``; ``split`` is
+        ``{"test_fraction", "seed", "train_from_test": [indices], "heldout_test": [indices]}``.
+
+    Raises:
+        UserError: when the fraction leaves no test image on either side.
+    """
+    n_test = len(dataset.arrays("test"))
+    k = int(round(test_fraction * n_test))
+    if k < 1 or k >= n_test:
+        raise UserError(
+            f"upper_bound.test_fraction {test_fraction} moves {k} of {n_test} test images into training; "
+            "it must leave at least one on each side"
+        )
+    order = np.random.default_rng([int(seed), 4242]).permutation(n_test)
+    chosen, held = np.sort(order[:k]), np.sort(order[k:])
+    pieces = {"train": [("train", np.arange(len(dataset.arrays("train"))))]}
+    if "val" in dataset.available_splits():
+        pieces["train"].append(("val", np.arange(len(dataset.arrays("val")))))
+    pieces["train"].append(("test", chosen))
+    pieces["test"] = [("test", held)]
+    view = RemappedDataset(dataset, pieces)
+    idx = dataset.arrays("test").indices
+    info = {
+        "test_fraction": float(test_fraction),
+        "seed": int(seed),
+        "train_from_test": [str(v) for v in idx[chosen]],
+        "heldout_test": [str(v) for v in idx[held]],
+    }
+    return view, info
+
+
+def _train_pipeline(dataset: Dataset, split: str, options: FitOptions, epoch: int, drop_remainder: bool):
+    ds = dataset.split(split, batch_size=None, shuffle=True, seed=options.seed * 100003 + epoch,
+                       augment=options.augment)
+    ds = ds.map(lambda i, x, y: {"images": x, "labels": y})
+    return ds.batch(options.batch_size, drop_remainder=drop_remainder)
+
+
+def fit(
+    clf: Classifier,
+    dataset: Dataset,
+    options: FitOptions,
+    *,
+    train_split: str = "train",
+    val_split: str | None = "val",
+    loss_fn: Callable = cross_entropy_loss,
+    history_path: str | Path | None = None,
+    quiet: bool = False,
+    strategy=None,
+    optimizer=None,
+) -> FitResult:
+    """Trains ``clf`` on ``dataset``'s ``train_split`` for ``options.epochs`` epochs.
+
+    Args:
+        clf: the classifier (built under ``strategy.scope()`` when distributed).
+        dataset: a ``datasets.Dataset``; ``augment`` uses its ``augment_fn``.
+        options: see :class:`FitOptions`.
+        train_split: split to train on.
+        val_split: split whose accuracy is logged per epoch (None: none).
+        loss_fn: ``loss_fn(clf, batch) -> (loss, logs)``; batch has ``images`` and ``labels``.
+        history_path: ``history.jsonl`` to append one line per epoch to.
+        quiet: no progress bars.
+        strategy: a ``tf.distribute.Strategy`` or None.
+        optimizer: a Keras optimiser (default: from ``options``).
+
+    Returns:
+        :class:`FitResult`. On a non-finite loss the weights of the last complete
+        epoch are restored and ``stopped`` says where it happened.
+    """
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    n_train = len(dataset.arrays(train_split))
+    if n_train == 0:
+        raise UserError(f"data set '{dataset.name}' has no images in split '{train_split}'")
+    distributed = strategy is not None
+    if distributed and options.batch_size < strategy.num_replicas_in_sync:
+        raise UserError(f"batch_size {options.batch_size} is smaller than the "
+                        f"{strategy.num_replicas_in_sync} replicas")
+    if distributed and n_train < options.batch_size:
+        raise UserError(f"split '{train_split}' has {n_train} images, fewer than one batch of {options.batch_size}")
+    steps_per_epoch = n_train // options.batch_size if distributed else math.ceil(n_train / options.batch_size)
+    if options.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, options.max_steps_per_epoch)
+    scope = strategy.scope() if distributed else _null_scope()
+    with scope:
+        if optimizer is None:
+            optimizer = make_optimizer(options.optimizer, options.learning_rate, options.momentum)
+        if not optimizer.built:
+            optimizer.build(clf.model.trainable_variables)
+    step = clf.make_train_step(loss_fn, optimizer, strategy=strategy)
+    val = dataset.arrays(val_split) if val_split and val_split in dataset.available_splits() else None
+
+    history: list[dict] = []
+    total_steps = 0
+    stopped = None
+    good = clf.model.get_weights()
+    start = time.perf_counter()
+    epoch_bar = tqdm(range(1, options.epochs + 1), desc="epochs", unit="epoch", disable=quiet, leave=False)
+    for epoch in epoch_bar:
+        t0 = time.perf_counter()
+        ds = _train_pipeline(dataset, train_split, options, epoch, drop_remainder=distributed)
+        if options.max_steps_per_epoch:
+            ds = ds.take(steps_per_epoch)
+        if distributed:
+            ds = strategy.experimental_distribute_dataset(ds)
+        sums: dict[str, float] = {}
+        steps = 0
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="step", disable=quiet, leave=False)
+        for batch in ds:
+            loss, logs = step(batch)
+            value = float(loss)
+            steps += 1
+            total_steps += 1
+            if not math.isfinite(value):
+                stopped = (f"the loss became {value} at epoch {epoch}, step {steps} "
+                           f"(learning_rate {options.learning_rate} too high?); "
+                           f"kept the weights after epoch {epoch - 1}")
+                break
+            sums["loss"] = sums.get("loss", 0.0) + value
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            bar.update(1)
+            if steps % 5 == 0:
+                bar.set_postfix(loss=f"{sums['loss'] / steps:.4f}")
+        bar.close()
+        if stopped:
+            clf.model.set_weights(good)
+            break
+        record: dict[str, Any] = {"epoch": epoch, "steps": steps}
+        record.update({k: v / max(steps, 1) for k, v in sums.items()})
+        if val is not None and len(val):
+            preds = clf.predict_proba(val.images).argmax(axis=1)
+            record["val_accuracy"] = float((preds == val.labels).mean())
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        history.append(record)
+        if history_path is not None:
+            append_jsonl(history_path, record)
+        epoch_bar.set_postfix({k: f"{record[k]:.4f}" for k in ("loss", "val_accuracy") if k in record})
+        good = clf.model.get_weights()
+    epoch_bar.close()
+    if stopped and history_path is not None:
+        append_jsonl(history_path, {"stopped": stopped, "epochs_completed": len(history)})
+    return FitResult(history=history, epochs_completed=len(history), steps=total_steps, stopped=stopped,
+                     seconds=round(time.perf_counter() - start, 3))
+
+
+class _null_scope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

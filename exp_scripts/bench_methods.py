@@ -1,0 +1,97 @@
+"""Step-time benchmark of every retraining method relative to plain ``continued``
+(same model, same batch, one process). Prints figures; asserts nothing.
+
+    python -m exp_scripts.bench_methods                       # default symbols base model
+    python -m exp_scripts.bench_methods --train-result RESULT.json --steps 30
+
+Two batch mixes: 50 random + 5 masked (thesis), and all 55 masked (where RRR's
+double backpropagation covers the whole batch). Goals (issue 4): PAS/PASA ≤ 1.05×
+continued; PASA ≤ 0.4× RRR with every image masked.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Sequence
+
+import numpy as np
+
+from common.cli import quiet_tf_logs, run_main
+
+METHODS = ("continued", "misclassified", "crop_replace", "inpaint_replace", "counterexamples",
+           "selective_dropout", "pas", "pasa", "rrr", "rrr_gradcam")
+
+
+def bench(base, dataset, selected, *, mixes=((50, 5), (0, 55)), steps: int = 20, out=print) -> dict:
+    """Median step seconds per method and mix: ``{mix: {method: seconds}}``."""
+    from exp_scripts.retrain.data import RetrainData
+    from exp_scripts.retrain.loop import clone_classifier, make_optimizer, to_tensors
+    from exp_scripts.retrain.methods import get_method
+
+    h, w, k = base.grid_shape
+    data = RetrainData(dataset, selected, selected, (h, w, k), {"mode": "area", "threshold": 0.25})
+    results = {}
+    for n_rand, n_sel in mixes:
+        mix = f"{n_rand}+{n_sel}"
+        results[mix] = {}
+        ref = None
+        for name in METHODS:
+            m = get_method(name, {"k": min(20, k - 1)} if name == "selective_dropout" else {})
+            m.setup(clf=clone_classifier(base), data=data, batch_random=n_rand, batch_selected=n_sel, seed=0)
+            rng = np.random.default_rng(0)
+            if ref is None:
+                ref = m.sample_positions(rng)
+            tr, sel = ref
+            if name == "misclassified":
+                tr, sel = m.sample_positions(rng)
+            elif not len(m.pool):
+                tr, sel = np.concatenate([tr, tr[: len(sel)]]), sel[:0]
+            sel = sel % len(m.pool) if len(m.pool) else sel
+            batch = to_tensors(m.assemble(tr, sel))
+            step = m.clf.make_train_step(m.loss, make_optimizer("adam", 1e-3))
+            float(step(batch)[0])  # trace
+            times = []
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                float(step(batch)[0])
+                times.append(time.perf_counter() - t0)
+            results[mix][name] = statistics.median(times)
+        c = results[mix]["continued"]
+        out(f"\nbatch {mix} ({steps} steps, median):")
+        out("| method | step ms | × continued |\n|---|---|---|")
+        for name, s in results[mix].items():
+            out(f"| {name} | {s * 1000:.1f} | {s / c:.2f} |")
+        out(f"PASA / RRR = {results[mix]['pasa'] / results[mix]['rrr']:.2f}")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exp_scripts.bench_methods", description=__doc__.split("\n")[0])
+    parser.add_argument("--train-result", default=None, help="base model (default: the symbols default, trained if missing)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--data-root", default=None)
+    args = parser.parse_args(argv)
+    quiet_tf_logs()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    from classification_models.train_result import load_train_result
+    from exp_scripts.exp_backprops import ensure_base_model
+    from exp_scripts.retrain.autoselect import rank_candidates
+    from exp_scripts.retrain.data import masked_set_from_items
+    from datasets.selection import SelectionItem
+
+    path = args.train_result or ensure_base_model(smoke=False, data_root=args.data_root, quiet=True)
+    tr = load_train_result(path)
+    dataset, base = tr.load_dataset(args.data_root), tr.load_classifier()
+    picks = rank_candidates(clf=base, dataset=dataset)[:55]
+    items = [SelectionItem(i, "", c) for i, c in picks]
+    selected = masked_set_from_items(dataset, items, [dataset.irrelevant_mask(i) for i, _ in picks])
+    bench(base, dataset, selected, steps=args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

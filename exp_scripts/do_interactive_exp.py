@@ -1,0 +1,256 @@
+"""Train (or evaluate) a base GAP classifier from a train config; writes a train result.
+
+    python -m exp_scripts.do_interactive_exp config_files/train_files/symbols.json
+
+Options: ``--data-root DIR`` (data cache, default $VF_DATA_ROOT or ./data),
+``--output-dir DIR`` (run folder, default the config's ``output_dir`` or
+``<results root>/train/<name>``), ``--quiet`` (no progress bars or summary),
+``--smoke`` (1 epoch of 3 steps, for CI).
+
+The run folder describes itself: ``config.json`` (resolved config), ``history.jsonl``
+(one line per epoch), ``model.keras``, ``metrics.json`` (accuracy, per-class report and
+confusion matrix per split), ``cams/*.png`` (CAM overlays of training images) and,
+written last, ``result.json`` — the train result later tools take as their only
+argument. Its path is the last line on stdout. Modes (eval only, continued training,
+augmentation from scratch, upper bound K): see ``exp_scripts/train_config.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from common.cli import quiet_tf_logs, run_main
+from common.config import to_dict
+from common.errors import UserError
+from common.io import atomic_path, atomic_write_json, ensure_dir
+from common.paths import data_root as resolve_data_root
+from common.paths import results_root
+from exp_scripts.train_config import TrainConfig, load_train_config, smoke
+
+RESULT_FILE = "result.json"
+MODEL_FILE = "model.keras"
+
+
+def load_dataset(spec: dict, data_root):
+    """The data set of ``spec`` via ``datasets.registry`` (tests replace this function)."""
+    from datasets import registry
+
+    return registry.load(spec, data_root)
+
+
+def _shape_text(shape) -> str:
+    return "×".join(str(int(v)) for v in shape)
+
+
+def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strategy):
+    """A new Classifier for ``cfg.model`` or the one of ``cfg.init_from``; checks shapes."""
+    from classification_models.classifier import Classifier
+    from classification_models.models import build_model, check_input_shape, resolve_params
+    from classification_models.train_result import load_train_result
+
+    scope = strategy.scope() if strategy is not None else _Null()
+    if cfg.init_from is not None:
+        upstream = load_train_result(cfg.init_from)
+        with scope:
+            clf = upstream.load_classifier()
+        if tuple(clf.input_shape) != tuple(dataset.image_shape):
+            raise UserError(
+                f"{source}: init_from '{cfg.init_from}': the model takes {_shape_text(clf.input_shape)} images "
+                f"but data set '{dataset.name}' has {_shape_text(dataset.image_shape)}"
+            )
+        if clf.num_classes != dataset.num_classes:
+            raise UserError(
+                f"{source}: init_from '{cfg.init_from}': the model has {clf.num_classes} classes "
+                f"but data set '{dataset.name}' has {dataset.num_classes}"
+            )
+        clf.class_names = list(dataset.class_names)
+        model_info = {"init_from": str(Path(cfg.init_from).resolve()), "upstream_config": upstream.config.get("model")}
+        return clf, model_info
+    params = resolve_params(cfg.model.name, cfg.model.params, source=f"{source}: model.params")
+    check_input_shape(params, dataset.image_shape, model_name=f"{source}: model '{cfg.model.name}'")
+    mean, std = stats_from.channel_stats()
+    with scope:
+        model = build_model(input_shape=dataset.image_shape, num_classes=dataset.num_classes, params=params,
+                            mean=mean, std=std, seed=cfg.train.seed)
+        clf = Classifier(model, dataset.class_names)
+    return clf, {"name": cfg.model.name, "params": to_dict(params)}
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def cam_overlay(image: np.ndarray, cam: np.ndarray, scale: int = 1) -> np.ndarray:
+    """RGB uint8 ``[H*s, W*s, 3]``: the image in gray with the CAM in 'jet' on top.
+
+    Args:
+        image: ``[H, W, C]`` uint8 (C = 1 or 3).
+        cam: ``[H, W]`` in [0, 1] (``classification_models.cam.normalize_per_map``).
+        scale: nearest-neighbour enlargement for small images.
+    """
+    from matplotlib import colormaps
+
+    img = image.astype(np.float32)
+    gray = img.mean(axis=2) if img.ndim == 3 else img
+    base = np.repeat(gray[..., None], 3, axis=2) / 255.0
+    heat = colormaps["jet"](np.clip(cam, 0.0, 1.0))[..., :3]
+    out = np.clip(0.55 * base + 0.45 * heat, 0.0, 1.0)
+    out = (out * 255.0 + 0.5).astype(np.uint8)
+    if scale > 1:
+        out = out.repeat(scale, axis=0).repeat(scale, axis=1)
+    return out
+
+
+def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
+    """CAMs (true class) of the first ``count`` training images as PNGs; returns relative paths."""
+    from PIL import Image
+
+    from classification_models.cam import normalize_per_map
+
+    if count <= 0:
+        return []
+    arr = dataset.arrays("train")
+    n = min(count, len(arr))
+    batch = clf.cams(arr.images[:n], classes=arr.labels[:n], upsample=True)
+    maps = normalize_per_map(batch.cams)
+    h = arr.images.shape[1]
+    scale = max(1, 160 // max(h, 1))
+    ensure_dir(folder)
+    written = []
+    names = clf.class_names or [str(c) for c in range(clf.num_classes)]
+    for i in range(n):
+        pred = int(batch.probs[i].argmax())
+        label = int(arr.labels[i])
+        name = f"{arr.indices[i]}_true-{names[label]}_pred-{names[pred]}.png"
+        with atomic_path(folder / name, suffix=".png") as tmp:
+            Image.fromarray(cam_overlay(arr.images[i], maps[i], scale)).save(tmp, format="PNG")
+        written.append(f"{folder.name}/{name}")
+    return written
+
+
+def _evaluate(clf, dataset, splits) -> dict:
+    return {s: clf.evaluate(dataset, s) for s in splits if len(dataset.arrays(s))}
+
+
+def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet: bool = False) -> Path:
+    """Runs ``cfg`` and returns the path of the written train result.
+
+    Raises:
+        UserError: bad config values, unknown names, missing files, shape mismatch,
+            a non-finite loss (the last good model is saved; no result is written).
+    """
+    from classification_models import training
+    from common.seeding import set_seed
+
+    strategy = training.make_strategy(cfg.train.distribute)  # before TF runs any op (multi_worker)
+    set_seed(cfg.train.seed)
+    root = resolve_data_root(data_root).resolve()
+    run_dir = Path(output_dir or cfg.output_dir or results_root() / "train" / cfg.name)
+    dataset = load_dataset({"name": cfg.dataset.name, "params": dict(cfg.dataset.params)}, root)
+
+    train_view, split_info = dataset, None
+    if cfg.upper_bound is not None:
+        train_view, split_info = training.upper_bound_view(dataset, test_fraction=cfg.upper_bound.test_fraction,
+                                                           seed=cfg.train.seed)
+    clf, model_info = _build_classifier(cfg, source, dataset, train_view, strategy)
+
+    ensure_dir(run_dir)
+    for stale in (RESULT_FILE, "history.jsonl"):
+        (run_dir / stale).unlink(missing_ok=True)
+    resolved = to_dict(cfg)
+    resolved.update({
+        "mode": cfg.mode,
+        "dataset": dataset.spec,
+        "data_root": str(root),
+        "resolved_model": model_info,
+        "source_config": str(Path(source).resolve()) if Path(source).exists() else source,
+    })
+    atomic_write_json(run_dir / "config.json", resolved)
+    if split_info is not None:
+        atomic_write_json(run_dir / "upper_bound_split.json", split_info)
+
+    fit_result = None
+    if not cfg.eval_only:
+        t = cfg.train
+        options = training.FitOptions(
+            epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, optimizer=t.optimizer,
+            momentum=t.momentum, seed=t.seed, augment=t.augmentation, max_steps_per_epoch=t.max_steps_per_epoch,
+        )
+        val_split = None if cfg.upper_bound is not None else "val"
+        fit_result = training.fit(clf, train_view, options, val_split=val_split,
+                                  history_path=run_dir / "history.jsonl", quiet=quiet, strategy=strategy)
+    model_path = clf.save(run_dir / MODEL_FILE)
+    if fit_result is not None and fit_result.stopped:
+        raise UserError(f"training stopped: {fit_result.stopped}; the last good model is '{model_path}' "
+                        f"(no {RESULT_FILE} written)")
+
+    if cfg.upper_bound is not None:
+        metrics = _evaluate(clf, train_view, ["train", "test"])  # test = held-out rest only
+    else:
+        metrics = _evaluate(clf, dataset, dataset.available_splits())
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    overlays = save_cam_overlays(clf, dataset, run_dir / "cams", cfg.cam_overlays)
+
+    payload = {
+        "name": cfg.name,
+        "mode": cfg.mode,
+        "model_path": MODEL_FILE,
+        "dataset": dataset.spec,
+        "data_root": str(root),
+        "class_names": list(dataset.class_names),
+        "image_shape": list(dataset.image_shape),
+        "metrics": metrics,
+        "run_dir": ".",
+        "config": resolved,
+        "files": {"config": "config.json", "metrics": "metrics.json", "history": "history.jsonl",
+                  "cam_overlays": overlays,
+                  **({"upper_bound_split": "upper_bound_split.json"} if split_info is not None else {})},
+        "training": None if fit_result is None else {
+            "epochs_completed": fit_result.epochs_completed, "steps": fit_result.steps,
+            "seconds": fit_result.seconds,
+        },
+    }
+    from classification_models.train_result import write_train_result
+
+    return write_train_result(run_dir / RESULT_FILE, payload)
+
+
+def _summary(result_path: Path) -> str:
+    from classification_models.train_result import load_train_result
+
+    res = load_train_result(result_path)
+    parts = [f"{s} {m['accuracy']:.4f} (n={m['n']})" for s, m in res.metrics.items()]
+    secs = (res.raw.get("training") or {}).get("seconds")
+    took = f" in {secs:.1f}s" if secs is not None else ""
+    return f"{res.name} [{res.raw.get('mode')}]{took}: accuracy " + ", ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exp_scripts.do_interactive_exp", description=__doc__.split("\n")[0])
+    parser.add_argument("config", help="train config JSON (config_files/train_files/*.json)")
+    parser.add_argument("--data-root", default=None, help="data cache root (default $VF_DATA_ROOT or ./data)")
+    parser.add_argument("--output-dir", default=None, help="run folder (default: config output_dir or results/train/NAME)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary (CI)")
+    parser.add_argument("--smoke", action="store_true", help="1 epoch of 3 steps, 2 CAM overlays (CI)")
+    args = parser.parse_args(argv)
+    quiet_tf_logs()
+    cfg = load_train_config(args.config)
+    if args.smoke:
+        cfg = smoke(cfg)
+    result = run(cfg, source=args.config, data_root=args.data_root, output_dir=args.output_dir, quiet=args.quiet)
+    if not args.quiet:
+        print(_summary(result))
+    print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,83 @@
+"""The retraining config (strict frozen dataclasses, ``common.config``).
+
+Example (``config_files/backprop_files/symbols.json``)::
+
+    {"name": "symbols_all",
+     "selection": "../../results/symbols_selection/selection.json",
+     "heldout_selection": null,
+     "methods": [{"name": "continued"}, {"name": "pas", "params": {"lam_scale": 100}}],
+     "iterations": 100, "batch": {"random": 50, "selected": 5},
+     "eval_every": 20, "learning_rate": 0.001, "seed": 0, "output_dir": "results/backprops"}
+
+Relative ``selection`` / ``heldout_selection`` paths are relative to the config file;
+``output_dir`` relative paths are relative to the working directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+from typing import Any, Optional
+
+from classification_models.mask_ops import RESIZE_MODES
+from common.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    """One method run: registry ``name``, its ``params``, and an optional ``label``
+    (the key in ``summary.json``; defaults to the name, must be unique)."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    label: Optional[str] = None
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSpec:
+    """Batch composition: ``random`` random training images + ``selected`` from the selection (§3.1)."""
+
+    random: int = field(default=50, metadata={"min": 0})
+    selected: int = field(default=5, metadata={"min": 0})
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskResize:
+    """How image masks become activation-grid masks (``classification_models.mask_ops``)."""
+
+    mode: str = field(default="area", metadata={"choices": RESIZE_MODES})
+    threshold: float = field(default=0.25, metadata={"min": 0.0, "max": 0.999})
+    dilate_px: Optional[int] = field(default=None, metadata={"min": 0})
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainConfig:
+    """A retraining experiment (issue 4 contract)."""
+
+    name: str
+    selection: str
+    methods: list[MethodSpec] = field(metadata={"min_len": 1})
+    heldout_selection: Optional[str] = None
+    iterations: int = field(default=100, metadata={"min": 1})
+    batch: BatchSpec = field(default_factory=BatchSpec)
+    eval_every: int = field(default=20, metadata={"min": 1})
+    learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
+    optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
+    seed: int = 0
+    output_dir: str = "results/backprops"
+    mask_resize: MaskResize = field(default_factory=MaskResize)
+    data_root: Optional[str] = None
+    overlays: bool = True
+
+    def validate(self, source: str) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise UserError(f"{source}: name must be a non-empty folder name, got {self.name!r}")
+        keys = [m.key for m in self.methods]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise UserError(f"{source}: methods: '{dup[0]}' appears twice; give one of them a 'label'")
+        if self.batch.random + self.batch.selected < 1:
+            raise UserError(f"{source}: batch must hold at least one image, got random=0 selected=0")

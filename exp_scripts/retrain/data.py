@@ -1,0 +1,128 @@
+"""Everything a method needs in memory: train split, selected images and masks, batches.
+
+Masks are validated once here (index exists, size, binarity, class id) before anything
+is written, so a bad selection fails with one error naming the item.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from classification_models.mask_ops import resize_masks
+from common.errors import UserError
+
+
+@dataclasses.dataclass
+class MaskedSet:
+    """Selected (or held-out) images with their masks.
+
+    Attributes:
+        indices: ``[S]`` str.
+        images: uint8 ``[S, H, W, C]``.
+        labels: int64 ``[S]`` (true classes).
+        masks: uint8 ``[S, H, W]`` in {0, 255}.
+        cam_classes: int ``[S]``: the class whose CAM the mask was painted on.
+    """
+
+    indices: list[str]
+    images: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+    cam_classes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @classmethod
+    def empty(cls, image_shape) -> "MaskedSet":
+        h, w, c = image_shape
+        return cls([], np.zeros((0, h, w, c), np.uint8), np.zeros((0,), np.int64),
+                   np.zeros((0, h, w), np.uint8), np.zeros((0,), np.int64))
+
+
+def masked_set_from_items(dataset, items, masks, where: str = "selection", train_only: bool = True) -> MaskedSet:
+    """Builds a ``MaskedSet`` from selection items and their masks, checking every item.
+
+    Args:
+        dataset: a ``datasets.Dataset``.
+        items: ``SelectionItem``s (``index``, ``cam_class``).
+        masks: uint8 ``[S, H, W]`` (or a list of ``[H, W]``).
+        where: names the source in errors.
+        train_only: every index must be a training image (the selection); held-out
+            sets may come from any split.
+
+    Raises:
+        UserError naming the item: unknown index, non-train index, wrong mask size,
+        non-binary mask, cam_class out of range.
+    """
+    h, w, _ = dataset.image_shape
+    idx, imgs, labels, ms, cams = [], [], [], [], []
+    for i, (it, m) in enumerate(zip(items, masks)):
+        if not dataset.has_index(it.index):
+            raise UserError(f"{where}: items[{i}] index '{it.index}' does not exist in data set '{dataset.name}'")
+        split, _ = dataset.locate(it.index)
+        if train_only and split != "train":
+            raise UserError(f"{where}: items[{i}] index '{it.index}' is in split '{split}'; only training images can be retrained on")
+        m = np.asarray(m)
+        if m.shape != (h, w):
+            raise UserError(f"{where}: mask for index '{it.index}' is {'×'.join(map(str, m.shape))} but the image is {h}×{w}")
+        values = set(np.unique(m).tolist())
+        if not values <= {0, 255}:
+            raise UserError(f"{where}: mask for index '{it.index}' is not binary (values {sorted(values)[:6]})")
+        if not 0 <= int(it.cam_class) < dataset.num_classes:
+            raise UserError(f"{where}: items[{i}] cam_class {it.cam_class} but the data set has {dataset.num_classes} classes")
+        img, lab = dataset.get(it.index)
+        idx.append(str(it.index))
+        imgs.append(img)
+        labels.append(lab)
+        ms.append(m.astype(np.uint8))
+        cams.append(int(it.cam_class))
+    if not idx:
+        return MaskedSet.empty(dataset.image_shape)
+    return MaskedSet(idx, np.stack(imgs), np.asarray(labels, np.int64), np.stack(ms), np.asarray(cams, np.int64))
+
+
+@dataclasses.dataclass
+class RetrainData:
+    """Inputs shared by every method of one run.
+
+    Attributes:
+        dataset: the ``datasets.Dataset``.
+        selected: the masked training images (may be empty for methods that need none).
+        heldout: masked images never trained on (explanation metrics only), or empty.
+        grid: ``(h, w, K)`` of the last conv layer.
+        mask_resize: kwargs of ``mask_ops.resize_masks`` (mode, threshold, dilate_px).
+    """
+
+    dataset: object
+    selected: MaskedSet
+    heldout: MaskedSet
+    grid: tuple[int, int, int]
+    mask_resize: dict
+
+    @property
+    def train(self):
+        return self.dataset.arrays("train")
+
+    def to_grid(self, masks: np.ndarray) -> np.ndarray:
+        """uint8 ``[N,H,W]`` image masks -> float32 ``[N,h,w]`` grid masks."""
+        if len(masks) == 0:
+            return np.zeros((0,) + tuple(self.grid[:2]), np.float32)
+        return resize_masks(masks=masks, grid=self.grid[:2], **self.mask_resize)
+
+
+def compose_indices(rng: np.random.Generator, *, n_train: int, n_random: int, pool_size: int,
+                    n_selected: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of one batch: ``n_random`` training images (without replacement) and
+    ``n_selected`` pool items (without replacement unless the pool is smaller).
+
+    Returns:
+        ``(train_positions [n_random], pool_positions [n_selected])`` int arrays.
+    """
+    tr = rng.choice(n_train, size=n_random, replace=n_random > n_train) if n_random else np.zeros(0, np.int64)
+    if n_selected and pool_size == 0:
+        raise UserError("the batch asks for selected images but the selection is empty")
+    sel = (rng.choice(pool_size, size=n_selected, replace=n_selected > pool_size)
+           if n_selected else np.zeros(0, np.int64))
+    return np.asarray(tr, np.int64), np.asarray(sel, np.int64)

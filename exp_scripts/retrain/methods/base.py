@@ -1,0 +1,194 @@
+"""The method contract shared by every retraining method (one module per method).
+
+A method is constructed from its config params (validated against ``DEFAULTS``;
+an unknown key or a wrong type fails listing the valid ones), then ``setup`` gets the
+classifier being retrained (a fresh copy of the base model) and the run's data. The
+shared loop (``exp_scripts.retrain.loop``) then calls ``sample_batch(rng)`` and a
+compiled ``Classifier.make_train_step(method.loss, optimizer)`` each iteration.
+
+The *pool* is what fills the ``selected`` slots of a batch: the selected images with
+their masks (after the optional feedback-quality ``mask_variant``), or, for the
+replacement methods, their replaced variants.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from classification_models.mask_ops import MASK_VARIANTS, mask_variant
+from common.errors import UserError
+from exp_scripts.retrain.data import RetrainData, compose_indices
+
+
+@dataclasses.dataclass
+class Pool:
+    """Items that fill the selected slots.
+
+    Attributes:
+        images: uint8 ``[P, H, W, C]``; labels: int64 ``[P]``;
+        masks: uint8 ``[P, H, W]`` (image resolution, 255 = irrelevant);
+        grid: float32 ``[P, h, w]`` (activation grid);
+        origin: int ``[P]`` position of the selected item each pool item comes from;
+        extra: per-item arrays methods add (e.g. ``feature_scale [P, K]``).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+    grid: np.ndarray
+    origin: np.ndarray
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(len(self.labels))
+
+
+class Method:
+    """Base class. Subclasses set ``name``, ``letter``, ``DEFAULTS`` and implement ``loss``.
+
+    Class attributes:
+        name: registry name. letter: thesis letter ('' for baselines beyond the thesis).
+        needs_selection: a run with an empty selection fails for this method.
+        uses_masks: the method reads masks (the ``mask_variant`` control applies).
+        needs_full_masks: the batch carries image-resolution masks (``masks_full``).
+        DEFAULTS: parameter defaults (the valid parameter names).
+        CHOICES: allowed values of string parameters.
+        TYPES: the type of parameters whose default is None (nullable).
+    """
+
+    name = "base"
+    letter = ""
+    description = ""
+    needs_selection = True
+    uses_masks = True
+    needs_full_masks = False
+    DEFAULTS: dict[str, Any] = {}
+    CHOICES: dict[str, tuple] = {}
+    #: types of parameters whose default is None
+    TYPES: dict[str, type] = {}
+
+    def __init__(self, params: dict | None = None, label: str | None = None):
+        self.label = label or self.name
+        self.params = self.resolve_params(params or {})
+        self.ctx = None
+        self.pool: Pool | None = None
+        self.batch_random = 0
+        self.batch_selected = 0
+
+    # ----- parameters -------------------------------------------------------------
+    @classmethod
+    def all_defaults(cls) -> dict[str, Any]:
+        extra = {"mask_variant": "none"} if cls.uses_masks else {}
+        return {**cls.DEFAULTS, **extra}
+
+    @classmethod
+    def all_choices(cls) -> dict[str, tuple]:
+        extra = {"mask_variant": MASK_VARIANTS} if cls.uses_masks else {}
+        return {**cls.CHOICES, **extra}
+
+    @classmethod
+    def resolve_params(cls, params: dict) -> dict:
+        defaults = cls.all_defaults()
+        choices = cls.all_choices()
+        out = dict(defaults)
+        for key, value in params.items():
+            if key not in defaults:
+                valid = ", ".join(sorted(defaults)) or "none"
+                raise UserError(f"unknown parameter '{key}' for method '{cls.name}' (valid: {valid})")
+            default = defaults[key]
+            kind = cls.TYPES.get(key) or type(default)
+            if kind is bool:
+                ok = isinstance(value, bool)
+            elif kind is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif kind is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                value = float(value) if ok else value
+            else:
+                ok = isinstance(value, kind)
+            if value is None and default is None:
+                ok = True
+            if not ok:
+                raise UserError(f"method '{cls.name}': parameter '{key}' must be {kind.__name__}{' or null' if default is None else ''}, got {value!r}")
+            if key in choices and value is not None and value not in choices[key]:
+                raise UserError(f"method '{cls.name}': parameter '{key}' must be one of {list(choices[key])}, got {value!r}")
+            out[key] = value
+        cls.check_params(out)
+        return out
+
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        """Range checks (subclasses raise UserError)."""
+
+    def describe(self) -> dict:
+        return {"name": self.name, "letter": self.letter, "params": dict(self.params)}
+
+    # ----- setup ------------------------------------------------------------------
+    def setup(self, *, clf, data: RetrainData, batch_random: int, batch_selected: int, seed: int) -> None:
+        """Binds the classifier and data, builds the pool, then calls ``prepare``."""
+        if self.needs_selection and len(data.selected) == 0:
+            raise UserError(f"method '{self.label}' needs a selection with at least one masked image; the selection is empty")
+        self.ctx = data
+        self.clf = clf
+        self.seed = int(seed)
+        self.batch_random = int(batch_random)
+        self.batch_selected = int(batch_selected)
+        sel = data.selected
+        masks = sel.masks
+        if self.uses_masks and self.params.get("mask_variant", "none") != "none":
+            masks = mask_variant(masks, variant=self.params["mask_variant"], rng=np.random.default_rng(seed + 7))
+        self.pool = Pool(sel.images, sel.labels, masks, data.to_grid(masks), np.arange(len(sel)))
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Per-method precomputation (pool variants, calibration, misclassified list)."""
+
+    # ----- batches ----------------------------------------------------------------
+    def sample_positions(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(train positions, pool positions)`` of one batch."""
+        n_sel = self.batch_selected if len(self.pool) else 0
+        n_rand = self.batch_random + (self.batch_selected - n_sel)
+        return compose_indices(rng, n_train=len(self.ctx.train), n_random=n_rand,
+                               pool_size=len(self.pool), n_selected=n_sel)
+
+    def sample_batch(self, rng: np.random.Generator) -> dict:
+        """One batch as NumPy arrays: ``images`` float32 ``[N,H,W,C]``, ``labels`` int64,
+        ``masks`` float32 ``[N,h,w]`` (zeros for random images), ``selected`` float32 ``[N]``,
+        plus ``masks_full`` ``[N,H,W]`` in {0,1} when ``needs_full_masks``."""
+        tr, sel = self.sample_positions(rng)
+        return self.assemble(tr, sel)
+
+    def assemble(self, train_pos: np.ndarray, pool_pos: np.ndarray) -> dict:
+        train = self.ctx.train
+        n_r, n_s = len(train_pos), len(pool_pos)
+        gh, gw = self.ctx.grid[:2]
+        images = np.concatenate([train.images[train_pos], self.pool.images[pool_pos]]).astype(np.float32)
+        batch = {
+            "images": images,
+            "labels": np.concatenate([train.labels[train_pos], self.pool.labels[pool_pos]]).astype(np.int64),
+            "masks": np.concatenate([np.zeros((n_r, gh, gw), np.float32), self.pool.grid[pool_pos]]),
+            "selected": np.concatenate([np.zeros(n_r, np.float32), np.ones(n_s, np.float32)]),
+        }
+        if self.needs_full_masks:
+            h, w = images.shape[1:3]
+            batch["masks_full"] = np.concatenate([np.zeros((n_r, h, w), np.float32),
+                                                  (self.pool.masks[pool_pos] > 0).astype(np.float32)])
+        for key, arr in self.pool.extra.items():
+            default = np.ones((n_r,) + arr.shape[1:], arr.dtype)
+            batch[key] = np.concatenate([default, arr[pool_pos]])
+        return batch
+
+    # ----- loss -------------------------------------------------------------------
+    def loss(self, clf, batch) -> tuple[Any, dict]:
+        """``(scalar loss, {"ce": ..., "penalty": ...})`` inside the training tape."""
+        raise NotImplementedError
+
+
+def ce_and_forward(clf, batch, feature_scale=None):
+    """Shared forward: ``(activations, logits, per-example CE [N])``."""
+    from classification_models.classifier import sparse_ce
+
+    acts, logits = clf.forward(batch["images"], training=True, feature_scale=feature_scale)
+    return acts, logits, sparse_ce(batch["labels"], logits)

@@ -1,0 +1,10 @@
+"""Counterexamples (CAIPI-style, Teso & Kersting 2019): the masked region filled with
+uniform noise (generator ``noise``), keeping the label."""
+from exp_scripts.retrain.methods.replacement import ReplacementMethod
+
+
+class Counterexamples(ReplacementMethod):
+    name = "counterexamples"
+    letter = ""
+    description = "masked region <- uniform noise"
+    generator = "noise"

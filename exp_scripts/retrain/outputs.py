@@ -1,0 +1,88 @@
+"""Run outputs: CAM overlay figures, the Markdown comparison table, the summary dict.
+
+Functions compute values/images; ``save_*`` write them atomically.
+"""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from classification_models.cam import normalize_per_map
+from common.io import atomic_write_bytes
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img, np.uint8)
+    return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
+
+
+def _heat(cam: np.ndarray, img: np.ndarray) -> np.ndarray:
+    from matplotlib import colormaps
+
+    c = colormaps["jet"](normalize_per_map(cam))[..., :3] * 255.0
+    return (0.5 * c + 0.5 * _rgb(img)).astype(np.uint8)
+
+
+def overlay_grid(*, images, masks, cams_before, cams_after, scale: int = 2) -> np.ndarray:
+    """One row per selected image: image | image with mask (red) | CAM before | CAM after.
+
+    Args:
+        images: uint8 ``[S, H, W, C]``; masks: uint8 ``[S, H, W]``;
+        cams_before, cams_after: ``[S, H, W]`` true-class CAMs.
+
+    Returns:
+        uint8 RGB ``[S·H·scale, 4·W·scale, 3]`` (2-px white gutters).
+    """
+    rows = []
+    for img, m, cb, ca in zip(images, masks, cams_before, cams_after):
+        rgb = _rgb(img)
+        red = rgb.copy()
+        red[m > 0] = (0.5 * red[m > 0] + 0.5 * np.array([255, 0, 0])).astype(np.uint8)
+        tiles = [rgb, red, _heat(cb, img), _heat(ca, img)]
+        gut = np.full((rgb.shape[0], 2, 3), 255, np.uint8)
+        row = np.concatenate(sum([[t, gut] for t in tiles], [])[:-1], axis=1)
+        rows.append(row)
+        rows.append(np.full((2, row.shape[1], 3), 255, np.uint8))
+    grid = np.concatenate(rows[:-1], axis=0)
+    return np.kron(grid, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else grid
+
+
+def save_png(path: str | Path, rgb: np.ndarray) -> Path:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _fmt(v, digits=3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+def comparison_table(summary: dict, extras: dict) -> str:
+    """Markdown table: accuracy per split, Δ test vs base, in-mask energy before → after,
+    mean selected true-class probability before → after, step time and its ratio to
+    ``continued`` (when run)."""
+    base = summary["base"]["accuracy"]
+    cont = summary["methods"].get("continued", {}).get("step_seconds")
+    lines = ["| method | train | val | test | Δtest | energy sel. | energy held-out | p_true sel. | step s | × continued |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines.append(f"| base | {_fmt(base.get('train'))} | {_fmt(base.get('val'))} | {_fmt(base.get('test'))} | | | | | | |")
+    for key, m in summary["methods"].items():
+        acc = m["accuracy"]
+        e = m["in_mask_cam_energy"]
+        ex = extras.get(key, {})
+        d = acc.get("test") - base.get("test") if acc.get("test") is not None and base.get("test") is not None else None
+        ratio = m["step_seconds"] / cont if cont else None
+        lines.append(
+            f"| {key} | {_fmt(acc.get('train'))} | {_fmt(acc.get('val'))} | {_fmt(acc.get('test'))} | "
+            f"{'' if d is None else f'{d:+.3f}'} | {_fmt(e['selected']['before'])} → {_fmt(e['selected']['after'])} | "
+            f"{_fmt(e['heldout']['before'])} → {_fmt(e['heldout']['after'])} | "
+            f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))} | {_fmt(m['step_seconds'], 4)} | "
+            f"{_fmt(ratio, 2)} |")
+    return "\n".join(lines) + "\n"

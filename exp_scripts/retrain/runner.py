@@ -1,0 +1,206 @@
+"""Runs a retraining experiment: validate everything, then train each method from the
+base model with the shared loop, then write ``summary.json`` (issue 4 contract),
+``history.jsonl`` and CAM overlays per method, ``comparison.md`` and ``run.json``.
+
+Order matters for "nothing half-written": the config, selection, masks, data set and
+every method (parameters, generators, calibration, misclassified list) are checked and
+set up *before* the run folder is touched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from common.config import to_dict
+from common.errors import UserError
+from common.io import atomic_write_json, atomic_write_text, ensure_dir
+from common.paths import resolve_relative
+from exp_scripts.retrain.config import RetrainConfig
+from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
+from exp_scripts.retrain.loop import clone_classifier, make_optimizer, run_loop
+from exp_scripts.retrain.methods import get_method
+from exp_scripts.retrain.metrics import evaluate_splits, explain
+from exp_scripts.retrain.outputs import comparison_table, overlay_grid, save_png
+
+
+def _same_dataset(a: dict, b: dict) -> bool:
+    return a.get("name") == b.get("name") and dict(a.get("params") or {}) == dict(b.get("params") or {})
+
+
+def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, data_root=None):
+    """Reads the selection(s), the train result, the base model and the data set.
+
+    Returns:
+        ``(train_result, base Classifier, dataset, selected MaskedSet, heldout MaskedSet)``.
+
+    Raises:
+        UserError naming the file/item at fault (unknown index, bad mask, train result
+        of another data set, model/data shape mismatch).
+    """
+    from classification_models.train_result import load_train_result
+    from datasets.selection import load_selection, read_mask
+
+    base_file = Path(config_path) if config_path else Path("config.json")
+    sel_path = resolve_relative(cfg.selection, base_file)
+    sel = load_selection(sel_path, check_masks=False)
+    if not sel.train_result:
+        raise UserError(f"selection '{sel_path}' names no train_result")
+    tr = load_train_result(sel.train_result_path())
+    dataset = tr.load_dataset(data_root if data_root is not None else cfg.data_root)
+    base = tr.load_classifier()
+    if tuple(base.input_shape) != tuple(dataset.image_shape):
+        raise UserError(f"train result '{tr.path}': model input {base.input_shape} but data set images {dataset.image_shape}")
+
+    def masked(selection, where, train_only=True):
+        masks = [read_mask(selection.mask_path(it), expected_hw=dataset.image_shape[:2],
+                           what=f"{where}: mask for index '{it.index}'") for it in selection.items]
+        return masked_set_from_items(dataset, selection.items, masks, where=where, train_only=train_only)
+
+    selected = masked(sel, f"selection '{sel_path}'")
+    heldout = MaskedSet.empty(dataset.image_shape)
+    if cfg.heldout_selection:
+        h_path = resolve_relative(cfg.heldout_selection, base_file)
+        hsel = load_selection(h_path, check_masks=False)
+        if hsel.train_result:
+            htr = load_train_result(hsel.train_result_path())
+            if not _same_dataset(htr.dataset_spec, tr.dataset_spec):
+                raise UserError(f"held-out selection '{h_path}' comes from a train result on data set "
+                                f"{htr.dataset_spec} but the selection's is {tr.dataset_spec}")
+        heldout = masked(hsel, f"held-out selection '{h_path}'", train_only=False)
+        overlap = sorted(set(heldout.indices) & set(selected.indices))
+        if overlap:
+            raise UserError(f"held-out selection '{h_path}': index '{overlap[0]}' is also in the training selection")
+    return tr, base, dataset, selected, heldout
+
+
+def build_methods(cfg: RetrainConfig):
+    """Method instances for the config (unknown names/params fail before any work)."""
+    out = []
+    for i, spec in enumerate(cfg.methods):
+        try:
+            out.append(get_method(spec.name, spec.params, label=spec.key))
+        except UserError as exc:
+            raise UserError(f"methods[{i}]: {exc}") from None
+    return out
+
+
+def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, heldout: MaskedSet,
+                   run_dir: str | Path, base_info: dict | None = None, quiet: bool = False,
+                   out: Callable[[str], None] = print) -> Path:
+    """Runs every method of ``cfg`` on in-memory inputs and writes the run folder.
+
+    Args:
+        cfg: the retraining config (``selection`` paths are not read here).
+        base: the base ``Classifier`` (never modified).
+        dataset: ``datasets.Dataset`` with train/val/test.
+        selected, heldout: masked sets (``heldout`` may be empty).
+        run_dir: output folder (replaced if it exists).
+        base_info: extra provenance for ``run.json`` (train result path, ...).
+        quiet: no progress lines (the table and summary path are still printed).
+        out: printer.
+
+    Returns:
+        Path of ``summary.json``.
+    """
+    say = (lambda s: None) if quiet else out
+    h, w, k = base.grid_shape
+    data = RetrainData(dataset, selected, heldout, (h, w, k),
+                       {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()})
+    methods = build_methods(cfg)
+    # set up every method before writing anything (calibration, variants, checks)
+    for i, m in enumerate(methods):
+        m.setup(clf=clone_classifier(base), data=data, batch_random=cfg.batch.random,
+                batch_selected=cfg.batch.selected, seed=cfg.seed + 1000 * i)
+
+    run_dir = Path(run_dir)
+    tmp_dir = run_dir.with_name(f".{run_dir.name}.partial")
+    if tmp_dir.exists():
+        shutil.rmtree(tmp_dir)
+    ensure_dir(tmp_dir)
+    atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
+
+    say(f"evaluating the base model ({len(selected)} selected, {len(heldout)} held-out masked images)")
+    base_eval = evaluate_splits(base, dataset)
+    sel_before, held_before = explain(base, selected), explain(base, heldout)
+    val = dataset.arrays("val") if "val" in dataset.available_splits() else None
+    val_xy = (val.images, val.labels) if val is not None else None
+
+    summary = {"base": {"accuracy": base_eval["accuracy"]}, "methods": {}}
+    extras, described = {}, {}
+    for i, m in enumerate(methods):
+        say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): {cfg.iterations} iterations")
+        mdir = ensure_dir(tmp_dir / m.label)
+        t0 = time.perf_counter()
+        res = run_loop(m, iterations=cfg.iterations, optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
+                       seed=cfg.seed + 1000 * i, eval_every=cfg.eval_every, val=val_xy,
+                       history_path=mdir / "history.jsonl", progress=say)
+        ev = evaluate_splits(m.clf, dataset)
+        sel_after, held_after = explain(m.clf, selected), explain(m.clf, heldout)
+        summary["methods"][m.label] = {
+            "accuracy": ev["accuracy"],
+            "report": ev["report"],
+            "in_mask_cam_energy": {
+                "selected": {"before": sel_before["mean_energy"], "after": sel_after["mean_energy"]},
+                "heldout": {"before": held_before["mean_energy"], "after": held_after["mean_energy"]},
+            },
+            "selected_probabilities": {
+                idx: {"before": sel_before["probs"][j].tolist(), "after": sel_after["probs"][j].tolist()}
+                for j, idx in enumerate(selected.indices)
+            },
+            "step_seconds": res.step_seconds,
+        }
+        if len(selected):
+            lab = selected.labels
+            extras[m.label] = {
+                "p_true_before": float(sel_before["probs"][np.arange(len(lab)), lab].mean()),
+                "p_true_after": float(sel_after["probs"][np.arange(len(lab)), lab].mean()),
+            }
+            if cfg.overlays:
+                save_png(mdir / "cams_selected.png", overlay_grid(
+                    images=selected.images, masks=selected.masks,
+                    cams_before=sel_before["cams"], cams_after=sel_after["cams"]))
+        if len(heldout) and cfg.overlays:
+            save_png(mdir / "cams_heldout.png", overlay_grid(
+                images=heldout.images, masks=heldout.masks,
+                cams_before=held_before["cams"], cams_after=held_after["cams"]))
+        described[m.label] = {**m.describe(), "seconds": time.perf_counter() - t0,
+                              "per_image_energy": {"selected": sel_after["energy"].tolist(),
+                                                   "heldout": held_after["energy"].tolist()}}
+        say(f"  {m.label}: test acc {ev['accuracy'].get('test', float('nan')):.3f} "
+            f"(base {base_eval['accuracy'].get('test', float('nan')):.3f}), step {res.step_seconds * 1000:.0f} ms")
+
+    table = comparison_table(summary, extras)
+    n_train = len(dataset.arrays("train"))
+    atomic_write_json(tmp_dir / "run.json", {
+        "name": cfg.name, "base": {**(base_info or {}), "report": base_eval["report"],
+                                   "per_image_energy": {"selected": sel_before["energy"].tolist(),
+                                                        "heldout": held_before["energy"].tolist()}},
+        "methods": described, "grid": [h, w, k], "mask_resize": data.mask_resize,
+        "selected": selected.indices, "heldout": heldout.indices,
+        "share_of_train_masked": len(selected) / max(n_train, 1),
+    })
+    atomic_write_text(tmp_dir / "comparison.md", table)
+    atomic_write_json(tmp_dir / "summary.json", summary)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    tmp_dir.rename(run_dir)
+    out(table)
+    path = run_dir / "summary.json"
+    out(str(path))
+    return path
+
+
+def run_experiment(cfg: RetrainConfig, *, config_path=None, data_root=None, quiet=False,
+                   out: Callable[[str], None] = print) -> Path:
+    """Loads the inputs named by ``cfg`` and runs it (see ``run_retraining``)."""
+    build_methods(cfg)  # fail fast on unknown methods/params before loading models
+    tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
+    run_dir = Path(cfg.output_dir) / cfg.name
+    return run_retraining(cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, run_dir=run_dir,
+                          base_info={"train_result": str(tr.path), "dataset": tr.dataset_spec},
+                          quiet=quiet, out=out)

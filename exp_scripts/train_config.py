@@ -1,0 +1,141 @@
+"""The train config of ``python -m exp_scripts.do_interactive_exp CONFIG.json``.
+
+A frozen dataclass loaded strictly from JSON (``common.config``): unknown keys,
+missing keys, wrong types and out-of-range values fail with the field path and the
+value. Example (``config_files/train_files/symbols.json``)::
+
+    {
+      "name": "symbols",
+      "dataset": {"name": "symbols", "params": {}},
+      "model": {"name": "vgg_gap_small", "params": {}},
+      "train": {"epochs": 12, "batch_size": 50, "learning_rate": 0.001, "optimizer": "adam",
+                "seed": 0, "augmentation": false, "distribute": "none"}
+    }
+
+Modes (``mode`` in the resolved config):
+
+* ``base`` — a new model from ``model`` trained on ``dataset``;
+* ``augmentation`` — the same with ``train.augmentation: true`` (method C, §3.3);
+* ``continued`` — ``init_from`` (a train result) trained further (method A, §3.3);
+* ``eval_only`` — ``init_from`` evaluated on ``dataset`` without training;
+* ``upper_bound`` — ``upper_bound: {"test_fraction": f}``: trained on train + val +
+  a seeded fraction f of test, evaluated only on the held-out rest of test (K, §3.2.4).
+
+Exactly one of ``model`` and ``init_from`` is given. Relative paths (``init_from``,
+``output_dir``) are relative to the working directory, like the results root.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import field
+from typing import Any, Optional
+
+from common.config import from_dict, load_config, to_dict
+from common.errors import UserError
+
+OPTIMIZERS = ("adam", "sgd")
+DISTRIBUTE = ("none", "mirrored", "multi_worker")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """``{"name": registered data set, "params": {...}}`` (params validated by the data set)."""
+
+    name: str = field(metadata={})
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """``{"name": preset in classification_models.models.PRESETS, "params": overrides}``."""
+
+    name: str = field(metadata={})
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings (``train``)."""
+
+    epochs: int = field(default=10, metadata={"min": 1, "max": 100000})
+    batch_size: int = field(default=64, metadata={"min": 1, "max": 65536})
+    learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
+    optimizer: str = field(default="adam", metadata={"choices": OPTIMIZERS})
+    momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 0.999})
+    seed: int = field(default=0, metadata={"min": 0, "max": 2**31 - 1})
+    augmentation: bool = False
+    distribute: str = field(default="none", metadata={"choices": DISTRIBUTE})
+    max_steps_per_epoch: Optional[int] = field(default=None, metadata={"min": 1})
+
+
+@dataclasses.dataclass(frozen=True)
+class UpperBound:
+    """``upper_bound``: share of the test split moved into training (the rest is held out)."""
+
+    test_fraction: float = field(default=0.5, metadata={"min": 0.01, "max": 0.95})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The whole train config; see the module docstring for the modes."""
+
+    name: str
+    dataset: DatasetSpec
+    model: Optional[ModelSpec] = None
+    train: TrainSettings = field(default_factory=TrainSettings)
+    init_from: Optional[str] = None
+    eval_only: bool = False
+    upper_bound: Optional[UpperBound] = None
+    output_dir: Optional[str] = None
+    cam_overlays: int = field(default=6, metadata={"min": 0, "max": 100})
+
+    def validate(self, source: str) -> None:
+        """Cross-field rules (called by ``common.config.from_dict``)."""
+        if not _NAME.match(self.name):
+            raise UserError(f"{source}: name must be letters, digits, '_', '-' or '.', got {self.name!r}")
+        if self.model is None and self.init_from is None:
+            raise UserError(f"{source}: give 'model' (train a new model) or 'init_from' (a train result)")
+        if self.model is not None and self.init_from is not None:
+            raise UserError(
+                f"{source}: give either 'model' or 'init_from', not both (init_from {self.init_from!r} "
+                "already fixes the architecture)"
+            )
+        if self.eval_only and self.init_from is None:
+            raise UserError(f"{source}: eval_only needs 'init_from' (the train result to evaluate)")
+        if self.eval_only and self.upper_bound is not None:
+            raise UserError(f"{source}: eval_only and upper_bound exclude each other")
+
+    @property
+    def mode(self) -> str:
+        """``eval_only`` | ``upper_bound`` | ``continued`` | ``augmentation`` | ``base``."""
+        if self.eval_only:
+            return "eval_only"
+        if self.upper_bound is not None:
+            return "upper_bound"
+        if self.init_from is not None:
+            return "continued"
+        if self.train.augmentation:
+            return "augmentation"
+        return "base"
+
+
+def load_train_config(path) -> TrainConfig:
+    """Reads ``path`` strictly (UserError naming the file, field and value)."""
+    return load_config(TrainConfig, path)
+
+
+def train_config_from_dict(data: Any, source: str = "config") -> TrainConfig:
+    """Builds a :class:`TrainConfig` from plain data (tests, programmatic use)."""
+    return from_dict(TrainConfig, data, source=source)
+
+
+def smoke(cfg: TrainConfig) -> TrainConfig:
+    """The same run shrunk for CI: 1 epoch of at most 3 steps, 2 CAM overlays."""
+    train = dataclasses.replace(cfg.train, epochs=1, max_steps_per_epoch=3)
+    return dataclasses.replace(cfg, train=train, cam_overlays=min(cfg.cam_overlays, 2))
+
+
+__all__ = ["TrainConfig", "DatasetSpec", "ModelSpec", "TrainSettings", "UpperBound", "load_train_config",
+           "train_config_from_dict", "smoke", "to_dict"]

@@ -1,0 +1,61 @@
+"""Build a selection without the GUI: pick N training images and mask them automatically.
+
+    python -m select_tool.auto results/symbols/train_result.json --n 5 --pick misclassified \\
+        --mask-from ground_truth --heldout 20 --seed 0 --out results/symbols/auto_sel
+
+    python -m select_tool.auto RESULT.json --n 10 --pick by_class --class 2 --mask-from cam \\
+        --cam-class true --cam-threshold 0.5 --out sel_cam
+    python -m select_tool.auto RESULT.json --n 10 --pick random --mask-from filter --filter 39 \\
+        --percentile 70 --out sel_f39
+
+Writes ``OUT/selection.json`` + ``OUT/masks/*.png`` (and ``OUT/heldout_selection.json``
+with ``--heldout N``: images disjoint from the selection). Prints notes (skipped images)
+and the selection path last. Logic: ``datasets.auto_select``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from common.cli import quiet_tf_logs, run_main
+from datasets.auto_select import HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
+
+
+def main(argv=None) -> int:
+    quiet_tf_logs()
+    ap = argparse.ArgumentParser(prog="python -m select_tool.auto", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("result", help="train result JSON")
+    ap.add_argument("--n", type=int, default=5, help="images in the selection (default 5)")
+    ap.add_argument("--pick", choices=PICKS, default="misclassified")
+    ap.add_argument("--class", dest="class_id", type=int, help="class id for --pick by_class")
+    ap.add_argument("--mask-from", choices=MASK_SOURCES, default="ground_truth")
+    ap.add_argument("--cam-class", default="true", help="true | pred | INT (class whose CAM makes the mask)")
+    ap.add_argument("--cam-threshold", type=float, default=0.5, help="on the CAM normalised by its maximum")
+    ap.add_argument("--filter", dest="filter_index", type=int, help="last-conv filter for --mask-from filter")
+    ap.add_argument("--percentile", type=float, default=70.0, help="for --mask-from filter (default 70)")
+    ap.add_argument("--heldout", type=int, default=0, help="also write a disjoint held-out selection of N images")
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-root", help="data root (default: the train result's, $VF_DATA_ROOT or ./data)")
+    ap.add_argument("--out", required=True, help="output folder")
+    args = ap.parse_args(argv)
+    path = auto_select(
+        args.result, n=args.n, out_dir=args.out, pick=args.pick, mask_from=args.mask_from, class_id=args.class_id,
+        cam_class=args.cam_class, cam_threshold=args.cam_threshold, filter_index=args.filter_index,
+        percentile=args.percentile, heldout=args.heldout, seed=args.seed, split=args.split,
+        data_root=args.data_root, log=lambda msg: print(msg, flush=True),
+    )
+    from datasets.selection import load_selection
+
+    sel = load_selection(path)
+    print(f"{len(sel.items)} image(s) selected: {', '.join(sel.indices)}")
+    if args.heldout:
+        held = load_selection(path.parent / HELDOUT_FILE)
+        print(f"{len(held.items)} held-out image(s): {path.parent / HELDOUT_FILE}")
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

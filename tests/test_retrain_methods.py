@@ -1,0 +1,162 @@
+"""Retraining methods: registry contract, batch composition, replacements, params."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.errors import UserError
+from exp_scripts.retrain.data import RetrainData, compose_indices, masked_set_from_items
+from exp_scripts.retrain.loop import clone_classifier, make_optimizer, run_loop, to_tensors
+from exp_scripts.retrain.methods import REGISTRY, get_method
+from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
+
+PARAMS = {"selective_dropout": {"k": 3}}
+
+
+@pytest.fixture(scope="module")
+def env():
+    ds = make_dataset()
+    clf = make_classifier()
+    items, masks = selection_items(ds, 4)
+    sel = masked_set_from_items(ds, items, masks)
+    h, w, k = clf.grid_shape
+    data = RetrainData(ds, sel, masked_set_from_items(ds, [], []), (h, w, k), {"mode": "area", "threshold": 0.25})
+    return ds, clf, data
+
+
+def _setup(name, env, params=None, random=6, selected=3, seed=0):
+    ds, clf, data = env
+    m = get_method(name, {**PARAMS.get(name, {}), **(params or {})})
+    m.setup(clf=clone_classifier(clf), data=data, batch_random=random, batch_selected=selected, seed=seed)
+    return m
+
+
+def test_compose_indices_counts_and_seed():
+    a = compose_indices(np.random.default_rng(3), n_train=20, n_random=7, pool_size=4, n_selected=3)
+    b = compose_indices(np.random.default_rng(3), n_train=20, n_random=7, pool_size=4, n_selected=3)
+    assert len(a[0]) == 7 and len(set(a[0].tolist())) == 7 and len(a[1]) == 3 and len(set(a[1].tolist())) == 3
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    c = compose_indices(np.random.default_rng(3), n_train=20, n_random=0, pool_size=2, n_selected=5)
+    assert len(c[0]) == 0 and set(c[1].tolist()) <= {0, 1} and len(c[1]) == 5
+    with pytest.raises(UserError, match="selection is empty"):
+        compose_indices(np.random.default_rng(0), n_train=5, n_random=1, pool_size=0, n_selected=1)
+
+
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - {"misclassified"}))
+def test_every_method_composes_batches_and_steps(name, env):
+    ds, _, data = env
+    m = _setup(name, env)
+    batch = m.sample_batch(np.random.default_rng(0))
+    n = len(batch["labels"])
+    assert n == 9 and batch["images"].shape == (9, 16, 16, 1) and batch["masks"].shape == (9, 4, 4)
+    assert batch["selected"].tolist() == [0] * 6 + [1] * 3
+    assert np.all(batch["masks"][:6] == 0)
+    if m.uses_masks and name not in ("crop_replace", "inpaint_replace", "counterexamples"):
+        assert batch["masks"][6:].sum() > 0
+    # the selected slots hold pool images, whose labels match their original
+    origin_labels = data.selected.labels[m.pool.origin]
+    np.testing.assert_array_equal(m.pool.labels, origin_labels)
+    res = run_loop(m, iterations=2, optimizer=make_optimizer("adam", 1e-3), seed=0, eval_every=1,
+                   val=(ds.arrays("val").images, ds.arrays("val").labels), history_path=None)
+    assert len(res.history) == 2 and np.isfinite(res.history[-1]["total"]) and res.step_seconds > 0
+    assert set(res.history[0]["selected_p_true"]) == set(data.selected.indices)
+    assert "val_accuracy" in res.history[1]
+
+
+def test_same_seed_same_batches(env):
+    m = _setup("pas", env)
+    b1 = m.sample_batch(np.random.default_rng(5))
+    b2 = m.sample_batch(np.random.default_rng(5))
+    for k in b1:
+        np.testing.assert_array_equal(b1[k], b2[k])
+
+
+def test_misclassified_batch_mix(env):
+    ds, clf, data = env
+    m = get_method("misclassified")
+    m.setup(clf=clone_classifier(clf), data=data, batch_random=7, batch_selected=3, seed=0)
+    assert len(m.wrong) > 0  # untrained tiny model: many wrong
+    tr, sel = m.sample_positions(np.random.default_rng(0))
+    assert len(tr) == 10 and len(sel) == 0
+    assert np.isin(tr[-7:], m.wrong).all()  # 70 % of 10 from the misclassified list
+
+
+@pytest.mark.parametrize("name", ["crop_replace", "inpaint_replace", "counterexamples"])
+def test_replacements_change_only_masked_pixels(name, env):
+    ds, _, data = env
+    m = _setup(name, env, {"variants": 2})
+    pool = m.pool
+    assert len(pool) == 2 * len(data.selected)
+    orig = data.selected.images[pool.origin]
+    keep = pool.masks == 0
+    np.testing.assert_array_equal(pool.images[keep], orig[keep])
+    assert np.any(pool.images[~keep] != orig[~keep])
+
+
+def test_selective_dropout_scale_in_batch(env):
+    m = _setup("selective_dropout", env)
+    batch = m.sample_batch(np.random.default_rng(1))
+    fs = batch["feature_scale"]
+    assert np.all(fs[:6] == 1.0)
+    assert np.all((fs[6:] == 0).sum(1) == 3) and np.allclose(fs[6:][fs[6:] > 0], 8 / 5)
+
+
+def test_pas_presets_and_scaling(env):
+    _, _, data = env
+    h, w, k = data.grid
+    th = _setup("pas", env, {"preset": "thesis"})
+    assert th.lam == pytest.approx(1 / (5 * h * w * k)) and th.normalize == "batch"
+    cal = _setup("pas", env)
+    assert cal.normalize == "masked" and cal.lam == pytest.approx(th.lam * 100)
+    assert _setup("pas", env, {"lam": 0.5}).lam == 0.5
+
+
+def test_mask_variants_apply_to_pool(env):
+    _, _, data = env
+    inv = _setup("pasa", env, {"mask_variant": "inverted"})
+    np.testing.assert_array_equal(inv.pool.masks > 0, data.selected.masks == 0)
+    inc = _setup("pasa", env, {"mask_variant": "incomplete"})
+    assert (inc.pool.masks > 0).sum() * 2 == (data.selected.masks > 0).sum()
+
+
+def test_rrr_calibrates_start_penalty(env):
+    m = _setup("rrr", env, {"start_penalty": 2.0})
+    assert m.raw_penalty() * m.lam == pytest.approx(2.0, rel=1e-3)
+
+
+def test_unknown_method_and_params():
+    with pytest.raises(UserError, match="valid methods: continued"):
+        get_method("pass")
+    with pytest.raises(UserError, match=r"unknown parameter 'B' for method 'pasa' \(valid: base, detach"):
+        get_method("pasa", {"B": 1})
+    with pytest.raises(UserError, match="must be float"):
+        get_method("pasa", {"base": "x"})
+    with pytest.raises(UserError, match="one of"):
+        get_method("pas", {"normalize": "all"})
+
+
+def test_empty_selection_fails_for_mask_methods(env):
+    ds, clf, data = env
+    empty = RetrainData(ds, masked_set_from_items(ds, [], []), data.heldout, data.grid, data.mask_resize)
+    with pytest.raises(UserError, match="'pas' needs a selection"):
+        get_method("pas").setup(clf=clf, data=empty, batch_random=4, batch_selected=2, seed=0)
+    m = get_method("continued")
+    m.setup(clf=clone_classifier(clf), data=empty, batch_random=4, batch_selected=2, seed=0)
+    assert len(m.sample_batch(np.random.default_rng(0))["labels"]) == 6
+
+
+def test_bad_selection_items(env):
+    ds, _, _ = env
+    items, masks = selection_items(ds, 2)
+    items[1].index = "train_99999"
+    with pytest.raises(UserError, match="'train_99999' does not exist"):
+        masked_set_from_items(ds, items, masks)
+    items, masks = selection_items(ds, 2)
+    with pytest.raises(UserError, match="mask for index 'train_00001' is 8×8 but the image is 16×16"):
+        masked_set_from_items(ds, items, [masks[0], masks[1][:8, :8]])
+    bad = masks.copy()
+    bad[0, 0, 0] = 7
+    with pytest.raises(UserError, match="'train_00000' is not binary"):
+        masked_set_from_items(ds, items, bad)
+    items[0].index = "val_00001"
+    with pytest.raises(UserError, match="split 'val'"):
+        masked_set_from_items(ds, items, masks)

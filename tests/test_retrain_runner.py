@@ -1,0 +1,94 @@
+"""The retraining run: outputs, summary contract, config validation, bad input."""
+import json
+
+import numpy as np
+import pytest
+
+from common.config import from_dict
+from common.errors import UserError
+from common.io import read_jsonl
+from exp_scripts.retrain.config import RetrainConfig
+from exp_scripts.retrain.data import masked_set_from_items
+from exp_scripts.retrain.metrics import in_mask_energy
+from exp_scripts.retrain.runner import run_retraining
+from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
+
+
+def _cfg(**over):
+    raw = {"name": "t", "selection": "sel.json", "iterations": 2, "eval_every": 1,
+           "batch": {"random": 6, "selected": 2},
+           "methods": [{"name": "continued"}, {"name": "pasa"}, {"name": "pas", "label": "pas_inv",
+                                                                 "params": {"mask_variant": "inverted"}}]}
+    raw.update(over)
+    return from_dict(RetrainConfig, raw, source="cfg.json")
+
+
+def test_in_mask_energy_reference():
+    cams = np.array([[[1.0, -2.0], [3.0, 0.0]], [[-1.0, -1.0], [-1.0, -1.0]]])
+    masks = np.array([[[255, 255], [0, 0]], [[255, 0], [0, 0]]], np.uint8)
+    e = in_mask_energy(cams=cams, masks=masks)
+    assert e[0] == pytest.approx(1 / 4) and np.isnan(e[1])
+
+
+def test_run_writes_contract_outputs(tmp_path, capsys):
+    ds, clf = make_dataset(), make_classifier()
+    items, masks = selection_items(ds, 3)
+    sel = masked_set_from_items(ds, items, masks)
+    hitems, hmasks = selection_items(ds, 2, offset=5)
+    held = masked_set_from_items(ds, hitems, hmasks)
+    before = [w.copy() for w in clf.model.get_weights()]
+    path = run_retraining(_cfg(), base=clf, dataset=ds, selected=sel, heldout=held, run_dir=tmp_path / "t", quiet=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == str(path) and "| pasa |" in "\n".join(lines)
+    s = json.loads(path.read_text())
+    assert set(s) == {"base", "methods"} and set(s["base"]) == {"accuracy"}
+    assert set(s["base"]["accuracy"]) == {"train", "val", "test"}
+    assert list(s["methods"]) == ["continued", "pasa", "pas_inv"]
+    for m in s["methods"].values():
+        assert set(m) == {"accuracy", "report", "in_mask_cam_energy", "selected_probabilities", "step_seconds"}
+        assert set(m["report"]) == {"train", "val", "test"}
+        assert set(m["in_mask_cam_energy"]) == {"selected", "heldout"}
+        assert set(m["in_mask_cam_energy"]["heldout"]) == {"before", "after"}
+        assert set(m["selected_probabilities"]) == set(sel.indices)
+        p = m["selected_probabilities"]["train_00000"]
+        assert len(p["before"]) == 3 and sum(p["after"]) == pytest.approx(1, abs=1e-4)
+        assert m["step_seconds"] > 0
+    hist = read_jsonl(tmp_path / "t" / "pasa" / "history.jsonl")
+    assert [r["iteration"] for r in hist] == [1, 2]
+    assert {"ce", "penalty", "total", "selected_p_true", "val_accuracy"} <= set(hist[0])
+    assert hist[0]["penalty"] > 0 and hist[0]["total"] == pytest.approx(hist[0]["ce"] + hist[0]["penalty"], rel=1e-4)
+    assert (tmp_path / "t" / "pasa" / "cams_selected.png").exists()
+    assert (tmp_path / "t" / "pasa" / "cams_heldout.png").exists()
+    assert (tmp_path / "t" / "comparison.md").read_text().startswith("| method |")
+    run = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert run["methods"]["pas_inv"]["params"]["mask_variant"] == "inverted"
+    assert not (tmp_path / ".t.partial").exists()
+    # the base model is never modified
+    assert all(np.array_equal(a, b) for a, b in zip(before, clf.model.get_weights()))
+
+
+def test_bad_method_writes_nothing(tmp_path):
+    ds, clf = make_dataset(), make_classifier()
+    items, masks = selection_items(ds, 2)
+    sel = masked_set_from_items(ds, items, masks)
+    cfg = _cfg(methods=[{"name": "continued"}, {"name": "selective_dropout", "params": {"k": 50}}])
+    with pytest.raises(UserError, match="k=50 but the last conv layer has only 8 filters"):
+        run_retraining(cfg, base=clf, dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "t", quiet=True)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(UserError, match=r"methods\[1\]: unknown method 'foo'"):
+        run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "foo"}]), base=clf, dataset=ds, selected=sel,
+                       heldout=sel, run_dir=tmp_path / "t", quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_validation():
+    with pytest.raises(UserError, match="unknown key 'iteration'"):
+        _cfg(iteration=3)
+    with pytest.raises(UserError, match="iterations must be an integer >= 1, got 0"):
+        _cfg(iterations=0)
+    with pytest.raises(UserError, match="'pas' appears twice"):
+        _cfg(methods=[{"name": "pas"}, {"name": "pas"}])
+    with pytest.raises(UserError, match="mask_resize.mode must be one of"):
+        _cfg(mask_resize={"mode": "nearest"})
+    with pytest.raises(UserError, match="methods must have at least 1"):
+        _cfg(methods=[])

@@ -203,7 +203,7 @@ class InpainterTrainParams:
     lr: float = 2e-3
     base_filters: int = 16
     diversity_weight: float = 2.0
-    diversity_target: float = 0.08
+    diversity_target: float = 0.05
     seed: int = 0
 
     def __post_init__(self):

@@ -151,6 +151,7 @@ def auto_select(
     heldout: int = 0,
     seed: int = 0,
     split: str = "train",
+    heldout_split: str | None = None,
     data_root=None,
     batch_size: int = 64,
     log: Callable[[str], None] | None = None,
@@ -175,6 +176,9 @@ def auto_select(
             selection in the same candidate order, never overlapping it.
         seed: seeds the random picks.
         split: the split to pick from.
+        heldout_split: pick the held-out images from this split instead (e.g.
+            ``"test"``: masked images the model never trained on), ranked the same way;
+            None = the same split, after the selection.
         data_root: data root for loading the train result's data set.
         batch_size: CAM batch size.
         log: receives one-line notes (skipped images, shortfalls).
@@ -212,7 +216,6 @@ def auto_select(
         raise UserError(f"--cam-class {cam_class} is not a class of '{dataset.name}' (0..{n_cls - 1})")
     if pick == "by_class" and (class_id is None or not 0 <= int(class_id) < n_cls):
         raise UserError(f"pick 'by_class' needs --class in 0..{n_cls - 1}, got {class_id!r}")
-    arr = dataset.arrays(split)
     needs_probs = pick == "misclassified" or (mask_from == "cam" and cam_class == "pred")
     needs_clf = needs_probs or mask_from in ("cam", "filter")
     clf = classifier() if needs_clf else None
@@ -222,16 +225,58 @@ def auto_select(
         k = clf.grid_shape[2]
         if not 0 <= int(filter_index) < k:
             raise UserError(f"--filter {filter_index} is out of range: the last conv layer has {k} filters (0..{k - 1})")
+    options = dict(pick=pick, mask_from=mask_from, class_id=class_id, cam_class=cam_class,
+                   cam_threshold=cam_threshold, filter_index=filter_index, percentile=percentile, seed=seed,
+                   batch_size=batch_size, needs_probs=needs_probs, say=say)
+    separate = heldout_split is not None and heldout_split != split and int(heldout) > 0
+    arr, accepted = _collect(dataset, clf, split, int(n) if separate else int(n) + int(heldout), **options)
+    if not accepted:
+        raise UserError(f"no image of split '{split}' qualifies (pick '{pick}', mask source '{mask_from}')")
+    sel = [(arr, *a) for a in accepted[:int(n)]]
+    if separate:
+        held_arr, held_acc = _collect(dataset, clf, heldout_split, int(heldout), **options)
+        held = [(held_arr, *a) for a in held_acc]
+    else:
+        held = [(arr, *a) for a in accepted[int(n):]]
+    if len(sel) < int(n):
+        say(f"only {len(sel)} of the {n} requested image(s) qualify; the selection has {len(sel)}")
+    if int(heldout) and len(held) < int(heldout):
+        say(f"only {len(held)} of the {heldout} requested held-out image(s) qualify")
+
+    out_dir = ensure_dir(out_dir)
+    ensure_dir(out_dir / "masks")
+    rel_result = ""
+    if result_path is not None:
+        rel_result = os.path.relpath(Path(result_path).resolve(), out_dir.resolve())
+
+    def write(group):
+        items = []
+        for group_arr, pos, mask, cls, note in group:
+            index = str(group_arr.indices[pos])
+            rel = f"masks/{index}.png"
+            write_mask(out_dir / rel, mask)
+            items.append(SelectionItem(index=index, mask=rel, cam_class=cls, note=note))
+        return items
+
+    sel_items = write(sel)
+    held_items = write(held) if int(heldout) else []
+    if int(heldout):
+        save_selection(out_dir / HELDOUT_FILE, rel_result, held_items)
+    return save_selection(out_dir / SELECTION_FILE, rel_result, sel_items)
+
+
+def _collect(dataset, clf, split, want, *, pick, mask_from, class_id, cam_class, cam_threshold, filter_index,
+             percentile, seed, batch_size, needs_probs, say):
+    """Up to ``want`` accepted ``(position, mask, cam_class, note)`` of ``split``, in candidate order."""
+    arr = dataset.arrays(split)
     probs = clf.predict_proba(arr.images) if needs_probs else None
     order = candidate_order(labels=arr.labels, pick=pick, seed=seed, probs=probs, class_id=class_id)
     if pick == "misclassified":
         wrong = int((probs.argmax(axis=1) != arr.labels).sum())
-        if wrong < int(n) + int(heldout):
+        if wrong < want:
             say(f"only {wrong} image(s) of split '{split}' are misclassified; the rest are correctly classified "
                 f"ones with the lowest true-class probability")
-    want = int(n) + int(heldout)
     h, w = arr.images.shape[1:3]
-
     accepted: list[tuple[int, np.ndarray, int, str]] = []
     skipped = {"no region": 0, "empty mask": 0}
     for start in range(0, len(order), batch_size):
@@ -251,44 +296,16 @@ def auto_select(
                 continue
             if mask.shape != (h, w):
                 raise UserError(f"{mask_from} mask for '{arr.indices[pos]}' is {mask.shape} but the image is {(h, w)}")
-            note = f"auto: pick={pick}, mask={mask_from}"
+            note = f"auto: pick={pick}, mask={mask_from}, split={split}"
             if probs is not None:
                 note += f", p_true={float(probs[pos, arr.labels[pos]]):.3f}, pred={int(probs[pos].argmax())}"
             accepted.append((int(pos), mask, int(cls), note))
-
     if skipped["no region"]:
         what = "ground-truth irrelevant region" if mask_from == "ground_truth" else "known object"
-        say(f"skipped {skipped['no region']} image(s) with no {what}")
+        say(f"skipped {skipped['no region']} image(s) of split '{split}' with no {what}")
     if skipped["empty mask"]:
-        say(f"skipped {skipped['empty mask']} image(s) whose {mask_from} mask was empty")
-    if not accepted:
-        raise UserError(f"no image of split '{split}' qualifies (pick '{pick}', mask source '{mask_from}')")
-    sel, held = accepted[:int(n)], accepted[int(n):]
-    if len(sel) < int(n):
-        say(f"only {len(sel)} of the {n} requested image(s) qualify; the selection has {len(sel)}")
-    if int(heldout) and len(held) < int(heldout):
-        say(f"only {len(held)} of the {heldout} requested held-out image(s) qualify")
-
-    out_dir = ensure_dir(out_dir)
-    ensure_dir(out_dir / "masks")
-    rel_result = ""
-    if result_path is not None:
-        rel_result = os.path.relpath(Path(result_path).resolve(), out_dir.resolve())
-
-    def write(group):
-        items = []
-        for pos, mask, cls, note in group:
-            index = str(arr.indices[pos])
-            rel = f"masks/{index}.png"
-            write_mask(out_dir / rel, mask)
-            items.append(SelectionItem(index=index, mask=rel, cam_class=cls, note=note))
-        return items
-
-    sel_items = write(sel)
-    held_items = write(held) if int(heldout) else []
-    if int(heldout):
-        save_selection(out_dir / HELDOUT_FILE, rel_result, held_items)
-    return save_selection(out_dir / SELECTION_FILE, rel_result, sel_items)
+        say(f"skipped {skipped['empty mask']} image(s) of split '{split}' whose {mask_from} mask was empty")
+    return arr, accepted
 
 
 def _masks_for(chunk, arr, dataset, clf, probs, mask_from, cam_class, cam_threshold, filter_index, percentile):

@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("--percentile", type=float, default=70.0, help="for --mask-from filter (default 70)")
     ap.add_argument("--heldout", type=int, default=0, help="also write a disjoint held-out selection of N images")
     ap.add_argument("--split", default="train")
+    ap.add_argument("--heldout-split", default=None,
+                    help="take the held-out images from this split (e.g. test: never trained on); default: --split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", help="data root (default: the train result's, $VF_DATA_ROOT or ./data)")
     ap.add_argument("--out", required=True, help="output folder")
@@ -44,6 +46,7 @@ def main(argv=None) -> int:
         args.result, n=args.n, out_dir=args.out, pick=args.pick, mask_from=args.mask_from, class_id=args.class_id,
         cam_class=args.cam_class, cam_threshold=args.cam_threshold, filter_index=args.filter_index,
         percentile=args.percentile, heldout=args.heldout, seed=args.seed, split=args.split,
+        heldout_split=args.heldout_split,
         data_root=args.data_root, log=lambda msg: print(msg, flush=True),
     )
     from datasets.selection import load_selection

@@ -101,7 +101,7 @@ def test_ground_truth_masks_equal_boxes_and_heldout_is_disjoint(tmp_path):
         for it in s.items:
             np.testing.assert_array_equal(read_mask(s.mask_path(it)), boxes[it.index])
             assert it.cam_class == int(it.index[-5:]) % 3
-    assert any("skipped 3 image(s) with no ground-truth irrelevant region" in n for n in notes)
+    assert any("skipped 3 image(s) of split 'train' with no ground-truth irrelevant region" in n for n in notes)
     assert sel.train_result == ""
 
 
@@ -197,3 +197,26 @@ def test_cli_prints_selection_path_last(tmp_path, capsys, monkeypatch):
     sel = json.loads((tmp_path / "o" / "selection.json").read_text())
     assert sel["train_result"] == "../result.json"
     assert len(sel["items"]) == 2
+
+
+def test_heldout_from_another_split_is_disjoint_and_from_that_split(tmp_path):
+    """``heldout_split='test'``: held-out masked images the model never trained on."""
+    import numpy as _np
+
+    from datasets.auto_select import auto_select as _auto
+    from datasets.base import ArrayDataset
+    from datasets.selection import load_selection as _load
+
+    rng = _np.random.RandomState(3)
+    x = rng.randint(0, 255, (12, 8, 8, 1)).astype(_np.uint8)
+    y = _np.arange(12) % 2
+    ds = ArrayDataset(["a", "b"], {"train": (x, y), "val": (x[:4], y[:4]), "test": (x[:6], y[:6])})
+    box = _np.zeros((8, 8), _np.uint8)
+    box[6:, :2] = 255
+    ds._irrelevant = {f"{s}_{i:05d}": box for s in ("train", "test") for i in range(12)}
+    path = _auto((ds, None), n=3, out_dir=tmp_path / "sel", pick="random", heldout=4, heldout_split="test", seed=1)
+    sel = _load(path)
+    held = _load(path.parent / "heldout_selection.json")
+    assert len(sel.items) == 3 and all(i.startswith("train_") for i in sel.indices)
+    assert len(held.items) == 4 and all(i.startswith("test_") for i in held.indices)
+    assert _np.array_equal(held.load_masks((8, 8))[0], box)

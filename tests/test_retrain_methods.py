@@ -83,9 +83,12 @@ def test_misclassified_batch_mix(env):
 @pytest.mark.parametrize("name", ["crop_replace", "inpaint_replace", "counterexamples"])
 def test_replacements_change_only_masked_pixels(name, env):
     ds, _, data = env
-    m = _setup(name, env, {"variants": 2})
+    m = _setup(name, env, {"variants": 2, "min_diff": 0.0})
     pool = m.pool
-    assert len(pool) == 2 * len(data.selected)
+    # OpenCV inpainting is deterministic: one fill per image (copies would only re-weight)
+    per_image = 1 if name == "inpaint_replace" else 2
+    assert len(pool) == per_image * len(data.selected)
+    assert m.describe()["fills"]["kept"] == len(pool) and m.describe()["fills"]["rejected"] == 0
     orig = data.selected.images[pool.origin]
     keep = pool.masks == 0
     np.testing.assert_array_equal(pool.images[keep], orig[keep])
@@ -160,3 +163,11 @@ def test_bad_selection_items(env):
     items[0].index = "val_00001"
     with pytest.raises(UserError, match="split 'val'"):
         masked_set_from_items(ds, items, masks)
+
+
+def test_replacement_rejects_fills_too_close_to_the_original(env):
+    """A fill within ``min_diff`` of the original inside the mask is never trained on."""
+    from common.errors import UserError
+
+    with pytest.raises(UserError, match="stays within 255"):
+        _setup("crop_replace", env, {"variants": 2, "min_diff": 255.0, "max_tries": 2})

@@ -15,36 +15,69 @@ class ReplacementMethod(Method):
     """Subclasses set ``generator`` (a registry name) or read it from params."""
 
     generator = ""
-    DEFAULTS = {"variants": 4, "include_original": False}
+    DEFAULTS = {"variants": 4, "include_original": False, "min_diff": 8.0, "max_tries": 5}
 
     @classmethod
     def check_params(cls, params):
         if params["variants"] < 1:
             raise UserError(f"method '{cls.name}': variants must be >= 1, got {params['variants']}")
+        if not 0 <= params["min_diff"] <= 255:
+            raise UserError(f"method '{cls.name}': min_diff must be in [0, 255], got {params['min_diff']}")
+        if params["max_tries"] < 1:
+            raise UserError(f"method '{cls.name}': max_tries must be >= 1, got {params['max_tries']}")
+
+    def describe(self) -> dict:
+        out = super().describe()
+        if getattr(self, "fill_report", None) is not None:
+            out["fills"] = self.fill_report
+        return out
 
     def generator_spec(self) -> tuple[str, dict]:
         return self.generator, {}
 
     def prepare(self):
-        from image_generator.base import seed_for
+        """Draws ``variants`` checked fills per selected image (``image_generator.base.variants``).
+
+        A fill that differs from the original inside the mask by less than ``min_diff``
+        (mean absolute difference, pixel units) is redrawn up to ``max_tries`` times and
+        then left out and reported in ``run.json`` — the check that replaces the thesis's
+        inspection of every replacement by eye (§4.2). Deterministic generators (OpenCV)
+        give one fill per image: identical copies would only re-weight the batch.
+        """
+        from image_generator.base import variants
         from image_generator.registry import get
 
         name, gparams = self.generator_spec()
         gen = get(name, **gparams)
         pool = self.pool
         donors = self.ctx.train.images if gen.needs_donors else None
-        fills = [gen.replace(images=pool.images, masks=pool.masks, seed=seed_for(self.seed, v), donors=donors)
-                 for v in range(self.params["variants"])]
+        n = self.params["variants"] if gen.stochastic else 1
+        res = variants(gen, images=pool.images, masks=pool.masks, n=n, seed=self.seed,
+                       min_diff=float(self.params["min_diff"]), max_tries=int(self.params["max_tries"]),
+                       donors=donors, on_failure="report")
+        keep_i, keep_j = np.nonzero(res.ok)
+        self.fill_report = {
+            "generator": name, "per_image": n, "kept": int(len(keep_i)), "rejected": int((~res.ok).sum()),
+            "min_diff": float(self.params["min_diff"]),
+            "mean_in_mask_diff": float(res.diffs[res.ok].mean()) if len(keep_i) else None,
+            "diversity": None if n < 2 else float(np.nanmean(res.diversity)),
+        }
+        if len(keep_i) == 0:
+            raise UserError(f"method '{self.label}': every fill of generator '{name}' stays within "
+                            f"{self.params['min_diff']} of the original inside the mask ({res.report()})")
+        images = [res.images[keep_i, keep_j]]
+        origin = [keep_i]
         if self.params["include_original"]:
-            fills.append(pool.images)
-        k = len(fills)
+            images.append(pool.images)
+            origin.append(np.arange(len(pool)))
+        origin = np.concatenate(origin)
         self.original_pool = pool
         self.pool = Pool(
-            images=np.concatenate(fills),
-            labels=np.tile(pool.labels, k),
-            masks=np.tile(pool.masks, (k, 1, 1)),
-            grid=np.tile(pool.grid, (k, 1, 1)),
-            origin=np.tile(pool.origin, k),
+            images=np.concatenate(images),
+            labels=pool.labels[origin],
+            masks=pool.masks[origin],
+            grid=pool.grid[origin],
+            origin=pool.origin[origin],
         )
 
     def loss(self, clf, batch):

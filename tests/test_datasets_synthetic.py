@@ -49,36 +49,90 @@ def test_symbols_eval_correlation_parameter(tmp_path):
     assert (ds.spurious_labels("train") != ds.arrays("train").labels).all()
 
 
+def test_symbols_null_train_correlation_means_no_shortcut(tmp_path):
+    ds = datasets.load({"name": "symbols", "params": {"n_train": 600, "n_val": 3, "n_test": 3,
+                                                      "train_correlation": None}}, tmp_path)
+    y, s = ds.arrays("train").labels, ds.spurious_labels("train")
+    assert ds.params["train_correlation"] is None
+    assert abs((s == y).mean() - 1 / 3) < 0.07
+    for k in range(3):  # within each class each distractor kind about 1/3
+        assert np.all(np.abs(np.bincount(s[y == k], minlength=3) / (y == k).sum() - 1 / 3) < 0.1)
+    # the default (0.9) is a different cache
+    assert ds.folder != datasets.load({"name": "symbols", "params": {"n_train": 600, "n_val": 3, "n_test": 3}},
+                                      tmp_path).folder
+
+
 def test_symbols_boxes_contain_distractor_pixels_outside_glyph(symbols_ds):
     ds = symbols_ds
-    zx, zy = sym.ZONE_X, sym.ZONE_Y
+    zx, zy, cmax = sym.ZONE_X, sym.ZONE_Y, sym.CLUTTER_MAX
+    assert ds.manifest["clutter_max"] == cmax
+    n_bright_distractor = 0
     for split in ("train", "test"):
         arr = ds.arrays(split)
         spur = ds.spurious_labels(split)
         for idx, img, s in zip(arr.indices, arr.images[..., 0], spur):
             box, gbox = ds.irrelevant_box(idx), ds.object_box(idx)
             assert gbox is not None
-            ink = img > 0
             gx0, gy0, gx1, gy1 = gbox
+            zone = np.zeros_like(img, dtype=bool)
+            zone[zy:, :zx] = True
+            # the glyph (box) never reaches the corner zone
+            assert not zone[gy0:gy1, gx0:gx1].any()
+            # the glyph is brighter than any clutter, so it is not lost in it
+            assert img[gy0:gy1, gx0:gx1].max() >= sym.GLYPH_PEAK[0] - 1
             if sym.DISTRACTORS[s] is None:
                 assert box is None and ds.irrelevant_mask(idx) is None
-                # all ink is the glyph
-                ys, xs = np.nonzero(ink)
+                assert not img[zone].any()  # no clutter in the zone: it stays black
+                # all ink brighter than the clutter is the glyph
+                ys, xs = np.nonzero(img > cmax)
                 assert xs.min() >= gx0 and xs.max() < gx1 and ys.min() >= gy0 and ys.max() < gy1
                 continue
             x0, y0, x1, y1 = box
-            # the box is tight around ink and lies in the corner zone
+            # the box is tight around ink and lies in the corner zone; the distractor is bright
             assert x1 <= zx and y0 >= zy
-            sub = ink[y0:y1, x0:x1]
+            sub = img[y0:y1, x0:x1] > 0
             assert sub[0].any() and sub[-1].any() and sub[:, 0].any() and sub[:, -1].any()
-            # every ink pixel is in the distractor box or in the glyph box, never both
-            outside = ink.copy()
+            n_bright_distractor += int(img[y0:y1, x0:x1].max() == 255)
+            # inside the zone, every ink pixel is in the distractor box (no clutter there)
+            in_zone = (img > 0) & zone
+            in_zone[y0:y1, x0:x1] = False
+            assert not in_zone.any()
+            # every pixel brighter than the clutter is in the distractor box or the glyph box
+            outside = img > cmax
             outside[y0:y1, x0:x1] = False
             outside[gy0:gy1, gx0:gx1] = False
             assert not outside.any()
             assert x1 <= gx0 or y0 >= gy1, f"{idx}: distractor box {box} overlaps glyph box {gbox}"
             mask = ds.irrelevant_mask(idx)
-            assert mask.sum() == 255 * (x1 - x0) * (y1 - y0) and (mask[ink & (mask == 0)] == 0).all()
+            assert mask.sum() == 255 * (x1 - x0) * (y1 - y0) and (mask[(img > 0) & (mask == 0) & zone] == 0).all()
+    assert n_bright_distractor > 0 and n_bright_distractor == (ds.spurious_labels("train") != 1).sum() + (
+        ds.spurious_labels("test") != 1).sum()
+
+
+def test_symbols_layers_glyph_box_holds_every_glyph_pixel_and_clutter_avoids_zone():
+    r = sym._Renderer()
+    zone = np.zeros((72, 72), bool)
+    zone[sym.ZONE_Y - sym.GAP:, : sym.ZONE_X + sym.GAP] = True
+    for i in range(60):
+        label, dist = i % 3, sym.DISTRACTORS[(i // 3) % 3]
+        g, clutter, d = r.layers(label, dist, np.random.default_rng([3, i]))
+        img, box, gbox = r.sample(label, dist, np.random.default_rng([3, i]))
+        gx0, gy0, gx1, gy1 = gbox
+        ys, xs = np.nonzero(g)
+        assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == gbox  # tight, holds every glyph pixel
+        assert sym.GLYPH_PEAK[0] - 1 <= g.max() <= sym.GLYPH_PEAK[1] + 1
+        assert clutter.max() <= sym.CLUTTER_MAX and clutter.any() and not clutter[zone].any()
+        assert not g[zone].any()
+        expect = np.maximum(g, clutter)
+        if dist is None:
+            assert d is None and box is None
+        else:
+            x0, y0, x1, y1 = box
+            ys, xs = np.nonzero(d)
+            assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == box and d.max() == 255
+            assert not (clutter[y0:y1, x0:x1]).any()  # no clutter inside the distractor box
+            expect = np.maximum(expect, d)
+        np.testing.assert_array_equal(img[..., 0], expect)
 
 
 def test_symbols_shortcut_and_glyph_are_both_learnable(symbols_ds):

@@ -79,16 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     tf.get_logger().setLevel("ERROR")
     from classification_models.train_result import load_train_result
     from exp_scripts.exp_backprops import ensure_base_model
-    from exp_scripts.retrain.autoselect import rank_candidates
+    import tempfile
+
+    from datasets.auto_select import auto_select
+    from datasets.selection import load_selection
     from exp_scripts.retrain.data import masked_set_from_items
-    from datasets.selection import SelectionItem
 
     path = args.train_result or ensure_base_model(smoke=False, data_root=args.data_root, quiet=True)
     tr = load_train_result(path)
     dataset, base = tr.load_dataset(args.data_root), tr.load_classifier()
-    picks = rank_candidates(clf=base, dataset=dataset)[:55]
-    items = [SelectionItem(i, "", c) for i, c in picks]
-    selected = masked_set_from_items(dataset, items, [dataset.irrelevant_mask(i) for i, _ in picks])
+    with tempfile.TemporaryDirectory() as tmp:
+        sel = load_selection(auto_select((dataset, base), n=55, out_dir=tmp, pick="misclassified",
+                                         mask_from="ground_truth"))
+        masks = sel.load_masks(dataset.image_shape)
+    selected = masked_set_from_items(dataset, sel.items, list(masks))
     bench(base, dataset, selected, steps=args.steps)
     return 0
 

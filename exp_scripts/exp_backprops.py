@@ -63,27 +63,59 @@ def ensure_base_model(*, smoke: bool, data_root, quiet: bool) -> Path:
     return result
 
 
+def learned_inpainter_dir() -> Path:
+    """Where the default experiment looks for a learned inpainter of the symbols data."""
+    return results_root() / "inpainter" / "symbols"
+
+
+def default_methods(tr, *, data_root, quiet: bool) -> list[dict]:
+    """The default method list; method D also runs with the learned inpainter when one exists.
+
+    Training the inpainter takes ~5 min on 2 cores, more than the default's budget, so it
+    is trained once by ``python -m image_generator.train_inpainter RESULT.json --out
+    results/inpainter/symbols`` and picked up here afterwards.
+    """
+    methods = [{"name": m, "params": {}} for m in DEFAULT_METHODS]
+    model = learned_inpainter_dir() / "inpainter.keras"
+    config = learned_inpainter_dir() / "config.json"
+    if model.exists() and config.exists():
+        from common.io import read_json
+
+        trained_on = read_json(config, what="inpainter config").get("dataset") or {}
+        if trained_on.get("name") == tr.dataset_spec["name"]:
+            at = DEFAULT_METHODS.index("inpaint_replace") + 1
+            methods.insert(at, {"name": "inpaint_replace", "label": "inpaint_learned",
+                                "params": {"generator": "learned", "generator_params": {"model_path": str(model.resolve())}}})
+            return methods
+    if not quiet:
+        print(f"method D uses OpenCV Telea; for the learned inpainter run once: python -m image_generator.train_inpainter "
+              f"{tr.path} --out {learned_inpainter_dir()}")
+    return methods
+
+
 def default_config(*, smoke: bool, data_root, quiet: bool, output_dir: str | None):
     """Builds the default experiment (base model, auto selection) and returns ``(config, config_path)``."""
     from classification_models.train_result import load_train_result
     from common.io import atomic_write_json
-    from exp_scripts.retrain.autoselect import auto_select
+    from datasets.auto_select import HELDOUT_FILE, auto_select
     from exp_scripts.retrain.config import RetrainConfig
 
     result = ensure_base_model(smoke=smoke, data_root=data_root, quiet=quiet)
     tr = load_train_result(result)
-    dataset = tr.load_dataset(data_root)
-    clf = tr.load_classifier()
     out = Path(output_dir) if output_dir else results_root() / "backprops"
     name = "symbols_default_smoke" if smoke else "symbols_default"
     sel_dir = out / f"{name}_selection"
-    sel, held = auto_select(clf=clf, dataset=dataset, train_result=str(result), folder=sel_dir, n=5,
-                            n_heldout=6 if smoke else 20)
+    # 5 training images, misclassified first, masked from the known distractor boxes; the
+    # held-out masked images come from the test split (never trained on, before or during)
+    sel = auto_select(tr, n=5, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                      heldout=6 if smoke else 20, heldout_split="test", seed=0, data_root=data_root,
+                      log=None if quiet else (lambda msg: print(f"auto-select: {msg}")))
+    held = sel.parent / HELDOUT_FILE
     raw = {
         "name": name,
         "selection": str(sel.resolve()),
-        "heldout_selection": str(held.resolve()) if held else None,
-        "methods": [{"name": m, "params": {}} for m in DEFAULT_METHODS],
+        "heldout_selection": str(held.resolve()) if held.exists() else None,
+        "methods": default_methods(tr, data_root=data_root, quiet=quiet),
         "iterations": 3 if smoke else 100,
         "batch": {"random": 10, "selected": 2} if smoke else {"random": 50, "selected": 5},
         "eval_every": 3 if smoke else 25,

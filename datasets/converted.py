@@ -21,6 +21,20 @@ def _abs(path: str) -> str:
     return str(Path(path).expanduser().resolve())
 
 
+class _UserSource:
+    """Data sets converted from the user's files under ``params["root"]``: the root is made
+    absolute and the files' fingerprint joins the cache key, so edited data is rebuilt."""
+
+    @classmethod
+    def normalise_params(cls, params: dict) -> dict:
+        return dict(params, root=_abs(params["root"]))
+
+    @classmethod
+    def source_fingerprint(cls, params: dict) -> str | None:
+        root = Path(params["root"])
+        return converters.folder_fingerprint(root) if root.is_dir() else "missing"
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageFolderParams:
     """Parameters of ``image_folder``: ``image_size`` is an int (square) or ``[H, W]``."""
@@ -48,7 +62,7 @@ class ImageFolderParams:
                             f"{self.val_fraction} + {self.test_fraction}")
 
 
-class ImageFolderDataset(RecordDataset):
+class ImageFolderDataset(_UserSource, RecordDataset):
     """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
 
     name = "image_folder"
@@ -59,11 +73,6 @@ class ImageFolderDataset(RecordDataset):
     def normalise_params(cls, params: dict) -> dict:
         size = params["image_size"]
         return dict(params, root=_abs(params["root"]), image_size=[size, size] if isinstance(size, int) else size)
-
-    @classmethod
-    def source_fingerprint(cls, params: dict) -> str | None:
-        root = Path(params["root"])
-        return converters.folder_fingerprint(root) if root.is_dir() else "missing"
 
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:
@@ -88,7 +97,7 @@ class QuickDrawParams:
     seed: int = 0
 
 
-class QuickDrawDataset(RecordDataset):
+class QuickDrawDataset(_UserSource, RecordDataset):
     """``quickdraw``: ``ROOT/<class>.npy`` bitmaps (N×784 uint8) to 128×128×1."""
 
     name = "quickdraw"
@@ -97,14 +106,6 @@ class QuickDrawDataset(RecordDataset):
     AUGMENT = {"flip": True, "max_rotation_deg": 10.0, "max_shift": 0.1, "brightness": 0.1,
                "contrast": 0.2, "fill": "constant"}
 
-    @classmethod
-    def normalise_params(cls, params: dict) -> dict:
-        return dict(params, root=_abs(params["root"]))
-
-    @classmethod
-    def source_fingerprint(cls, params: dict) -> str | None:
-        root = Path(params["root"])
-        return converters.folder_fingerprint(root) if root.is_dir() else "missing"
 
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:
@@ -123,21 +124,13 @@ class Cifar10Params:
     root: str
 
 
-class Cifar10Dataset(RecordDataset):
+class Cifar10Dataset(_UserSource, RecordDataset):
     """``cifar10``: binary batches 1–4 train, 5 val, ``test_batch.bin`` test; 32×32×3."""
 
     name = "cifar10"
     VERSION = 1
     Params = Cifar10Params
 
-    @classmethod
-    def normalise_params(cls, params: dict) -> dict:
-        return dict(params, root=_abs(params["root"]))
-
-    @classmethod
-    def source_fingerprint(cls, params: dict) -> str | None:
-        root = Path(params["root"])
-        return converters.folder_fingerprint(root) if root.is_dir() else "missing"
 
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:

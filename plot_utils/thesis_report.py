@@ -172,14 +172,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         text.append("### Top filters inside the selected masks\n\n" + (ana / "mask_filters" / "mask_filters.md").read_text())
     else:
         not_done.append(f"top filters in masks (Table 7.2): the retraining run names no readable selection ({sel})")
-    if args.after_model:
-        run_module("vis_exp.feature_change", [result, "--after", args.after_model, "--out", ana / "feature_change",
+    after_model = args.after_model
+    if after_model is None:
+        # the retraining run keeps each method's model; PASA's is the thesis's Table 7.3 case
+        for method in ("pasa", "pas"):
+            if (retrain_dir / method / "model.keras").exists():
+                after_model = str(retrain_dir / method / "model.keras")
+                break
+    if after_model:
+        run_module("vis_exp.feature_change", [result, "--after", after_model, "--out", ana / "feature_change",
                                               "--max-images", n_img, *dr], log=log)
         text.append("### Feature change after retraining\n\n" + (ana / "feature_change" / "feature_change.md").read_text()
                     + "\n" + _md_image("analysis/feature_change/feature_change_grid.png", "change grid"))
     else:
-        not_done.append("feature change before/after (Table 7.3, Figs 7.6-7.9): the retraining run keeps no "
-                        "retrained model; pass --after-model MODEL.keras")
+        not_done.append("feature change before/after (Table 7.3, Figs 7.6-7.9): the retraining run kept no "
+                        "pas/pasa model (save_models false); pass --after-model MODEL.keras")
     run_module("vis_exp.embedding", [result, "--split", "val", "--out", ana / "embedding", "--max-images", n_img, *dr],
                log=log)
     text.append("### GAP feature embedding (validation)\n\n" + _md_image("analysis/embedding/embedding_pca.png", "PCA")

@@ -59,6 +59,11 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     assert hist[0]["penalty"] > 0 and hist[0]["total"] == pytest.approx(hist[0]["ce"] + hist[0]["penalty"], rel=1e-4)
     assert (tmp_path / "t" / "pasa" / "cams_selected.png").exists()
     assert (tmp_path / "t" / "pasa" / "cams_heldout.png").exists()
+    # the retrained model is kept and is the one that was evaluated
+    from classification_models.classifier import Classifier
+
+    kept = Classifier.load(tmp_path / "t" / "pasa" / "model.keras")
+    assert kept.evaluate(ds, "test")["accuracy"] == pytest.approx(s["methods"]["pasa"]["accuracy"]["test"])
     assert (tmp_path / "t" / "comparison.md").read_text().startswith("| method |")
     run = json.loads((tmp_path / "t" / "run.json").read_text())
     assert run["methods"]["pas_inv"]["params"]["mask_variant"] == "inverted"

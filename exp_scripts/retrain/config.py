@@ -71,6 +71,7 @@ class RetrainConfig:
     mask_resize: MaskResize = field(default_factory=MaskResize)
     data_root: Optional[str] = None
     overlays: bool = True
+    save_models: bool = True
 
     def validate(self, source: str) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):

@@ -140,6 +140,9 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                        seed=cfg.seed + 1000 * i, eval_every=cfg.eval_every, val=val_xy,
                        history_path=mdir / "history.jsonl", progress=say)
         ev = evaluate_splits(m.clf, dataset)
+        if cfg.save_models:
+            # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
+            m.clf.save(mdir / "model.keras")
         sel_after, held_after = explain(m.clf, selected), explain(m.clf, heldout)
         summary["methods"][m.label] = {
             "accuracy": ev["accuracy"],

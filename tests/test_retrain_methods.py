@@ -171,3 +171,24 @@ def test_replacement_rejects_fills_too_close_to_the_original(env):
 
     with pytest.raises(UserError, match="stays within 255"):
         _setup("crop_replace", env, {"variants": 2, "min_diff": 255.0, "max_tries": 2})
+
+
+def test_inpaint_replace_with_a_learned_inpainter_from_params(env, tmp_path):
+    """Method D takes the learned inpainter by name and model path, as a config gives it."""
+    from image_generator.learned import build_inpainter
+
+    ds, _, data = env
+    model = build_inpainter(image_shape=ds.image_shape, base_filters=4, seed=0)
+    path = tmp_path / "inpainter.keras"
+    model.save(path)
+    m = _setup("inpaint_replace", env, {"generator": "learned", "generator_params": {"model_path": str(path)},
+                                         "variants": 2, "min_diff": 0.0})
+    pool = m.pool
+    assert m.describe()["fills"]["generator"] == "learned"
+    assert len(pool) == 2 * len(data.selected)  # stochastic: one fill per variant
+    orig = data.selected.images[pool.origin]
+    keep = pool.masks == 0
+    np.testing.assert_array_equal(pool.images[keep], orig[keep])
+    for i in range(len(data.selected)):  # two noise seeds per image, two different fills
+        a, b = pool.images[pool.origin == i]
+        assert np.any(a != b)

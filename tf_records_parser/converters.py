@@ -90,13 +90,28 @@ def load_image(path: Path, size_hw: tuple[int, int], channels: int) -> np.ndarra
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def load_mask(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
-    """uint8 ``[H, W]`` in {0, 255} from a mask PNG (>= 128 -> 255), resized with nearest neighbour."""
+def load_mask(path: Path, size_hw: tuple[int, int], image_path: Path | None = None) -> np.ndarray:
+    """uint8 ``[H, W]`` in {0, 255} from a mask PNG (>= 128 -> 255), resized with nearest neighbour.
+
+    Args:
+        path: the mask PNG.
+        size_hw: the data set's image size.
+        image_path: the image the mask belongs to; its size on disk must equal the
+            mask's (a mask of another size is not aligned with its image).
+
+    Raises:
+        UserError naming the mask (and image) when unreadable or of the wrong size.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()
+            if image_path is not None:
+                with Image.open(image_path) as src:
+                    if src.size != img.size:
+                        raise UserError(f"mask '{path}' is {img.size[1]}×{img.size[0]} but its image "
+                                        f"'{image_path}' is {src.size[1]}×{src.size[0]}")
             img = img.convert("L").resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -206,7 +221,7 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
                 skipped.append({"file": str(f), "error": str(exc)})
                 continue
             mask_path = root / "masks" / source_split / f.parent.name / (f.stem + ".png")
-            mask = load_mask(mask_path, (h, w)) if mask_path.is_file() else None
+            mask = load_mask(mask_path, (h, w), image_path=f) if mask_path.is_file() else None
             n_masks += mask is not None
             yield split, rec.Record(index=index, image=image, label=label, mask=mask)
 

@@ -1,134 +1,216 @@
 """Sweeps (thesis §5.1.1 Fig 5.1, §5.1.2 Fig 5.2, §5.2 B×th): each runs the shared loop
-per candidate from the same base model and writes ``sweep_<kind>.csv``, ``.md`` and
-``.png`` (validation accuracy per candidate; test accuracy and in-mask energy listed).
+per candidate from the same base model and writes, into ``<output_dir>/<name>_sweep_<kind>/``,
+``sweep_<kind>.csv``, ``.md``, ``.png`` and ``.json`` (validation accuracy per candidate
+— the selection criterion —, test accuracy and in-mask CAM energy listed).
+
+    python -m exp_scripts.exp_backprops CONFIG.json --sweep lambda   # also: masks, pasa
 
 * ``lambda``: PAS with the thesis's 9 candidates around ``base`` = the calibrated λ
-  (base, base·2^i, base/5^i, i = 1..4);
-* ``masks``: PAS (calibrated) with the first n selected images, n in 9 increments;
+  (``CALIBRATED_SCALE`` × 1/(5·h·w·K), ÷ masked images): base, base·2^i, base/5^i, i = 1..4;
+* ``masks``: PAS (calibrated) with the first n selected images, n in 9 increments
+  (``round(S·i/9)``, i = 1..9, deduplicated, so fewer than 9 when S < 9);
 * ``pasa``: PASA over B ∈ {0.2, 0.4, 0.8, 2, 5} × th ∈ {0.3, 0.7, 1, 2}.
+
+The JSON is ``{"kind", "x", "base": {"val", "test"}, "best": point, "points": [...]}``;
+every point holds the swept key(s) (``lambda``, ``n_masks`` or ``B``/``th``),
+``val_accuracy`` and ``test_accuracy`` — the format ``plot_utils.figures sweep`` reads
+(``python -m plot_utils.figures sweep sweep_lambda.json --x lambda --log-x``).
+The best candidate is the highest validation accuracy; ties go to the earlier candidate
+in the listed order. Note: when the validation split carries the same shortcut as the
+training split (decoy digits, symbols' train correlation), validation accuracy cannot
+see the shortcut being removed; the test column and the energies are listed for that reason.
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
+import json
 from pathlib import Path
-
+from typing import Callable
 
 from classification_models.losses import pas_lambda_candidates, thesis_pas_lambda
-from common.io import atomic_write_text
+from common.errors import UserError
+from common.io import atomic_path, atomic_write_json, atomic_write_text
 from exp_scripts.retrain.config import MethodSpec
 from exp_scripts.retrain.data import MaskedSet
 from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
 from exp_scripts.retrain.runner import load_inputs, run_retraining
 
+KINDS = ("lambda", "masks", "pasa")
 PASA_B = (0.2, 0.4, 0.8, 2.0, 5.0)
 PASA_TH = (0.3, 0.7, 1.0, 2.0)
+X_KEY = {"lambda": "lambda", "masks": "n_masks", "pasa": "th"}
+
+
+def lambda_candidates(*, h: int, w: int, k: int, scale: float = CALIBRATED_SCALE) -> list[float]:
+    """The 9 λ candidates around ``scale`` × the thesis λ 1/(5·h·w·K), ascending."""
+    return pas_lambda_candidates(base=scale * thesis_pas_lambda(h=h, w=w, k=k))
+
+
+def mask_counts(n_selected: int, steps: int = 9) -> list[int]:
+    """``round(n·i/steps)`` for i = 1..steps (at least 1), deduplicated, ascending."""
+    if n_selected < 1:
+        raise UserError("the masks sweep needs a non-empty selection")
+    return sorted({max(1, int(round(n_selected * i / steps))) for i in range(1, steps + 1)})
+
+
+def pasa_grid() -> list[tuple[float, float]]:
+    """``(B, th)`` pairs of the PASA grid, B-major."""
+    return [(b, th) for b in PASA_B for th in PASA_TH]
 
 
 def _subset(m: MaskedSet, n: int) -> MaskedSet:
     return MaskedSet(m.indices[:n], m.images[:n], m.labels[:n], m.masks[:n], m.cam_classes[:n])
 
 
-def _rows_from_summary(path: Path, keys: dict) -> list[dict]:
-    import json
+def plan(kind: str, *, grid: tuple[int, int, int], selected: MaskedSet, n_train: int):
+    """The runs of a sweep: list of ``(method specs, selection, {label: point keys})``."""
+    h, w, k = grid
+    thesis = thesis_pas_lambda(h=h, w=w, k=k)
+    if kind == "lambda":
+        specs, keys = [], {}
+        for lam in lambda_candidates(h=h, w=w, k=k):
+            label = f"pas_{lam / thesis:.4g}x"
+            specs.append(MethodSpec("pas", {"lam": lam, "normalize": "masked"}, label))
+            keys[label] = {"lambda": lam, "x_thesis": lam / thesis}
+        return [(specs, selected, keys)]
+    if kind == "pasa":
+        specs, keys = [], {}
+        for b, th in pasa_grid():
+            label = f"pasa_B{b:g}_th{th:g}"
+            specs.append(MethodSpec("pasa", {"base": b, "threshold": th}, label))
+            keys[label] = {"B": b, "th": th}
+        return [(specs, selected, keys)]
+    if kind == "masks":
+        runs = []
+        for c in mask_counts(len(selected)):
+            label = f"pas_{c}_masks"
+            runs.append(([MethodSpec("pas", {}, label)], _subset(selected, c),
+                         {label: {"n_masks": c, "share_of_train": c / max(n_train, 1)}}))
+        return runs
+    raise UserError(f"unknown sweep {kind!r} (valid: {', '.join(KINDS)})")
 
-    s = json.loads(Path(path).read_text())
+
+def rows_from_summary(summary: dict, keys: dict) -> list[dict]:
+    """One row per method label of ``keys`` (in ``keys`` order) from a ``summary.json`` dict."""
     rows = []
-    for label, m in s["methods"].items():
+    for label, point in keys.items():
+        m = summary["methods"][label]
         e = m["in_mask_cam_energy"]
-        rows.append({**keys[label], "val": m["accuracy"].get("val"), "test": m["accuracy"].get("test"),
+        rows.append({**point, "val_accuracy": m["accuracy"].get("val"), "test_accuracy": m["accuracy"].get("test"),
                      "energy_selected": e["selected"]["after"], "energy_heldout": e["heldout"]["after"]})
     return rows
 
 
+def best_row(rows: list[dict]) -> dict:
+    """Highest validation accuracy (first on ties; rows without one rank last)."""
+    return max(rows, key=lambda r: -1.0 if r["val_accuracy"] is None else r["val_accuracy"])
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 def table_markdown(rows: list[dict]) -> str:
+    """Markdown table, one row per candidate, columns in the rows' key order."""
     cols = list(rows[0])
-    fmt = lambda v: "–" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def table_csv(rows: list[dict]) -> str:
-    import csv
-    import io
-
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
 
 
-def plot(rows: list[dict], x: str, kind: str, path: Path, y: str = "val", series: str | None = None) -> None:
+def sweep_plot(rows: list[dict], kind: str, *, base_val: float | None = None):
+    """Validation (solid) and test (dashed) accuracy vs the swept value; PASA: one line per B."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from common.io import atomic_path
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    groups = sorted({r[series] for r in rows}) if series else [None]
+    x = X_KEY[kind]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    groups = sorted({r["B"] for r in rows}) if kind == "pasa" else [None]
     for g in groups:
-        rs = [r for r in rows if series is None or r[series] == g]
-        ax.plot([r[x] for r in rs], [r[y] for r in rs], marker="o", label=None if g is None else f"{series}={g}")
+        rs = sorted((r for r in rows if g is None or r["B"] == g), key=lambda r: r[x])
+        lab = "" if g is None else f"B={g:g} "
+        line = ax.plot([r[x] for r in rs], [r["val_accuracy"] for r in rs], "o-", label=f"{lab}val")[0]
+        ax.plot([r[x] for r in rs], [r["test_accuracy"] for r in rs], "s--", color=line.get_color(),
+                alpha=0.6, label=f"{lab}test")
+    if base_val is not None:
+        ax.axhline(base_val, color="tab:red", ls=":", label="base val")
     if kind == "lambda":
         ax.set_xscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"{y} accuracy")
+    ax.set_xlabel({"lambda": "λ", "masks": "masked images", "pasa": "th"}[kind])
+    ax.set_ylabel("accuracy")
     ax.set_title(f"sweep: {kind}")
-    if series:
-        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
+    return fig
+
+
+def write_outputs(root: Path, kind: str, rows: list[dict], base_acc: dict) -> dict:
+    """Writes ``sweep_<kind>.{md,csv,json,png}`` into ``root``; returns the JSON payload."""
+    import matplotlib.pyplot as plt
+
+    best = best_row(rows)
+    payload = {"kind": kind, "x": X_KEY[kind], "base": {"val": base_acc.get("val"), "test": base_acc.get("test")},
+               "best": best, "points": rows}
+    atomic_write_text(root / f"sweep_{kind}.md", table_markdown(rows))
+    atomic_write_text(root / f"sweep_{kind}.csv", table_csv(rows))
+    atomic_write_json(root / f"sweep_{kind}.json", payload)
+    fig = sweep_plot(rows, kind, base_val=base_acc.get("val"))
+    with atomic_path(root / f"sweep_{kind}.png", suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
+    return payload
+
+
+def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: MaskedSet, root: str | Path,
+          quiet: bool = False, out: Callable[[str], None] = print) -> dict:
+    """Runs sweep ``kind`` on in-memory inputs (every candidate from the same base model,
+    ``cfg``'s iterations/batch/seed/mask resize) and writes the outputs into ``root``.
+
+    Returns:
+        The JSON payload (``points``, ``best``, ``base``).
+    """
+    if kind not in KINDS:
+        raise UserError(f"unknown sweep {kind!r} (valid: {', '.join(KINDS)})")
+    if len(selected) == 0:
+        raise UserError(f"sweep {kind}: the selection is empty")
+    root = Path(root)
+    runs = plan(kind, grid=base.grid_shape, selected=selected, n_train=len(dataset.arrays("train")))
+    silent = lambda s: None  # noqa: E731
+    rows, base_acc = [], {}
+    for i, (specs, sel, keys) in enumerate(runs):
+        sub = dataclasses.replace(cfg, methods=list(specs), name=f"{cfg.name}_sweep_{kind}", overlays=False)
+        path = run_retraining(sub, base=base, dataset=dataset, selected=sel, heldout=heldout,
+                              run_dir=root / f"run{i}", quiet=quiet, out=silent if quiet else out)
+        summary = json.loads(Path(path).read_text())
+        base_acc = summary["base"]["accuracy"]
+        rows += rows_from_summary(summary, keys)
+    payload = write_outputs(root, kind, rows, base_acc)
+    out(table_markdown(rows))
+    out(f"best on validation: {payload['best']}")
+    out(str(root / f"sweep_{kind}.json"))
+    return payload
 
 
 def run_sweep(kind: str, cfg, *, config_path=None, data_root=None, quiet=False, out=print) -> Path:
-    """Runs sweep ``kind`` for ``cfg``'s selection; returns the Markdown table path."""
-    tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
-    h, w, k = base.grid_shape
+    """Loads ``cfg``'s inputs, runs sweep ``kind``; returns the Markdown table path."""
+    if kind not in KINDS:
+        raise UserError(f"unknown sweep {kind!r} (valid: {', '.join(KINDS)})")
+    _, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
     root = Path(cfg.output_dir) / f"{cfg.name}_sweep_{kind}"
-    if kind == "lambda":
-        lam0 = CALIBRATED_SCALE * thesis_pas_lambda(h=h, w=w, k=k)
-        specs, keys = [], {}
-        for lam in pas_lambda_candidates(base=lam0):
-            label = f"pas_{lam / thesis_pas_lambda(h=h, w=w, k=k):.4g}x"
-            specs.append(MethodSpec("pas", {"lam": lam}, label))
-            keys[label] = {"lam": lam, "x_thesis": lam / thesis_pas_lambda(h=h, w=w, k=k)}
-        runs = [(specs, selected)]
-        x, series = "lam", None
-    elif kind == "pasa":
-        specs, keys = [], {}
-        for b in PASA_B:
-            for th in PASA_TH:
-                label = f"pasa_B{b:g}_th{th:g}"
-                specs.append(MethodSpec("pasa", {"base": b, "threshold": th}, label))
-                keys[label] = {"B": b, "th": th}
-        runs = [(specs, selected)]
-        x, series = "th", "B"
-    else:
-        n = len(selected)
-        counts = sorted({max(1, int(round(n * i / 9))) for i in range(1, 10)})
-        runs, keys = [], {}
-        for c in counts:
-            label = f"pas_{c}_masks"
-            runs.append(([MethodSpec("pas", {}, label)], _subset(selected, c)))
-            keys[label] = {"n_masks": c, "share_of_train": c / len(dataset.arrays("train"))}
-        x, series = "n_masks", None
-    rows = []
-    for i, (specs, sel) in enumerate(runs):
-        sub = dataclasses.replace(cfg, methods=list(specs), name=f"{cfg.name}_sweep_{kind}", overlays=False)
-        path = run_retraining(sub, base=base, dataset=dataset, selected=sel, heldout=heldout,
-                              run_dir=root / f"run{i}", quiet=quiet, out=(lambda s: None) if quiet else out)
-        rows += _rows_from_summary(path, keys)
-    md = root / f"sweep_{kind}.md"
-    atomic_write_text(md, table_markdown(rows))
-    atomic_write_text(root / f"sweep_{kind}.csv", table_csv(rows))
-    plot(rows, x, kind, root / f"sweep_{kind}.png", series=series)
-    best = max(rows, key=lambda r: (r["val"] if r["val"] is not None else -1))
-    out(table_markdown(rows))
-    out(f"best on validation: {best}")
-    out(str(md))
-    return md
+    sweep(kind, cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, root=root, quiet=quiet, out=out)
+    return root / f"sweep_{kind}.md"

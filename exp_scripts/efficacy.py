@@ -1,0 +1,422 @@
+"""Efficacy report (issue 4 item 8): base, clean upper bound, continued, PAS, PASA and RRR
+over several seeds per data set, written to ``BENCHMARKS.md``.
+
+    python -m exp_scripts.efficacy --datasets decoy_digits,symbols --seeds 0,1,2 --iterations 200
+
+Per data set and seed: trains (or reuses) the base model and the clean upper bound
+(``config_files/train_files/<ds>.json`` / ``<ds>_clean.json`` with ``train.seed`` set)
+under ``<root>/<ds>/seed<s>/{base,clean}``; selects ``floor(masked_share × train)``
+training images with a ground-truth irrelevant region (misclassified first, then lowest
+true-class probability; ``exp_scripts.retrain.autoselect``) plus 20 held-out masked test
+images; runs the methods with the shared loop; stores ``record_<tag>.json``. Finished runs
+are reused (same resolved config), so an interrupted report resumes.
+
+The upper bound is the clean model evaluated on the *base* data set's test split (the
+same images every method is scored on); its own clean-test accuracy is listed too.
+Recovered share of the gap per seed = (method − base) / (clean − base); tables give
+mean ± sample std (ddof 1) over seeds. Step-time ratio = method's median step ÷
+continued's median step in the same run.
+
+Variants for investigations (``--mask-resize``, ``--iterations``, ``--batch``,
+``--pasa-b``/``--pasa-th``, ``--pas-scale``, ``--lr``) get their own tag and appear in an
+"investigations" table; the main table uses the defaults. Hand-written text between
+``<!-- notes:begin -->`` and ``<!-- notes:end -->`` in an existing output file is kept.
+Options: ``--smoke`` (smoke-trained models, 3 iterations of 10 + 2, under
+``<root>_smoke``), ``--report-only`` (no training, tables from stored records),
+``--data-root``, ``--root``, ``--quiet``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from common.cli import quiet_tf_logs, run_main
+from common.errors import UserError
+from common.io import atomic_write_json, atomic_write_text, read_json
+from common.paths import results_root
+
+TRAIN_CONFIGS = Path(__file__).resolve().parents[1] / "config_files" / "train_files"
+METHODS = ("continued", "pas", "pasa", "rrr")
+NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
+DEFAULTS = {"iterations": 200, "batch": "50+5", "mask_resize": "area", "pasa_b": 0.4, "pasa_th": 0.7,
+            "pas_scale": None, "lr": 1e-3}
+
+
+class Pending(Exception):
+    """A data set that cannot be run yet (its train config is missing)."""
+
+
+# ----- pure aggregation ----------------------------------------------------------------
+def mean_std(values) -> tuple[float, float] | None:
+    """Mean and sample standard deviation (ddof 1; 0 for one value) of the finite values,
+    or None when there are none."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
+    if not len(v):
+        return None
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def recovered_share(*, method: float, base: float, clean: float) -> float | None:
+    """``(method − base) / (clean − base)``; None when the gap is not positive."""
+    gap = clean - base
+    return None if gap <= 0 else (method - base) / gap
+
+
+def aggregate(records: list[dict], methods: Sequence[str]) -> dict:
+    """Per-method statistics over seed records (see ``make_record`` for the fields).
+
+    Returns:
+        ``{"seeds": [...], "base": ms, "clean": ms, "clean_own": ms, "methods": {m: {"test": ms,
+        "recovered": ms, "vs_continued": ms (test − continued's test, per seed), "energy_selected": (before ms, after ms), "energy_heldout": (...),
+        "step_ratio": ms}}}`` with ``ms`` = ``(mean, std)`` or None.
+    """
+    out = {"seeds": [r["seed"] for r in records],
+           "base": mean_std(r["base_test"] for r in records),
+           "clean": mean_std(r["clean_test"] for r in records),
+           "clean_own": mean_std(r.get("clean_own_test") for r in records),
+           "methods": {}}
+    for m in methods:
+        rs = [r for r in records if m in r["methods"]]
+        if not rs:
+            continue
+        rec = [recovered_share(method=r["methods"][m]["test"], base=r["base_test"], clean=r["clean_test"]) for r in rs]
+        cont = [r["methods"].get("continued", {}).get("step_seconds") for r in rs]
+        ratio = [r["methods"][m]["step_seconds"] / c if c else None for r, c in zip(rs, cont)]
+        delta = [r["methods"][m]["test"] - r["methods"]["continued"]["test"] if "continued" in r["methods"] else None
+                 for r in rs]
+        out["methods"][m] = {
+            "n": len(rs),
+            "vs_continued": mean_std(delta),
+            "test": mean_std(r["methods"][m]["test"] for r in rs),
+            "recovered": mean_std(rec),
+            "energy_selected": tuple(mean_std(r["methods"][m]["energy"]["selected"][k] for r in rs) for k in ("before", "after")),
+            "energy_heldout": tuple(mean_std(r["methods"][m]["energy"]["heldout"][k] for r in rs) for k in ("before", "after")),
+            "step_ratio": mean_std(ratio),
+        }
+    return out
+
+
+def fmt_ms(ms, pct: bool = False, digits: int = 3) -> str:
+    """``mean ± std`` (as percentages when ``pct``), ``–`` for None."""
+    if ms is None:
+        return "–"
+    m, s = ms
+    if pct:
+        return f"{100 * m:.0f} % ± {100 * s:.0f}"
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def dataset_section(name: str, records: list[dict], methods: Sequence[str], pending_seeds: Sequence[int]) -> str:
+    """Markdown section of one data set's main table."""
+    lines = [f"### {name}", ""]
+    if not records:
+        return "\n".join(lines + [f"**pending** — no finished seed yet (seeds {', '.join(map(str, pending_seeds))}).", ""])
+    agg = aggregate(records, methods)
+    r0 = records[0]
+    lines += [f"Seeds {', '.join(map(str, agg['seeds']))}"
+              + (f" (pending: {', '.join(map(str, pending_seeds))})" if pending_seeds else "")
+              + f"; {r0['n_masked']} masked training images of {r0['n_train']} "
+              f"(**{100 * r0['share_masked']:.1f} %**; misclassified by the base model among them: "
+              f"{', '.join(str(r['n_masked_misclassified']) for r in records)} per seed); "
+              f"{r0['n_heldout']} held-out masked test images; {r0['iterations']} iterations of "
+              f"{r0['batch']['random']} random + {r0['batch']['selected']} masked images; lr {r0['lr']:g}; "
+              f"mask → grid: {r0['mask_resize']['mode']}; grid {'×'.join(map(str, r0['grid']))}.", "",
+              "| model | test acc (mean ± std) | recovered gap | Δ test vs continued | in-mask energy, selected (before → after) "
+              "| in-mask energy, held-out (before → after) | step × continued |",
+              "|---|---|---|---|---|---|---|",
+              f"| base | {fmt_ms(agg['base'])} | 0 % | | | | |",
+              f"| clean upper bound (on the base test split) | {fmt_ms(agg['clean'])} | 100 % | | | | |",
+              f"| clean upper bound (own clean test split) | {fmt_ms(agg['clean_own'])} | | | | | |"]
+    for m in methods:
+        s = agg["methods"].get(m)
+        if s is None:
+            lines.append(f"| {m} | pending | | | | | |")
+            continue
+        es, eh = s["energy_selected"], s["energy_heldout"]
+        lines.append(f"| {m} | {fmt_ms(s['test'])} | {fmt_ms(s['recovered'], pct=True)} | "
+                     f"{fmt_ms(s['vs_continued'])} | {fmt_ms(es[0])} → {fmt_ms(es[1])} | "
+                     f"{fmt_ms(eh[0])} → {fmt_ms(eh[1])} | {fmt_ms(s['step_ratio'], digits=2)} |")
+    pasa = agg["methods"].get("pasa")
+    if pasa and pasa["recovered"]:
+        got = pasa["recovered"][0]
+        cont = agg["methods"].get("continued")
+        also = (f" Plain continued training alone recovers {fmt_ms(cont['recovered'], pct=True)}; PASA's "
+                f"test accuracy minus continued's: {fmt_ms(pasa['vs_continued'])}."
+                if cont and cont["recovered"] else "")
+        lines += ["", f"Goal (PASA, ≤ 2 % masked, recovers ≥ 80 % of the gap): **{100 * got:.0f} % — "
+                  f"{'met' if got >= 0.8 and r0['share_masked'] <= 0.02 + 1e-9 else 'not met'}**.{also}"]
+    return "\n".join(lines + [""])
+
+
+def investigations_table(records_by_tag: dict[str, list[dict]], methods: Sequence[str]) -> str:
+    """One row per (data set, tag): recovered gap share per method, mean ± std over seeds."""
+    lines = ["| data set | variant | seeds | base test | clean test | " + " | ".join(f"{m} test / recovered" for m in methods) + " |",
+             "|" + "---|" * (5 + len(methods))]
+    for (ds, tag), recs in sorted(records_by_tag.items()):
+        agg = aggregate(recs, methods)
+        cells = []
+        for m in methods:
+            s = agg["methods"].get(m)
+            cells.append("–" if s is None else f"{fmt_ms(s['test'])} / {fmt_ms(s['recovered'], pct=True)}")
+        lines.append(f"| {ds} | {tag} | {','.join(map(str, agg['seeds']))} | {fmt_ms(agg['base'])} | "
+                     f"{fmt_ms(agg['clean'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def keep_notes(previous: str | None) -> str:
+    """The notes block of a previous report (markers included), or an empty block."""
+    if previous and NOTES_BEGIN in previous and NOTES_END in previous:
+        a = previous.index(NOTES_BEGIN)
+        return previous[a: previous.index(NOTES_END) + len(NOTES_END)]
+    return f"{NOTES_BEGIN}\n{NOTES_END}"
+
+
+def render_report(*, sections: list[str], investigations: str | None, notes: str, command: str) -> str:
+    parts = ["# Benchmarks: efficacy of retraining from masks", "",
+             f"Generated by `{command}` (exp_scripts/efficacy.py) from the stored run records; "
+             "do not edit the tables by hand (the notes block is kept on regeneration).", "",
+             "Test accuracy after retraining, mean ± sample std over seeds. *Recovered gap* = "
+             "(method − base) / (clean − base) per seed, then mean ± std. In-mask CAM energy = "
+             "Σ ReLU(CAM_true)·M / Σ ReLU(CAM_true) (lower: less evidence in the masked region). "
+             "Step × continued = median optimiser-step time relative to plain continued training in the same run.", "",
+             "## Main results", ""] + sections
+    if investigations:
+        parts += ["## Investigations (variants; same seeds and selections)", "", investigations]
+    parts += ["## Findings", "", notes, ""]
+    return "\n".join(parts)
+
+
+# ----- running -------------------------------------------------------------------------
+def parse_batch(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in text.split("+"))
+    except ValueError:
+        raise UserError(f"--batch must look like 50+5, got {text!r}") from None
+    if a < 0 or b < 1:
+        raise UserError(f"--batch needs >= 0 random and >= 1 masked images, got {text!r}")
+    return a, b
+
+
+def variant_tag(opts: dict) -> str:
+    """'main' for the defaults, else the non-default options, e.g. 'iterations300-mask_resizedilate'."""
+    parts = [f"{k}{v}" for k, v in opts.items() if v != DEFAULTS[k]]
+    return "-".join(parts).replace("+", "p") if parts else "main"
+
+
+def ensure_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke: bool, data_root, say) -> Path:
+    """Train result of the base (``kind='base'``) or clean model for ``ds`` and ``seed``."""
+    from exp_scripts import do_interactive_exp
+
+    out = folder / kind
+    result = out / do_interactive_exp.RESULT_FILE
+    if result.exists():
+        return result
+    src = TRAIN_CONFIGS / (f"{ds}.json" if kind == "base" else f"{ds}_clean.json")
+    if not src.exists():
+        raise Pending(f"{src.name} does not exist")
+    cfg = json.loads(src.read_text())
+    cfg.setdefault("train", {})["seed"] = seed
+    cfg_path = folder / f"{kind}_train_config.json"
+    atomic_write_json(cfg_path, cfg)
+    say(f"training {ds} {kind} seed {seed} into {out}")
+    argv = [str(cfg_path), "--output-dir", str(out), "--quiet"] + (["--smoke"] if smoke else [])
+    if data_root:
+        argv += ["--data-root", str(data_root)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = do_interactive_exp.main(argv)
+    if code or not result.exists():
+        raise UserError(f"training {cfg_path} failed (exit {code}); run python -m exp_scripts.do_interactive_exp {cfg_path}")
+    return result
+
+
+def clean_on_base_test(clean_result: Path, base_dataset) -> dict:
+    """The clean model's accuracy on the base data set's test split (cached next to it)."""
+    from classification_models.train_result import load_train_result
+
+    cache = clean_result.parent / "eval_on_base_test.json"
+    if cache.exists():
+        return read_json(cache)
+    tr = load_train_result(clean_result)
+    clf = tr.load_classifier()
+    test = base_dataset.arrays("test")
+    acc = float(clf.evaluate_arrays(test.images, test.labels)["accuracy"])
+    own = ((tr.metrics or {}).get("test") or {}).get("accuracy")
+    payload = {"test_on_base": acc, "own_test": own}
+    atomic_write_json(cache, payload)
+    return payload
+
+
+def make_record(*, ds: str, seed: int, tag: str, summary: dict, run_info: dict, clean: dict, cfg, n_train: int) -> dict:
+    """The per-seed record the report aggregates (everything read from the run's files)."""
+    methods = {}
+    for label, m in summary["methods"].items():
+        methods[label] = {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"),
+                          "energy": m["in_mask_cam_energy"], "step_seconds": m["step_seconds"]}
+    any_m = next(iter(summary["methods"].values()))
+    wrong = sum(int(np.argmax(p["before"]) != lab) for p, lab in
+                zip(any_m["selected_probabilities"].values(), run_info.get("selected_labels", [])))
+    return {"dataset": ds, "seed": seed, "tag": tag,
+            "base_test": summary["base"]["accuracy"]["test"], "base_val": summary["base"]["accuracy"].get("val"),
+            "clean_test": clean["test_on_base"], "clean_own_test": clean.get("own_test"),
+            "methods": methods, "n_train": n_train, "n_masked": len(run_info["selected"]),
+            "n_masked_misclassified": wrong, "n_heldout": len(run_info["heldout"]),
+            "share_masked": run_info["share_of_train_masked"], "iterations": cfg.iterations,
+            "batch": {"random": cfg.batch.random, "selected": cfg.batch.selected}, "lr": cfg.learning_rate,
+            "mask_resize": run_info["mask_resize"], "grid": run_info["grid"]}
+
+
+def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_share: float, smoke: bool,
+             data_root, methods: Sequence[str], say) -> dict:
+    """Trains/reuses the models, selects, retrains (or reuses the run); returns the record."""
+    from classification_models.train_result import load_train_result
+    from common.config import from_dict, to_dict
+    from datasets.selection import load_selection
+    from exp_scripts.retrain.autoselect import auto_select
+    from exp_scripts.retrain.config import RetrainConfig
+    from exp_scripts.retrain.runner import run_experiment
+
+    folder = root / ds / f"seed{seed}"
+    base_res = ensure_trained(ds, seed, "base", folder, smoke=smoke, data_root=data_root, say=say)
+    clean_res = ensure_trained(ds, seed, "clean", folder, smoke=smoke, data_root=data_root, say=say)
+    tr = load_train_result(base_res)
+    dataset = tr.load_dataset(data_root)
+    n_train = len(dataset.arrays("train"))
+    n_sel = max(1, int(math.floor(masked_share * n_train + 1e-9)))
+    sel_dir = folder / f"selection_{n_sel}"
+    sel_path, held_path = sel_dir / "selection" / "selection.json", sel_dir / "heldout" / "selection.json"
+    if not sel_path.exists():
+        say(f"selecting {n_sel} masked training images ({ds} seed {seed})")
+        sel_path, held = auto_select(clf=tr.load_classifier(), dataset=dataset, train_result=str(base_res),
+                                     folder=sel_dir, n=n_sel, n_heldout=6 if smoke else 20)
+        held_path = held
+    n_rand, n_selb = parse_batch(opts["batch"])
+    params = {"continued": {}, "rrr": {},
+              "pas": {} if opts["pas_scale"] is None else {"lam_scale": float(opts["pas_scale"])},
+              "pasa": {"base": float(opts["pasa_b"]), "threshold": float(opts["pasa_th"])}}
+    resize = {"mode": opts["mask_resize"]}
+    raw = {"name": f"retrain_{tag}", "selection": str(sel_path.resolve()),
+           "heldout_selection": str(Path(held_path).resolve()) if held_path and Path(held_path).exists() else None,
+           "methods": [{"name": m, "params": params.get(m, {})} for m in methods],
+           "iterations": opts["iterations"], "batch": {"random": n_rand, "selected": n_selb},
+           "eval_every": max(1, opts["iterations"] // 4), "learning_rate": float(opts["lr"]), "seed": seed,
+           "output_dir": str(folder), "mask_resize": resize, "overlays": not smoke}
+    if data_root:
+        raw["data_root"] = str(data_root)
+    cfg = from_dict(RetrainConfig, raw, source=f"efficacy {ds} seed {seed}")
+    run_dir = folder / cfg.name
+    done = (run_dir / "summary.json").exists() and (run_dir / "config.json").exists() \
+        and read_json(run_dir / "config.json") == json.loads(json.dumps(to_dict(cfg)))
+    if not done:
+        say(f"retraining {ds} seed {seed} [{tag}]: {', '.join(methods)}, {cfg.iterations} iterations")
+        with contextlib.redirect_stdout(io.StringIO()):
+            run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
+    summary, info = read_json(run_dir / "summary.json"), read_json(run_dir / "run.json")
+    labels = {it.index: int(dataset.get(it.index)[1]) for it in load_selection(sel_path, check_masks=False).items}
+    info["selected_labels"] = [labels[i] for i in info["selected"]]
+    record = make_record(ds=ds, seed=seed, tag=tag, summary=summary, run_info=info,
+                         clean=clean_on_base_test(clean_res, dataset), cfg=cfg, n_train=n_train)
+    atomic_write_json(folder / f"record_{tag}.json", record)
+    return record
+
+
+def load_records(root: Path, datasets: Sequence[str], seeds: Sequence[int]) -> dict[tuple[str, str], list[dict]]:
+    """Stored records ``{(dataset, tag): [record per seed, by seed]}`` for the given seeds."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for ds in datasets:
+        for s in seeds:
+            for p in sorted((root / ds / f"seed{s}").glob("record_*.json")):
+                r = read_json(p)
+                out.setdefault((ds, r["tag"]), []).append(r)
+    return out
+
+
+def write_report(path: Path, *, root: Path, datasets, seeds, methods, command: str) -> str:
+    recs = load_records(root, datasets, seeds)
+    sections = []
+    for ds in datasets:
+        main = recs.get((ds, "main"), [])
+        done = {r["seed"] for r in main}
+        sections.append(dataset_section(ds, main, methods, [s for s in seeds if s not in done]))
+    others = {k: v for k, v in recs.items() if k[1] != "main"}
+    previous = path.read_text() if path.exists() else None
+    text = render_report(sections=sections, investigations=investigations_table(others, methods) if others else None,
+                         notes=keep_notes(previous), command=command)
+    atomic_write_text(path, text)
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exp_scripts.efficacy", description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", default="decoy_digits,symbols")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--iterations", type=int, default=DEFAULTS["iterations"])
+    parser.add_argument("--masked-share", type=float, default=0.02, help="share of training images masked")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--batch", default=DEFAULTS["batch"], help="random+masked images per batch")
+    parser.add_argument("--mask-resize", default=DEFAULTS["mask_resize"], choices=["area", "soft", "dilate"])
+    parser.add_argument("--pasa-b", type=float, default=DEFAULTS["pasa_b"])
+    parser.add_argument("--pasa-th", type=float, default=DEFAULTS["pasa_th"])
+    parser.add_argument("--pas-scale", type=float, default=DEFAULTS["pas_scale"], help="PAS λ ÷ thesis λ (default: preset)")
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--tag", default=None, help="variant name (default: from the non-default options)")
+    parser.add_argument("--out", default="BENCHMARKS.md")
+    parser.add_argument("--root", default=None, help="run folders (default <results>/efficacy)")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--smoke", action="store_true", help="smoke-trained models, 3 iterations of 10 + 2")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the report from stored records")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if "continued" not in methods:
+        raise UserError("--methods must include 'continued' (the step-time reference)")
+    if not 0 < args.masked_share <= 1:
+        raise UserError(f"--masked-share must be in (0, 1], got {args.masked_share}")
+    from exp_scripts.retrain.methods import get_method
+
+    for m in methods:
+        get_method(m, {})  # unknown names fail with the valid list
+    opts = {"iterations": args.iterations, "batch": args.batch, "mask_resize": args.mask_resize,
+            "pasa_b": args.pasa_b, "pasa_th": args.pasa_th, "pas_scale": args.pas_scale, "lr": args.lr}
+    if args.smoke:
+        opts.update(iterations=3, batch="10+2")
+    parse_batch(opts["batch"])
+    tag = args.tag or variant_tag({k: v for k, v in opts.items()} if not args.smoke else {**opts, **{
+        "iterations": DEFAULTS["iterations"], "batch": DEFAULTS["batch"]}})
+    root = Path(args.root) if args.root else results_root() / ("efficacy_smoke" if args.smoke else "efficacy")
+    say = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
+    quiet_tf_logs()
+    if not args.report_only:
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+        for ds in datasets:
+            for s in seeds:
+                try:
+                    r = run_seed(ds, s, root=root, opts=opts, tag=tag, masked_share=args.masked_share,
+                                 smoke=args.smoke, data_root=args.data_root, methods=methods, say=say)
+                except Pending as exc:
+                    say(f"{ds}: pending ({exc})")
+                    break
+                say(f"{ds} seed {s} [{tag}]: base {r['base_test']:.3f} clean {r['clean_test']:.3f} "
+                    + " ".join(f"{m} {v['test']:.3f}" for m, v in r["methods"].items()))
+    command = "python -m exp_scripts.efficacy " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_report(Path(args.out), root=root, datasets=datasets, seeds=seeds, methods=methods, command=command.strip())
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -7,7 +7,7 @@ Per data set and seed: trains (or reuses) the base model and the clean upper bou
 (``config_files/train_files/<ds>.json`` / ``<ds>_clean.json`` with ``train.seed`` set)
 under ``<root>/<ds>/seed<s>/{base,clean}``; selects ``floor(masked_share × train)``
 training images with a ground-truth irrelevant region (misclassified first, then lowest
-true-class probability; ``exp_scripts.retrain.autoselect``) plus 20 held-out masked test
+true-class probability; ``datasets.auto_select``) plus 20 held-out masked test
 images; runs the methods with the shared loop; stores ``record_<tag>.json``. Finished runs
 are reused (same resolved config), so an interrupted report resumes.
 
@@ -279,7 +279,7 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     from classification_models.train_result import load_train_result
     from common.config import from_dict, to_dict
     from datasets.selection import load_selection
-    from exp_scripts.retrain.autoselect import auto_select
+    from datasets.auto_select import HELDOUT_FILE, auto_select
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
 
@@ -291,12 +291,12 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     n_train = len(dataset.arrays("train"))
     n_sel = max(1, int(math.floor(masked_share * n_train + 1e-9)))
     sel_dir = folder / f"selection_{n_sel}"
-    sel_path, held_path = sel_dir / "selection" / "selection.json", sel_dir / "heldout" / "selection.json"
+    sel_path, held_path = sel_dir / "selection.json", sel_dir / HELDOUT_FILE
     if not sel_path.exists():
         say(f"selecting {n_sel} masked training images ({ds} seed {seed})")
-        sel_path, held = auto_select(clf=tr.load_classifier(), dataset=dataset, train_result=str(base_res),
-                                     folder=sel_dir, n=n_sel, n_heldout=6 if smoke else 20)
-        held_path = held
+        # misclassified first, masks from the ground-truth boxes; held-out masked images from test
+        sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                               heldout=6 if smoke else 20, heldout_split="test", seed=seed, data_root=data_root)
     n_rand, n_selb = parse_batch(opts["batch"])
     params = {"continued": {}, "rrr": {},
               "pas": {} if opts["pas_scale"] is None else {"lam_scale": float(opts["pas_scale"])},

@@ -7,10 +7,12 @@ so a ``swatch_size²`` square in a corner (1 px from the border) lies in last-co
 apart from the digit (48 px, 3 pools: 8-px cells; the swatch is in cell 0, the digit
 starts at px 8). The swatch's gray shade is ``255 - 20·k`` for class ``k``:
 
-* train/val: shade of the true class with probability ``train_correlation`` (default 1,
+* train: shade of the true class with probability ``train_correlation`` (default 1,
   as in Ross et al.), else of a random other class;
-* test: shade of a class drawn uniformly at random (``eval_correlation`` None), or of
-  the true class with probability ``eval_correlation``;
+* val and test: shade of a class drawn uniformly at random (``eval_correlation`` None),
+  or of the true class with probability ``eval_correlation`` — the validation split is
+  distributed as the test split, so λ/B/th sweeps can choose on it (with a shortcut in
+  val, a sweep picks the weakest penalty);
 * ``clean: true``: no swatch anywhere (the same digits in the same splits; upper bound).
 
 Records store the swatch box (``box``), the digit's tight box (``object_box``) and the
@@ -100,7 +102,7 @@ def generate(params: dict):
     corners = {"tl": (1, 1), "tr": (size - 1 - sw, 1), "bl": (1, size - 1 - sw), "br": (size - 1 - sw, size - 1 - sw)}
     for split_id, split in enumerate(("train", "val", "test")):
         members = order[split_of[order] == split_id]
-        corr = params["eval_correlation"] if split == "test" else params["train_correlation"]
+        corr = params["train_correlation"] if split == "train" else params["eval_correlation"]
         for i, j in enumerate(members):
             r = np.random.default_rng([params["seed"], split_id, i, 11])
             y = int(labels[j])
@@ -129,7 +131,7 @@ class DecoyDigitsDataset(RecordDataset):
     """``decoy_digits`` (Ross et al. 2017 Decoy-MNIST on sklearn digits). Params: :class:`DecoyDigitsParams`."""
 
     name = "decoy_digits"
-    VERSION = 1
+    VERSION = 2
     Params = DecoyDigitsParams
     AUGMENT = {"flip": False, "max_rotation_deg": 10.0, "max_shift": 0.05, "brightness": 0.1,
                "contrast": 0.2, "fill": "constant"}

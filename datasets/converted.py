@@ -106,7 +106,6 @@ class QuickDrawDataset(_UserSource, RecordDataset):
     AUGMENT = {"flip": True, "max_rotation_deg": 10.0, "max_shift": 0.1, "brightness": 0.1,
                "contrast": 0.2, "fill": "constant"}
 
-
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:
         return converters.convert_quickdraw(

@@ -97,3 +97,11 @@ def test_config_validation():
         _cfg(mask_resize={"mode": "nearest"})
     with pytest.raises(UserError, match="methods must have at least 1"):
         _cfg(methods=[])
+
+
+def test_method_seed_depends_on_label_not_position():
+    from exp_scripts.retrain.runner import method_seed
+
+    assert method_seed(0, "pas") == method_seed(0, "pas")
+    assert method_seed(0, "pas") != method_seed(0, "pasa")
+    assert method_seed(1, "pas") == method_seed(0, "pas") + 1

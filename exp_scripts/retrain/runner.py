@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -89,6 +90,12 @@ def build_methods(cfg: RetrainConfig):
     return out
 
 
+def method_seed(seed: int, label: str) -> int:
+    """The seed of one method's run: from the config seed and the method's label, not its
+    position, so adding or reordering methods never changes another method's numbers."""
+    return int(seed) + zlib.crc32(label.encode("utf-8")) % 100_000
+
+
 def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, heldout: MaskedSet,
                    run_dir: str | Path, base_info: dict | None = None, quiet: bool = False,
                    out: Callable[[str], None] = print) -> Path:
@@ -113,9 +120,9 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()})
     methods = build_methods(cfg)
     # set up every method before writing anything (calibration, variants, checks)
-    for i, m in enumerate(methods):
+    for m in methods:
         m.setup(clf=clone_classifier(base), data=data, batch_random=cfg.batch.random,
-                batch_selected=cfg.batch.selected, seed=cfg.seed + 1000 * i)
+                batch_selected=cfg.batch.selected, seed=method_seed(cfg.seed, m.label))
 
     run_dir = Path(run_dir)
     tmp_dir = run_dir.with_name(f".{run_dir.name}.partial")
@@ -132,12 +139,12 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
 
     summary = {"base": {"accuracy": base_eval["accuracy"]}, "methods": {}}
     extras, described = {}, {}
-    for i, m in enumerate(methods):
+    for m in methods:
         say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): {cfg.iterations} iterations")
         mdir = ensure_dir(tmp_dir / m.label)
         t0 = time.perf_counter()
         res = run_loop(m, iterations=cfg.iterations, optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
-                       seed=cfg.seed + 1000 * i, eval_every=cfg.eval_every, val=val_xy,
+                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy,
                        history_path=mdir / "history.jsonl", progress=say)
         ev = evaluate_splits(m.clf, dataset)
         if cfg.save_models:

@@ -76,7 +76,7 @@ class Dataset:
         return list(SPLITS)
 
     def _load_split(self, name: str) -> SplitArrays:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _load_split (every Dataset subclass does)")
 
     def arrays(self, name: str) -> SplitArrays:
         """The whole split ``name`` as arrays (loaded once, then cached)."""

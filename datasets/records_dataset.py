@@ -82,7 +82,7 @@ class RecordDataset(Dataset):
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:  # pragma: no cover - abstract
         """Writes the data set to ``folder`` and returns its manifest."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{cls.__name__} must implement build (every registered data set does)")
 
     @classmethod
     def open(cls, params: dict | None = None, data_root=None, *, rebuild: bool = False) -> "RecordDataset":

@@ -100,7 +100,7 @@ class Generator:
 
     def _fill(self, images: np.ndarray, hole: np.ndarray, seed: int, donors: np.ndarray | None) -> np.ndarray:
         """A full candidate image per input (only its masked pixels are used)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"generator {type(self).__name__} must implement _fill (every registered one does)")
 
     def describe(self) -> dict:
         """``{"name", "params"}`` for result files."""

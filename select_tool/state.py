@@ -472,26 +472,21 @@ class SelectionState:
 
     def undo(self) -> bool:
         """Undoes the last committed edit of the current image."""
-        self.end_stroke()
-        idx = self.current
-        stack = self._undo.get(idx)
-        if not stack:
-            return False
-        m = self._editable(idx)
-        self._redo.setdefault(idx, []).append(m.copy())
-        m[:] = stack.pop()
-        self.dirty.add(idx)
-        self.save()
-        return True
+        return self._step_history(self._undo, self._redo)
 
     def redo(self) -> bool:
+        """Re-applies the last undone edit of the current image."""
+        return self._step_history(self._redo, self._undo)
+
+    def _step_history(self, source: dict, target: dict) -> bool:
+        """Pops the current image's mask from ``source``, pushing the present mask on ``target``."""
         self.end_stroke()
         idx = self.current
-        stack = self._redo.get(idx)
+        stack = source.get(idx)
         if not stack:
             return False
         m = self._editable(idx)
-        self._undo.setdefault(idx, []).append(m.copy())
+        target.setdefault(idx, []).append(m.copy())
         m[:] = stack.pop()
         self.dirty.add(idx)
         self.save()

@@ -183,7 +183,7 @@ class Method:
     # ----- loss -------------------------------------------------------------------
     def loss(self, clf, batch) -> tuple[Any, dict]:
         """``(scalar loss, {"ce": ..., "penalty": ...})`` inside the training tape."""
-        raise NotImplementedError
+        raise NotImplementedError(f"method {type(self).__name__} must implement loss (every registered method does)")
 
 
 def ce_and_forward(clf, batch, feature_scale=None):

@@ -41,11 +41,15 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == str(path) and "| pasa |" in "\n".join(lines)
     s = json.loads(path.read_text())
-    assert set(s) == {"base", "methods"} and set(s["base"]) == {"accuracy"}
+    assert set(s) == {"base", "methods"} and set(s["base"]) == {"accuracy", "cue"}
+    assert s["base"]["cue"] is None  # the tiny data set has no test images with a known cue region
     assert set(s["base"]["accuracy"]) == {"train", "val", "test"}
     assert list(s["methods"]) == ["continued", "pasa", "pas_inv"]
+    assert [m["role"] for m in s["methods"].values()] == ["baseline", "feedback", "control"]
     for m in s["methods"].values():
-        assert set(m) == {"accuracy", "report", "in_mask_cam_energy", "selected_probabilities", "step_seconds"}
+        assert set(m) == {"accuracy", "report", "in_mask_cam_energy", "explanation", "cue", "role",
+                          "selected_probabilities", "step_seconds"}
+        assert set(m["explanation"]["selected"]) == {"energy_pred", "wr"}
         assert set(m["report"]) == {"train", "val", "test"}
         assert set(m["in_mask_cam_energy"]) == {"selected", "heldout"}
         assert set(m["in_mask_cam_energy"]["heldout"]) == {"before", "after"}
@@ -64,7 +68,9 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
 
     kept = Classifier.load(tmp_path / "t" / "pasa" / "model.keras")
     assert kept.evaluate(ds, "test")["accuracy"] == pytest.approx(s["methods"]["pasa"]["accuracy"]["test"])
-    assert (tmp_path / "t" / "comparison.md").read_text().startswith("| method |")
+    table = (tmp_path / "t" / "comparison.md").read_text()
+    assert table.startswith("| method |")
+    assert table.strip().splitlines()[-1].startswith("Verdict: best feedback method pasa ")
     run = json.loads((tmp_path / "t" / "run.json").read_text())
     assert run["methods"]["pas_inv"]["params"]["mask_variant"] == "inverted"
     assert not (tmp_path / ".t.partial").exists()

@@ -54,6 +54,18 @@ class MaskResize:
 
 
 @dataclasses.dataclass(frozen=True)
+class PropagationSpec:
+    """Feedback propagation (``classification_models.propagation``): the ``top`` filters
+    with at least ``min_share`` of their activation inside the expert's masks; a cell of
+    another training image is masked where they fire above ``threshold`` × their level
+    inside the masks. Used by methods with ``propagate`` (``swap``, ``filter_penalty``)."""
+
+    top: int = field(default=8, metadata={"min": 1})
+    min_share: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    threshold: float = field(default=0.5, metadata={"gt": 0.0})
+
+
+@dataclasses.dataclass(frozen=True)
 class RetrainConfig:
     """A retraining experiment (issue 4 contract)."""
 
@@ -66,9 +78,11 @@ class RetrainConfig:
     eval_every: int = field(default=20, metadata={"min": 1})
     learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
     optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
+    warmup: int = field(default=0, metadata={"min": 0})
     seed: int = 0
     output_dir: str = "results/backprops"
     mask_resize: MaskResize = field(default_factory=MaskResize)
+    propagation: PropagationSpec = field(default_factory=PropagationSpec)
     data_root: Optional[str] = None
     overlays: bool = True
     save_models: bool = True

@@ -100,10 +100,19 @@ class RetrainData:
     heldout: MaskedSet
     grid: tuple[int, int, int]
     mask_resize: dict
+    propagation_params: dict = dataclasses.field(default_factory=dict)
+    _propagated: "Propagated | None" = dataclasses.field(default=None, repr=False)
 
     @property
     def train(self):
         return self.dataset.arrays("train")
+
+    def propagated(self, clf) -> "Propagated":
+        """The feedback propagated from the selection to every training image (computed
+        once per run from the base model ``clf``; see ``classification_models.propagation``)."""
+        if self._propagated is None:
+            self._propagated = propagate_selection(clf, self, **self.propagation_params)
+        return self._propagated
 
     def to_grid(self, masks: np.ndarray) -> np.ndarray:
         """uint8 ``[N,H,W]`` image masks -> float32 ``[N,h,w]`` grid masks."""
@@ -126,3 +135,68 @@ def compose_indices(rng: np.random.Generator, *, n_train: int, n_random: int, po
     sel = (rng.choice(pool_size, size=n_selected, replace=n_selected > pool_size)
            if n_selected else np.zeros(0, np.int64))
     return np.asarray(tr, np.int64), np.asarray(sel, np.int64)
+
+
+@dataclasses.dataclass
+class Propagated:
+    """Masks propagated from the selection to the training split.
+
+    Attributes:
+        positions: int ``[P]`` training positions with a non-empty propagated mask
+            (the selected images themselves excluded).
+        masks: uint8 ``[P, H, W]`` (255 = irrelevant, whole activation cells).
+        grid: float32 ``[P, h, w]``.
+        filters: int ``[F]`` the filters that fire inside the expert's masks.
+        share: float ``[K]`` each filter's in-mask activation share.
+        quality: precision/recall against the data set's ground-truth masks, or None.
+    """
+
+    positions: np.ndarray
+    masks: np.ndarray
+    grid: np.ndarray
+    filters: np.ndarray
+    share: np.ndarray
+    quality: dict | None
+
+    def describe(self) -> dict:
+        return {"n_images": int(len(self.positions)), "filters": self.filters.tolist(),
+                "filter_share": [round(float(self.share[f]), 4) for f in self.filters], "quality": self.quality}
+
+
+def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: float = 0.5,
+                        threshold: float = 0.5, batch_size: int = 256) -> Propagated:
+    """Ranks the filters by their activation share inside the selected masks and marks
+    the cells where they fire on every other training image."""
+    from classification_models.propagation import grid_to_image, precision_recall, propagate_grid, rank_filters
+
+    sel = data.selected
+    if not len(sel):
+        raise UserError("propagation needs a selection with at least one masked image; the selection is empty")
+    acts_sel = clf.cams(sel.images, classes=0, upsample=False, return_activations=True).activations
+    ranking = rank_filters(activations=acts_sel, grid_masks=data.to_grid(sel.masks), top=top, min_share=min_share)
+    train = data.train
+    selected_pos = {data.dataset.locate(i)[1] for i in sel.indices}
+    cells = []
+    for start in range(0, len(train), batch_size):
+        acts = clf.cams(train.images[start:start + batch_size], classes=0, upsample=False,
+                        return_activations=True).activations
+        cells.append(propagate_grid(activations=acts, ranking=ranking, threshold=threshold))
+    cells = np.concatenate(cells) if cells else np.zeros((0,) + tuple(data.grid[:2]), bool)
+    keep = np.asarray([p for p in np.flatnonzero(cells.any(axis=(1, 2))) if p not in selected_pos], np.int64)
+    h, w = train.images.shape[1:3]
+    masks = grid_to_image(cells[keep], size=(h, w)) if len(keep) else np.zeros((0, h, w), np.uint8)
+    quality = None
+    if getattr(data.dataset, "has_ground_truth_masks", False):
+        truth, pred = [], []
+        all_masks = grid_to_image(cells, size=(h, w))
+        for p in range(len(train)):
+            if p in selected_pos:
+                continue
+            t = data.dataset.irrelevant_mask(str(train.indices[p]))
+            if t is not None:
+                truth.append(t)
+                pred.append(all_masks[p])
+        if truth:
+            quality = precision_recall(predicted=np.stack(pred), truth=np.stack(truth))
+    return Propagated(positions=keep, masks=masks, grid=data.to_grid(masks), filters=ranking.chosen,
+                      share=ranking.share, quality=quality)

@@ -1,14 +1,25 @@
-"""Explanation and accuracy metrics of a retraining run (DESIGN §6; issue 4 §4).
+"""Explanation, reliance and accuracy metrics of a retraining run.
 
-In-mask CAM energy (per image): ``Σ ReLU(CAM_true)·M / Σ ReLU(CAM_true)`` with the CAM
-of the true class upsampled to the image and ``M`` the binary image mask — the share of
-the positive evidence for the true class that lies in the region the expert called
-irrelevant. Lower is better; it can fall without any accuracy gain (DESIGN §9).
+* In-mask CAM energy (per image): ``Σ ReLU(CAM_c)·M / Σ ReLU(CAM_c)`` with the CAM of
+  class ``c`` upsampled to the image and ``M`` the binary image mask — the share of the
+  positive evidence for ``c`` in the region the expert called irrelevant. Reported for
+  the true **and** the predicted class: a shortcut's evidence usually sits in the map
+  of the class it wrongly predicts, where the true class's map cannot see it. Lower is
+  better; it can fall without any accuracy gain.
+* Wrong-reason score (XIL typology, Friedrich et al. 2023): the predicted class's
+  attribution min-max normalised per image, binarised at its mean, share of the mask
+  covered.
+* Cue reliance (behavioural, the headline): on images with a known cue region, the cue
+  region is swapped with another class's (``image_generator.swap.cue_swap``); the share
+  of predictions that change and the mean change of the true-class probability. A model
+  that reads only a class-coded cue flips on ≈ (C−1)/C of the swaps when cues are
+  independent of the class; one that ignores the cue flips on none.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from common.errors import UserError
 from exp_scripts.retrain.data import MaskedSet
 
 
@@ -30,19 +41,140 @@ def in_mask_energy(*, cams, masks) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def explain(clf, mset: MaskedSet) -> dict:
-    """Probabilities, true-class CAMs and in-mask energies of a masked set.
+def wrong_reason_score(*, attributions, masks) -> np.ndarray:
+    """Per-image wrong-reason score (Friedrich et al. 2023).
+
+    Args:
+        attributions: ``[N, H, W]`` (e.g. the predicted class's CAM at image size).
+        masks: ``[N, H, W]``; nonzero = irrelevant.
 
     Returns:
-        ``{"probs" [S,C], "cams" [S,H,W], "energy" [S], "mean_energy" float|None}``.
+        float64 ``[N]``: share of the mask's pixels whose min-max normalised attribution
+        is above the image's mean normalised attribution; NaN for an empty mask.
+    """
+    a = np.asarray(attributions, np.float64)
+    lo = a.min(axis=(1, 2), keepdims=True)
+    span = a.max(axis=(1, 2), keepdims=True) - lo
+    norm = np.where(span > 0, (a - lo) / np.where(span > 0, span, 1.0), 0.0)
+    hot = norm > norm.mean(axis=(1, 2), keepdims=True)
+    m = np.asarray(masks) > 0
+    area = m.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(area > 0, (hot & m).sum(axis=(1, 2)) / np.maximum(area, 1), np.nan)
+
+
+def _finite_mean(values: np.ndarray) -> float | None:
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if len(finite) else None
+
+
+def explain(clf, mset: MaskedSet) -> dict:
+    """Probabilities, CAMs, in-mask energies (true and predicted class) and wrong-reason
+    scores of a masked set.
+
+    Returns:
+        ``{"probs" [S,C], "cams" [S,H,W] (true class), "energy" [S] (true class),
+        "mean_energy", "energy_pred" [S], "mean_energy_pred", "wr" [S], "mean_wr"}``
+        (means are None for an empty set).
     """
     if len(mset) == 0:
-        return {"probs": np.zeros((0, clf.num_classes)), "cams": None, "energy": np.zeros(0), "mean_energy": None}
-    cb = clf.cams(mset.images, classes=mset.labels, upsample=True)
-    e = in_mask_energy(cams=cb.cams, masks=mset.masks)
-    finite = e[np.isfinite(e)]
-    return {"probs": cb.probs, "cams": cb.cams, "energy": e,
-            "mean_energy": float(finite.mean()) if len(finite) else None}
+        empty = np.zeros(0)
+        return {"probs": np.zeros((0, clf.num_classes)), "cams": None, "energy": empty, "mean_energy": None,
+                "energy_pred": empty, "mean_energy_pred": None, "wr": empty, "mean_wr": None}
+    cb = clf.cams(mset.images, classes=None, upsample=True)
+    rows = np.arange(len(mset))
+    true_cams = cb.cams[rows, :, :, mset.labels]
+    pred_cams = cb.cams[rows, :, :, cb.probs.argmax(1)]
+    e = in_mask_energy(cams=true_cams, masks=mset.masks)
+    ep = in_mask_energy(cams=pred_cams, masks=mset.masks)
+    wr = wrong_reason_score(attributions=pred_cams, masks=mset.masks)
+    return {"probs": cb.probs, "cams": true_cams, "energy": e, "mean_energy": _finite_mean(e),
+            "energy_pred": ep, "mean_energy_pred": _finite_mean(ep), "wr": wr, "mean_wr": _finite_mean(wr)}
+
+
+def cue_reliance(clf, *, images, labels, masks, seed: int = 0, probs: np.ndarray | None = None) -> dict:
+    """Behavioural reliance on the cue region: swap it with another class's, count flips.
+
+    Args:
+        clf: the classifier (anything with ``predict_proba``).
+        images: uint8 ``[N, H, W, C]`` with a known cue region each; labels: int ``[N]``;
+        masks: ``[N, H, W]`` nonzero = cue region (every mask non-empty).
+        seed: donor choice (same seed -> same swapped images for every model compared).
+        probs: the model's probabilities on ``images`` when already computed.
+
+    Returns:
+        ``{"n", "flip_rate", "delta_p_true"}``: the share of images whose predicted class
+        changes, and the mean of (p_true after swap − p_true before).
+
+    Raises:
+        UserError when no image has a cue region.
+    """
+    masks = np.asarray(masks)
+    if not len(masks) or not (masks > 0).any(axis=(1, 2)).all():
+        empty = int((~(masks > 0).any(axis=(1, 2))).sum()) if len(masks) else 0
+        raise UserError(f"cue reliance needs a cue region on every image; {empty} of {len(masks)} images have an "
+                        "empty mask (pass only images with a known cue region)")
+    labels = np.asarray(labels)
+    swapped = swap_set(images=images, labels=labels, masks=masks, seed=seed)
+    before = clf.predict_proba(images) if probs is None else probs
+    after = clf.predict_proba(swapped)
+    rows = np.arange(len(labels))
+    return {"n": int(len(labels)), "flip_rate": float((before.argmax(1) != after.argmax(1)).mean()),
+            "delta_p_true": float((after[rows, labels] - before[rows, labels]).mean())}
+
+
+_SWAP_CACHE: dict = {}
+
+
+def swap_set(*, images, labels, masks, seed: int) -> np.ndarray:
+    """The cue-swapped copies of a masked image set (donors from the set itself), cached
+    per (arrays, seed) so every model of a run is scored on the same swapped images."""
+    from image_generator.swap import cue_swap
+
+    key = (id(images), id(masks), int(seed), len(labels))
+    hit = _SWAP_CACHE.get(key)
+    if hit is not None and hit[0] is images:
+        return hit[1]
+    res = cue_swap(images=images, masks=masks, labels=labels, donor_images=images, donor_masks=masks,
+                   donor_labels=labels, rng=np.random.default_rng(seed), exclude_same=np.arange(len(labels)))
+    _SWAP_CACHE.clear()
+    _SWAP_CACHE[key] = (images, res.images)
+    return res.images
+
+
+def cue_set(dataset, *, split: str = "test", limit: int = 400, seed: int = 0) -> MaskedSet | None:
+    """Images of ``split`` with a known cue region (the data set's ground-truth masks),
+    at most ``limit`` (a seeded, class-stratified-by-chance sample); None when the data
+    set has no ground-truth masks."""
+    if not getattr(dataset, "has_ground_truth_masks", False) or split not in dataset.available_splits():
+        return None
+    arr = dataset.arrays(split)
+    keep, masks = [], []
+    for pos, idx in enumerate(arr.indices):
+        m = dataset.irrelevant_mask(str(idx))
+        if m is not None and (m > 0).any():
+            keep.append(pos)
+            masks.append(m)
+    if not keep:
+        return None
+    keep = np.asarray(keep)
+    masks = np.stack(masks)
+    if len(keep) > limit:
+        pick = np.sort(np.random.default_rng(seed).choice(len(keep), size=limit, replace=False))
+        keep, masks = keep[pick], masks[pick]
+    return MaskedSet([str(arr.indices[p]) for p in keep], arr.images[keep], arr.labels[keep].astype(np.int64),
+                     masks.astype(np.uint8), arr.labels[keep].astype(np.int64))
+
+
+def cue_metrics(clf, mset: MaskedSet | None, *, seed: int = 0) -> dict | None:
+    """Reliance plus explanation metrics on a set of images with known cue regions
+    (``{"n", "flip_rate", "delta_p_true", "energy_true", "energy_pred", "wr"}``), or None."""
+    if mset is None or not len(mset):
+        return None
+    ex = explain(clf, mset)
+    rel = cue_reliance(clf, images=mset.images, labels=mset.labels, masks=mset.masks, seed=seed, probs=ex["probs"])
+    return {**rel, "energy_true": ex["mean_energy"], "energy_pred": ex["mean_energy_pred"], "wr": ex["mean_wr"]}
 
 
 def evaluate_splits(clf, dataset) -> dict:

@@ -64,25 +64,62 @@ def _fmt(v, digits=3) -> str:
     return f"{v:.{digits}f}"
 
 
+def _cue_cell(cue: dict | None) -> str:
+    if not cue:
+        return "–"
+    return f"{_fmt(cue['before']['flip_rate'], 2)} → {_fmt(cue['after']['flip_rate'], 2)}"
+
+
 def comparison_table(summary: dict, extras: dict) -> str:
-    """Markdown table: accuracy per split, Δ test vs base, in-mask energy before → after,
-    mean selected true-class probability before → after, step time and its ratio to
-    ``continued`` (when run)."""
+    """Markdown table: accuracy per split, Δ test vs base, cue flip rate on test images
+    before → after, in-mask energy of the true class (selected, held-out) and of the
+    predicted class (held-out) before → after, mean selected true-class probability
+    before → after, step time and its ratio to ``continued`` (when run); then the verdict
+    line (``verdict``)."""
     base = summary["base"]["accuracy"]
     cont = summary["methods"].get("continued", {}).get("step_seconds")
-    lines = ["| method | train | val | test | Δtest | energy sel. | energy held-out | p_true sel. | step s | × continued |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    lines.append(f"| base | {_fmt(base.get('train'))} | {_fmt(base.get('val'))} | {_fmt(base.get('test'))} | | | | | | |")
+    lines = ["| method | train | val | test | Δtest | cue flips (test) | energy sel. | energy held-out "
+             "| energy pred. held-out | p_true sel. | step s | × continued |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines.append(f"| base | {_fmt(base.get('train'))} | {_fmt(base.get('val'))} | {_fmt(base.get('test'))} | | "
+                 f"{_fmt((summary['base'].get('cue') or {}).get('flip_rate'), 2)} | | | | | | |")
     for key, m in summary["methods"].items():
         acc = m["accuracy"]
         e = m["in_mask_cam_energy"]
+        ep = (m.get("explanation") or {}).get("heldout", {}).get("energy_pred", {})
         ex = extras.get(key, {})
         d = acc.get("test") - base.get("test") if acc.get("test") is not None and base.get("test") is not None else None
         ratio = m["step_seconds"] / cont if cont else None
         lines.append(
             f"| {key} | {_fmt(acc.get('train'))} | {_fmt(acc.get('val'))} | {_fmt(acc.get('test'))} | "
-            f"{'' if d is None else f'{d:+.3f}'} | {_fmt(e['selected']['before'])} → {_fmt(e['selected']['after'])} | "
+            f"{'' if d is None else f'{d:+.3f}'} | {_cue_cell(m.get('cue'))} | "
+            f"{_fmt(e['selected']['before'])} → {_fmt(e['selected']['after'])} | "
             f"{_fmt(e['heldout']['before'])} → {_fmt(e['heldout']['after'])} | "
+            f"{_fmt(ep.get('before'))} → {_fmt(ep.get('after'))} | "
             f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))} | {_fmt(m['step_seconds'], 4)} | "
             f"{_fmt(ratio, 2)} |")
-    return "\n".join(lines) + "\n"
+    line = verdict(summary)
+    return "\n".join(lines) + "\n" + (f"\n{line}\n" if line else "")
+
+
+def verdict(summary: dict) -> str | None:
+    """One line: the best feedback method (by test accuracy), its Δ over the best
+    no-feedback baseline and the cue flip rate before → after; None when the run lacks
+    a feedback method or a baseline."""
+    methods = summary["methods"]
+
+    def test(k):
+        return methods[k]["accuracy"].get("test")
+
+    fb = [k for k, m in methods.items() if m.get("role") == "feedback" and test(k) is not None]
+    nofb = [k for k, m in methods.items() if m.get("role") == "baseline" and test(k) is not None]
+    if not fb or not nofb:
+        return None
+    best = max(fb, key=test)
+    ref = max(nofb, key=test)
+    cue = methods[best].get("cue")
+    flips = (f"; cue flip rate on test {cue['before']['flip_rate']:.2f} → {cue['after']['flip_rate']:.2f}"
+             if cue else "")
+    return (f"Verdict: best feedback method {best} reaches test {test(best):.3f} "
+            f"({test(best) - test(ref):+.3f} vs the best no-feedback baseline {ref}, {test(ref):.3f}; "
+            f"base {summary['base']['accuracy'].get('test', float('nan')):.3f}){flips}.")

@@ -25,7 +25,7 @@ from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
 from exp_scripts.retrain.loop import clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
-from exp_scripts.retrain.metrics import evaluate_splits, explain
+from exp_scripts.retrain.metrics import cue_metrics, cue_set, evaluate_splits, explain
 from exp_scripts.retrain.outputs import comparison_table, overlay_grid, save_png
 
 
@@ -90,6 +90,31 @@ def build_methods(cfg: RetrainConfig):
     return out
 
 
+def write_propagated(folder: Path, data: RetrainData, *, train_result: str) -> Path:
+    """The propagated masks as a selection of their own (same format; every item's note
+    says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them."""
+    from datasets.selection import SelectionItem, save_selection, write_mask
+
+    prop = data._propagated
+    train = data.train
+    items = []
+    note = f"propagated (filters {', '.join(map(str, prop.filters.tolist()))})"
+    for pos, mask in zip(prop.positions, prop.masks):
+        index = str(train.indices[pos])
+        rel = f"masks/{index}.png"
+        write_mask(folder / rel, mask)
+        items.append(SelectionItem(index, rel, int(train.labels[pos]), note))
+    return save_selection(folder / "selection.json", train_result, items)
+
+
+def method_role(method) -> str:
+    """``feedback`` (reads the expert's masks), ``control`` (a mask method run with a
+    ``mask_variant``: wrong or damaged masks) or ``baseline`` (uses no masks)."""
+    if not method.uses_masks:
+        return "baseline"
+    return "feedback" if method.params.get("mask_variant", "none") == "none" else "control"
+
+
 def method_seed(seed: int, label: str) -> int:
     """The seed of one method's run: from the config seed and the method's label, not its
     position, so adding or reordering methods never changes another method's numbers."""
@@ -117,7 +142,8 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     say = (lambda s: None) if quiet else out
     h, w, k = base.grid_shape
     data = RetrainData(dataset, selected, heldout, (h, w, k),
-                       {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()})
+                       {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
+                       propagation_params=dataclasses.asdict(cfg.propagation))
     methods = build_methods(cfg)
     # set up every method before writing anything (calibration, variants, checks)
     for m in methods:
@@ -130,20 +156,26 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         shutil.rmtree(tmp_dir)
     ensure_dir(tmp_dir)
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
+    if data._propagated is not None:
+        write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")))
 
     say(f"evaluating the base model ({len(selected)} selected, {len(heldout)} held-out masked images)")
     base_eval = evaluate_splits(base, dataset)
     sel_before, held_before = explain(base, selected), explain(base, heldout)
+    # test images with a known cue region: behavioural reliance before/after every method
+    cue_images = cue_set(dataset, split="test", seed=cfg.seed)
+    cue_before = cue_metrics(base, cue_images, seed=cfg.seed)
     val = dataset.arrays("val") if "val" in dataset.available_splits() else None
     val_xy = (val.images, val.labels) if val is not None else None
 
-    summary = {"base": {"accuracy": base_eval["accuracy"]}, "methods": {}}
+    summary = {"base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
     extras, described = {}, {}
     for m in methods:
         say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): {cfg.iterations} iterations")
         mdir = ensure_dir(tmp_dir / m.label)
         t0 = time.perf_counter()
-        res = run_loop(m, iterations=cfg.iterations, optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
+        res = run_loop(m, iterations=cfg.iterations,
+                       optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
                        seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy,
                        history_path=mdir / "history.jsonl", progress=say)
         ev = evaluate_splits(m.clf, dataset)
@@ -151,6 +183,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
             # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
             m.clf.save(mdir / "model.keras")
         sel_after, held_after = explain(m.clf, selected), explain(m.clf, heldout)
+        cue_after = cue_metrics(m.clf, cue_images, seed=cfg.seed)
         summary["methods"][m.label] = {
             "accuracy": ev["accuracy"],
             "report": ev["report"],
@@ -158,6 +191,12 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                 "selected": {"before": sel_before["mean_energy"], "after": sel_after["mean_energy"]},
                 "heldout": {"before": held_before["mean_energy"], "after": held_after["mean_energy"]},
             },
+            "explanation": {
+                where: {key: {"before": b[f"mean_{key}"], "after": a[f"mean_{key}"]} for key in ("energy_pred", "wr")}
+                for where, b, a in (("selected", sel_before, sel_after), ("heldout", held_before, held_after))
+            },
+            "cue": None if cue_before is None else {"before": cue_before, "after": cue_after},
+            "role": method_role(m),
             "selected_probabilities": {
                 idx: {"before": sel_before["probs"][j].tolist(), "after": sel_after["probs"][j].tolist()}
                 for j, idx in enumerate(selected.indices)
@@ -193,6 +232,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         "methods": described, "grid": [h, w, k], "mask_resize": data.mask_resize,
         "selected": selected.indices, "heldout": heldout.indices,
         "share_of_train_masked": len(selected) / max(n_train, 1),
+        "propagated": None if data._propagated is None else data._propagated.describe(),
     })
     atomic_write_text(tmp_dir / "comparison.md", table)
     atomic_write_json(tmp_dir / "summary.json", summary)

@@ -13,11 +13,12 @@ from exp_scripts.retrain.methods.pasa import PASA
 from exp_scripts.retrain.methods.rrr import RRR
 from exp_scripts.retrain.methods.rrr_gradcam import RRRGradCAM
 from exp_scripts.retrain.methods.selective_dropout import SelectiveDropout
+from exp_scripts.retrain.methods.swap import FilterPenalty, Swap
 
 REGISTRY: dict[str, type[Method]] = {
     cls.name: cls
     for cls in (Continued, Misclassified, CropReplace, InpaintReplace, SelectiveDropout, PAS, PASA, RRR,
-                RRRGradCAM, Counterexamples)
+                RRRGradCAM, Counterexamples, Swap, FilterPenalty)
 }
 
 

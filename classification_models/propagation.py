@@ -1,0 +1,114 @@
+"""Feedback propagation: from a few masked images to the rest of the training set (pure NumPy).
+
+The expert masks a handful of images. What the model uses inside those masks are the
+last-conv filters whose activation mass lies mostly inside the masks (the thesis ranks
+the top filters inside a mask in ch. 7; selective dropout ranks them per image). Where
+those filters fire on *other* images is, very likely, the same irrelevant cue: those
+cells become propagated masks, which extend swaps and penalties to many images.
+
+Shapes: activations ``[N, h, w, K]`` (non-negative, after the last conv's ReLU), grid
+masks ``[N, h, w]`` in [0, 1].
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from common.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterRanking:
+    """Filters ranked by the share of their activation mass inside the masks.
+
+    Attributes:
+        share: float ``[K]``: Σ M·A_k / Σ A_k over the masked images (0 for dead filters).
+        chosen: int ``[F]``: the propagation filters, strongest share first.
+        reference: float: mean over the masked images of the maximum of the chosen
+            filters' summed activation inside the mask (the scale of "firing").
+    """
+
+    share: np.ndarray
+    chosen: np.ndarray
+    reference: float
+
+
+def rank_filters(*, activations, grid_masks, top: int = 8, min_share: float = 0.5,
+                 min_mass: float = 0.01) -> FilterRanking:
+    """Chooses the filters that fire mostly inside the masks.
+
+    Args:
+        activations: ``[S, h, w, K]`` of the masked images.
+        grid_masks: ``[S, h, w]`` their masks on the activation grid.
+        top: at most this many filters.
+        min_share: a filter is chosen only if at least this share of its mass is masked.
+        min_mass: filters whose total mass is below this fraction of the mean filter's
+            are ignored (dead or nearly dead filters have meaningless shares).
+
+    Returns:
+        ``FilterRanking`` (``chosen`` may be empty when no filter qualifies).
+
+    Raises:
+        UserError for an empty mask set, a filter count larger than the layer, or
+        masks that do not match the activations.
+    """
+    a = np.maximum(np.asarray(activations, np.float64), 0.0)
+    m = np.asarray(grid_masks, np.float64)
+    if a.ndim != 4 or m.shape != a.shape[:3]:
+        raise UserError(f"propagation: activations {a.shape} and grid masks {m.shape} do not match ([S,h,w,K] and [S,h,w])")
+    if not len(a) or not (m > 0).any():
+        raise UserError("propagation needs at least one masked image with a non-empty mask; the selection has none")
+    k = a.shape[-1]
+    if not 1 <= top <= k:
+        raise UserError(f"propagation: filters (top) must be in 1..{k} (the layer has {k} filters), got {top}")
+    mass = a.sum(axis=(0, 1, 2))
+    inside = (a * m[..., None]).sum(axis=(0, 1, 2))
+    alive = mass > min_mass * max(mass.mean(), 1e-12)
+    share = np.where(alive, inside / np.maximum(mass, 1e-12), 0.0)
+    order = np.argsort(-share, kind="stable")
+    chosen = np.asarray([f for f in order[:top] if share[f] >= min_share], np.int64)
+    ref = 0.0
+    if len(chosen):
+        fired = a[..., chosen].sum(-1) * (m > 0)
+        ref = float(fired.reshape(len(a), -1).max(axis=1)[(m > 0).reshape(len(a), -1).any(axis=1)].mean())
+    return FilterRanking(share=share, chosen=chosen, reference=ref)
+
+
+def propagate_grid(*, activations, ranking: FilterRanking, threshold: float = 0.5) -> np.ndarray:
+    """Cells where the chosen filters fire: ``Σ_{k∈chosen} A_k > threshold · reference``.
+
+    Args:
+        activations: ``[N, h, w, K]``.
+        ranking: from ``rank_filters``.
+        threshold: share of the reference level that counts as firing.
+
+    Returns:
+        bool ``[N, h, w]`` (all False when no filter was chosen).
+    """
+    a = np.asarray(activations, np.float32)
+    if not len(ranking.chosen) or ranking.reference <= 0:
+        return np.zeros(a.shape[:3], bool)
+    fired = a[..., ranking.chosen].sum(-1)
+    return fired > threshold * ranking.reference
+
+
+def grid_to_image(grid_masks, *, size: tuple[int, int]) -> np.ndarray:
+    """Grid masks ``[N, h, w]`` -> uint8 image masks ``[N, H, W]`` (255 = irrelevant),
+    each cell covering its block of pixels (nearest neighbour; cells need not divide H, W)."""
+    g = np.asarray(grid_masks) > 0
+    n, gh, gw = g.shape
+    h, w = int(size[0]), int(size[1])
+    rows = np.minimum((np.arange(h) * gh) // h, gh - 1)
+    cols = np.minimum((np.arange(w) * gw) // w, gw - 1)
+    return np.where(g[:, rows][:, :, cols], 255, 0).astype(np.uint8)
+
+
+def precision_recall(*, predicted, truth) -> dict:
+    """Pixel precision and recall of predicted masks against ground-truth masks (pooled
+    over images) -> ``{"precision", "recall", "n_images", "n_marked"}``."""
+    p = np.asarray(predicted) > 0
+    t = np.asarray(truth) > 0
+    tp = float((p & t).sum())
+    return {"precision": tp / p.sum() if p.sum() else None, "recall": tp / t.sum() if t.sum() else None,
+            "n_images": int(len(p)), "n_marked": int(p.any(axis=(1, 2)).sum())}

@@ -1,0 +1,155 @@
+"""Counterfactual swaps and the filter-level penalty: making a few masks count for many images.
+
+``swap``: the masked region of an image is replaced by the same region of an image of
+another class (``image_generator.swap.cue_swap``: pixels irrelevant in both, the rest
+inpainted) while the label stays, so the cue stops predicting the class — changing what
+the data says instead of penalising what the model looks at. With ``propagate`` the
+expert's masks are first extended to the training images where the same last-conv
+filters fire (``exp_scripts.retrain.data.propagate_selection``) and the random images
+of every batch that carry a propagated mask are swapped too. ``penalty`` adds PAS or
+PASA on the swapped images' masks.
+
+``filter_penalty``: the filters that fire inside the expert's masks are penalised on
+every image of the batch (``λ · mean Σ_{k∈F} A_k / reference``), masked or not.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from classification_models.losses import pas_loss, pasa_loss, thesis_pas_lambda
+from common.errors import UserError
+from exp_scripts.retrain.methods.base import Method, Pool, ce_and_forward
+from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
+
+
+class Swap(Method):
+    name = "swap"
+    letter = ""
+    description = "masked region <- same region of another class's image (label kept); propagated to other images"
+    DEFAULTS = {"variants": 4, "propagate": True, "random_share": 1.0, "candidates": 8, "penalty": "none",
+                "lam_scale": CALIBRATED_SCALE, "pasa_base": 0.4, "pasa_threshold": 0.7}
+    CHOICES = {"penalty": ("none", "pas", "pasa")}
+
+    @classmethod
+    def check_params(cls, params):
+        if params["variants"] < 1:
+            raise UserError(f"method 'swap': variants must be >= 1, got {params['variants']}")
+        if not 0.0 <= params["random_share"] <= 1.0:
+            raise UserError(f"method 'swap': random_share must be in [0, 1], got {params['random_share']}")
+        if params["candidates"] < 1:
+            raise UserError(f"method 'swap': candidates must be >= 1, got {params['candidates']}")
+        if params["lam_scale"] < 0 or params["pasa_base"] <= 0 or params["pasa_threshold"] <= 0:
+            raise UserError(f"method 'swap': lam_scale must be >= 0 and pasa_base, pasa_threshold > 0, got "
+                            f"{params['lam_scale']}, {params['pasa_base']}, {params['pasa_threshold']}")
+
+    def prepare(self):
+        from image_generator.swap import cue_swap
+
+        if len(set(self.ctx.dataset.arrays("train").labels.tolist())) < 2:
+            raise UserError(f"method '{self.label}': a swap needs at least two classes in the training split")
+        train = self.ctx.train
+        pool = self.pool
+        self.prop = self.ctx.propagated(self.clf) if self.params["propagate"] else None
+        # donors: every image with a mask (the expert's and the propagated ones)
+        d_img, d_mask, d_lab = [pool.images], [pool.masks], [pool.labels]
+        if self.prop is not None and len(self.prop.positions):
+            d_img.append(train.images[self.prop.positions])
+            d_mask.append(self.prop.masks)
+            d_lab.append(train.labels[self.prop.positions])
+        d_img, d_mask, d_lab = np.concatenate(d_img), np.concatenate(d_mask), np.concatenate(d_lab)
+        n_pool = len(pool)
+        rng = np.random.default_rng(self.seed + 11)
+        v = self.params["variants"]
+        k = self.params["candidates"]
+
+        def variants(images, masks, labels, own):
+            out = [cue_swap(images=images, masks=masks, labels=labels, donor_images=d_img, donor_masks=d_mask,
+                            donor_labels=d_lab, rng=rng, candidates=k, exclude_same=own).images for _ in range(v)]
+            return np.stack(out, axis=1)  # [N, V, H, W, C]
+
+        sel_var = variants(pool.images, pool.masks, pool.labels, np.arange(n_pool))
+        self.pool = Pool(images=sel_var.reshape((-1,) + sel_var.shape[2:]),
+                         labels=np.repeat(pool.labels, v), masks=np.repeat(pool.masks, v, axis=0),
+                         grid=np.repeat(pool.grid, v, axis=0), origin=np.repeat(pool.origin, v))
+        self.random_variants = None
+        self.slot = np.full(len(train), -1, np.int64)
+        if self.prop is not None and len(self.prop.positions):
+            self.random_variants = variants(train.images[self.prop.positions], self.prop.masks,
+                                            train.labels[self.prop.positions],
+                                            n_pool + np.arange(len(self.prop.positions)))
+            self.slot[self.prop.positions] = np.arange(len(self.prop.positions))
+        h, w, kk = self.ctx.grid
+        self.lam = self.params["lam_scale"] * thesis_pas_lambda(h=h, w=w, k=kk)
+
+    def describe(self) -> dict:
+        out = super().describe()
+        if getattr(self, "prop", None) is not None:
+            out["propagated"] = self.prop.describe()
+        return out
+
+    def sample_batch(self, rng: np.random.Generator) -> dict:
+        tr, sel = self.sample_positions(rng)
+        batch = self.assemble(tr, sel)
+        if self.random_variants is None or self.params["random_share"] <= 0:
+            return batch
+        slots = self.slot[tr]
+        swap = (slots >= 0) & (rng.random(len(tr)) < self.params["random_share"])
+        if swap.any():
+            pick = rng.integers(0, self.random_variants.shape[1], size=int(swap.sum()))
+            rows = np.flatnonzero(swap)
+            batch["images"][rows] = self.random_variants[slots[rows], pick].astype(np.float32)
+            batch["masks"][rows] = self.prop.grid[slots[rows]]
+        return batch
+
+    def loss(self, clf, batch):
+        acts, logits, ce = ce_and_forward(clf, batch)
+        penalty = self.params["penalty"]
+        if penalty == "pas":
+            total, pen = pas_loss(ce=ce, activations=acts, masks=batch["masks"], lam=self.lam, normalize="masked")
+        elif penalty == "pasa":
+            p = tf.gather(tf.nn.softmax(logits), tf.cast(batch["labels"], tf.int32), batch_dims=1)
+            total, pen = pasa_loss(ce=ce, activations=acts, masks=batch["masks"], p_true=p,
+                                   base=self.params["pasa_base"], threshold=self.params["pasa_threshold"])
+        else:
+            total = tf.reduce_mean(ce)
+            pen = tf.zeros_like(total)
+        return total, {"ce": tf.reduce_mean(ce), "penalty": pen}
+
+
+class FilterPenalty(Method):
+    name = "filter_penalty"
+    letter = ""
+    description = "the filters firing inside the masks penalised on every image"
+    DEFAULTS = {"lam": 1.0}
+
+    @classmethod
+    def check_params(cls, params):
+        if params["lam"] < 0:
+            raise UserError(f"method 'filter_penalty': lam must be >= 0, got {params['lam']}")
+
+    def prepare(self):
+        self.prop = self.ctx.propagated(self.clf)
+        if not len(self.prop.filters):
+            raise UserError(f"method '{self.label}': no filter has most of its activation inside the masks "
+                            "(propagation chose none); nothing to penalise")
+        acts = self.clf.cams(self.pool.images, classes=0, upsample=False, return_activations=True).activations
+        # the level at which the chosen filters fire on the masked images: the penalty's unit
+        fired = acts[..., self.prop.filters].sum(-1).reshape(len(acts), -1).max(axis=1)
+        self.reference = max(float(fired.mean()), 1e-6)
+        onehot = np.zeros(self.ctx.grid[2], np.float32)
+        onehot[self.prop.filters] = 1.0
+        self.filter_weights = tf.constant(onehot)
+
+    def describe(self) -> dict:
+        out = super().describe()
+        if getattr(self, "prop", None) is not None:
+            out["propagated"] = self.prop.describe()
+        return out
+
+    def loss(self, clf, batch):
+        acts, _, ce = ce_and_forward(clf, batch)
+        ce = tf.reduce_mean(ce)
+        fired = tf.reduce_sum(acts * self.filter_weights, axis=-1)  # [N, h, w]
+        pen = self.params["lam"] * tf.reduce_mean(tf.reduce_max(fired, axis=[1, 2])) / self.reference
+        return ce + pen, {"ce": ce, "penalty": pen}

@@ -1,0 +1,144 @@
+"""Cue swaps, the reliance metric, the wrong-reason score and feedback propagation,
+on hand-built images, models and activations."""
+import numpy as np
+import pytest
+
+from classification_models.propagation import grid_to_image, precision_recall, propagate_grid, rank_filters
+from common.errors import UserError
+from exp_scripts.retrain.metrics import cue_reliance, wrong_reason_score
+from image_generator.swap import cue_swap
+
+C, S = 4, 16
+SHADES = np.array([40, 100, 160, 220])
+
+
+def _images(n, seed=0, corner_random=False):
+    """Class = bar row (object); cue = a 4×4 patch whose shade is an independent class."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % C
+    cue = rng.integers(0, C, n)
+    x = np.full((n, S, S, 1), 10, np.uint8)
+    m = np.zeros((n, S, S), np.uint8)
+    for i in range(n):
+        x[i, 2 + 2 * y[i], 5:15, 0] = 250
+        r0, c0 = (12, 0) if not corner_random else [(12, 0), (0, 0), (0, 12), (12, 12)][rng.integers(4)]
+        x[i, r0:r0 + 4, c0:c0 + 4, 0] = SHADES[cue[i]]
+        m[i, r0:r0 + 4, c0:c0 + 4] = 255
+    return x, y, m, cue
+
+
+class _Reader:
+    """A 'model' that reads either the cue patch or the object bar."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def predict_proba(self, x):
+        x = np.asarray(x, np.float64)[..., 0]
+        if self.what == "cue":
+            vals = x[:, 12:, :4].mean(axis=(1, 2))  # the lower-left patch
+            cls = np.abs(vals[:, None] - SHADES[None]).argmin(1)
+        else:
+            cls = np.array([int(np.argmax([a[2 + 2 * c, 5:15].mean() for c in range(C)])) for a in x])
+        return np.eye(C)[cls]
+
+
+def test_swap_takes_the_region_from_another_class_and_keeps_the_rest():
+    x, y, m, _ = _images(40)
+    res = cue_swap(images=x, masks=m, labels=y, donor_images=x, donor_masks=m, donor_labels=y,
+                   rng=np.random.default_rng(0), exclude_same=np.arange(40))
+    assert (y[res.donors] != y).all() and (res.iou == 1.0).all()
+    out = res.images
+    np.testing.assert_array_equal(out[m == 0], x[m == 0])  # outside the mask: unchanged
+    for i in range(40):  # inside: exactly the donor's pixels (same region, fixed place)
+        np.testing.assert_array_equal(out[i][m[i] > 0], x[res.donors[i]][m[i] > 0])
+
+
+def test_swap_prefers_donors_with_the_cue_in_the_same_place_and_erases_the_own_cue():
+    x, y, m, _ = _images(80, corner_random=True)
+    res = cue_swap(images=x, masks=m, labels=y, donor_images=x, donor_masks=m, donor_labels=y,
+                   rng=np.random.default_rng(1), candidates=16, exclude_same=np.arange(80))
+    assert (res.iou == 1.0).mean() > 0.9  # best of 16 other-class images: same corner almost always
+    mixed = np.flatnonzero(res.iou < 1.0)
+    for i in mixed:  # own cue pixels not covered by the donor's cue were inpainted, not kept
+        hole = (m[i] > 0) & (m[res.donors[i]] == 0)
+        assert not np.array_equal(res.images[i][hole], x[i][hole])
+
+
+def test_swap_needs_two_classes():
+    x, y, m, _ = _images(8)
+    with pytest.raises(UserError, match="at least two classes"):
+        cue_swap(images=x, masks=m, labels=np.zeros(8, int), donor_images=x, donor_masks=m,
+                 donor_labels=np.zeros(8, int), rng=np.random.default_rng(0))
+
+
+def test_reliance_of_a_cue_reader_and_of_an_object_reader():
+    x, y, m, _ = _images(400, seed=3)
+    cue_model = cue_reliance(_Reader("cue"), images=x, labels=y, masks=m, seed=0)
+    obj_model = cue_reliance(_Reader("object"), images=x, labels=y, masks=m, seed=0)
+    # the donor is of another class but its cue is independent of its class: it differs
+    # from the receiving image's cue (and flips a cue reader) with probability (C−1)/C
+    assert cue_model["flip_rate"] == pytest.approx((C - 1) / C, abs=0.06)
+    assert obj_model["flip_rate"] == 0.0 and obj_model["delta_p_true"] == 0.0 and obj_model["n"] == 400
+
+
+def test_reliance_refuses_images_without_a_cue_region():
+    x, y, m, _ = _images(6)
+    m[2] = 0
+    with pytest.raises(UserError, match="1 of 6 images have an empty mask"):
+        cue_reliance(_Reader("cue"), images=x, labels=y, masks=m)
+
+
+def test_wrong_reason_score_reference():
+    att = np.zeros((2, 4, 4))
+    att[0, :2, :2] = 1.0  # hot top-left; mean 0.25 -> binarised = the 2×2 block
+    att[1] = np.arange(16).reshape(4, 4)  # normalised mean 0.5: the lower half is hot
+    masks = np.zeros((2, 4, 4), np.uint8)
+    masks[0, :2, :4] = 255  # covers the hot block and 4 cold pixels
+    masks[1, :, 0] = 255  # column 0: rows 2, 3 hot
+    wr = wrong_reason_score(attributions=att, masks=masks)
+    assert wr.tolist() == [0.5, 0.5]
+    assert np.isnan(wrong_reason_score(attributions=att[:1], masks=np.zeros((1, 4, 4)))[0])
+
+
+def _acts(n, rng, cue_cells):
+    """Filters 0, 1 fire on the cue cells; 2, 3 everywhere else (the object)."""
+    a = rng.uniform(0, 0.05, (n, 4, 4, 5))
+    for i, (r, c) in enumerate(cue_cells):
+        a[i, r, c, 0] = 2.0
+        a[i, r, c, 1] = 1.0
+    a[..., 2] += 0.8
+    a[:, 1:3, 1:3, 3] += 1.5
+    a[..., 4] = 0.0  # a dead filter
+    return a
+
+
+def test_propagation_picks_the_filters_inside_the_masks_and_marks_their_cells_elsewhere():
+    rng = np.random.default_rng(0)
+    cells = [(3, 0), (0, 3), (3, 3)]
+    acts = _acts(3, rng, cells)
+    grid = np.zeros((3, 4, 4))
+    for i, (r, c) in enumerate(cells):
+        grid[i, r, c] = 1.0
+    ranking = rank_filters(activations=acts, grid_masks=grid, top=3, min_share=0.5)
+    assert ranking.chosen.tolist() == [0, 1]  # filter 2 is mostly outside; 4 is dead
+    assert ranking.share[0] > 0.8 and ranking.share[4] == 0.0
+    others = [(0, 0), (2, 1), (3, 2), (1, 3)]
+    prop = propagate_grid(activations=_acts(4, rng, others), ranking=ranking, threshold=0.5)
+    truth = np.zeros((4, 4, 4), bool)
+    for i, (r, c) in enumerate(others):
+        truth[i, r, c] = True
+    np.testing.assert_array_equal(prop, truth)
+    img = grid_to_image(prop, size=(16, 16))
+    assert img.shape == (4, 16, 16) and set(np.unique(img)) == {0, 255}
+    assert (img[0, :4, :4] == 255).all() and img[0].sum() == 16 * 255
+    pr = precision_recall(predicted=img, truth=grid_to_image(truth, size=(16, 16)))
+    assert pr["precision"] == 1.0 and pr["recall"] == 1.0 and pr["n_marked"] == 4
+
+
+def test_propagation_bad_input():
+    acts = np.ones((2, 4, 4, 5))
+    with pytest.raises(UserError, match="at least one masked image"):
+        rank_filters(activations=acts, grid_masks=np.zeros((2, 4, 4)))
+    with pytest.raises(UserError, match=r"filters \(top\) must be in 1..5 .*got 9"):
+        rank_filters(activations=acts, grid_masks=np.ones((2, 4, 4)), top=9)

@@ -1,0 +1,894 @@
+"""A shortcut benchmark suite: image folders whose images carry a spurious, class-coded cue.
+
+Every set is an image-folder tree that the ``image_folder`` data set reads as it is,
+with the cue's exact pixels as ground-truth masks::
+
+    ROOT/{train,val,test}/<class>/00017.png          images (gray or RGB)
+    ROOT/masks/{train,val,test}/<class>/00017.png    single-channel, 0 = keep, 255 = the cue's pixels
+    ROOT/suite.json                                  parameters, generator version, counts per split
+    ROOT/cues.csv                                    split,class,name,label,cue_class
+
+Contents (4 classes each; the class folder names are the class names):
+
+* ``digits``: scikit-learn's 8×8 digits 0, 1, 4, 7, upscaled with random scale
+  (50–80 % of the side), aspect, rotation, stroke width and intensity; every source
+  digit is drawn several times with other jitter, and train/val/test use disjoint
+  source digits;
+* ``glyphs``: the letters A, E, K, R in matplotlib's bundled fonts (DejaVu Sans/Serif/
+  Mono in several weights and slants, STIX), random size, aspect, position, rotation;
+* ``shapes``: circle, cross, square, triangle; random size, position, rotation, filled
+  or outlined.
+
+Cues (the cue never overlaps the object; the mask is exactly the pixels it changes):
+
+* ``patch``: a small square (10 % of the side, at least 5 px) in a random corner whose
+  shade (gray) or colour (RGB) encodes the cue class;
+* ``text``: a caption band along the bottom, the same for every class, carrying a serial
+  number whose prefix (``SN-``, ``ID-``, ``QC-``, ``LOT-``) encodes the cue class; the
+  mask is the band;
+* ``background``: stripes at a class-specific orientation (0°, 45°, 90°, 135°) over
+  the whole background; the mask is everything but the object (every pixel the object
+  touches, edges included);
+* ``frame``: a border a few pixels wide whose shade / colour encodes the cue class.
+
+The cue encodes the true class with probability ``correlation`` in train (else a
+uniformly drawn other class; ``correlation: null`` = uniform over all classes,
+independent of the label), with ``val_correlation`` in val (``"same"`` as train, a
+number, or ``"independent"``), and independently of the label in test. Objects, layout
+and test cues come from random streams that do not depend on the correlations, so a
+set and its oracle (``correlation: null``) share byte-identical test images and
+identical train objects.
+
+    python -m datasets.shortcut_suite --out my_shortcut_set --content digits --cue patch --correlation 0.9
+    python -m datasets.shortcut_suite --suite --out suite_data
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import functools
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from common.cli import run_main
+from common.errors import UserError
+
+VERSION = 1
+SPLITS = ("train", "val", "test")
+CLASSES = {
+    "digits": ("0", "1", "4", "7"),
+    "glyphs": ("A", "E", "K", "R"),
+    "shapes": ("circle", "cross", "square", "triangle"),
+}
+CUES = ("patch", "text", "background", "frame")
+MIN_SIZE, MAX_SIZE = 32, 128
+#: smallest image side each cue leaves enough room at (the caption must stay legible)
+CUE_MIN_SIZE = {"patch": 32, "text": 48, "background": 32, "frame": 32}
+VAL_WORDS = ("same", "independent")
+
+# ----- appearance (generator version 1) -----------------------------------------------
+OBJECT_SCALE = (0.5, 0.8)       # object's long side as a share of the image side
+OBJECT_ANGLE = 15.0             # ± degrees
+OBJECT_ASPECT = (0.85, 1.15)
+GAP = 2                         # px between the object and the cue
+GRAY_BACKGROUND = (0, 50)       # background shade (gray)
+RGB_BACKGROUND = (30, 110)      # background shade (RGB), plus a tint of ± RGB_TINT per channel
+RGB_TINT = 8
+NOISE_STD, NOISE_MAX = 3.0, 8.0  # background noise, clipped to ± NOISE_MAX
+GRAY_OBJECT = (170, 255)
+#: object colours (RGB); drawn at random, they never encode the class
+OBJECT_PALETTE = ((255, 255, 255), (255, 160, 60), (110, 220, 255), (225, 140, 255), (170, 255, 130),
+                  (255, 130, 160))
+#: the cue class's shade (gray) and colour (RGB) for ``patch`` and ``frame``
+CUE_SHADES = (100, 145, 190, 235)
+CUE_COLOURS = ((230, 30, 30), (30, 200, 40), (40, 90, 255), (250, 220, 0))
+CAPTION_TAGS = ("SN", "ID", "QC", "LOT")
+BAND_GRAY, TEXT_GRAY = 225, 80
+BAND_RGB, TEXT_RGB = (235, 230, 205), (20, 30, 140)
+STRIPE_ANGLES = (0.0, 45.0, 90.0, 135.0)
+STRIPE_OFFSETS = (45, 15)       # added to the background on / between the stripes (both > 0)
+GLYPH_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSerif.ttf",
+               "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
+               "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf")
+CAPTION_FONT = "DejaVuSansMono-Bold.ttf"
+DIGIT_SOURCE_SHARES = (0.6, 0.15, 0.25)  # disjoint train/val/test shares of the source digits
+
+# random stream purposes: np.random.SeedSequence([seed, split id, purpose(, image)])
+_LABELS, _OBJECT, _CUE_CLASS, _CUE_LAYOUT, _SOURCES = range(5)
+
+
+# ============================================================================ parameters
+@dataclasses.dataclass(frozen=True)
+class SuiteParams:
+    """Parameters of one shortcut set; invalid values raise a one-line UserError on construction.
+
+    ``correlation``: probability that a train image's cue encodes its own class (else a
+    uniformly drawn other class); None = cue class uniform over all classes, independent
+    of the label (the oracle). ``val_correlation``: ``"same"`` (as train: the usual
+    situation), a number in [0, 1], or ``"independent"``. The test cue is always independent.
+    """
+
+    content: str = "digits"
+    cue: str = "patch"
+    correlation: Optional[float] = 0.9
+    val_correlation: Union[float, str] = "same"
+    channels: int = 1
+    image_size: int = 64
+    n_train: int = 1600
+    n_val: int = 400
+    n_test: int = 800
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.content not in CLASSES:
+            raise UserError(f"content must be one of {', '.join(CLASSES)}, got {self.content!r}")
+        if self.cue not in CUES:
+            raise UserError(f"cue must be one of {', '.join(CUES)}, got {self.cue!r}")
+        if self.correlation is not None and not _is_rate(self.correlation):
+            raise UserError(f"correlation must be a number in [0, 1] or null, got {self.correlation!r}")
+        if not (_is_rate(self.val_correlation) or self.val_correlation in VAL_WORDS):
+            raise UserError(f"val_correlation must be a number in [0, 1], 'same' or 'independent', "
+                            f"got {self.val_correlation!r}")
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise UserError(f"channels must be 1 or 3, got {self.channels!r}")
+        if not _is_int(self.image_size) or not MIN_SIZE <= self.image_size <= MAX_SIZE:
+            raise UserError(f"image_size must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {self.image_size!r}")
+        if self.image_size < CUE_MIN_SIZE[self.cue]:
+            raise UserError(f"image_size {self.image_size} is too small for cue '{self.cue}' "
+                            f"(needs at least {CUE_MIN_SIZE[self.cue]})")
+        for name in ("n_train", "n_val", "n_test"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < len(CLASSES[self.content]):
+                raise UserError(f"{name} must be an integer >= {len(CLASSES[self.content])} "
+                                f"(one image per class), got {value!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise UserError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SuiteParams":
+        """Parameters from a plain dict (e.g. ``suite.json``'s ``params``); unknown keys are a UserError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"unknown parameter '{unknown[0]}' (valid: {', '.join(sorted(known))})")
+        return cls(**values)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASSES[self.content]
+
+    def split_correlation(self, split: str) -> Optional[float]:
+        """Probability that the cue encodes the label in ``split``; None = independent of the label."""
+        if split == "train":
+            return self.correlation
+        if split == "val":
+            if self.val_correlation == "same":
+                return self.correlation
+            return None if self.val_correlation == "independent" else float(self.val_correlation)
+        return None
+
+    def count(self, split: str) -> int:
+        return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[split]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_rate(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0.0 <= value <= 1.0)
+
+
+# ============================================================================ the suite
+@dataclasses.dataclass(frozen=True)
+class SetSpec:
+    """One named set of the benchmark suite: ``<family>-<regime>``, e.g. ``patch-digits-gray-c0.9``."""
+
+    name: str
+    family: str
+    regime: str
+    params: SuiteParams
+
+
+#: (family name, content, cue, channels, image_size)
+FAMILIES = (
+    ("patch-digits-gray", "digits", "patch", 1, 64),
+    ("text-glyphs-rgb", "glyphs", "text", 3, 64),
+    ("background-shapes-rgb", "shapes", "background", 3, 64),
+    ("frame-glyphs-gray", "glyphs", "frame", 1, 64),
+    ("patch-shapes-rgb-96", "shapes", "patch", 3, 96),
+)
+#: (regime name, train correlation, val correlation)
+REGIMES = (
+    ("c0.9", 0.9, "same"),
+    ("c1.0", 1.0, "same"),
+    ("c0.9-cleanval", 0.9, "independent"),
+    ("oracle", None, "independent"),
+)
+QUICK_FAMILIES = ("patch-digits-gray", "text-glyphs-rgb")
+ORACLE_REGIME = "oracle"
+
+
+def suite_sets(quick: bool = False) -> list[SetSpec]:
+    """The named sets of the benchmark suite: every family × every regime (default counts, seed 0).
+
+    Args:
+        quick: only the families in ``QUICK_FAMILIES`` (each still in every regime, with its oracle).
+    """
+    out = []
+    for family, content, cue, channels, size in FAMILIES:
+        if quick and family not in QUICK_FAMILIES:
+            continue
+        for regime, corr, val_corr in REGIMES:
+            params = SuiteParams(content=content, cue=cue, channels=channels, image_size=size,
+                                 correlation=corr, val_correlation=val_corr)
+            out.append(SetSpec(name=f"{family}-{regime}", family=family, regime=regime, params=params))
+    return out
+
+
+def oracle_name(set_name: str) -> str:
+    """The name of the oracle set (cue independent of the label) of the suite set ``set_name``.
+
+    Raises:
+        UserError: ``set_name`` is not a set of the suite.
+    """
+    for spec in suite_sets(quick=False):
+        if spec.name == set_name:
+            return f"{spec.family}-{ORACLE_REGIME}"
+    raise UserError(f"set_name {set_name!r} is not a set of the suite "
+                    f"(e.g. {suite_sets()[0].name}; see datasets.shortcut_suite.suite_sets)")
+
+
+# ============================================================================ random streams
+def _rng(seed: int, split: str, purpose: int, *more: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(split), purpose, *more]))
+
+
+def split_plan(params: SuiteParams, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and cue classes of one split.
+
+    The labels depend only on ``(n, seed)``; the cue classes of test only on
+    ``(n_test, seed)`` (always independent of the label).
+
+    Returns:
+        ``(labels int64 [N], cue_classes int64 [N])``, labels balanced over the classes
+        (up to the remainder) and shuffled.
+    """
+    k = len(params.class_names)
+    n = params.count(split)
+    labels = np.resize(np.arange(k, dtype=np.int64), n)
+    _rng(params.seed, split, _LABELS).shuffle(labels)
+    corr = params.split_correlation(split)
+    r = _rng(params.seed, split, _CUE_CLASS)
+    if corr is None:
+        cues = r.integers(0, k, size=n)
+    else:
+        own = r.random(n) < corr
+        cues = np.where(own, labels, (labels + r.integers(1, k, size=n)) % k)
+    return labels, cues.astype(np.int64)
+
+
+# ============================================================================ layout
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where the cue goes and where the object may go, for one cue and image size (px).
+
+    ``free`` is the rectangle ``(x0, y0, x1, y1)`` the object's pixels stay inside.
+    """
+
+    size: int
+    patch: int
+    frame: int
+    band: int
+    free: tuple[int, int, int, int]
+
+
+def layout(*, cue: str, image_size: int) -> Layout:
+    """The cue geometry of ``cue`` at ``image_size`` (patch side, frame width, caption band height)."""
+    s = image_size
+    patch = max(5, round(0.10 * s))
+    frame = max(2, round(0.05 * s))
+    band = max(10, round(0.17 * s))
+    if cue == "frame":
+        free = (frame + GAP, frame + GAP, s - frame - GAP, s - frame - GAP)
+    elif cue == "text":
+        free = (1, 1, s - 1, s - band - GAP)
+    else:  # patch: the corner is avoided at placement time; background: anywhere
+        free = (1, 1, s - 1, s - 1)
+    return Layout(size=s, patch=patch, frame=frame, band=band, free=free)
+
+
+def _patch_rect(lay: Layout, corner: int) -> tuple[int, int, int, int]:
+    s, p = lay.size, lay.patch
+    x0 = 1 if corner in (0, 2) else s - 1 - p
+    y0 = 1 if corner in (0, 1) else s - 1 - p
+    return x0, y0, x0 + p, y0 + p
+
+
+# ============================================================================ content
+def _fonts_dir() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+@functools.lru_cache(maxsize=None)
+def _font(name: str, size: int):
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(_fonts_dir() / name), size=size)
+
+
+@functools.lru_cache(maxsize=None)
+def _glyph_template(letter: str, font: str) -> np.ndarray:
+    """float32 ``[h, w]`` in [0, 1]: ``letter`` in ``font`` at about 120 px, cropped to its ink."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (240, 240), 0)
+    ImageDraw.Draw(img).text((60, 30), letter, fill=255, font=_font(font, 120))
+    return _crop(np.asarray(img, np.float32) / 255.0)
+
+
+@functools.lru_cache(maxsize=None)
+def _digit_sources() -> tuple[np.ndarray, np.ndarray]:
+    """``(images float32 [N, 8, 8] in [0, 1], class ids [N])`` of the digits 0, 1, 4, 7."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    keep = np.isin(d.target, [int(c) for c in CLASSES["digits"]])
+    ids = np.searchsorted(np.array([int(c) for c in CLASSES["digits"]]), d.target[keep])
+    return (d.images[keep] / 16.0).astype(np.float32), ids.astype(np.int64)
+
+
+def digit_sources(*, seed: int, split: str) -> dict[int, np.ndarray]:
+    """Source digit rows per class id for ``split``: disjoint across splits, seeded.
+
+    Returns:
+        ``{class id: int64 [M]}`` rows into the kept digits (``DIGIT_SOURCE_SHARES`` of each class).
+    """
+    _, ids = _digit_sources()
+    out = {}
+    for c in range(len(CLASSES["digits"])):
+        rows = np.flatnonzero(ids == c)
+        rows = rows[np.random.default_rng(np.random.SeedSequence([seed, 99, _SOURCES, c])).permutation(len(rows))]
+        n_train = int(round(len(rows) * DIGIT_SOURCE_SHARES[0]))
+        n_val = int(round(len(rows) * DIGIT_SOURCE_SHARES[1]))
+        parts = {"train": rows[:n_train], "val": rows[n_train: n_train + n_val], "test": rows[n_train + n_val:]}
+        out[c] = parts[split]
+    return out
+
+
+def _crop(alpha: np.ndarray, thresh: float = 0.02) -> np.ndarray:
+    ys, xs = np.nonzero(alpha > thresh)
+    if len(ys) == 0:
+        return alpha[:1, :1] * 0
+    return np.ascontiguousarray(alpha[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1])
+
+
+def _transform(alpha: np.ndarray, *, long_side: float, aspect: float, angle: float) -> np.ndarray:
+    """``alpha`` resized so its long side is ``long_side`` (width × ``aspect``), rotated, cropped."""
+    import cv2
+
+    h, w = alpha.shape
+    f = long_side / max(h, w)
+    nw, nh = max(2, round(w * f * aspect)), max(2, round(h * f))
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
+    a = np.clip(cv2.resize(alpha, (nw, nh), interpolation=interp), 0.0, 1.0)
+    pad = int(math.ceil(math.hypot(nw, nh))) + 4
+    canvas = np.zeros((pad, pad), np.float32)
+    y0, x0 = (pad - nh) // 2, (pad - nw) // 2
+    canvas[y0: y0 + nh, x0: x0 + nw] = a
+    m = cv2.getRotationMatrix2D(((pad - 1) / 2.0, (pad - 1) / 2.0), angle, 1.0)
+    rot = cv2.warpAffine(canvas, m, (pad, pad), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return _crop(np.clip(rot, 0.0, 1.0))
+
+
+def _digit_alpha(source: np.ndarray, rng: np.random.Generator, long_side: float) -> np.ndarray:
+    """A smooth stroke image of an 8×8 digit: cubic upscaling, soft threshold (stroke width)."""
+    import cv2
+
+    src = np.pad(source, 2)
+    up = cv2.resize(src, (12 * 12, 12 * 12), interpolation=cv2.INTER_CUBIC)
+    up = cv2.GaussianBlur(up, (0, 0), 4.0)
+    lo = float(rng.uniform(0.22, 0.42))  # lower -> thicker strokes
+    alpha = np.clip((up - lo) / 0.2, 0.0, 1.0)
+    return _transform(_crop(alpha), long_side=long_side, aspect=float(rng.uniform(*OBJECT_ASPECT)),
+                      angle=float(rng.uniform(-OBJECT_ANGLE, OBJECT_ANGLE)))
+
+
+def _glyph_alpha(letter: str, rng: np.random.Generator, long_side: float) -> np.ndarray:
+    font = GLYPH_FONTS[int(rng.integers(len(GLYPH_FONTS)))]
+    return _transform(_glyph_template(letter, font), long_side=long_side,
+                      aspect=float(rng.uniform(*OBJECT_ASPECT)), angle=float(rng.uniform(-OBJECT_ANGLE, OBJECT_ANGLE)))
+
+
+def _shape_alpha(shape: str, rng: np.random.Generator, long_side: float) -> np.ndarray:
+    """circle / cross / square / triangle, filled or outlined, drawn 4× supersampled."""
+    import cv2
+
+    k = 4
+    n = int(round(long_side)) * k
+    pad = n // 4
+    canvas = np.zeros((n + 2 * pad, n + 2 * pad), np.uint8)
+    c = (n + 2 * pad) / 2.0
+    filled = bool(rng.random() < 0.5)
+    thick = max(2 * k, int(round(n * rng.uniform(0.09, 0.14))))
+    angle = math.radians(float(rng.uniform(-25.0, 25.0)))
+    r = n / 2.0
+    if shape == "circle":
+        rx, ry = r, r * float(rng.uniform(*OBJECT_ASPECT))
+        rx, ry = rx / max(rx, ry) * r, ry / max(rx, ry) * r
+        axes = (int(round(rx - (0 if filled else thick / 2))), int(round(ry - (0 if filled else thick / 2))))
+        cv2.ellipse(canvas, (int(c), int(c)), axes, math.degrees(angle), 0, 360, 255,
+                    -1 if filled else thick, cv2.LINE_AA)
+    else:
+        if shape == "square":
+            h = r * 0.8
+            pts = [(-h, -h), (h, -h), (h, h), (-h, h)]
+        elif shape == "triangle":
+            pts = [(0.0, -r), (r * math.sin(math.radians(60)) * 1.1, r * 0.6), (-r * math.sin(math.radians(60)) * 1.1, r * 0.6)]
+        else:  # cross: a plus sign with arms a third of its width
+            a, b = r, r / 3.0
+            pts = [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a), (-b, b), (-a, b), (-a, -b),
+                   (-b, -b)]
+        ca, sa = math.cos(angle), math.sin(angle)
+        poly = np.array([[c + x * ca - y * sa, c + x * sa + y * ca] for x, y in pts], np.float64)
+        poly = np.round(poly * 16).astype(np.int32)[None]  # 4 fractional bits
+        if filled:
+            cv2.fillPoly(canvas, poly, 255, cv2.LINE_AA, shift=4)
+        else:
+            cv2.polylines(canvas, poly, True, 255, thick, cv2.LINE_AA, shift=4)
+    small = cv2.resize(canvas, (canvas.shape[1] // k, canvas.shape[0] // k), interpolation=cv2.INTER_AREA)
+    return _crop(small.astype(np.float32) / 255.0)
+
+
+# ============================================================================ one image
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One rendered image with and without its cue.
+
+    Attributes:
+        image: uint8 ``[H, W, C]``, with the cue.
+        clean: uint8 ``[H, W, C]``, the same image without the cue.
+        mask: uint8 ``[H, W]``, 255 = the pixels the cue changes, else 0.
+        label: the class id of the object.
+        cue_class: the class id the cue encodes.
+    """
+
+    image: np.ndarray
+    clean: np.ndarray
+    mask: np.ndarray
+    label: int
+    cue_class: int
+
+
+def _object_long_side(lay: Layout, rng: np.random.Generator) -> float:
+    x0, y0, x1, y1 = lay.free
+    return min(float(rng.uniform(*OBJECT_SCALE)) * lay.size, x1 - x0, y1 - y0)
+
+
+def _place(alpha: np.ndarray, lay: Layout, reserved: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """``alpha`` pasted on an ``[S, S]`` canvas inside ``lay.free``, its ink clear of ``reserved``."""
+    import cv2
+
+    s = lay.size
+    x0, y0, x1, y1 = lay.free
+    for attempt in range(60):
+        h, w = alpha.shape
+        if h > y1 - y0 or w > x1 - x0 or (attempt and attempt % 15 == 0):
+            f = min((y1 - y0) / h, (x1 - x0) / w, 1.0) * (0.9 if attempt else 1.0)
+            alpha = np.clip(cv2.resize(alpha, (max(2, int(w * f)), max(2, int(h * f))),
+                                       interpolation=cv2.INTER_AREA), 0.0, 1.0)
+            h, w = alpha.shape
+        px = int(rng.integers(x0, x1 - w + 1))
+        py = int(rng.integers(y0, y1 - h + 1))
+        out = np.zeros((s, s), np.float32)
+        out[py: py + h, px: px + w] = alpha
+        if reserved is None or not (reserved & (out > 0)).any():
+            return out
+    raise AssertionError("object placement failed")  # pragma: no cover - the free area always fits
+
+
+def _background(params: SuiteParams, rng: np.random.Generator) -> np.ndarray:
+    """float32 ``[S, S, C]``: a neutral shade with mild noise."""
+    s, c = params.image_size, params.channels
+    if c == 1:
+        base = np.full(1, rng.uniform(*GRAY_BACKGROUND))
+    else:
+        base = rng.uniform(*RGB_BACKGROUND) + rng.uniform(-RGB_TINT, RGB_TINT, size=3)
+    noise = np.clip(rng.normal(0.0, NOISE_STD, size=(s, s, 1)), -NOISE_MAX, NOISE_MAX)
+    return np.round(np.clip(base[None, None, :] + noise, 0, 255)).astype(np.float32)
+
+
+def _object_colour(params: SuiteParams, rng: np.random.Generator) -> np.ndarray:
+    if params.channels == 1:
+        return np.array([rng.uniform(*GRAY_OBJECT)], np.float32)
+    colour = np.array(OBJECT_PALETTE[int(rng.integers(len(OBJECT_PALETTE)))], np.float32)
+    return colour * float(rng.uniform(0.85, 1.0))
+
+
+def _cue_value(params: SuiteParams, cls: int) -> np.ndarray:
+    if params.channels == 1:
+        return np.array([CUE_SHADES[cls]], np.uint8)
+    return np.array(CUE_COLOURS[cls], np.uint8)
+
+
+def _caption(params: SuiteParams, lay: Layout, cls: int, rng: np.random.Generator) -> np.ndarray:
+    """uint8 ``[band, S, C]``: the caption band with the class-coded serial number."""
+    from PIL import Image, ImageDraw
+
+    s, c = lay.size, params.channels
+    text = f"{CAPTION_TAGS[cls]}-{int(rng.integers(0, 10000)):04d}"
+    mode, band_colour, ink = ("L", BAND_GRAY, TEXT_GRAY) if c == 1 else ("RGB", BAND_RGB, TEXT_RGB)
+    img = Image.new(mode, (s, lay.band), band_colour)
+    font = _font(CAPTION_FONT, max(8, lay.band - 3))
+    left, top, right, bottom = font.getbbox(text)
+    x = int(rng.integers(1, max(2, s - (right - left) - 1))) if s - (right - left) > 3 else 1
+    y = (lay.band - (bottom - top)) // 2 - top
+    ImageDraw.Draw(img).text((x - left, y), text, fill=ink, font=font)
+    arr = np.asarray(img, np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _stripes(size: int, cls: int, rng: np.random.Generator) -> np.ndarray:
+    """float32 ``[S, S]`` offsets > 0: stripes at the cue class's orientation, random phase."""
+    period = max(6.0, size / 8.0)
+    theta = math.radians(STRIPE_ANGLES[cls])
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    u = xx * math.sin(theta) + yy * math.cos(theta)  # 0° = horizontal stripes
+    phase = float(rng.uniform(0.0, period))
+    on = np.mod(u + phase, period) < period / 2.0
+    return np.where(on, STRIPE_OFFSETS[0], STRIPE_OFFSETS[1]).astype(np.float32)
+
+
+def render_example(params: SuiteParams, split: str, i: int, *, label: int, cue_class: int,
+                   source: np.ndarray | None = None) -> Example:
+    """Renders image ``i`` of ``split`` with and without its cue.
+
+    The object (and everything but the cue's class-coded part) comes from streams
+    seeded by ``(seed, split, i)`` only, so it does not depend on ``cue_class``.
+
+    Args:
+        params: the set's parameters.
+        split: ``train``, ``val`` or ``test``.
+        i: the image's number within the split.
+        label: the object's class id.
+        cue_class: the class id the cue encodes.
+        source: for ``digits``, the 8×8 source digit (float32 in [0, 1]).
+
+    Returns:
+        An :class:`Example`.
+    """
+    lay = layout(cue=params.cue, image_size=params.image_size)
+    s = lay.size
+    orng = _rng(params.seed, split, _OBJECT, i)
+    crng = _rng(params.seed, split, _CUE_LAYOUT, i)
+    corner = int(crng.integers(4))
+    reserved = None
+    if params.cue == "patch":
+        x0, y0, x1, y1 = _patch_rect(lay, corner)
+        reserved = np.zeros((s, s), bool)
+        reserved[max(0, y0 - GAP): y1 + GAP, max(0, x0 - GAP): x1 + GAP] = True
+
+    long_side = _object_long_side(lay, orng)
+    name = params.class_names[label]
+    if params.content == "digits":
+        alpha = _digit_alpha(source, orng, long_side)
+    elif params.content == "glyphs":
+        alpha = _glyph_alpha(name, orng, long_side)
+    else:
+        alpha = _shape_alpha(name, orng, long_side)
+    alpha = _place(alpha, lay, reserved, orng)
+    bg = _background(params, orng)
+    fg = _object_colour(params, orng)
+    a = alpha[:, :, None]
+    clean = np.round(bg * (1.0 - a) + fg[None, None, :] * a).clip(0, 255).astype(np.uint8)
+
+    image = clean.copy()
+    mask = np.zeros((s, s), np.uint8)
+    if params.cue == "patch":
+        x0, y0, x1, y1 = _patch_rect(lay, corner)
+        image[y0:y1, x0:x1] = _cue_value(params, cue_class)
+        mask[y0:y1, x0:x1] = 255
+    elif params.cue == "frame":
+        f = lay.frame
+        mask[:] = 255
+        mask[f: s - f, f: s - f] = 0
+        image[mask > 0] = _cue_value(params, cue_class)
+    elif params.cue == "text":
+        image[s - lay.band:] = _caption(params, lay, cue_class, crng)
+        mask[s - lay.band:] = 255
+    else:  # background
+        obj = alpha > 0
+        cued = np.clip(bg + _stripes(s, cue_class, crng)[:, :, None], 0, 255).astype(np.uint8)
+        image = np.where(obj[:, :, None], clean, cued)
+        mask[~obj] = 255
+    return Example(image=image, clean=clean, mask=mask, label=int(label), cue_class=int(cue_class))
+
+
+def iter_split(params: SuiteParams, split: str):
+    """Yields ``(i, Example)`` for every image of ``split`` in order."""
+    labels, cues = split_plan(params, split)
+    sources = None
+    if params.content == "digits":
+        images, _ = _digit_sources()
+        per_class = digit_sources(seed=params.seed, split=split)
+        srng = _rng(params.seed, split, _SOURCES)
+        order = {c: rows[srng.permutation(len(rows))] for c, rows in per_class.items()}
+        seen = {c: 0 for c in order}
+        sources = []
+        for y in labels:  # each source digit used about equally often, with fresh jitter each time
+            rows = order[int(y)]
+            sources.append(images[rows[seen[int(y)] % len(rows)]])
+            seen[int(y)] += 1
+    for i in range(len(labels)):
+        yield i, render_example(params, split, i, label=int(labels[i]), cue_class=int(cues[i]),
+                                source=None if sources is None else sources[i])
+
+
+# ============================================================================ writing
+def png_bytes(array: np.ndarray) -> bytes:
+    """Deterministic PNG bytes of uint8 ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]``."""
+    from PIL import Image
+
+    arr = array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def params_dict(params: SuiteParams) -> dict:
+    """``params`` as plain JSON-ready data."""
+    return dataclasses.asdict(params)
+
+
+def _as_params(spec_or_params) -> SuiteParams:
+    if isinstance(spec_or_params, SetSpec):
+        return spec_or_params.params
+    if isinstance(spec_or_params, SuiteParams):
+        return spec_or_params
+    if isinstance(spec_or_params, dict):
+        return SuiteParams.from_dict(spec_or_params)
+    raise UserError(f"expected a SetSpec, SuiteParams or dict of parameters, got {type(spec_or_params).__name__}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Removes ``<out>.partial-<pid>`` folders left by runs that no longer exist."""
+    for p in out.parent.glob(f"{out.name}.partial-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def is_complete(out_dir, params: SuiteParams) -> bool:
+    """True when ``out_dir`` holds a finished set written with exactly ``params`` by this version."""
+    meta = Path(out_dir) / "suite.json"
+    if not meta.is_file():
+        return False
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return data.get("version") == VERSION and data.get("params") == params_dict(params)
+
+
+def generate(out_dir, spec_or_params, *, overwrite: bool = False) -> Path:
+    """Writes one shortcut set to ``out_dir`` (built in ``<out_dir>.partial-<pid>``, then renamed).
+
+    Args:
+        out_dir: the set's root folder; must not exist unless ``overwrite``.
+        spec_or_params: a :class:`SetSpec`, :class:`SuiteParams` or a dict of its fields.
+        overwrite: replace an existing ``out_dir``.
+
+    Returns:
+        ``out_dir`` as a Path.
+
+    Raises:
+        UserError: bad parameters or an existing ``out_dir`` (nothing is written then).
+    """
+    params = _as_params(spec_or_params)
+    out = Path(out_dir).expanduser().absolute()
+    if out.exists() and not overwrite:
+        raise UserError(f"output folder '{out}' already exists (pass --overwrite to replace it)")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path '{out}' exists and is not a folder")
+    from common.io import ensure_dir
+
+    ensure_dir(out.parent)
+    _remove_stale_partials(out)
+    partial = out.parent / f"{out.name}.partial-{os.getpid()}"
+    if partial.exists():
+        shutil.rmtree(partial)
+    try:
+        _write_set(partial, params)
+        if out.exists():
+            old = out.parent / f"{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+            os.replace(partial, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_set(root: Path, params: SuiteParams) -> None:
+    names = params.class_names
+    for split in SPLITS:
+        for c in names:
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            (root / "masks" / split / c).mkdir(parents=True, exist_ok=True)
+    rows = []
+    counts = {}
+    for split in SPLITS:
+        per_class = {c: 0 for c in names}
+        matches = 0
+        for i, ex in iter_split(params, split):
+            cls = names[ex.label]
+            fname = f"{i:05d}.png"
+            (root / split / cls / fname).write_bytes(png_bytes(ex.image))
+            (root / "masks" / split / cls / fname).write_bytes(png_bytes(ex.mask))
+            rows.append((split, cls, fname, ex.label, ex.cue_class))
+            per_class[cls] += 1
+            matches += ex.label == ex.cue_class
+        n = params.count(split)
+        counts[split] = {"images": n, "per_class": per_class, "cue_matches_label": matches,
+                         "cue_match_rate": round(matches / n, 4), "correlation": params.split_correlation(split)}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["split", "class", "name", "label", "cue_class"])
+    writer.writerows(rows)
+    (root / "cues.csv").write_text(buf.getvalue(), encoding="utf-8")
+    lay = layout(cue=params.cue, image_size=params.image_size)
+    meta = {
+        "generator": "datasets.shortcut_suite",
+        "version": VERSION,
+        "params": params_dict(params),
+        "class_names": list(names),
+        "counts": counts,
+        "cue": _cue_description(params, lay),
+        "layout": {"images": "<split>/<class>/<name>.png",
+                   "masks": "masks/<split>/<class>/<name>.png (0 = keep, 255 = the cue's pixels)",
+                   "cues": "cues.csv (label and cue_class are indices into class_names)"},
+    }
+    from common.io import to_json_text
+
+    (root / "suite.json").write_text(to_json_text(meta), encoding="utf-8")
+
+
+def _cue_description(params: SuiteParams, lay: Layout) -> dict:
+    names = params.class_names
+    if params.cue in ("patch", "frame"):
+        code = {c: (CUE_SHADES[k] if params.channels == 1 else list(CUE_COLOURS[k])) for k, c in enumerate(names)}
+        geometry = ({"patch_px": lay.patch, "corners": "random, 1 px from the border"} if params.cue == "patch"
+                    else {"frame_px": lay.frame})
+    elif params.cue == "text":
+        code = {c: f"{CAPTION_TAGS[k]}-####" for k, c in enumerate(names)}
+        geometry = {"band_px": lay.band, "where": "bottom"}
+    else:
+        code = {c: f"stripes at {STRIPE_ANGLES[k]:g} degrees" for k, c in enumerate(names)}
+        geometry = {"where": "everything but the pixels the object touches"}
+    return {"kind": params.cue, "encodes": code, **geometry}
+
+
+# ============================================================================ CLI
+def _parse_correlation(text: str) -> Optional[float]:
+    if text.strip().lower() in ("null", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"correlation must be a number in [0, 1] or null, got {text!r}") from None
+
+
+def _parse_val_correlation(text: str) -> Union[float, str]:
+    if text.strip().lower() in VAL_WORDS:
+        return text.strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"val_correlation must be a number in [0, 1], 'same' or 'independent', got {text!r}") from None
+
+
+def _parse_int(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"{name} must be an integer, got {text!r}") from None
+
+
+def run_suite(out_dir, *, quick: bool = False, overwrite: bool = False, sets: list[SetSpec] | None = None,
+              log=print) -> list[Path]:
+    """Writes every set of :func:`suite_sets` into ``out_dir/<set name>/``; complete sets are skipped.
+
+    Args:
+        out_dir: the suite's folder.
+        quick: only the ``QUICK_FAMILIES``.
+        overwrite: regenerate sets that already exist.
+        sets: other sets to write instead of :func:`suite_sets` (e.g. with smaller counts).
+        log: receives one line per set.
+
+    Returns:
+        The set folders, in suite order.
+
+    Raises:
+        UserError: a set folder exists with other parameters (and not ``overwrite``).
+    """
+    root = Path(out_dir)
+    paths = []
+    for spec in (suite_sets(quick) if sets is None else sets):
+        target = root / spec.name
+        t0 = time.perf_counter()
+        if target.exists() and not overwrite:
+            if not is_complete(target, spec.params):
+                raise UserError(f"set folder '{target}' exists but is not this suite's '{spec.name}' "
+                                f"(other parameters or version); remove it or pass --overwrite")
+            log(f"{spec.name:<32} exists, skipped   {target}")
+        else:
+            generate(target, spec, overwrite=overwrite)
+            log(f"{spec.name:<32} written in {time.perf_counter() - t0:5.1f} s   {target}")
+        paths.append(target)
+    return paths
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m datasets.shortcut_suite", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="the set's root folder (with --suite: the suite's folder)")
+    parser.add_argument("--suite", action="store_true", help="write every named set of the suite into --out")
+    parser.add_argument("--quick", action="store_true", help=f"with --suite: only {', '.join(QUICK_FAMILIES)}")
+    parser.add_argument("--content", default="digits", help=f"{' | '.join(CLASSES)} (default digits)")
+    parser.add_argument("--cue", default="patch", help=f"{' | '.join(CUES)} (default patch)")
+    parser.add_argument("--correlation", default="0.9", help="train: P(cue encodes the label), or null (default 0.9)")
+    parser.add_argument("--val-correlation", default="same", help="same | independent | a number (default same)")
+    parser.add_argument("--channels", default="1", help="1 (gray) or 3 (RGB)")
+    parser.add_argument("--image-size", default="64", help=f"{MIN_SIZE}..{MAX_SIZE} px (default 64)")
+    parser.add_argument("--n-train", default="1600")
+    parser.add_argument("--n-val", default="400")
+    parser.add_argument("--n-test", default="800")
+    parser.add_argument("--seed", default="0")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output folders")
+    args = parser.parse_args(argv)
+    if args.suite:
+        run_suite(args.out, quick=args.quick, overwrite=args.overwrite)
+        return 0
+    if args.quick:
+        raise UserError("--quick only applies with --suite")
+    params = SuiteParams(
+        content=args.content, cue=args.cue, correlation=_parse_correlation(args.correlation),
+        val_correlation=_parse_val_correlation(args.val_correlation),
+        channels=_parse_int("channels", args.channels), image_size=_parse_int("image_size", args.image_size),
+        n_train=_parse_int("n_train", args.n_train), n_val=_parse_int("n_val", args.n_val),
+        n_test=_parse_int("n_test", args.n_test), seed=_parse_int("seed", args.seed),
+    )
+    t0 = time.perf_counter()
+    out = generate(args.out, params, overwrite=args.overwrite)
+    print(f"written in {time.perf_counter() - t0:.1f} s")
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

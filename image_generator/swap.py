@@ -77,6 +77,8 @@ def cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, 
 
     Returns:
         ``SwapResult``. An image with an empty mask is returned unchanged (its donor is -1).
+        When no other-class donor has a masked region, a random other-class donor gives
+        the pixels of the receiving mask as they are (IoU reported as 0).
 
     Raises:
         UserError when the donor pool has no image of another class.
@@ -99,12 +101,21 @@ def cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, 
     for i in range(len(images)):
         if not masks[i].any():
             continue
-        pool = np.flatnonzero((d_lab != labels[i]) & usable)
-        if exclude_same is not None:
-            pool = pool[pool != exclude_same[i]]
+        other = d_lab != labels[i]
+        if exclude_same is not None and 0 <= exclude_same[i] < len(other):
+            other[exclude_same[i]] = False
+        pool = np.flatnonzero(other & usable)
         if not len(pool):
-            raise UserError(f"cue swap: no donor of a class other than {int(labels[i])} with a masked region "
-                            f"(donor classes: {sorted(set(d_lab.tolist()))}); a swap needs at least two classes")
+            # no other-class donor with a known cue region: the same region of any image of
+            # another class (right for a cue at a fixed place; elsewhere it erases the cue)
+            pool = np.flatnonzero(other)
+            if not len(pool):
+                raise UserError(f"cue swap: no donor of a class other than {int(labels[i])} (donor classes: "
+                                f"{sorted(set(d_lab.tolist()))}); a swap needs at least two classes")
+            j = int(rng.choice(pool))
+            out[i][masks[i]] = d_img[j][masks[i]]
+            donors[i] = j
+            continue
         cand = rng.choice(pool, size=min(candidates, len(pool)), replace=False)
         iou = mask_iou(masks[i], d_mask[cand])
         j = int(cand[int(np.argmax(iou))])

@@ -57,6 +57,11 @@ class Swap(Method):
             d_img.append(train.images[self.prop.positions])
             d_mask.append(self.prop.masks)
             d_lab.append(train.labels[self.prop.positions])
+        # every training image, without a known region: the fallback donors when no image of
+        # another class has a mask (e.g. all masked images of one class, nothing propagated)
+        d_img.append(train.images)
+        d_mask.append(np.zeros(train.images.shape[:3], np.uint8))
+        d_lab.append(train.labels)
         d_img, d_mask, d_lab = np.concatenate(d_img), np.concatenate(d_mask), np.concatenate(d_lab)
         n_pool = len(pool)
         rng = np.random.default_rng(self.seed + 11)

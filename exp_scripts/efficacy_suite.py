@@ -1,0 +1,283 @@
+"""Efficacy over the shortcut benchmark suite, through the generic user paths only.
+
+    python -m exp_scripts.efficacy_suite --quick                 # one set per regime, one seed (≈ 20-40 min)
+    python -m exp_scripts.efficacy_suite --seeds 0,1,2           # the whole suite (overnight on 2 cores)
+    python -m exp_scripts.efficacy_suite --report-only           # tables from the stored records
+
+For every suite set (``datasets.shortcut_suite``: image folders with a class-coded cue
+and a ``masks/`` tree) and seed, exactly what a user would do:
+
+1. ``python -m datasets.shortcut_suite`` writes the set and its oracle (cue independent
+   of the class, same test images) when missing;
+2. ``exp_scripts.do_interactive_exp`` trains the base model and the oracle from an
+   ``image_folder`` train config (``TRAIN``: trained to convergence — the criterion
+   is checked by every run: 100 more plain iterations, method ``continued``, move the
+   test accuracy by less than the seed noise);
+3. ``datasets.auto_select``: 1 % of the training images, misclassified first, masks from
+   the ground-truth tree; 20 held-out masked test images;
+4. ``exp_scripts.exp_backprops``'s runner with ``METHODS`` and default parameters.
+
+Each (set, seed) leaves ``<root>/<set>/seed<s>/record.json``; finished steps are reused,
+so an interrupted run resumes. The report (``exp_scripts.suite_report``) goes to
+``--out`` (default ``BENCHMARKS.md``, between its suite markers).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from common.cli import quiet_tf_logs, run_main
+from common.errors import UserError
+from common.io import atomic_write_json, read_json
+from common.paths import results_root
+
+#: base / oracle training (image_folder, 3-block GAP net; 64-96 px -> grid size/4)
+TRAIN = {"epochs": 30, "batch_size": 64, "learning_rate": 1e-3, "optimizer": "adam", "augmentation": False,
+         "distribute": "none"}
+MODEL = "vgg_gap_small"
+MASKED_SHARE = 0.01
+HELDOUT = 20
+#: every comparison: no-feedback baselines, the thesis methods, RRR, the swap family and
+#: the wrong-masks control of the recommended method
+METHODS = (
+    {"name": "continued"},
+    {"name": "misclassified"},
+    {"name": "pas"},
+    {"name": "pasa"},
+    {"name": "rrr"},
+    {"name": "swap", "label": "swap_selected", "params": {"propagate": False}},
+    {"name": "swap"},
+    {"name": "swap", "label": "swap_pasa", "params": {"penalty": "pasa"}},
+    {"name": "filter_penalty"},
+    {"name": "swap", "label": "swap_random_masks", "params": {"mask_variant": "random"}},
+)
+RETRAIN = {"iterations": 100, "batch": {"random": 50, "selected": 5}, "eval_every": 25, "learning_rate": 1e-3}
+
+
+#: regimes of the main tables (the clean-validation variant serves model selection only)
+MAIN_REGIMES = ("c0.9", "c1.0")
+
+
+SMOKE_COUNTS = {"n_train": 200, "n_val": 40, "n_test": 80}
+
+
+def smoke_spec(spec):
+    """The same set with tiny counts (CI)."""
+    import dataclasses
+
+    return dataclasses.replace(spec, params=dataclasses.replace(spec.params, **SMOKE_COUNTS))
+
+
+def ensure_set(data_dir: Path, spec) -> Path:
+    """The set's image folder, written by ``datasets.shortcut_suite`` when missing."""
+    from datasets import shortcut_suite
+
+    out = data_dir / spec.name
+    if not shortcut_suite.is_complete(out, spec.params):
+        shortcut_suite.generate(out, spec, overwrite=out.exists())
+    return out
+
+
+def get_set(name: str):
+    from datasets import shortcut_suite
+
+    for spec in shortcut_suite.suite_sets(quick=False):
+        if spec.name == name:
+            return spec
+    raise UserError(f"unknown suite set '{name}' (sets: {', '.join(s.name for s in shortcut_suite.suite_sets())})")
+
+
+def train_config(name: str, root: Path, spec, seed: int) -> dict:
+    """The ``image_folder`` train config a user would write for a suite set."""
+    return {"name": name,
+            "dataset": {"name": "image_folder",
+                        "params": {"root": str(root.resolve()), "image_size": spec.params.image_size,
+                                   "channels": spec.params.channels}},
+            "model": {"name": MODEL, "params": {}},
+            "train": {**TRAIN, "seed": seed}, "cam_overlays": 0}
+
+
+def ensure_trained(cfg: dict, out: Path, *, data_root, say) -> Path:
+    """``out/result.json`` of ``cfg`` (trained once, reused afterwards)."""
+    from exp_scripts import do_interactive_exp
+
+    result = out / do_interactive_exp.RESULT_FILE
+    if result.exists():
+        return result
+    cfg_path = out.parent / f"{out.name}_train_config.json"
+    atomic_write_json(cfg_path, cfg)
+    say(f"training {cfg['name']} into {out}")
+    argv = [str(cfg_path), "--output-dir", str(out), "--quiet"]
+    if data_root:
+        argv += ["--data-root", str(data_root)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = do_interactive_exp.main(argv)
+    if code or not result.exists():
+        raise UserError(f"training {cfg_path} failed (exit {code}); run python -m exp_scripts.do_interactive_exp {cfg_path}")
+    return result
+
+
+def oracle_on_base_test(oracle_result: Path, base_dataset, base_name: str) -> float:
+    """The oracle's test accuracy on the base set's test images (identical by construction)."""
+    from classification_models.train_result import load_train_result
+
+    cache = oracle_result.parent / f"eval_on_{base_name}.json"
+    if cache.exists():
+        return float(read_json(cache)["test_on_base"])
+    clf = load_train_result(oracle_result).load_classifier()
+    test = base_dataset.arrays("test")
+    acc = float(clf.evaluate_arrays(test.images, test.labels)["accuracy"])
+    atomic_write_json(cache, {"test_on_base": acc})
+    return acc
+
+
+def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=METHODS, retrain=None,
+            tag: str = "main", smoke: bool = False, say: Callable[[str], None] = print) -> dict:
+    """One suite set and seed, end to end; returns (and stores) its record."""
+    from classification_models.train_result import load_train_result
+    from common.config import from_dict, to_dict
+    from datasets import shortcut_suite
+    from datasets.auto_select import HELDOUT_FILE, auto_select
+    from exp_scripts.retrain.config import RetrainConfig
+    from exp_scripts.retrain.runner import run_experiment
+
+    retrain = {**RETRAIN, **(retrain or {})}
+    if smoke:
+        retrain.update(iterations=3, batch={"random": 10, "selected": 2}, eval_every=3)
+    oracle_spec = get_set(shortcut_suite.oracle_name(spec.name))
+    if smoke:
+        spec, oracle_spec = smoke_spec(spec), smoke_spec(oracle_spec)
+    set_dir = ensure_set(data_dir, spec)
+    oracle_dir = ensure_set(data_dir, oracle_spec)
+    folder = root / spec.name / f"seed{seed}"
+    base_cfg, oracle_cfg = train_config(spec.name, set_dir, spec, seed), train_config(oracle_spec.name, oracle_dir, oracle_spec, seed)
+    if smoke:
+        for cfg in (base_cfg, oracle_cfg):
+            cfg["train"].update(epochs=2)
+    base_res = ensure_trained(base_cfg, folder / "base", data_root=data_root, say=say)
+    oracle_res = ensure_trained(oracle_cfg, root / oracle_spec.name / f"seed{seed}" / "oracle", data_root=data_root, say=say)
+    tr = load_train_result(base_res)
+    dataset = tr.load_dataset(data_root)
+    n_train = len(dataset.arrays("train"))
+    n_sel = max(1, int(math.floor(MASKED_SHARE * n_train + 1e-9)))
+    sel_dir = folder / f"selection_{n_sel}"
+    sel_path = sel_dir / "selection.json"
+    if not sel_path.exists():
+        sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                               heldout=HELDOUT, heldout_split="test", seed=seed, data_root=data_root)
+    held = sel_dir / HELDOUT_FILE
+    raw = {"name": f"retrain_{tag}", "selection": str(sel_path.resolve()),
+           "heldout_selection": str(held.resolve()) if held.exists() else None,
+           "methods": [dict(m) for m in methods], "seed": seed, "output_dir": str(folder),
+           "overlays": False, "save_models": False, **retrain}
+    if data_root:
+        raw["data_root"] = str(data_root)
+    cfg = from_dict(RetrainConfig, raw, source=f"suite {spec.name} seed {seed}")
+    run_dir = folder / cfg.name
+    done = (run_dir / "summary.json").exists() and (run_dir / "config.json").exists() \
+        and read_json(run_dir / "config.json") == json.loads(json.dumps(to_dict(cfg)))
+    t0 = time.perf_counter()
+    if not done:
+        say(f"retraining {spec.name} seed {seed} [{tag}]: {len(methods)} methods")
+        with contextlib.redirect_stdout(io.StringIO()):
+            run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
+    summary, info = read_json(run_dir / "summary.json"), read_json(run_dir / "run.json")
+    record = {
+        "set": spec.name, "family": spec.family, "regime": spec.regime, "seed": seed, "tag": tag,
+        "base_test": summary["base"]["accuracy"]["test"], "base_val": summary["base"]["accuracy"].get("val"),
+        "base_train": summary["base"]["accuracy"].get("train"),
+        "oracle_test": oracle_on_base_test(oracle_res, dataset, spec.name), "base_cue": summary["base"].get("cue"),
+        "n_train": n_train, "n_masked": len(info["selected"]), "share_masked": info["share_of_train_masked"],
+        "propagated": info.get("propagated"), "iterations": cfg.iterations,
+        "wall_seconds": None if done else time.perf_counter() - t0,
+        "methods": {label: {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"), "role": m.get("role"),
+                            "cue": m.get("cue"), "step_seconds": m["step_seconds"],
+                            "seconds": info["methods"][label].get("seconds")}
+                    for label, m in summary["methods"].items()},
+    }
+    old = folder / f"record_{tag}.json"
+    if done and old.exists():
+        record["wall_seconds"] = read_json(old).get("wall_seconds")
+    atomic_write_json(old, record)
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exp_scripts.efficacy_suite", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one set per regime, one seed")
+    parser.add_argument("--smoke", action="store_true", help="tiny sets, 2 epochs, 3 iterations (CI)")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; --quick: 0)")
+    parser.add_argument("--sets", default=None, help="comma-separated set names (default: the suite)")
+    parser.add_argument("--data", default=None, help="where the suite's image folders go (default <results>/suite_data)")
+    parser.add_argument("--root", default=None, help="run folders (default <results>/suite)")
+    parser.add_argument("--data-root", default=None, help="TFRecord cache root (default $VF_DATA_ROOT or ./data)")
+    parser.add_argument("--out", default="BENCHMARKS.md")
+    parser.add_argument("--methods", default=None, help="comma-separated subset of the method labels")
+    parser.add_argument("--iterations", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--warmup", type=int, default=None, help="learning-rate warm-up iterations")
+    parser.add_argument("--optimizer", default=None, choices=["adam", "sgd"])
+    parser.add_argument("--tag", default=None, help="variant name of an investigation (default: from the options)")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    from datasets import shortcut_suite
+    from exp_scripts import suite_report
+
+    seeds_text = args.seeds or ("0" if args.quick else "0,1,2")
+    try:
+        seeds = [int(s) for s in seeds_text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds must be comma-separated integers, got {seeds_text!r}") from None
+    specs = [s for s in shortcut_suite.suite_sets(quick=args.quick) if s.regime in MAIN_REGIMES]
+    if args.sets:
+        wanted = [s.strip() for s in args.sets.split(",") if s.strip()]
+        known = {s.name: s for s in shortcut_suite.suite_sets(quick=False)}
+        for w in wanted:
+            if w not in known:
+                raise UserError(f"--sets: unknown set '{w}' (sets: {', '.join(sorted(known))})")
+        specs = [known[w] for w in wanted]
+    methods = list(METHODS)
+    if args.methods:
+        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+        labels = {m.get("label", m["name"]): m for m in METHODS}
+        for w in wanted:
+            if w not in labels:
+                raise UserError(f"--methods: unknown label '{w}' (labels: {', '.join(labels)})")
+        methods = [labels[w] for w in wanted]
+        if "continued" not in wanted:
+            raise UserError("--methods must include 'continued' (the step-time and baseline reference)")
+    retrain = {k: v for k, v in (("iterations", args.iterations), ("learning_rate", args.lr),
+                                 ("warmup", args.warmup), ("optimizer", args.optimizer)) if v is not None}
+    tag = args.tag or ("-".join(f"{k}{v}" for k, v in retrain.items()) or "main")
+    if args.methods and tag == "main":
+        raise UserError("--methods changes the comparison: give the variant a --tag")
+    data_dir = Path(args.data) if args.data else results_root() / "suite_data"
+    root = Path(args.root) if args.root else results_root() / "suite"
+    say = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
+    quiet_tf_logs()
+    if not args.report_only:
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+        for seed in seeds:
+            for spec in specs:
+                r = run_set(spec, seed, data_dir=data_dir, root=root, data_root=args.data_root, methods=methods,
+                            retrain=retrain, tag=tag, smoke=args.smoke, say=say)
+                say(f"{spec.name} seed {seed}: base {r['base_test']:.3f} oracle {r['oracle_test']:.3f} "
+                    + " ".join(f"{k} {v['test']:.3f}" for k, v in r["methods"].items()))
+    command = "python -m exp_scripts.efficacy_suite " + " ".join(argv if argv is not None else sys.argv[1:])
+    suite_report.write(Path(args.out), root=root, command=command.strip())
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,190 @@
+"""The shortcut-suite section of ``BENCHMARKS.md`` from the stored records of
+``exp_scripts.efficacy_suite`` (pure aggregation + Markdown; one writer).
+
+Per set: for every method, test accuracy, share of the base → oracle gap recovered,
+Δ test vs the best no-feedback baseline of the same run, cue flip rate before → after
+(test images, cue region swapped with another class's), step time relative to
+``continued`` and wall time; mean ± sample std over seeds. Per regime: the mean
+recovered gap of every method over the regime's sets, and the goal rows of the
+recommended default.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from common.io import atomic_write_text, read_json
+
+BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
+#: the method a user runs without choosing (README, "Choosing λ, B and th")
+RECOMMENDED = "swap_pasa"
+REGIME_TEXT = {
+    "c0.9": "train correlation 0.9, validation carries the cue like train",
+    "c1.0": "train correlation 1.0 (no training image contradicts the cue), validation like train",
+    "c0.9-cleanval": "train correlation 0.9, validation cue independent of the class",
+}
+
+
+def mean_std(values) -> tuple[float, float] | None:
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
+    if not len(v):
+        return None
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def fmt(ms, pct: bool = False, digits: int = 3) -> str:
+    if ms is None:
+        return "–"
+    m, s = ms
+    return f"{100 * m:.0f} % ± {100 * s:.0f}" if pct else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def per_seed(record: dict) -> dict:
+    """Derived numbers of one record: per method recovered gap, Δ vs the best no-feedback
+    baseline, flips before/after, step ratio."""
+    base, oracle = record["base_test"], record["oracle_test"]
+    gap = oracle - base
+    methods = record["methods"]
+    baselines = [m["test"] for m in methods.values() if m.get("role") == "baseline" and m["test"] is not None]
+    best_base = max(baselines) if baselines else None
+    cont = methods.get("continued", {}).get("step_seconds")
+    out = {}
+    for label, m in methods.items():
+        cue = m.get("cue") or {}
+        out[label] = {
+            "test": m["test"],
+            "recovered": (m["test"] - base) / gap if gap > 0 else None,
+            "delta": None if best_base is None else m["test"] - best_base,
+            "closes": (m["test"] - best_base) / (oracle - best_base) if best_base is not None and oracle > best_base else None,
+            "flip_before": (cue.get("before") or {}).get("flip_rate"),
+            "flip_after": (cue.get("after") or {}).get("flip_rate"),
+            "step_ratio": m["step_seconds"] / cont if cont else None,
+            "seconds": m.get("seconds"),
+        }
+    return out
+
+
+def load(root: Path, tag: str = "main") -> dict[str, list[dict]]:
+    """``{set name: [record per seed]}``."""
+    out: dict[str, list[dict]] = {}
+    for p in sorted(Path(root).glob(f"*/seed*/record_{tag}.json")):
+        r = read_json(p)
+        out.setdefault(r["set"], []).append(r)
+    return out
+
+
+def set_table(name: str, records: list[dict]) -> str:
+    derived = [per_seed(r) for r in records]
+    r0 = records[0]
+    labels = list(r0["methods"])
+    lines = [f"#### {name}", "",
+             f"Seeds {', '.join(str(r['seed']) for r in records)}; {r0['n_masked']} masked training images of "
+             f"{r0['n_train']} ({100 * r0['share_masked']:.1f} %); {r0['iterations']} iterations. "
+             f"Base train/val/test {fmt(mean_std(r['base_train'] for r in records))} / "
+             f"{fmt(mean_std(r['base_val'] for r in records))} / {fmt(mean_std(r['base_test'] for r in records))}; "
+             f"oracle test {fmt(mean_std(r['oracle_test'] for r in records))}; base cue flip rate "
+             f"{fmt(mean_std((r.get('base_cue') or {}).get('flip_rate') for r in records), digits=2)}."
+             + (f" Propagated masks: {fmt(mean_std((r['propagated'] or {}).get('n_images') for r in records), digits=0)} "
+                f"images, precision {fmt(mean_std(((r['propagated'] or {}).get('quality') or {}).get('precision') for r in records), digits=2)}, "
+                f"recall {fmt(mean_std(((r['propagated'] or {}).get('quality') or {}).get('recall') for r in records), digits=2)}."
+                if any(r.get("propagated") for r in records) else ""), "",
+             "| method | role | test acc | recovered gap | Δ vs best no-feedback | cue flips before → after | step × continued | s per method |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label in labels:
+        ds = [d[label] for d in derived if label in d]
+        role = r0["methods"][label].get("role", "")
+        lines.append(f"| {label} | {role} | {fmt(mean_std(d['test'] for d in ds))} | "
+                     f"{fmt(mean_std(d['recovered'] for d in ds), pct=True)} | {fmt(mean_std(d['delta'] for d in ds))} | "
+                     f"{fmt(mean_std(d['flip_before'] for d in ds), digits=2)} → {fmt(mean_std(d['flip_after'] for d in ds), digits=2)} | "
+                     f"{fmt(mean_std(d['step_ratio'] for d in ds), digits=2)} | {fmt(mean_std(d['seconds'] for d in ds), digits=0)} |")
+    return "\n".join(lines) + "\n"
+
+
+def regime_summary(regime: str, by_set: dict[str, list[dict]]) -> str:
+    """Mean recovered gap per method over the regime's sets (each set's seed mean first)."""
+    sets = sorted(by_set)
+    labels = list(by_set[sets[0]][0]["methods"])
+    lines = [f"Summary over {len(sets)} set(s) ({', '.join(sets)}): mean over sets of the per-set mean.", "",
+             "| method | recovered gap (mean over sets) | worst set | Δ vs best no-feedback | cue flips before → after |",
+             "|---|---|---|---|---|"]
+    for label in labels:
+        per = {s: [per_seed(r)[label] for r in by_set[s] if label in r["methods"]] for s in sets}
+        rec = [mean_std(d["recovered"] for d in v) for v in per.values()]
+        rec = [x[0] for x in rec if x]
+        delta = [x[0] for x in (mean_std(d["delta"] for d in v) for v in per.values()) if x]
+        fb = [x[0] for x in (mean_std(d["flip_before"] for d in v) for v in per.values()) if x]
+        fa = [x[0] for x in (mean_std(d["flip_after"] for d in v) for v in per.values()) if x]
+        lines.append(f"| {label} | {100 * np.mean(rec):.0f} % | {100 * min(rec):.0f} % | {np.mean(delta):+.3f} | "
+                     f"{np.mean(fb):.2f} → {np.mean(fa):.2f} |" if rec else f"| {label} | – | – | – | – |")
+    return "\n".join(lines) + "\n"
+
+
+def goal_rows(by_regime: dict[str, dict[str, list[dict]]], method: str = RECOMMENDED) -> str:
+    """The goal check of the recommended default per regime."""
+    lines = [f"Goals for the recommended default `{method}` (masks on ≤ 1 % of the training images, "
+             "100 iterations of 50 + 5 images):", "",
+             "| regime | recovered gap: mean / worst set (goal) | closes of what the best baseline leaves (goal ≥ 50 %) "
+             "| cue flip rate drop (goal ≥ 80 %) | step × continued (goal ≤ 1.3) |", "|---|---|---|---|---|"]
+    goals = {"c0.9": 0.9, "c1.0": 0.8, "c0.9-cleanval": 0.9}
+    for regime, by_set in sorted(by_regime.items()):
+        ds = [per_seed(r)[method] for recs in by_set.values() for r in recs if method in r["methods"]]
+        if not ds:
+            continue
+        per_set = [mean_std(per_seed(r)[method]["recovered"] for r in recs if method in r["methods"]) for recs in by_set.values()]
+        per_set = [x[0] for x in per_set if x]
+        drops = [1 - d["flip_after"] / d["flip_before"] for d in ds if d["flip_before"]]
+        closes = mean_std(d["closes"] for d in ds)
+        ratio = mean_std(d["step_ratio"] for d in ds)
+        rec = f"{100 * np.mean(per_set):.0f} % / {100 * min(per_set):.0f} %" if per_set else "– (no positive gap)"
+        drop = f"{100 * np.mean(drops):.0f} %" if drops else "–"
+        lines.append(f"| {regime} | {rec} (≥ {100 * goals.get(regime, 0.9):.0f} %) | "
+                     f"{fmt(closes, pct=True)} | {drop} | {fmt(ratio, digits=2)} |")
+    return "\n".join(lines) + "\n"
+
+
+def render(root: Path, command: str, tag: str = "main") -> str:
+    recs = load(root, tag)
+    by_regime: dict[str, dict[str, list[dict]]] = {}
+    for name, rs in recs.items():
+        by_regime.setdefault(rs[0]["regime"], {})[name] = sorted(rs, key=lambda r: r["seed"])
+    parts = [BEGIN, "## Shortcut benchmark suite", "",
+             f"Generated by `{command}` from the stored records (exp_scripts/suite_report.py). Every set went "
+             "through the generic user path: `image_folder` data set, train config, `select_tool.auto`-style "
+             "auto-selection (misclassified first, ground-truth masks), retraining config with default parameters. "
+             "*Recovered gap* = (method − base) / (oracle − base), the oracle trained with the cue independent of "
+             "the class and scored on the same test images. *Δ vs best no-feedback* = method − the best of "
+             "continued / misclassified in the same run. *Cue flips*: share of test predictions that change when "
+             "the cue region is swapped with another class's.", ""]
+    if not by_regime:
+        parts += ["**pending**: no finished record yet.", ""]
+    else:
+        parts += [goal_rows(by_regime), ""]
+        for regime in sorted(by_regime):
+            parts += [f"### Regime {regime}: {REGIME_TEXT.get(regime, regime)}", "", regime_summary(regime, by_regime[regime]), ""]
+            for name in sorted(by_regime[regime]):
+                parts += [set_table(name, by_regime[regime][name]), ""]
+    parts.append(END)
+    return "\n".join(parts)
+
+
+def write(path: Path, *, root: Path, command: str) -> str:
+    """Replaces the suite section of ``path`` (appended when absent); the rest is kept."""
+    section = render(root, command)
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BEGIN in old and END in old:
+        text = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END):]
+    else:
+        text = old.rstrip("\n") + "\n\n" + section + "\n"
+    atomic_write_text(path, text)
+    return text
+
+
+def summarise(records: Sequence[dict]) -> dict:
+    """Per-method recovered-gap statistics of a list of records (for tests and the note)."""
+    out: dict[str, tuple[float, float] | None] = {}
+    for label in records[0]["methods"]:
+        out[label] = mean_std(per_seed(r)[label]["recovered"] for r in records)
+    return out

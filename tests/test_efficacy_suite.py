@@ -1,0 +1,60 @@
+"""The suite efficacy pipeline end to end on a tiny set (generic user paths only), and
+the report's aggregation on records it wrote."""
+import json
+
+import pytest
+
+from exp_scripts import efficacy_suite, suite_report
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("suite")
+    out = tmp / "BENCH.md"
+    out.write_text("# Benchmarks\n\nkept text\n")
+    argv = ["--smoke", "--sets", "patch-digits-gray-c1.0", "--seeds", "0", "--root", str(tmp / "runs"),
+            "--data", str(tmp / "data"), "--data-root", str(tmp / "cache"), "--out", str(out), "--quiet"]
+    assert efficacy_suite.main(argv) == 0
+    return tmp, out
+
+
+def test_record_has_every_method_with_reliance(smoke_run):
+    tmp, _ = smoke_run
+    rec = json.loads((tmp / "runs" / "patch-digits-gray-c1.0" / "seed0" / "record_main.json").read_text())
+    assert set(rec["methods"]) == {m.get("label", m["name"]) for m in efficacy_suite.METHODS}
+    assert rec["n_masked"] == 2 and rec["n_train"] == 200  # 1 % of 200
+    assert 0.0 <= rec["base_test"] <= 1.0 and 0.0 <= rec["oracle_test"] <= 1.0
+    assert rec["methods"]["continued"]["role"] == "baseline" and rec["methods"]["swap"]["role"] == "feedback"
+    assert rec["methods"]["swap_random_masks"]["role"] == "control"
+    cue = rec["methods"]["swap"]["cue"]
+    assert cue["before"]["n"] == 80 and 0.0 <= cue["after"]["flip_rate"] <= 1.0
+    assert rec["propagated"]["quality"] is not None  # the set has ground-truth masks to score against
+
+
+def test_report_section_replaces_only_its_block(smoke_run, tmp_path):
+    tmp, out = smoke_run
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\nkept text\n")
+    assert suite_report.BEGIN in text and "#### patch-digits-gray-c1.0" in text and "| swap_pasa | feedback |" in text
+    suite_report.write(out, root=tmp / "runs", command="again")
+    again = out.read_text()
+    assert again.count(suite_report.BEGIN) == 1 and "kept text" in again and "`again`" in again
+
+
+def test_per_seed_derivations():
+    rec = {"base_test": 0.5, "oracle_test": 0.9, "methods": {
+        "continued": {"test": 0.6, "role": "baseline", "step_seconds": 0.1, "cue": None},
+        "misclassified": {"test": 0.7, "role": "baseline", "step_seconds": 0.1, "cue": None},
+        "swap": {"test": 0.8, "role": "feedback", "step_seconds": 0.12,
+                 "cue": {"before": {"flip_rate": 0.6}, "after": {"flip_rate": 0.1}}}}}
+    d = suite_report.per_seed(rec)["swap"]
+    assert d["recovered"] == pytest.approx(0.75) and d["delta"] == pytest.approx(0.1)
+    assert d["closes"] == pytest.approx(0.5) and d["step_ratio"] == pytest.approx(1.2)
+    assert d["flip_before"] == 0.6 and d["flip_after"] == 0.1
+
+
+def test_unknown_set_is_one_line(capsys):
+    from common.cli import run_main
+
+    code = run_main(efficacy_suite.main, ["--sets", "nope", "--report-only"])
+    assert code == 2 and "--sets: unknown set 'nope'" in capsys.readouterr().err

@@ -217,6 +217,8 @@ def test_cli_writes_a_set_and_refuses_to_overwrite(tmp_path, capsys):
     assert _files(out) == before and not list(tmp_path.glob("set.*"))
     assert run_main(ss.main, ["--out", str(tmp_path / "x"), "--correlation", "high"]) == 2
     assert "correlation" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert run_main(ss.main, ["--suite", "--out", str(tmp_path / "s"), "--cue", "text"]) == 2
+    assert "--cue does not apply with --suite" in capsys.readouterr().err and not (tmp_path / "s").exists()
 
 
 # ----------------------------------------------------------------------------- the suite

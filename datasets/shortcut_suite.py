@@ -437,7 +437,8 @@ def _shape_alpha(shape: str, rng: np.random.Generator, long_side: float) -> np.n
             h = r * 0.8
             pts = [(-h, -h), (h, -h), (h, h), (-h, h)]
         elif shape == "triangle":
-            pts = [(0.0, -r), (r * math.sin(math.radians(60)) * 1.1, r * 0.6), (-r * math.sin(math.radians(60)) * 1.1, r * 0.6)]
+            half = r * math.sin(math.radians(60)) * 1.1
+            pts = [(0.0, -r), (half, r * 0.6), (-half, r * 0.6)]
         else:  # cross: a plus sign with arms a third of its width
             a, b = r, r / 3.0
             pts = [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a), (-b, b), (-a, b), (-a, -b),
@@ -846,10 +847,10 @@ def run_suite(out_dir, *, quick: bool = False, overwrite: bool = False, sets: li
             if not is_complete(target, spec.params):
                 raise UserError(f"set folder '{target}' exists but is not this suite's '{spec.name}' "
                                 f"(other parameters or version); remove it or pass --overwrite")
-            log(f"{spec.name:<32} exists, skipped   {target}")
+            log(f"{spec.name:<36} exists, skipped   {target}")
         else:
             generate(target, spec, overwrite=overwrite)
-            log(f"{spec.name:<32} written in {time.perf_counter() - t0:5.1f} s   {target}")
+            log(f"{spec.name:<36} written in {time.perf_counter() - t0:5.1f} s   {target}")
         paths.append(target)
     return paths
 

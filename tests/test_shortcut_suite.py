@@ -157,7 +157,8 @@ def test_base_and_oracle_share_test_images_and_train_objects(tmp_path, written):
     rb, ro = _cues_csv(base), _cues_csv(oracle)
     assert [r for r in rb if r["split"] == "test"] == [r for r in ro if r["split"] == "test"]
     assert [r["label"] for r in rb] == [r["label"] for r in ro]  # same labels everywhere
-    assert [r["cue_class"] for r in rb if r["split"] == "train"] != [r["cue_class"] for r in ro if r["split"] == "train"]
+    train_cues = [[r["cue_class"] for r in rows if r["split"] == "train"] for rows in (rb, ro)]
+    assert train_cues[0] != train_cues[1]
     pb, po = _params("patch"), _params("patch", correlation=None, val_correlation="independent")
     train_b = dict(ss.iter_split(pb, "train"))
     train_o = dict(ss.iter_split(po, "train"))

@@ -437,7 +437,8 @@ def _shape_alpha(shape: str, rng: np.random.Generator, long_side: float) -> np.n
             h = r * 0.8
             pts = [(-h, -h), (h, -h), (h, h), (-h, h)]
         elif shape == "triangle":
-            pts = [(0.0, -r), (r * math.sin(math.radians(60)) * 1.1, r * 0.6), (-r * math.sin(math.radians(60)) * 1.1, r * 0.6)]
+            half = r * math.sin(math.radians(60)) * 1.1
+            pts = [(0.0, -r), (half, r * 0.6), (-half, r * 0.6)]
         else:  # cross: a plus sign with arms a third of its width
             a, b = r, r / 3.0
             pts = [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a), (-b, b), (-a, b), (-a, -b),
@@ -846,10 +847,10 @@ def run_suite(out_dir, *, quick: bool = False, overwrite: bool = False, sets: li
             if not is_complete(target, spec.params):
                 raise UserError(f"set folder '{target}' exists but is not this suite's '{spec.name}' "
                                 f"(other parameters or version); remove it or pass --overwrite")
-            log(f"{spec.name:<32} exists, skipped   {target}")
+            log(f"{spec.name:<36} exists, skipped   {target}")
         else:
             generate(target, spec, overwrite=overwrite)
-            log(f"{spec.name:<32} written in {time.perf_counter() - t0:5.1f} s   {target}")
+            log(f"{spec.name:<36} written in {time.perf_counter() - t0:5.1f} s   {target}")
         paths.append(target)
     return paths
 
@@ -859,23 +860,33 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="the set's root folder (with --suite: the suite's folder)")
     parser.add_argument("--suite", action="store_true", help="write every named set of the suite into --out")
     parser.add_argument("--quick", action="store_true", help=f"with --suite: only {', '.join(QUICK_FAMILIES)}")
-    parser.add_argument("--content", default="digits", help=f"{' | '.join(CLASSES)} (default digits)")
-    parser.add_argument("--cue", default="patch", help=f"{' | '.join(CUES)} (default patch)")
-    parser.add_argument("--correlation", default="0.9", help="train: P(cue encodes the label), or null (default 0.9)")
-    parser.add_argument("--val-correlation", default="same", help="same | independent | a number (default same)")
-    parser.add_argument("--channels", default="1", help="1 (gray) or 3 (RGB)")
-    parser.add_argument("--image-size", default="64", help=f"{MIN_SIZE}..{MAX_SIZE} px (default 64)")
-    parser.add_argument("--n-train", default="1600")
-    parser.add_argument("--n-val", default="400")
-    parser.add_argument("--n-test", default="800")
-    parser.add_argument("--seed", default="0")
+    single = {  # option: (default, help); only without --suite
+        "content": ("digits", f"{' | '.join(CLASSES)} (default digits)"),
+        "cue": ("patch", f"{' | '.join(CUES)} (default patch)"),
+        "correlation": ("0.9", "train: P(cue encodes the label), or null = independent (default 0.9)"),
+        "val_correlation": ("same", "same | independent | a number in [0, 1] (default same)"),
+        "channels": ("1", "1 (gray) or 3 (RGB) (default 1)"),
+        "image_size": ("64", f"{MIN_SIZE}..{MAX_SIZE} px (default 64)"),
+        "n_train": ("1600", "train images (default 1600)"),
+        "n_val": ("400", "val images (default 400)"),
+        "n_test": ("800", "test images (default 800)"),
+        "seed": ("0", "data seed (default 0)"),
+    }
+    for key, (_, text) in single.items():
+        parser.add_argument("--" + key.replace("_", "-"), default=None, help=text)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output folders")
     args = parser.parse_args(argv)
+    given = [key for key in single if getattr(args, key) is not None]
     if args.suite:
+        if given:
+            raise UserError(f"--{given[0].replace('_', '-')} does not apply with --suite (the suite's sets are fixed)")
         run_suite(args.out, quick=args.quick, overwrite=args.overwrite)
         return 0
     if args.quick:
         raise UserError("--quick only applies with --suite")
+    for key, (default, _) in single.items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
     params = SuiteParams(
         content=args.content, cue=args.cue, correlation=_parse_correlation(args.correlation),
         val_correlation=_parse_val_correlation(args.val_correlation),

@@ -157,7 +157,8 @@ def test_base_and_oracle_share_test_images_and_train_objects(tmp_path, written):
     rb, ro = _cues_csv(base), _cues_csv(oracle)
     assert [r for r in rb if r["split"] == "test"] == [r for r in ro if r["split"] == "test"]
     assert [r["label"] for r in rb] == [r["label"] for r in ro]  # same labels everywhere
-    assert [r["cue_class"] for r in rb if r["split"] == "train"] != [r["cue_class"] for r in ro if r["split"] == "train"]
+    train_cues = [[r["cue_class"] for r in rows if r["split"] == "train"] for rows in (rb, ro)]
+    assert train_cues[0] != train_cues[1]
     pb, po = _params("patch"), _params("patch", correlation=None, val_correlation="independent")
     train_b = dict(ss.iter_split(pb, "train"))
     train_o = dict(ss.iter_split(po, "train"))
@@ -217,6 +218,8 @@ def test_cli_writes_a_set_and_refuses_to_overwrite(tmp_path, capsys):
     assert _files(out) == before and not list(tmp_path.glob("set.*"))
     assert run_main(ss.main, ["--out", str(tmp_path / "x"), "--correlation", "high"]) == 2
     assert "correlation" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert run_main(ss.main, ["--suite", "--out", str(tmp_path / "s"), "--cue", "text"]) == 2
+    assert "--cue does not apply with --suite" in capsys.readouterr().err and not (tmp_path / "s").exists()
 
 
 # ----------------------------------------------------------------------------- the suite

@@ -1,10 +1,18 @@
-"""Feedback propagation: from a few masked images to the rest of the training set (pure NumPy).
+"""Feedback propagation: from a few masked images to the rest of the training set.
 
-The expert masks a handful of images. What the model uses inside those masks are the
-last-conv filters whose activation mass lies mostly inside the masks (the thesis ranks
-the top filters inside a mask in ch. 7; selective dropout ranks them per image). Where
-those filters fire on *other* images is, very likely, the same irrelevant cue: those
-cells become propagated masks, which extend swaps and penalties to many images.
+The expert masks a handful of images. What the model sees inside those masks is
+written in its last-conv activations: each cell of the activation grid is a K-vector,
+and the cells under the masks look alike (the same cue) and unlike the rest. Two
+readings of that:
+
+* ``CellClassifier``: a logistic regression on the cells' activation vectors
+  (``log1p``), masked cells against the unmasked cells of the same images; applied to
+  every cell of every other image, it marks where the same thing appears. Those cells
+  become propagated masks, which extend swaps and penalties to many images. (Scoring
+  cells by the sum of a few top filters, as the thesis's ch. 7 ranking suggests, marks
+  far too much: a filter that fires on a corner patch also fires on strokes.)
+* ``rank_filters``: the filters whose activation mass lies most inside the masks (the
+  thesis ranks the top filters inside a mask in ch. 7), for the filter-level penalty.
 
 Shapes: activations ``[N, h, w, K]`` (non-negative, after the last conv's ReLU), grid
 masks ``[N, h, w]`` in [0, 1].
@@ -91,6 +99,44 @@ def propagate_grid(*, activations, ranking: FilterRanking, threshold: float = 0.
         return np.zeros(a.shape[:3], bool)
     fired = a[..., ranking.chosen].sum(-1)
     return fired > threshold * ranking.reference
+
+
+class CellClassifier:
+    """Logistic regression (scikit-learn) telling masked cells from unmasked ones.
+
+    Args:
+        activations: ``[S, h, w, K]`` of the masked images.
+        grid_masks: ``[S, h, w]``; a cell counts as masked when > 0.5.
+        c: inverse regularisation strength.
+        seed: the solver's seed.
+
+    Raises:
+        UserError when no cell is masked or every cell is.
+    """
+
+    def __init__(self, *, activations, grid_masks, c: float = 1.0, seed: int = 0):
+        from sklearn.linear_model import LogisticRegression
+
+        a = np.asarray(activations, np.float64)
+        m = np.asarray(grid_masks, np.float64)
+        if a.ndim != 4 or m.shape != a.shape[:3]:
+            raise UserError(f"propagation: activations {a.shape} and grid masks {m.shape} do not match ([S,h,w,K] and [S,h,w])")
+        y = (m.reshape(-1) > 0.5).astype(int)
+        if not y.any():
+            raise UserError("propagation needs at least one masked image with a non-empty mask; the selection has none")
+        if y.all():
+            raise UserError("propagation needs unmasked cells to contrast with; every cell of the masked images is masked")
+        self.model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
+        self.model.fit(self._features(a), y)
+
+    @staticmethod
+    def _features(a: np.ndarray) -> np.ndarray:
+        return np.log1p(np.maximum(a, 0.0)).reshape(-1, a.shape[-1])
+
+    def probability(self, activations) -> np.ndarray:
+        """``[N, h, w]`` probability that each cell shows what the masks cover."""
+        a = np.asarray(activations, np.float64)
+        return self.model.predict_proba(self._features(a))[:, 1].reshape(a.shape[:3])
 
 
 def grid_to_image(grid_masks, *, size: tuple[int, int]) -> np.ndarray:

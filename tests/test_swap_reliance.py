@@ -142,3 +142,23 @@ def test_propagation_bad_input():
         rank_filters(activations=acts, grid_masks=np.zeros((2, 4, 4)))
     with pytest.raises(UserError, match=r"filters \(top\) must be in 1..5 .*got 9"):
         rank_filters(activations=acts, grid_masks=np.ones((2, 4, 4)), top=9)
+
+
+def test_cell_classifier_marks_the_cells_that_look_like_the_masked_ones():
+    from classification_models.propagation import CellClassifier
+
+    rng = np.random.default_rng(1)
+    cells = [(3, 0), (0, 3), (3, 3), (0, 0)]
+    acts = _acts(4, rng, cells)
+    grid = np.zeros((4, 4, 4))
+    for i, (r, c) in enumerate(cells):
+        grid[i, r, c] = 1.0
+    model = CellClassifier(activations=acts, grid_masks=grid)
+    others = [(2, 0), (1, 3), (3, 1)]
+    prob = model.probability(_acts(3, rng, others))
+    truth = np.zeros((3, 4, 4), bool)
+    for i, (r, c) in enumerate(others):
+        truth[i, r, c] = True
+    np.testing.assert_array_equal(prob > 0.8, truth)
+    with pytest.raises(UserError, match="at least one masked image"):
+        CellClassifier(activations=acts, grid_masks=np.zeros((4, 4, 4)))

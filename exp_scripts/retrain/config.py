@@ -55,14 +55,17 @@ class MaskResize:
 
 @dataclasses.dataclass(frozen=True)
 class PropagationSpec:
-    """Feedback propagation (``classification_models.propagation``): the ``top`` filters
-    with at least ``min_share`` of their activation inside the expert's masks; a cell of
-    another training image is masked where they fire above ``threshold`` × their level
-    inside the masks. Used by methods with ``propagate`` (``swap``, ``filter_penalty``)."""
+    """Feedback propagation (``classification_models.propagation``): a cell of another
+    training image is masked where a logistic regression on last-conv activation vectors
+    (masked against unmasked cells of the expert's images, inverse regularisation ``c``)
+    gives a probability above ``threshold``. ``top`` filters with at least ``min_share``
+    of their activation inside the masks are the ones ``filter_penalty`` penalises.
+    Used by ``swap`` (``propagate``) and ``filter_penalty``."""
 
+    threshold: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0})
+    c: float = field(default=1.0, metadata={"gt": 0.0})
     top: int = field(default=8, metadata={"min": 1})
-    min_share: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
-    threshold: float = field(default=0.5, metadata={"gt": 0.0})
+    min_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -163,24 +163,29 @@ class Propagated:
                 "filter_share": [round(float(self.share[f]), 4) for f in self.filters], "quality": self.quality}
 
 
-def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: float = 0.5,
-                        threshold: float = 0.5, batch_size: int = 256) -> Propagated:
-    """Ranks the filters by their activation share inside the selected masks and marks
-    the cells where they fire on every other training image."""
-    from classification_models.propagation import grid_to_image, precision_recall, propagate_grid, rank_filters
+def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: float = 0.0,
+                        threshold: float = 0.8, c: float = 1.0, batch_size: int = 256) -> Propagated:
+    """Marks the cells of every other training image that look, to the model, like the
+    cells under the expert's masks (``classification_models.propagation.CellClassifier``,
+    probability above ``threshold``); ranks the filters by their share inside the masks
+    (the ``top`` with at least ``min_share``) for the filter-level penalty."""
+    from classification_models.propagation import CellClassifier, grid_to_image, precision_recall, rank_filters
 
     sel = data.selected
     if not len(sel):
         raise UserError("propagation needs a selection with at least one masked image; the selection is empty")
     acts_sel = clf.cams(sel.images, classes=0, upsample=False, return_activations=True).activations
-    ranking = rank_filters(activations=acts_sel, grid_masks=data.to_grid(sel.masks), top=top, min_share=min_share)
+    grid_sel = data.to_grid(sel.masks)
+    ranking = rank_filters(activations=acts_sel, grid_masks=grid_sel, top=min(top, acts_sel.shape[-1]),
+                           min_share=min_share)
+    cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=c)
     train = data.train
     selected_pos = {data.dataset.locate(i)[1] for i in sel.indices}
     cells = []
     for start in range(0, len(train), batch_size):
         acts = clf.cams(train.images[start:start + batch_size], classes=0, upsample=False,
                         return_activations=True).activations
-        cells.append(propagate_grid(activations=acts, ranking=ranking, threshold=threshold))
+        cells.append(cells_model.probability(acts) > threshold)
     cells = np.concatenate(cells) if cells else np.zeros((0,) + tuple(data.grid[:2]), bool)
     keep = np.asarray([p for p in np.flatnonzero(cells.any(axis=(1, 2))) if p not in selected_pos], np.int64)
     h, w = train.images.shape[1:3]

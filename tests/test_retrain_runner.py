@@ -43,7 +43,7 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     s = json.loads(path.read_text())
     assert set(s) == {"base", "methods"} and set(s["base"]) == {"accuracy", "cue"}
     assert s["base"]["cue"] is None  # the tiny data set has no test images with a known cue region
-    assert set(s["base"]["accuracy"]) == {"train", "val", "test"}
+    assert set(s["base"]["accuracy"]) == {"train", "val", "test", "val_swap"}
     assert list(s["methods"]) == ["continued", "pasa", "pas_inv"]
     assert [m["role"] for m in s["methods"].values()] == ["baseline", "feedback", "control"]
     for m in s["methods"].values():

@@ -88,6 +88,7 @@ class RetrainConfig:
     propagation: PropagationSpec = field(default_factory=PropagationSpec)
     data_root: Optional[str] = None
     overlays: bool = True
+    counterfactual_val: bool = True
     save_models: bool = True
 
     def validate(self, source: str) -> None:

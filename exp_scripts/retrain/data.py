@@ -157,6 +157,8 @@ class Propagated:
     filters: np.ndarray
     share: np.ndarray
     quality: dict | None
+    cells: object = dataclasses.field(default=None, repr=False)
+    threshold: float = 0.8
 
     def describe(self) -> dict:
         return {"n_images": int(len(self.positions)), "filters": self.filters.tolist(),
@@ -204,4 +206,44 @@ def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: floa
         if truth:
             quality = precision_recall(predicted=np.stack(pred), truth=np.stack(truth))
     return Propagated(positions=keep, masks=masks, grid=data.to_grid(masks), filters=ranking.chosen,
-                      share=ranking.share, quality=quality)
+                      share=ranking.share, quality=quality, cells=cells_model, threshold=threshold)
+
+
+def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: int = 0,
+                         batch_size: int = 256) -> dict | None:
+    """A cue-swapped copy of a split for model selection without a clean validation split.
+
+    The propagated-mask model (fit on the expert's masks) marks the cue cells of the
+    split's images; those images get their marked region swapped with another class's
+    (``image_generator.swap.cue_swap``). Accuracy on the swapped images rewards a model
+    for reading the object, not the cue — computable from the user's own, cue-carrying
+    validation split.
+
+    Returns:
+        ``{"images", "labels", "n", "share_marked"}`` or None when the split is missing or
+        no image has a marked cell.
+    """
+    from classification_models.propagation import grid_to_image
+    from image_generator.swap import cue_swap
+
+    if split not in data.dataset.available_splits():
+        return None
+    prop = data.propagated(clf)
+    arr = data.dataset.arrays(split)
+    cells = []
+    for start in range(0, len(arr), batch_size):
+        acts = clf.cams(arr.images[start:start + batch_size], classes=0, upsample=False,
+                        return_activations=True).activations
+        cells.append(prop.cells.probability(acts) > prop.threshold)
+    if not cells:
+        return None
+    cells = np.concatenate(cells)
+    keep = np.flatnonzero(cells.any(axis=(1, 2)))
+    if len(keep) == 0 or len(set(arr.labels[keep].tolist())) < 2:
+        return None
+    masks = grid_to_image(cells[keep], size=arr.images.shape[1:3])
+    res = cue_swap(images=arr.images[keep], masks=masks, labels=arr.labels[keep], donor_images=arr.images[keep],
+                   donor_masks=masks, donor_labels=arr.labels[keep], rng=np.random.default_rng(seed),
+                   exclude_same=np.arange(len(keep)))
+    return {"images": res.images, "labels": arr.labels[keep].astype(np.int64), "n": int(len(keep)),
+            "share_marked": float(len(keep) / max(len(arr), 1))}

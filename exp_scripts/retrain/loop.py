@@ -92,7 +92,8 @@ def to_tensors(batch: dict) -> dict:
 
 def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
              val: tuple[np.ndarray, np.ndarray] | None, history_path: Path | None,
-             progress: Callable[[str], None] | None = None) -> LoopResult:
+             progress: Callable[[str], None] | None = None,
+             val_swap: tuple[np.ndarray, np.ndarray] | None = None) -> LoopResult:
     """Trains ``method.clf`` in place (``method.setup`` must have run).
 
     Args:
@@ -102,6 +103,8 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         seed: batch sampling seed (same seed -> same batches).
         eval_every: validation accuracy every this many steps (and at the last one).
         val: ``(images, labels)`` of the validation split, or None.
+        val_swap: ``(images, labels)`` of the cue-swapped validation images, or None
+            (``val_swap_accuracy`` in the history at the same iterations as ``val``).
         history_path: ``history.jsonl`` to append to (None: keep in memory only).
         progress: optional callback for one-line progress messages.
 
@@ -125,6 +128,8 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
         if val is not None and (it % eval_every == 0 or it == iterations):
             row["val_accuracy"] = float((clf.predict_proba(val[0]).argmax(1) == val[1]).mean())
+            if val_swap is not None:
+                row["val_swap_accuracy"] = float((clf.predict_proba(val_swap[0]).argmax(1) == val_swap[1]).mean())
             if progress:
                 progress(f"  {method.label}: iteration {it}/{iterations} loss {total:.4f} val acc {row['val_accuracy']:.3f}")
         history.append(row)

@@ -22,7 +22,7 @@ from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
 from common.paths import resolve_relative
 from exp_scripts.retrain.config import RetrainConfig
-from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
+from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
 from exp_scripts.retrain.loop import clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import cue_metrics, cue_set, evaluate_splits, explain
@@ -156,8 +156,6 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         shutil.rmtree(tmp_dir)
     ensure_dir(tmp_dir)
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
-    if data._propagated is not None:
-        write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")))
 
     say(f"evaluating the base model ({len(selected)} selected, {len(heldout)} held-out masked images)")
     base_eval = evaluate_splits(base, dataset)
@@ -167,6 +165,15 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     cue_before = cue_metrics(base, cue_images, seed=cfg.seed)
     val = dataset.arrays("val") if "val" in dataset.available_splits() else None
     val_xy = (val.images, val.labels) if val is not None else None
+    # the user's validation split usually carries the cue: score models on a cue-swapped
+    # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
+    val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
+    val_cf_xy = (val_cf["images"], val_cf["labels"]) if val_cf else None
+
+    def accuracy_cf(clf):
+        return None if val_cf is None else float((clf.predict_proba(val_cf["images"]).argmax(1) == val_cf["labels"]).mean())
+
+    base_eval["accuracy"]["val_swap"] = accuracy_cf(base)
 
     summary = {"base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
     extras, described = {}, {}
@@ -176,9 +183,10 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         t0 = time.perf_counter()
         res = run_loop(m, iterations=cfg.iterations,
                        optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
-                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy,
+                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy, val_swap=val_cf_xy,
                        history_path=mdir / "history.jsonl", progress=say)
         ev = evaluate_splits(m.clf, dataset)
+        ev["accuracy"]["val_swap"] = accuracy_cf(m.clf)
         if cfg.save_models:
             # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
             m.clf.save(mdir / "model.keras")
@@ -223,6 +231,8 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         say(f"  {m.label}: test acc {ev['accuracy'].get('test', float('nan')):.3f} "
             f"(base {base_eval['accuracy'].get('test', float('nan')):.3f}), step {res.step_seconds * 1000:.0f} ms")
 
+    if data._propagated is not None:
+        write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")))
     table = comparison_table(summary, extras)
     n_train = len(dataset.arrays("train"))
     atomic_write_json(tmp_dir / "run.json", {
@@ -233,6 +243,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         "selected": selected.indices, "heldout": heldout.indices,
         "share_of_train_masked": len(selected) / max(n_train, 1),
         "propagated": None if data._propagated is None else data._propagated.describe(),
+        "val_swap": None if val_cf is None else {"n": val_cf["n"], "share_marked": val_cf["share_marked"]},
     })
     atomic_write_text(tmp_dir / "comparison.md", table)
     atomic_write_json(tmp_dir / "summary.json", summary)

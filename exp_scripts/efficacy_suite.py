@@ -197,7 +197,9 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
         "n_train": n_train, "n_masked": len(info["selected"]), "share_masked": info["share_of_train_masked"],
         "propagated": info.get("propagated"), "iterations": cfg.iterations,
         "wall_seconds": None if done else time.perf_counter() - t0,
-        "methods": {label: {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"), "role": m.get("role"),
+        "base_val_swap": summary["base"]["accuracy"].get("val_swap"), "val_swap": info.get("val_swap"),
+        "methods": {label: {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"),
+                            "val_swap": m["accuracy"].get("val_swap"), "role": m.get("role"),
                             "cue": m.get("cue"), "step_seconds": m["step_seconds"],
                             "seconds": info["methods"][label].get("seconds")}
                     for label, m in summary["methods"].items()},

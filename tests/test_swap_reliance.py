@@ -162,3 +162,25 @@ def test_cell_classifier_marks_the_cells_that_look_like_the_masked_ones():
     np.testing.assert_array_equal(prob > 0.8, truth)
     with pytest.raises(UserError, match="at least one masked image"):
         CellClassifier(activations=acts, grid_masks=np.zeros((4, 4, 4)))
+
+
+def test_counterfactual_selection_prefers_the_model_that_ignores_the_cue():
+    """Validation carries the cue (cue = label): plain validation accuracy cannot tell a
+    cue reader (weak penalty left the shortcut) from an object reader (strong penalty);
+    accuracy on the cue-swapped copy picks the object reader."""
+    from exp_scripts.retrain.sweeps import best_row, selection_key
+
+    x, y, m, _ = _images(200, seed=5)
+    for i in range(200):  # validation with the shortcut: the patch shade encodes the label
+        x[i, 12:16, 0:4, 0] = SHADES[y[i]]
+    swapped = cue_swap(images=x, masks=m, labels=y, donor_images=x, donor_masks=m, donor_labels=y,
+                       rng=np.random.default_rng(0), exclude_same=np.arange(200)).images
+    rows = []
+    for lam, reader in ((0.1, _Reader("cue")), (10.0, _Reader("object"))):
+        rows.append({"lambda": lam,
+                     "val_accuracy": float((reader.predict_proba(x).argmax(1) == y).mean()),
+                     "val_swap_accuracy": float((reader.predict_proba(swapped).argmax(1) == y).mean())})
+    assert rows[0]["val_accuracy"] == rows[1]["val_accuracy"] == 1.0  # plain validation: a tie
+    assert rows[0]["val_swap_accuracy"] == 0.0 and rows[1]["val_swap_accuracy"] == 1.0
+    assert selection_key(rows) == "val_swap_accuracy" and best_row(rows)["lambda"] == 10.0
+    assert best_row([{k: v for k, v in r.items() if k != "val_swap_accuracy"} for r in rows])["lambda"] == 0.1

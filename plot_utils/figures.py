@@ -121,6 +121,31 @@ def loss_figure(series: dict[str, Any], title: str = ""):
     return fig
 
 
+def start_figure(curves: dict[str, dict[str, Any]], title: str = ""):
+    """Optimiser starts compared: the selected images' mean true-class probability (top)
+    and the cross-entropy (bottom) over iterations, one line per run.
+
+    Args:
+        curves: ``{label: history_series(...)}``.
+    """
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for label, s in curves.items():
+        p = np.vstack(list(s["p_true"].values())) if s["p_true"] else None
+        if p is not None:
+            ax1.plot(s["iteration"], np.nanmean(p, axis=0), label=label, lw=1.2)
+        ax2.plot(s["iteration"], s["ce"], label=label, lw=1.0)
+    ax1.set_ylim(0, 1)
+    ax1.set_ylabel("mean true-class probability\n(selected images)")
+    ax1.set_title(title or "retraining start: selected images and loss per optimiser start")
+    ax1.legend(loc="lower right", fontsize=8)
+    ax2.set_yscale("log")
+    ax2.set_xlabel("iteration")
+    ax2.set_ylabel("cross-entropy (batch)")
+    fig.tight_layout()
+    return fig
+
+
 # ----- sweeps ----------------------------------------------------------------------
 def sweep_points(data: Any, x_key: str, source: str = "sweep") -> tuple[np.ndarray, np.ndarray]:
     """``(x, val_accuracy)`` sorted by x from a sweep JSON (see module docstring)."""
@@ -238,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("loss", help="loss split into CE and activation term + selected p_true, per method")
     p.add_argument("run_dir")
     p.add_argument("--method", action="append", help="method(s) to plot (default: all in history.jsonl)")
+    p = sub.add_parser("start", help="optimiser starts compared: selected p_true and CE of one method across runs")
+    p.add_argument("run_dirs", nargs="+", help="LABEL=RUN_DIR (one per optimiser start)")
+    p.add_argument("--method", required=True)
+    p.add_argument("--name", default="optimizer_start")
     p = sub.add_parser("sweep", help="swept parameter vs validation accuracy")
     p.add_argument("sweep_json")
     p.add_argument("--x", required=True, help="key of the swept parameter in each point")
@@ -264,6 +293,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = [r for rs in per_method.values() for r in rs]
         for m in args.method or list(per_method):
             written += save_figure(loss_figure(history_series(rows, m), title=m), args.out, f"loss_{m}")
+    elif args.cmd == "start":
+        from plot_utils.results import load_history
+
+        curves = {}
+        for spec in args.run_dirs:
+            label, sep, run_dir = spec.partition("=")
+            if not sep:
+                raise UserError(f"start: expected LABEL=RUN_DIR, got {spec!r}")
+            per_method = load_history(run_dir)
+            rows = [r for rs in per_method.values() for r in rs]
+            curves[label] = history_series(rows, args.method)
+        written += save_figure(start_figure(curves, title=f"retraining start ({args.method})"), args.out, args.name)
     elif args.cmd == "sweep":
         x, y = sweep_points(read_json(args.sweep_json, what="sweep file"), args.x, source=args.sweep_json)
         fig = sweep_figure(x, y, xlabel=args.x, log_x=args.log_x, baseline=args.baseline)

@@ -63,7 +63,7 @@ import numpy as np
 from common.cli import run_main
 from common.errors import UserError
 
-VERSION = 1
+VERSION = 2
 SPLITS = ("train", "val", "test")
 CLASSES = {
     "digits": ("0", "1", "4", "7"),
@@ -78,6 +78,15 @@ VAL_WORDS = ("same", "independent")
 
 # ----- appearance (generator version 1) -----------------------------------------------
 OBJECT_SCALE = (0.5, 0.8)       # object's long side as a share of the image side
+#: ``difficulty``: how hard the object is to see. ``easy``: full-contrast objects on a plain
+#: background; ``hard``: smaller objects at a fraction of their contrast, among clutter
+#: strokes of the same colour and contrast, so that a small class-coded cue is the easier
+#: feature for a CNN (a model trained on the cue-correlated set leans on it).
+DIFFICULTIES = ("easy", "hard")
+HARD_OBJECT_SCALE = (0.35, 0.55)
+HARD_OPACITY = (0.2, 0.4)       # the object's alpha multiplier
+HARD_CLUTTER = (6, 10)          # clutter strokes per image
+HARD_CLUTTER_OPACITY = (0.2, 0.4)
 OBJECT_ANGLE = 15.0             # ± degrees
 OBJECT_ASPECT = (0.85, 1.15)
 GAP = 2                         # px between the object and the cue
@@ -128,8 +137,11 @@ class SuiteParams:
     n_val: int = 400
     n_test: int = 800
     seed: int = 0
+    difficulty: str = "hard"
 
     def __post_init__(self):
+        if self.difficulty not in DIFFICULTIES:
+            raise UserError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}")
         if self.content not in CLASSES:
             raise UserError(f"content must be one of {', '.join(CLASSES)}, got {self.content!r}")
         if self.cue not in CUES:
@@ -217,6 +229,15 @@ REGIMES = (
     ("oracle", None, "independent"),
 )
 QUICK_FAMILIES = ("patch-digits-gray", "text-glyphs-rgb")
+#: the bundled default data set of ``python -m exp_scripts.exp_backprops`` (README command (a))
+DEFAULT_SET = "patch-digits-gray-c1.0"
+
+
+def default_set_name(smoke: bool = False) -> str:
+    """The default experiment's set name (its small CI variant with ``smoke``): also the
+    name of its train-result folder (``<results>/train/<name>``) and, with ``_default``,
+    of its retraining run."""
+    return f"{DEFAULT_SET}-smoke" if smoke else DEFAULT_SET
 ORACLE_REGIME = "oracle"
 
 
@@ -474,9 +495,39 @@ class Example:
     cue_class: int
 
 
-def _object_long_side(lay: Layout, rng: np.random.Generator) -> float:
+def _object_long_side(lay: Layout, rng: np.random.Generator, difficulty: str = "easy") -> float:
     x0, y0, x1, y1 = lay.free
-    return min(float(rng.uniform(*OBJECT_SCALE)) * lay.size, x1 - x0, y1 - y0)
+    scale = HARD_OBJECT_SCALE if difficulty == "hard" else OBJECT_SCALE
+    return min(float(rng.uniform(*scale)) * lay.size, x1 - x0, y1 - y0)
+
+
+def _clutter(lay: Layout, reserved: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """float32 ``[S, S]`` alpha of a few faint strokes (lines and arcs) inside ``lay.free``,
+    clear of ``reserved``: distractions with the object's colour and contrast."""
+    import cv2
+
+    s = lay.size
+    x0, y0, x1, y1 = lay.free
+    canvas = np.zeros((s, s), np.float32)
+    for _ in range(int(rng.integers(HARD_CLUTTER[0], HARD_CLUTTER[1] + 1))):
+        stroke = np.zeros((s, s), np.float32)
+        p = (int(rng.integers(x0, x1)), int(rng.integers(y0, y1)))
+        thick = int(rng.integers(1, max(2, s // 24) + 1))
+        if rng.random() < 0.5:
+            length = rng.uniform(0.1, 0.3) * s
+            ang = rng.uniform(0, 2 * math.pi)
+            q = (int(p[0] + length * math.cos(ang)), int(p[1] + length * math.sin(ang)))
+            cv2.line(stroke, p, q, 1.0, thick, cv2.LINE_AA)
+        else:
+            r = int(rng.uniform(0.05, 0.15) * s) + 1
+            a0 = float(rng.uniform(0, 360))
+            cv2.ellipse(stroke, p, (r, r), 0.0, a0, a0 + float(rng.uniform(90, 240)), 1.0, thick, cv2.LINE_AA)
+        canvas = np.maximum(canvas, stroke * float(rng.uniform(*HARD_CLUTTER_OPACITY)))
+    inside = np.zeros((s, s), bool)
+    inside[y0:y1, x0:x1] = True
+    if reserved is not None:
+        inside &= ~reserved
+    return np.where(inside, canvas, 0.0).astype(np.float32)
 
 
 def _place(alpha: np.ndarray, lay: Layout, reserved: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
@@ -582,7 +633,7 @@ def render_example(params: SuiteParams, split: str, i: int, *, label: int, cue_c
         reserved = np.zeros((s, s), bool)
         reserved[max(0, y0 - GAP): y1 + GAP, max(0, x0 - GAP): x1 + GAP] = True
 
-    long_side = _object_long_side(lay, orng)
+    long_side = _object_long_side(lay, orng, params.difficulty)
     name = params.class_names[label]
     if params.content == "digits":
         alpha = _digit_alpha(source, orng, long_side)
@@ -593,7 +644,10 @@ def render_example(params: SuiteParams, split: str, i: int, *, label: int, cue_c
     alpha = _place(alpha, lay, reserved, orng)
     bg = _background(params, orng)
     fg = _object_colour(params, orng)
-    a = alpha[:, :, None]
+    ink = alpha
+    if params.difficulty == "hard":
+        ink = np.maximum(alpha * float(orng.uniform(*HARD_OPACITY)), _clutter(lay, reserved, orng))
+    a = ink[:, :, None]
     clean = np.round(bg * (1.0 - a) + fg[None, None, :] * a).clip(0, 255).astype(np.uint8)
 
     image = clean.copy()

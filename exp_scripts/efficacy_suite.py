@@ -65,14 +65,15 @@ RETRAIN = {"iterations": 100, "batch": {"random": 50, "selected": 5}, "eval_ever
 MAIN_REGIMES = ("c0.9", "c1.0")
 
 
-SMOKE_COUNTS = {"n_train": 200, "n_val": 40, "n_test": 80}
+SMOKE_COUNTS = {"n_train": 160, "n_val": 32, "n_test": 48}
 
 
 def smoke_spec(spec):
-    """The same set with tiny counts (CI)."""
+    """The same set with tiny counts (CI), named ``<set>-smoke``."""
     import dataclasses
 
-    return dataclasses.replace(spec, params=dataclasses.replace(spec.params, **SMOKE_COUNTS))
+    return dataclasses.replace(spec, name=f"{spec.name}-smoke",
+                               params=dataclasses.replace(spec.params, **SMOKE_COUNTS))
 
 
 def ensure_set(data_dir: Path, spec) -> Path:

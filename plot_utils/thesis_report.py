@@ -5,10 +5,9 @@ Run::
     python -m plot_utils.thesis_report                 # default runs (reused when present)
     python -m plot_utils.thesis_report --smoke         # tiny runs, for CI (seconds to minutes)
 
-Steps: (1) the default training run (``exp_scripts.do_interactive_exp
-config_files/train_files/symbols.json`` into ``<results>/train/symbols``) and (2) the
-default retraining run (``exp_scripts.exp_backprops`` with no config, into
-``<results>/backprops/symbols_default``) are reused when their result files exist,
+Steps: (1) the default experiment's training run (``<results>/train/<default set>``) and
+(2) its retraining run (``exp_scripts.exp_backprops`` with no config, into
+``<results>/backprops/<default set>_default``) are reused when their result files exist,
 else run; (3) tables (``plot_utils.tables``), figures (``plot_utils.figures``) and the
 chapter-7 analyses (``vis_exp.*``) are written into ``--out`` (default
 ``<results>/thesis_report``) with an ``index.md`` that shows them.
@@ -50,23 +49,25 @@ def run_module(module: str, args: Sequence[str], *, log: list[str], env: dict | 
 
 
 def ensure_training_run(smoke: bool, rerun: bool, data_root: str | None, log: list[str]) -> Path:
-    """``<results>/train/symbols[_smoke]/result.json``, training it when absent (or ``rerun``)."""
-    run_dir = results_root() / "train" / ("symbols_smoke" if smoke else "symbols")
-    result = run_dir / "result.json"
+    """The default experiment's base model (``<results>/train/<default set>/result.json``);
+    the default experiment (``exp_scripts.exp_backprops`` with no config) trains it when absent."""
+    from datasets.shortcut_suite import default_set_name
+
+    result = results_root() / "train" / default_set_name(smoke) / "result.json"
     if result.exists() and not rerun:
-        print(f"reusing training run {run_dir}")
+        print(f"reusing training run {result.parent}")
         return result
-    args = [TRAIN_CONFIG, "--output-dir", run_dir, "--quiet"] + (["--smoke"] if smoke else [])
-    args += ["--data-root", data_root] if data_root else []
-    run_module("exp_scripts.do_interactive_exp", args, log=log)
+    ensure_retraining_run(smoke, True, data_root, log)
     if not result.exists():
-        raise UserError(f"training finished but '{result}' was not written")
+        raise UserError(f"the default experiment finished but '{result}' was not written")
     return result
 
 
 def ensure_retraining_run(smoke: bool, rerun: bool, data_root: str | None, log: list[str]) -> Path:
     """The default retraining run's folder, running ``exp_scripts.exp_backprops`` when absent."""
-    run_dir = results_root() / "backprops" / ("symbols_default_smoke" if smoke else "symbols_default")
+    from datasets.shortcut_suite import default_set_name
+
+    run_dir = results_root() / "backprops" / f"{default_set_name(smoke)}_default"
     if (run_dir / "summary.json").exists() and not rerun:
         print(f"reusing retraining run {run_dir}")
         return run_dir
@@ -196,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text.append("### CAM dump\n\n[test split CAM overlays](analysis/cams_test/) (cams.json lists them)")
     sections.append("\n\n".join(text))
 
-    header = (f"# Thesis report (symbols{' smoke' if args.smoke else ''})\n\n"
+    header = (f"# Thesis report (default experiment{' smoke' if args.smoke else ''})\n\n"
               f"Training run: `{train_dir}`; retraining run: `{retrain_dir}`.\n"
               "Regenerate with `python -m plot_utils.thesis_report" + (" --smoke" if args.smoke else "") + "`.\n")
     footer = "## Not produced in this report\n\n" + ("\n".join(f"- {n}" for n in not_done) or "- (nothing)")

@@ -20,14 +20,14 @@ def smoke_run(tmp_path_factory):
 
 def test_record_has_every_method_with_reliance(smoke_run):
     tmp, _ = smoke_run
-    rec = json.loads((tmp / "runs" / "patch-digits-gray-c1.0" / "seed0" / "record_main.json").read_text())
+    rec = json.loads((tmp / "runs" / "patch-digits-gray-c1.0-smoke" / "seed0" / "record_main.json").read_text())
     assert set(rec["methods"]) == {m.get("label", m["name"]) for m in efficacy_suite.METHODS}
-    assert rec["n_masked"] == 2 and rec["n_train"] == 200  # 1 % of 200
+    assert rec["n_masked"] == 1 and rec["n_train"] == 160  # 1 % of 160
     assert 0.0 <= rec["base_test"] <= 1.0 and 0.0 <= rec["oracle_test"] <= 1.0
     assert rec["methods"]["continued"]["role"] == "baseline" and rec["methods"]["swap"]["role"] == "feedback"
     assert rec["methods"]["swap_random_masks"]["role"] == "control"
     cue = rec["methods"]["swap"]["cue"]
-    assert cue["before"]["n"] == 80 and 0.0 <= cue["after"]["flip_rate"] <= 1.0
+    assert cue["before"]["n"] == 48 and 0.0 <= cue["after"]["flip_rate"] <= 1.0
     assert rec["propagated"]["quality"] is not None  # the set has ground-truth masks to score against
 
 
@@ -35,7 +35,7 @@ def test_report_section_replaces_only_its_block(smoke_run, tmp_path):
     tmp, out = smoke_run
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nkept text\n")
-    assert suite_report.BEGIN in text and "#### patch-digits-gray-c1.0" in text and "| swap_pasa | feedback |" in text
+    assert suite_report.BEGIN in text and "#### patch-digits-gray-c1.0-smoke" in text and "| swap_pasa | feedback |" in text
     suite_report.write(out, root=tmp / "runs", command="again")
     again = out.read_text()
     assert again.count(suite_report.BEGIN) == 1 and "kept text" in again and "`again`" in again

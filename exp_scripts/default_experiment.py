@@ -1,0 +1,132 @@
+"""The default experiment (README command (a)): what the tool is for, on a bundled data set.
+
+A set of the shortcut benchmark suite (``datasets.shortcut_suite.DEFAULT_SET``) is
+written as an image folder under the data root, a base model is trained on it to
+convergence through the generic ``image_folder`` path, 1 % of its training images are
+masked from the set's ground-truth cue masks (misclassified first; plus 20 held-out
+masked test images) and every method runs with its default parameters. The set's
+training images carry their class's cue with probability 1, so no training image
+contradicts the cue: plain continued training or reweighting the errors cannot remove
+the shortcut, only the feedback can — the comparison's verdict line says how much it did.
+
+The base model is trained once and reused (``<results>/train/<set>``).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+from common.errors import UserError
+from common.paths import data_root as default_data_root
+from common.paths import results_root
+
+#: the methods of the default comparison: no-feedback baselines, the thesis's methods, RRR,
+#: and the recommended default (``swap`` with the PASA penalty, masks propagated)
+METHODS = (
+    {"name": "continued"},
+    {"name": "misclassified"},
+    {"name": "crop_replace"},
+    {"name": "selective_dropout"},
+    {"name": "pas"},
+    {"name": "pasa"},
+    {"name": "rrr"},
+    {"name": "swap", "label": "swap_pasa", "params": {"penalty": "pasa"}},
+    {"name": "swap", "label": "swap_pasa_random_masks", "params": {"penalty": "pasa", "mask_variant": "random"}},
+)
+
+
+def set_name(smoke: bool) -> str:
+    from datasets.shortcut_suite import default_set_name
+
+    return default_set_name(smoke)
+
+
+def ensure_data(*, smoke: bool, data_root) -> tuple[Path, object]:
+    """The default set's image folder (written on first use) and its suite spec."""
+    from datasets.shortcut_suite import DEFAULT_SET
+    from exp_scripts.efficacy_suite import ensure_set, get_set, smoke_spec
+
+    spec = get_set(DEFAULT_SET)
+    if smoke:
+        spec = smoke_spec(spec)
+    root = default_data_root(data_root)
+    return ensure_set(root / "suite", spec), spec
+
+
+def base_result_path(smoke: bool) -> Path:
+    from exp_scripts import do_interactive_exp
+
+    return results_root() / "train" / set_name(smoke) / do_interactive_exp.RESULT_FILE
+
+
+def ensure_base_model(*, smoke: bool, data_root, quiet: bool) -> Path:
+    """The default base model's train result: reused when present, else trained in-process."""
+    from common.io import atomic_write_json
+    from exp_scripts import do_interactive_exp
+    from exp_scripts.efficacy_suite import train_config
+
+    result = base_result_path(smoke)
+    if result.exists():
+        if not quiet:
+            print(f"reusing the base model {result}")
+        return result
+    folder, spec = ensure_data(smoke=smoke, data_root=data_root)
+    cfg = train_config(set_name(smoke), folder, spec, seed=0)
+    if smoke:
+        cfg["train"]["epochs"] = 2
+    out = result.parent
+    cfg_path = out.parent / f"{out.name}_train_config.json"
+    atomic_write_json(cfg_path, cfg)
+    if not quiet:
+        print(f"training the default base model on {folder} into {out} (once; reused afterwards)")
+    argv = [str(cfg_path), "--output-dir", str(out)] + (["--quiet"] if quiet else [])
+    if data_root:
+        argv += ["--data-root", str(data_root)]
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        code = do_interactive_exp.main(argv)
+    if code or not result.exists():
+        raise UserError(f"training the default base model failed (exit {code}); run "
+                        f"python -m exp_scripts.do_interactive_exp {cfg_path} to see why")
+    return result
+
+
+def default_config(*, smoke: bool, data_root, quiet: bool, output_dir: str | None):
+    """Builds the default experiment (base model, auto selection) and returns ``(config, config_path)``."""
+    import math
+
+    from classification_models.train_result import load_train_result
+    from common.config import from_dict
+    from common.io import atomic_write_json
+    from datasets.auto_select import HELDOUT_FILE, auto_select
+    from exp_scripts.efficacy_suite import MASKED_SHARE
+    from exp_scripts.retrain.config import RetrainConfig
+
+    result = ensure_base_model(smoke=smoke, data_root=data_root, quiet=quiet)
+    tr = load_train_result(result)
+    n_train = len(tr.load_dataset(data_root).arrays("train"))
+    out = Path(output_dir) if output_dir else results_root() / "backprops"
+    name = f"{set_name(smoke)}_default"
+    sel_dir = out / f"{name}_selection"
+    n_sel = max(1, int(math.floor(MASKED_SHARE * n_train + 1e-9)))
+    sel = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                      heldout=6 if smoke else 20, heldout_split="test", seed=0, data_root=data_root,
+                      log=None if quiet else (lambda msg: print(f"auto-select: {msg}")))
+    held = sel.parent / HELDOUT_FILE
+    raw = {
+        "name": name,
+        "selection": str(sel.resolve()),
+        "heldout_selection": str(held.resolve()) if held.exists() else None,
+        "methods": [dict(m) for m in METHODS],
+        "iterations": 3 if smoke else 100,
+        "batch": {"random": 10, "selected": 2} if smoke else {"random": 50, "selected": 5},
+        "eval_every": 3 if smoke else 25,
+        "learning_rate": 1e-3,
+        "seed": 0,
+        "output_dir": str(out),
+    }
+    if data_root:
+        raw["data_root"] = str(data_root)
+    path = sel_dir / "retrain_config.json"
+    atomic_write_json(path, raw)
+    return from_dict(RetrainConfig, raw, source=str(path)), path

@@ -153,3 +153,27 @@ class CamCache:
         if len(self._lru) > self._lru_size:
             self._lru.popitem(last=False)
         return m
+
+    def scaled(self, pos: int, cls: int, *, common: bool = False) -> tuple[np.ndarray | None, float, float]:
+        """The CAM as shown: ``(map in [0, 1] or None, scale, the map's own maximum)``.
+
+        ``common=False``: scaled by the map's own maximum (the thesis's colouring; a
+        weak map looks as hot as a strong one). ``common=True``: every class of this
+        image shares one scale, the largest positive value over all its class maps, so
+        a weak map looks weak. Negatives are shown as 0 either way.
+        """
+        if not self._done[pos]:
+            return None, 0.0, 0.0
+        raw = self.cam(pos, cls, normalized=False)
+        own = float(raw.max())
+        if not common:
+            return self.cam(pos, cls, normalized=True), max(own, 0.0), own
+        scale = max(float(self.grid[pos].max()), own, 0.0)
+        key = (int(pos), int(cls), "common")
+        hit = self._lru.get(key)
+        if hit is None:
+            hit = np.clip(raw / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(raw)
+            self._lru[key] = hit
+            if len(self._lru) > self._lru_size:
+                self._lru.popitem(last=False)
+        return hit, scale, own

@@ -3,9 +3,10 @@
 The CAM is coloured as in the thesis (Fig 3.2): each map scaled by its own maximum
 (``classification_models.cam.normalize_per_map``, negatives shown as 0) and mapped
 through the *jet* colour map, blended over the image with the chosen opacity. The
-mask is painted on top in green (the thesis's selection colour) at ``mask_alpha``.
-Enlargement is nearest-neighbour so every image pixel is a ``zoom × zoom`` block and
-screen ↔ image coordinates are exact.
+mask is painted on top in magenta, a colour the jet palette never uses, so it stays
+visible over every part of the map. ``compose`` enlarges by an integer factor
+(nearest neighbour); ``compose_view`` draws one pane through a ``Viewport`` (any zoom
+and pan, cost proportional to the pane) with the mask hatched and outlined.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import numpy as np
 
 from classification_models.cam import normalize_per_map
 
-MASK_COLOR = (0, 255, 0)
+MASK_COLOR = (255, 0, 255)  # magenta: outside the jet palette
+BACKGROUND = (43, 43, 43)
 _JET: np.ndarray | None = None
 
 
@@ -39,14 +41,14 @@ def cam_to_rgb(cam: np.ndarray, *, normalized: bool = False) -> np.ndarray:
 def compose(image: np.ndarray, *, cam: np.ndarray | None, mask: np.ndarray | None, opacity: float = 0.5,
             show_overlay: bool = True, zoom: int = 1, mask_alpha: float = 0.55,
             mask_color: tuple[int, int, int] = MASK_COLOR, cam_normalized: bool = False) -> np.ndarray:
-    """The displayed picture.
+    """The picture at an integer zoom (bench, tests; the window uses ``compose_view``).
 
     Args:
         image: ``uint8 [H, W, C]`` (C = 1 or 3) or ``[H, W]``.
         cam: ``[H, W]`` CAM at image resolution (raw or, with ``cam_normalized``, in [0, 1]); None = no CAM.
         mask: ``uint8 [H, W]`` (nonzero = irrelevant) or None.
         opacity: CAM blend weight in [0, 1].
-        show_overlay: False hides CAM and mask (H key) to see the bare image.
+        show_overlay: False hides CAM and mask to see the bare image.
         zoom: integer nearest-neighbour enlargement.
         mask_alpha: blend weight of the mask colour.
 
@@ -71,6 +73,62 @@ def compose(image: np.ndarray, *, cam: np.ndarray | None, mask: np.ndarray | Non
     return out
 
 
+def compose_view(image: np.ndarray, *, viewport, cam: np.ndarray | None = None, mask: np.ndarray | None = None,
+                 opacity: float = 0.5, mask_opacity: float = 0.5, background=BACKGROUND,
+                 mask_color: tuple[int, int, int] = MASK_COLOR) -> np.ndarray:
+    """One pane as the window shows it: image (+ CAM) (+ mask) sampled through ``viewport``.
+
+    Args:
+        image: ``uint8 [H, W, C]`` or ``[H, W]``.
+        viewport: a ``select_tool.viewport.Viewport`` for this image size.
+        cam: ``[H, W]`` CAM in [0, 1] (already scaled) or None for the plain image.
+        mask: ``uint8 [H, W]`` (nonzero = irrelevant) or None to hide it.
+        opacity: CAM blend weight in [0, 1].
+        mask_opacity: blend weight of the mask colour; stripes and outline are drawn
+            stronger so a mask stays visible at low opacity.
+
+    Returns:
+        ``uint8 [pane_h, pane_w, 3]`` RGB.
+    """
+    rows, cols, row_ok, col_ok = viewport.sample_indices()
+    ix = np.ix_(rows, cols)
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    sub = img[ix]
+    rgb = np.repeat(sub[..., None], 3, axis=2) if sub.ndim == 2 else sub[..., :3]
+    out = rgb.astype(np.float32)
+    if cam is not None and opacity > 0:
+        c = np.asarray(cam, np.float32)[ix]
+        out *= 1.0 - opacity
+        out += jet_lut()[np.clip(c * 255.0 + 0.5, 0, 255).astype(np.uint8)].astype(np.float32) * opacity
+    if mask is not None:
+        sel = np.asarray(mask)[ix] > 0
+        if sel.any():
+            color = np.asarray(mask_color, np.float32)
+            yy, xx = np.ogrid[:sel.shape[0], :sel.shape[1]]
+            stripe = ((yy + xx) // 4) % 2 == 0
+            edge = np.zeros_like(sel)
+            edge[1:, :] |= sel[1:, :] != sel[:-1, :]
+            edge[:-1, :] |= sel[1:, :] != sel[:-1, :]
+            edge[:, 1:] |= sel[:, 1:] != sel[:, :-1]
+            edge[:, :-1] |= sel[:, 1:] != sel[:, :-1]
+            alpha = np.where(stripe, min(1.0, mask_opacity + 0.3), mask_opacity).astype(np.float32)
+            alpha = np.where(sel & edge, 1.0, np.where(sel, alpha, 0.0))[..., None]
+            out = out * (1.0 - alpha) + color * alpha
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    inside = row_ok[:, None] & col_ok[None, :]
+    if not inside.all():
+        out[~inside] = background
+    return out
+
+
+def colorbar(width: int, height: int) -> np.ndarray:
+    """A horizontal jet colour bar ``uint8 [height, width, 3]`` (0 left, maximum right)."""
+    ramp = np.clip(np.linspace(0, 255, max(1, width)) + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(jet_lut()[ramp][None], max(1, height), axis=0)
+
+
 def to_ppm(rgb: np.ndarray) -> bytes:
     """``uint8 [H, W, 3]`` -> binary PPM bytes (what Tk's PhotoImage reads fastest)."""
     h, w = rgb.shape[:2]
@@ -78,7 +136,8 @@ def to_ppm(rgb: np.ndarray) -> bytes:
 
 
 def probability_bars(probs: np.ndarray | None, class_names: list[str], true_class: int, width: int = 20) -> str:
-    """Text lines ``* zeta     0.91 ██████████████████`` (``*`` = true class, ``>`` = predicted)."""
+    """Text lines ``*  2 zeta  0.91 ██████████████████`` (class id 0-based as in ``cam_class``;
+    ``*`` = true class, ``>`` = predicted)."""
     if probs is None:
         return "probabilities: computing…"
     pred = int(np.argmax(probs))
@@ -86,5 +145,5 @@ def probability_bars(probs: np.ndarray | None, class_names: list[str], true_clas
     lines = []
     for c, (name, p) in enumerate(zip(class_names, probs)):
         mark = ("*" if c == true_class else " ") + (">" if c == pred else " ")
-        lines.append(f"{mark} {c + 1} {name:<{name_w}} {p:5.2f} {'█' * int(round(float(p) * width))}")
+        lines.append(f"{mark} {c} {name:<{name_w}} {p:5.2f} {'█' * int(round(float(p) * width))}")
     return "\n".join(lines)

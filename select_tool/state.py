@@ -11,14 +11,20 @@ Coordinates are image pixels ``(row, col)`` as floats with pixel centres at inte
 Never lose work: after every completed edit (stroke, rectangle, clear, undo, redo)
 the mask PNG and the session's ``selection.json`` are rewritten atomically in the
 session folder (by default ``<result stem>.select_session/`` next to the result);
-``session.json`` keeps the view (filter, current image, brush). Opening the same
-result again resumes from that folder; an unreadable or wrongly sized mask there is
-reported in ``load_problems`` while the rest loads.
+``session.json`` keeps the view (filter, current image, brush, layers) and the review
+marks (reviewed / skipped per image). Opening the same result again resumes from that
+folder; an unreadable or wrongly sized mask there is reported in ``load_problems``
+while the rest loads.
+
+Autosave is not export: ``export`` writes the folder the retraining reads
+(``select_tool.exporter``), and ``unexported_changes`` counts the images whose mask or
+CAM class differs from what that folder holds.
+
+Class ids are 0-based everywhere (``cam_class`` in the JSON, the filters, the UI).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -28,75 +34,21 @@ import numpy as np
 from common.errors import UserError
 from common.io import atomic_write_json, ensure_dir, read_json
 from datasets.selection import SelectionItem, load_selection, read_mask, save_selection, write_mask
+from select_tool.exporter import item_digest, mask_digest, read_snapshot, write_export
+from select_tool.strokes import mask_filename, paint_segment, rect_pixels  # noqa: F401 (re-exported)
 
 MODES = ("brush", "eraser", "rect")
 FILTERS = ("all", "misclassified", "true_class", "pred_class", "file", "suggested", "masked")
 MIN_BRUSH, MAX_BRUSH = 1, 64
-SESSION_VERSION = 1
+SESSION_VERSION = 2
+REVIEW_MARKS = ("reviewed", "skipped")
+BIG_BRUSH_STEP = 5
 
 
 def default_session_dir(result_path: str | os.PathLike) -> Path:
     """``<folder of result>/<result stem>.select_session``."""
     p = Path(result_path)
     return p.parent / f"{p.stem}.select_session"
-
-
-def mask_filename(index: str) -> str:
-    """``<index>.png`` with characters other than ``A-Za-z0-9_.-`` percent-encoded (injective;
-    ``train/cat/img_01`` -> ``train%2Fcat%2Fimg_01.png``)."""
-    from urllib.parse import quote
-
-    return quote(str(index), safe="-_.") + ".png"
-
-
-def paint_segment(mask: np.ndarray, p0: Sequence[float], p1: Sequence[float], *, radius: float, value: int):
-    """Sweeps a round brush of ``radius`` from ``p0`` to ``p1`` (a capsule) into ``mask`` in place.
-
-    A pixel is painted iff the distance from its centre to the segment ``p0 p1`` is at
-    most ``radius``. This is exact, has no gaps however far apart two mouse events
-    are, and is what a round brush dragged along a straight line covers; it works on
-    the segment's bounding box only, so a paint call costs microseconds.
-
-    Args:
-        mask: ``uint8 [H, W]``, modified in place.
-        p0, p1: ``(row, col)`` floats, pixel centres at integers.
-        radius: brush radius in pixels (diameter / 2).
-        value: 255 (brush) or 0 (eraser).
-
-    Returns:
-        The touched box ``(r0, r1, c0, c1)`` (inclusive) or None if outside the image.
-    """
-    h, w = mask.shape
-    (a_r, a_c), (b_r, b_c) = (float(p0[0]), float(p0[1])), (float(p1[0]), float(p1[1]))
-    r0 = max(0, math.floor(min(a_r, b_r) - radius))
-    r1 = min(h - 1, math.ceil(max(a_r, b_r) + radius))
-    c0 = max(0, math.floor(min(a_c, b_c) - radius))
-    c1 = min(w - 1, math.ceil(max(a_c, b_c) + radius))
-    if r0 > r1 or c0 > c1:
-        return None
-    rr, cc = np.mgrid[r0:r1 + 1, c0:c1 + 1].astype(np.float64)
-    dr, dc = b_r - a_r, b_c - a_c
-    length2 = dr * dr + dc * dc
-    if length2 > 0:
-        t = np.clip(((rr - a_r) * dr + (cc - a_c) * dc) / length2, 0.0, 1.0)
-    else:
-        t = np.zeros_like(rr)
-    dist2 = (rr - (a_r + t * dr)) ** 2 + (cc - (a_c + t * dc)) ** 2
-    region = mask[r0:r1 + 1, c0:c1 + 1]
-    region[dist2 <= radius * radius + 1e-9] = value
-    return (r0, r1, c0, c1)
-
-
-def rect_pixels(p0: Sequence[float], p1: Sequence[float], hw: tuple[int, int]):
-    """Inclusive pixel box ``(r0, r1, c0, c1)`` spanned by two corner points (rounded), clipped."""
-    h, w = hw
-    r0, r1 = sorted((int(round(p0[0])), int(round(p1[0]))))
-    c0, c1 = sorted((int(round(p0[1])), int(round(p1[1]))))
-    r0, c0 = max(r0, 0), max(c0, 0)
-    r1, c1 = min(r1, h - 1), min(c1, w - 1)
-    if r0 > r1 or c0 > c1:
-        return None
-    return (r0, r1, c0, c1)
 
 
 def read_index_file(path: str | os.PathLike, known: set[str]) -> list[str]:
@@ -169,7 +121,17 @@ class SelectionState:
         self.on_change = on_change
         self.probs: np.ndarray | None = None
         self._suggested: list[str] | None = None
-        self._pending_view: tuple | None = None  # filter waiting for predictions/suggestions
+        self.suggest_scores: dict[str, float | None] = {}
+        self._pending_view: tuple | None = None  # filter of the last session waiting for predictions
+        self._pending_user: tuple | None = None  # filter the expert chose before predictions were ready
+        self._fresh = True  # no view restored from a session: start on 'suggested' when useful
+        self._user_moved = False  # the expert changed image or list since start
+        self._cam_explicit = False  # the CAM class of the current image was chosen by the expert
+        self.notices: list[str] = []  # messages for the status line (taken by the GUI)
+        self.review: dict[str, str] = {}
+        self.out_dir: Path | None = None
+        self._exported: dict[str, str] = {}
+        self._digests: dict[str, str] = {}
         # masks and their CAM class; only images the expert touched are stored
         self.masks: dict[str, np.ndarray] = {}
         self.cam_classes: dict[str, int] = {}
@@ -187,7 +149,12 @@ class SelectionState:
         self.pos = 0
         self.cam_class = int(self.labels[0])
         self.opacity = 0.5
-        self.show_overlay = True
+        self.mask_opacity = 0.45
+        self.show_cam = True
+        self.show_mask = True
+        self.side_by_side = True
+        self.common_scale = False
+        self.cam_threshold = 0.5
         self.mode = "brush"
         self.brush_size = 5
         self._zero = np.zeros(self.image_hw, np.uint8)
@@ -217,29 +184,105 @@ class SelectionState:
         if probs.shape != (len(self.indices), len(self.class_names)):
             raise ValueError(f"probs has shape {probs.shape}, expected {(len(self.indices), len(self.class_names))}")
         self.probs = probs
+        if not self._cam_explicit and self.current not in self.cam_classes:
+            self.cam_class = self._default_cam_class(self.current)
         self._apply_pending_view()
 
     def _apply_pending_view(self) -> None:
-        if self._pending_view is None:
+        """Applies a filter that waited for predictions/suggestions, without surprising the expert:
+        one the expert chose is applied; one from the last session only if the expert has
+        not moved on since the start (else a notice says so)."""
+        moved = self._user_moved
+        if self._pending_user is not None:
+            kind, value = self._pending_user
+            try:
+                self.set_filter(kind, value)
+            except UserError as exc:
+                if "still being computed" in str(exc):
+                    return
+                self.notices.append(f"filter '{kind}' not applied: {exc}")
+            else:
+                self.notices.append(f"filter '{kind}' applied: the predictions are ready")
+            self._pending_user = self._pending_view = None
+            self._user_moved = moved
             return
-        kind, value, current = self._pending_view
+        if self._pending_view is not None:
+            kind, value, current = self._pending_view
+            if moved:
+                self._pending_view = None
+                self.notices.append(f"last session's filter '{kind}' not restored because you moved on; "
+                                    f"choose it under 'Show'")
+                return
+            try:
+                self.set_filter(kind, value)
+            except UserError as exc:
+                if "still being computed" in str(exc):
+                    return
+                self.load_problems.append(f"filter '{kind}' not restored: {exc}")
+            self._pending_view = None
+            if current in self.visible:
+                self.go(self.visible.index(current))
+            self._user_moved = moved
+            return
+        if self._fresh and not moved and self._suggested and self.filter_kind == "all":
+            self.set_filter("suggested")
+            self.go(0)
+            self._fresh = False
+            self._user_moved = False
+            self.notices.append(f"showing the {len(self.visible)} suggested (misclassified) images first; "
+                                f"'Show' lists the others")
+
+    def request_filter(self, kind: str, value=None) -> bool:
+        """The expert chose a filter: applied now, or as soon as the predictions it needs are ready.
+
+        Returns:
+            True if applied now; False if it waits (``pending_filter`` names it).
+
+        Raises:
+            UserError: as ``set_filter`` for anything but "not computed yet".
+        """
         try:
             self.set_filter(kind, value)
         except UserError as exc:
-            if "still being computed" in str(exc):
-                return
-            self.load_problems.append(f"filter '{kind}' not restored: {exc}")
+            if "still being computed" not in str(exc):
+                raise
+            self._pending_user = (kind, value)
+            self._pending_view = None
+            self._changed("list")
+            return False
+        self._pending_user = None
+        return True
+
+    def start_filter(self, kind: str, value=None) -> None:
+        """The list to start on (command line): overrides the last session's and the default."""
+        self._fresh = False
         self._pending_view = None
-        if current in self.visible:
-            self.go(self.visible.index(current))
+        self.request_filter(kind, value)
+        self._user_moved = False
+
+    @property
+    def pending_filter(self) -> str | None:
+        """The filter waiting for predictions (chosen by the expert or from the last session)."""
+        pend = self._pending_user or self._pending_view
+        return None if pend is None else str(pend[0])
+
+    def take_notices(self) -> list[str]:
+        out, self.notices = self.notices, []
+        return out
 
     @property
     def predicted(self) -> np.ndarray | None:
         return None if self.probs is None else self.probs.argmax(axis=1)
 
-    def set_suggestions(self, ordered: Sequence[str]) -> None:
-        """The 'suggested' order (``select_tool.suggest.suggested_order``)."""
-        self._suggested = [str(i) for i in ordered]
+    def set_suggestions(self, ordered: Sequence) -> None:
+        """The 'suggested' order: indices, or ``(index, score or None)`` pairs as
+        ``select_tool.suggest.suggested_order`` returns them. Set once per session, so the
+        order stays stable while the expert works through it."""
+        self._suggested, self.suggest_scores = [], {}
+        for entry in ordered:
+            idx, score = (entry, None) if isinstance(entry, str) else (str(entry[0]), entry[1])
+            self._suggested.append(idx)
+            self.suggest_scores[idx] = None if score is None else float(score)
         self._apply_pending_view()
 
     def _need_predictions(self, kind: str) -> np.ndarray:
@@ -295,8 +338,13 @@ class SelectionState:
         current = self.current if self.visible else None
         self.visible = new
         self.filter_kind, self.filter_value = kind, value
-        self.pos = new.index(current) if current in new else 0
-        self._enter_image()
+        self._pending_user = None
+        self._user_moved = True
+        if current in new:
+            self.pos = new.index(current)
+        else:
+            self.pos = 0
+            self._enter_image()
         self._save_session()
         self._changed("list")
         return new
@@ -320,8 +368,11 @@ class SelectionState:
     def go(self, pos: int) -> str:
         """Shows the ``pos``-th listed image (clamped); finishes a stroke in progress."""
         self.end_stroke()
-        self.pos = min(max(int(pos), 0), len(self.visible) - 1)
-        self._enter_image()
+        new = min(max(int(pos), 0), len(self.visible) - 1)
+        self._user_moved = True
+        if new != self.pos:
+            self.pos = new
+            self._enter_image()
         self._save_session()
         self._changed("image")
         return self.current
@@ -337,28 +388,101 @@ class SelectionState:
     def prev(self) -> str:
         return self.go(self.pos - 1)
 
-    def save_and_next(self) -> str:
-        """N: make sure the current mask is on disk, then go to the next image."""
-        self.save()
-        return self.next()
-
     def _enter_image(self) -> None:
         idx = self.current
-        self.cam_class = self.cam_classes.get(idx, int(self.labels[self._pos_of[idx]]))
+        self._cam_explicit = False
+        self.cam_class = self.cam_classes.get(idx, self._default_cam_class(idx))
+
+    def _default_cam_class(self, index: str) -> int:
+        """The predicted class for a misclassified image (where a shortcut's evidence shows),
+        else (and before predictions) the true class."""
+        pos = self._pos_of[index]
+        if self.probs is not None:
+            return int(self.probs[pos].argmax())
+        return int(self.labels[pos])
+
+    # ----- review ---------------------------------------------------------------
+    def mark(self, status: str | None, index: str | None = None) -> None:
+        """Marks an image ``reviewed`` or ``skipped`` (None removes the mark); saved with the session."""
+        if status is not None and status not in REVIEW_MARKS:
+            raise UserError(f"unknown review mark '{status}' (valid: {', '.join(REVIEW_MARKS)})")
+        idx = self.current if index is None else index
+        if status is None:
+            self.review.pop(idx, None)
+        else:
+            self.review[idx] = status
+        self._save_session()
+        self._changed("review")
+
+    def next_unreviewed(self) -> str | None:
+        """Goes to the next listed image without a mark (wrapping); None (and stays) if all are marked."""
+        n = len(self.visible)
+        for step in range(1, n + 1):
+            k = (self.pos + step) % n
+            if self.visible[k] not in self.review:
+                self.go(k)
+                return self.current
+        self.end_stroke()
+        self.notices.append(f"all {n} listed images are reviewed or skipped")
+        self._changed("review")
+        return None
+
+    def review_and_next(self) -> str | None:
+        """N: the current image is done (mask, if any, is autosaved); on to the next unreviewed one."""
+        self.end_stroke()
+        self.mark("reviewed")
+        return self.next_unreviewed()
+
+    def skip_and_next(self) -> str | None:
+        """S: not worth a mask now; on to the next unreviewed image."""
+        self.end_stroke()
+        self.mark("skipped")
+        return self.next_unreviewed()
+
+    def progress(self) -> tuple[int, int, int, int]:
+        """``(reviewed, skipped, masked, listed)`` for the current list."""
+        rev = sum(1 for i in self.visible if self.review.get(i) == "reviewed")
+        skip = sum(1 for i in self.visible if self.review.get(i) == "skipped")
+        masked = sum(1 for i in self.visible if i in self.masks and self.has_mask(i))
+        return rev, skip, masked, len(self.visible)
 
     # ----- view -----------------------------------------------------------------
     def set_cam_class(self, c: int) -> None:
         self.cam_class = self._check_class("cam class", c)
+        self._cam_explicit = True
         self._changed("class")
+
+    def toggle_true_pred(self) -> int:
+        """T: switches the CAM between the true and the predicted class."""
+        y = self.current_label
+        if self.probs is None:
+            raise UserError("the predicted class is still being computed; try again shortly")
+        p = int(self.probs[self._pos_of[self.current]].argmax())
+        self.set_cam_class(p if self.cam_class == y and p != y else y)
+        return self.cam_class
 
     def set_opacity(self, value: float) -> None:
         self.opacity = float(min(max(value, 0.0), 1.0))
         self._changed("view")
 
-    def toggle_overlay(self) -> bool:
-        self.show_overlay = not self.show_overlay
+    def set_mask_opacity(self, value: float) -> None:
+        self.mask_opacity = float(min(max(value, 0.05), 1.0))
         self._changed("view")
-        return self.show_overlay
+
+    def toggle(self, layer: str) -> bool:
+        """Flips ``show_cam``, ``show_mask``, ``side_by_side`` or ``common_scale``; returns the new value."""
+        if layer not in ("show_cam", "show_mask", "side_by_side", "common_scale"):
+            raise ValueError(f"unknown view flag '{layer}'")
+        if layer == "show_mask":
+            self.end_stroke()
+        setattr(self, layer, not getattr(self, layer))
+        self._save_session()
+        self._changed("view")
+        return getattr(self, layer)
+
+    def set_cam_threshold(self, value: float) -> None:
+        self.cam_threshold = float(min(max(value, 0.01), 1.0))
+        self._changed("view")
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
@@ -368,6 +492,7 @@ class SelectionState:
         self._changed("tool")
 
     def change_brush_size(self, delta: int) -> int:
+        """Adds ``delta`` pixels (clamped to 1..64); ``BIG_BRUSH_STEP`` is the Shift+[ / ] step."""
         self.brush_size = int(min(max(self.brush_size + int(delta), MIN_BRUSH), MAX_BRUSH))
         self._changed("tool")
         return self.brush_size
@@ -387,6 +512,11 @@ class SelectionState:
             m = self.masks[index] = np.zeros(self.image_hw, np.uint8)
         return m
 
+    def _touch(self, index: str) -> None:
+        """The mask of ``index`` changed: autosave it, and its export digest is stale."""
+        self.dirty.add(index)
+        self._digests.pop(index, None)
+
     def _push_undo(self, index: str, before: np.ndarray) -> None:
         stack = self._undo.setdefault(index, [])
         stack.append(before)
@@ -395,8 +525,14 @@ class SelectionState:
 
     # strokes (brush / eraser / rectangle) -- begin, extend*, end
     def begin_stroke(self, row: float, col: float):
-        """Mouse down at ``(row, col)``: brush/eraser paints a dot; rect mode anchors a corner."""
+        """Mouse down at ``(row, col)``: brush/eraser paints a dot; rect mode anchors a corner.
+
+        Raises:
+            UserError: the mask is hidden (painting blind is not allowed).
+        """
         self.end_stroke()
+        if not self.show_mask:
+            raise UserError("the mask is hidden, so painting is off: press M to show it")
         idx = self.current
         m = self._editable(idx)
         value = 0 if self.mode == "eraser" else 255
@@ -449,7 +585,7 @@ class SelectionState:
         self._push_undo(s.index, s.before)
         # the CAM shown while painting is the one the mask refers to (go() ends strokes first)
         self.cam_classes[s.index] = self.cam_class
-        self.dirty.add(s.index)
+        self._touch(s.index)
         self.save()
         return True
 
@@ -466,9 +602,42 @@ class SelectionState:
             return False
         self._push_undo(idx, m.copy())
         m[:] = 0
-        self.dirty.add(idx)
+        self._touch(idx)
         self.save()
         return True
+
+    def mask_from_cam(self, cam01: np.ndarray, threshold: float | None = None) -> int:
+        """Adds the pixels where the shown CAM (scaled to [0, 1]) is >= ``threshold`` to the mask.
+
+        One undo step; records the shown CAM class as the mask's ``cam_class``.
+
+        Returns:
+            The number of pixels newly masked.
+
+        Raises:
+            UserError: no CAM yet, the mask is hidden, or nothing reaches the threshold.
+        """
+        self.end_stroke()
+        if cam01 is None:
+            raise UserError("the CAM of this image is still being computed; try again shortly")
+        if not self.show_mask:
+            raise UserError("the mask is hidden, so painting is off: press M to show it")
+        t = self.cam_threshold if threshold is None else float(threshold)
+        cam01 = np.asarray(cam01)
+        if cam01.shape != self.image_hw:
+            raise ValueError(f"CAM has shape {cam01.shape}, expected {self.image_hw}")
+        hot = cam01 >= t
+        idx = self.current
+        m = self._editable(idx)
+        added = int((hot & (m == 0)).sum())
+        if not added:
+            raise UserError(f"no unmasked pixel of the shown CAM reaches {t:.2f} (of its scale); lower the threshold")
+        self._push_undo(idx, m.copy())
+        m[hot] = 255
+        self.cam_classes[idx] = self.cam_class
+        self._touch(idx)
+        self.save()
+        return added
 
     def undo(self) -> bool:
         """Undoes the last committed edit of the current image."""
@@ -488,7 +657,7 @@ class SelectionState:
         m = self._editable(idx)
         target.setdefault(idx, []).append(m.copy())
         m[:] = stack.pop()
-        self.dirty.add(idx)
+        self._touch(idx)
         self.save()
         return True
 
@@ -549,7 +718,13 @@ class SelectionState:
             "brush_size": self.brush_size,
             "mode": self.mode,
             "opacity": self.opacity,
-            "show_overlay": self.show_overlay,
+            "mask_opacity": self.mask_opacity,
+            "show_cam": self.show_cam,
+            "show_mask": self.show_mask,
+            "side_by_side": self.side_by_side,
+            "common_scale": self.common_scale,
+            "cam_threshold": self.cam_threshold,
+            "review": {i: self.review[i] for i in self.indices if i in self.review},
         }
         try:
             atomic_write_json(self.session_path, data)
@@ -577,20 +752,32 @@ class SelectionState:
                 self.cam_classes[it.index] = it.cam_class
                 self.notes[it.index] = it.note
         if self.session_path.exists():
+            self._fresh = False
             try:
                 data = read_json(self.session_path, what="session")
                 self._restore_view(data)
-            except (UserError, KeyError, TypeError, ValueError) as exc:
+            except (UserError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 self.load_problems.append(f"session view '{self.session_path}' not restored: {exc}")
         else:
             self._enter_image()
+        self._user_moved = False
 
     def _restore_view(self, data: dict) -> None:
         self.brush_size = int(min(max(int(data.get("brush_size", self.brush_size)), MIN_BRUSH), MAX_BRUSH))
         if data.get("mode") in MODES:
             self.mode = data["mode"]
         self.opacity = float(min(max(float(data.get("opacity", self.opacity)), 0.0), 1.0))
-        self.show_overlay = bool(data.get("show_overlay", True))
+        self.mask_opacity = float(min(max(float(data.get("mask_opacity", self.mask_opacity)), 0.05), 1.0))
+        self.cam_threshold = float(min(max(float(data.get("cam_threshold", self.cam_threshold)), 0.01), 1.0))
+        for flag in ("show_cam", "side_by_side", "common_scale"):
+            setattr(self, flag, bool(data.get(flag, getattr(self, flag))))
+        self.show_mask = True  # never start with painting off
+        review = data.get("review") or {}
+        bad = [i for i, v in review.items() if i not in self._pos_of or v not in REVIEW_MARKS]
+        if bad:
+            self.load_problems.append(f"session review marks: {len(bad)} unknown image(s) or mark(s) ignored, "
+                                      f"e.g. {bad[0]!r}")
+        self.review = {i: v for i, v in review.items() if i in self._pos_of and v in REVIEW_MARKS}
         flt = data.get("filter") or {}
         kind, value = flt.get("kind", "all"), flt.get("value")
         current = data.get("current")
@@ -609,11 +796,42 @@ class SelectionState:
         self._enter_image()
 
     # ----- export ---------------------------------------------------------------
-    def export(self, out_dir: str | os.PathLike, heldout_fraction: float = 0.0, seed: int = 0) -> tuple[Path, Path | None]:
+    def set_export_dir(self, out_dir: str | os.PathLike) -> None:
+        """Where ``export`` writes; reads what it holds now to count unexported changes."""
+        self.out_dir = Path(out_dir)
+        self._exported, problems = read_snapshot(self.out_dir, self.image_hw)
+        self.load_problems.extend(problems)
+        self._changed("export")
+
+    def _digest(self, index: str) -> str:
+        h = self._digests.get(index)
+        if h is None:
+            h = self._digests[index] = mask_digest(self.masks[index])
+        return item_digest(h, int(self.cam_classes.get(index, self.labels[self._pos_of[index]])),
+                           self.notes.get(index, ""))
+
+    def export_diff(self) -> dict[str, list[str]]:
+        """What an export would change: ``{"added": [...], "changed": [...], "removed": [...]}``."""
+        now = {i: self._digest(i) for i in self.indices if i in self.masks and self.has_mask(i)}
+        return {"added": sorted(i for i in now if i not in self._exported),
+                "changed": sorted(i for i in now if i in self._exported and now[i] != self._exported[i]),
+                "removed": sorted(i for i in self._exported if i not in now)}
+
+    def unexported_changes(self) -> int:
+        """Images whose mask, CAM class or note differs from the export folder."""
+        return sum(len(v) for v in self.export_diff().values())
+
+    def export(self, out_dir: str | os.PathLike | None = None, heldout_fraction: float = 0.0,
+               seed: int = 0) -> tuple[Path, Path | None]:
         """Writes the final selection: ``out_dir/selection.json`` + ``out_dir/masks/*.png``.
 
+        The folder is rewritten so that it holds exactly the current masks: a mask
+        cleared since the last export disappears from the JSON *and* the folder
+        (``select_tool.exporter.write_export``). With every mask cleared, an earlier
+        export becomes an empty selection.
+
         Args:
-            out_dir: output folder (created; must be writable).
+            out_dir: output folder (created; must be writable); default ``set_export_dir``'s.
             heldout_fraction: share of the masked images written instead to
                 ``out_dir/heldout_selection.json`` (deterministic given ``seed``), e.g.
                 to check that feedback generalises to masks the retraining never saw.
@@ -623,19 +841,23 @@ class SelectionState:
             ``(selection path, held-out path or None)``.
 
         Raises:
-            UserError: nothing to export, folder not writable, bad fraction.
+            UserError: nothing to export, folder not writable, bad fraction. The
+                earlier export is then unchanged.
         """
         self.end_stroke()
         if not 0.0 <= heldout_fraction < 1.0:
             raise UserError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
+        if out_dir is None:
+            if self.out_dir is None:
+                raise ValueError("export() needs out_dir (or set_export_dir first)")
+            out_dir = self.out_dir
         out_dir = Path(out_dir)
+        if self.out_dir is None or out_dir.resolve() != self.out_dir.resolve():
+            self.out_dir = out_dir
+            self._exported, _ = read_snapshot(out_dir, self.image_hw)
         items = self._items()
-        if not items:
+        if not items and not self._exported:
             raise UserError("nothing to export: no image has a mask yet")
-        ensure_dir(out_dir)
-        ensure_dir(out_dir / "masks")
-        for it in items:
-            write_mask(out_dir / it.mask, self.masks[it.index])
         held: list[SelectionItem] = []
         n_held = int(round(heldout_fraction * len(items)))
         if n_held:
@@ -643,23 +865,28 @@ class SelectionState:
             pick = set(rng.choice(len(items), size=n_held, replace=False).tolist())
             held = [it for k, it in enumerate(items) if k in pick]
             items = [it for k, it in enumerate(items) if k not in pick]
-        rel = self._train_result_rel(out_dir)
-        sel_path = save_selection(out_dir / "selection.json", rel, items)
-        held_path = save_selection(out_dir / "heldout_selection.json", rel, held) if held else None
+        sel_path, held_path = write_export(out_dir, self._train_result_rel(out_dir), items, held, self.masks)
+        self._exported = {it.index: self._digest(it.index) for it in items + held}
+        self._changed("export")
         return sel_path, held_path
 
     # ----- status ---------------------------------------------------------------
     def status_text(self) -> str:
-        """``train_00017 · 3/120 · brush 5 px · saved`` for the status line."""
+        """``train_00017 · 3/120 (all) · 2/120 reviewed · 1 masked · brush 5 px · autosaved · 1 change not exported``."""
         if self.last_save_error:
-            saved = "NOT SAVED: " + self.last_save_error
+            saved = "AUTOSAVE FAILED: " + self.last_save_error
         elif self.dirty or self._stroke is not None:
-            saved = "unsaved"
+            saved = "not autosaved yet"
         else:
-            saved = "saved"
-        n_masked = sum(1 for i in self.indices if self.has_mask(i))
-        return (f"{self.current} · {self.pos + 1}/{len(self.visible)} ({self.filter_kind}) · "
-                f"{self.mode} {self.brush_size} px · {n_masked} masked · {saved}")
+            saved = "autosaved"
+        rev, skip, masked, listed = self.progress()
+        n = self.unexported_changes()
+        exported = (f"{n} change{'s' if n != 1 else ''} not exported" if n
+                    else ("all exported" if self._exported else "nothing exported yet"))
+        flt = self.filter_kind + (f" → {self.pending_filter} when ready" if self.pending_filter else "")
+        return (f"{self.current} · {self.pos + 1}/{listed} ({flt}) · {rev + skip}/{listed} reviewed"
+                f"{f' ({skip} skipped)' if skip else ''} · {masked} masked · "
+                f"{self.mode} {self.brush_size} px · {saved} · {exported}")
 
     def _changed(self, what: str) -> None:
         if self.on_change is not None:

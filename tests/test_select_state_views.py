@@ -56,7 +56,7 @@ def test_compose_values():
     out = compose(img, cam=None, mask=mask, zoom=2, mask_alpha=0.5)
     assert out.shape == (4, 6, 3)
     np.testing.assert_array_equal(out[0, 0], [100, 100, 100])
-    np.testing.assert_array_equal(out[2:4, 4:6].reshape(-1, 3), [[50, 178, 50]] * 4)  # 0.5·100 + 0.5·(0,255,0)
+    np.testing.assert_array_equal(out[2:4, 4:6].reshape(-1, 3), [[178, 50, 178]] * 4)  # 0.5·100 + 0.5·(255,0,255)
     cam = np.array([[0.0, 1.0, 2.0], [-1.0, 0.0, 2.0]])
     out = compose(img, cam=cam, mask=None, opacity=1.0)
     lut = jet_lut()
@@ -72,7 +72,7 @@ def test_compose_values():
 def test_probability_bars_marks_true_and_predicted():
     text = probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "bb", "c"], true_class=0)
     lines = text.splitlines()
-    assert lines[0].startswith("*  1 a ") and lines[1].startswith(" > 2 bb") and "0.70" in lines[1]
+    assert lines[0].startswith("*  0 a ") and lines[1].startswith(" > 1 bb") and "0.70" in lines[1]
     assert lines[1].count("█") == 14
     assert "computing" in probability_bars(None, ["a"], 0)
 

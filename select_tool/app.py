@@ -151,6 +151,9 @@ class App:
                 self._key(f"<KeyPress-{key}>", action)
                 if len(key) == 1 and key.isalpha():
                     self._key(f"<KeyPress-{key.upper()}>", action)
+        for k in range(min(9, len(self.names))):
+            self.action_fns[f"class_{k}"] = lambda c_=k: self.state.set_cam_class(c_)
+            self._key(f"<KeyPress-{k + 1}>", f"class_{k}")
         for seq in ("<Control-z>",):
             self._key(seq, "undo")
         # Ctrl+Shift+Z redoes; with Caps Lock on, Ctrl+Z arrives as <Control-Z> without Shift: undo

@@ -189,7 +189,8 @@ class App:
         self._update_rows({before, s.current})
         self.emit("key", action=name, seq=seq, current=s.current, cam_class=s.cam_class, brush_size=s.brush_size,
                   mode=s.mode, saved=s.saved, review=s.review.get(s.current), unexported=s.unexported_changes(),
-                  show_cam=s.show_cam, show_mask=s.show_mask, side_by_side=s.side_by_side,
+                  show_cam=s.show_cam, show_mask=s.show_mask, side_by_side=s.side_by_side, marks=s.review,
+                  filter=s.filter_kind, message=self._flash, pos=s.pos, listed=len(s.visible),
                   undo=s.undo_depth_available()[0], redo=s.undo_depth_available()[1])
         return result
 
@@ -253,12 +254,16 @@ class App:
         self.emit("ready", **self.geometry(), image_hw=list(s.image_hw), title=self.root.title(),
                   session=str(s.session_dir), out=str(self.out_dir), current=s.current,
                   masked=[i for i in s.indices if s.has_mask(i)], load_problems=s.load_problems,
-                  filter=s.filter_kind, review=s.review, cam_class=s.cam_class)
+                  filter=s.filter_kind, review=s.review, cam_class=s.cam_class, label=s.current_label,
+                  pred=int(s.current_probs().argmax()),
+                  n_misclassified=int((s.predicted != s.labels).sum()))
 
     def geometry(self) -> dict:
-        b = self.export_button
+        def rect(w):
+            return [w.winfo_rootx(), w.winfo_rooty(), w.winfo_width(), w.winfo_height()]
+
         return {**self.view.describe(), "window": [self.root.winfo_width(), self.root.winfo_height()],
-                "export_button": [b.winfo_rootx(), b.winfo_rooty(), b.winfo_width(), b.winfo_height()]}
+                "export_button": rect(self.export_button), "listbox": rect(self.listbox)}
 
     # ----- list -----------------------------------------------------------------
     def _filter_choices(self):
@@ -270,18 +275,19 @@ class App:
         return ch
 
     def _row_text(self, index: str) -> str:
+        """``✓● 0.82 train_00017 2→1``: review mark, mask, suggested score, index, true→predicted ids."""
         s = self.state
         pos = s.position_of(index)
         y = int(s.labels[pos])
         mark = {"reviewed": "✓", "skipped": "–"}.get(s.review.get(index), " ") + ("●" if s.has_mask(index) else " ")
-        text = f"{mark} {index}  {y}:{self.names[y]}"
+        score = ""
+        if s.filter_kind == "suggested":
+            value = s.suggest_scores.get(index)
+            score = "  —  " if value is None else f"{value:.2f} "
+        text = f"{mark} {score}{index}  {y}"
         if s.probs is not None:
             p = int(s.probs[pos].argmax())
-            if p != y:
-                text += f"→{p}:{self.names[p]}"
-        if s.filter_kind == "suggested":
-            score = s.suggest_scores.get(index)
-            text += "  —" if score is None else f"  {score:.2f}"
+            text += f"→{p}" if p != y else f":{self.names[y]}"
         return text
 
     def rebuild_list(self) -> None:
@@ -472,8 +478,8 @@ class App:
     def _cam_texts(self, cam01, scale: float, own: float) -> tuple[str, str]:
         s = self.state
         c = s.cam_class
-        which = ("predicted" if s.probs is not None and c == int(s.current_probs().argmax()) else "") or \
-                ("true" if c == s.current_label else "")
+        is_pred = s.probs is not None and c == int(s.current_probs().argmax())
+        which = " = ".join(w for w, hit in (("true", c == s.current_label), ("predicted", is_pred)) if hit)
         head = f"CAM {c}: {self.names[c]}" + (f" ({which})" if which else "")
         if not s.show_cam:
             return head + "\nhidden (H)", ""

@@ -134,6 +134,18 @@ class Tool:
         self.xdo("mouseup", "1")
         return self.wait("stroke", timeout=10)
 
+    def window_id(self, name_regex="^select_tool.*tiny$"):
+        found = subprocess.run(["xdotool", "search", "--sync", "--name", name_regex], capture_output=True,
+                               text=True, timeout=20, env=dict(os.environ, DISPLAY=self.display))
+        return found.stdout.split()[0]
+
+    def window_origin(self, wid):
+        """Screen position of the window's top-left corner."""
+        out = subprocess.run(["xdotool", "getwindowgeometry", "--shell", str(wid)], capture_output=True, text=True,
+                             timeout=20, env=dict(os.environ, DISPLAY=self.display)).stdout
+        vals = dict(line.split("=", 1) for line in out.split() if "=" in line)
+        return int(vals["X"]), int(vals["Y"])
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()

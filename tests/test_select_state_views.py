@@ -134,3 +134,24 @@ def test_loader_errors(tmp_path, clf_and_data):
     clf, ds = clf_and_data
     opened = open_result(bad, classifier=clf, dataset=ds, split="val")
     assert len(opened.split) == 3 and opened.class_names == ds.class_names
+
+
+def test_cam_cache_scaled_per_map_and_common(clf_and_data):
+    from select_tool.cam_cache import CamCache
+
+    clf, ds = clf_and_data
+    cache = CamCache(clf, ds.arrays("train").images, chunk=4, start=False)
+    assert cache.scaled(0, 0) == (None, 0.0, 0.0)
+    cache.compute_now(0)
+    per = [cache.scaled(0, c) for c in range(3)]
+    common = [cache.scaled(0, c, common=True) for c in range(3)]
+    scale = common[0][1]
+    assert all(c[1] == scale for c in common)  # one scale for every class of the image
+    assert scale == pytest.approx(max(max(p[2] for p in per), float(cache.grid[0].max())))
+    for c in range(3):
+        m, s, own = per[c]
+        assert s == pytest.approx(max(own, 0.0))
+        if own > 0:
+            assert m.max() == pytest.approx(1.0)
+        raw = cache.cam(0, c, normalized=False)
+        np.testing.assert_allclose(common[c][0], np.clip(raw / scale, 0, 1), atol=1e-6)

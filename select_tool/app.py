@@ -43,6 +43,7 @@ class App:
         self._cam_shown = None
         self._suggestions_set = False
         self._list_sig = None
+        self._poll_id = None
         self.exited = False
         self.filter_choices = self._filter_choices()
         self.list_width = min(30, max(len(i) for i in state.indices) + max(len(n) for n in self.names) * 2 + 14)
@@ -94,7 +95,7 @@ class App:
                 print(f"warning: {p}", file=sys.stderr)
             self.flash(f"{len(state.load_problems)} problem(s) loading the session: {state.load_problems[0]}",
                        error=True)
-        self.root.after(50, self._poll_cache)
+        self._poll_id = self.root.after(50, self._poll_cache)
 
     def _styles(self) -> None:
         style = ttk.Style(self.root)
@@ -187,12 +188,17 @@ class App:
         self._flash, self._flash_error = "", False
         result = self._do(self.action_fns[name])
         self._update_rows({before, s.current})
+        if self.debug_events:
+            self._emit_key(name, seq)
+        return result
+
+    def _emit_key(self, name: str, seq: str | None) -> None:
+        s = self.state
         self.emit("key", action=name, seq=seq, current=s.current, cam_class=s.cam_class, brush_size=s.brush_size,
                   mode=s.mode, saved=s.saved, review=s.review.get(s.current), unexported=s.unexported_changes(),
                   show_cam=s.show_cam, show_mask=s.show_mask, side_by_side=s.side_by_side, marks=s.review,
                   filter=s.filter_kind, message=self._flash, pos=s.pos, listed=len(s.visible),
                   undo=s.undo_depth_available()[0], redo=s.undo_depth_available()[1])
-        return result
 
     def _do(self, fn, *args):
         """Runs a state action; a UserError goes to the status line instead of a traceback."""
@@ -214,6 +220,7 @@ class App:
 
     # ----- background CAMs -----------------------------------------------------
     def _poll_cache(self) -> None:
+        self._poll_id = None
         cache, state = self.cache, self.state
         if cache.error is not None:
             self.flash(f"computing CAMs failed: {cache.error}", error=True)
@@ -226,7 +233,7 @@ class App:
                 self.flash(f"computing CAMs… {done}/{total}")
             if cache.has(pos) != self._cam_shown:
                 self.refresh(list_too=False)
-            self.root.after(100, self._poll_cache)
+            self._poll_id = self.root.after(100, self._poll_cache)
             return
         state.set_predictions(cache.probs)
         if not self._suggestions_set:
@@ -499,7 +506,8 @@ class App:
         head, bar = self._cam_texts(cam01, scale, own)
         mask = "" if s.show_mask else " · mask hidden (M)"
         labels = ["image" + mask, head + mask] if s.side_by_side else [head + mask]
-        self.view.redraw(self.split.images[pos], cam01 if s.show_cam else None, labels)
+        self.view.redraw(self.split.images[pos], cam01 if s.show_cam else None, labels,
+                         ident=(pos, s.cam_class, s.common_scale, cam01 is not None))
         self.scale_var.set(bar)
 
     def refresh(self, list_too: bool = True) -> None:
@@ -609,8 +617,15 @@ class App:
             self.root.focus_force()
 
     def _exit(self) -> None:
-        self.cache.stop()
+        self.shutdown()
         self.exited = True
+
+    def shutdown(self) -> None:
+        """Stops the CAM worker and timers and closes the window."""
+        self.cache.stop()
+        if self._poll_id is not None:
+            self.root.after_cancel(self._poll_id)
+            self._poll_id = None
         self.root.destroy()
 
     def report_exit(self) -> None:

@@ -20,24 +20,31 @@ import numpy as np
 from classification_models.cam import normalize_per_map
 
 
+def auto_chunk(hw: tuple[int, int], pixels: int = 2_000_000) -> int:
+    """Images per batch: about ``pixels`` input pixels, between 1 and 64."""
+    return int(min(64, max(1, pixels // max(1, hw[0] * hw[1]))))
+
+
 class CamCache:
     """Background, chunked CAM/probability computation for ``images``.
 
     Args:
         classifier: a ``classification_models.classifier.Classifier``.
         images: ``uint8 [N, H, W, C]``, in the order of the tool's index list.
-        chunk: images per ``Classifier.cams`` call (also its batch size).
+        chunk: images per ``Classifier.cams`` call (also its batch size); default
+            ``auto_chunk``: 64 small images, fewer large ones, so that the first CAM
+            appears soon (a 1024×1024 image waits for 2 images, not 64).
         start: start the worker thread now.
         on_progress: optional ``(done, total) -> None``, called from the worker thread.
     """
 
-    def __init__(self, classifier, images: np.ndarray, *, chunk: int = 64, start: bool = True,
+    def __init__(self, classifier, images: np.ndarray, *, chunk: int | None = None, start: bool = True,
                  on_progress: Callable[[int, int], None] | None = None, lru: int = 64):
         self.classifier = classifier
         self.images = images
         self.n = int(len(images))
         self.hw = tuple(int(v) for v in images.shape[1:3])
-        self.chunk = int(chunk)
+        self.chunk = int(chunk) if chunk else auto_chunk(self.hw)
         self.num_classes = int(classifier.num_classes)
         self.probs = np.zeros((self.n, self.num_classes), np.float32)
         self.grid: np.ndarray | None = None

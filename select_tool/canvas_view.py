@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tkinter as tk
 
-from select_tool.render import BACKGROUND, compose_view, to_ppm
+from select_tool.render import BACKGROUND, compose_base, overlay_mask, to_ppm
 from select_tool.viewport import Viewport
 
 GAP = 6  # canvas pixels between the two panes
@@ -39,6 +39,8 @@ class CanvasView:
         self.rects = [self.canvas.create_rectangle(0, 0, 0, 0, outline="#ff00ff", width=2, dash=(4, 2),
                                                    state="hidden") for _ in range(2)]
         self.size = (2 * PANE_REQUEST + GAP, PANE_REQUEST)
+        self._bases: list = [None, None]
+        self._base_keys: list = [None, None]
         self.canvas.bind("<Configure>", self.on_configure)
 
     # ----- geometry ---------------------------------------------------------------
@@ -94,8 +96,10 @@ class CanvasView:
         self.app.view_changed("fit")
 
     # ----- drawing ------------------------------------------------------------------
-    def redraw(self, image, cam01, label_texts: list[str]) -> None:
-        """Composes and shows the panes; ``cam01`` is the CAM in [0, 1] or None (hidden / computing)."""
+    def redraw(self, image, cam01, label_texts: list[str], ident: tuple) -> None:
+        """Composes and shows the panes; ``cam01`` is the CAM in [0, 1] or None (hidden / computing);
+        ``ident`` names what ``image`` and ``cam01`` are (image position, class, scaling), so
+        that the picture under the mask is recomposed only when it changes."""
         s, vp = self.app.state, self.vp
         mask = s.mask() if s.show_mask else None
         if self.n_panes == 2:
@@ -109,8 +113,13 @@ class CanvasView:
                 for item in (self.labels[k], self.label_bgs[k], self.cursors[k], self.rects[k]):
                     self.canvas.itemconfigure(item, state="hidden")
                 continue
-            rgb = compose_view(image, viewport=vp, cam=cams[k], mask=mask, opacity=s.opacity,
-                               mask_opacity=s.mask_opacity)
+            key = (ident, cams[k] is None, s.opacity, vp.zoom, vp.ox, vp.oy, vp.pane_w, vp.pane_h)
+            if self._base_keys[k] != key:  # painting only redraws the mask over a kept base
+                self._bases[k] = compose_base(image, viewport=vp, cam=cams[k], opacity=s.opacity)
+                self._base_keys[k] = key
+            rgb = self._bases[k].copy()
+            if mask is not None:
+                overlay_mask(rgb, mask, viewport=vp, mask_opacity=s.mask_opacity)
             self.photos[k].configure(data=to_ppm(rgb), format="PPM")
             self.canvas.coords(self.items[k], offs[k], 0)
             self.canvas.itemconfigure(self.items[k], state="normal")

@@ -73,53 +73,98 @@ def compose(image: np.ndarray, *, cam: np.ndarray | None, mask: np.ndarray | Non
     return out
 
 
+def _blend_cam(gray_or_rgb: np.ndarray, cam01: np.ndarray, opacity: float) -> np.ndarray:
+    """``uint8 [..., 3]``: the image blended with the jet-coloured CAM (same arithmetic as ``compose``)."""
+    rgb = np.repeat(gray_or_rgb[..., None], 3, axis=-1) if gray_or_rgb.ndim == 2 else gray_or_rgb[..., :3]
+    out = rgb.astype(np.float32)
+    out *= 1.0 - opacity
+    out += (jet_lut().astype(np.float32) * opacity)[np.clip(cam01 * 255.0 + 0.5, 0, 255).astype(np.uint8)]
+    out += 0.5
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
+def compose_base(image: np.ndarray, *, viewport, cam: np.ndarray | None = None, opacity: float = 0.5,
+                 background=BACKGROUND) -> np.ndarray:
+    """One pane without the mask: image (+ CAM) sampled through ``viewport``, ``uint8 [pane_h, pane_w, 3]``.
+
+    The CAM blend is computed at whichever resolution is smaller (the visible part
+    of the image when zoomed in, the pane when zoomed out) and the result sampled
+    nearest-neighbour, so it costs about one pass over the pane's pixels.
+    """
+    rows, cols, row_ok, col_ok = viewport.sample_indices()
+    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    lr, lc = rows - r0, cols - c0
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    crop = img[r0:r1, c0:c1]
+    if cam is not None and opacity > 0:
+        cam_crop = np.asarray(cam, np.float32)[r0:r1, c0:c1]
+        if crop.shape[0] * crop.shape[1] <= len(rows) * len(cols):  # zoomed in: blend, then enlarge
+            out = _blend_cam(crop, cam_crop, opacity)[lr][:, lc]
+        else:  # zoomed out: sample, then blend
+            out = _blend_cam(crop[lr][:, lc], cam_crop[lr][:, lc], opacity)
+    else:
+        g = crop[lr][:, lc]
+        out = np.repeat(g[..., None], 3, axis=2) if g.ndim == 2 else np.ascontiguousarray(g[..., :3])
+    if not (row_ok.all() and col_ok.all()):
+        out[~row_ok, :] = background
+        out[:, ~col_ok] = background
+    return out
+
+
+def overlay_mask(out: np.ndarray, mask: np.ndarray, *, viewport, mask_opacity: float = 0.5,
+                 mask_color: tuple[int, int, int] = MASK_COLOR) -> np.ndarray:
+    """Draws ``mask`` (image resolution, nonzero = irrelevant) into the pane ``out`` in place.
+
+    Magenta (outside the jet palette), every other diagonal stripe stronger, and a
+    solid outline, so the mask stays visible over any CAM colour and at low opacity.
+    Costs time in proportion to the masked pixels on screen.
+    """
+    rows, cols, row_ok, col_ok = viewport.sample_indices()
+    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    sub = np.asarray(mask)[r0:r1, c0:c1] > 0
+    if not sub.any():
+        return out
+    sel = sub[rows - r0][:, cols - c0]
+    sel &= row_ok[:, None] & col_ok[None, :]
+    yy, xx = np.nonzero(sel)
+    if not len(yy):
+        return out
+    h, w = sel.shape
+    edge = np.zeros(len(yy), bool)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        ny, nx = yy + dy, xx + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        edge |= inside & ~sel[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)]
+    strong = ((yy + xx) // 4) % 2 == 0
+    alpha = np.where(edge, 1.0, np.where(strong, min(1.0, mask_opacity + 0.3), mask_opacity))
+    alpha = alpha.astype(np.float32)[:, None]
+    px = out[yy, xx].astype(np.float32)
+    out[yy, xx] = np.clip(px * (1.0 - alpha) + np.asarray(mask_color, np.float32) * alpha + 0.5,
+                          0, 255).astype(np.uint8)
+    return out
+
+
 def compose_view(image: np.ndarray, *, viewport, cam: np.ndarray | None = None, mask: np.ndarray | None = None,
                  opacity: float = 0.5, mask_opacity: float = 0.5, background=BACKGROUND,
                  mask_color: tuple[int, int, int] = MASK_COLOR) -> np.ndarray:
-    """One pane as the window shows it: image (+ CAM) (+ mask) sampled through ``viewport``.
+    """One pane as the window shows it: ``compose_base`` + ``overlay_mask``.
 
     Args:
         image: ``uint8 [H, W, C]`` or ``[H, W]``.
         viewport: a ``select_tool.viewport.Viewport`` for this image size.
         cam: ``[H, W]`` CAM in [0, 1] (already scaled) or None for the plain image.
         mask: ``uint8 [H, W]`` (nonzero = irrelevant) or None to hide it.
-        opacity: CAM blend weight in [0, 1].
-        mask_opacity: blend weight of the mask colour; stripes and outline are drawn
-            stronger so a mask stays visible at low opacity.
+        opacity: CAM blend weight in [0, 1]; ``mask_opacity``: the mask's.
 
     Returns:
         ``uint8 [pane_h, pane_w, 3]`` RGB.
     """
-    rows, cols, row_ok, col_ok = viewport.sample_indices()
-    ix = np.ix_(rows, cols)
-    img = np.asarray(image)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
-    sub = img[ix]
-    rgb = np.repeat(sub[..., None], 3, axis=2) if sub.ndim == 2 else sub[..., :3]
-    out = rgb.astype(np.float32)
-    if cam is not None and opacity > 0:
-        c = np.asarray(cam, np.float32)[ix]
-        out *= 1.0 - opacity
-        out += jet_lut()[np.clip(c * 255.0 + 0.5, 0, 255).astype(np.uint8)].astype(np.float32) * opacity
+    out = compose_base(image, viewport=viewport, cam=cam, opacity=opacity, background=background)
     if mask is not None:
-        sel = np.asarray(mask)[ix] > 0
-        if sel.any():
-            color = np.asarray(mask_color, np.float32)
-            yy, xx = np.ogrid[:sel.shape[0], :sel.shape[1]]
-            stripe = ((yy + xx) // 4) % 2 == 0
-            edge = np.zeros_like(sel)
-            edge[1:, :] |= sel[1:, :] != sel[:-1, :]
-            edge[:-1, :] |= sel[1:, :] != sel[:-1, :]
-            edge[:, 1:] |= sel[:, 1:] != sel[:, :-1]
-            edge[:, :-1] |= sel[:, 1:] != sel[:, :-1]
-            alpha = np.where(stripe, min(1.0, mask_opacity + 0.3), mask_opacity).astype(np.float32)
-            alpha = np.where(sel & edge, 1.0, np.where(sel, alpha, 0.0))[..., None]
-            out = out * (1.0 - alpha) + color * alpha
-    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    inside = row_ok[:, None] & col_ok[None, :]
-    if not inside.all():
-        out[~inside] = background
+        overlay_mask(out, mask, viewport=viewport, mask_opacity=mask_opacity, mask_color=mask_color)
     return out
 
 

@@ -263,7 +263,7 @@ def test_read_only_output_folder_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_failed_autosave_keeps_work_and_says_so(tmp_path, monkeypatch):
-    import select_tool.state as st
+    import select_tool.state_session as st
 
     s = make_state(tmp_path)
     real = st.write_mask

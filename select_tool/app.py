@@ -14,6 +14,9 @@ from tkinter import ttk
 
 from common.errors import UserError
 from select_tool import panels
+from select_tool.app_exit import ExitMixin
+from select_tool.app_list import ListMixin
+from select_tool.app_mouse import MouseMixin
 from select_tool.canvas_view import GAP, CanvasView
 from select_tool.keys import ACTIONS
 from select_tool.state import BIG_BRUSH_STEP
@@ -21,8 +24,12 @@ from select_tool.state import BIG_BRUSH_STEP
 WHEEL_STEP = 1.25
 
 
-class App:
-    """The window. ``zoom``: a fixed initial zoom, or None to fit the window."""
+class App(ListMixin, MouseMixin, ExitMixin):
+    """The window. ``zoom``: a fixed initial zoom, or None to fit the window.
+
+    The image list (``select_tool.app_list``), mouse handling (``app_mouse``) and
+    export / quit (``app_exit``) are mixins working on the attributes set here.
+    """
 
     def __init__(self, root, *, state, cache, dataset, title: str, zoom: float | None, out_dir: Path,
                  heldout_fraction: float = 0.0, seed: int = 0, export_on_exit: bool = False,
@@ -272,90 +279,6 @@ class App:
         return {**self.view.describe(), "window": [self.root.winfo_width(), self.root.winfo_height()],
                 "export_button": rect(self.export_button), "listbox": rect(self.listbox)}
 
-    # ----- list -----------------------------------------------------------------
-    def _filter_choices(self):
-        ch = [("all", ("all", None)), ("misclassified", ("misclassified", None)),
-              ("suggested", ("suggested", None)), ("masked", ("masked", None))]
-        ch += [(f"true class {c}: {n}", ("true_class", c)) for c, n in enumerate(self.names)]
-        ch += [(f"predicted {c}: {n}", ("pred_class", c)) for c, n in enumerate(self.names)]
-        ch += [("indices from file…", ("file", None))]
-        return ch
-
-    def _row_text(self, index: str) -> str:
-        """``✓● 0.82 train_00017 2→1``: review mark, mask, suggested score, index, true→predicted ids."""
-        s = self.state
-        pos = s.position_of(index)
-        y = int(s.labels[pos])
-        mark = {"reviewed": "✓", "skipped": "–"}.get(s.review.get(index), " ") + ("●" if s.has_mask(index) else " ")
-        score = ""
-        if s.filter_kind == "suggested":
-            value = s.suggest_scores.get(index)
-            score = "  —  " if value is None else f"{value:.2f} "
-        text = f"{mark} {score}{index}  {y}"
-        if s.probs is not None:
-            p = int(s.probs[pos].argmax())
-            text += f"→{p}" if p != y else f":{self.names[y]}"
-        return text
-
-    def rebuild_list(self) -> None:
-        self._list_sig = self._signature()
-        lb = self.listbox
-        lb.delete(0, "end")
-        lb.insert("end", *[self._row_text(i) for i in self.state.visible])
-        self._sync_list_selection()
-        s = self.state
-        label = next((lab for lab, (k, v) in self.filter_choices
-                      if k == s.filter_kind and (v == s.filter_value or k == "file")), None)
-        self.filter_var.set((label or s.filter_kind) + (f" → {s.pending_filter} (waiting)" if s.pending_filter else ""))
-
-    def _update_rows(self, indices) -> None:
-        s, lb = self.state, self.listbox
-        if lb.size() != len(s.visible) or self._list_sig != self._signature():
-            self.rebuild_list()
-            return
-        for idx in indices:
-            if idx in s.visible:
-                k = s.visible.index(idx)
-                row = self._row_text(idx)
-                if lb.get(k) != row:
-                    lb.delete(k)
-                    lb.insert(k, row)
-        self._sync_list_selection()
-
-    def _sync_list_selection(self) -> None:
-        lb, pos = self.listbox, self.state.pos
-        lb.selection_clear(0, "end")
-        lb.selection_set(pos)
-        lb.activate(pos)
-        lb.see(pos)
-
-    def on_filter(self, _event=None) -> None:
-        kind, value = dict(self.filter_choices).get(self.filter_var.get(), ("all", None))
-        self._flash = ""
-        if kind == "file":
-            from tkinter import filedialog
-
-            value = filedialog.askopenfilename(parent=self.root, title="Text file with one index per line")
-            if not value:
-                self.rebuild_list()
-                return
-        applied = self._do(self.state.request_filter, kind, value)
-        if applied is False:
-            done, total = self.cache.progress
-            self.flash(f"filter '{kind}' needs the predictions: it applies by itself when they are ready "
-                       f"({done}/{total} computed)")
-        self.rebuild_list()
-        self.view.canvas.focus_set()
-
-    def on_list_select(self, _event=None) -> None:
-        sel = self.listbox.curselection()
-        if sel:
-            self._flash = ""
-            before = self.state.current
-            self._do(self.state.go, int(sel[0]))
-            self._update_rows({before, self.state.current})
-        self.view.canvas.focus_set()
-
     def on_class_box(self, _event=None) -> None:
         self._flash = ""
         self._do(self.state.set_cam_class, self.class_box.current())
@@ -409,72 +332,6 @@ class App:
         self.schedule_redraw()
         if self.debug_events:
             self.root.after_idle(lambda: self.emit("view", reason=reason, **self.geometry()))
-
-    # ----- mouse ----------------------------------------------------------------
-    def _set_space(self, down: bool) -> None:
-        self._space = down
-
-    def _pan_start(self, event) -> None:
-        self._pan_from = (event.x, event.y)
-
-    def _pan_move(self, event) -> None:
-        if self._pan_from is not None:
-            self.view.pan(event.x - self._pan_from[0], event.y - self._pan_from[1])
-            self._pan_from = (event.x, event.y)
-
-    def _pan_end(self) -> None:
-        self._pan_from = None
-
-    def on_press(self, event) -> None:
-        self.view.canvas.focus_set()
-        if self._space:
-            self._pan_start(event)
-            return
-        hit = self.view.locate(event.x)
-        if hit is None:
-            return
-        self._stroke_pane = hit[0]
-        p = self.view.to_image(event.x, event.y, hit[0])
-        self._stroke_pts = [list(p)]
-        self._flash = ""
-        try:
-            self.state.begin_stroke(*p)
-        except UserError as exc:
-            self._stroke_pane = None
-            self.flash(str(exc), error=True)
-        self.schedule_redraw()
-
-    def on_drag(self, event) -> None:
-        if self._pan_from is not None:
-            self._pan_move(event)
-            return
-        self.view.show_cursor(event.x, event.y)
-        if self._stroke_pane is None:
-            return
-        p = self.view.to_image(event.x, event.y, self._stroke_pane)
-        self._stroke_pts.append(list(p))
-        self.state.extend_stroke(*p)
-        self.schedule_redraw()
-
-    def on_release(self, event) -> None:
-        if self._pan_from is not None:
-            self._pan_end()
-            return
-        if self._stroke_pane is None:
-            return
-        p = self.view.to_image(event.x, event.y, self._stroke_pane)
-        self._stroke_pane = None
-        self._stroke_pts.append(list(p))
-        try:
-            changed = self.state.end_stroke(*p)
-        except UserError as exc:
-            self.flash(str(exc), error=True)
-            changed = True
-        s = self.state
-        self.emit("stroke", index=s.current, changed=bool(changed), saved=s.saved, cam_class=s.cam_class,
-                  points=self._stroke_pts, radius=s.brush_size / 2, mode=s.mode, **self.view.describe())
-        self._update_rows({s.current})
-        self.refresh()
 
     # ----- drawing --------------------------------------------------------------
     def schedule_redraw(self) -> None:
@@ -553,10 +410,6 @@ class App:
         self._update_status()
         self.schedule_redraw()
 
-    def _signature(self) -> tuple:
-        s = self.state
-        return (id(s.visible), s.filter_kind, s.pending_filter, s.probs is not None)
-
     def _update_status(self) -> None:
         message = f"{'⚠ ' if self._flash_error else ''}{self._flash}"
         self.status_var.set(self.state.status_text() + "\n" + message)
@@ -568,76 +421,3 @@ class App:
             print(f"error: {text}", file=sys.stderr, flush=True)
         self._update_status()
 
-    # ----- export / quit --------------------------------------------------------
-    def export(self) -> bool:
-        s = self.state
-        try:
-            sel, held = s.export(self.out_dir, heldout_fraction=self.heldout_fraction, seed=self.seed)
-        except UserError as exc:
-            self.flash(f"export failed, the earlier export is unchanged: {exc}", error=True)
-            self.emit("export_failed", message=str(exc))
-            return False
-        n = len(s._exported)
-        self.flash(f"exported {n} mask(s) to {sel}" + (f" (+ {held.name})" if held else ""))
-        self.emit("exported", selection=str(sel), heldout=str(held) if held else None, items=n)
-        self.rebuild_list()
-        return True
-
-    def request_quit(self) -> None:
-        """Ctrl+Q / window close: asks first when changes are not exported."""
-        if self._dialog is not None:
-            return
-        s = self.state
-        try:
-            s.end_stroke()
-            s.save()
-        except UserError as exc:
-            self.flash(str(exc), error=True)
-        n = s.unexported_changes()
-        if n and self.export_on_exit and self.export():
-            n = 0
-        if not n:
-            self._exit()
-            return
-        msg = (f"{n} change{'s are' if n != 1 else ' is'} not exported to '{self.out_dir}'.\n\n"
-               f"Your work is autosaved in '{s.session_dir}' either way, but the retraining reads "
-               f"the export. Export before quitting?")
-        self._dialog = panels.QuitDialog(self.root, msg, self._on_quit_choice)
-        self.emit("quit_prompt", changes=n, buttons=self._dialog.geometry())
-
-    def _on_quit_choice(self, choice: str) -> None:
-        self._dialog.destroy()
-        self._dialog = None
-        self.emit("quit_choice", choice=choice)
-        if choice == "export" and not self.export():
-            return
-        if choice in ("export", "quit"):
-            self._exit()
-        else:
-            self.root.focus_force()
-
-    def _exit(self) -> None:
-        self.shutdown()
-        self.exited = True
-
-    def shutdown(self) -> None:
-        """Stops the CAM worker and timers and closes the window."""
-        self.cache.stop()
-        if self._poll_id is not None:
-            self.root.after_cancel(self._poll_id)
-            self._poll_id = None
-        self.root.destroy()
-
-    def report_exit(self) -> None:
-        """After the window closed: what is where; the selection path as the last stdout line."""
-        s = self.state
-        exported = self.out_dir / "selection.json"
-        n = s.unexported_changes()
-        if n:
-            print(f"warning: {n} change(s) not exported; the autosaved selection is '{s.selection_path}'",
-                  file=sys.stderr, flush=True)
-        if exported.exists():
-            print(exported, flush=True)
-        else:
-            print(f"nothing exported; the autosaved selection is '{s.selection_path}'", file=sys.stderr, flush=True)
-            print(s.selection_path, flush=True)

@@ -2,7 +2,7 @@
 
 Same driver as ``test_select_gui.py`` (own Xvfb, ``--debug-events``, xdotool).
 Screenshots go to ``test-artifacts/``: start screen, side-by-side view, zoomed
-painting, the window at 800×600 and the key list.
+painting, the window at 800×600, the key list and a 1024×1024 RGB result.
 """
 import shutil
 import time
@@ -198,3 +198,78 @@ def test_start_help_review_restart_and_unwritable_export(xdisplay, result, tmp_p
             assert ev["pos"] == 1 and again.key("Down", action="next")["pos"] == 2 and again.key("Up", action="prev")["pos"] == 1
     finally:
         again.stop()
+
+
+def make_big_rgb_result(tmp_path, hw=(1024, 1024)):
+    """A train result over 1024×1024 RGB images (3 per class and split) and an untrained tiny model."""
+    from PIL import Image
+
+    import datasets.registry as registry
+    from classification_models.train_result import write_train_result
+    from tests.fixtures_select import CLASS_NAMES, tiny_classifier
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "images"
+    for split in ("train", "val", "test"):
+        for c, name in enumerate(CLASS_NAMES):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for i in range(3 if split == "train" else 1):
+                img = rng.integers(0, 60, size=(*hw, 3), dtype=np.uint8)
+                img[100:900, 200 + 300 * c:260 + 300 * c] = (230, 200, 40)
+                Image.fromarray(img, mode="RGB").save(d / f"img_{i}.png")
+    spec = {"name": "image_folder", "params": {"root": str(root), "image_size": list(hw), "channels": 3}}
+    ds = registry.load(spec, data_root=tmp_path / "data")
+    clf = tiny_classifier((*hw, 3), steps=0)
+    run = tmp_path / "run"
+    run.mkdir()
+    clf.save(run / "model.keras")
+    return write_train_result(run / "train_result.json", {
+        "name": "big", "model_path": "model.keras", "dataset": ds.spec, "data_root": str(tmp_path / "data"),
+        "class_names": list(ds.class_names), "image_shape": list(ds.image_shape), "metrics": {}, "run_dir": ".",
+    })
+
+
+def capsule_numpy(hw, points, radius):
+    """Vectorised reference: pixel centres within ``radius`` of the polyline ``points`` (row, col)."""
+    rr, cc = np.mgrid[0:hw[0], 0:hw[1]].astype(np.float64)
+    out = np.zeros(hw, bool)
+    pts = [np.asarray(p, float) for p in points]
+    for a, b in zip(pts[:-1], pts[1:]) if len(pts) > 1 else [(pts[0], pts[0])]:
+        d = b - a
+        dd = float(d @ d)
+        t = np.zeros_like(rr) if dd == 0 else np.clip(((rr - a[0]) * d[0] + (cc - a[1]) * d[1]) / dd, 0, 1)
+        out |= (rr - a[0] - t * d[0]) ** 2 + (cc - a[1] - t * d[1]) ** 2 <= radius * radius + 1e-9
+    return np.where(out, 255, 0).astype(np.uint8)
+
+
+def test_large_rgb_images_and_a_corrupt_session_mask(xdisplay, tmp_path):
+    result = make_big_rgb_result(tmp_path)
+    session = tmp_path / "session"
+    (session / "masks").mkdir(parents=True)
+    (session / "masks" / "broken.png").write_bytes(b"not a png")
+    (session / "selection.json").write_text(
+        '{"train_result": "", "items": [{"index": "train/left/img_0", "mask": "masks/broken.png", '
+        '"cam_class": 0, "note": ""}]}')
+    out = tmp_path / "out"
+    tool = Tool(xdisplay, result, "--session", session, "--out", out, zoom=None)
+    try:
+        ready = tool.wait("ready", timeout=180)
+        assert ready["image_hw"] == [1024, 1024] and ready["zoom"] < 1 and ready["fit"]  # shrunk to fit
+        assert len(ready["load_problems"]) == 1 and "broken.png" in ready["load_problems"][0]
+        assert any(line.startswith("warning:") and "broken.png" in line for line in tool.stderr)
+        tool.key("bracketright", action="size_up")  # 6 px
+        tool.key("braceright", action="size_up_big")  # Shift+]: 11 px
+        ev = tool.drag(ready, [(200, 150), (700, 800)], pane=1)
+        assert ev["radius"] == 5.5
+        time.sleep(0.3)
+        keep_shot(xdisplay, tmp_path, "select_tool_1024_rgb.png")
+        tool.xdo("key", "--clearmodifiers", "ctrl+s")
+        exported = tool.wait("exported", timeout=20)
+        tool.xdo("key", "--clearmodifiers", "ctrl+q")
+        assert tool.proc.wait(timeout=20) == 0
+    finally:
+        tool.stop()
+    masks = exported_masks(exported["selection"])
+    assert list(masks) == [ev["index"]]
+    np.testing.assert_array_equal(masks[ev["index"]], capsule_numpy((1024, 1024), ev["points"], ev["radius"]))

@@ -124,7 +124,7 @@ class App(ListMixin, MouseMixin, ExitMixin):
             "size_down": lambda: s.change_brush_size(-1), "size_up": lambda: s.change_brush_size(1),
             "size_down_big": lambda: s.change_brush_size(-BIG_BRUSH_STEP),
             "size_up_big": lambda: s.change_brush_size(BIG_BRUSH_STEP),
-            "mask_from_cam": self.mask_from_cam, "clear": s.clear_mask, "undo": s.undo, "redo": s.redo,
+            "mask_from_cam": self.mask_from_cam, "accept_suggestion": self.accept_suggestion, "clear": s.clear_mask, "undo": s.undo, "redo": s.redo,
             "prev": s.prev, "next": s.next, "review_next": s.review_and_next, "skip_next": s.skip_and_next,
             "next_unreviewed": s.next_unreviewed,
             "layout": self.toggle_layout, "toggle_cam": lambda: s.toggle("show_cam"),
@@ -307,6 +307,11 @@ class App(ListMixin, MouseMixin, ExitMixin):
         self.flash(f"mask from CAM {s.cam_class}: {added} pixels ≥ {s.cam_threshold:.2f} added (Ctrl+Z undoes)")
         return added
 
+    def accept_suggestion(self) -> int:
+        added = self.state.accept_suggestion()
+        self.flash(f"suggested mask accepted: {added} pixels added (Ctrl+Z undoes)")
+        return added
+
     def toggle_layout(self) -> bool:
         value = self.state.toggle("side_by_side")
         self.view.layout()
@@ -362,6 +367,8 @@ class App(ListMixin, MouseMixin, ExitMixin):
         self._cam_shown = cam01 is not None
         head, bar = self._cam_texts(cam01, scale, own)
         mask = "" if s.show_mask else " · mask hidden (M)"
+        if s.show_mask and s.suggestion() is not None:
+            mask += "\nsuggested mask (outline): Y accepts"
         labels = ["image" + mask, head + mask] if s.side_by_side else [head + mask]
         self.view.redraw(self.split.images[pos], cam01 if s.show_cam else None, labels,
                          ident=(pos, s.cam_class, s.common_scale, cam01 is not None))

@@ -13,6 +13,7 @@ from select_tool.render import BACKGROUND, compose_base, overlay_mask, to_ppm
 from select_tool.viewport import Viewport
 
 GAP = 6  # canvas pixels between the two panes
+SUGGESTION_COLOR = (255, 255, 255)  # outline only; white is not a jet colour either
 PANE_REQUEST = 400  # initial pane size (the canvas then follows the window)
 LABEL_FONT = ("DejaVu Sans", 10, "bold")
 
@@ -120,6 +121,9 @@ class CanvasView:
             rgb = self._bases[k].copy()
             if mask is not None:
                 overlay_mask(rgb, mask, viewport=vp, mask_opacity=s.mask_opacity)
+                suggested = s.suggestion()
+                if suggested is not None:
+                    overlay_mask(rgb, suggested, viewport=vp, mask_color=SUGGESTION_COLOR, outline_only=True)
             self.photos[k].configure(data=to_ppm(rgb), format="PPM")
             self.canvas.coords(self.items[k], offs[k], 0)
             self.canvas.itemconfigure(self.items[k], state="normal")

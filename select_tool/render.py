@@ -126,12 +126,13 @@ def compose_base(image: np.ndarray, *, viewport, cam: np.ndarray | None = None, 
 
 
 def overlay_mask(out: np.ndarray, mask: np.ndarray, *, viewport, mask_opacity: float = 0.5,
-                 mask_color: tuple[int, int, int] = MASK_COLOR) -> np.ndarray:
+                 mask_color: tuple[int, int, int] = MASK_COLOR, outline_only: bool = False) -> np.ndarray:
     """Draws ``mask`` (image resolution, nonzero = irrelevant) into the pane ``out`` in place.
 
     Magenta (outside the jet palette), every other diagonal stripe stronger, and a
     solid outline, so the mask stays visible over any CAM colour and at low opacity.
-    Costs time in proportion to the masked pixels on screen.
+    Costs time in proportion to the masked pixels on screen. ``outline_only`` draws
+    just the outline (suggested masks).
     """
     rows, cols, row_ok, col_ok = viewport.sample_indices()
     r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
@@ -150,7 +151,7 @@ def overlay_mask(out: np.ndarray, mask: np.ndarray, *, viewport, mask_opacity: f
         inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
         edge |= inside & ~sel[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)]
     strong = ((yy + xx) // 4) % 2 == 0
-    alpha = np.where(edge, 1.0, np.where(strong, min(1.0, mask_opacity + 0.3), mask_opacity))
+    alpha = np.where(edge, 1.0, 0.0 if outline_only else np.where(strong, min(1.0, mask_opacity + 0.3), mask_opacity))
     alpha = alpha.astype(np.float32)[:, None]
     px = out[yy, xx].astype(np.float32)
     out[yy, xx] = np.clip(px * (1.0 - alpha) + np.asarray(mask_color, np.float32) * alpha + 0.5,

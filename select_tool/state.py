@@ -37,6 +37,7 @@ from select_tool.state_export import ExportMixin
 from select_tool.state_filters import FILTERS, FilterMixin, read_index_file  # noqa: F401 (re-exported)
 from select_tool.state_review import REVIEW_MARKS, ReviewMixin  # noqa: F401 (re-exported)
 from select_tool.state_session import MAX_BRUSH, MIN_BRUSH, MODES, SessionMixin
+from select_tool.state_suggest import SuggestedMasksMixin
 from select_tool.strokes import mask_filename, paint_segment, rect_pixels  # noqa: F401 (re-exported)
 
 BIG_BRUSH_STEP = 5
@@ -57,12 +58,12 @@ class _Stroke:
     rect_start: tuple[float, float] | None = None
 
 
-class SelectionState(FilterMixin, ReviewMixin, SessionMixin, ExportMixin):
+class SelectionState(FilterMixin, ReviewMixin, SessionMixin, ExportMixin, SuggestedMasksMixin):
     """List, filters, current image, masks, brush, undo/redo, autosave and export.
 
-    The filter, review, autosave/resume and export parts live in the mixins of
-    ``select_tool.state_filters``, ``state_review``, ``state_session`` and
-    ``state_export``; they work on the attributes set here.
+    The filter, review, autosave/resume, export and suggested-mask parts live in the
+    mixins of ``select_tool.state_filters``, ``state_review``, ``state_session``,
+    ``state_export`` and ``state_suggest``; they work on the attributes set here.
 
     Args:
         indices: the images that can be listed (e.g. the train split), in order.
@@ -143,6 +144,7 @@ class SelectionState(FilterMixin, ReviewMixin, SessionMixin, ExportMixin):
         ensure_dir(self.session_dir)
         ensure_dir(self.session_dir / "masks")
         self._resume()
+        self._load_suggestions()
 
     # ----- paths ----------------------------------------------------------------
     @property

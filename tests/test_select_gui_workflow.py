@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.selection import load_selection, read_mask
+from datasets.selection import SelectionItem, load_selection, read_mask, save_selection, write_mask
 from tests.test_select_gui import ROOT, Tool, capsule_reference, result, screen_to_image, screen_xy, screenshot, \
     xdisplay  # noqa: F401 (fixtures)
 
@@ -184,11 +184,19 @@ def test_start_help_review_restart_and_unwritable_export(xdisplay, result, tmp_p
         tool.stop()
     assert tool.stdout[-1] == str(session / "selection.json")  # nothing exported: the autosave
 
+    # a suggested mask for the image the expert will resume on
+    sug = np.zeros(HW, np.uint8)
+    sug[20:30, 2:12] = 255
+    write_mask(session / "suggested_masks" / "masks" / "s.png", sug)
+    save_selection(session / "suggested_masks" / "selection.json", "", [SelectionItem(third, "masks/s.png", 0)])
+
     again = Tool(xdisplay, result, "--session", session, "--out", tmp_path / "out", zoom=None, start=None)
     try:
         ready = again.wait("ready", timeout=90)
         assert ready["review"] == {first: "reviewed", second: "skipped"}
         assert ready["current"] == third and ready["filter"] in ("suggested", "all")
+        ev = again.key("y", action="accept_suggestion")
+        assert "suggested mask accepted: 100 pixels" in ev["message"] and ev["unexported"] == 1
         # Up/Down move the list from anywhere, also after a click into the list
         x, y, w, h = ready["listbox"]
         click(again, x + w / 2, y + 8)  # the first row

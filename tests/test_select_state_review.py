@@ -242,3 +242,30 @@ def test_status_line_says_autosaved_not_saved(tmp_path):
     text = s.status_text()
     assert "autosaved" in text and "1 change not exported" in text
     assert read_mask(tmp_path / "session" / "masks" / "train_00000.png")[2, 2] == 255
+
+
+# ----- suggested masks --------------------------------------------------------------
+def test_suggested_masks_are_accepted_with_one_undo_step(tmp_path):
+    from datasets.selection import SelectionItem, save_selection
+
+    folder = tmp_path / "session" / "suggested_masks"
+    sug = np.zeros(HW, np.uint8)
+    sug[4:8, 4:10] = 255
+    write_mask(folder / "masks" / "a.png", sug)
+    (folder / "masks" / "b.png").write_bytes(b"junk")
+    save_selection(folder / "selection.json", "", [
+        SelectionItem("train_00001", "masks/a.png", 2), SelectionItem("train_00002", "masks/b.png", 0),
+        SelectionItem("train_77777", "masks/a.png", 0)])
+    s = make_state(tmp_path)
+    assert sorted(s.suggested_masks) == ["train_00001"] and len(s.load_problems) == 2
+    assert s.suggestion() is None
+    with pytest.raises(UserError, match="no suggested mask"):
+        s.accept_suggestion()
+    s.go(1)
+    assert s.suggestion() is not None
+    assert s.accept_suggestion() == 24
+    np.testing.assert_array_equal(s.mask(), sug)
+    assert s.cam_class == 2 and s.cam_classes["train_00001"] == 2
+    assert s.suggestion() is None  # nothing new left to add
+    s.undo()
+    assert not s.has_mask("train_00001") and s.suggestion() is not None

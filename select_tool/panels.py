@@ -28,7 +28,15 @@ class ScrollFrame(ttk.Frame):
         self.inner = ttk.Frame(self.canvas, padding=(4, 0))
         self.canvas.create_window(0, 0, window=self.inner, anchor="nw")
         self.inner.bind("<Configure>", self._sync)
-        for w in (self.canvas, self.inner):
+
+    def bind_wheel(self) -> None:
+        """The wheel scrolls the panel over every child but the sliders and spin boxes."""
+        todo = [self.canvas, self.inner]
+        while todo:
+            w = todo.pop()
+            todo.extend(w.winfo_children())
+            if w.winfo_class() in ("TScale", "TSpinbox", "TCombobox"):
+                continue
             w.bind("<Button-4>", lambda e: (self.canvas.yview_scroll(-2, "units"), "break")[1])
             w.bind("<Button-5>", lambda e: (self.canvas.yview_scroll(2, "units"), "break")[1])
 
@@ -144,6 +152,7 @@ def build_right(app, parent) -> ScrollFrame:
     app.problem_var = tk.StringVar()
     ttk.Label(right, textvariable=app.problem_var, style="Warn.TLabel", wraplength=165, justify="left").grid(
         row=r, column=0, sticky="w", pady=(8, 0)); r += 1
+    sf.bind_wheel()
     return sf
 
 

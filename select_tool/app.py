@@ -405,7 +405,7 @@ class App(ListMixin, MouseMixin, ExitMixin):
                               + f" · {masked} masked\nin the list '{s.filter_kind}'")
         n = s.unexported_changes()
         self.export_var.set(f"{n} change{'s' if n != 1 else ''} not exported" if n else
-                            ("all exported to " + str(self.out_dir) if s._exported else "nothing to export yet"))
+                            ("all exported to " + str(self.out_dir) if s.n_exported else "nothing to export yet"))
         self.export_label.configure(foreground="#b35900" if n else "#2e7d32")
         if list_too:
             self._sync_list_selection()

@@ -21,7 +21,7 @@ class ExitMixin:
             self.flash(f"export failed, the earlier export is unchanged: {exc}", error=True)
             self.emit("export_failed", message=str(exc))
             return False
-        n = len(s._exported)
+        n = s.n_exported
         self.flash(f"exported {n} mask(s) to {sel}" + (f" (+ {held.name})" if held else ""))
         self.emit("exported", selection=str(sel), heldout=str(held) if held else None, items=n)
         self.rebuild_list()

@@ -32,6 +32,11 @@ class ExportMixin:
         return item_digest(h, int(self.cam_classes.get(index, self.labels[self._pos_of[index]])),
                            self.notes.get(index, ""))
 
+    @property
+    def n_exported(self) -> int:
+        """Images the export folder holds (as last exported or found on start)."""
+        return len(self._exported)
+
     def export_diff(self) -> dict[str, list[str]]:
         """What an export would change: ``{"added": [...], "changed": [...], "removed": [...]}``."""
         now = {i: self._digest(i) for i in self.indices if i in self.masks and self.has_mask(i)}

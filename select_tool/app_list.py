@@ -25,7 +25,7 @@ class ListMixin:
         score = ""
         if s.filter_kind == "suggested":
             value = s.suggest_scores.get(index)
-            score = "  —  " if value is None else f"{value:.2f} "
+            score = " n/a " if value is None else f"{value:.2f} "
         text = f"{mark} {score}{index}  {y}"
         if s.probs is not None:
             p = int(s.probs[pos].argmax())

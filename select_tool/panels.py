@@ -60,7 +60,8 @@ def build_left(app, parent) -> ttk.Frame:
     sb.grid(row=2, column=1, sticky="ns")
     app.listbox.configure(yscrollcommand=sb.set)
     app.listbox.bind("<<ListboxSelect>>", app.on_list_select)
-    ttk.Label(left, text="✓ reviewed  – skipped  ● masked\n2→1: true → predicted class\nscore: suggested order",
+    ttk.Label(left, text="✓ reviewed  – skipped  ● masked\n2→1: true → predicted class\n"
+                   "score (suggested): CAM share on\nknown distractors; n/a: none known",
               foreground="#555555",
               justify="left").grid(row=3, column=0, columnspan=2, sticky="w", pady=(2, 0))
     left.rowconfigure(2, weight=1)

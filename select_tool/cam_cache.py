@@ -20,24 +20,31 @@ import numpy as np
 from classification_models.cam import normalize_per_map
 
 
+def auto_chunk(hw: tuple[int, int], pixels: int = 500_000) -> int:
+    """Images per batch: about ``pixels`` input pixels, between 1 and 64."""
+    return int(min(64, max(1, pixels // max(1, hw[0] * hw[1]))))
+
+
 class CamCache:
     """Background, chunked CAM/probability computation for ``images``.
 
     Args:
         classifier: a ``classification_models.classifier.Classifier``.
         images: ``uint8 [N, H, W, C]``, in the order of the tool's index list.
-        chunk: images per ``Classifier.cams`` call (also its batch size).
+        chunk: images per ``Classifier.cams`` call (also its batch size); default
+            ``auto_chunk``: 64 small images, fewer large ones, so that the first CAM
+            appears soon (at 224×224 after 9 images, at 1024×1024 after 1, not 64).
         start: start the worker thread now.
         on_progress: optional ``(done, total) -> None``, called from the worker thread.
     """
 
-    def __init__(self, classifier, images: np.ndarray, *, chunk: int = 64, start: bool = True,
+    def __init__(self, classifier, images: np.ndarray, *, chunk: int | None = None, start: bool = True,
                  on_progress: Callable[[int, int], None] | None = None, lru: int = 64):
         self.classifier = classifier
         self.images = images
         self.n = int(len(images))
         self.hw = tuple(int(v) for v in images.shape[1:3])
-        self.chunk = int(chunk)
+        self.chunk = int(chunk) if chunk else auto_chunk(self.hw)
         self.num_classes = int(classifier.num_classes)
         self.probs = np.zeros((self.n, self.num_classes), np.float32)
         self.grid: np.ndarray | None = None
@@ -153,3 +160,27 @@ class CamCache:
         if len(self._lru) > self._lru_size:
             self._lru.popitem(last=False)
         return m
+
+    def scaled(self, pos: int, cls: int, *, common: bool = False) -> tuple[np.ndarray | None, float, float]:
+        """The CAM as shown: ``(map in [0, 1] or None, scale, the map's own maximum)``.
+
+        ``common=False``: scaled by the map's own maximum (the thesis's colouring; a
+        weak map looks as hot as a strong one). ``common=True``: every class of this
+        image shares one scale, the largest positive value over all its class maps, so
+        a weak map looks weak. Negatives are shown as 0 either way.
+        """
+        if not self._done[pos]:
+            return None, 0.0, 0.0
+        raw = self.cam(pos, cls, normalized=False)
+        own = float(raw.max())
+        if not common:
+            return self.cam(pos, cls, normalized=True), max(own, 0.0), own
+        scale = max(float(self.grid[pos].max()), own, 0.0)
+        key = (int(pos), int(cls), "common")
+        hit = self._lru.get(key)
+        if hit is None:
+            hit = np.clip(raw / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(raw)
+            self._lru[key] = hit
+            if len(self._lru) > self._lru_size:
+                self._lru.popitem(last=False)
+        return hit, scale, own

@@ -2,9 +2,10 @@
 
 Starts its own Xvfb (free display chosen by Xvfb via ``-displayfd``), runs
 ``python -m select_tool.main RESULT.json --debug-events`` as a subprocess, reads its
-JSON event lines (``ready`` announces the canvas position and zoom), drags strokes
-with xdotool, presses keys, exports, and checks the PNGs pixel by pixel. A
-screenshot is kept in ``test-artifacts/`` (gitignored) and in tmp_path.
+JSON event lines (``ready`` announces the canvas position, pane offsets, zoom and pan),
+drags strokes with xdotool, presses keys, exports, and checks the PNGs pixel by
+pixel. Screenshots are kept in ``test-artifacts/`` (gitignored) and in tmp_path.
+``Tool``, ``screenshot`` and the fixtures are shared with ``test_select_gui_*.py``.
 """
 import json
 import os
@@ -72,16 +73,22 @@ def result(tmp_path_factory):
 
 
 class Tool:
-    """A running ``select_tool.main`` with its event stream."""
+    """A running ``select_tool.main`` with its event stream.
 
-    def __init__(self, display, result, *extra):
+    ``zoom``: ``--zoom`` (None: fit the window); ``start``: ``--filter`` (None: the tool's default).
+    """
+
+    def __init__(self, display, result, *extra, zoom=ZOOM, start="all"):
         env = dict(os.environ, DISPLAY=display, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         self.display = display
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "select_tool.main", str(result), "--debug-events", "--zoom", str(ZOOM), *extra],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        args = [sys.executable, "-m", "select_tool.main", str(result), "--debug-events"]
+        args += ["--zoom", str(zoom)] if zoom else []
+        args += ["--filter", start] if start else []
+        self.proc = subprocess.Popen([*args, *map(str, extra)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
         self.events: queue.Queue = queue.Queue()
         self.stderr: list[str] = []
+        self.stdout: list[str] = []
         threading.Thread(target=self._pump, args=(self.proc.stdout, True), daemon=True).start()
         threading.Thread(target=self._pump, args=(self.proc.stderr, False), daemon=True).start()
 
@@ -89,7 +96,9 @@ class Tool:
         for line in stream:
             if events and line.startswith("{"):
                 self.events.put(json.loads(line))
-            elif not events:
+            elif events:
+                self.stdout.append(line.rstrip("\n"))
+            else:
                 self.stderr.append(line)
 
     def wait(self, name, timeout=60.0, **match):
@@ -112,10 +121,11 @@ class Tool:
         self.xdo("key", "--clearmodifiers", key)
         return self.wait("key", timeout=10, **match)
 
-    def drag(self, origin, points, settle=0.08):
-        """Mouse down at the first image pixel, move through the others (one event each), up."""
+    def drag(self, geo, points, settle=0.08, pane=-1):
+        """Mouse down at the centre of the first image pixel, move through the others (one event
+        each), up. ``geo``: a ready/view event (canvas position, pane offsets, zoom, pan)."""
         def screen(p):
-            return origin[0] + ZOOM * p[1] + ZOOM // 2, origin[1] + ZOOM * p[0] + ZOOM // 2
+            return screen_xy(geo, p, pane)
 
         x, y = screen(points[0])
         self.xdo("mousemove", x, y, "sleep", settle, "mousedown", "1", "sleep", settle)
@@ -124,10 +134,36 @@ class Tool:
         self.xdo("mouseup", "1")
         return self.wait("stroke", timeout=10)
 
+    def window_id(self, name_regex="^select_tool.*tiny$"):
+        found = subprocess.run(["xdotool", "search", "--sync", "--name", name_regex], capture_output=True,
+                               text=True, timeout=20, env=dict(os.environ, DISPLAY=self.display))
+        return found.stdout.split()[0]
+
+    def window_origin(self, wid):
+        """Screen position of the window's top-left corner."""
+        out = subprocess.run(["xdotool", "getwindowgeometry", "--shell", str(wid)], capture_output=True, text=True,
+                             timeout=20, env=dict(os.environ, DISPLAY=self.display)).stdout
+        vals = dict(line.split("=", 1) for line in out.split() if "=" in line)
+        return int(vals["X"]), int(vals["Y"])
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
+
+
+def screen_xy(geo, p, pane=-1):
+    """Screen pixel whose centre shows the centre of image pixel ``p = (row, col)``."""
+    z, (rx, ry) = geo["zoom"], geo["canvas_root"]
+    x = rx + geo["panes"][pane] + int((p[1] + 0.5) * z + geo["ox"])
+    y = ry + int((p[0] + 0.5) * z + geo["oy"])
+    return x, y
+
+
+def screen_to_image(geo, x, y, pane=-1):
+    """The tool's mapping of screen pixel ``(x, y)`` to image ``(row, col)``, computed independently."""
+    z, (rx, ry) = geo["zoom"], geo["canvas_root"]
+    return (y - ry + 0.5 - geo["oy"]) / z - 0.5, (x - rx - geo["panes"][pane] + 0.5 - geo["ox"]) / z - 0.5
 
 
 def screenshot(display, path: Path):
@@ -153,26 +189,28 @@ def test_paint_switch_undo_export(xdisplay, result, tmp_path):
         assert tool.key("bracketleft")["brush_size"] == 3
 
         stroke_a = [(10, 5), (10, 25), (20, 25)]  # 20 px jumps: one motion event each
-        ev = tool.drag(origin, stroke_a)
+        ev = tool.drag(ready, stroke_a)
         first = ev["index"]
         assert ev["changed"] and ev["saved"] and ev["canvas_root"] == origin
         true_first = ev["cam_class"]
-        tool.drag(origin, [(28, 2), (28, 12)])
+        tool.drag(ready, [(28, 2), (28, 12)])
         assert tool.key("ctrl+z")["current"] == first  # undo stroke B only
 
         second = tool.key("d")["current"]
         assert second != first
         assert tool.key("3")["cam_class"] == 2
         stroke_c = [(4, 4), (4, 20)]
-        ev = tool.drag(origin, stroke_c)
+        ev = tool.drag(ready, stroke_c)
         assert ev["index"] == second and ev["cam_class"] == 2
         time.sleep(0.3)
         shot = screenshot(xdisplay, tmp_path / "select_tool_window.png")
         (ROOT / "test-artifacts").mkdir(exist_ok=True)
         shutil.copy(tmp_path / "select_tool_window.png", ROOT / "test-artifacts" / "select_tool_window.png")
-        # the painted pixels are green on screen where stroke C went
-        px = shot.getpixel((origin[0] + ZOOM * 12 + 5, origin[1] + ZOOM * 4 + 5))
-        assert px[1] > 150 and px[0] < 140 and px[2] < 140, px
+        # the painted pixels are magenta (hatched) on screen where stroke C went, in both panes
+        for pane in (0, 1):
+            x, y = screen_xy(ready, (4, 12), pane)
+            block = np.asarray(shot.crop((x - 5, y - 5, x + 6, y + 6)), float).reshape(-1, 3).mean(axis=0)
+            assert min(block[0], block[2]) > block[1] + 80, (pane, block)
 
         tool.xdo("key", "--clearmodifiers", "ctrl+s")
         exported = tool.wait("exported", timeout=10)
@@ -195,10 +233,10 @@ def test_kill_and_reopen_restores_masks(xdisplay, result, tmp_path):
     session = tmp_path / "session"
     tool = Tool(xdisplay, result, "--session", session, "--out", tmp_path / "out")
     try:
-        origin = tool.wait("ready", timeout=90)["canvas_root"]
-        a = tool.drag(origin, [(3, 3), (3, 28)])
+        ready = tool.wait("ready", timeout=90)
+        a = tool.drag(ready, [(3, 3), (3, 28)])
         tool.key("d")
-        b = tool.drag(origin, [(15, 15), (30, 15)])
+        b = tool.drag(ready, [(15, 15), (30, 15)])
         assert a["saved"] and b["saved"]
         tool.proc.send_signal(signal.SIGKILL)
         tool.proc.wait(timeout=10)

@@ -169,7 +169,7 @@ def test_every_stroke_is_autosaved(tmp_path):
     s.set_cam_class(2)
     s.brush_size = 1
     stroke(s, [(3, 3), (3, 6)])
-    assert s.saved and "saved" in s.status_text()
+    assert s.saved and "· autosaved ·" in s.status_text()
     png = tmp_path / "session" / "masks" / "train_00001.png"
     np.testing.assert_array_equal(read_mask(png, expected_hw=HW), s.mask())
     sel = load_selection(tmp_path / "session" / "selection.json")
@@ -200,7 +200,8 @@ def test_resume_restores_masks_view_and_classes(tmp_path):
     assert again.current == "train_00003" and again.brush_size == 2
     for i, m in masks.items():
         np.testing.assert_array_equal(again.mask(i), m)
-    assert again.cam_class == 0 and again.cam_classes == {"train_00001": 1, "train_00003": 0}
+    # misclassified: the default CAM was the predicted class
+    assert again.cam_class == 0 and again.cam_classes == {"train_00001": 2, "train_00003": 0}
 
     # in the GUI the predictions arrive later: the filter and position are restored then
     late = make_state(tmp_path)
@@ -262,7 +263,7 @@ def test_read_only_output_folder_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_failed_autosave_keeps_work_and_says_so(tmp_path, monkeypatch):
-    import select_tool.state as st
+    import select_tool.state_session as st
 
     s = make_state(tmp_path)
     real = st.write_mask
@@ -274,7 +275,7 @@ def test_failed_autosave_keeps_work_and_says_so(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="autosave .* failed"):
         stroke(s, [(5, 5)])
     assert s.has_mask("train_00000") and not s.saved
-    assert "NOT SAVED" in s.status_text()
+    assert "AUTOSAVE FAILED" in s.status_text()
     monkeypatch.setattr(st, "write_mask", real)
     stroke(s, [(9, 9)])
     assert s.saved
@@ -370,7 +371,8 @@ def test_navigation_and_cam_class_defaults(tmp_path):
     assert s.cam_class == 0  # the class the mask was painted on
     s.go(99)
     assert s.current == "train_00005"
-    assert s.save_and_next() == "train_00005"
+    assert s.review_and_next() == "train_00000"  # N: the next unreviewed image, wrapping around
+    assert s.review == {"train_00005": "reviewed"}
     s.change_brush_size(-100)
     assert s.brush_size == 1
     s.change_brush_size(1000)
@@ -380,9 +382,9 @@ def test_navigation_and_cam_class_defaults(tmp_path):
 def test_stroke_in_progress_is_unsaved_until_release(tmp_path):
     s = make_state(tmp_path)
     s.begin_stroke(2, 2)
-    assert "unsaved" in s.status_text()
+    assert "not autosaved yet" in s.status_text()
     assert not (tmp_path / "session" / "masks" / "train_00000.png").exists()
     s.extend_stroke(2, 9)
     s.end_stroke()
     assert (tmp_path / "session" / "masks" / "train_00000.png").exists()
-    assert "· saved" in s.status_text()
+    assert "· autosaved ·" in s.status_text()

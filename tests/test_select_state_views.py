@@ -56,7 +56,7 @@ def test_compose_values():
     out = compose(img, cam=None, mask=mask, zoom=2, mask_alpha=0.5)
     assert out.shape == (4, 6, 3)
     np.testing.assert_array_equal(out[0, 0], [100, 100, 100])
-    np.testing.assert_array_equal(out[2:4, 4:6].reshape(-1, 3), [[50, 178, 50]] * 4)  # 0.5·100 + 0.5·(0,255,0)
+    np.testing.assert_array_equal(out[2:4, 4:6].reshape(-1, 3), [[178, 50, 178]] * 4)  # 0.5·100 + 0.5·(255,0,255)
     cam = np.array([[0.0, 1.0, 2.0], [-1.0, 0.0, 2.0]])
     out = compose(img, cam=cam, mask=None, opacity=1.0)
     lut = jet_lut()
@@ -72,7 +72,7 @@ def test_compose_values():
 def test_probability_bars_marks_true_and_predicted():
     text = probability_bars(np.array([0.1, 0.7, 0.2]), ["a", "bb", "c"], true_class=0)
     lines = text.splitlines()
-    assert lines[0].startswith("*  1 a ") and lines[1].startswith(" > 2 bb") and "0.70" in lines[1]
+    assert lines[0].startswith("*  0 a ") and lines[1].startswith(" > 1 bb") and "0.70" in lines[1]
     assert lines[1].count("█") == 14
     assert "computing" in probability_bars(None, ["a"], 0)
 
@@ -134,3 +134,24 @@ def test_loader_errors(tmp_path, clf_and_data):
     clf, ds = clf_and_data
     opened = open_result(bad, classifier=clf, dataset=ds, split="val")
     assert len(opened.split) == 3 and opened.class_names == ds.class_names
+
+
+def test_cam_cache_scaled_per_map_and_common(clf_and_data):
+    from select_tool.cam_cache import CamCache
+
+    clf, ds = clf_and_data
+    cache = CamCache(clf, ds.arrays("train").images, chunk=4, start=False)
+    assert cache.scaled(0, 0) == (None, 0.0, 0.0)
+    cache.compute_now(0)
+    per = [cache.scaled(0, c) for c in range(3)]
+    common = [cache.scaled(0, c, common=True) for c in range(3)]
+    scale = common[0][1]
+    assert all(c[1] == scale for c in common)  # one scale for every class of the image
+    assert scale == pytest.approx(max(max(p[2] for p in per), float(cache.grid[0].max())))
+    for c in range(3):
+        m, s, own = per[c]
+        assert s == pytest.approx(max(own, 0.0))
+        if own > 0:
+            assert m.max() == pytest.approx(1.0)
+        raw = cache.cam(0, c, normalized=False)
+        np.testing.assert_allclose(common[c][0], np.clip(raw / scale, 0, 1), atol=1e-6)

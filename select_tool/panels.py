@@ -1,0 +1,239 @@
+"""Widget builders of the mask tool's window: list panel, tool panel, bottom bar, dialogs.
+
+Each builder creates widgets on ``app`` (a ``select_tool.main.App``) and wires their
+commands to ``app`` methods; no decision is made here.
+"""
+from __future__ import annotations
+
+import tkinter as tk
+from tkinter import ttk
+
+from select_tool.keys import HELP
+from select_tool.render import colorbar, to_ppm
+
+COLORBAR_W, COLORBAR_H = 150, 12
+
+
+class ScrollFrame(ttk.Frame):
+    """A vertically scrolling frame: put widgets into ``.inner``; the wheel scrolls it."""
+
+    def __init__(self, parent, width: int):
+        super().__init__(parent)
+        self.canvas = tk.Canvas(self, width=width, highlightthickness=0, bd=0, background="#dcdad5")
+        self.bar = ttk.Scrollbar(self, orient="vertical", command=self.canvas.yview)
+        self.canvas.configure(yscrollcommand=self.bar.set)
+        self.canvas.grid(row=0, column=0, sticky="ns")
+        self.bar.grid(row=0, column=1, sticky="ns")
+        self.rowconfigure(0, weight=1)
+        self.inner = ttk.Frame(self.canvas, padding=(4, 0))
+        self.canvas.create_window(0, 0, window=self.inner, anchor="nw")
+        self.inner.bind("<Configure>", self._sync)
+
+    def bind_wheel(self) -> None:
+        """The wheel scrolls the panel over every child but the sliders and spin boxes."""
+        todo = [self.canvas, self.inner]
+        while todo:
+            w = todo.pop()
+            todo.extend(w.winfo_children())
+            if w.winfo_class() in ("TScale", "TSpinbox", "TCombobox"):
+                continue
+            w.bind("<Button-4>", lambda e: (self.canvas.yview_scroll(-2, "units"), "break")[1])
+            w.bind("<Button-5>", lambda e: (self.canvas.yview_scroll(2, "units"), "break")[1])
+
+    def _sync(self, _event=None) -> None:
+        self.canvas.configure(scrollregion=self.canvas.bbox("all"), width=self.inner.winfo_reqwidth())
+
+
+def build_left(app, parent) -> ttk.Frame:
+    """Filter drop-down and image list."""
+    left = ttk.Frame(parent)
+    ttk.Label(left, text="Show").grid(row=0, column=0, sticky="w")
+    app.filter_var = tk.StringVar(value="all")
+    app.filter_box = ttk.Combobox(left, textvariable=app.filter_var, values=[c[0] for c in app.filter_choices],
+                                  state="readonly", width=24)
+    app.filter_box.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(0, 4))
+    app.filter_box.bind("<<ComboboxSelected>>", app.on_filter)
+    app.listbox = tk.Listbox(left, width=app.list_width, height=24, activestyle="none", exportselection=False,
+                             font=("DejaVu Sans Mono", 10), selectbackground="#3874d8", takefocus=0)
+    app.listbox.grid(row=2, column=0, sticky="ns")
+    sb = ttk.Scrollbar(left, orient="vertical", command=app.listbox.yview)
+    sb.grid(row=2, column=1, sticky="ns")
+    app.listbox.configure(yscrollcommand=sb.set)
+    app.listbox.bind("<<ListboxSelect>>", app.on_list_select)
+    ttk.Label(left, text="✓ reviewed  – skipped  ● masked\n2→1: true → predicted class\n"
+                   "score (suggested): CAM share on\nknown distractors; n/a: none known",
+              foreground="#555555",
+              justify="left").grid(row=3, column=0, columnspan=2, sticky="w", pady=(2, 0))
+    left.rowconfigure(2, weight=1)
+    return left
+
+
+def _section(parent, r: int, text: str) -> int:
+    ttk.Label(parent, text=text, style="Section.TLabel").grid(row=r, column=0, sticky="w", pady=(8, 2))
+    return r + 1
+
+
+def build_right(app, parent) -> ScrollFrame:
+    """CAM, mask, tool and review controls in a scrolling panel."""
+    sf = ScrollFrame(parent, width=170)
+    right, s = sf.inner, app.state
+    r = _section(right, 0, "CAM")
+    app.class_var = tk.StringVar()
+    app.class_box = ttk.Combobox(right, textvariable=app.class_var, state="readonly", width=14,
+                                 values=[f"{c}: {n}" + (f"  [{c + 1}]" if c < 9 else "")
+                                         for c, n in enumerate(app.names)])
+    app.class_box.grid(row=r, column=0, sticky="ew"); r += 1
+    app.class_box.bind("<<ComboboxSelected>>", app.on_class_box)
+    ttk.Button(right, text="True ↔ predicted (T)", command=lambda: app.act("true_pred")).grid(
+        row=r, column=0, sticky="ew", pady=(2, 2)); r += 1
+    app.bar_canvas = tk.Canvas(right, width=COLORBAR_W, height=COLORBAR_H, highlightthickness=0, bd=0)
+    app.bar_canvas.grid(row=r, column=0, sticky="w"); r += 1
+    app.bar_photo = tk.PhotoImage(width=COLORBAR_W, height=COLORBAR_H)
+    app.bar_photo.configure(data=to_ppm(colorbar(COLORBAR_W, COLORBAR_H)), format="PPM")
+    app.bar_canvas.create_image(0, 0, image=app.bar_photo, anchor="nw")
+    app.scale_var = tk.StringVar()
+    ttk.Label(right, textvariable=app.scale_var, justify="left", font=("DejaVu Sans", 9)).grid(
+        row=r, column=0, sticky="w"); r += 1
+    app.common_var = tk.BooleanVar(value=s.common_scale)
+    ttk.Checkbutton(right, text="Common scale (K)", variable=app.common_var,
+                    command=lambda: app.act("common_scale")).grid(row=r, column=0, sticky="w"); r += 1
+    app.cam_var = tk.BooleanVar(value=s.show_cam)
+    ttk.Checkbutton(right, text="Show CAM (H)", variable=app.cam_var, command=lambda: app.act("toggle_cam")).grid(
+        row=r, column=0, sticky="w"); r += 1
+    ttk.Label(right, text="CAM opacity ( , / . )").grid(row=r, column=0, sticky="w"); r += 1
+    app.opacity_var = tk.DoubleVar(value=s.opacity * 100)
+    ttk.Scale(right, from_=0, to=100, variable=app.opacity_var, command=app.on_opacity).grid(
+        row=r, column=0, sticky="ew"); r += 1
+    app.layout_var = tk.BooleanVar(value=s.side_by_side)
+    ttk.Checkbutton(right, text="Side by side (V)", variable=app.layout_var,
+                    command=lambda: app.act("layout")).grid(row=r, column=0, sticky="w"); r += 1
+
+    r = _section(right, r, "Mask")
+    app.mask_var = tk.BooleanVar(value=s.show_mask)
+    ttk.Checkbutton(right, text="Show mask (M)", variable=app.mask_var, command=lambda: app.act("toggle_mask")).grid(
+        row=r, column=0, sticky="w"); r += 1
+    ttk.Label(right, text="Mask opacity ( < / > )").grid(row=r, column=0, sticky="w"); r += 1
+    app.mask_opacity_var = tk.DoubleVar(value=s.mask_opacity * 100)
+    ttk.Scale(right, from_=5, to=100, variable=app.mask_opacity_var, command=app.on_mask_opacity).grid(
+        row=r, column=0, sticky="ew"); r += 1
+    app.mode_var = tk.StringVar(value=s.mode)
+    for mode, label in (("brush", "Brush (B)"), ("eraser", "Eraser (E)"), ("rect", "Rectangle (R)")):
+        ttk.Radiobutton(right, text=label, value=mode, variable=app.mode_var,
+                        command=lambda m=mode: app.act(m)).grid(row=r, column=0, sticky="w"); r += 1
+    size_row = ttk.Frame(right)
+    size_row.grid(row=r, column=0, sticky="w", pady=(2, 2)); r += 1
+    ttk.Button(size_row, text="−", width=2, command=lambda: app.act("size_down")).pack(side="left")
+    app.size_var = tk.StringVar()
+    ttk.Label(size_row, textvariable=app.size_var, width=9, anchor="center").pack(side="left")
+    ttk.Button(size_row, text="+", width=2, command=lambda: app.act("size_up")).pack(side="left")
+    thr_row = ttk.Frame(right)
+    thr_row.grid(row=r, column=0, sticky="ew"); r += 1
+    ttk.Button(thr_row, text="From CAM (G) ≥", command=lambda: app.act("mask_from_cam")).pack(side="left")
+    app.threshold_var = tk.StringVar(value=f"{s.cam_threshold:.2f}")
+    spin = ttk.Spinbox(thr_row, from_=0.05, to=1.0, increment=0.05, width=5, textvariable=app.threshold_var,
+                       command=app.on_threshold)
+    spin.pack(side="left", padx=(2, 0))
+    spin.bind("<Return>", app.on_threshold)
+    for label, action in (("Undo (Ctrl+Z)", "undo"), ("Redo (Ctrl+Y)", "redo"), ("Clear mask (C)", "clear")):
+        ttk.Button(right, text=label, command=lambda a=action: app.act(a)).grid(row=r, column=0, sticky="ew", pady=1)
+        r += 1
+
+    r = _section(right, r, "Review")
+    app.progress_var = tk.StringVar()
+    ttk.Label(right, textvariable=app.progress_var, justify="left").grid(row=r, column=0, sticky="w"); r += 1
+    for label, action in (("Reviewed → next (N)", "review_next"), ("Skip → next (S)", "skip_next"),
+                          ("Next unreviewed (U)", "next_unreviewed")):
+        ttk.Button(right, text=label, command=lambda a=action: app.act(a)).grid(row=r, column=0, sticky="ew", pady=1)
+        r += 1
+
+    r = _section(right, r, "Probabilities")
+    app.probs_var = tk.StringVar()
+    ttk.Label(right, textvariable=app.probs_var, font=("DejaVu Sans Mono", 9), justify="left").grid(
+        row=r, column=0, sticky="w"); r += 1
+    app.problem_var = tk.StringVar()
+    ttk.Label(right, textvariable=app.problem_var, style="Warn.TLabel", wraplength=165, justify="left").grid(
+        row=r, column=0, sticky="w", pady=(8, 0)); r += 1
+    sf.bind_wheel()
+    return sf
+
+
+def build_bottom(app, parent) -> ttk.Frame:
+    """Always visible: Export, what is not exported yet, zoom, help; then the status line."""
+    bar = ttk.Frame(parent, padding=(6, 3))
+    app.export_button = ttk.Button(bar, text="Export selection (Ctrl+S)", command=lambda: app.act("export"))
+    app.export_button.pack(side="left")
+    app.export_var = tk.StringVar()
+    app.export_label = ttk.Label(bar, textvariable=app.export_var, style="Export.TLabel")
+    app.export_label.pack(side="left", padx=(8, 0))
+    ttk.Button(bar, text="Keys (?)", command=lambda: app.act("help")).pack(side="right")
+    ttk.Button(bar, text="Fit (F)", command=lambda: app.act("fit")).pack(side="right", padx=(0, 4))
+    app.zoom_var = tk.StringVar()
+    ttk.Label(bar, textvariable=app.zoom_var).pack(side="right", padx=(0, 6))
+    return bar
+
+
+class HelpWindow:
+    """The "?" window listing every key (from ``select_tool.keys.HELP``)."""
+
+    def __init__(self, root, on_close):
+        self.top = tk.Toplevel(root)
+        self.top.title("select_tool — keys")
+        self.top.transient(root)
+        frame = ttk.Frame(self.top, padding=12)
+        frame.pack(fill="both", expand=True)
+        r = 0
+        for title, rows in HELP:
+            ttk.Label(frame, text=title, style="Section.TLabel").grid(row=r, column=0, columnspan=2, sticky="w",
+                                                                      pady=(6 if r else 0, 2))
+            r += 1
+            for keys, what in rows:
+                ttk.Label(frame, text=keys, font=("DejaVu Sans Mono", 10, "bold")).grid(row=r, column=0, sticky="w")
+                ttk.Label(frame, text=what).grid(row=r, column=1, sticky="w", padx=(12, 0))
+                r += 1
+        ttk.Label(frame, text="Esc or ? closes", foreground="#666666").grid(row=r, column=0, columnspan=2,
+                                                                             sticky="w", pady=(8, 0))
+        for seq in ("<Escape>", "<KeyPress-question>"):
+            self.top.bind(seq, lambda e: on_close())
+        self.top.protocol("WM_DELETE_WINDOW", on_close)
+        self.top.focus_force()
+
+    def destroy(self) -> None:
+        self.top.destroy()
+
+
+class QuitDialog:
+    """"N changes not exported": Export and quit (Return) / Quit without exporting / Cancel (Esc)."""
+
+    def __init__(self, root, message: str, on_choice):
+        self.top = tk.Toplevel(root)
+        self.top.title("select_tool — quit?")
+        self.top.transient(root)
+        frame = ttk.Frame(self.top, padding=14)
+        frame.pack(fill="both", expand=True)
+        ttk.Label(frame, text=message, wraplength=420, justify="left").pack(anchor="w", pady=(0, 10))
+        row = ttk.Frame(frame)
+        row.pack(anchor="e")
+        self.buttons = {}
+        for key, label in (("export", "Export and quit"), ("quit", "Quit without exporting"), ("cancel", "Cancel")):
+            b = ttk.Button(row, text=label, command=lambda k=key: on_choice(k))
+            b.pack(side="left", padx=3)
+            self.buttons[key] = b
+        self.top.bind("<Return>", lambda e: on_choice("export"))
+        self.top.bind("<Escape>", lambda e: on_choice("cancel"))
+        self.top.protocol("WM_DELETE_WINDOW", lambda: on_choice("cancel"))
+        self.top.update_idletasks()
+        x = root.winfo_rootx() + max(0, (root.winfo_width() - self.top.winfo_reqwidth()) // 2)
+        y = root.winfo_rooty() + max(0, (root.winfo_height() - self.top.winfo_reqheight()) // 3)
+        self.top.geometry(f"+{x}+{y}")
+        self.top.grab_set()
+        self.buttons["export"].focus_set()
+        self.top.focus_force()
+
+    def geometry(self) -> dict:
+        self.top.update_idletasks()
+        return {k: [b.winfo_rootx() + b.winfo_width() // 2, b.winfo_rooty() + b.winfo_height() // 2]
+                for k, b in self.buttons.items()}
+
+    def destroy(self) -> None:
+        self.top.grab_release()
+        self.top.destroy()

@@ -82,11 +82,13 @@ OBJECT_SCALE = (0.5, 0.8)       # object's long side as a share of the image sid
 #: background; ``hard``: smaller objects at a fraction of their contrast, among clutter
 #: strokes of the same colour and contrast, so that a small class-coded cue is the easier
 #: feature for a CNN (a model trained on the cue-correlated set leans on it).
-DIFFICULTIES = ("easy", "hard")
-HARD_OBJECT_SCALE = (0.35, 0.55)
-HARD_OPACITY = (0.2, 0.4)       # the object's alpha multiplier
-HARD_CLUTTER = (6, 10)          # clutter strokes per image
-HARD_CLUTTER_OPACITY = (0.2, 0.4)
+#: per difficulty: (object scale, object opacity, clutter strokes, clutter opacity); None = easy
+DIFFICULTY = {
+    "easy": None,
+    "medium": ((0.4, 0.6), (0.4, 0.6), (4, 8), (0.25, 0.45)),
+    "hard": ((0.35, 0.55), (0.2, 0.4), (6, 10), (0.2, 0.4)),
+}
+DIFFICULTIES = tuple(DIFFICULTY)
 OBJECT_ANGLE = 15.0             # ± degrees
 OBJECT_ASPECT = (0.85, 1.15)
 GAP = 2                         # px between the object and the cue
@@ -137,7 +139,7 @@ class SuiteParams:
     n_val: int = 400
     n_test: int = 800
     seed: int = 0
-    difficulty: str = "hard"
+    difficulty: str = "medium"
 
     def __post_init__(self):
         if self.difficulty not in DIFFICULTIES:
@@ -497,11 +499,12 @@ class Example:
 
 def _object_long_side(lay: Layout, rng: np.random.Generator, difficulty: str = "easy") -> float:
     x0, y0, x1, y1 = lay.free
-    scale = HARD_OBJECT_SCALE if difficulty == "hard" else OBJECT_SCALE
+    scale = DIFFICULTY[difficulty][0] if DIFFICULTY.get(difficulty) else OBJECT_SCALE
     return min(float(rng.uniform(*scale)) * lay.size, x1 - x0, y1 - y0)
 
 
-def _clutter(lay: Layout, reserved: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+def _clutter(lay: Layout, reserved: np.ndarray | None, rng: np.random.Generator,
+             count: tuple[int, int], opacity: tuple[float, float]) -> np.ndarray:
     """float32 ``[S, S]`` alpha of a few faint strokes (lines and arcs) inside ``lay.free``,
     clear of ``reserved``: distractions with the object's colour and contrast."""
     import cv2
@@ -509,7 +512,7 @@ def _clutter(lay: Layout, reserved: np.ndarray | None, rng: np.random.Generator)
     s = lay.size
     x0, y0, x1, y1 = lay.free
     canvas = np.zeros((s, s), np.float32)
-    for _ in range(int(rng.integers(HARD_CLUTTER[0], HARD_CLUTTER[1] + 1))):
+    for _ in range(int(rng.integers(count[0], count[1] + 1))):
         stroke = np.zeros((s, s), np.float32)
         p = (int(rng.integers(x0, x1)), int(rng.integers(y0, y1)))
         thick = int(rng.integers(1, max(2, s // 24) + 1))
@@ -522,7 +525,7 @@ def _clutter(lay: Layout, reserved: np.ndarray | None, rng: np.random.Generator)
             r = int(rng.uniform(0.05, 0.15) * s) + 1
             a0 = float(rng.uniform(0, 360))
             cv2.ellipse(stroke, p, (r, r), 0.0, a0, a0 + float(rng.uniform(90, 240)), 1.0, thick, cv2.LINE_AA)
-        canvas = np.maximum(canvas, stroke * float(rng.uniform(*HARD_CLUTTER_OPACITY)))
+        canvas = np.maximum(canvas, stroke * float(rng.uniform(*opacity)))
     inside = np.zeros((s, s), bool)
     inside[y0:y1, x0:x1] = True
     if reserved is not None:
@@ -645,8 +648,10 @@ def render_example(params: SuiteParams, split: str, i: int, *, label: int, cue_c
     bg = _background(params, orng)
     fg = _object_colour(params, orng)
     ink = alpha
-    if params.difficulty == "hard":
-        ink = np.maximum(alpha * float(orng.uniform(*HARD_OPACITY)), _clutter(lay, reserved, orng))
+    preset = DIFFICULTY[params.difficulty]
+    if preset:
+        _, opacity, count, clutter_opacity = preset
+        ink = np.maximum(alpha * float(orng.uniform(*opacity)), _clutter(lay, reserved, orng, count, clutter_opacity))
     a = ink[:, :, None]
     clean = np.round(bg * (1.0 - a) + fg[None, None, :] * a).clip(0, 255).astype(np.uint8)
 

@@ -289,3 +289,21 @@ def test_generator_imports_no_deep_learning_stack():
             "print(sorted(m for m in ('tensorflow', 'keras', 'exp_scripts', 'select_tool') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_difficulty_dims_the_object_and_adds_clutter_but_not_on_the_cue():
+    import itertools
+
+    from datasets.shortcut_suite import SuiteParams, iter_split
+
+    contrast = {}
+    for level in ("easy", "medium", "hard"):
+        p = SuiteParams(content="glyphs", cue="patch", correlation=1.0, n_train=8, n_val=4, n_test=4, difficulty=level)
+        ex = [e for _, e in itertools.islice(iter_split(p, "train"), 8)]
+        # the brightest non-cue pixel above the background's median: the object's (or clutter's) ink
+        contrast[level] = np.mean([np.percentile(e.clean[e.mask == 0], 99.5) - np.median(e.clean) for e in ex])
+        for e in ex:  # the cue's pixels are exactly the mask, whatever the clutter
+            assert ((e.image != e.clean).any(axis=-1) == (e.mask > 0)).all()
+    assert contrast["easy"] > contrast["medium"] > contrast["hard"] > 0
+    with pytest.raises(UserError, match="difficulty must be one of easy, medium, hard, got 'brutal'"):
+        SuiteParams(difficulty="brutal")

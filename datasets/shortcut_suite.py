@@ -85,7 +85,7 @@ OBJECT_SCALE = (0.5, 0.8)       # object's long side as a share of the image sid
 #: per difficulty: (object scale, object opacity, clutter strokes, clutter opacity); None = easy
 DIFFICULTY = {
     "easy": None,
-    "medium": ((0.4, 0.6), (0.4, 0.6), (4, 8), (0.25, 0.45)),
+    "medium": ((0.4, 0.6), (0.35, 0.55), (4, 8), (0.25, 0.45)),
     "hard": ((0.35, 0.55), (0.2, 0.4), (6, 10), (0.2, 0.4)),
 }
 DIFFICULTIES = tuple(DIFFICULTY)

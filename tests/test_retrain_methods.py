@@ -196,3 +196,17 @@ def test_inpaint_replace_with_a_learned_inpainter_from_params(env, tmp_path):
     for i in range(len(data.selected)):  # two noise seeds per image, two different fills
         a, b = pool.images[pool.origin == i]
         assert np.any(a != b)
+
+
+def test_warmup_ramps_the_learning_rate_linearly():
+    from exp_scripts.retrain.loop import WarmUp
+
+    schedule = WarmUp(1e-3, 4)
+    rates = [float(schedule(tf.constant(s))) for s in range(6)]
+    assert rates == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    # the optimiser follows it: after one applied step its rate is the second value
+    opt = make_optimizer("adam", 1e-3, warmup=4)
+    v = tf.Variable([1.0])
+    opt.apply_gradients([(tf.constant([1.0]), v)])
+    assert float(opt.learning_rate) == pytest.approx(5e-4)
+    assert float(make_optimizer("sgd", 1e-2).learning_rate) == pytest.approx(1e-2)

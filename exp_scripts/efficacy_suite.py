@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json, read_json
@@ -139,6 +141,23 @@ def oracle_on_base_test(oracle_result: Path, base_dataset, base_name: str) -> fl
     return acc
 
 
+def start_profile(history: Path) -> dict | None:
+    """How the selected images' mean true-class probability moves over a run: its value
+    before the first step is unknown here, so: after step 1, its minimum over the run,
+    its value at the end, and its total variation (Σ |Δ| between iterations — a smooth
+    rise is ≈ end − start, an oscillation much more)."""
+    from common.io import read_jsonl
+
+    if not history.exists():
+        return None
+    means = [float(np.mean(list(r["selected_p_true"].values()))) for r in read_jsonl(history)
+             if r.get("selected_p_true")]
+    if not means:
+        return None
+    return {"first": means[0], "min": min(means), "last": means[-1],
+            "total_variation": float(np.abs(np.diff(means)).sum()) if len(means) > 1 else 0.0}
+
+
 def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=METHODS, retrain=None,
             tag: str = "main", smoke: bool = False, say: Callable[[str], None] = print) -> dict:
     """One suite set and seed, end to end; returns (and stores) its record."""
@@ -202,7 +221,8 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
         "methods": {label: {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"),
                             "val_swap": m["accuracy"].get("val_swap"), "role": m.get("role"),
                             "cue": m.get("cue"), "step_seconds": m["step_seconds"],
-                            "seconds": info["methods"][label].get("seconds")}
+                            "seconds": info["methods"][label].get("seconds"),
+                            "start": start_profile(run_dir / label / "history.jsonl")}
                     for label, m in summary["methods"].items()},
     }
     old = folder / f"record_{tag}.json"

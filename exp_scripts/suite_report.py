@@ -145,6 +145,46 @@ def goal_rows(by_regime: dict[str, dict[str, list[dict]]], method: str = RECOMME
     return "\n".join(lines) + "\n"
 
 
+def load_tags(root: Path) -> dict[tuple[str, str], list[dict]]:
+    """Every stored record ``{(set, tag): [record per seed]}``."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for p in sorted(Path(root).glob("*/seed*/record_*.json")):
+        r = read_json(p)
+        out.setdefault((r["set"], r["tag"]), []).append(r)
+    return out
+
+
+def investigations(root: Path) -> str | None:
+    """Variants of the retraining (optimiser start, iterations...) beside the main run of
+    the same sets: test accuracy, cue flips after, and how the selected images' mean
+    true-class probability moved (after step 1 / minimum / end / total variation)."""
+    recs = load_tags(root)
+    sets = sorted({s for s, t in recs if t != "main"})
+    if not sets:
+        return None
+    lines = ["| set | variant | method | test acc | cue flips after | mean p_true selected: step 1 / min / end | total variation |",
+             "|---|---|---|---|---|---|---|"]
+    for name in sets:
+        tags = ["main"] + sorted(t for s, t in recs if s == name and t != "main")
+        for tag in tags:
+            rs = recs.get((name, tag), [])
+            if not rs:
+                continue
+            variant = "Adam 1e-3, fresh (main)" if tag == "main" else tag
+            labels = list(rs[0]["methods"]) if tag != "main" else [k for k in rs[0]["methods"]
+                                                                 if k in ("continued", "pasa", "swap_pasa")]
+            for label in labels:
+                ms = [r["methods"][label] for r in rs if label in r["methods"]]
+                st = [m.get("start") for m in ms if m.get("start")]
+                prof = (f"{np.mean([x['first'] for x in st]):.2f} / {np.mean([x['min'] for x in st]):.2f} / "
+                        f"{np.mean([x['last'] for x in st]):.2f}" if st else "–")
+                tv = f"{np.mean([x['total_variation'] for x in st]):.2f}" if st else "–"
+                flips = mean_std(((m.get("cue") or {}).get("after") or {}).get("flip_rate") for m in ms)
+                lines.append(f"| {name} | {variant} | {label} | {fmt(mean_std(m['test'] for m in ms))} | "
+                             f"{fmt(flips, digits=2)} | {prof} | {tv} |")
+    return "\n".join(lines) + "\n"
+
+
 def render(root: Path, command: str, tag: str = "main") -> str:
     recs = load(root, tag)
     by_regime: dict[str, dict[str, list[dict]]] = {}
@@ -166,6 +206,9 @@ def render(root: Path, command: str, tag: str = "main") -> str:
             parts += [f"### Regime {regime}: {REGIME_TEXT.get(regime, regime)}", "", regime_summary(regime, by_regime[regime]), ""]
             for name in sorted(by_regime[regime]):
                 parts += [set_table(name, by_regime[regime][name]), ""]
+    inv = investigations(root)
+    if inv:
+        parts += ["### Investigations: retraining variants on the same sets and selections", "", inv, ""]
     parts.append(END)
     return "\n".join(parts)
 

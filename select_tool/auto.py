@@ -8,9 +8,18 @@
     python -m select_tool.auto RESULT.json --n 10 --pick random --mask-from filter --filter 39 \\
         --percentile 70 --out sel_f39
 
+    python -m select_tool.auto RESULT.json --propagate my_sel/selection.json \
+        --out RESULT_STEM.select_session/suggested_masks
+
 Writes ``OUT/selection.json`` + ``OUT/masks/*.png`` (and ``OUT/heldout_selection.json``
 with ``--heldout N``: images disjoint from the selection). Prints notes (skipped images)
 and the selection path last. Logic: ``datasets.auto_select``.
+
+``--propagate SELECTION`` instead extends an expert's selection to the other training
+images (the cells whose last-conv activations look, to the model, like the masked
+ones; ``exp_scripts.retrain.data.propagate_selection``) and writes them as a selection
+whose items say ``propagated``; written into the mask tool's session folder as
+``suggested_masks`` they show as suggestions to accept (Y) or fix.
 """
 from __future__ import annotations
 
@@ -41,7 +50,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", help="data root (default: the train result's, $VF_DATA_ROOT or ./data)")
     ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--propagate", default=None, metavar="SELECTION",
+                    help="propagate this selection's masks to the other training images instead of picking")
+    ap.add_argument("--threshold", type=float, default=0.8, help="for --propagate: cell probability (default 0.8)")
     args = ap.parse_args(argv)
+    if args.propagate:
+        path = propagate(args.result, args.propagate, out_dir=args.out, threshold=args.threshold,
+                         data_root=args.data_root)
+        print(path)
+        return 0
     path = auto_select(
         args.result, n=args.n, out_dir=args.out, pick=args.pick, mask_from=args.mask_from, class_id=args.class_id,
         cam_class=args.cam_class, cam_threshold=args.cam_threshold, filter_index=args.filter_index,
@@ -58,6 +75,38 @@ def main(argv=None) -> int:
         print(f"{len(held.items)} held-out image(s): {path.parent / HELDOUT_FILE}")
     print(path)
     return 0
+
+
+def propagate(result, selection, *, out_dir, threshold: float = 0.8, data_root=None):
+    """Writes the propagated masks of ``selection`` (on ``result``'s model) as a selection."""
+    from pathlib import Path
+
+    from classification_models.train_result import load_train_result
+    from common.errors import UserError
+    from datasets.selection import load_selection, read_mask
+    from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
+    from exp_scripts.retrain.runner import write_propagated
+
+    if not 0.0 <= threshold <= 1.0:
+        raise UserError(f"--threshold must be in [0, 1], got {threshold}")
+    tr = load_train_result(result)
+    dataset = tr.load_dataset(data_root)
+    clf = tr.load_classifier()
+    sel = load_selection(selection, check_masks=False)
+    if not sel.items:
+        raise UserError(f"--propagate: selection '{selection}' has no masked image to propagate from")
+    masks = [read_mask(sel.mask_path(it), expected_hw=dataset.image_shape[:2],
+                       what=f"selection '{selection}': mask for index '{it.index}'") for it in sel.items]
+    selected = masked_set_from_items(dataset, sel.items, masks, where=f"selection '{selection}'")
+    data = RetrainData(dataset, selected, MaskedSet.empty(dataset.image_shape), clf.grid_shape,
+                       {"mode": "area", "threshold": 0.25}, propagation_params={"threshold": threshold})
+    prop = data.propagated(clf)
+    path = write_propagated(Path(out_dir), data, train_result=str(Path(result).resolve()))
+    quality = prop.quality
+    extra = (f"; precision {quality['precision']:.2f}, recall {quality['recall']:.2f} against the ground-truth masks"
+             if quality and quality.get("precision") is not None else "")
+    print(f"{len(prop.positions)} training image(s) got a propagated mask{extra}")
+    return path
 
 
 if __name__ == "__main__":

@@ -220,3 +220,41 @@ def test_heldout_from_another_split_is_disjoint_and_from_that_split(tmp_path):
     assert len(sel.items) == 3 and all(i.startswith("train_") for i in sel.indices)
     assert len(held.items) == 4 and all(i.startswith("test_") for i in held.indices)
     assert _np.array_equal(held.load_masks((8, 8))[0], box)
+
+
+def test_propagate_writes_the_propagated_masks_as_a_selection(tmp_path, monkeypatch, capsys):
+    """``--propagate``: an expert's selection extended to other training images, written in
+    the selection format (notes say ``propagated``); every propagated image is a training
+    image outside the selection, every mask binary and of image size."""
+    import classification_models.train_result as trmod
+    from datasets.selection import SelectionItem, save_selection, write_mask
+    from select_tool import auto
+    from tests.fixtures_retrain import make_classifier, make_dataset
+
+    ds, clf = make_dataset(), make_classifier()
+
+    class _Result:
+        def load_dataset(self, root=None):
+            return ds
+
+        def load_classifier(self):
+            return clf
+
+    monkeypatch.setattr(trmod, "load_train_result", lambda path: _Result())
+    items = []
+    for i in range(4):
+        index = f"train_{i:05d}"
+        write_mask(tmp_path / "sel" / "masks" / f"{index}.png", ds.irrelevant_mask(index))
+        items.append(SelectionItem(index, f"masks/{index}.png", int(ds.get(index)[1]), ""))
+    sel_path = save_selection(tmp_path / "sel" / "selection.json", str(tmp_path / "result.json"), items)
+    assert auto.main(["result.json", "--propagate", str(sel_path), "--threshold", "0.5", "--out", str(tmp_path / "prop")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == str(tmp_path / "prop" / "selection.json") and "got a propagated mask" in out[-2]
+    prop = load_selection(tmp_path / "prop" / "selection.json")
+    assert prop.items and all(it.note.startswith("propagated") for it in prop.items)
+    assert not set(prop.indices) & {it.index for it in items}
+    assert all(i.startswith("train_") for i in prop.indices)
+    masks = prop.load_masks((16, 16))
+    assert set(np.unique(masks).tolist()) <= {0, 255} and (masks > 0).any(axis=(1, 2)).all()
+    with pytest.raises(UserError, match="--threshold must be in"):
+        auto.propagate("result.json", sel_path, out_dir=tmp_path / "x", threshold=2.0)

@@ -260,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         raise UserError(f"--seeds must be comma-separated integers, got {seeds_text!r}") from None
     specs = [s for s in shortcut_suite.suite_sets(quick=args.quick) if s.regime in MAIN_REGIMES]
+    if args.quick:  # one set per regime, from different families
+        families = list(shortcut_suite.QUICK_FAMILIES)
+        specs = [next(s for s in specs if s.regime == regime and s.family == families[i % len(families)])
+                 for i, regime in enumerate(MAIN_REGIMES)]
     if args.sets:
         wanted = [s.strip() for s in args.sets.split(",") if s.strip()]
         known = {s.name: s for s in shortcut_suite.suite_sets(quick=False)}

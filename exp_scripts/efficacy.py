@@ -349,6 +349,11 @@ def write_report(path: Path, *, root: Path, datasets, seeds, methods, command: s
     previous = path.read_text() if path.exists() else None
     text = render_report(sections=sections, investigations=investigations_table(others, methods) if others else None,
                          notes=keep_notes(previous), command=command)
+    from exp_scripts.suite_report import BEGIN, END
+
+    if previous and BEGIN in previous and END in previous:  # the suite's section is kept
+        block = previous[previous.index(BEGIN): previous.index(END) + len(END)]
+        text = text.replace("## Main results", block + "\n\n## Main results", 1)
     atomic_write_text(path, text)
     return text
 

@@ -53,6 +53,9 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
     from classification_models.train_result import load_train_result
 
     scope = strategy.scope() if strategy is not None else _Null()
+    if cfg.model_import is not None:
+        with scope:
+            return import_classifier(cfg, source, dataset)
     if cfg.init_from is not None:
         upstream = load_train_result(cfg.init_from)
         with scope:
@@ -68,7 +71,8 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
                 f"but data set '{dataset.name}' has {dataset.num_classes}"
             )
         clf.class_names = list(dataset.class_names)
-        model_info = {"init_from": str(Path(cfg.init_from).resolve()), "upstream_config": upstream.config.get("model")}
+        model_info = {"init_from": str(Path(cfg.init_from).resolve()), "upstream_config": upstream.config.get("model"),
+                      "upstream_resolved_model": upstream.config.get("resolved_model")}
         return clf, model_info
     params = resolve_params(cfg.model.name, cfg.model.params, source=f"{source}: model.params")
     check_input_shape(params, dataset.image_shape, model_name=f"{source}: model '{cfg.model.name}'")
@@ -78,6 +82,32 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
                             mean=mean, std=std, seed=cfg.train.seed)
         clf = Classifier(model, dataset.class_names)
     return clf, {"name": cfg.model.name, "params": to_dict(params)}
+
+
+def import_classifier(cfg: TrainConfig, source: str, dataset):
+    """A Classifier around the user's ``.keras`` model of ``cfg.init_from``, checked against
+    ``dataset`` (input size, channels, class count); returns ``(clf, model_info)``."""
+    from classification_models.classifier import Classifier, load_keras_model
+    from classification_models.own_model import resolve_convention
+
+    imp = cfg.model_import
+    where = f"{source}: init_from.model '{imp.model}'"
+    model = load_keras_model(imp.model)
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) != 3 or any(v is None for v in shape):
+        raise UserError(f"{where}: the model takes images of shape {shape}; save it with a fixed input size "
+                        f"(keras.Input(shape=({', '.join(str(v) for v in dataset.image_shape)})))")
+    if tuple(shape[:2]) != tuple(dataset.image_shape[:2]):
+        raise UserError(f"{where}: the model takes {_shape_text(shape[:2])} images but data set "
+                        f"'{dataset.name}' has {_shape_text(dataset.image_shape[:2])}")
+    convention = resolve_convention(model, scale=imp.input.scale, data_channels=int(dataset.image_shape[2]),
+                                    source=where)
+    clf = Classifier(model, dataset.class_names, input_convention=convention, feature_layer=imp.layers.features,
+                     logits_layer=imp.layers.logits, source=where)
+    if clf.num_classes != dataset.num_classes:
+        raise UserError(f"{where}: Dense layer '{clf.parts.dense.name}' has {clf.num_classes} classes but data set "
+                        f"'{dataset.name}' has {dataset.num_classes}")
+    return clf, {"imported": str(Path(imp.model).resolve()), **clf.describe()}
 
 
 class _Null:
@@ -207,6 +237,8 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet
         "data_root": str(root),
         "class_names": list(dataset.class_names),
         "image_shape": list(dataset.image_shape),
+        "input": clf.input_convention.to_dict(),
+        "model_parts": clf.parts.describe(),
         "metrics": metrics,
         "run_dir": ".",
         "config": resolved,

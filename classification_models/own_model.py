@@ -80,7 +80,7 @@ def parse_scale(value, *, source: str) -> tuple[str, tuple | None, tuple | None]
     """
     if isinstance(value, str):
         if value not in SCALES:
-            raise UserError(f"{source}: scale must be one of {list(SCALES)} or {{\"mean\": [...], \"std\": [...]}}, "
+            raise UserError(f"{source} must be one of {list(SCALES)} or {{\"mean\": [...], \"std\": [...]}}, "
                             f"got {value!r}")
         return value, None, None
     if isinstance(value, dict) and set(value) == {"mean", "std"}:
@@ -91,7 +91,7 @@ def parse_scale(value, *, source: str) -> tuple[str, tuple | None, tuple | None]
         if not ok:
             raise UserError(f"{source}: mean and std must be equally long lists of numbers (std > 0), got {value!r}")
         return "mean_std", tuple(float(v) for v in mean), tuple(float(v) for v in std)
-    raise UserError(f"{source}: scale must be one of {list(SCALES)} or {{\"mean\": [...], \"std\": [...]}}, "
+    raise UserError(f"{source} must be one of {list(SCALES)} or {{\"mean\": [...], \"std\": [...]}}, "
                     f"got {value!r}")
 
 
@@ -381,15 +381,24 @@ def freeze(model, *, up_to: str | None = None, batch_norm: str = "train", source
     return trainable_summary(model, up_to=up_to, batch_norm=batch_norm)
 
 
+def freeze_args(freeze) -> dict:
+    """``{"up_to", "batch_norm"}`` of a ``Freeze`` config (or the defaults for None)."""
+    if freeze is None:
+        return {"up_to": None, "batch_norm": "train"}
+    return {"up_to": freeze.up_to, "batch_norm": freeze.batch_norm}
+
+
 def trainable_summary(model, *, up_to: str | None = None, batch_norm: str = "train") -> dict:
-    """Counts of trainable / frozen parameters and the trainable layers' names."""
+    """Counts of trainable / frozen parameters and layers, and the first trainable layer."""
     import numpy as np
 
     def count(vs):
         return int(sum(int(np.prod(v.shape)) for v in vs))
 
     layers = [l for l in iter_layers(model) if l.weights]
+    trainable = [l.name for l in layers if l.trainable and l.trainable_weights]
     return {"frozen_up_to": up_to, "batch_norm": batch_norm,
             "trainable_weights": count(model.trainable_weights),
             "non_trainable_weights": count(model.non_trainable_weights),
-            "trainable_layers": [l.name for l in layers if l.trainable and l.trainable_weights]}
+            "trainable_layers": len(trainable), "layers_with_weights": len(layers),
+            "first_trainable_layer": trainable[0] if trainable else None}

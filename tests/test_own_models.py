@@ -150,10 +150,10 @@ def test_import_cam_retrain_save_load(name, data, tmp_path):
     np.testing.assert_allclose(one, cams[np.arange(4), ..., [0, 1, 2, 0]], rtol=1e-5, atol=1e-5)
     # a step of PAS, PASA and RRR each changes the user's model's weights
     data_ = RetrainData(ds, sel, masked_set_from_items(ds, [], []), clf.grid_shape, {"mode": "area", "threshold": 0.25})
-    work = clone_classifier(clf)
+    work = clone_classifier(clf) if name == "functional" else clf  # cloning a big backbone is slow
     for method in ("pas", "pasa", "rrr"):
         m = get_method(method, {"lam": 1.0} if method != "pasa" else {})
-        m.setup(clf=work, data=data_, batch_random=1, batch_selected=2, seed=0)
+        m.setup(clf=work, data=data_, batch_random=1, batch_selected=1, seed=0)
         before = [w.copy() for w in work.model.get_weights()]
         loss, logs = work.make_train_step(m.loss, make_optimizer("sgd", 0.05))(
             to_tensors(m.sample_batch(np.random.default_rng(0))))
@@ -225,3 +225,29 @@ def test_gray_data_into_rgb_model_and_scales():
     assert np.allclose(to_model_pixels(np.zeros((1, 1, 1, 3)), convention=ms).numpy(), -1.0)
     assert np.allclose(to_model_pixels(x[..., :1] * 0 + 51, convention=InputConvention(scale="0_1", data_channels=1,
                                                                                           model_channels=1)), 0.2)
+
+
+def test_freeze_up_to_a_layer_and_batch_norm_inference(data):
+    from exp_scripts.retrain.config import Freeze
+
+    ds, sel = data
+    clf = _import(functional(), ds)
+    conv_names = [l.name for l in clf.model.layers if type(l).__name__ == "Conv2D"]
+    work = clone_classifier(clf, freeze=Freeze(up_to=conv_names[1], batch_norm="inference"))
+    frozen = [l for l in work.model.layers if l.name in conv_names[:2]]
+    bn = next(l for l in work.model.layers if type(l).__name__ == "BatchNormalization")
+    assert all(not l.trainable for l in frozen + [bn])
+    before = {id(v): v.numpy().copy() for l in frozen + [bn] for v in l.weights}
+    top = work.model.get_layer("top_conv").kernel.numpy().copy()
+    data_ = RetrainData(ds, sel, masked_set_from_items(ds, [], []), work.grid_shape, {"mode": "area", "threshold": 0.25})
+    m = get_method("pas", {"lam": 1.0})
+    m.setup(clf=work, data=data_, batch_random=2, batch_selected=2, seed=0)
+    work.make_train_step(m.loss, make_optimizer("sgd", 0.1))(to_tensors(m.sample_batch(np.random.default_rng(0))))
+    assert all(np.array_equal(v.numpy(), before[id(v)]) for l in frozen + [bn] for v in l.weights)  # incl. BN statistics
+    assert not np.array_equal(work.model.get_layer("top_conv").kernel.numpy(), top)
+    from classification_models.own_model import trainable_summary
+
+    s = trainable_summary(work.model, up_to=conv_names[1], batch_norm="inference")
+    assert s["first_trainable_layer"] == "top_conv" and s["trainable_layers"] == 2 and s["non_trainable_weights"] > 0
+    with pytest.raises(UserError, match="freeze: up_to layer 'nope' does not exist in model 'handwritten'"):
+        clone_classifier(clf, freeze=Freeze(up_to="nope"))

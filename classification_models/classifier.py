@@ -303,9 +303,11 @@ class Classifier:
     # ----- evaluation -----------------------------------------------------------
     def evaluate_arrays(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict:
         """Accuracy, per-class precision/recall/F1 (scikit-learn) and confusion matrix."""
+        return self._report(self.predict_proba(images, batch_size), labels)
+
+    def _report(self, probs: np.ndarray, labels) -> dict:
         from sklearn.metrics import classification_report, confusion_matrix
 
-        probs = self.predict_proba(images, batch_size)
         preds = probs.argmax(axis=1)
         labels = np.asarray(labels)
         n_cls = self.num_classes
@@ -319,10 +321,27 @@ class Classifier:
             "confusion": confusion_matrix(labels, preds, labels=list(range(n_cls))).tolist(),
         }
 
-    def evaluate(self, dataset, split: str, batch_size: int = 256) -> dict:
-        """``evaluate_arrays`` on a split of a ``datasets.Dataset``."""
-        arr = dataset.arrays(split)
-        return self.evaluate_arrays(arr.images, arr.labels, batch_size)
+    def evaluate(self, dataset, split: str, batch_size: int = 64) -> dict:
+        """``evaluate_arrays`` on a split of a ``datasets.Dataset``, streamed in batches
+        (``dataset.split``: from the TFRecord shards for converted data sets), so memory
+        does not grow with the split."""
+        import tensorflow as tf
+
+        probs, labels = [], []
+        for _, images, y in dataset.split(split, batch_size=batch_size):
+            probs.append(tf.nn.softmax(self._predict_logits(images)).numpy())
+            labels.append(y.numpy())
+        if not probs:
+            return self._report(np.zeros((0, self.num_classes), np.float32), np.zeros((0,), np.int64))
+        return self._report(np.concatenate(probs), np.concatenate(labels))
+
+    def _predict_logits(self, images):
+        """Logits of one batch by a compiled inference pass (traced once per batch shape)."""
+        import tensorflow as tf
+
+        if getattr(self, "_logits_fn", None) is None:
+            self._logits_fn = tf.function(lambda x: self.forward(x, training=False)[1], reduce_retracing=True)
+        return self._logits_fn(tf.cast(images, tf.float32))
 
     # ----- training -------------------------------------------------------------
     def make_train_step(self, loss_fn: Callable = cross_entropy_loss, optimizer=None, strategy=None) -> Callable:
@@ -349,6 +368,10 @@ class Classifier:
             return self._steps[key]
         variables = self.model.trainable_variables
         replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+        if strategy is None and not getattr(optimizer, "built", True):
+            # slot variables made before tracing: creating them inside the step traces it twice
+            # (minutes for a 150-layer backbone on a CPU)
+            optimizer.build(variables)
 
         def replica_step(batch):
             with tf.GradientTape() as tape:

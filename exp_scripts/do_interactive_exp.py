@@ -147,27 +147,33 @@ def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
 
     if count <= 0:
         return []
-    arr = dataset.arrays("train")
-    n = min(count, len(arr))
-    batch = clf.cams(arr.images[:n], classes=arr.labels[:n], upsample=True)
+    first = [(i.numpy(), x.numpy(), y.numpy()) for i, x, y in dataset.split("train", batch_size=count).take(1)]
+    if not first:
+        return []
+    indices, images, labels = first[0]
+    images = np.clip(images, 0, 255).astype(np.uint8)
+    indices = [v.decode() if isinstance(v, bytes) else str(v) for v in indices]
+    n = len(labels)
+    batch = clf.cams(images, classes=labels, upsample=True)
     maps = normalize_per_map(batch.cams)
-    h = arr.images.shape[1]
+    h = images.shape[1]
     scale = max(1, 160 // max(h, 1))
     ensure_dir(folder)
     written = []
     names = clf.class_names or [str(c) for c in range(clf.num_classes)]
     for i in range(n):
         pred = int(batch.probs[i].argmax())
-        label = int(arr.labels[i])
-        name = f"{arr.indices[i]}_true-{names[label]}_pred-{names[pred]}.png"
+        label = int(labels[i])
+        name = f"{indices[i]}_true-{names[label]}_pred-{names[pred]}.png"
         with atomic_path(folder / name, suffix=".png") as tmp:
-            Image.fromarray(cam_overlay(arr.images[i], maps[i], scale)).save(tmp, format="PNG")
+            Image.fromarray(cam_overlay(images[i], maps[i], scale)).save(tmp, format="PNG")
         written.append(f"{folder.name}/{name}")
     return written
 
 
 def _evaluate(clf, dataset, splits) -> dict:
-    return {s: clf.evaluate(dataset, s) for s in splits if len(dataset.arrays(s))}
+    sizes = dataset.manifest.get("split_sizes", {})
+    return {s: clf.evaluate(dataset, s) for s in splits if sizes.get(s, 0)}
 
 
 def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet: bool = False) -> Path:

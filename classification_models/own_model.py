@@ -265,6 +265,8 @@ def find_parts(model, *, feature_layer: str | None = None, logits_layer: str | N
     """
     import keras
 
+    if len(model.inputs) != 1:
+        raise UserError(f"{source}: the model takes {len(model.inputs)} inputs; only single-image models are supported")
     target = find_layer(model, feature_layer, source=source, what="feature layer") if feature_layer else None
     if logits_layer:
         dense = find_layer(model, logits_layer, source=source, what="logits layer")

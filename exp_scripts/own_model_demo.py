@@ -7,7 +7,7 @@ Writes, under ``--out``:
 * ``images/{train,val,test}/<class>/*.png`` — three classes (horizontal bar, vertical
   bar, square) on noise; training images carry a class-coloured square in the lower-left
   corner (a shortcut), validation/test images a random-coloured one; the corner is
-  marked irrelevant in ``images/masks/train/<class>/*.png`` (255 = irrelevant);
+  marked irrelevant in ``images/masks/<split>/<class>/*.png`` (255 = irrelevant);
 * ``model.keras`` — ``Sequential([Rescaling(1/127.5, -1), MobileNetV2(include_top=False,
   weights=None), GlobalAveragePooling2D, Dropout, Dense(3, softmax)])`` trained with
   ``model.fit`` the usual way (the user's step, not this tool's);
@@ -64,10 +64,9 @@ def write_folder(root: Path, *, size: int, per_class: int, seed: int = 0) -> dic
             for i in range(n):
                 corner = label if split == "train" else int(rng.integers(0, len(CLASSES)))
                 Image.fromarray(draw(rng, size=size, label=label, corner_class=corner)).save(folder / f"{i:03d}.png")
-                if split == "train":
-                    mfolder = root / "masks" / split / name
-                    mfolder.mkdir(parents=True, exist_ok=True)
-                    Image.fromarray(mask).save(mfolder / f"{i:03d}.png")
+                mfolder = root / "masks" / split / name
+                mfolder.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(mask).save(mfolder / f"{i:03d}.png")
     return {s: n * len(CLASSES) for s, n in counts.items()}
 
 
@@ -85,6 +84,9 @@ def train_user_model(root: Path, out: Path, *, size: int, epochs: int, seed: int
             ys.append(label)
     x, y = np.stack(xs), np.asarray(ys)
     backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(size, size, 3))
+    for layer in backbone.layers:  # few steps from scratch: let the inference statistics keep up
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = 0.5
     model = keras.Sequential([keras.Input((size, size, 3)), layers.Rescaling(1 / 127.5, offset=-1), backbone,
                               layers.GlobalAveragePooling2D(), layers.Dropout(0.2),
                               layers.Dense(len(CLASSES), activation="softmax")], name="my_mobilenetv2")

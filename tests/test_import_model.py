@@ -21,10 +21,10 @@ def user_model(size: int = SIZE, channels: int = 3, classes: int = 3, lam: bool 
     from keras import layers
 
     inp = keras.Input((size, size, channels))
-    x = layers.Rescaling(1 / 255.0)(inp)
+    x = layers.Rescaling(1 / 255.0, name="to_unit")(inp)
     if lam:
         x = layers.Lambda(lambda t: t * 2.0)(x)
-    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="first")(x)
     x = layers.BatchNormalization()(x)
     x = layers.MaxPooling2D(2)(x)
     x = layers.Conv2D(8, 3, padding="same", activation="relu", name="top")(x)
@@ -65,7 +65,7 @@ def test_import_writes_a_train_result_and_retrains(tmp_path, patched, capsys):
     assert code == 0, err
     res = load_train_result(out[-1])
     assert res.raw["mode"] == "eval_only" and res.image_shape == (SIZE, SIZE, 1)
-    assert res.raw["input"] == {"scale": "0_255", "source": "detected: layer 'rescaling'", "data_channels": 1,
+    assert res.raw["input"] == {"scale": "0_255", "source": "detected: layer 'to_unit'", "data_channels": 1,
                                 "model_channels": 3, "channels": "gray channel repeated 3×"}
     assert res.raw["model_parts"]["logits_layer"] == "head" and res.raw["model_parts"]["maps"] == "cam"
     assert res.raw["config"]["resolved_model"]["imported"] == str((tmp_path / "user.keras").resolve())
@@ -78,7 +78,7 @@ def test_import_writes_a_train_result_and_retrains(tmp_path, patched, capsys):
     items, masks = selection_items(patched, 3)
     sel = masked_set_from_items(patched, items, masks)
     cfg = from_dict(RetrainConfig, {"name": "r", "selection": "s.json", "iterations": 2, "eval_every": 1,
-                                    "batch": {"random": 4, "selected": 2}, "freeze": {"up_to": "conv2d", "batch_norm": "inference"},
+                                    "batch": {"random": 4, "selected": 2}, "freeze": {"up_to": "first", "batch_norm": "inference"},
                                     "methods": [{"name": "continued"}, {"name": "pas"}, {"name": "pasa"}, {"name": "rrr"}]},
                     source="cfg.json")
     summary = run_retraining(cfg, base=clf, dataset=patched, selected=sel, heldout=sel, run_dir=tmp_path / "r",

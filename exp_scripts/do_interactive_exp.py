@@ -13,6 +13,11 @@ confusion matrix per split), ``cams/*.png`` (CAM overlays of training images) an
 written last, ``result.json`` — the train result later tools take as their only
 argument. Its path is the last line on stdout. Modes (eval only, continued training,
 augmentation from scratch, upper bound K): see ``exp_scripts/train_config.py``.
+
+A user's own ``.keras`` model is imported with ``init_from: {"model": "x.keras"}`` (and
+``eval_only: true``): its feature map, head and input convention are found (or taken
+from ``init_from.layers`` / ``init_from.input``) and recorded in ``result.json`` under
+``model_parts`` and ``input``.
 """
 from __future__ import annotations
 

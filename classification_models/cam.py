@@ -66,3 +66,26 @@ def normalize_per_map(maps, *, clip_negative: bool = True):
     peak = np.where(peak > 0, peak, 1.0).reshape((-1,) + (1,) * (m.ndim - 1))
     out = m / peak
     return out[0] if single else out
+
+
+def gradcam_from_gradients(*, activations, gradients):
+    """Grad-CAM (Selvaraju et al. 2017) without the ReLU, scaled to match the CAM:
+    ``h·w·Σ_k mean_xy(∂logit/∂A_k)·A_k``.
+
+    For a global-average-pooling -> Dense head ``∂logit_c/∂A_k = W[k, c]/(h·w)`` at
+    every position, so this equals ``cams_from_activations`` exactly.
+
+    Args:
+        activations: ``[N, h, w, K]`` feature maps.
+        gradients: ``[N, h, w, K]`` gradient of one logit per image w.r.t. them.
+
+    Returns:
+        ``[N, h, w]``.
+    """
+    import tensorflow as tf
+
+    a = tf.convert_to_tensor(activations, tf.float32)
+    g = tf.convert_to_tensor(gradients, tf.float32)
+    hw = tf.cast(tf.shape(a)[1] * tf.shape(a)[2], tf.float32)
+    alpha = tf.reduce_mean(g, axis=[1, 2])
+    return hw * tf.einsum("nhwk,nk->nhw", a, alpha)

@@ -27,7 +27,6 @@ from typing import Any, Callable
 import numpy as np
 
 from classification_models.cam import cams_from_activations, upsample_bilinear
-from classification_models.models import GAP, LAST_CONV, LOGITS
 from common.errors import UserError
 from common.io import atomic_path
 
@@ -65,37 +64,49 @@ def cross_entropy_loss(clf: "Classifier", batch: dict) -> tuple[Any, dict]:
 
 
 class Classifier:
-    """Wraps a GAP model built by ``classification_models.models.build_model``.
+    """Wraps a trained Keras classifier whose last conv feature map feeds a Dense head.
+
+    Our own ``vgg_gap`` nets (``classification_models.models.build_model``) and users'
+    models alike: ``classification_models.own_model.find_parts`` finds the feature map
+    (also inside nested backbones), the head and the logits (the last Dense layer's
+    pre-activation output), and the classifier computes ``forward`` through a view that
+    shares the model's layers, so training it trains ``model`` itself.
 
     Args:
-        model: the Keras model (layers ``last_conv``, ``gap``, ``logits`` by name).
+        model: the Keras model (its output: softmax probabilities or logits).
         class_names: optional class names, for reports.
+        input_convention: how our [0, 255] pixels become the model's input
+            (``own_model.InputConvention``; default: unchanged, same channel count).
+        feature_layer: name (or ``outer/inner`` path) of the feature-map layer
+            (default: found automatically).
+        logits_layer: name of the Dense layer giving the class scores (default: found).
+        source: names the model in errors (e.g. its file).
     """
 
-    def __init__(self, model, class_names: list[str] | None = None):
-        import keras
+    def __init__(self, model, class_names: list[str] | None = None, *, input_convention=None,
+                 feature_layer: str | None = None, logits_layer: str | None = None, source: str | None = None):
+        from classification_models.own_model import InputConvention, find_parts
 
         self.model = model
         self.class_names = list(class_names) if class_names else None
-        for name in (LAST_CONV, GAP, LOGITS):
-            try:
-                model.get_layer(name)
-            except ValueError:
-                raise UserError(f"model '{model.name}' has no layer named '{name}'; build it with classification_models") from None
-        self._features = keras.Model(model.input, model.get_layer(LAST_CONV).output, name="features")
-        self._gap = model.get_layer(GAP)
-        self._logits = model.get_layer(LOGITS)
-        try:
-            self._dropout = model.get_layer("head_dropout")
-        except ValueError:
-            self._dropout = None
+        self.source = source or f"model '{model.name}'"
+        self._layer_names = {"feature_layer": feature_layer, "logits_layer": logits_layer}
+        self.parts = find_parts(model, feature_layer=feature_layer, logits_layer=logits_layer, source=self.source)
+        channels = int(model.inputs[0].shape[-1])
+        self.input_convention = input_convention or InputConvention(data_channels=channels, model_channels=channels)
+        self._features = self.parts.features
+        self._head = list(self.parts.head)
+        self._logits = self.parts.dense
+        self._gap = self._head[0] if self.parts.pooled else None
         self._cam_fn = None
         self._steps: dict = {}
 
     # ----- shapes and weights ---------------------------------------------------
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(int(v) for v in self.model.input_shape[1:])
+        """``(H, W, C)`` of the images the classifier takes (the data set's channels)."""
+        h, w = (int(v) for v in self.model.inputs[0].shape[1:3])
+        return h, w, int(self.input_convention.data_channels)
 
     @property
     def num_classes(self) -> int:
@@ -103,37 +114,86 @@ class Classifier:
 
     @property
     def grid_shape(self) -> tuple[int, int, int]:
-        """``(h, w, K)`` of the last conv layer."""
+        """``(h, w, K)`` of the feature map (the last conv layer)."""
         return tuple(int(v) for v in self._features.output_shape[1:])
 
+    @property
+    def has_cam_head(self) -> bool:
+        """True when the head is global average pooling -> [dropout] -> Dense (CAM weights exist)."""
+        return bool(self.parts.pooled)
+
+    def cam_kernel(self, what: str = "this method"):
+        """The Dense kernel variable ``[K, C]`` of a pooled head (the CAM weights).
+
+        Raises:
+            UserError naming the model and ``what`` when the head is not pooled.
+        """
+        if not self.parts.pooled:
+            head = " -> ".join(type(layer).__name__ for layer in self._head + [self._logits])
+            raise UserError(f"{what} needs CAM weights, but {self.source} has no global-average-pooling head "
+                            f"({head}); its maps are Grad-CAM")
+        return self._logits.kernel
+
     def head_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Dense kernel ``W [K, C]`` and bias ``[C]`` as NumPy."""
-        kernel, bias = self._logits.get_weights()
+        """Dense kernel ``W [K, C]`` and bias ``[C]`` as NumPy (pooled heads only)."""
+        kernel = np.asarray(self.cam_kernel("the CAM head weights")).astype(np.float32)
+        bias = (np.asarray(self._logits.bias) if self._logits.use_bias
+                else np.zeros((self.num_classes,), np.float32))
         return kernel, bias
 
+    def describe(self) -> dict:
+        """Parts, maps kind and input convention, for train results and summaries."""
+        return {**self.parts.describe(), "input": self.input_convention.to_dict()}
+
+    def clone(self) -> "Classifier":
+        """A trainable copy with identical weights, parts and input convention."""
+        import keras
+
+        model = keras.models.clone_model(self.model)
+        model.set_weights(self.model.get_weights())
+        return Classifier(model, self.class_names, input_convention=self.input_convention,
+                          source=self.source, **self._layer_names)
+
     # ----- forward --------------------------------------------------------------
+    def model_input(self, images):
+        """Our pixels ``[N, H, W, C]`` in [0, 255] -> the model's input convention (differentiable)."""
+        from classification_models.own_model import to_model_pixels
+
+        return to_model_pixels(images, convention=self.input_convention)
+
+    def head_logits(self, activations, training: bool = False, feature_scale=None):
+        """Logits ``[N, C]`` from feature maps ``[N, h, w, K]`` through the model's head;
+        the last Dense layer's pre-activation (softmax left out)."""
+        import tensorflow as tf
+
+        x = activations
+        if feature_scale is not None:
+            x = x * tf.cast(feature_scale, x.dtype)[:, None, None, :]
+        layers = self._head
+        if self.parts.pooled:
+            x = tf.reduce_mean(x, axis=[1, 2])
+            layers = layers[1:]
+        for layer in layers:
+            x = layer(x, training=training)
+        logits = tf.matmul(x, tf.cast(self._logits.kernel, x.dtype))
+        if self._logits.use_bias:
+            logits = logits + tf.cast(self._logits.bias, x.dtype)
+        return logits
+
     def forward(self, images, training: bool = False, feature_scale=None):
-        """Last-conv activations and logits in one pass.
+        """Feature-map activations and logits in one pass.
 
         Args:
             images: ``[N, H, W, C]`` float32 pixels in [0, 255].
             training: batch-norm/dropout mode.
-            feature_scale: optional ``[N, K]`` multipliers applied to the last-conv
-                maps before pooling (selective dropout, thesis §4.4).
+            feature_scale: optional ``[N, K]`` multipliers applied to the feature maps
+                before the head (selective dropout, thesis §4.4).
 
         Returns:
             ``(activations [N, h, w, K], logits [N, C])`` tensors.
         """
-        import tensorflow as tf
-
-        acts = self._features(images, training=training)
-        pooled_from = acts
-        if feature_scale is not None:
-            pooled_from = acts * tf.cast(feature_scale, acts.dtype)[:, None, None, :]
-        x = self._gap(pooled_from)
-        if self._dropout is not None:
-            x = self._dropout(x, training=training)
-        return acts, self._logits(x)
+        acts = self._features(self.model_input(images), training=training)
+        return acts, self.head_logits(acts, training=training, feature_scale=feature_scale)
 
     # ----- inference ------------------------------------------------------------
     @staticmethod
@@ -174,12 +234,16 @@ class Classifier:
 
         if self._cam_fn is None:
             weights = self._logits.kernel
+            pooled = self.parts.pooled
 
             @tf.function(reduce_retracing=True)
             def cam_fn(x, cls, all_classes: bool, up: bool, with_acts: bool):
-                acts, logits = self.forward(x, training=False)
-                maps = cams_from_activations(activations=acts, weights=weights,
-                                             classes=None if all_classes else cls)
+                if pooled:
+                    acts, logits = self.forward(x, training=False)
+                    maps = cams_from_activations(activations=acts, weights=weights,
+                                                 classes=None if all_classes else cls)
+                else:
+                    acts, logits, maps = self._gradcam(x, None if all_classes else cls)
                 if up:
                     maps = upsample_bilinear(maps=maps, size=tf.shape(x)[1:3])
                 # activations leave the graph only when asked for
@@ -216,12 +280,34 @@ class Classifier:
             activations=np.concatenate(acts) if return_activations else None,
         )
 
+    def _gradcam(self, images, classes):
+        """``(activations, logits, Grad-CAM maps)`` for heads without CAM weights
+        (``cam.gradcam_from_gradients``; all classes when ``classes`` is None)."""
+        import tensorflow as tf
+
+        from classification_models.cam import gradcam_from_gradients
+
+        acts = self._features(self.model_input(images), training=False)
+        n_cls = self.num_classes
+        with tf.GradientTape(persistent=classes is None) as tape:
+            tape.watch(acts)
+            logits = self.head_logits(acts, training=False)
+            if classes is None:
+                targets = [tf.reduce_sum(logits[:, c]) for c in range(n_cls)]
+            else:
+                targets = [tf.reduce_sum(tf.gather(logits, tf.cast(classes, tf.int32), batch_dims=1))]
+        maps = [gradcam_from_gradients(activations=acts, gradients=tape.gradient(t, acts)) for t in targets]
+        del tape
+        return acts, logits, (tf.stack(maps, axis=-1) if classes is None else maps[0])
+
     # ----- evaluation -----------------------------------------------------------
     def evaluate_arrays(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict:
         """Accuracy, per-class precision/recall/F1 (scikit-learn) and confusion matrix."""
+        return self._report(self.predict_proba(images, batch_size), labels)
+
+    def _report(self, probs: np.ndarray, labels) -> dict:
         from sklearn.metrics import classification_report, confusion_matrix
 
-        probs = self.predict_proba(images, batch_size)
         preds = probs.argmax(axis=1)
         labels = np.asarray(labels)
         n_cls = self.num_classes
@@ -235,10 +321,27 @@ class Classifier:
             "confusion": confusion_matrix(labels, preds, labels=list(range(n_cls))).tolist(),
         }
 
-    def evaluate(self, dataset, split: str, batch_size: int = 256) -> dict:
-        """``evaluate_arrays`` on a split of a ``datasets.Dataset``."""
-        arr = dataset.arrays(split)
-        return self.evaluate_arrays(arr.images, arr.labels, batch_size)
+    def evaluate(self, dataset, split: str, batch_size: int = 64) -> dict:
+        """``evaluate_arrays`` on a split of a ``datasets.Dataset``, streamed in batches
+        (``dataset.split``: from the TFRecord shards for converted data sets), so memory
+        does not grow with the split."""
+        import tensorflow as tf
+
+        probs, labels = [], []
+        for _, images, y in dataset.split(split, batch_size=batch_size):
+            probs.append(tf.nn.softmax(self._predict_logits(images)).numpy())
+            labels.append(y.numpy())
+        if not probs:
+            return self._report(np.zeros((0, self.num_classes), np.float32), np.zeros((0,), np.int64))
+        return self._report(np.concatenate(probs), np.concatenate(labels))
+
+    def _predict_logits(self, images):
+        """Logits of one batch by a compiled inference pass (traced once per batch shape)."""
+        import tensorflow as tf
+
+        if getattr(self, "_logits_fn", None) is None:
+            self._logits_fn = tf.function(lambda x: self.forward(x, training=False)[1], reduce_retracing=True)
+        return self._logits_fn(tf.cast(images, tf.float32))
 
     # ----- training -------------------------------------------------------------
     def make_train_step(self, loss_fn: Callable = cross_entropy_loss, optimizer=None, strategy=None) -> Callable:
@@ -265,6 +368,10 @@ class Classifier:
             return self._steps[key]
         variables = self.model.trainable_variables
         replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+        if strategy is None and not getattr(optimizer, "built", True):
+            # slot variables made before tracing: creating them inside the step traces it twice
+            # (minutes for a 150-layer backbone on a CPU)
+            optimizer.build(variables)
 
         def replica_step(batch):
             with tf.GradientTape() as tape:
@@ -300,18 +407,34 @@ class Classifier:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, class_names: list[str] | None = None) -> "Classifier":
-        """Loads a ``.keras`` model in safe mode (no pickle, no lambdas)."""
-        import keras
+    def load(cls, path: str | os.PathLike, class_names: list[str] | None = None, **kwargs) -> "Classifier":
+        """Loads a ``.keras`` model in safe mode (no pickle, no lambdas).
 
-        path = Path(path)
-        if not path.exists():
-            raise UserError(f"model file '{path}' does not exist")
-        try:
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        except (ValueError, OSError) as exc:
-            raise UserError(f"cannot load model '{path}': {str(exc).splitlines()[0]}") from exc
-        return cls(model, class_names)
+        ``kwargs`` go to the constructor (``input_convention``, ``feature_layer``,
+        ``logits_layer``); errors name the file.
+        """
+        model = load_keras_model(path)
+        kwargs.setdefault("source", f"model '{path}'")
+        return cls(model, class_names, **kwargs)
+
+
+def load_keras_model(path: str | os.PathLike):
+    """A ``.keras`` file loaded in safe mode; anything else is a one-line UserError naming the file."""
+    import keras
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"model file '{path}' does not exist")
+    if path.suffix != ".keras":
+        raise UserError(f"model file '{path}' is not a .keras file (save it with model.save('name.keras'))")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # zip, JSON and deserialisation errors of every kind
+        lines = [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        raise UserError(f"cannot load model '{path}': {lines[0]}") from None
+    if not isinstance(model, keras.Model):
+        raise UserError(f"model file '{path}' holds a {type(model).__name__}, not a Keras model")
+    return model
 
 
 def is_finite(value) -> bool:

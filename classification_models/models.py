@@ -4,8 +4,8 @@ Architecture: ``preprocess`` (per-channel normalisation, statistics from the tra
 split) -> blocks of 3×3 same-padded convolutions (optional batch norm and a
 residual 1×1 projection per block) with max-pooling between blocks -> ``last_conv``
 (K filters, ReLU) -> ``gap`` (global average pooling) -> ``logits`` (Dense, linear)
--> ``probs`` (softmax). The names are part of the contract: CAMs, losses and the
-GUI find the layers by name.
+-> ``probs`` (softmax). The names make the models easy to read; the classifier finds
+the feature map and head of any model by its structure (``own_model.find_parts``).
 """
 from __future__ import annotations
 

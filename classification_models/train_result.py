@@ -43,11 +43,20 @@ class TrainResult:
 
     def load_classifier(self):
         """The trained ``Classifier`` (a UserError naming the file if the model is gone)."""
-        from classification_models.classifier import Classifier
+        from classification_models.classifier import Classifier, load_keras_model
 
         if not self.model_path.exists():
             raise UserError(f"train result '{self.path}': model file '{self.model_path}' does not exist")
-        return Classifier.load(self.model_path, class_names=self.class_names)
+        from classification_models.own_model import convention_from_dict
+
+        model = load_keras_model(self.model_path)
+        parts = self.raw.get("model_parts") or {}
+        channels = int(model.inputs[0].shape[-1])
+        convention = convention_from_dict(self.raw.get("input"), data_channels=int(self.image_shape[-1]),
+                                          model_channels=channels, source=f"train result '{self.path}': input")
+        return Classifier(model, self.class_names, input_convention=convention,
+                          feature_layer=parts.get("feature_layer"), logits_layer=parts.get("logits_layer"),
+                          source=f"model '{self.model_path}'")
 
     def load_dataset(self, data_root: str | os.PathLike | None = None):
         """The data set the model was trained on (generated/converted if not cached)."""

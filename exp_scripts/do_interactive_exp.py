@@ -13,6 +13,11 @@ confusion matrix per split), ``cams/*.png`` (CAM overlays of training images) an
 written last, ``result.json`` — the train result later tools take as their only
 argument. Its path is the last line on stdout. Modes (eval only, continued training,
 augmentation from scratch, upper bound K): see ``exp_scripts/train_config.py``.
+
+A user's own ``.keras`` model is imported with ``init_from: {"model": "x.keras"}`` (and
+``eval_only: true``): its feature map, head and input convention are found (or taken
+from ``init_from.layers`` / ``init_from.input``) and recorded in ``result.json`` under
+``model_parts`` and ``input``.
 """
 from __future__ import annotations
 
@@ -53,6 +58,9 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
     from classification_models.train_result import load_train_result
 
     scope = strategy.scope() if strategy is not None else _Null()
+    if cfg.model_import is not None:
+        with scope:
+            return import_classifier(cfg, source, dataset)
     if cfg.init_from is not None:
         upstream = load_train_result(cfg.init_from)
         with scope:
@@ -68,7 +76,8 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
                 f"but data set '{dataset.name}' has {dataset.num_classes}"
             )
         clf.class_names = list(dataset.class_names)
-        model_info = {"init_from": str(Path(cfg.init_from).resolve()), "upstream_config": upstream.config.get("model")}
+        model_info = {"init_from": str(Path(cfg.init_from).resolve()), "upstream_config": upstream.config.get("model"),
+                      "upstream_resolved_model": upstream.config.get("resolved_model")}
         return clf, model_info
     params = resolve_params(cfg.model.name, cfg.model.params, source=f"{source}: model.params")
     check_input_shape(params, dataset.image_shape, model_name=f"{source}: model '{cfg.model.name}'")
@@ -78,6 +87,32 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
                             mean=mean, std=std, seed=cfg.train.seed)
         clf = Classifier(model, dataset.class_names)
     return clf, {"name": cfg.model.name, "params": to_dict(params)}
+
+
+def import_classifier(cfg: TrainConfig, source: str, dataset):
+    """A Classifier around the user's ``.keras`` model of ``cfg.init_from``, checked against
+    ``dataset`` (input size, channels, class count); returns ``(clf, model_info)``."""
+    from classification_models.classifier import Classifier, load_keras_model
+    from classification_models.own_model import resolve_convention
+
+    imp = cfg.model_import
+    where = f"{source}: init_from.model '{imp.model}'"
+    model = load_keras_model(imp.model)
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) != 3 or any(v is None for v in shape):
+        raise UserError(f"{where}: the model takes images of shape {shape}; save it with a fixed input size "
+                        f"(keras.Input(shape=({', '.join(str(v) for v in dataset.image_shape)})))")
+    if tuple(shape[:2]) != tuple(dataset.image_shape[:2]):
+        raise UserError(f"{where}: the model takes {_shape_text(shape[:2])} images but data set "
+                        f"'{dataset.name}' has {_shape_text(dataset.image_shape[:2])}")
+    convention = resolve_convention(model, scale=imp.input.scale, data_channels=int(dataset.image_shape[2]),
+                                    source=where)
+    clf = Classifier(model, dataset.class_names, input_convention=convention, feature_layer=imp.layers.features,
+                     logits_layer=imp.layers.logits, source=where)
+    if clf.num_classes != dataset.num_classes:
+        raise UserError(f"{where}: Dense layer '{clf.parts.dense.name}' has {clf.num_classes} classes but data set "
+                        f"'{dataset.name}' has {dataset.num_classes}")
+    return clf, {"imported": str(Path(imp.model).resolve()), **clf.describe()}
 
 
 class _Null:
@@ -117,27 +152,33 @@ def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
 
     if count <= 0:
         return []
-    arr = dataset.arrays("train")
-    n = min(count, len(arr))
-    batch = clf.cams(arr.images[:n], classes=arr.labels[:n], upsample=True)
+    first = [(i.numpy(), x.numpy(), y.numpy()) for i, x, y in dataset.split("train", batch_size=count).take(1)]
+    if not first:
+        return []
+    indices, images, labels = first[0]
+    images = np.clip(images, 0, 255).astype(np.uint8)
+    indices = [v.decode() if isinstance(v, bytes) else str(v) for v in indices]
+    n = len(labels)
+    batch = clf.cams(images, classes=labels, upsample=True)
     maps = normalize_per_map(batch.cams)
-    h = arr.images.shape[1]
+    h = images.shape[1]
     scale = max(1, 160 // max(h, 1))
     ensure_dir(folder)
     written = []
     names = clf.class_names or [str(c) for c in range(clf.num_classes)]
     for i in range(n):
         pred = int(batch.probs[i].argmax())
-        label = int(arr.labels[i])
-        name = f"{arr.indices[i]}_true-{names[label]}_pred-{names[pred]}.png"
+        label = int(labels[i])
+        name = f"{indices[i]}_true-{names[label]}_pred-{names[pred]}.png"
         with atomic_path(folder / name, suffix=".png") as tmp:
-            Image.fromarray(cam_overlay(arr.images[i], maps[i], scale)).save(tmp, format="PNG")
+            Image.fromarray(cam_overlay(images[i], maps[i], scale)).save(tmp, format="PNG")
         written.append(f"{folder.name}/{name}")
     return written
 
 
 def _evaluate(clf, dataset, splits) -> dict:
-    return {s: clf.evaluate(dataset, s) for s in splits if len(dataset.arrays(s))}
+    sizes = dataset.manifest.get("split_sizes", {})
+    return {s: clf.evaluate(dataset, s) for s in splits if sizes.get(s, 0)}
 
 
 def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet: bool = False) -> Path:
@@ -207,6 +248,8 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet
         "data_root": str(root),
         "class_names": list(dataset.class_names),
         "image_shape": list(dataset.image_shape),
+        "input": clf.input_convention.to_dict(),
+        "model_parts": clf.parts.describe(),
         "metrics": metrics,
         "run_dir": ".",
         "config": resolved,

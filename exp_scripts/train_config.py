@@ -18,10 +18,14 @@ Modes (``mode`` in the resolved config):
 * ``augmentation`` — the same with ``train.augmentation: true`` (method C, §3.3);
 * ``continued`` — ``init_from`` (a train result) trained further (method A, §3.3);
 * ``eval_only`` — ``init_from`` evaluated on ``dataset`` without training;
+* importing a user's model — ``init_from: {"model": "path/model.keras", "layers":
+  {"features": null, "logits": null}, "input": {"scale": null}}`` (with ``eval_only``:
+  evaluate it and write a train result every tool takes; see ``ModelImport``);
 * ``upper_bound`` — ``upper_bound: {"test_fraction": f}``: trained on train + val +
   a seeded fraction f of test, evaluated only on the held-out rest of test (K, §3.2.4).
 
-Exactly one of ``model`` and ``init_from`` is given. Relative paths (``init_from``,
+Exactly one of ``model`` and ``init_from`` (a train result path, or a model import
+object) is given. Relative paths (``init_from``,
 ``output_dir``) are relative to the working directory, like the results root.
 """
 from __future__ import annotations
@@ -71,6 +75,40 @@ class TrainSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImportLayers:
+    """``init_from.layers``: layer names instead of automatic detection (``a/b`` = layer
+    ``b`` inside nested model ``a``)."""
+
+    features: Optional[str] = None
+    logits: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportInput:
+    """``init_from.input``: the pixel range the model expects (default: detected from a
+    Rescaling/Normalization layer inside the model)."""
+
+    scale: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelImport:
+    """``init_from: {"model": "path/model.keras", ...}``: a user's own Keras model."""
+
+    model: str
+    layers: ImportLayers = field(default_factory=ImportLayers)
+    input: ImportInput = field(default_factory=ImportInput)
+
+    def validate(self, source: str) -> None:
+        from classification_models.own_model import parse_scale
+
+        if not self.model.endswith(".keras"):
+            raise UserError(f"{source}: model must be a .keras file, got {self.model!r}")
+        if self.input.scale is not None:
+            parse_scale(self.input.scale, source=f"{source}: input.scale")
+
+
+@dataclasses.dataclass(frozen=True)
 class UpperBound:
     """``upper_bound``: share of the test split moved into training (the rest is held out)."""
 
@@ -85,7 +123,7 @@ class TrainConfig:
     dataset: DatasetSpec
     model: Optional[ModelSpec] = None
     train: TrainSettings = field(default_factory=TrainSettings)
-    init_from: Optional[str] = None
+    init_from: Any = None
     eval_only: bool = False
     upper_bound: Optional[UpperBound] = None
     output_dir: Optional[str] = None
@@ -93,6 +131,11 @@ class TrainConfig:
 
     def validate(self, source: str) -> None:
         """Cross-field rules (called by ``common.config.from_dict``)."""
+        if self.init_from is not None and not isinstance(self.init_from, str):
+            if not isinstance(self.init_from, dict):
+                raise UserError(f"{source}: init_from must be a train result path or {{\"model\": \"x.keras\"}}, "
+                                f"got {self.init_from!r}")
+            from_dict(ModelImport, self.init_from, source=f"{source}: init_from")
         if not _NAME.match(self.name):
             raise UserError(f"{source}: name must be letters, digits, '_', '-' or '.', got {self.name!r}")
         if self.model is None and self.init_from is None:
@@ -106,6 +149,13 @@ class TrainConfig:
             raise UserError(f"{source}: eval_only needs 'init_from' (the train result to evaluate)")
         if self.eval_only and self.upper_bound is not None:
             raise UserError(f"{source}: eval_only and upper_bound exclude each other")
+
+    @property
+    def model_import(self) -> Optional[ModelImport]:
+        """``init_from`` as a :class:`ModelImport` when it names a ``.keras`` model, else None."""
+        if isinstance(self.init_from, dict):
+            return from_dict(ModelImport, self.init_from, source="init_from")
+        return None
 
     @property
     def mode(self) -> str:
@@ -137,5 +187,5 @@ def smoke(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, train=train, cam_overlays=min(cfg.cam_overlays, 2))
 
 
-__all__ = ["TrainConfig", "DatasetSpec", "ModelSpec", "TrainSettings", "UpperBound", "load_train_config",
+__all__ = ["TrainConfig", "ModelImport", "ImportLayers", "ImportInput", "DatasetSpec", "ModelSpec", "TrainSettings", "UpperBound", "load_train_config",
            "train_config_from_dict", "smoke", "to_dict"]

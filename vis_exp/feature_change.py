@@ -110,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_tf_logs()
     tr, base, ds = load_model_and_data(args.result, args.data_root)
-    after_clf = Classifier.load(args.after, class_names=tr.class_names)
+    after_clf = Classifier.load(args.after, class_names=tr.class_names,
+                                input_convention=getattr(base, "input_convention", None))
     if after_clf.grid_shape != base.grid_shape:
         raise UserError(f"'{args.after}' has last-conv shape {after_clf.grid_shape}, the base model {base.grid_shape}")
     arr = ds.arrays(args.split)

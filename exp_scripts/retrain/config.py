@@ -7,7 +7,8 @@ Example (``config_files/backprop_files/symbols.json``)::
      "heldout_selection": null,
      "methods": [{"name": "continued"}, {"name": "pas", "params": {"lam_scale": 100}}],
      "iterations": 100, "batch": {"random": 50, "selected": 5},
-     "eval_every": 20, "learning_rate": 0.001, "seed": 0, "output_dir": "results/backprops"}
+     "eval_every": 20, "learning_rate": 0.001, "seed": 0, "output_dir": "results/backprops",
+     "freeze": {"up_to": "conv4_block6_out", "batch_norm": "inference"}}
 
 Relative ``selection`` / ``heldout_selection`` paths are relative to the config file;
 ``output_dir`` relative paths are relative to the working directory.
@@ -69,6 +70,20 @@ class PropagationSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class Freeze:
+    """Which layers stay fixed during retraining (``freeze``).
+
+    ``up_to``: every layer up to and including this one (the model's layers in order,
+    nested backbones entered) is frozen; ``batch_norm: "inference"`` also freezes every
+    batch-norm layer, which then normalises with its stored statistics. Other names
+    than those in the model fail when the run starts, naming the layer.
+    """
+
+    up_to: Optional[str] = None
+    batch_norm: str = field(default="train", metadata={"choices": ("train", "inference")})
+
+
+@dataclasses.dataclass(frozen=True)
 class RetrainConfig:
     """A retraining experiment (issue 4 contract)."""
 
@@ -90,6 +105,7 @@ class RetrainConfig:
     overlays: bool = True
     counterfactual_val: bool = True
     save_models: bool = True
+    freeze: Optional[Freeze] = None
 
     def validate(self, source: str) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):

@@ -19,13 +19,19 @@ from classification_models.classifier import Classifier
 from common.io import append_jsonl
 
 
-def clone_classifier(base: Classifier) -> Classifier:
-    """A trainable copy of ``base`` with identical weights."""
-    import keras
+def clone_classifier(base: Classifier, freeze=None) -> Classifier:
+    """A trainable copy of ``base`` with identical weights (same parts and input convention).
 
-    model = keras.models.clone_model(base.model)
-    model.set_weights(base.model.get_weights())
-    return Classifier(model, base.class_names)
+    Args:
+        freeze: optional ``exp_scripts.retrain.config.Freeze``: layers up to ``up_to``
+            and (``batch_norm: "inference"``) batch-norm layers are frozen in the copy.
+    """
+    from classification_models.own_model import freeze as freeze_layers
+
+    clf = base.clone()
+    if freeze is not None:
+        freeze_layers(clf.model, up_to=freeze.up_to, batch_norm=freeze.batch_norm, source="freeze")
+    return clf
 
 
 def make_optimizer(name: str, learning_rate: float, warmup: int = 0):

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from classification_models.own_model import freeze_args, trainable_summary
 from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
@@ -147,7 +148,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     methods = build_methods(cfg)
     # set up every method before writing anything (calibration, variants, checks)
     for m in methods:
-        m.setup(clf=clone_classifier(base), data=data, batch_random=cfg.batch.random,
+        m.setup(clf=clone_classifier(base, freeze=cfg.freeze), data=data, batch_random=cfg.batch.random,
                 batch_selected=cfg.batch.selected, seed=method_seed(cfg.seed, m.label))
 
     run_dir = Path(run_dir)
@@ -226,6 +227,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                 images=heldout.images, masks=heldout.masks,
                 cams_before=held_before["cams"], cams_after=held_after["cams"]))
         described[m.label] = {**m.describe(), "seconds": time.perf_counter() - t0,
+                              "trainable": trainable_summary(m.clf.model, **freeze_args(cfg.freeze)),
                               "per_image_energy": {"selected": sel_after["energy"].tolist(),
                                                    "heldout": held_after["energy"].tolist()}}
         say(f"  {m.label}: test acc {ev['accuracy'].get('test', float('nan')):.3f} "

@@ -18,7 +18,11 @@ class RRRGradCAM(RRR):
     needs_full_masks = False
 
     def _kernel(self, clf):
-        return clf.model.get_layer("logits").kernel
+        return clf.cam_kernel(f"method '{self.name}'")
+
+    def prepare(self):
+        self._kernel(self.clf)  # refuses a head without CAM weights before any work
+        super().prepare()
 
     def raw_penalty(self) -> float:
         acts = self.clf.cams(self.pool.images, classes=0, upsample=False, return_activations=True).activations

@@ -24,6 +24,7 @@ class SelectiveDropout(Method):
             raise UserError(f"method 'selective_dropout': k must be >= 0, got {params['k']}")
 
     def prepare(self):
+        self.clf.cam_kernel(f"method '{self.name}'")  # a head without CAM weights is refused here
         kk = self.ctx.grid[2]
         k = self.params["k"]
         if k >= kk:

@@ -58,3 +58,22 @@ def test_unknown_set_is_one_line(capsys):
 
     code = run_main(efficacy_suite.main, ["--sets", "nope", "--report-only"])
     assert code == 2 and "--sets: unknown set 'nope'" in capsys.readouterr().err
+
+
+def test_investigations_table_lists_variants_beside_the_main_run(tmp_path):
+    from common.io import atomic_write_json
+
+    def rec(tag, first, tv):
+        start = {"first": first, "min": 0.4, "last": 0.95, "total_variation": tv}
+        return {"set": "s1", "tag": tag, "seed": 0, "methods": {
+            "continued": {"test": 0.7, "cue": {"after": {"flip_rate": 0.5}}, "start": start},
+            "pasa": {"test": 0.9, "cue": {"after": {"flip_rate": 0.1}}, "start": start}}}
+
+    atomic_write_json(tmp_path / "s1" / "seed0" / "record_main.json", rec("main", 0.99, 3.5))
+    atomic_write_json(tmp_path / "s1" / "seed0" / "record_warmup20.json", rec("warmup20", 0.9, 1.2))
+    table = suite_report.investigations(tmp_path)
+    rows = [ln for ln in table.splitlines() if ln.startswith("| s1 |")]
+    assert len(rows) == 4
+    assert rows[0].startswith("| s1 | Adam 1e-3, fresh (main) | continued | 0.700 ± 0.000 | 0.50 ± 0.00 | 0.99 / 0.40 / 0.95 | 3.50 |")
+    assert rows[3].startswith("| s1 | warmup20 | pasa | 0.900 ± 0.000 | 0.10 ± 0.00 | 0.90 / 0.40 / 0.95 | 1.20 |")
+    assert suite_report.investigations(tmp_path / "none") is None

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import math
 import sys
 import time
@@ -141,6 +140,20 @@ def oracle_on_base_test(oracle_result: Path, base_dataset, base_name: str) -> fl
     return acc
 
 
+def same_config(path: Path, cfg) -> bool:
+    """True when the run's stored ``config.json`` resolves to ``cfg`` (fields added to the
+    config since then count with their defaults)."""
+    from common.config import from_dict
+    from exp_scripts.retrain.config import RetrainConfig
+
+    if not path.exists():
+        return False
+    try:
+        return from_dict(RetrainConfig, read_json(path), source=str(path)) == cfg
+    except UserError:
+        return False
+
+
 def start_profile(history: Path) -> dict | None:
     """How the selected images' mean true-class probability moves over a run: its value
     before the first step is unknown here, so: after step 1, its minimum over the run,
@@ -162,7 +175,7 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
             tag: str = "main", smoke: bool = False, say: Callable[[str], None] = print) -> dict:
     """One suite set and seed, end to end; returns (and stores) its record."""
     from classification_models.train_result import load_train_result
-    from common.config import from_dict, to_dict
+    from common.config import from_dict
     from datasets import shortcut_suite
     from datasets.auto_select import HELDOUT_FILE, auto_select
     from exp_scripts.retrain.config import RetrainConfig
@@ -201,8 +214,7 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
         raw["data_root"] = str(data_root)
     cfg = from_dict(RetrainConfig, raw, source=f"suite {spec.name} seed {seed}")
     run_dir = folder / cfg.name
-    done = (run_dir / "summary.json").exists() and (run_dir / "config.json").exists() \
-        and read_json(run_dir / "config.json") == json.loads(json.dumps(to_dict(cfg)))
+    done = (run_dir / "summary.json").exists() and same_config(run_dir / "config.json", cfg)
     t0 = time.perf_counter()
     if not done:
         say(f"retraining {spec.name} seed {seed} [{tag}]: {len(methods)} methods")

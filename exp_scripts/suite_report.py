@@ -20,7 +20,7 @@ from common.io import atomic_write_text, read_json
 
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 #: the method a user runs without choosing (README, "Choosing λ, B and th")
-RECOMMENDED = "swap_pasa"
+RECOMMENDED = "swap"
 REGIME_TEXT = {
     "c0.9": "train correlation 0.9, validation carries the cue like train",
     "c1.0": "train correlation 1.0 (no training image contradicts the cue), validation like train",
@@ -172,7 +172,7 @@ def investigations(root: Path) -> str | None:
                 continue
             variant = "Adam 1e-3, fresh (main)" if tag == "main" else tag
             labels = list(rs[0]["methods"]) if tag != "main" else [k for k in rs[0]["methods"]
-                                                                 if k in ("continued", "pasa", "swap_pasa")]
+                                                                 if k in ("continued", "pasa", "swap", "swap_pasa")]
             for label in labels:
                 ms = [r["methods"][label] for r in rs if label in r["methods"]]
                 st = [m.get("start") for m in ms if m.get("start")]

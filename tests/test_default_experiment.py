@@ -19,8 +19,8 @@ def test_default_experiment_smoke_prints_verdict_then_summary(tmp_path, monkeypa
     summary = json.loads(summary_path.read_text())
     assert list(summary["methods"]) == [m.get("label", m["name"]) for m in METHODS]
     roles = {k: m["role"] for k, m in summary["methods"].items()}
-    assert roles["continued"] == roles["misclassified"] == "baseline" and roles["swap_pasa"] == "feedback"
-    assert roles["swap_pasa_random_masks"] == "control"
+    assert roles["continued"] == roles["misclassified"] == "baseline" and roles["swap"] == "feedback"
+    assert roles["swap_random_masks"] == "control"
     # the bundled set has ground-truth cue masks on its test images: reliance is measured
     assert summary["base"]["cue"]["n"] > 0 and 0 <= summary["base"]["cue"]["flip_rate"] <= 1
     assert (tmp_path / "data" / "suite" / "patch-digits-gray-c1.0-smoke" / "suite.json").exists()

@@ -426,8 +426,9 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
     graphic_rows = [r for r in order if r in ("Image", "Mask", "Initial CAM") or r.endswith(" CAM")]
     raw_rows = [r for r in graphic_rows if any(str(v).startswith("\\includegraphics") for v in frame.loc[r])]
     md = frame.copy()
-    for r in raw_rows:
-        md.loc[r] = [re.sub(r"\\includegraphics\[[^]]*\]\{([^}]*)\}", r"![](\1)", str(v)) for v in frame.loc[r]]
+    for r in raw_rows:  # cell by cell: a row assignment fails on a one-column frame
+        for c in md.columns:
+            md.at[r, c] = re.sub(r"\\includegraphics\[[^]]*\]\{([^}]*)\}", r"![](\1)", str(frame.at[r, c]))
     table = Table("visualisation", f"Selected images of {run.name}: initial and final CAMs and probabilities",
                   frame, to_latex(frame, raw_rows=raw_rows, hide_header=True), to_markdown(md, [""]), wide=True,
                   images=images)

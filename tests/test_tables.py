@@ -182,3 +182,14 @@ def test_retraining_layout_with_run_json_and_overlay_grids(tmp_path):
     assert t.images["visualisation_images/retrain_run_pasa_train_00001_final_cam.png"].max() == 75
     with pytest.raises(UserError, match="does not hold 3 rows"):
         tables.overlay_grid_tiles(grid, 3, (h, w))
+
+
+def test_visualisation_table_with_one_selected_image(tmp_path):
+    """One selected image: a one-column table (pandas refuses a row assignment there)."""
+    from tests.fixtures_tables import make_retrain_run, make_train_run
+
+    train = make_train_run(tmp_path, "a")
+    retrain = make_retrain_run(tmp_path, train, items=1)
+    t = tables.visualisation_table(load_run(retrain), load_images=False)
+    assert "| Mask | ![](visualisation_images/retrain_run_train_00000_mask.png) |" in t.markdown
+    assert r"\begin{tabular}{lr}" in t.latex

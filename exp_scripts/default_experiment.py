@@ -20,20 +20,14 @@ from pathlib import Path
 from common.errors import UserError
 from common.paths import data_root as default_data_root
 from common.paths import results_root
+from exp_scripts.efficacy_suite import METHODS as SUITE_METHODS
 
 #: the methods of the default comparison: no-feedback baselines, the thesis's PAS and PASA,
 #: RRR, and the recommended default (``swap``, masks propagated) with its wrong-masks
 #: control. (The other thesis methods are one config away; nine methods took 5 min 56 s
 #: on 2 cores, over the 5-minute budget of the default.)
-METHODS = (
-    {"name": "continued"},
-    {"name": "misclassified"},
-    {"name": "pas"},
-    {"name": "pasa"},
-    {"name": "rrr"},
-    {"name": "swap"},
-    {"name": "swap", "label": "swap_random_masks", "params": {"mask_variant": "random"}},
-)
+METHODS = tuple(m for label in ("continued", "misclassified", "pas", "pasa", "rrr", "swap", "swap_random_masks")
+                for m in SUITE_METHODS if m.get("label", m["name"]) == label)
 
 
 def set_name(smoke: bool) -> str:

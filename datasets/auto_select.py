@@ -1,6 +1,6 @@
 """Selections without a person: pick training images and mask them automatically.
 
-The logic behind ``python -m select_tool.auto`` (issue 4 item 1), kept in the data
+The logic behind ``python -m select_tool.auto``, kept in the data
 layer so that ``exp_scripts`` can build its no-argument default selection without
 importing the GUI package::
 

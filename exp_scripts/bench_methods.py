@@ -5,7 +5,7 @@
     python -m exp_scripts.bench_methods --train-result RESULT.json --steps 30
 
 Two batch mixes: 50 random + 5 masked (thesis), and all 55 masked (where RRR's
-double backpropagation covers the whole batch). Goals (issue 4): PAS/PASA ≤ 1.05×
+double backpropagation covers the whole batch). Goals: PAS/PASA ≤ 1.05×
 continued; PASA ≤ 0.4× RRR with every image masked.
 """
 from __future__ import annotations

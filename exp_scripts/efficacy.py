@@ -1,4 +1,4 @@
-"""Efficacy report (issue 4 item 8): base, clean upper bound, continued, PAS, PASA and RRR
+"""Efficacy report: base, clean upper bound, continued, PAS, PASA and RRR
 over several seeds per data set, written to ``BENCHMARKS.md``.
 
     python -m exp_scripts.efficacy --datasets decoy_digits,symbols --seeds 0,1,2 --iterations 200

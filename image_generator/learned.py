@@ -1,4 +1,4 @@
-"""A small learned, stochastic inpainter trained on the data set itself (issue 7; thesis §4.2).
+"""A small learned, stochastic inpainter trained on the data set itself (thesis §4.2).
 
 The thesis used a pretrained contextual-attention network (Yu et al. 2018) that cannot
 be fetched offline and gave one deterministic fill. This module trains a small U-Net

@@ -1,4 +1,4 @@
-"""Train the learned stochastic inpainter on a data set's training split (issue 7).
+"""Train the learned stochastic inpainter on a data set's training split.
 
     python -m image_generator.train_inpainter results/symbols/train_result.json --out results/inpainter
     python -m image_generator.train_inpainter --dataset-spec '{"name": "symbols"}' --out results/inpainter

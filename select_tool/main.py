@@ -1,4 +1,4 @@
-"""The mask-selection window (thesis §3.2.3, Fig 3.2; issue 5).
+"""The mask-selection window (thesis §3.2.3, Fig 3.2).
 
     python -m select_tool.main results/symbols/train_result.json
     xvfb-run -a python -m select_tool.main RESULT.json        # on a machine without a screen

@@ -1,4 +1,4 @@
-"""The mask-selection tool's state: a plain class with no Tk (thesis §3.2.3, issue 5).
+"""The mask-selection tool's state: a plain class with no Tk (thesis §3.2.3).
 
 Everything the window shows and every edit lives here; ``select_tool.main`` only
 forwards Tk events to it and draws what it says. Tested without a display in

@@ -1,4 +1,4 @@
-"""The 'suggested' annotation order (issue 5 §5; the thesis's stated future work).
+"""The 'suggested' annotation order (the thesis's stated future work).
 
 Which training images is a mask most useful on? The thesis (§3.2.5) picked
 misclassified images by eye. We rank them by **how much of the true class's CAM

@@ -85,7 +85,7 @@ class Freeze:
 
 @dataclasses.dataclass(frozen=True)
 class RetrainConfig:
-    """A retraining experiment (issue 4 contract)."""
+    """A retraining experiment."""
 
     name: str
     selection: str

@@ -1,5 +1,5 @@
 """Runs a retraining experiment: validate everything, then train each method from the
-base model with the shared loop, then write ``summary.json`` (issue 4 contract),
+base model with the shared loop, then write ``summary.json``,
 ``history.jsonl`` and CAM overlays per method, ``comparison.md`` and ``run.json``.
 
 Order matters for "nothing half-written": the config, selection, masks, data set and

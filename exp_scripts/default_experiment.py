@@ -24,8 +24,9 @@ from exp_scripts.efficacy_suite import METHODS as SUITE_METHODS
 
 #: the methods of the default comparison: no-feedback baselines, the thesis's PAS and PASA,
 #: RRR, and the recommended default (``swap``, masks propagated) with its wrong-masks
-#: control. (The other thesis methods are one config away; nine methods took 5 min 56 s
-#: on 2 cores, over the 5-minute budget of the default.)
+#: control. The other thesis methods are one config away. On 2 quiet cores the whole
+#: default takes about 5 min 50 s: 13 s data, 2 min 8 s base training, about 25 s per method
+#: (10 s of optimiser steps, the rest evaluation, CAM metrics, tracing and outputs).
 METHODS = tuple(m for label in ("continued", "misclassified", "pas", "pasa", "rrr", "swap", "swap_random_masks")
                 for m in SUITE_METHODS if m.get("label", m["name"]) == label)
 

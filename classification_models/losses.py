@@ -61,7 +61,7 @@ def pas_penalty(*, activations, masks, lam: float, normalize: str = "batch"):
         lam: λ.
         normalize: ``"batch"`` divides by the batch size N (the thesis); ``"masked"``
             divides by the number of images with a non-empty mask (at least 1), so the
-            strength of λ does not depend on the masked share of the batch (DESIGN §9:
+            strength of λ does not depend on the masked share of the batch (a calibration probe:
             the λ that works with 5/55 masked images is ~11× too strong with 55/55).
 
     Returns:

@@ -2,7 +2,7 @@
 
 An expert paints masks at image resolution (``uint8 [H, W]``, 255 = irrelevant); the
 activation losses need them on the last-conv grid ``[h, w]``. The thesis resized them
-(§5.1.2, Table 5.1). How matters (DESIGN.md §9): a distractor not aligned with the grid
+(§5.1.2, Table 5.1). How matters: a distractor not aligned with the grid
 covers part of several cells, and with an area threshold above 0.5 its border cells
 stay unmasked, so the shortcut leaks into them. Three documented modes:
 

@@ -36,7 +36,7 @@ class SplitArrays:
 
 
 class Dataset:
-    """Base class of every data set (thesis §3.2.1, §6; DESIGN.md §3-4).
+    """Base class of every data set (thesis §3.2.1, §6).
 
     Subclasses provide ``_load_split`` (and optionally ground-truth masks); the base
     class provides random access, tf.data pipelines and preprocessing statistics.
@@ -188,7 +188,7 @@ def finish_pipeline(ds, n: int, batch_size, shuffle, repeat, seed, augment, augm
     """Shared tail of every split pipeline: cast, shuffle, repeat, augment, batch, prefetch.
 
     Autotune is disabled on purpose: with it, ``model.fit`` stalls ~9 s at iterator
-    teardown on this machine (MACHINE_NOTES.md); throughput is unchanged.
+    teardown on this machine; throughput is unchanged.
     """
     import tensorflow as tf
 

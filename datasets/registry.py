@@ -1,4 +1,4 @@
-"""Registry of data sets by name, and ``load`` (DESIGN.md §3-4).
+"""Registry of data sets by name, and ``load``.
 
     python -m datasets.prepare --name symbols
 """

@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ds = tf.data.Dataset.from_tensors((xb, yb)).repeat(args.steps + 1)
     opts = tf.data.Options()
-    opts.autotune.enabled = False  # MACHINE_NOTES: avoids the ~9 s stall at fit's iterator teardown
+    opts.autotune.enabled = False  # avoids the ~9 s stall at fit's iterator teardown
     ds = ds.with_options(opts)
 
     def fit():

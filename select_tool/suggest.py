@@ -17,7 +17,7 @@ Order: misclassified images with a known region, highest score first (ties: lowe
 true-class probability first, then index); then misclassified images without any
 known region, lowest true-class probability first (the most confidently wrong).
 Correctly classified images are not suggested. In-mask CAM energy alone is not a
-measure of success (DESIGN.md §9) — it is only a triage order.
+measure of success — it is only a triage order.
 """
 from __future__ import annotations
 

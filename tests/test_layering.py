@@ -1,4 +1,4 @@
-"""Folders are layers; imports point downward (CONVENTIONS.md)."""
+"""Folders are layers; imports point downward."""
 import ast
 from pathlib import Path
 

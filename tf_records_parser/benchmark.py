@@ -1,6 +1,6 @@
 """Benchmark of the data layer on the default symbols set: generation, TFRecord write, read throughput.
 
-Prints figures, asserts nothing (CONVENTIONS.md: benchmarks are not tests).
+Prints figures, asserts nothing; benchmarks are not tests.
 
     python -m tf_records_parser.benchmark
     python -m tf_records_parser.benchmark --params '{"n_train": 300}' --batch-size 55

@@ -382,7 +382,7 @@ def tf_dataset(folder, split: str, *, manifest: dict | None = None, parallel: in
     """``tf.data`` of parsed examples (dicts, see :func:`make_parse_fn`) of ``split``, in file order.
 
     Shards are read one after the other (so the order equals the write order) and parsed
-    in parallel with a deterministic map; autotune is disabled (MACHINE_NOTES.md).
+    in parallel with a deterministic map; autotune is disabled.
     """
     import tensorflow as tf
 

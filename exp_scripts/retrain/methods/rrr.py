@@ -3,7 +3,7 @@
 The input gradient is taken only for the batch's masked images (a second forward of
 that subset inside a nested tape: double backpropagation), so the cost grows with the
 number of masked images. ``lam = null`` calibrates λ so the penalty of the selected
-images under the base model equals ``start_penalty`` (DESIGN §9: ≈ 1 works; matching
+images under the base model equals ``start_penalty`` (a calibration probe: ≈ 1 works; matching
 the base CE fails when the CE is ~3e-4)."""
 from __future__ import annotations
 

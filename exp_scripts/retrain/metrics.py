@@ -93,7 +93,8 @@ def explain(clf, mset: MaskedSet) -> dict:
             "energy_pred": ep, "mean_energy_pred": _finite_mean(ep), "wr": wr, "mean_wr": _finite_mean(wr)}
 
 
-def cue_reliance(clf, *, images, labels, masks, seed: int = 0, probs: np.ndarray | None = None) -> dict:
+def cue_reliance(clf, *, images, labels, masks, seed: int = 0, probs: np.ndarray | None = None,
+                 swapped: np.ndarray | None = None) -> dict:
     """Behavioural reliance on the cue region: swap it with another class's, count flips.
 
     Args:
@@ -102,6 +103,8 @@ def cue_reliance(clf, *, images, labels, masks, seed: int = 0, probs: np.ndarray
         masks: ``[N, H, W]`` nonzero = cue region (every mask non-empty).
         seed: donor choice (same seed -> same swapped images for every model compared).
         probs: the model's probabilities on ``images`` when already computed.
+        swapped: the cue-swapped images (``swap_set``) when already computed, so that every
+            model of a run is scored on the same swaps without redrawing them.
 
     Returns:
         ``{"n", "flip_rate", "delta_p_true"}``: the share of images whose predicted class
@@ -116,7 +119,8 @@ def cue_reliance(clf, *, images, labels, masks, seed: int = 0, probs: np.ndarray
         raise UserError(f"cue reliance needs a cue region on every image; {empty} of {len(masks)} images have an "
                         "empty mask (pass only images with a known cue region)")
     labels = np.asarray(labels)
-    swapped = swap_set(images=images, labels=labels, masks=masks, seed=seed)
+    if swapped is None:
+        swapped = swap_set(images=images, labels=labels, masks=masks, seed=seed)
     before = clf.predict_proba(images) if probs is None else probs
     after = clf.predict_proba(swapped)
     rows = np.arange(len(labels))
@@ -124,23 +128,12 @@ def cue_reliance(clf, *, images, labels, masks, seed: int = 0, probs: np.ndarray
             "delta_p_true": float((after[rows, labels] - before[rows, labels]).mean())}
 
 
-_SWAP_CACHE: dict = {}
-
-
 def swap_set(*, images, labels, masks, seed: int) -> np.ndarray:
-    """The cue-swapped copies of a masked image set (donors from the set itself), cached
-    per (arrays, seed) so every model of a run is scored on the same swapped images."""
+    """The cue-swapped copies of a masked image set (donors from the set itself)."""
     from image_generator.swap import cue_swap
 
-    key = (id(images), id(masks), int(seed), len(labels))
-    hit = _SWAP_CACHE.get(key)
-    if hit is not None and hit[0] is images:
-        return hit[1]
-    res = cue_swap(images=images, masks=masks, labels=labels, donor_images=images, donor_masks=masks,
-                   donor_labels=labels, rng=np.random.default_rng(seed), exclude_same=np.arange(len(labels)))
-    _SWAP_CACHE.clear()
-    _SWAP_CACHE[key] = (images, res.images)
-    return res.images
+    return cue_swap(images=images, masks=masks, labels=labels, donor_images=images, donor_masks=masks,
+                    donor_labels=labels, rng=np.random.default_rng(seed), exclude_same=np.arange(len(labels))).images
 
 
 def cue_set(dataset, *, split: str = "test", limit: int = 400, seed: int = 0) -> MaskedSet | None:
@@ -167,13 +160,14 @@ def cue_set(dataset, *, split: str = "test", limit: int = 400, seed: int = 0) ->
                      masks.astype(np.uint8), arr.labels[keep].astype(np.int64))
 
 
-def cue_metrics(clf, mset: MaskedSet | None, *, seed: int = 0) -> dict | None:
+def cue_metrics(clf, mset: MaskedSet | None, *, seed: int = 0, swapped: np.ndarray | None = None) -> dict | None:
     """Reliance plus explanation metrics on a set of images with known cue regions
     (``{"n", "flip_rate", "delta_p_true", "energy_true", "energy_pred", "wr"}``), or None."""
     if mset is None or not len(mset):
         return None
     ex = explain(clf, mset)
-    rel = cue_reliance(clf, images=mset.images, labels=mset.labels, masks=mset.masks, seed=seed, probs=ex["probs"])
+    rel = cue_reliance(clf, images=mset.images, labels=mset.labels, masks=mset.masks, seed=seed, probs=ex["probs"],
+                       swapped=swapped)
     return {**rel, "energy_true": ex["mean_energy"], "energy_pred": ex["mean_energy_pred"], "wr": ex["mean_wr"]}
 
 

@@ -26,7 +26,7 @@ from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
 from exp_scripts.retrain.loop import clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
-from exp_scripts.retrain.metrics import cue_metrics, cue_set, evaluate_splits, explain
+from exp_scripts.retrain.metrics import cue_metrics, cue_set, evaluate_splits, explain, swap_set
 from exp_scripts.retrain.outputs import comparison_table, overlay_grid, save_png
 
 
@@ -163,7 +163,9 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     sel_before, held_before = explain(base, selected), explain(base, heldout)
     # test images with a known cue region: behavioural reliance before/after every method
     cue_images = cue_set(dataset, split="test", seed=cfg.seed)
-    cue_before = cue_metrics(base, cue_images, seed=cfg.seed)
+    cue_swapped = None if cue_images is None else swap_set(
+        images=cue_images.images, labels=cue_images.labels, masks=cue_images.masks, seed=cfg.seed)
+    cue_before = cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped)
     val = dataset.arrays("val") if "val" in dataset.available_splits() else None
     val_xy = (val.images, val.labels) if val is not None else None
     # the user's validation split usually carries the cue: score models on a cue-swapped
@@ -192,7 +194,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
             # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
             m.clf.save(mdir / "model.keras")
         sel_after, held_after = explain(m.clf, selected), explain(m.clf, heldout)
-        cue_after = cue_metrics(m.clf, cue_images, seed=cfg.seed)
+        cue_after = cue_metrics(m.clf, cue_images, seed=cfg.seed, swapped=cue_swapped)
         summary["methods"][m.label] = {
             "accuracy": ev["accuracy"],
             "report": ev["report"],

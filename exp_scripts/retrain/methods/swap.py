@@ -46,9 +46,9 @@ class Swap(Method):
     def prepare(self):
         from image_generator.swap import cue_swap
 
-        if len(set(self.ctx.dataset.arrays("train").labels.tolist())) < 2:
-            raise UserError(f"method '{self.label}': a swap needs at least two classes in the training split")
         train = self.ctx.train
+        if len(np.unique(train.labels)) < 2:
+            raise UserError(f"method '{self.label}': a swap needs at least two classes in the training split")
         pool = self.pool
         self.prop = self.ctx.propagated(self.clf) if self.params["propagate"] else None
         # donors: every image with a mask (the expert's and the propagated ones)

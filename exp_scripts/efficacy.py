@@ -224,17 +224,10 @@ def ensure_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke: bool, 
         raise Pending(f"{src.name} does not exist")
     cfg = json.loads(src.read_text())
     cfg.setdefault("train", {})["seed"] = seed
-    cfg_path = folder / f"{kind}_train_config.json"
-    atomic_write_json(cfg_path, cfg)
     say(f"training {ds} {kind} seed {seed} into {out}")
-    argv = [str(cfg_path), "--output-dir", str(out), "--quiet"] + (["--smoke"] if smoke else [])
-    if data_root:
-        argv += ["--data-root", str(data_root)]
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = do_interactive_exp.main(argv)
-    if code or not result.exists():
-        raise UserError(f"training {cfg_path} failed (exit {code}); run python -m exp_scripts.do_interactive_exp {cfg_path}")
-    return result
+    from exp_scripts.efficacy_suite import ensure_trained as train_once
+
+    return train_once(cfg, out, data_root=data_root, smoke=smoke, say=lambda msg: None)
 
 
 def clean_on_base_test(clean_result: Path, base_dataset) -> dict:

@@ -106,8 +106,9 @@ def train_config(name: str, root: Path, spec, seed: int) -> dict:
             "train": {**TRAIN, "seed": seed}, "cam_overlays": 0}
 
 
-def ensure_trained(cfg: dict, out: Path, *, data_root, say) -> Path:
-    """``out/result.json`` of ``cfg`` (trained once, reused afterwards)."""
+def ensure_trained(cfg: dict, out: Path, *, data_root, say, smoke: bool = False) -> Path:
+    """``out/result.json`` of the train config ``cfg`` (trained once, reused afterwards;
+    ``smoke``: the trainer's ``--smoke`` preset)."""
     from exp_scripts import do_interactive_exp
 
     result = out / do_interactive_exp.RESULT_FILE
@@ -116,7 +117,7 @@ def ensure_trained(cfg: dict, out: Path, *, data_root, say) -> Path:
     cfg_path = out.parent / f"{out.name}_train_config.json"
     atomic_write_json(cfg_path, cfg)
     say(f"training {cfg['name']} into {out}")
-    argv = [str(cfg_path), "--output-dir", str(out), "--quiet"]
+    argv = [str(cfg_path), "--output-dir", str(out), "--quiet"] + (["--smoke"] if smoke else [])
     if data_root:
         argv += ["--data-root", str(data_root)]
     with contextlib.redirect_stdout(io.StringIO()):

@@ -59,7 +59,9 @@ METHODS = (
     {"name": "filter_penalty"},
     {"name": "swap", "label": "swap_random_masks", "params": {"mask_variant": "random"}},
 )
-RETRAIN = {"iterations": 100, "batch": {"random": 50, "selected": 5}, "eval_every": 25, "learning_rate": 1e-3}
+#: the retraining config's defaults (up to 1000 iterations, early stopping on the
+#: cue-swapped validation copy), spelled out where the suite depends on them
+RETRAIN = {"batch": {"random": 50, "selected": 5}, "eval_every": 25, "learning_rate": 1e-3}
 
 
 #: regimes of the main tables (the clean-validation variant serves model selection only)
@@ -235,6 +237,7 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
                             "val_swap": m["accuracy"].get("val_swap"), "role": m.get("role"),
                             "cue": m.get("cue"), "step_seconds": m["step_seconds"],
                             "seconds": info["methods"][label].get("seconds"),
+                            "iterations": m.get("iterations"),
                             "start": start_profile(run_dir / label / "history.jsonl")}
                     for label, m in summary["methods"].items()},
     }
@@ -260,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--warmup", type=int, default=None, help="learning-rate warm-up iterations")
     parser.add_argument("--optimizer", default=None, choices=["adam", "sgd"])
+    parser.add_argument("--stop", default=None, choices=["val_swap", "val", "none"],
+                        help="early stopping criterion (default: the retraining config's, val_swap)")
     parser.add_argument("--tag", default=None, help="variant name of an investigation (default: from the options)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--quiet", action="store_true")
@@ -296,7 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError("--methods must include 'continued' (the step-time and baseline reference)")
     retrain = {k: v for k, v in (("iterations", args.iterations), ("learning_rate", args.lr),
                                  ("warmup", args.warmup), ("optimizer", args.optimizer)) if v is not None}
-    tag = args.tag or ("-".join(f"{k}{v}" for k, v in retrain.items()) or "main")
+    if args.stop is not None:
+        retrain["stopping"] = {"on": args.stop}
+    tag = args.tag or ("-".join(f"{k}{v['on'] if k == 'stopping' else v}" for k, v in retrain.items()) or "main")
     if args.methods and tag == "main":
         raise UserError("--methods changes the comparison: give the variant a --tag")
     data_dir = Path(args.data) if args.data else results_root() / "suite_data"

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from common.errors import UserError
 from exp_scripts.retrain.data import RetrainData, compose_indices, masked_set_from_items
-from exp_scripts.retrain.loop import clone_classifier, make_optimizer, run_loop, to_tensors
+from exp_scripts.retrain.loop import Stopping, clone_classifier, make_optimizer, run_loop, to_tensors
 from exp_scripts.retrain.methods import REGISTRY, get_method
 from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
 
@@ -64,6 +64,35 @@ def test_every_method_composes_batches_and_steps(name, env):
     assert len(res.history) == 2 and np.isfinite(res.history[-1]["total"]) and res.step_seconds > 0
     assert set(res.history[0]["selected_p_true"]) == set(data.selected.indices)
     assert "val_accuracy" in res.history[1]
+
+
+def test_early_stopping_without_improvement_ends_on_the_starting_weights(env):
+    ds, clf, _ = env
+    m = _setup("continued", env)
+    start = [w.copy() for w in m.clf.model.get_weights()]
+    val = (ds.arrays("val").images, ds.arrays("val").labels)
+    # no score can rise by more than 1: the run stops after `patience` iterations
+    res = run_loop(m, iterations=20, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=1, val=val,
+                   history_path=None, stopping=Stopping(on="val", patience=3, min_delta=1.0))
+    assert res.iterations_run == 3 and len(res.history) == 3
+    assert res.best["iteration"] == 0 and res.best["restored"] is True
+    for a, b in zip(m.clf.model.get_weights(), start):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_keeps_the_best_scoring_weights(env):
+    ds, clf, _ = env
+    m = _setup("continued", env)
+    val = (ds.arrays("val").images, ds.arrays("val").labels)
+    start = float((m.clf.predict_proba(val[0]).argmax(1) == val[1]).mean())
+    res = run_loop(m, iterations=8, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=2, val=val,
+                   history_path=None, stopping=Stopping(on="val", patience=100, min_delta=0.0))
+    scores = {0: start, **{r["iteration"]: r["val_accuracy"] for r in res.history if "val_accuracy" in r}}
+    assert res.iterations_run == 8 and sorted(scores) == [0, 2, 4, 6, 8]
+    assert res.best["score"] == max(scores.values()) == scores[res.best["iteration"]]
+    # the model ends with the weights that scored best
+    final = float((m.clf.predict_proba(val[0]).argmax(1) == val[1]).mean())
+    assert final == pytest.approx(res.best["score"])
 
 
 def test_same_seed_same_batches(env):

@@ -48,7 +48,10 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     assert [m["role"] for m in s["methods"].values()] == ["baseline", "feedback", "control"]
     for m in s["methods"].values():
         assert set(m) == {"accuracy", "report", "in_mask_cam_energy", "explanation", "cue", "role",
-                          "selected_probabilities", "step_seconds"}
+                          "selected_probabilities", "step_seconds", "iterations"}
+        # early stopping on the cue-swapped validation copy by default; 2 steps < patience
+        assert m["iterations"]["run"] == 2 and m["iterations"]["max"] == 2
+        assert m["iterations"]["best"]["on"] == "val_swap" and m["iterations"]["best"]["iteration"] in (0, 1, 2)
         assert set(m["explanation"]["selected"]) == {"energy_pred", "wr"}
         assert set(m["report"]) == {"train", "val", "test"}
         assert set(m["in_mask_cam_energy"]) == {"selected", "heldout"}

@@ -70,6 +70,29 @@ class PropagationSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class StopSpec:
+    """Early stopping and model selection inside one method's run (``stopping``).
+
+    Every ``eval_every`` iterations the model is scored on ``on``: ``val_swap`` (the
+    validation images with their cue regions swapped between classes, which a model
+    that reads the cue gets wrong — the default, because a user's validation split
+    usually carries the cue too), ``val`` (plain validation accuracy; right when the
+    validation split is known to be free of the cue) or ``none`` (run all
+    ``iterations``). The run stops when the score has not improved by ``min_delta``
+    for ``patience`` iterations and, with ``restore_best``, ends with the weights of
+    the best-scoring check (the base model's own score is the first check, so a
+    method that only makes things worse ends where it started). Without masks or
+    without a validation split ``val_swap`` falls back to ``val``, then to ``none``;
+    the run records which was used.
+    """
+
+    on: str = field(default="val_swap", metadata={"choices": ("val_swap", "val", "none")})
+    patience: int = field(default=200, metadata={"min": 1})
+    min_delta: float = field(default=0.005, metadata={"min": 0.0, "max": 1.0})
+    restore_best: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
 class Freeze:
     """Which layers stay fixed during retraining (``freeze``).
 
@@ -91,12 +114,13 @@ class RetrainConfig:
     selection: str
     methods: list[MethodSpec] = field(metadata={"min_len": 1})
     heldout_selection: Optional[str] = None
-    iterations: int = field(default=100, metadata={"min": 1})
+    iterations: int = field(default=1000, metadata={"min": 1})
     batch: BatchSpec = field(default_factory=BatchSpec)
     eval_every: int = field(default=20, metadata={"min": 1})
     learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
     optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
     warmup: int = field(default=0, metadata={"min": 0})
+    stopping: StopSpec = field(default_factory=StopSpec)
     seed: int = 0
     output_dir: str = "results/backprops"
     mask_resize: MaskResize = field(default_factory=MaskResize)

@@ -1,9 +1,11 @@
 """The one retraining loop every method shares (thesis §3.1).
 
-Start from a fresh copy of the base model; ``iterations`` optimiser steps, each on a
-batch from ``method.sample_batch`` (``random`` training images + ``selected`` pool
+Start from a fresh copy of the base model; up to ``iterations`` optimiser steps, each
+on a batch from ``method.sample_batch`` (``random`` training images + ``selected`` pool
 items, seeded); after each step the selected images' true-class probabilities are
 recorded, and validation accuracy every ``eval_every`` steps, in ``history.jsonl``.
+With ``Stopping`` the run ends early when the chosen validation score stops improving
+and keeps the best-scoring weights.
 """
 from __future__ import annotations
 
@@ -81,13 +83,32 @@ def WarmUp(rate: float, steps: int):  # noqa: N802 - a class factory (keras impo
     return _warmup_class()(rate, steps)
 
 
+@dataclasses.dataclass(frozen=True)
+class Stopping:
+    """Early stopping on a validation score (see ``exp_scripts.retrain.config.StopSpec``).
+
+    ``on``: ``val`` or ``val_swap`` (which images score the model); ``patience``:
+    iterations without an improvement of ``min_delta`` before stopping;
+    ``restore_best``: end with the best-scoring weights.
+    """
+
+    on: str
+    patience: int
+    min_delta: float = 0.005
+    restore_best: bool = True
+
+
 @dataclasses.dataclass
 class LoopResult:
     """What the loop measured. ``step_seconds``: median wall time of a step (first step,
-    which traces the function, excluded); ``history``: the rows written to history.jsonl."""
+    which traces the function, excluded); ``history``: the rows written to history.jsonl;
+    ``iterations_run``: steps taken; ``best``: with early stopping, the criterion, the
+    iteration whose weights the model ends with (0: the starting model) and its score."""
 
     step_seconds: float
     history: list[dict]
+    iterations_run: int = 0
+    best: dict | None = None
 
 
 def to_tensors(batch: dict) -> dict:
@@ -99,7 +120,8 @@ def to_tensors(batch: dict) -> dict:
 def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
              val: tuple[np.ndarray, np.ndarray] | None, history_path: Path | None,
              progress: Callable[[str], None] | None = None,
-             val_swap: tuple[np.ndarray, np.ndarray] | None = None) -> LoopResult:
+             val_swap: tuple[np.ndarray, np.ndarray] | None = None,
+             stopping: Stopping | None = None) -> LoopResult:
     """Trains ``method.clf`` in place (``method.setup`` must have run).
 
     Args:
@@ -113,6 +135,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             (``val_swap_accuracy`` in the history at the same iterations as ``val``).
         history_path: ``history.jsonl`` to append to (None: keep in memory only).
         progress: optional callback for one-line progress messages.
+        stopping: early stopping (its ``on`` split must be given), or None to run all
+            ``iterations``. The starting model is scored first, so with ``restore_best``
+            a run that never beats it ends with the starting weights.
 
     Returns:
         ``LoopResult``.
@@ -122,6 +147,18 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     rng = np.random.default_rng(seed)
     sel = method.ctx.selected
     times, history = [], []
+
+    def accuracy(xy) -> float:
+        return float((clf.predict_proba(xy[0]).argmax(1) == xy[1]).mean())
+
+    watch = None
+    if stopping is not None:
+        watch = {"val": val, "val_swap": val_swap}[stopping.on]
+        if watch is None:
+            raise ValueError(f"early stopping on '{stopping.on}' needs that split")
+        best = {"on": stopping.on, "iteration": 0, "score": accuracy(watch)}
+        best_weights = clf.model.get_weights() if stopping.restore_best else None
+    it = 0
     for it in range(1, iterations + 1):
         batch = to_tensors(method.sample_batch(rng))
         t0 = time.perf_counter()
@@ -132,14 +169,32 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         if len(sel):
             p = clf.predict_proba(sel.images)
             row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
-        if val is not None and (it % eval_every == 0 or it == iterations):
-            row["val_accuracy"] = float((clf.predict_proba(val[0]).argmax(1) == val[1]).mean())
+        checked = val is not None and (it % eval_every == 0 or it == iterations)
+        if checked:
+            row["val_accuracy"] = accuracy(val)
             if val_swap is not None:
-                row["val_swap_accuracy"] = float((clf.predict_proba(val_swap[0]).argmax(1) == val_swap[1]).mean())
+                row["val_swap_accuracy"] = accuracy(val_swap)
             if progress:
-                progress(f"  {method.label}: iteration {it}/{iterations} loss {total:.4f} val acc {row['val_accuracy']:.3f}")
+                extra = f" val-swap acc {row['val_swap_accuracy']:.3f}" if "val_swap_accuracy" in row else ""
+                progress(f"  {method.label}: iteration {it}/{iterations} loss {total:.4f} "
+                         f"val acc {row['val_accuracy']:.3f}{extra}")
         history.append(row)
         if history_path is not None:
             append_jsonl(history_path, row)
+        if watch is not None and checked:
+            score = row[f"{stopping.on}_accuracy"]
+            if score > best["score"] + stopping.min_delta:
+                best.update(iteration=it, score=score)
+                if stopping.restore_best:
+                    best_weights = clf.model.get_weights()
+            elif it - best["iteration"] >= stopping.patience:
+                if progress:
+                    progress(f"  {method.label}: stopped at iteration {it}: {stopping.on} accuracy has not "
+                             f"improved on {best['score']:.3f} (iteration {best['iteration']}) for "
+                             f"{it - best['iteration']} iterations")
+                break
+    if watch is not None and stopping.restore_best and best["iteration"] != it:
+        clf.model.set_weights(best_weights)
     timed = times[1:] if len(times) > 1 else times
-    return LoopResult(step_seconds=float(statistics.median(timed)), history=history)
+    return LoopResult(step_seconds=float(statistics.median(timed)), history=history, iterations_run=it,
+                      best=None if watch is None else {**best, "restored": bool(stopping.restore_best)})

@@ -70,6 +70,16 @@ def _cue_cell(cue: dict | None) -> str:
     return f"{_fmt(cue['before']['flip_rate'], 2)} → {_fmt(cue['after']['flip_rate'], 2)}"
 
 
+def _iterations_cell(m: dict) -> str:
+    """``run (kept)``: steps taken and, with early stopping, the iteration whose weights
+    the model ends with (0: the base model's)."""
+    its = m.get("iterations")
+    if not its:
+        return "–"
+    best = its.get("best")
+    return f"{its['run']}" + (f" ({best['iteration']})" if best and best.get("restored") else "")
+
+
 def comparison_table(summary: dict, extras: dict) -> str:
     """Markdown table: accuracy per split, Δ test vs base, cue flip rate on test images
     before → after, in-mask energy of the true class (selected, held-out) and of the
@@ -79,10 +89,10 @@ def comparison_table(summary: dict, extras: dict) -> str:
     base = summary["base"]["accuracy"]
     cont = summary["methods"].get("continued", {}).get("step_seconds")
     lines = ["| method | train | val | test | Δtest | cue flips (test) | energy sel. | energy held-out "
-             "| energy pred. held-out | p_true sel. | step s | × continued |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| energy pred. held-out | p_true sel. | iterations (kept) | step s | × continued |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines.append(f"| base | {_fmt(base.get('train'))} | {_fmt(base.get('val'))} | {_fmt(base.get('test'))} | | "
-                 f"{_fmt((summary['base'].get('cue') or {}).get('flip_rate'), 2)} | | | | | | |")
+                 f"{_fmt((summary['base'].get('cue') or {}).get('flip_rate'), 2)} | | | | | | | |")
     for key, m in summary["methods"].items():
         acc = m["accuracy"]
         e = m["in_mask_cam_energy"]
@@ -96,7 +106,8 @@ def comparison_table(summary: dict, extras: dict) -> str:
             f"{_fmt(e['selected']['before'])} → {_fmt(e['selected']['after'])} | "
             f"{_fmt(e['heldout']['before'])} → {_fmt(e['heldout']['after'])} | "
             f"{_fmt(ep.get('before'))} → {_fmt(ep.get('after'))} | "
-            f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))} | {_fmt(m['step_seconds'], 4)} | "
+            f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))} | {_iterations_cell(m)} | "
+            f"{_fmt(m['step_seconds'], 4)} | "
             f"{_fmt(ratio, 2)} |")
     line = verdict(summary)
     return "\n".join(lines) + "\n" + (f"\n{line}\n" if line else "")

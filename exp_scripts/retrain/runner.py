@@ -24,7 +24,7 @@ from common.io import atomic_write_json, atomic_write_text, ensure_dir
 from common.paths import resolve_relative
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
-from exp_scripts.retrain.loop import clone_classifier, make_optimizer, run_loop
+from exp_scripts.retrain.loop import Stopping, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import cue_metrics, cue_set, evaluate_splits, explain, swap_set
 from exp_scripts.retrain.outputs import comparison_table, overlay_grid, save_png
@@ -116,6 +116,21 @@ def method_role(method) -> str:
     return "feedback" if method.params.get("mask_variant", "none") == "none" else "control"
 
 
+def stopping_rule(cfg: RetrainConfig, *, has_val: bool, has_val_swap: bool) -> Stopping | None:
+    """The early-stopping rule of a run: ``cfg.stopping`` on the split it names, falling
+    back from ``val_swap`` to ``val`` (no masks, or ``counterfactual_val`` off) and to
+    none (no validation split)."""
+    on = cfg.stopping.on
+    if on == "val_swap" and not has_val_swap:
+        on = "val"
+    if on == "val" and not has_val:
+        on = "none"
+    if on == "none":
+        return None
+    return Stopping(on=on, patience=cfg.stopping.patience, min_delta=cfg.stopping.min_delta,
+                    restore_best=cfg.stopping.restore_best)
+
+
 def method_seed(seed: int, label: str) -> int:
     """The seed of one method's run: from the config seed and the method's label, not its
     position, so adding or reordering methods never changes another method's numbers."""
@@ -177,17 +192,19 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         return None if val_cf is None else float((clf.predict_proba(val_cf["images"]).argmax(1) == val_cf["labels"]).mean())
 
     base_eval["accuracy"]["val_swap"] = accuracy_cf(base)
+    stopping = stopping_rule(cfg, has_val=val_xy is not None, has_val_swap=val_cf_xy is not None)
 
     summary = {"base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
     extras, described = {}, {}
     for m in methods:
-        say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): {cfg.iterations} iterations")
+        say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): up to {cfg.iterations} iterations"
+            + (f", stopping on {stopping.on} accuracy" if stopping else ""))
         mdir = ensure_dir(tmp_dir / m.label)
         t0 = time.perf_counter()
         res = run_loop(m, iterations=cfg.iterations,
                        optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
                        seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy, val_swap=val_cf_xy,
-                       history_path=mdir / "history.jsonl", progress=say)
+                       history_path=mdir / "history.jsonl", progress=say, stopping=stopping)
         ev = evaluate_splits(m.clf, dataset)
         ev["accuracy"]["val_swap"] = accuracy_cf(m.clf)
         if cfg.save_models:
@@ -213,6 +230,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                 for j, idx in enumerate(selected.indices)
             },
             "step_seconds": res.step_seconds,
+            "iterations": {"run": res.iterations_run, "max": cfg.iterations, "best": res.best},
         }
         if len(selected):
             lab = selected.labels
@@ -248,6 +266,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         "share_of_train_masked": len(selected) / max(n_train, 1),
         "propagated": None if data._propagated is None else data._propagated.describe(),
         "val_swap": None if val_cf is None else {"n": val_cf["n"], "share_marked": val_cf["share_marked"]},
+        "stopping": None if stopping is None else dataclasses.asdict(stopping),
     })
     atomic_write_text(tmp_dir / "comparison.md", table)
     atomic_write_json(tmp_dir / "summary.json", summary)

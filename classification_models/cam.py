@@ -68,6 +68,43 @@ def normalize_per_map(maps, *, clip_negative: bool = True):
     return out[0] if single else out
 
 
+_JET: np.ndarray | None = None
+
+
+def jet_lut() -> np.ndarray:
+    """The jet colour map as a ``uint8 [256, 3]`` RGB table (OpenCV's COLORMAP_JET),
+    the one palette every CAM picture of the project uses."""
+    global _JET
+    if _JET is None:
+        import cv2
+
+        bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0, :]
+        _JET = np.ascontiguousarray(bgr[:, ::-1])
+    return _JET
+
+
+def cam_overlay(image: np.ndarray, cam: np.ndarray, *, opacity: float = 0.5, normalized: bool = False) -> np.ndarray:
+    """The one CAM picture: the image (gray repeated to RGB) with the jet-coloured CAM
+    blended on top at ``opacity``.
+
+    Args:
+        image: uint8 ``[H, W, C]`` (C = 1 or 3) or ``[H, W]``.
+        cam: ``[H, W]`` at image size; scaled by its own maximum (negatives shown as 0)
+            unless ``normalized`` (already in [0, 1]).
+
+    Returns:
+        uint8 ``[H, W, 3]``.
+    """
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    rgb = np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
+    m = np.asarray(cam, np.float32) if normalized else normalize_per_map(cam)
+    heat = jet_lut()[np.clip(m * 255.0 + 0.5, 0, 255).astype(np.uint8)].astype(np.float32)
+    out = (1.0 - opacity) * rgb.astype(np.float32) + opacity * heat
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def gradcam_from_gradients(*, activations, gradients):
     """Grad-CAM (Selvaraju et al. 2017) without the ReLU, scaled to match the CAM:
     ``h·w·Σ_k mean_xy(∂logit/∂A_k)·A_k``.

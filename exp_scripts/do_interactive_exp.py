@@ -123,32 +123,11 @@ class _Null:
         return False
 
 
-def cam_overlay(image: np.ndarray, cam: np.ndarray, scale: int = 1) -> np.ndarray:
-    """RGB uint8 ``[H*s, W*s, 3]``: the image in gray with the CAM in 'jet' on top.
-
-    Args:
-        image: ``[H, W, C]`` uint8 (C = 1 or 3).
-        cam: ``[H, W]`` in [0, 1] (``classification_models.cam.normalize_per_map``).
-        scale: nearest-neighbour enlargement for small images.
-    """
-    from matplotlib import colormaps
-
-    img = image.astype(np.float32)
-    gray = img.mean(axis=2) if img.ndim == 3 else img
-    base = np.repeat(gray[..., None], 3, axis=2) / 255.0
-    heat = colormaps["jet"](np.clip(cam, 0.0, 1.0))[..., :3]
-    out = np.clip(0.55 * base + 0.45 * heat, 0.0, 1.0)
-    out = (out * 255.0 + 0.5).astype(np.uint8)
-    if scale > 1:
-        out = out.repeat(scale, axis=0).repeat(scale, axis=1)
-    return out
-
-
 def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
     """CAMs (true class) of the first ``count`` training images as PNGs; returns relative paths."""
     from PIL import Image
 
-    from classification_models.cam import normalize_per_map
+    from classification_models.cam import cam_overlay
 
     if count <= 0:
         return []
@@ -160,7 +139,7 @@ def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
     indices = [v.decode() if isinstance(v, bytes) else str(v) for v in indices]
     n = len(labels)
     batch = clf.cams(images, classes=labels, upsample=True)
-    maps = normalize_per_map(batch.cams)
+    maps = np.asarray(batch.cams)
     h = images.shape[1]
     scale = max(1, 160 // max(h, 1))
     ensure_dir(folder)
@@ -171,7 +150,8 @@ def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
         label = int(labels[i])
         name = f"{indices[i]}_true-{names[label]}_pred-{names[pred]}.png"
         with atomic_path(folder / name, suffix=".png") as tmp:
-            Image.fromarray(cam_overlay(images[i], maps[i], scale)).save(tmp, format="PNG")
+            big = cam_overlay(images[i], maps[i]).repeat(scale, axis=0).repeat(scale, axis=1)
+            Image.fromarray(big).save(tmp, format="PNG")
         written.append(f"{folder.name}/{name}")
     return written
 

@@ -46,17 +46,66 @@ def _plt():
     return plt
 
 
-def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 150) -> list[Path]:
-    """Writes ``fig`` as ``<name>.png`` and ``<name>.pdf`` in ``out_dir`` (atomic) and closes it."""
+def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 150,
+                formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Writes ``fig`` as ``<name>.png`` and ``<name>.pdf`` (or ``formats``) in ``out_dir``
+    (atomic) and closes it."""
     out_dir = Path(out_dir)
     paths = []
-    for ext in ("png", "pdf"):
+    for ext in formats:
         path = out_dir / f"{name}.{ext}"
         with atomic_path(path, suffix=f".{ext}") as tmp:
             fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
         paths.append(path)
     _plt().close(fig)
     return paths
+
+
+# ----- CAMs before / after ----------------------------------------------------------
+
+def cam_grid_figure(cams: dict, *, title: str = "", class_names: Sequence[str] | None = None, max_rows: int = 16):
+    """One row per image: image | mask | CAM before | CAM after, with column titles, the
+    image's index and true class, and the predicted class and its probability under
+    each CAM (the CAM shown is the true class's).
+
+    Args:
+        cams: ``exp_scripts.retrain.outputs.cam_arrays`` of one image set (``indices``,
+            ``images``, ``masks``, ``labels``, ``cams_before``/``after``,
+            ``probs_before``/``after``).
+        class_names: names for the class ids (default: the ids).
+        max_rows: at most this many images (the first ones).
+    """
+    from classification_models.cam import cam_overlay
+
+    plt = _plt()
+    n = min(len(cams["labels"]), max_rows)
+    names = list(class_names) if class_names else [str(c) for c in range(cams["probs_before"].shape[1])]
+    fig, axes = plt.subplots(n, 4, figsize=(7.2, 1.9 * n + 0.5), squeeze=False)
+    for col, head in enumerate(("image", "mask (red)", "CAM before", "CAM after")):
+        axes[0, col].set_title(head, fontsize=10, fontweight="bold", pad=14)
+    for r in range(n):
+        img = np.asarray(cams["images"][r])
+        rgb = np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
+        red = rgb.copy()
+        m = np.asarray(cams["masks"][r]) > 0
+        red[m] = (0.5 * red[m] + 0.5 * np.array([255, 0, 0])).astype(np.uint8)
+        label = int(cams["labels"][r])
+        tiles = [rgb, red, cam_overlay(img, cams["cams_before"][r]), cam_overlay(img, cams["cams_after"][r])]
+        notes = [f"{cams['indices'][r]}", f"true: {names[label]}"]
+        for when in ("before", "after"):
+            p = np.asarray(cams[f"probs_{when}"][r])
+            pred = int(p.argmax())
+            notes.append(f"pred {names[pred]} ({p[pred]:.2f}), p_true {p[label]:.2f}")
+        for col, (tile, note) in enumerate(zip(tiles, notes)):
+            ax = axes[r, col]
+            ax.imshow(tile, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(note, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
 
 
 # ----- loss over iterations -------------------------------------------------------

@@ -9,7 +9,9 @@ Two kinds of run directory are recognised:
 * **retraining run** (``exp_scripts.exp_backprops``): ``summary.json``
   ``{"base": {"accuracy": {...}}, "methods": {"<m>": {"accuracy", "report",
   "in_mask_cam_energy", "selected_probabilities", "step_seconds"}}}``,
-  ``history.jsonl``, ``config.json`` (with the ``selection`` path) and CAM images.
+  ``history.jsonl``, ``config.json`` (with the ``selection`` path) and, per method,
+  ``cams.npz`` (``save_cams``: the selected and held-out images, masks, true-class CAMs
+  and probabilities before and after) with its pictures ``cams_*.png``.
 
 Readers are tolerant but strict about what is missing: a value that is not in the
 files becomes a :class:`Missing` naming the file and key, which the tables print as
@@ -27,9 +29,46 @@ from typing import Any
 from common.errors import UserError
 from common.io import read_json, read_jsonl
 
+CAMS_FILE = "cams.npz"
 SPLITS = ("train", "val", "test")
 SPLIT_LABELS = {"train": "Train", "val": "Validation", "test": "Test"}
 REPORT_AVERAGES = {"accuracy", "macro avg", "weighted avg", "micro avg", "samples avg"}
+
+
+def save_cams(path: str | os.PathLike, sets: dict[str, dict[str, Any]]) -> Path:
+    """Writes a method's CAM record ``{"selected": arrays, "heldout": arrays}`` (arrays as
+    ``exp_scripts.retrain.outputs.cam_arrays``) as one compressed ``.npz`` with keys
+    ``<set>/<name>``, atomically."""
+    import io
+
+    import numpy as np
+
+    from common.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{f"{where}/{k}": v for where, arrays in sets.items() for k, v in arrays.items()})
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_cams(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """``save_cams``'s file back as ``{set: {name: array}}``.
+
+    Raises:
+        UserError naming the file when it is not such a record.
+    """
+    import numpy as np
+
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            for key in z.files:
+                where, _, name = key.partition("/")
+                out.setdefault(where, {})[name] = z[key]
+    except (OSError, ValueError) as exc:
+        raise UserError(f"CAM record '{path}' cannot be read: {exc}") from None
+    if not out or any(not {"indices", "images", "cams_before", "cams_after"} <= set(v) for v in out.values()):
+        raise UserError(f"CAM record '{path}' lacks the arrays indices/images/cams_before/cams_after")
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

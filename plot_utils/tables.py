@@ -263,32 +263,6 @@ def _find_cam_image(run: Run, method: str, index: str, when: str, summary_method
     return None
 
 
-def overlay_grid_tiles(grid: np.ndarray, n_images: int, image_hw: tuple[int, int]) -> list[list[np.ndarray]]:
-    """Cuts a retraining run's ``<method>/cams_selected.png`` into tiles.
-
-    The grid (``exp_scripts.retrain.outputs.overlay_grid``) has one row per selected
-    image: image | image with mask | CAM before | CAM after, 2-px white gutters, all
-    scaled by an integer factor. Returns ``n_images`` lists of 4 tiles at image size.
-
-    Raises:
-        UserError: the grid's size does not fit ``n_images`` rows of ``image_hw`` tiles.
-    """
-    h, w = image_hw
-    gh, gw = grid.shape[:2]
-    scale = gw // (4 * w + 6) if (4 * w + 6) else 0
-    if scale < 1 or gw != scale * (4 * w + 6) or gh != scale * (n_images * h + 2 * (n_images - 1)):
-        raise UserError(f"CAM grid of {gh}×{gw} px does not hold {n_images} rows of 4 {h}×{w} tiles")
-    tiles = []
-    for i in range(n_images):
-        top = i * (h + 2) * scale
-        row = []
-        for t in range(4):
-            left = t * (w + 2) * scale
-            row.append(grid[top:top + h * scale:scale, left:left + w * scale:scale])
-        tiles.append(row)
-    return tiles
-
-
 def _read_png(path: Path) -> np.ndarray:
     from PIL import Image
 
@@ -370,19 +344,25 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
         return f"\\includegraphics[width={width}]{{{rel}}}"
 
     raw = _load_images_for(run, indices) if load_images else {i: Missing("image (not loaded)") for i in indices}
-    # per-method overlay grids (image | mask | CAM before | CAM after per selected image)
-    grid_tiles: dict[str, Any] = {}
-    hw = None
-    if selection is not None and selection.items and selection.mask_path(selection.items[0]).exists():
-        hw = _read_png(selection.mask_path(selection.items[0])).shape[:2]
+    # per-method CAM records (cams.npz): the selected images and their CAMs before/after
+    from classification_models.cam import cam_overlay
+
+    from plot_utils.results import CAMS_FILE, load_cams
+
+    cam_tiles: dict[str, dict[str, list[np.ndarray]]] = {}
     for m in run.methods:
-        gpath = run.path / m.label / "cams_selected.png"
-        if gpath.exists() and hw is not None and run.run_info.get("selected") == indices:
-            tiles = overlay_grid_tiles(_read_png(gpath), len(indices), hw)
-            grid_tiles[m.label] = {idx: tiles[k] for k, idx in enumerate(indices)}
+        cpath = run.path / m.label / CAMS_FILE
+        if cpath.exists():
+            rec = load_cams(cpath).get("selected", {})
+            cam_tiles[m.label] = {
+                str(idx): [rec["images"][k], cam_overlay(rec["images"][k], rec["cams_before"][k]),
+                           cam_overlay(rec["images"][k], rec["cams_after"][k])]
+                for k, idx in enumerate(rec.get("indices", [])) if str(idx) in indices}
     for idx in indices:
-        if is_missing(raw[idx]) and grid_tiles:
-            raw[idx] = next(iter(grid_tiles.values()))[idx][0]
+        if is_missing(raw[idx]):
+            found = [t[idx][0] for t in cam_tiles.values() if idx in t]
+            if found:
+                raw[idx] = found[0]
     columns = {}
     for idx in indices:
         col = {"Name": idx}
@@ -398,8 +378,8 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
             p = _find_cam_image(run, m.label, idx, "before", summary_methods.get(m.label, {}))
             if p is not None and initial_cam is None:
                 initial_cam = _read_png(p)
-            elif initial_cam is None and m.label in grid_tiles:
-                initial_cam = grid_tiles[m.label][idx][2]
+            elif initial_cam is None and idx in cam_tiles.get(m.label, {}):
+                initial_cam = cam_tiles[m.label][idx][1]
             before = (m.selected_probabilities.get(idx) or {}).get("before")
             if before and initial_probs is None:
                 initial_probs = before
@@ -410,8 +390,8 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
             p = _find_cam_image(run, m.label, idx, "after", summary_methods.get(m.label, {}))
             if p is not None:
                 final = _read_png(p)
-            elif m.label in grid_tiles:
-                final = grid_tiles[m.label][idx][3]
+            elif idx in cam_tiles.get(m.label, {}):
+                final = cam_tiles[m.label][idx][2]
             else:
                 final = Missing(f"final CAM image of {idx} for {m.label}")
             col[f"{m.label} CAM"] = graphic(final, f"{m.label}_{idx}_final_cam")

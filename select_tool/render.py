@@ -12,22 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from classification_models.cam import normalize_per_map
+from classification_models.cam import jet_lut, normalize_per_map  # noqa: F401 - jet_lut re-exported
 
 MASK_COLOR = (255, 0, 255)  # magenta: outside the jet palette
 BACKGROUND = (43, 43, 43)
-_JET: np.ndarray | None = None
-
-
-def jet_lut() -> np.ndarray:
-    """The jet colour map as a ``uint8 [256, 3]`` RGB table (OpenCV's COLORMAP_JET)."""
-    global _JET
-    if _JET is None:
-        import cv2
-
-        bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0, :]
-        _JET = np.ascontiguousarray(bgr[:, ::-1])
-    return _JET
 
 
 def cam_to_rgb(cam: np.ndarray, *, normalized: bool = False) -> np.ndarray:

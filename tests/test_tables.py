@@ -154,9 +154,10 @@ def test_cli_writes_all_tables(runs, tmp_path, capsys):
     assert doc.count(r"\begin{table}") == 3
 
 
-def test_retraining_layout_with_run_json_and_overlay_grids(tmp_path):
-    """The retraining runner's real layout: run.json, <method>/cams_selected.png grids, per-method history."""
-    from tests.fixtures_tables import write_png
+def test_retraining_layout_with_run_json_and_cam_records(tmp_path):
+    """The retraining runner's real layout: run.json, <method>/cams.npz, per-method history."""
+    from classification_models.cam import cam_overlay
+    from plot_utils.results import save_cams
 
     train = make_train_run(tmp_path)
     retrain = make_retrain_run(tmp_path, train, with_images=False)
@@ -166,22 +167,37 @@ def test_retraining_layout_with_run_json_and_overlay_grids(tmp_path):
                                                "dataset": {"name": "symbols", "params": {"seed": 0}},
                                                "report": {"train": json.loads((train / "metrics.json").read_text())["train"]["report"]}},
                                       "selected": ["train_00000", "train_00001"]})
-    scale, h, w = 2, 8, 8
-    grid = np.full((scale * (2 * h + 2), scale * (4 * w + 6), 3), 255, np.uint8)
-    for i in range(2):
-        for t in range(4):
-            top, left = i * (h + 2) * scale, t * (w + 2) * scale
-            grid[top:top + h * scale, left:left + w * scale] = 10 * (4 * i + t) + 5
-    for m in ("continued", "pasa"):
-        write_png(retrain / m / "cams_selected.png", grid)
+    h = w = 8
+    images = np.stack([np.full((h, w, 1), 40 + 10 * i, np.uint8) for i in range(2)])
+    yy = np.arange(h)[:, None] * np.ones((1, w))
+    for k, m in enumerate(("continued", "pasa")):
+        rec = {"indices": np.array(["train_00000", "train_00001"]), "images": images,
+               "masks": np.zeros((2, h, w), np.uint8), "labels": np.array([0, 1]),
+               "cams_before": np.stack([yy, yy.T]), "cams_after": np.stack([yy.T, -yy]),
+               "probs_before": np.full((2, 3), 1 / 3), "probs_after": np.full((2, 3), 1 / 3)}
+        save_cams(retrain / m / "cams.npz", {"selected": rec})
     run = load_run(retrain)
     assert run.base.report["train"]["eps"]["precision"] == 0.76
     t = tables.visualisation_table(run, load_images=False)
-    assert t.images["visualisation_images/retrain_run_train_00001_image.png"].max() == 45
-    assert t.images["visualisation_images/retrain_run_train_00000_initial_cam.png"].max() == 25
-    assert t.images["visualisation_images/retrain_run_pasa_train_00001_final_cam.png"].max() == 75
-    with pytest.raises(UserError, match="does not hold 3 rows"):
-        tables.overlay_grid_tiles(grid, 3, (h, w))
+    np.testing.assert_array_equal(t.images["visualisation_images/retrain_run_train_00001_image.png"], images[1])
+    np.testing.assert_array_equal(t.images["visualisation_images/retrain_run_train_00000_initial_cam.png"],
+                                  cam_overlay(images[0], yy))
+    # an all-negative CAM (no evidence for the class) is drawn as the colour map's zero
+    np.testing.assert_array_equal(t.images["visualisation_images/retrain_run_pasa_train_00001_final_cam.png"],
+                                  cam_overlay(images[1], np.zeros((h, w))))
+
+
+def test_cam_record_round_trip_and_bad_file(tmp_path):
+    from plot_utils.results import load_cams, save_cams
+
+    rec = {"indices": np.array(["a"]), "images": np.zeros((1, 4, 4, 3), np.uint8),
+           "cams_before": np.ones((1, 4, 4), np.float32), "cams_after": np.zeros((1, 4, 4), np.float32)}
+    back = load_cams(save_cams(tmp_path / "c.npz", {"selected": rec}))
+    assert set(back) == {"selected"} and back["selected"]["indices"].tolist() == ["a"]
+    np.testing.assert_array_equal(back["selected"]["cams_before"], rec["cams_before"])
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(UserError, match="CAM record '.*bad.npz' cannot be read"):
+        load_cams(tmp_path / "bad.npz")
 
 
 def test_visualisation_table_with_one_selected_image(tmp_path):

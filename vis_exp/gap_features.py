@@ -95,16 +95,6 @@ def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
     return img.astype(np.uint8)
 
 
-def cam_overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """The image with a per-map-max normalised CAM (jet colour map) blended on top, uint8 ``[H,W,3]``."""
-    import matplotlib
-
-    from classification_models.cam import normalize_per_map
-
-    heat = matplotlib.colormaps["jet"](normalize_per_map(cam))[..., :3] * 255.0
-    return np.clip((1 - alpha) * to_uint8_rgb(image) + alpha * heat, 0, 255).astype(np.uint8)
-
-
 def out_dir(path: str | os.PathLike) -> Path:
     from common.io import ensure_dir
 

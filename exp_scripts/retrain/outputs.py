@@ -1,4 +1,4 @@
-"""Run outputs: CAM overlay figures, the Markdown comparison table, the summary dict.
+"""Run outputs: CAM arrays and figures, the Markdown comparison table, the summary dict.
 
 Functions compute values/images; ``save_*`` write them atomically.
 """
@@ -10,44 +10,39 @@ from pathlib import Path
 
 import numpy as np
 
-from classification_models.cam import normalize_per_map
 from common.io import atomic_write_bytes
 
 
-def _rgb(img: np.ndarray) -> np.ndarray:
-    img = np.asarray(img, np.uint8)
-    return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
-
-
-def _heat(cam: np.ndarray, img: np.ndarray) -> np.ndarray:
-    from matplotlib import colormaps
-
-    c = colormaps["jet"](normalize_per_map(cam))[..., :3] * 255.0
-    return (0.5 * c + 0.5 * _rgb(img)).astype(np.uint8)
-
-
-def overlay_grid(*, images, masks, cams_before, cams_after, scale: int = 2) -> np.ndarray:
-    """One row per selected image: image | image with mask (red) | CAM before | CAM after.
+def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
+    """The before/after CAM record of a masked image set, as stored in ``cams.npz``.
 
     Args:
-        images: uint8 ``[S, H, W, C]``; masks: uint8 ``[S, H, W]``;
-        cams_before, cams_after: ``[S, H, W]`` true-class CAMs.
+        mset: the ``MaskedSet`` (indices, images, masks, labels).
+        before, after: ``exp_scripts.retrain.metrics.explain`` of the base and the
+            retrained model on it.
 
     Returns:
-        uint8 RGB ``[S·H·scale, 4·W·scale, 3]`` (2-px white gutters).
+        ``indices`` [S] str, ``images`` uint8 [S,H,W,C], ``masks`` uint8 [S,H,W],
+        ``labels`` [S], ``cams_before``/``cams_after`` float32 [S,H,W] (true class, image
+        size), ``probs_before``/``probs_after`` [S,C].
     """
-    rows = []
-    for img, m, cb, ca in zip(images, masks, cams_before, cams_after):
-        rgb = _rgb(img)
-        red = rgb.copy()
-        red[m > 0] = (0.5 * red[m > 0] + 0.5 * np.array([255, 0, 0])).astype(np.uint8)
-        tiles = [rgb, red, _heat(cb, img), _heat(ca, img)]
-        gut = np.full((rgb.shape[0], 2, 3), 255, np.uint8)
-        row = np.concatenate(sum([[t, gut] for t in tiles], [])[:-1], axis=1)
-        rows.append(row)
-        rows.append(np.full((2, row.shape[1], 3), 255, np.uint8))
-    grid = np.concatenate(rows[:-1], axis=0)
-    return np.kron(grid, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else grid
+    hw = tuple(mset.images.shape[1:3]) if len(mset) else (0, 0)
+    empty = np.zeros((0,) + hw, np.float32)
+    return {"indices": np.asarray(mset.indices, dtype=str), "images": np.asarray(mset.images, np.uint8),
+            "masks": np.asarray(mset.masks, np.uint8), "labels": np.asarray(mset.labels, np.int64),
+            "cams_before": empty if before["cams"] is None else np.asarray(before["cams"], np.float32),
+            "cams_after": empty if after["cams"] is None else np.asarray(after["cams"], np.float32),
+            "probs_before": np.asarray(before["probs"], np.float32), "probs_after": np.asarray(after["probs"], np.float32)}
+
+
+def save_cam_figure(path: str | Path, cams: dict, *, title: str, class_names=None) -> Path:
+    """``cams_selected.png`` / ``cams_heldout.png``: the titled grid of
+    ``plot_utils.figures.cam_grid_figure``."""
+    from plot_utils.figures import cam_grid_figure, save_figure
+
+    path = Path(path)
+    fig = cam_grid_figure(cams, title=title, class_names=class_names)
+    return save_figure(fig, path.parent, path.stem, formats=("png",))[0]
 
 
 def save_png(path: str | Path, rgb: np.ndarray) -> Path:

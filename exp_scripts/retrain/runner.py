@@ -27,7 +27,8 @@ from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_spli
 from exp_scripts.retrain.loop import Stopping, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import cue_metrics, cue_set, evaluate_splits, explain, swap_set
-from exp_scripts.retrain.outputs import comparison_table, overlay_grid, save_png
+from exp_scripts.retrain.outputs import cam_arrays, comparison_table, save_cam_figure
+from plot_utils.results import CAMS_FILE, save_cams
 
 
 def _same_dataset(a: dict, b: dict) -> bool:
@@ -195,6 +196,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     stopping = stopping_rule(cfg, has_val=val_xy is not None, has_val_swap=val_cf_xy is not None)
 
     summary = {"base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
+    class_names = list(base.class_names or dataset.class_names or []) or None
     extras, described = {}, {}
     for m in methods:
         say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): up to {cfg.iterations} iterations"
@@ -238,14 +240,15 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                 "p_true_before": float(sel_before["probs"][np.arange(len(lab)), lab].mean()),
                 "p_true_after": float(sel_after["probs"][np.arange(len(lab)), lab].mean()),
             }
-            if cfg.overlays:
-                save_png(mdir / "cams_selected.png", overlay_grid(
-                    images=selected.images, masks=selected.masks,
-                    cams_before=sel_before["cams"], cams_after=sel_after["cams"]))
-        if len(heldout) and cfg.overlays:
-            save_png(mdir / "cams_heldout.png", overlay_grid(
-                images=heldout.images, masks=heldout.masks,
-                cams_before=held_before["cams"], cams_after=held_after["cams"]))
+        cam_sets = {"selected": cam_arrays(selected, sel_before, sel_after),
+                    "heldout": cam_arrays(heldout, held_before, held_after)}
+        save_cams(mdir / CAMS_FILE, cam_sets)
+        if cfg.overlays:
+            for where, what in (("selected", "selected (masked training) images"),
+                                ("heldout", "held-out masked test images")):
+                if len(cam_sets[where]["labels"]):
+                    save_cam_figure(mdir / f"cams_{where}.png", cam_sets[where], class_names=class_names,
+                                    title=f"{m.label}: true-class CAMs of the {what}, before → after")
         described[m.label] = {**m.describe(), "seconds": time.perf_counter() - t0,
                               "trainable": trainable_summary(m.clf.model, **freeze_args(cfg.freeze)),
                               "per_image_energy": {"selected": sel_after["energy"].tolist(),

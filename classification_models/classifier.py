@@ -303,9 +303,10 @@ class Classifier:
     # ----- evaluation -----------------------------------------------------------
     def evaluate_arrays(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict:
         """Accuracy, per-class precision/recall/F1 (scikit-learn) and confusion matrix."""
-        return self._report(self.predict_proba(images, batch_size), labels)
+        return self.report_from_probs(self.predict_proba(images, batch_size), labels)
 
-    def _report(self, probs: np.ndarray, labels) -> dict:
+    def report_from_probs(self, probs: np.ndarray, labels) -> dict:
+        """``evaluate_arrays``'s dict from already computed probabilities."""
         from sklearn.metrics import classification_report, confusion_matrix
 
         preds = probs.argmax(axis=1)
@@ -332,8 +333,8 @@ class Classifier:
             probs.append(tf.nn.softmax(self._predict_logits(images)).numpy())
             labels.append(y.numpy())
         if not probs:
-            return self._report(np.zeros((0, self.num_classes), np.float32), np.zeros((0,), np.int64))
-        return self._report(np.concatenate(probs), np.concatenate(labels))
+            return self.report_from_probs(np.zeros((0, self.num_classes), np.float32), np.zeros((0,), np.int64))
+        return self.report_from_probs(np.concatenate(probs), np.concatenate(labels))
 
     def _predict_logits(self, images):
         """Logits of one batch by a compiled inference pass (traced once per batch shape)."""

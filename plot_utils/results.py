@@ -37,8 +37,10 @@ REPORT_AVERAGES = {"accuracy", "macro avg", "weighted avg", "micro avg", "sample
 
 def save_cams(path: str | os.PathLike, sets: dict[str, dict[str, Any]]) -> Path:
     """Writes a method's CAM record ``{"selected": arrays, "heldout": arrays}`` (arrays as
-    ``exp_scripts.retrain.outputs.cam_arrays``) as one compressed ``.npz`` with keys
-    ``<set>/<name>``, atomically."""
+    ``exp_scripts.retrain.outputs.cam_arrays``; optionally ``"along"``: ``iterations``
+    [T], grid-size true-class ``cams`` [T,S,h,w] and ``p_true`` [T,S] of the selected
+    images at every check, and the ``kept`` iteration) as one compressed ``.npz`` with
+    keys ``<set>/<name>``, atomically."""
     import io
 
     import numpy as np
@@ -66,7 +68,8 @@ def load_cams(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
                 out.setdefault(where, {})[name] = z[key]
     except (OSError, ValueError) as exc:
         raise UserError(f"CAM record '{path}' cannot be read: {exc}") from None
-    if not out or any(not {"indices", "images", "cams_before", "cams_after"} <= set(v) for v in out.values()):
+    image_sets = [v for k, v in out.items() if k != "along"]  # "along": CAMs at the checks of the run
+    if not image_sets or any(not {"indices", "images", "cams_before", "cams_after"} <= set(v) for v in image_sets):
         raise UserError(f"CAM record '{path}' lacks the arrays indices/images/cams_before/cams_after")
     return out
 

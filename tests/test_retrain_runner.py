@@ -48,7 +48,7 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     assert [m["role"] for m in s["methods"].values()] == ["baseline", "feedback", "control"]
     for m in s["methods"].values():
         assert set(m) == {"accuracy", "report", "in_mask_cam_energy", "explanation", "cue", "role",
-                          "selected_probabilities", "step_seconds", "iterations"}
+                          "selected_probabilities", "step_seconds", "iterations", "changed_test"}
         # early stopping on the cue-swapped validation copy by default; 2 steps < patience
         assert m["iterations"]["run"] == 2 and m["iterations"]["max"] == 2
         assert m["iterations"]["best"]["on"] == "val_swap" and m["iterations"]["best"]["iteration"] in (0, 1, 2)
@@ -66,6 +66,19 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     assert hist[0]["penalty"] > 0 and hist[0]["total"] == pytest.approx(hist[0]["ce"] + hist[0]["penalty"], rel=1e-4)
     assert (tmp_path / "t" / "pasa" / "cams_selected.png").exists()
     assert (tmp_path / "t" / "pasa" / "cams_heldout.png").exists()
+    # CAM arrays: the selected images' CAMs before/after and at every check of the run
+    from plot_utils.results import load_cams
+
+    rec = load_cams(tmp_path / "t" / "pasa" / "cams.npz")
+    assert set(rec) == {"selected", "heldout", "along"}
+    assert rec["selected"]["indices"].tolist() == sel.indices and rec["heldout"]["cams_after"].shape == (2, 16, 16)
+    np.testing.assert_allclose(rec["selected"]["probs_before"], clf.predict_proba(sel.images), atol=1e-5)
+    assert rec["along"]["iterations"].tolist() == [0, 1, 2] and rec["along"]["cams"].shape == (3, 3, 4, 4)
+    # test images whose prediction changed: counts in the summary agree with the accuracies
+    ch = s["methods"]["pasa"]["changed_test"]
+    n_test = len(ds.arrays("test"))
+    d_acc = s["methods"]["pasa"]["accuracy"]["test"] - s["base"]["accuracy"]["test"]
+    assert (ch["fixed"] - ch["broken"]) / n_test == pytest.approx(d_acc)
     # the retrained model is kept and is the one that was evaluated
     from classification_models.classifier import Classifier
 

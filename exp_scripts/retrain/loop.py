@@ -121,7 +121,8 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
              val: tuple[np.ndarray, np.ndarray] | None, history_path: Path | None,
              progress: Callable[[str], None] | None = None,
              val_swap: tuple[np.ndarray, np.ndarray] | None = None,
-             stopping: Stopping | None = None) -> LoopResult:
+             stopping: Stopping | None = None,
+             on_check: Callable[[int], None] | None = None) -> LoopResult:
     """Trains ``method.clf`` in place (``method.setup`` must have run).
 
     Args:
@@ -138,6 +139,8 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         stopping: early stopping (its ``on`` split must be given), or None to run all
             ``iterations``. The starting model is scored first, so with ``restore_best``
             a run that never beats it ends with the starting weights.
+        on_check: called with the iteration number before the first step (0) and at
+            every validation check (e.g. to record CAMs along the run).
 
     Returns:
         ``LoopResult``.
@@ -158,6 +161,8 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             raise ValueError(f"early stopping on '{stopping.on}' needs that split")
         best = {"on": stopping.on, "iteration": 0, "score": accuracy(watch)}
         best_weights = clf.model.get_weights() if stopping.restore_best else None
+    if on_check is not None:
+        on_check(0)
     it = 0
     for it in range(1, iterations + 1):
         batch = to_tensors(method.sample_batch(rng))
@@ -181,6 +186,8 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         history.append(row)
         if history_path is not None:
             append_jsonl(history_path, row)
+        if on_check is not None and checked:
+            on_check(it)
         if watch is not None and checked:
             score = row[f"{stopping.on}_accuracy"]
             if score > best["score"] + stopping.min_delta:

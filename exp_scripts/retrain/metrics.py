@@ -172,13 +172,26 @@ def cue_metrics(clf, mset: MaskedSet | None, *, seed: int = 0, swapped: np.ndarr
 
 
 def evaluate_splits(clf, dataset) -> dict:
-    """``{"accuracy": {split: acc}, "report": {split: sklearn report}}`` over train/val/test."""
-    acc, rep = {}, {}
+    """``{"accuracy": {split: acc}, "report": {split: sklearn report}, "preds": {split:
+    predicted class ids}}`` over train/val/test."""
+    acc, rep, preds = {}, {}, {}
     for split in ("train", "val", "test"):
         if split not in dataset.available_splits():
             continue
         arr = dataset.arrays(split)
-        ev = clf.evaluate_arrays(arr.images, arr.labels)
+        probs = clf.predict_proba(arr.images)
+        ev = clf.report_from_probs(probs, arr.labels)
         acc[split] = ev["accuracy"]
         rep[split] = ev["report"]
-    return {"accuracy": acc, "report": rep}
+        preds[split] = probs.argmax(1)
+    return {"accuracy": acc, "report": rep, "preds": preds}
+
+
+def changed_predictions(*, labels, before, after) -> dict:
+    """The images whose prediction a retraining changed: ``fixed`` (wrong before, right
+    after), ``broken`` (right before, wrong after), ``switched`` (wrong both times, other
+    class), as positions into the split."""
+    labels, before, after = np.asarray(labels), np.asarray(before), np.asarray(after)
+    return {"fixed": np.flatnonzero((before != labels) & (after == labels)).tolist(),
+            "broken": np.flatnonzero((before == labels) & (after != labels)).tolist(),
+            "switched": np.flatnonzero((before != labels) & (after != labels) & (before != after)).tolist()}

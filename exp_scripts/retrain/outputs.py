@@ -35,6 +35,27 @@ def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
             "probs_before": np.asarray(before["probs"], np.float32), "probs_after": np.asarray(after["probs"], np.float32)}
 
 
+def save_iterations_figure(path: str | Path, cams: dict, along: dict, *, title: str, class_names=None) -> Path:
+    """``cams_iterations.png``: each selected image's true-class CAM at the checks of
+    the run (``plot_utils.figures.cam_strip_figure``)."""
+    from plot_utils.figures import cam_strip_figure, save_figure
+
+    path = Path(path)
+    fig = cam_strip_figure(cams, along, title=title, class_names=class_names)
+    return save_figure(fig, path.parent, path.stem, formats=("png",))[0]
+
+
+def save_changed_figure(path: str | Path, test, changes: dict, *, before, after, title: str, class_names=None) -> Path:
+    """``changed_test.png``: test images the retraining fixed and broke
+    (``plot_utils.figures.changed_figure``)."""
+    from plot_utils.figures import changed_figure, save_figure
+
+    path = Path(path)
+    fig = changed_figure(images=test.images, labels=test.labels, indices=test.indices, changes=changes,
+                         before=before, after=after, title=title, class_names=class_names)
+    return save_figure(fig, path.parent, path.stem, formats=("png",))[0]
+
+
 def save_cam_figure(path: str | Path, cams: dict, *, title: str, class_names=None) -> Path:
     """``cams_selected.png`` / ``cams_heldout.png``: the titled grid of
     ``plot_utils.figures.cam_grid_figure``."""

@@ -26,8 +26,9 @@ from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
 from exp_scripts.retrain.loop import Stopping, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
-from exp_scripts.retrain.metrics import cue_metrics, cue_set, evaluate_splits, explain, swap_set
-from exp_scripts.retrain.outputs import cam_arrays, comparison_table, save_cam_figure
+from exp_scripts.retrain.metrics import changed_predictions, cue_metrics, cue_set, evaluate_splits, explain, swap_set
+from exp_scripts.retrain.outputs import (cam_arrays, comparison_table, save_cam_figure, save_changed_figure,
+                                         save_iterations_figure)
 from plot_utils.results import CAMS_FILE, save_cams
 
 
@@ -203,10 +204,20 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
             + (f", stopping on {stopping.on} accuracy" if stopping else ""))
         mdir = ensure_dir(tmp_dir / m.label)
         t0 = time.perf_counter()
+        along: dict[str, list] = {"iterations": [], "cams": [], "p_true": []}
+
+        def record_cams(it, clf=m.clf):
+            if len(selected):
+                cb = clf.cams(selected.images, classes=selected.labels, upsample=False)
+                along["iterations"].append(it)
+                along["cams"].append(np.asarray(cb.cams, np.float32))
+                along["p_true"].append(cb.probs[np.arange(len(selected)), selected.labels].astype(np.float32))
+
         res = run_loop(m, iterations=cfg.iterations,
                        optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
                        seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy, val_swap=val_cf_xy,
-                       history_path=mdir / "history.jsonl", progress=say, stopping=stopping)
+                       history_path=mdir / "history.jsonl", progress=say, stopping=stopping,
+                       on_check=record_cams)
         ev = evaluate_splits(m.clf, dataset)
         ev["accuracy"]["val_swap"] = accuracy_cf(m.clf)
         if cfg.save_models:
@@ -242,6 +253,16 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
             }
         cam_sets = {"selected": cam_arrays(selected, sel_before, sel_after),
                     "heldout": cam_arrays(heldout, held_before, held_after)}
+        if along["iterations"]:
+            # grid-size CAMs at every check (image size would grow with image area)
+            cam_sets["along"] = {"iterations": np.asarray(along["iterations"]), "cams": np.stack(along["cams"]),
+                                 "p_true": np.stack(along["p_true"]),
+                                 "kept": np.asarray(res.best["iteration"] if res.best else res.iterations_run)}
+        test_changes = None
+        if "test" in ev["preds"]:
+            test_changes = changed_predictions(labels=dataset.arrays("test").labels, before=base_eval["preds"]["test"],
+                                               after=ev["preds"]["test"])
+            summary["methods"][m.label]["changed_test"] = {k: len(v) for k, v in test_changes.items()}
         save_cams(mdir / CAMS_FILE, cam_sets)
         if cfg.overlays:
             for where, what in (("selected", "selected (masked training) images"),
@@ -249,8 +270,18 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                 if len(cam_sets[where]["labels"]):
                     save_cam_figure(mdir / f"cams_{where}.png", cam_sets[where], class_names=class_names,
                                     title=f"{m.label}: true-class CAMs of the {what}, before → after")
+            if "along" in cam_sets:
+                save_iterations_figure(mdir / "cams_iterations.png", cam_sets["selected"], cam_sets["along"],
+                                       class_names=class_names,
+                                       title=f"{m.label}: true-class CAM of the selected images along the run")
+            if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
+                save_changed_figure(mdir / "changed_test.png", dataset.arrays("test"), test_changes,
+                                    before=base_eval["preds"]["test"], after=ev["preds"]["test"],
+                                    class_names=class_names, title=f"{m.label}: test images whose prediction changed")
         described[m.label] = {**m.describe(), "seconds": time.perf_counter() - t0,
                               "trainable": trainable_summary(m.clf.model, **freeze_args(cfg.freeze)),
+                              "changed_test": None if test_changes is None else {
+                                  k: [str(dataset.arrays("test").indices[i]) for i in v] for k, v in test_changes.items()},
                               "per_image_energy": {"selected": sel_after["energy"].tolist(),
                                                    "heldout": held_after["energy"].tolist()}}
         say(f"  {m.label}: test acc {ev['accuracy'].get('test', float('nan')):.3f} "

@@ -10,7 +10,8 @@ Steps: (1) the default experiment's training run (``<results>/train/<default set
 ``<results>/backprops/<default set>_default``) are reused when their result files exist,
 else run; (3) tables (``plot_utils.tables``), figures (``plot_utils.figures``) and the
 chapter-7 analyses (``vis_exp.*``) are written into ``--out`` (default
-``<results>/thesis_report``) with an ``index.md`` that shows them.
+``<results>/thesis_report``) with an ``index.md`` that shows them and the same page as
+``index.html`` (opens in a browser; the path printed last).
 
 ``plot_utils`` sits below ``exp_scripts`` and ``vis_exp`` in the layer order
 (tests/test_layering.py), so those steps run as subprocesses (``python -m ...``), never
@@ -84,6 +85,23 @@ def _md_image(rel: str, alt: str) -> str:
     return f"![{alt}]({rel})"
 
 
+HTML_STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}
+table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #bbb;padding:3px 6px}
+th{background:#eee}img{max-width:100%}code{background:#f4f4f4;padding:0 3px}"""
+
+
+def to_html(markdown_text: str, *, title: str) -> str:
+    """The report as one HTML page (Markdown tables rendered; images stay relative
+    links, so the page opens in a browser from the report folder)."""
+    import html
+
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables"])
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{HTML_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plot_utils.thesis_report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help="report folder (default <results>/thesis_report[_smoke])")
@@ -146,6 +164,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             not_done.append(f"{title}: pass --{name.replace('_', '-')} SWEEP.json (from exp_scripts.exp_backprops --sweep)")
     sections.append("## Figures\n\n" + "\n\n".join(f"**{t}**\n\n{_md_image(p, t)}" for p, t in figs))
 
+    # per method: CAMs before/after, along the run, and the test images that changed class
+    rel_run = os.path.relpath(retrain_dir, out)
+    per = []
+    for m in per_method:
+        shown = [(f"{rel_run}/{m}/{name}.png", caption) for name, caption in (
+            ("cams_selected", "selected images: CAM before → after"),
+            ("cams_iterations", "selected images: CAM along the run"),
+            ("cams_heldout", "held-out masked test images: CAM before → after"),
+            ("changed_test", "test images whose prediction changed")) if (retrain_dir / m / f"{name}.png").exists()]
+        if shown:
+            per.append(f"### {m}\n\n" + "\n\n".join(f"**{c}**\n\n{_md_image(p, c)}" for p, c in shown))
+    if per:
+        sections.append("## Retraining, per method\n\n" + "\n\n".join(per))
+
     # chapter-7 analyses (higher layer: subprocesses)
     ana = out / "analysis"
     run_module("vis_exp.feature_ranking", [result, "--out", ana / "ranking", "--max-images", n_img, *dr], log=log)
@@ -202,8 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               "Regenerate with `python -m plot_utils.thesis_report" + (" --smoke" if args.smoke else "") + "`.\n")
     footer = "## Not produced in this report\n\n" + ("\n".join(f"- {n}" for n in not_done) or "- (nothing)")
     footer += "\n\n## Commands run\n\n" + ("\n".join(f"- `python {c}`" for c in log) or "- (all reused)")
-    atomic_write_text(out / "index.md", "\n\n".join([header, *sections, footer]) + "\n")
-    print(out / "index.md")
+    text = "\n\n".join([header, *sections, footer]) + "\n"
+    atomic_write_text(out / "index.md", text)
+    atomic_write_text(out / "index.html", to_html(text, title="Thesis report"))
+    print(out / "index.html")
     return 0
 
 

@@ -19,7 +19,6 @@ int64 ``[N]``; methods add ``masks`` float32 ``[N,H,W]`` in {0,1} (1 = irrelevan
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -437,7 +436,3 @@ def load_keras_model(path: str | os.PathLike):
         raise UserError(f"model file '{path}' holds a {type(model).__name__}, not a Keras model")
     return model
 
-
-def is_finite(value) -> bool:
-    """True if a scalar loss value is finite."""
-    return math.isfinite(float(value))

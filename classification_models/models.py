@@ -56,10 +56,9 @@ PRESETS: dict[str, ModelParams] = {
     "vgg_gap_224": ModelParams(filters=(32, 64, 128, 128, 256), convs_per_block=2, batch_norm=True, residual=True),
     # 128×128×1 sketches -> 8×8×64 (5 blocks).
     "vgg_gap_sketch": ModelParams(filters=(16, 32, 64, 128, 128), convs_per_block=2, batch_norm=True, residual=True),
-    # 72×72×1 symbols -> 18×18×64 (3 blocks, no BN/residual, §6.2).
+    # 72×72×1 symbols -> 18×18×64, decoy digits 48/64 px -> 12×12 / 16×16 (3 blocks, no
+    # BN/residual, §6.2); small and fast.
     "vgg_gap_small": ModelParams(filters=(16, 32, 64), convs_per_block=2),
-    # decoy digits (48×48 or 64×64) -> 12×12 / 16×16 grid; small and fast.
-    "vgg_gap_digits": ModelParams(filters=(16, 32, 64), convs_per_block=2),
 }
 
 

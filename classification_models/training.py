@@ -107,17 +107,6 @@ def make_strategy(distribute: str):
     raise UserError(f"unknown distribute '{distribute}' (valid: {', '.join(DISTRIBUTE)})")
 
 
-def make_augment_fn():
-    """Seeded augmentation used when a data set provides none (method C).
-
-    Delegates to ``datasets.base.make_augment_fn`` with its defaults: flip, ±10°
-    rotation, ±10 % shift, brightness and contrast jitter; stateless with a seed.
-    """
-    from datasets.base import make_augment_fn as base_augment
-
-    return base_augment()
-
-
 class RemappedDataset(Dataset):
     """A view of another data set whose splits are unions of pieces of the original's.
 

@@ -324,14 +324,6 @@ def train_inpainter(images: np.ndarray, *, params: InpainterTrainParams, log_eve
     return model, history
 
 
-def reconstruction_error(generator, images: np.ndarray, masks: np.ndarray, seed: int = 0, donors=None) -> float:
-    """Mean absolute error inside the masks (pixel units [0, 255]) of one fill per image."""
-    from image_generator.base import in_mask_diff
-
-    fill = generator.replace(images=images, masks=masks, seed=seed, donors=donors)
-    return float(np.nanmean(in_mask_diff(fill, images, masks)))
-
-
 class LearnedInpainter(UserModelGenerator):
     """The learned stochastic inpainter (a model trained by ``image_generator.train_inpainter``).
 

@@ -12,7 +12,6 @@ mask by less than ``--min-diff`` (mean absolute difference, 0-255) after
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
-from common.io import atomic_write_bytes
+from common.images import save_png
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:
@@ -56,15 +55,6 @@ def preview_grid(images: np.ndarray, masks: np.ndarray, fills: np.ndarray, ok: n
                 grid[y0:y0 + h, x0:x0 + 1] = grid[y0:y0 + h, x0 + w - 1:x0 + w] = (255, 0, 0)
                 grid[y0:y0 + 1, x0:x0 + w] = grid[y0 + h - 1:y0 + h, x0:x0 + w] = (255, 0, 0)
     return np.kron(grid, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else grid
-
-
-def save_png(path, array: np.ndarray):
-    """Writes an RGB array as PNG atomically."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return atomic_write_bytes(path, buf.getvalue())
 
 
 def main(argv=None) -> int:

@@ -34,7 +34,8 @@ import numpy as np
 
 from common.cli import run_main
 from common.errors import UserError
-from common.io import atomic_path, atomic_write_text, ensure_dir
+from common.io import atomic_write_text, ensure_dir
+from common.images import save_png
 from plot_utils.results import (
     SPLIT_LABELS,
     SPLITS,
@@ -428,20 +429,6 @@ def build_tables(runs: list[Run], digits: int = 3, load_images: bool = True) -> 
 def standalone_tex(tables: list[Table]) -> str:
     """A compilable LaTeX document with every table (booktabs, multirow, graphicx)."""
     return _jinja(latex=True).from_string(_STANDALONE_TEMPLATE).render(tables=tables)
-
-
-def save_png(path: Path, array: np.ndarray) -> Path:
-    """Writes a uint8 ``[H,W]``, ``[H,W,1]`` or ``[H,W,3]`` array as PNG, atomically."""
-    from PIL import Image
-
-    arr = np.asarray(array)
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.dtype != np.uint8:
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-    with atomic_path(path, suffix=".png") as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
-    return path
 
 
 def save_tables(tables: list[Table], out: str | Path) -> list[Path]:

@@ -48,7 +48,7 @@ def tiny_classifier(dataset=None, seed: int = 0, filters=(8, 8), last: int = 6) 
     """A 2-block GAP net (24² -> 12×12×``last``) on ``dataset``'s statistics."""
     dataset = dataset or tiny_dataset()
     mean, std = dataset.channel_stats()
-    params = resolve_params("vgg_gap_digits", {"filters": list(filters), "last_conv_filters": last})
+    params = resolve_params("vgg_gap_small", {"filters": list(filters), "last_conv_filters": last})
     model = build_model(input_shape=dataset.image_shape, num_classes=dataset.num_classes, params=params,
                         mean=mean, std=std, seed=seed)
     return Classifier(model, dataset.class_names)
@@ -59,7 +59,7 @@ def tiny_config(tmp_path, **overrides) -> dict:
     cfg = {
         "name": "tiny",
         "dataset": {"name": "arrays", "params": {}},
-        "model": {"name": "vgg_gap_digits", "params": {"filters": [8, 8], "last_conv_filters": 6}},
+        "model": {"name": "vgg_gap_small", "params": {"filters": [8, 8], "last_conv_filters": 6}},
         "train": {"epochs": 3, "batch_size": 16, "learning_rate": 0.003, "optimizer": "adam", "seed": 0,
                   "augmentation": False, "distribute": "none"},
         "output_dir": str(tmp_path / "run"),

@@ -5,7 +5,8 @@ import numpy as np
 
 from image_generator import registry
 from image_generator.evaluate import evaluate_generators, format_table
-from image_generator.preview import preview_grid, save_png
+from common.images import save_png
+from image_generator.preview import preview_grid
 
 
 def _data():

@@ -13,7 +13,7 @@ from tests.fixtures_models import tiny_classifier, tiny_dataset
 @pytest.mark.parametrize(
     "preset,shape,grid",
     [("vgg_gap_224", (224, 224, 3), (14, 14, 64)), ("vgg_gap_sketch", (128, 128, 1), (8, 8, 64)),
-     ("vgg_gap_small", (72, 72, 1), (18, 18, 64)), ("vgg_gap_digits", (48, 48, 1), (12, 12, 64))],
+     ("vgg_gap_small", (72, 72, 1), (18, 18, 64)), ("vgg_gap_small", (48, 48, 1), (12, 12, 64))],
 )
 def test_presets_grid_and_layer_names(preset, shape, grid):
     params = resolve_params(preset)

@@ -214,10 +214,10 @@ def test_top_level_validation(change, message, tmp_path):
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"model": {"name": "resnet"}}, "unknown model 'resnet' (valid models: vgg_gap_224, vgg_gap_digits"),
+        ({"model": {"name": "resnet"}}, "unknown model 'resnet' (valid models: vgg_gap_224, vgg_gap_sketch, vgg_gap_small"),
         ({"model": {"name": "vgg_gap_small", "params": {"dropout": 3}}},
          "model.params: dropout must be a number in [0.0, 0.95], got 3.0"),
-        ({"model": {"name": "vgg_gap_digits", "params": {"filters": [4] * 6}}},
+        ({"model": {"name": "vgg_gap_small", "params": {"filters": [4] * 6}}},
          "6 blocks pool 24×24×1 images down to nothing"),
         ({"dataset": {"name": "no_such_data"}}, "unknown data set 'no_such_data' (valid: "),
         ({"init_from": "missing/result.json", "model": None}, "train result 'missing/result.json' does not exist"),

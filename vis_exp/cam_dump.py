@@ -41,7 +41,7 @@ def cam_classes(choice: str, labels: np.ndarray, preds: np.ndarray | None, num_c
 
 def dump_cams(clf, images: np.ndarray, indices: Sequence[str], classes: np.ndarray, out, batch_size: int = 64) -> list:
     """Writes ``<index>.png`` overlays; returns the probabilities ``[N, C]``."""
-    from plot_utils.tables import save_png
+    from common.images import save_png
     from classification_models.cam import cam_overlay
 
     probs = []

@@ -4,13 +4,11 @@ Functions compute values/images; ``save_*`` write them atomically.
 """
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
 import numpy as np
 
-from common.io import atomic_write_bytes
 
 
 def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
@@ -64,14 +62,6 @@ def save_cam_figure(path: str | Path, cams: dict, *, title: str, class_names=Non
     path = Path(path)
     fig = cam_grid_figure(cams, title=title, class_names=class_names)
     return save_figure(fig, path.parent, path.stem, formats=("png",))[0]
-
-
-def save_png(path: str | Path, rgb: np.ndarray) -> Path:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _fmt(v, digits=3) -> str:

@@ -4,7 +4,6 @@ weighted by the CAM class's Dense weights, averaged inside the (grid) mask; the 
 are computed once from the base model (``losses.selective_dropout_scale``)."""
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from classification_models.losses import selective_dropout_scale

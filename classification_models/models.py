@@ -13,6 +13,7 @@ import dataclasses
 from typing import Sequence
 
 from common.errors import UserError
+from common.registry import Registry
 
 LAST_CONV = "last_conv"
 GAP = "gap"
@@ -51,7 +52,7 @@ class ModelParams:
             raise UserError(f"{source}: filters must all be >= 1, got {list(self.filters)}")
 
 
-PRESETS: dict[str, ModelParams] = {
+_PRESETS: dict[str, ModelParams] = {
     # 224×224×3 -> 14×14×64 (5 blocks, 4 poolings), BN + residual (§3.2.2).
     "vgg_gap_224": ModelParams(filters=(32, 64, 128, 128, 256), convs_per_block=2, batch_norm=True, residual=True),
     # 128×128×1 sketches -> 8×8×64 (5 blocks).
@@ -62,6 +63,12 @@ PRESETS: dict[str, ModelParams] = {
 }
 
 
+#: the model presets by name (``common.registry``; a train config's ``model.name``)
+PRESETS = Registry("model")
+for _name, _params in _PRESETS.items():
+    PRESETS.register(_params, name=_name)
+
+
 def resolve_params(name: str, overrides: dict | None = None, source: str = "model params") -> ModelParams:
     """The preset ``name`` with ``overrides`` applied, strictly validated.
 
@@ -70,8 +77,7 @@ def resolve_params(name: str, overrides: dict | None = None, source: str = "mode
     """
     from common.config import from_dict, to_dict
 
-    if name not in PRESETS:
-        raise UserError(f"unknown model '{name}' (valid models: {', '.join(sorted(PRESETS))})")
+    preset = PRESETS.get(name)
     overrides = dict(overrides or {})
     valid = {f.name for f in dataclasses.fields(ModelParams)}
     for key in overrides:
@@ -79,7 +85,7 @@ def resolve_params(name: str, overrides: dict | None = None, source: str = "mode
             raise UserError(
                 f"{source}: unknown model parameter '{key}' for '{name}' (valid: {', '.join(sorted(valid))})"
             )
-    merged = {**to_dict(PRESETS[name]), **overrides}
+    merged = {**to_dict(preset), **overrides}
     return from_dict(ModelParams, merged, source=source)
 
 

@@ -13,6 +13,7 @@ Conventions used across the project:
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any, Iterable
 
@@ -35,7 +36,7 @@ class SplitArrays:
         return int(self.labels.shape[0])
 
 
-class Dataset:
+class Dataset(abc.ABC):
     """Base class of every data set (thesis §3.2.1, §6).
 
     Subclasses provide ``_load_split`` (and optionally ground-truth masks); the base
@@ -75,8 +76,9 @@ class Dataset:
     def available_splits(self) -> list[str]:
         return list(SPLITS)
 
-    def _load_split(self, name: str) -> SplitArrays:  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} must implement _load_split (every Dataset subclass does)")
+    @abc.abstractmethod
+    def _load_split(self, name: str) -> SplitArrays:
+        """The arrays of split ``name`` (called once per split; cached by ``arrays``)."""
 
     def arrays(self, name: str) -> SplitArrays:
         """The whole split ``name`` as arrays (loaded once, then cached)."""

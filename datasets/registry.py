@@ -7,16 +7,16 @@ from __future__ import annotations
 import json
 
 from common.errors import UserError
+from common.registry import Registry
 from datasets.converted import Cifar10Dataset, ImageFolderDataset, QuickDrawDataset
 from datasets.decoy_digits import DecoyDigitsDataset
 from datasets.records_dataset import RecordDataset
 from datasets.symbols import SymbolsDataset
 
 #: name -> data set class; ``datasets.load`` and every CLI's ``choices`` read it.
-REGISTRY: dict[str, type[RecordDataset]] = {
-    cls.name: cls
-    for cls in (SymbolsDataset, DecoyDigitsDataset, ImageFolderDataset, QuickDrawDataset, Cifar10Dataset)
-}
+REGISTRY = Registry("data set")
+for _cls in (SymbolsDataset, DecoyDigitsDataset, ImageFolderDataset, QuickDrawDataset, Cifar10Dataset):
+    REGISTRY.register(_cls)
 
 DEFAULT_DATASET = "symbols"
 
@@ -49,10 +49,7 @@ def parse_spec(spec: dict | str | None) -> tuple[str, dict]:
 
 def get_class(name: str) -> type[RecordDataset]:
     """The class registered as ``name``; a UserError listing the valid names otherwise."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise UserError(f"unknown data set '{name}' (valid: {', '.join(sorted(REGISTRY))})") from None
+    return REGISTRY.get(name)
 
 
 def load(spec: dict | str | None = None, data_root=None, *, rebuild: bool = False) -> RecordDataset:

@@ -19,6 +19,7 @@ never pass — the automated replacement for the thesis's inspection by eye (§4
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import numpy as np
@@ -62,7 +63,7 @@ def check_inputs(images, masks, donors=None) -> tuple[np.ndarray, np.ndarray, np
     return images, masks > 0, donors
 
 
-class Generator:
+class Generator(abc.ABC):
     """Base class of every replacement generator.
 
     Attributes:
@@ -98,9 +99,9 @@ class Generator:
         fill = np.clip(np.rint(fill), 0, 255).astype(np.uint8) if fill.dtype != np.uint8 else fill
         return np.where(hole[..., None], fill, images)
 
+    @abc.abstractmethod
     def _fill(self, images: np.ndarray, hole: np.ndarray, seed: int, donors: np.ndarray | None) -> np.ndarray:
         """A full candidate image per input (only its masked pixels are used)."""
-        raise NotImplementedError(f"generator {type(self).__name__} must implement _fill (every registered one does)")
 
     def describe(self) -> dict:
         """``{"name", "params"}`` for result files."""

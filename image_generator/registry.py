@@ -4,34 +4,31 @@
     gen = get("crop_replace")                       # or get("learned", model_path="inpainter.keras")
     out = gen.replace(images=x, masks=m, seed=0, donors=train_images)
 
-``GENERATORS`` maps each name to ``"module:Class"`` so that the TensorFlow-backed
-generators are imported only when asked for. An unknown name or parameter is a
+``GENERATORS`` (a ``common.registry.Registry``) holds each name as ``"module:Class"``
+so that the TensorFlow-backed generators are imported only when asked for. An unknown name or parameter is a
 UserError listing the valid ones.
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 
 from common.errors import UserError
+from common.registry import Registry
 from image_generator.base import Generator
 
-GENERATORS: dict[str, str] = {
-    "crop_replace": "image_generator.crop:CropReplace",
-    "telea": "image_generator.opencv_inpaint:TeleaInpaint",
-    "ns": "image_generator.opencv_inpaint:NSInpaint",
-    "noise": "image_generator.noise:NoiseFill",
-    "learned": "image_generator.learned:LearnedInpainter",
-    "user_model": "image_generator.user_model:UserModelGenerator",
-}
+GENERATORS = Registry("generator")
+for _name, _target in (("crop_replace", "image_generator.crop:CropReplace"),
+                       ("telea", "image_generator.opencv_inpaint:TeleaInpaint"),
+                       ("ns", "image_generator.opencv_inpaint:NSInpaint"),
+                       ("noise", "image_generator.noise:NoiseFill"),
+                       ("learned", "image_generator.learned:LearnedInpainter"),
+                       ("user_model", "image_generator.user_model:UserModelGenerator")):
+    GENERATORS.lazy(_name, _target)
 
 
 def generator_class(name: str) -> type[Generator]:
     """The class registered as ``name`` (UserError listing the valid names if unknown)."""
-    if name not in GENERATORS:
-        raise UserError(f"unknown generator '{name}' (valid generators: {', '.join(sorted(GENERATORS))})")
-    module, cls = GENERATORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return GENERATORS.get(name)
 
 
 def param_names(name: str) -> list[str]:

@@ -18,7 +18,7 @@ TINY = {"n_train": 9, "n_val": 3, "n_test": 3}
 def test_registry_names_and_unknown_name_lists_them():
     assert sorted(REGISTRY) == ["cifar10", "decoy_digits", "image_folder", "quickdraw", "symbols"]
     assert all(cls.name == name for name, cls in REGISTRY.items())
-    with pytest.raises(UserError, match=r"unknown data set 'mnist' \(valid: cifar10, decoy_digits, image_folder, quickdraw, symbols\)"):
+    with pytest.raises(UserError, match=r"unknown data set 'mnist' \(valid data sets: cifar10, decoy_digits, image_folder, quickdraw, symbols\)"):
         datasets.load("mnist")
 
 

@@ -219,7 +219,7 @@ def test_top_level_validation(change, message, tmp_path):
          "model.params: dropout must be a number in [0.0, 0.95], got 3.0"),
         ({"model": {"name": "vgg_gap_small", "params": {"filters": [4] * 6}}},
          "6 blocks pool 24×24×1 images down to nothing"),
-        ({"dataset": {"name": "no_such_data"}}, "unknown data set 'no_such_data' (valid: "),
+        ({"dataset": {"name": "no_such_data"}}, "unknown data set 'no_such_data' (valid data sets: "),
         ({"init_from": "missing/result.json", "model": None}, "train result 'missing/result.json' does not exist"),
     ],
 )

@@ -1,7 +1,8 @@
-"""The one registry of retraining methods (name -> class). Unknown names fail listing the valid ones."""
+"""The registry of retraining methods (name -> class, ``common.registry``). Unknown names
+fail listing the valid ones."""
 from __future__ import annotations
 
-from common.errors import UserError
+from common.registry import Registry
 from exp_scripts.retrain.methods.base import Method
 from exp_scripts.retrain.methods.continued import Continued
 from exp_scripts.retrain.methods.counterexamples import Counterexamples
@@ -15,15 +16,12 @@ from exp_scripts.retrain.methods.rrr_gradcam import RRRGradCAM
 from exp_scripts.retrain.methods.selective_dropout import SelectiveDropout
 from exp_scripts.retrain.methods.swap import FilterPenalty, Swap
 
-REGISTRY: dict[str, type[Method]] = {
-    cls.name: cls
-    for cls in (Continued, Misclassified, CropReplace, InpaintReplace, SelectiveDropout, PAS, PASA, RRR,
-                RRRGradCAM, Counterexamples, Swap, FilterPenalty)
-}
+REGISTRY = Registry("method")
+for _cls in (Continued, Misclassified, CropReplace, InpaintReplace, SelectiveDropout, PAS, PASA, RRR,
+             RRRGradCAM, Counterexamples, Swap, FilterPenalty):
+    REGISTRY.register(_cls)
 
 
 def get_method(name: str, params: dict | None = None, label: str | None = None) -> Method:
     """An instance of method ``name`` with validated ``params``."""
-    if name not in REGISTRY:
-        raise UserError(f"unknown method '{name}' (valid methods: {', '.join(sorted(REGISTRY))})")
-    return REGISTRY[name](params, label=label)
+    return REGISTRY.get(name)(params, label=label)

@@ -12,6 +12,7 @@ replacement methods, their replaced variants.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any
 
@@ -45,7 +46,7 @@ class Pool:
         return int(len(self.labels))
 
 
-class Method:
+class Method(abc.ABC):
     """Base class. Subclasses set ``name``, ``letter``, ``DEFAULTS`` and implement ``loss``.
 
     Class attributes:
@@ -181,9 +182,9 @@ class Method:
         return batch
 
     # ----- loss -------------------------------------------------------------------
+    @abc.abstractmethod
     def loss(self, clf, batch) -> tuple[Any, dict]:
         """``(scalar loss, {"ce": ..., "penalty": ...})`` inside the training tape."""
-        raise NotImplementedError(f"method {type(self).__name__} must implement loss (every registered method does)")
 
 
 def ce_and_forward(clf, batch, feature_scale=None):

@@ -126,14 +126,15 @@ def _resolve_source(source, data_root):
     from classification_models.train_result import TrainResult, load_train_result
 
     result = source if isinstance(source, TrainResult) else load_train_result(source)
+    dataset = result.load_dataset(data_root)
     cache = {}
 
     def classifier():
         if "clf" not in cache:
-            cache["clf"] = result.load_classifier()
+            cache["clf"], _ = result.load_model_and_data(dataset=dataset)
         return cache["clf"]
 
-    return result.load_dataset(data_root), classifier, Path(result.path)
+    return dataset, classifier, Path(result.path)
 
 
 def auto_select(

@@ -90,8 +90,7 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, data_root=N
     if not 0.0 <= threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")
     tr = load_train_result(result)
-    dataset = tr.load_dataset(data_root)
-    clf = tr.load_classifier()
+    clf, dataset = tr.load_model_and_data(data_root)
     sel = load_selection(selection, check_masks=False)
     if not sel.items:
         raise UserError(f"--propagate: selection '{selection}' has no masked image to propagate from")

@@ -240,6 +240,9 @@ def test_propagate_writes_the_propagated_masks_as_a_selection(tmp_path, monkeypa
         def load_classifier(self):
             return clf
 
+        def load_model_and_data(self, root=None):
+            return clf, ds
+
     monkeypatch.setattr(trmod, "load_train_result", lambda path: _Result())
     items = []
     for i in range(4):

@@ -53,10 +53,7 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
     if not sel.train_result:
         raise UserError(f"selection '{sel_path}' names no train_result")
     tr = load_train_result(sel.train_result_path())
-    dataset = tr.load_dataset(data_root if data_root is not None else cfg.data_root)
-    base = tr.load_classifier()
-    if tuple(base.input_shape) != tuple(dataset.image_shape):
-        raise UserError(f"train result '{tr.path}': model input {base.input_shape} but data set images {dataset.image_shape}")
+    base, dataset = tr.load_model_and_data(data_root if data_root is not None else cfg.data_root)
 
     def masked(selection, where, train_only=True):
         masks = [read_mask(selection.mask_path(it), expected_hw=dataset.image_shape[:2],

@@ -130,6 +130,8 @@ class TrainResult:
             dataset: an already opened data set to check the model against instead.
             rebuild: rebuild the data set cache.
         """
+        if not self.model_path.exists():  # before a data set is possibly generated
+            raise UserError(f"train result '{self.path}': model file '{self.model_path}' does not exist")
         if dataset is None:
             dataset = self.load_dataset(data_root, rebuild=rebuild)
         clf = self.load_classifier()

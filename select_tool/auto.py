@@ -92,6 +92,7 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, data_root=N
     tr = load_train_result(result)
     clf, dataset = tr.load_model_and_data(data_root)
     sel = load_selection(selection, check_masks=False)
+    sel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
     if not sel.items:
         raise UserError(f"--propagate: selection '{selection}' has no masked image to propagate from")
     masks = [read_mask(sel.mask_path(it), expected_hw=dataset.image_shape[:2],

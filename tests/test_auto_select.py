@@ -234,6 +234,8 @@ def test_propagate_writes_the_propagated_masks_as_a_selection(tmp_path, monkeypa
     ds, clf = make_dataset(), make_classifier()
 
     class _Result:
+        path, dataset_spec = "r.json", {"name": "arrays", "params": {}}
+
         def load_dataset(self, root=None):
             return ds
 

@@ -1,6 +1,7 @@
 """A model meets a data set: class count, image size, channels, class names, the pinned
-model file, unreadable model files and missing layers — one line and exit code 2 from
-every entry point, nothing written."""
+model file, unreadable model files, missing layers, selections of another data set
+variant, a vanished data root — one line and exit code 2 from every entry point,
+nothing written."""
 from __future__ import annotations
 
 import json
@@ -168,3 +169,73 @@ def test_select_tool_loader_refuses_a_mismatched_model(base_result, tmp_path):
     forget_pin(result)
     with pytest.raises(UserError, match=r"takes 16×16×1 images but data set 'image_folder' has 24×24×1"):
         open_result(result)
+
+
+def retrain_config(tmp_path: Path, selection: Path) -> Path:
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"name": "t", "selection": str(selection), "iterations": 1, "eval_every": 1,
+                               "batch": {"random": 2, "selected": 1}, "methods": [{"name": "continued"}],
+                               "output_dir": str(tmp_path / "out")}))
+    return cfg
+
+
+def test_selections_carry_provenance_and_are_refused_on_another_variant(base_result, tmp_path, capsys):
+    from datasets.selection import dataset_provenance, load_selection
+    from exp_scripts import exp_backprops
+
+    result = copy_result(base_result, tmp_path)
+    code, err = auto(result, tmp_path, capsys)
+    assert code == 0, err
+    spec = json.loads(result.read_text())["dataset"]
+    sel = load_selection(tmp_path / "sel" / "selection.json")
+    assert sel.provenance == dataset_provenance(spec) and sel.provenance["dataset"] == "image_folder"
+
+    data = json.loads(result.read_text())
+    data["dataset"]["params"]["seed"] = 7  # the result now stands for another variant of the data set
+    result.write_text(json.dumps(data))
+    code = run_main(exp_backprops.main, [str(retrain_config(tmp_path, tmp_path / "sel" / "selection.json")),
+                                         "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    old, new = dataset_provenance(spec)["params_hash"], dataset_provenance(data["dataset"])["params_hash"]
+    assert (f"selection '{tmp_path / 'sel' / 'selection.json'}' was made on data set 'image_folder' "
+            f"(parameters {old}) but train result '") in err
+    assert f"run/train_result.json' uses data set 'image_folder' (parameters {new})" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_old_selections_without_provenance_still_load(tmp_path):
+    from datasets.selection import load_selection, write_mask
+
+    write_mask(tmp_path / "m.png", np.zeros((4, 4), np.uint8))
+    (tmp_path / "selection.json").write_text(json.dumps(
+        {"train_result": "gone.json", "items": [{"index": "train_00000", "mask": "m.png", "cam_class": 0}]}))
+    sel = load_selection(tmp_path / "selection.json")
+    assert sel.provenance is None
+    sel.check_provenance({"name": "symbols", "params": {"x": 1}}, "train result 'r'")  # nothing to compare
+
+
+def test_gui_export_records_provenance(base_result, tmp_path):
+    from datasets.selection import SelectionItem, load_selection, result_provenance
+    from select_tool.exporter import write_export
+
+    out = tmp_path / "export"
+    rel = str(Path("..") / base_result.parent.name / base_result.name)
+    (tmp_path / base_result.parent.name).symlink_to(base_result.parent)
+    path, _ = write_export(out, rel, [SelectionItem("i", "masks/i.png", 0)], [],
+                           {"i": np.zeros((4, 4), np.uint8)})
+    assert load_selection(path).provenance == result_provenance(base_result) is not None
+
+
+def test_vanished_data_root_honours_the_environment(base_result, tmp_path, monkeypatch, caplog):
+    from classification_models.train_result import load_train_result
+
+    result = copy_result(base_result, tmp_path)
+    data = json.loads(result.read_text())
+    data["data_root"] = str(tmp_path / "gone")
+    result.write_text(json.dumps(data))
+    monkeypatch.setenv("VF_DATA_ROOT", str(base_result.parent.parent / "data"))
+    ds = load_train_result(result).load_dataset()
+    assert ds.folder.is_relative_to(base_result.parent.parent / "data")
+    assert not (tmp_path / "gone").exists()
+    assert f"data root '{tmp_path / 'gone'}' does not exist; using $VF_DATA_ROOT" in caplog.text

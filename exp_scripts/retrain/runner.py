@@ -53,6 +53,7 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
     if not sel.train_result:
         raise UserError(f"selection '{sel_path}' names no train_result")
     tr = load_train_result(sel.train_result_path())
+    sel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
     base, dataset = tr.load_model_and_data(data_root if data_root is not None else cfg.data_root)
 
     def masked(selection, where, train_only=True):
@@ -65,6 +66,7 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
     if cfg.heldout_selection:
         h_path = resolve_relative(cfg.heldout_selection, base_file)
         hsel = load_selection(h_path, check_masks=False)
+        hsel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
         if hsel.train_result:
             htr = load_train_result(hsel.train_result_path())
             if not _same_dataset(htr.dataset_spec, tr.dataset_spec):

@@ -207,10 +207,14 @@ def find_layer(model, name: str, *, source: str, what: str):
     import keras
 
     if "/" not in name:
+        names = []
         for layer in _all_layers(model):
             if layer.name == name:
                 return layer
-        raise UserError(f"{source}: {what} '{name}' does not exist in model '{model.name}'")
+            names.append(layer.name)
+        shown = ", ".join(names[-8:])
+        raise UserError(f"{source}: {what} '{name}' does not exist in model '{model.name}' "
+                        f"(its last layers: {shown})")
     scope = model
     parts = name.split("/")
     for i, part in enumerate(parts):

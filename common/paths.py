@@ -6,6 +6,8 @@ from pathlib import Path
 
 DATA_ROOT_ENV = "VF_DATA_ROOT"
 RESULTS_ROOT_ENV = "VF_RESULTS_ROOT"
+#: set to 1 to rebuild a data set cache that fails its checksum check instead of stopping
+REBUILD_CORRUPT_ENV = "VF_REBUILD_CORRUPT"
 
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -13,6 +15,11 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
     if explicit:
         return Path(explicit)
     return Path(os.environ.get(DATA_ROOT_ENV) or "data")
+
+
+def rebuild_corrupt() -> bool:
+    """True when $VF_REBUILD_CORRUPT asks to rebuild corrupt data set caches on open."""
+    return os.environ.get(REBUILD_CORRUPT_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def results_root(explicit: str | os.PathLike | None = None) -> Path:

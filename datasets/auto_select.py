@@ -33,7 +33,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.io import ensure_dir
-from datasets.selection import SelectionItem, save_selection, write_mask
+from datasets.selection import SelectionItem, result_provenance, save_selection, write_mask
 
 PICKS = ("misclassified", "by_class", "random")
 MASK_SOURCES = ("ground_truth", "cam", "filter", "background")
@@ -126,14 +126,15 @@ def _resolve_source(source, data_root):
     from classification_models.train_result import TrainResult, load_train_result
 
     result = source if isinstance(source, TrainResult) else load_train_result(source)
+    dataset = result.load_dataset(data_root)
     cache = {}
 
     def classifier():
         if "clf" not in cache:
-            cache["clf"] = result.load_classifier()
+            cache["clf"], _ = result.load_model_and_data(dataset=dataset)
         return cache["clf"]
 
-    return result.load_dataset(data_root), classifier, Path(result.path)
+    return dataset, classifier, Path(result.path)
 
 
 def auto_select(
@@ -260,9 +261,10 @@ def auto_select(
 
     sel_items = write(sel)
     held_items = write(held) if int(heldout) else []
+    provenance = result_provenance(result_path) if result_path is not None else None
     if int(heldout):
-        save_selection(out_dir / HELDOUT_FILE, rel_result, held_items)
-    return save_selection(out_dir / SELECTION_FILE, rel_result, sel_items)
+        save_selection(out_dir / HELDOUT_FILE, rel_result, held_items, provenance=provenance)
+    return save_selection(out_dir / SELECTION_FILE, rel_result, sel_items, provenance=provenance)
 
 
 def _collect(dataset, clf, split, want, *, pick, mask_from, class_id, cam_class, cam_threshold, filter_index,

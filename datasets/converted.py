@@ -37,7 +37,9 @@ class _UserSource:
 
 @dataclasses.dataclass(frozen=True)
 class ImageFolderParams:
-    """Parameters of ``image_folder``: ``image_size`` is an int (square) or ``[H, W]``."""
+    """Parameters of ``image_folder``: ``image_size`` is an int (square) or ``[H, W]``;
+    ``mask_threshold`` (1..255) accepts gray or colour masks, thresholded at that value
+    (by default masks must be 0/255 single-channel PNGs)."""
 
     root: str
     image_size: Any = 224
@@ -46,6 +48,7 @@ class ImageFolderParams:
     test_fraction: float = dataclasses.field(default=0.2, metadata={"min": 0.0, "max": 0.9})
     seed: int = 0
     skip_corrupt: bool = False
+    mask_threshold: Optional[int] = dataclasses.field(default=None, metadata={"min": 1, "max": 255})
 
     def validate(self, source: str) -> None:
         size = self.image_size
@@ -66,7 +69,7 @@ class ImageFolderDataset(_UserSource, RecordDataset):
     """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
 
     name = "image_folder"
-    VERSION = 1
+    VERSION = 2  # 2: unique indices for colliding file names, strict masks
     Params = ImageFolderParams
 
     @classmethod
@@ -79,7 +82,8 @@ class ImageFolderDataset(_UserSource, RecordDataset):
         return converters.convert_image_folder(
             params["root"], folder, image_size=params["image_size"], channels=params["channels"],
             val_fraction=params["val_fraction"], test_fraction=params["test_fraction"], seed=params["seed"],
-            skip_corrupt=params["skip_corrupt"], name=cls.name, params=params,
+            skip_corrupt=params["skip_corrupt"], mask_threshold=params["mask_threshold"], name=cls.name,
+            params=params,
             fingerprint=cls.source_fingerprint(params),
         )
 

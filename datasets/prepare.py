@@ -30,6 +30,7 @@ def summary(ds) -> dict:
         "channel_std": m.get("channel_std"),
         "content_hash": m.get("content_hash"),
         "skipped": len(m.get("skipped", [])),
+        "masks": m.get("n_masks"),
         "params": ds.params,
     }
 
@@ -48,6 +49,8 @@ def format_summary(s: dict) -> str:
         lines.append(f"{split:<10} {n} images ({counts}){rate_text}")
     lines.append(f"mean/std   {[round(v, 2) for v in s['channel_mean']]} / {[round(v, 2) for v in s['channel_std']]}")
     lines.append(f"hash       {s['content_hash'][:16]}   skipped files: {s['skipped']}")
+    if s.get("masks") is not None:
+        lines.append(f"masks      {s['masks']} matched to their images")
     lines.append(f"params     {json.dumps(s['params'], sort_keys=True)}")
     return "\n".join(lines)
 

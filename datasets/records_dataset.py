@@ -5,11 +5,18 @@ generator version and *all* resolved parameters, so a different parameter set ne
 reuses a stale cache. A folder is used only when its ``dataset.json`` exists (written
 last by :class:`tf_records_parser.records.RecordWriter`) and its parameters and source
 fingerprint match; otherwise it is (re)built.
+
+Before a cache is read its shards are checked against the manifest's checksums (once
+per process). A corrupt cache stops with the shard's name and how to rebuild it
+(``python -m datasets.prepare ... --rebuild``), or is rebuilt at once when
+$VF_REBUILD_CORRUPT=1. A build first removes what interrupted or failed builds left
+under ``<data_root>/<name>/``: temporary shards of dead processes and empty folders.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,11 +25,13 @@ import numpy as np
 from common.config import from_dict, to_dict
 from common.errors import UserError
 from common.io import ensure_dir
+from common.paths import REBUILD_CORRUPT_ENV, rebuild_corrupt
 from common.paths import data_root as resolve_data_root
 from datasets.base import Dataset, SplitArrays, finish_pipeline
 from tf_records_parser import records as rec
 
 MANIFEST = rec.MANIFEST
+log = logging.getLogger(__name__)
 
 
 class RecordDataset(Dataset):
@@ -46,6 +55,7 @@ class RecordDataset(Dataset):
     def __init__(self, folder, manifest: dict | None = None):
         self.folder = Path(folder)
         self._manifest = manifest or rec.load_manifest(self.folder)
+        rec.verify_shards(self.folder, self._manifest)
         m = self._manifest
         super().__init__(m["class_names"], tuple(m["image_shape"]), m.get("params", {}))
         self._gt: dict[str, dict[str, np.ndarray]] = {}
@@ -94,17 +104,60 @@ class RecordDataset(Dataset):
             rebuild: rebuild even if a complete cache exists.
         """
         resolved = cls.resolve_params(params)
-        folder = resolve_data_root(data_root) / cls.name / cls.cache_key(resolved)
+        root = resolve_data_root(data_root)
+        folder = root / cls.name / cls.cache_key(resolved)
         fingerprint = cls.source_fingerprint(resolved)
         manifest = None if rebuild else cls._cached_manifest(folder, resolved, fingerprint)
+        if manifest is not None:
+            try:
+                rec.verify_shards(folder, manifest)
+            except rec.CorruptCacheError as exc:
+                if not rebuild_corrupt():
+                    raise rec.CorruptCacheError(
+                        f"data set cache '{folder}' is corrupt: {exc}; rebuild it with `{cls.rebuild_command(resolved, data_root)}` "
+                        f"(or set {REBUILD_CORRUPT_ENV}=1)", folder=folder, shard=exc.shard) from None
+                log.warning("data set cache '%s' is corrupt (%s); rebuilding it (%s=1)", folder, exc,
+                            REBUILD_CORRUPT_ENV)
+                manifest = None
         if manifest is None:
-            if resolve_data_root(data_root).exists() and not resolve_data_root(data_root).is_dir():
-                raise UserError(f"data root '{resolve_data_root(data_root)}' is a file, not a folder")
+            if root.exists() and not root.is_dir():
+                raise UserError(f"data root '{root}' is a file, not a folder")
+            cls._remove_leftovers(root / cls.name, keep=folder)
             ensure_dir(folder)
-            manifest = cls.build(folder, resolved)
+            try:
+                manifest = cls.build(folder, resolved)
+            except BaseException:
+                _remove_if_empty(folder)
+                _remove_if_empty(folder.parent)
+                raise
             if fingerprint is not None and manifest.get("source", {}).get("fingerprint") != fingerprint:
                 raise AssertionError("build() must store source_fingerprint in manifest['source']")
         return cls(folder, manifest)
+
+    @classmethod
+    def rebuild_command(cls, params: dict, data_root=None) -> str:
+        """The shell command that rebuilds this cache."""
+        text = f"python -m datasets.prepare --name {cls.name}"
+        if params:
+            text += f" --params '{json.dumps(params, sort_keys=True)}'"
+        if data_root is not None:
+            text += f" --data-root {data_root}"
+        return text + " --rebuild"
+
+    @staticmethod
+    def _remove_leftovers(name_dir: Path, keep: Path) -> None:
+        """Removes what interrupted or failed builds left in ``name_dir``: temporary shards of
+        dead processes and folders left empty. Complete caches are never touched."""
+        if not name_dir.is_dir():
+            return
+        for sub in name_dir.iterdir():
+            if not sub.is_dir() or (sub / MANIFEST).exists():
+                continue
+            removed = rec.remove_stale_temporaries(sub)
+            if removed:
+                log.warning("removed %d temporary shard(s) of an interrupted build in '%s'", len(removed), sub)
+            if sub != keep:
+                _remove_if_empty(sub)
 
     @classmethod
     def _cached_manifest(cls, folder: Path, params: dict, fingerprint: str | None) -> dict | None:
@@ -201,3 +254,11 @@ class RecordDataset(Dataset):
     def has_ground_truth_masks(self) -> bool:
         return bool(self._manifest.get("has_ground_truth", False))
 
+
+def _remove_if_empty(folder: Path) -> None:
+    """Removes ``folder`` if it exists and holds nothing."""
+    try:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    except OSError:  # raced with another writer, or not ours to remove
+        pass

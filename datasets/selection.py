@@ -3,6 +3,7 @@
 ``selection.json``::
 
     {"train_result": "<path>",
+     "provenance": {"dataset": "symbols", "params_hash": "3f1c0a9e2b7d"},
      "items": [{"index": "train_00017", "mask": "masks/train_00017.png",
                 "cam_class": 2, "note": ""}, ...]}
 
@@ -10,11 +11,18 @@ Masks are single-channel PNGs at the image's resolution, 0 = keep, 255 =
 irrelevant; paths are relative to the selection file. Written by the GUI
 (``select_tool.main``) and ``select_tool.auto``; read by ``exp_scripts.exp_backprops``,
 ``image_generator.preview`` and ``plot_utils``.
+
+``provenance`` names the data set variant the masks were drawn on (its name and a hash
+of its resolved parameters); :meth:`Selection.check_provenance` refuses the selection
+against a train result of another variant. Selections without it (written before it
+existed) load and are not checked.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
+import json
 import os
 from pathlib import Path
 
@@ -25,6 +33,24 @@ from common.io import atomic_write_bytes, atomic_write_json, read_json
 from common.paths import resolve_relative
 
 ITEM_KEYS = {"index", "mask", "cam_class", "note"}
+TOP_KEYS = {"train_result", "provenance", "items"}
+
+
+def dataset_provenance(spec: dict) -> dict:
+    """``{"dataset": name, "params_hash": 12 hex}`` of a data set spec ``{"name", "params"}``."""
+    params = json.dumps(dict(spec.get("params") or {}), sort_keys=True, default=str)
+    return {"dataset": str(spec.get("name")), "params_hash": hashlib.sha256(params.encode("utf-8")).hexdigest()[:12]}
+
+
+def result_provenance(train_result: str | os.PathLike) -> dict | None:
+    """The provenance of the data set a train result JSON names, or None when the file
+    cannot be read (then nothing is recorded; the selection stays usable)."""
+    try:
+        with open(train_result, encoding="utf-8") as fh:
+            spec = json.load(fh).get("dataset")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return dataset_provenance(spec) if isinstance(spec, dict) and "name" in spec else None
 
 
 @dataclasses.dataclass
@@ -44,6 +70,7 @@ class Selection:
     train_result: str
     items: list[SelectionItem]
     path: Path | None = None
+    provenance: dict | None = None
 
     @property
     def indices(self) -> list[str]:
@@ -56,6 +83,26 @@ class Selection:
 
     def train_result_path(self) -> Path:
         return resolve_relative(self.train_result, self.path) if self.path else Path(self.train_result)
+
+    def check_provenance(self, dataset_spec: dict, against: str) -> None:
+        """Refuses the selection against a data set variant other than the one it was made on.
+
+        Args:
+            dataset_spec: ``{"name", "params"}`` of the train result it is used with.
+            against: names that result in the message (``train result '<path>'``).
+
+        Raises:
+            UserError naming the selection, both data sets and ``against``.
+        """
+        if not self.provenance:
+            return
+        now = dataset_provenance(dataset_spec)
+        if now != {k: self.provenance.get(k) for k in now}:
+            raise UserError(
+                f"selection '{self.path}' was made on data set '{self.provenance.get('dataset')}' (parameters "
+                f"{self.provenance.get('params_hash')}) but {against} uses data set '{now['dataset']}' "
+                f"(parameters {now['params_hash']}): make the selection again on that result"
+            )
 
     def load_masks(self, image_shape: tuple[int, ...] | None = None) -> np.ndarray:
         """All masks as ``uint8 [N, H, W]`` in {0, 255}; checks size and binarity."""
@@ -129,9 +176,15 @@ def load_selection(path: str | os.PathLike, dataset=None, check_masks: bool = Tr
     data = read_json(path, what="selection")
     if not isinstance(data, dict):
         raise UserError(f"selection '{path}' must be a JSON object")
-    unknown = set(data) - {"train_result", "items"}
+    unknown = set(data) - TOP_KEYS
     if unknown:
-        raise UserError(f"selection '{path}': unknown key '{sorted(unknown)[0]}' (valid keys: items, train_result)")
+        raise UserError(f"selection '{path}': unknown key '{sorted(unknown)[0]}' "
+                        f"(valid keys: {', '.join(sorted(TOP_KEYS))})")
+    provenance = data.get("provenance")
+    if provenance is not None and not (isinstance(provenance, dict) and all(
+            isinstance(provenance.get(k), str) for k in ("dataset", "params_hash"))):
+        raise UserError(f"selection '{path}': 'provenance' must be {{\"dataset\": str, \"params_hash\": str}}, "
+                        f"got {provenance!r}")
     if "items" not in data or not isinstance(data["items"], list):
         raise UserError(f"selection '{path}': 'items' must be a list")
     items = []
@@ -154,7 +207,7 @@ def load_selection(path: str | os.PathLike, dataset=None, check_masks: bool = Tr
             raise UserError(f"{where}: index '{raw['index']}' appears twice")
         seen.add(raw["index"])
         items.append(SelectionItem(raw["index"], raw["mask"], int(raw["cam_class"]), str(raw.get("note", ""))))
-    sel = Selection(str(data.get("train_result", "")), items, path)
+    sel = Selection(str(data.get("train_result", "")), items, path, provenance)
     if dataset is not None:
         for i, it in enumerate(items):
             if not dataset.has_index(it.index):
@@ -168,9 +221,22 @@ def load_selection(path: str | os.PathLike, dataset=None, check_masks: bool = Tr
     return sel
 
 
-def save_selection(path: str | os.PathLike, train_result: str, items: list[SelectionItem]) -> Path:
-    """Writes a selection JSON atomically (masks must already be written)."""
-    return atomic_write_json(path, {
-        "train_result": str(train_result),
-        "items": [dataclasses.asdict(it) for it in items],
-    })
+def save_selection(path: str | os.PathLike, train_result: str, items: list[SelectionItem], *,
+                   provenance: dict | None = None) -> Path:
+    """Writes a selection JSON atomically (masks must already be written).
+
+    Args:
+        path: the selection file.
+        train_result: the train result the masks were drawn on (relative to ``path``'s
+            folder, or absolute).
+        items: the masked images.
+        provenance: see :func:`dataset_provenance`; default: that of the data set
+            ``train_result`` names (omitted when the result cannot be read).
+    """
+    if provenance is None and train_result:
+        provenance = result_provenance(resolve_relative(train_result, path))
+    payload: dict = {"train_result": str(train_result)}
+    if provenance:
+        payload["provenance"] = dict(provenance)
+    payload["items"] = [dataclasses.asdict(it) for it in items]
+    return atomic_write_json(path, payload)

@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     path = args.train_result or ensure_base_model(smoke=False, data_root=args.data_root, quiet=True)
     tr = load_train_result(path)
-    dataset, base = tr.load_dataset(args.data_root), tr.load_classifier()
+    base, dataset = tr.load_model_and_data(args.data_root)
     with tempfile.TemporaryDirectory() as tmp:
         sel = load_selection(auto_select((dataset, base), n=55, out_dir=tmp, pick="misclassified",
                                          mask_from="ground_truth"))

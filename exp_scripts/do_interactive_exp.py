@@ -55,7 +55,7 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
     """A new Classifier for ``cfg.model`` or the one of ``cfg.init_from``; checks shapes."""
     from classification_models.classifier import Classifier
     from classification_models.models import build_model, check_input_shape, resolve_params
-    from classification_models.train_result import load_train_result
+    from classification_models.train_result import check_model_data, load_train_result
 
     scope = strategy.scope() if strategy is not None else _Null()
     if cfg.model_import is not None:
@@ -65,16 +65,8 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
         upstream = load_train_result(cfg.init_from)
         with scope:
             clf = upstream.load_classifier()
-        if tuple(clf.input_shape) != tuple(dataset.image_shape):
-            raise UserError(
-                f"{source}: init_from '{cfg.init_from}': the model takes {_shape_text(clf.input_shape)} images "
-                f"but data set '{dataset.name}' has {_shape_text(dataset.image_shape)}"
-            )
-        if clf.num_classes != dataset.num_classes:
-            raise UserError(
-                f"{source}: init_from '{cfg.init_from}': the model has {clf.num_classes} classes "
-                f"but data set '{dataset.name}' has {dataset.num_classes}"
-            )
+        clf.class_names = None  # retraining on another data set of the same shape may rename classes
+        check_model_data(clf, dataset, where=f"{source}: init_from '{cfg.init_from}'")
         clf.class_names = list(dataset.class_names)
         model_info = {"init_from": str(Path(cfg.init_from).resolve()), "upstream_config": upstream.config.get("model"),
                       "upstream_resolved_model": upstream.config.get("resolved_model")}

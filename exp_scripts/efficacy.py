@@ -238,7 +238,7 @@ def clean_on_base_test(clean_result: Path, base_dataset) -> dict:
     if cache.exists():
         return read_json(cache)
     tr = load_train_result(clean_result)
-    clf = tr.load_classifier()
+    clf, _ = tr.load_model_and_data(dataset=base_dataset)
     test = base_dataset.arrays("test")
     acc = float(clf.evaluate_arrays(test.images, test.labels)["accuracy"])
     own = ((tr.metrics or {}).get("test") or {}).get("accuracy")

@@ -136,7 +136,7 @@ def oracle_on_base_test(oracle_result: Path, base_dataset, base_name: str) -> fl
     cache = oracle_result.parent / f"eval_on_{base_name}.json"
     if cache.exists():
         return float(read_json(cache)["test_on_base"])
-    clf = load_train_result(oracle_result).load_classifier()
+    clf, _ = load_train_result(oracle_result).load_model_and_data(dataset=base_dataset)
     test = base_dataset.arrays("test")
     acc = float(clf.evaluate_arrays(test.images, test.labels)["accuracy"])
     atomic_write_json(cache, {"test_on_base": acc})

@@ -94,7 +94,9 @@ def main(argv=None) -> int:
         raise UserError(f"selection '{args.selection}' has no items")
     if not sel.train_result:
         raise UserError(f"selection '{args.selection}' names no train result, so its images cannot be found")
-    ds = load_train_result(sel.train_result_path()).load_dataset(args.data_root)
+    tr = load_train_result(sel.train_result_path())
+    sel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
+    ds = tr.load_dataset(args.data_root)
     sel = load_selection(args.selection, dataset=ds)
     items = sel.items[:args.max_images]
     images, _ = ds.get_many([it.index for it in items])

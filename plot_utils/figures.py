@@ -375,8 +375,8 @@ def compute_act_values(result_path: str | Path, split: str = "train", max_images
     from classification_models.train_result import load_train_result
 
     tr = load_train_result(result_path)
-    clf = tr.load_classifier()
-    arr = tr.load_dataset(data_root).arrays(split)
+    clf, dataset = tr.load_model_and_data(data_root)
+    arr = dataset.arrays(split)
     if len(arr) == 0:
         raise UserError(f"split '{split}' of '{result_path}' is empty")
     rng = np.random.default_rng(seed)

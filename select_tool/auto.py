@@ -90,9 +90,9 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, data_root=N
     if not 0.0 <= threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")
     tr = load_train_result(result)
-    dataset = tr.load_dataset(data_root)
-    clf = tr.load_classifier()
+    clf, dataset = tr.load_model_and_data(data_root)
     sel = load_selection(selection, check_masks=False)
+    sel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
     if not sel.items:
         raise UserError(f"--propagate: selection '{selection}' has no masked image to propagate from")
     masks = [read_mask(sel.mask_path(it), expected_hw=dataset.image_shape[:2],

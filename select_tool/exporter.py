@@ -27,7 +27,9 @@ import numpy as np
 
 from common.errors import UserError
 from common.io import ensure_dir
-from datasets.selection import SelectionItem, load_selection, read_mask, save_selection, write_mask
+from common.paths import resolve_relative
+from datasets.selection import (SelectionItem, load_selection, read_mask, result_provenance, save_selection,
+                                write_mask)
 
 SELECTION_FILE = "selection.json"
 HELDOUT_FILE = "heldout_selection.json"
@@ -99,9 +101,11 @@ def write_export(out_dir: str | os.PathLike, train_result: str, items: list[Sele
         ensure_dir(stage / "masks")
         for it in items + heldout:
             write_mask(stage / it.mask, masks[it.index])
-        save_selection(stage / SELECTION_FILE, train_result, items)
+        # paths are relative to out_dir, not to the staging folder
+        provenance = result_provenance(resolve_relative(train_result, out_dir / SELECTION_FILE)) if train_result else None
+        save_selection(stage / SELECTION_FILE, train_result, items, provenance=provenance)
         if heldout:
-            save_selection(stage / HELDOUT_FILE, train_result, heldout)
+            save_selection(stage / HELDOUT_FILE, train_result, heldout, provenance=provenance)
         # step 2: renames
         ensure_dir(out_dir / "masks")
         for it in items + heldout:

@@ -33,21 +33,15 @@ def open_result(result_path: str | os.PathLike, *, split: str = "train", data_ro
     Raises:
         UserError: the result, its model or its data set is missing or does not match.
     """
-    from classification_models.train_result import load_train_result
+    from classification_models.train_result import check_model_data, load_train_result
 
     result = load_train_result(result_path)
-    if classifier is None and not result.model_path.exists():
-        raise UserError(f"train result '{result.path}': model file '{result.model_path}' does not exist")
-    if dataset is None:
-        dataset = result.load_dataset(data_root)
     if classifier is None:
-        classifier = result.load_classifier()
-    if tuple(classifier.input_shape) != tuple(dataset.image_shape):
-        raise UserError(f"train result '{result.path}': the model takes {classifier.input_shape} images "
-                        f"but data set '{dataset.name}' has {dataset.image_shape}")
-    if classifier.num_classes != len(dataset.class_names):
-        raise UserError(f"train result '{result.path}': the model has {classifier.num_classes} classes "
-                        f"but data set '{dataset.name}' has {len(dataset.class_names)}")
+        classifier, dataset = result.load_model_and_data(data_root, dataset=dataset)
+    else:
+        if dataset is None:
+            dataset = result.load_dataset(data_root)
+        check_model_data(classifier, dataset, where=f"train result '{result.path}'")
     arrays = dataset.arrays(split)
     if len(arrays) == 0:
         raise UserError(f"data set '{dataset.name}' split '{split}' is empty")

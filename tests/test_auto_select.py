@@ -234,11 +234,16 @@ def test_propagate_writes_the_propagated_masks_as_a_selection(tmp_path, monkeypa
     ds, clf = make_dataset(), make_classifier()
 
     class _Result:
+        path, dataset_spec = "r.json", {"name": "arrays", "params": {}}
+
         def load_dataset(self, root=None):
             return ds
 
         def load_classifier(self):
             return clf
+
+        def load_model_and_data(self, root=None):
+            return clf, ds
 
     monkeypatch.setattr(trmod, "load_train_result", lambda path: _Result())
     items = []

@@ -92,6 +92,8 @@ def test_preview_cli_writes_grid(tmp_path, capsys, monkeypatch):
     sel = save_selection(tmp_path / "sel" / "selection.json", "../result.json", items)
 
     class FakeResult:
+        path, dataset_spec = "r.json", {"name": "arrays", "params": {}}
+
         def load_dataset(self, root=None):
             return ds
 

@@ -107,7 +107,7 @@ def _error(tmp_path, capsys, model=None, raw=None, **init):
 
 
 def test_bad_models_fail_with_one_line(tmp_path, patched, capsys):
-    assert "cannot load model" in _error(tmp_path, capsys, raw="not a model")
+    assert "cannot be read: not a .keras (zip) archive" in _error(tmp_path, capsys, raw="not a model")
     assert "Lambda" in _error(tmp_path, capsys, model=user_model(lam=True))
     assert "the model takes 24×24 images but data set 'arrays' has 16×16" in _error(tmp_path, capsys,
                                                                                   model=user_model(size=24))

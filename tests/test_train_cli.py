@@ -237,7 +237,7 @@ def test_init_from_with_gone_model_or_wrong_shape(tmp_path, base_run, patched, c
     _, res, _ = base_run
     cfg = tiny_config(tmp_path, model=None, init_from=str(res.path), dataset={"name": "arrays_big"})
     code, err = _error(tmp_path, cfg, capsys)
-    assert code == 2 and "the model takes 24×24×1 images but data set 'arrays' has 32×32×1" in err
+    assert code == 2 and "takes 24×24×1 images but data set 'arrays' has 32×32×1" in err
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "result.json").write_text(res.path.read_text())  # same result, but no model.keras next to it

@@ -29,7 +29,7 @@ def tiny():
     ds = ArrayDataset(["a", "b"], {"train": split(24), "val": split(12), "test": split(12)})
     params = ModelParams(filters=(4, 8), convs_per_block=1, last_conv_filters=8)
     clf = Classifier(build_model(input_shape=(16, 16, 1), num_classes=2, params=params, seed=1), ["a", "b"])
-    tr = types.SimpleNamespace(class_names=["a", "b"])
+    tr = types.SimpleNamespace(class_names=["a", "b"], path="r.json", dataset_spec={"name": "arrays", "params": {}})
     return tr, clf, ds
 
 

@@ -35,6 +35,28 @@ def sanitize_index(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-/]", "_", text)
 
 
+def file_indices(root: Path, files: Sequence[Path]) -> dict[Path, str]:
+    """Unique, stable indices of image files: the sanitised relative path without extension
+    (``train/cat/img_01``); names that would coincide (``été/1.png`` and ``ête/1.png`` both
+    give ``train/_t_/1``; NFC and NFD spellings; ``a.png`` next to ``a.jpg``) all get a
+    suffix hashed from their exact relative path (``train/_t_/1-5f0c2a9e``).
+
+    The result depends only on the set of files, never on their order.
+    """
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        groups.setdefault(sanitize_index(f.relative_to(root).with_suffix("").as_posix()), []).append(f)
+    out: dict[Path, str] = {}
+    for plain, members in groups.items():
+        if len(members) == 1:
+            out[members[0]] = plain
+            continue
+        for f in members:
+            raw = f.relative_to(root).as_posix().encode("utf-8", "surrogateescape")
+            out[f] = f"{plain}-{hashlib.sha256(raw).hexdigest()[:8]}"
+    return out
+
+
 def folder_fingerprint(root) -> str:
     """Short hash of every file's relative path, size and mtime under ``root`` (cache invalidation)."""
     root = Path(root)
@@ -90,20 +112,33 @@ def load_image(path: Path, size_hw: tuple[int, int], channels: int) -> np.ndarra
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def load_mask(path: Path, size_hw: tuple[int, int], image_path: Path | None = None) -> np.ndarray:
-    """uint8 ``[H, W]`` in {0, 255} from a mask PNG (>= 128 -> 255), resized with nearest neighbour.
+def load_mask(path: Path, size_hw: tuple[int, int], image_path: Path | None = None,
+              threshold: int | None = None) -> np.ndarray:
+    """uint8 ``[H, W]`` in {0, 255} from a mask PNG, resized with nearest neighbour.
 
     Args:
-        path: the mask PNG.
+        path: the mask PNG: single-channel with values 0 and 255 only (255 = irrelevant),
+            the format of the selection tool's masks.
         size_hw: the data set's image size.
         image_path: the image the mask belongs to; its size on disk must equal the
             mask's (a mask of another size is not aligned with its image).
+        threshold: opt-in (data set param ``mask_threshold``) for gray or colour masks:
+            the mask is converted to gray and values >= ``threshold`` become 255.
 
     Raises:
-        UserError naming the mask (and image) when unreadable or of the wrong size.
+        UserError naming the mask (and image) when unreadable, of the wrong size, or
+        (without ``threshold``) not a 0/255 single-channel image.
     """
     from PIL import Image, UnidentifiedImageError
 
+    from datasets.selection import read_mask
+
+    if threshold is None:
+        try:
+            arr = read_mask(path, what="image-folder mask")
+        except UserError as exc:
+            raise UserError(f"{exc}; convert it to a 0/255 single-channel PNG, or set the data set "
+                            "param mask_threshold (e.g. 128) to threshold such masks") from None
     try:
         with Image.open(path) as img:
             img.load()
@@ -112,11 +147,21 @@ def load_mask(path: Path, size_hw: tuple[int, int], image_path: Path | None = No
                     if src.size != img.size:
                         raise UserError(f"mask '{path}' is {img.size[1]}×{img.size[0]} but its image "
                                         f"'{image_path}' is {src.size[1]}×{src.size[0]}")
-            img = img.convert("L").resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
-            arr = np.asarray(img, dtype=np.uint8)
+            if threshold is not None:
+                arr = np.where(np.asarray(img.convert("L")) >= threshold, 255, 0).astype(np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UserError(f"cannot read mask '{path}': {exc}") from exc
-    return np.where(arr >= 128, 255, 0).astype(np.uint8)
+    small = Image.fromarray(arr).resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
+    return np.asarray(small, dtype=np.uint8)
+
+
+def orphan_masks(root: Path, expected: set[Path]) -> list[Path]:
+    """Mask files under ``ROOT/masks`` that belong to no image (``expected`` = the masks that do)."""
+    masks = root / "masks"
+    if not masks.is_dir():
+        return []
+    found = sorted(p for p in masks.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    return [p for p in found if p not in expected]
 
 
 def scan_image_folder(root) -> tuple[list[str], dict[str, dict[str, list[Path]]]]:
@@ -160,14 +205,17 @@ def scan_image_folder(root) -> tuple[list[str], dict[str, dict[str, list[Path]]]
 
 def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224), channels: int = 3,
                          val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
-                         skip_corrupt: bool = False, name: str = "image_folder", params: dict | None = None,
+                         skip_corrupt: bool = False, mask_threshold: int | None = None,
+                         name: str = "image_folder", params: dict | None = None,
                          fingerprint: str | None = None) -> dict:
     """Converts an image-folder tree to a TFRecord data set folder.
 
     Missing ``val``/``test`` folders are carved out of ``train`` by a seeded split
     stratified by class (``val_fraction``/``test_fraction`` of each class). Indices are
-    the sanitised relative path without extension (``train/cat/img_01``), stable across
-    runs. Masks from ``ROOT/masks/<split>/<class>/<stem>.png`` are stored with the images.
+    the sanitised relative path without extension (``train/cat/img_01``), unique and
+    stable across runs for any file names (:func:`file_indices`). Masks from
+    ``ROOT/masks/<split>/<class>/<stem>.png`` are stored with the images; a mask whose
+    image does not exist is an error, and the manifest counts the matched masks.
 
     Args:
         root: the tree's root folder.
@@ -176,6 +224,7 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
         channels: 1 (grayscale) or 3 (RGB).
         skip_corrupt: skip unreadable images (listed in the manifest's ``skipped``)
             instead of failing.
+        mask_threshold: accept gray/colour masks, thresholded at this value (see :func:`load_mask`).
 
     Returns:
         The manifest.
@@ -201,18 +250,22 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
     assignments = [assignments[i] for i in order]
     assignments.sort(key=lambda a: SPLITS.index(a[0]))  # stable: splits in order, shuffled within
 
-    used: set[str] = set()
+    def mask_of(source_split: str, f: Path) -> Path:
+        return root / "masks" / source_split / f.parent.name / (f.stem + ".png")
+
+    orphans = orphan_masks(root, {mask_of(src, f) for _, src, _, f in assignments})
+    if orphans:
+        more = f" (and {len(orphans) - 1} more)" if len(orphans) > 1 else ""
+        raise UserError(f"mask '{orphans[0]}'{more} has no image: expected ROOT/<split>/<class>/<same stem>"
+                        f".{{png,jpg,jpeg,bmp}} under '{root}'")
+    indices = file_indices(root, [f for _, _, _, f in assignments])
     skipped: list[dict] = []
     n_masks = 0
 
     def records():
         nonlocal n_masks
         for split, source_split, label, f in assignments:
-            rel = f.relative_to(root)
-            index = sanitize_index(rel.with_suffix("").as_posix())
-            if index in used:  # same stem, other extension
-                index = sanitize_index(rel.as_posix().replace(".", "_"))
-            used.add(index)
+            index = indices[f]
             try:
                 image = load_image(f, (h, w), channels)
             except UserError as exc:
@@ -220,8 +273,9 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
                     raise
                 skipped.append({"file": str(f), "error": str(exc)})
                 continue
-            mask_path = root / "masks" / source_split / f.parent.name / (f.stem + ".png")
-            mask = load_mask(mask_path, (h, w), image_path=f) if mask_path.is_file() else None
+            mask_path = mask_of(source_split, f)
+            mask = (load_mask(mask_path, (h, w), image_path=f, threshold=mask_threshold)
+                    if mask_path.is_file() else None)
             n_masks += mask is not None
             yield split, rec.Record(index=index, image=image, label=label, mask=mask)
 

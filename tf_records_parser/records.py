@@ -18,6 +18,13 @@ A data set folder holds ``<split>-<k>-of-<n>.tfrecord`` shards and ``dataset.jso
 (the manifest). :class:`RecordWriter` writes shards under temporary names, renames them
 when every split is complete and writes the manifest *last*: a folder without a
 manifest is an incomplete conversion and is never read as a data set.
+
+The manifest pins every shard by SHA-256 and size (``shards``); :func:`verify_shards`
+checks them before anything is read (hashing each file once per process), so a
+truncated or bit-flipped cache is reported as :class:`CorruptCacheError` naming the
+shard instead of failing half-way through a read. Temporary shards left by a killed
+conversion (``.tmp-<pid>-*.part`` of a process that no longer runs) are removed by the
+next writer of the folder.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ from typing import Iterable
 
 import numpy as np
 
+from common.checksums import file_digest
 from common.errors import UserError
 from common.io import atomic_write_json, ensure_dir, read_json
 
@@ -39,6 +47,17 @@ MANIFEST = "dataset.json"
 FORMAT_VERSION = 1
 NO_BOX = (-1, -1, -1, -1)
 SHARD_SUFFIX = ".tfrecord"
+TMP_PREFIX = ".tmp-"
+TMP_SUFFIX = ".part"
+
+
+class CorruptCacheError(UserError):
+    """A data set folder whose shards do not match its manifest (truncated, altered, missing)."""
+
+    def __init__(self, message: str, *, folder: Path, shard: Path | None = None):
+        super().__init__(message)
+        self.folder = Path(folder)
+        self.shard = shard
 
 
 @dataclasses.dataclass
@@ -184,6 +203,7 @@ class RecordWriter:
         for p in self.out_dir.iterdir():
             if p.name.endswith(SHARD_SUFFIX) and p.is_file():
                 p.unlink()
+        remove_stale_temporaries(self.out_dir)
 
     def __enter__(self) -> "RecordWriter":
         return self
@@ -208,7 +228,7 @@ class RecordWriter:
         import tensorflow as tf
 
         files = self._tmp_files.setdefault(split, [])
-        path = self.out_dir / f".tmp-{os.getpid()}-{split}-{len(files):05d}{SHARD_SUFFIX}.part"
+        path = self.out_dir / f"{TMP_PREFIX}{os.getpid()}-{split}-{len(files):05d}{SHARD_SUFFIX}{TMP_SUFFIX}"
         files.append(path)
         try:
             self._writers[split] = tf.io.TFRecordWriter(str(path))
@@ -267,6 +287,7 @@ class RecordWriter:
                 os.replace(tmp, self.out_dir / final)
             files[split] = names
         self._tmp_files.clear()
+        shards = {n: file_digest(self.out_dir / n, what="shard").to_dict() for names in files.values() for n in names}
         if self._npix:
             mean = self._sum / self._npix
             std = np.sqrt(np.maximum(self._sumsq / self._npix - mean**2, 0.0))
@@ -290,6 +311,7 @@ class RecordWriter:
             "channel_std": [float(v) for v in std],
             "content_hash": self._hash.hexdigest(),
             "files": files,
+            "shards": shards,
             "source": source or {},
             "params": params or {},
             "skipped": list(skipped or []),
@@ -312,7 +334,65 @@ def write_records(out_dir, records: Iterable[tuple[str, Record]], *, name: str, 
         return w.finish(name=name, source=source, params=params, skipped=skipped, extra=extra)
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Deletes ``.tmp-<pid>-*.part`` shards in ``folder`` whose writer process no longer runs.
+
+    Returns:
+        The deleted paths (shards of a live writer are kept).
+    """
+    removed = []
+    for p in Path(folder).glob(f"{TMP_PREFIX}*{TMP_SUFFIX}"):
+        pid_text = p.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
 # ----------------------------------------------------------------------------- reading
+def verify_shards(folder, manifest: dict) -> None:
+    """Checks every shard of ``folder`` against the manifest's sizes and SHA-256 sums.
+
+    Sizes are compared first (free); each file is hashed once per process and version
+    (``common.checksums.file_digest``). Manifests written before shards were pinned
+    carry no ``shards`` entry: only the files' presence is checked.
+
+    Raises:
+        CorruptCacheError: naming the first missing, truncated or altered shard.
+    """
+    folder = Path(folder)
+    pins = manifest.get("shards") or {}
+    for names in manifest.get("files", {}).values():
+        for name in names:
+            path = folder / name
+            if not path.is_file():
+                raise CorruptCacheError(f"shard '{path}' listed in the manifest is missing", folder=folder, shard=path)
+            pin = pins.get(name)
+            if pin is None:
+                continue
+            size = path.stat().st_size
+            if size != pin["size"]:
+                raise CorruptCacheError(f"shard '{path}' has {size} bytes but the manifest says {pin['size']} "
+                                        "(truncated or overwritten)", folder=folder, shard=path)
+            if file_digest(path, what="shard").sha256 != pin["sha256"]:
+                raise CorruptCacheError(f"shard '{path}' does not match its SHA-256 in the manifest (altered "
+                                        "or damaged on disk)", folder=folder, shard=path)
+
+
 def load_manifest(folder) -> dict:
     """The manifest of a complete data set folder; a UserError if it is missing/incomplete."""
     path = Path(folder) / MANIFEST
@@ -405,10 +485,16 @@ def read_split(folder, split: str, *, manifest: dict | None = None, batch: int =
     """
     manifest = manifest or load_manifest(folder)
     h, w, c = manifest["image_shape"]
+    import tensorflow as tf
+
     parts: dict[str, list] = {k: [] for k in ("index", "image", "label", "box", "object_box", "spurious", "mask")}
-    for b in tf_dataset(folder, split, manifest=manifest).batch(batch).as_numpy_iterator():
-        for k in parts:
-            parts[k].append(b[k])
+    try:
+        for b in tf_dataset(folder, split, manifest=manifest).batch(batch).as_numpy_iterator():
+            for k in parts:
+                parts[k].append(b[k])
+    except tf.errors.DataLossError as exc:  # shards not pinned by an older manifest
+        raise CorruptCacheError(f"split '{split}' of '{folder}' is corrupt: {exc.message.splitlines()[0]}",
+                                folder=Path(folder)) from None
     if not parts["index"]:
         return _empty_split(h, w, c)
     out = {k: np.concatenate(v) for k, v in parts.items()}

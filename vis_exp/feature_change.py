@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import pandas as pd
 
     from classification_models.classifier import Classifier
+    from classification_models.train_result import check_model_data
     from plot_utils.figures import save_figure
     from plot_utils.tables import to_latex, to_markdown
     from vis_exp.gap_features import add_common_args, gap_features, load_model_and_data, out_dir, sample_positions
@@ -112,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr, base, ds = load_model_and_data(args.result, args.data_root)
     after_clf = Classifier.load(args.after, class_names=tr.class_names,
                                 input_convention=getattr(base, "input_convention", None))
+    check_model_data(after_clf, ds, where=f"--after '{args.after}'")
     if after_clf.grid_shape != base.grid_shape:
         raise UserError(f"'{args.after}' has last-conv shape {after_clf.grid_shape}, the base model {base.grid_shape}")
     arr = ds.arrays(args.split)

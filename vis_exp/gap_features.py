@@ -74,7 +74,8 @@ def load_model_and_data(result_path: str | os.PathLike, data_root: str | None = 
     from classification_models.train_result import load_train_result
 
     tr = load_train_result(result_path)
-    return tr, tr.load_classifier(), tr.load_dataset(data_root)
+    clf, dataset = tr.load_model_and_data(data_root)
+    return tr, clf, dataset
 
 
 def add_common_args(parser, result_help: str = "train result JSON of the model to analyse") -> None:

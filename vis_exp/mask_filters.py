@@ -65,8 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not isinstance(ranking, dict) or not isinstance(ranking.get("relevant"), list):
         raise UserError(f"ranking '{args.ranking}' has no 'relevant' list (run vis_exp.feature_ranking)")
     relevant = set(int(f) for f in ranking["relevant"])
-    _, clf, ds = load_model_and_data(args.result, args.data_root)
+    tr, clf, ds = load_model_and_data(args.result, args.data_root)
     sel = load_selection(args.selection, dataset=ds)
+    sel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
     if not sel.items:
         raise UserError(f"selection '{args.selection}' is empty")
     images, _ = ds.get_many(sel.indices)

@@ -55,10 +55,8 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
     if not sel.train_result:
         raise UserError(f"selection '{sel_path}' names no train_result")
     tr = load_train_result(sel.train_result_path())
-    dataset = tr.load_dataset(data_root if data_root is not None else cfg.data_root)
-    base = tr.load_classifier()
-    if tuple(base.input_shape) != tuple(dataset.image_shape):
-        raise UserError(f"train result '{tr.path}': model input {base.input_shape} but data set images {dataset.image_shape}")
+    sel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
+    base, dataset = tr.load_model_and_data(data_root if data_root is not None else cfg.data_root)
 
     def masked(selection, where, train_only=True):
         masks = [read_mask(selection.mask_path(it), expected_hw=dataset.image_shape[:2],
@@ -70,6 +68,7 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
     if cfg.heldout_selection:
         h_path = resolve_relative(cfg.heldout_selection, base_file)
         hsel = load_selection(h_path, check_masks=False)
+        hsel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
         if hsel.train_result:
             htr = load_train_result(hsel.train_result_path())
             if not _same_dataset(htr.dataset_spec, tr.dataset_spec):

@@ -241,9 +241,12 @@ def _rename_replacing(src: Path, dst: Path) -> None:
 
 
 def _commit(run: RunFolder) -> None:
-    if run.final.exists():
+    replaced = run.final.exists()
+    if replaced:
         _rename_replacing(run.final, run.previous)
     os.rename(run.path, run.final)
+    if replaced:
+        log.warning("replaced the run in '%s'; the previous one is kept in '%s'", run.final, run.previous)
 
 
 def _keep_failed(run: RunFolder) -> None:

@@ -1,8 +1,27 @@
-"""One call that makes a run repeatable on the same machine."""
+"""One call that makes a run repeatable on the same machine, and the one range of seeds."""
 from __future__ import annotations
 
 import os
 import random
+
+from common.errors import UserError
+
+#: every seed (train and retrain configs, CLI options) is an integer in [0, SEED_MAX]:
+#: NumPy takes < 2**32, TensorFlow's op seeds are int64 and derived seeds add offsets
+SEED_MAX = 2**31 - 1
+#: ``dataclasses.field(metadata=SEED_FIELD)`` for a config's seed
+SEED_FIELD = {"min": 0, "max": SEED_MAX}
+
+
+def check_seed(value, where: str) -> int:
+    """``value`` as a seed, or a UserError naming ``where`` (e.g. ``--seed``) and the value."""
+    try:
+        seed = int(str(value).strip())
+    except ValueError:
+        raise UserError(f"{where} must be an integer in [0, {SEED_MAX}], got {value!r}") from None
+    if not 0 <= seed <= SEED_MAX:
+        raise UserError(f"{where} must be an integer in [0, {SEED_MAX}], got {seed}")
+    return seed
 
 
 def set_seed(seed: int, deterministic_ops: bool = True) -> None:

@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
 from common.paths import results_root
@@ -270,9 +270,10 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
              data_root, methods: Sequence[str], say) -> dict:
     """Trains/reuses the models, selects, retrains (or reuses the run); returns the record."""
     from classification_models.train_result import load_train_result
-    from common.config import from_dict, to_dict
+    from common.config import from_dict
     from datasets.selection import load_selection
     from datasets.auto_select import HELDOUT_FILE, auto_select
+    from exp_scripts.efficacy_suite import same_config
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
 
@@ -298,15 +299,15 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     raw = {"name": f"retrain_{tag}", "selection": str(sel_path.resolve()),
            "heldout_selection": str(Path(held_path).resolve()) if held_path and Path(held_path).exists() else None,
            "methods": [{"name": m, "params": params.get(m, {})} for m in methods],
-           "iterations": opts["iterations"], "batch": {"random": n_rand, "selected": n_selb},
+           "iterations": opts["iterations"],
+           "batch": {"random": n_rand, "selected": n_selb, "with_replacement": n_sel < n_selb},
            "eval_every": max(1, opts["iterations"] // 4), "learning_rate": float(opts["lr"]), "seed": seed,
            "output_dir": str(folder), "mask_resize": resize, "overlays": not smoke}
     if data_root:
         raw["data_root"] = str(data_root)
     cfg = from_dict(RetrainConfig, raw, source=f"efficacy {ds} seed {seed}")
     run_dir = folder / cfg.name
-    done = (run_dir / "summary.json").exists() and (run_dir / "config.json").exists() \
-        and read_json(run_dir / "config.json") == json.loads(json.dumps(to_dict(cfg)))
+    done = (run_dir / "summary.json").exists() and same_config(run_dir / "config.json", cfg)
     if not done:
         say(f"retraining {ds} seed {seed} [{tag}]: {', '.join(methods)}, {cfg.iterations} iterations")
         with contextlib.redirect_stdout(io.StringIO()):
@@ -373,10 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    seeds = seeds_arg(args.seeds)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if "continued" not in methods:
         raise UserError("--methods must include 'continued' (the step-time reference)")

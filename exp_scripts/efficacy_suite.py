@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, read_json
 from common.paths import results_root
@@ -211,6 +211,8 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
            "heldout_selection": str(held.resolve()) if held.exists() else None,
            "methods": [dict(m) for m in methods], "seed": seed, "output_dir": str(folder),
            "overlays": False, "save_models": False, **retrain}
+    # fewer masked images than batch slots (small sets, smoke): drawn with replacement, said so
+    raw["batch"] = {**raw["batch"], "with_replacement": n_sel < raw["batch"]["selected"]}
     if data_root:
         raw["data_root"] = str(data_root)
     cfg = from_dict(RetrainConfig, raw, source=f"suite {spec.name} seed {seed}")
@@ -268,10 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exp_scripts import suite_report
 
     seeds_text = args.seeds or ("0" if args.quick else "0,1,2")
-    try:
-        seeds = [int(s) for s in seeds_text.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--seeds must be comma-separated integers, got {seeds_text!r}") from None
+    seeds = seeds_arg(seeds_text)
     specs = [s for s in shortcut_suite.suite_sets(quick=args.quick) if s.regime in MAIN_REGIMES]
     if args.quick:  # one set per regime, from different families
         families = list(shortcut_suite.QUICK_FAMILIES)

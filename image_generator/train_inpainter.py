@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import append_jsonl, atomic_path, atomic_write_json, ensure_dir, read_json
 
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     ap.add_argument("--base-filters", type=int)
     ap.add_argument("--diversity-weight", type=float)
     ap.add_argument("--diversity-target", type=float)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--max-train-images", type=int, default=0, help="use at most this many training images (0 = all)")
     ap.add_argument("--smoke", action="store_true", help=f"tiny run for CI ({SMOKE})")
     args = ap.parse_args(argv)

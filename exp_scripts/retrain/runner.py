@@ -9,7 +9,6 @@ set up *before* the run folder is touched.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 import zlib
 from pathlib import Path
@@ -22,9 +21,11 @@ from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
 from common.paths import resolve_relative
+from common.runs import run_lock, run_transaction
+from common.seeding import SEED_MAX, set_seed
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
-from exp_scripts.retrain.loop import clone_classifier, make_optimizer, run_loop
+from exp_scripts.retrain.loop import Diverged, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import cue_metrics, cue_set, evaluate_splits, explain, swap_set
 from exp_scripts.retrain.outputs import comparison_table, overlay_grid, save_png
@@ -118,8 +119,9 @@ def method_role(method) -> str:
 
 def method_seed(seed: int, label: str) -> int:
     """The seed of one method's run: from the config seed and the method's label, not its
-    position, so adding or reordering methods never changes another method's numbers."""
-    return int(seed) + zlib.crc32(label.encode("utf-8")) % 100_000
+    position, so adding or reordering methods never changes another method's numbers.
+    Stays in the seed range of ``common.seeding``."""
+    return (int(seed) + zlib.crc32(label.encode("utf-8")) % 100_000) % (SEED_MAX + 1)
 
 
 def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, heldout: MaskedSet,
@@ -132,13 +134,21 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         base: the base ``Classifier`` (never modified).
         dataset: ``datasets.Dataset`` with train/val/test.
         selected, heldout: masked sets (``heldout`` may be empty).
-        run_dir: output folder (replaced if it exists).
+        run_dir: output folder, written as one transaction (``common.runs``): locked,
+            built in a private folder and swapped in when whole; an existing run is
+            kept as ``<run_dir>.previous``.
         base_info: extra provenance for ``run.json`` (train result path, ...).
         quiet: no progress lines (the table and summary path are still printed).
         out: printer.
 
     Returns:
         Path of ``summary.json``.
+
+    Raises:
+        UserError: bad inputs (before anything is written); the folder is locked by
+            another run; a method diverged (non-finite loss or weight): the run stops,
+            its ``summary.json`` says ``"status": "failed"``, the failing method and the
+            finished methods' results, and is kept in ``<run_dir>.failed``.
     """
     say = (lambda s: None) if quiet else out
     h, w, k = base.grid_shape
@@ -146,16 +156,27 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
                        propagation_params=dataclasses.asdict(cfg.propagation))
     methods = build_methods(cfg)
+    # same seed, same machine -> bit-identical numbers (see common.seeding.set_seed)
+    set_seed(cfg.seed)
     # set up every method before writing anything (calibration, variants, checks)
     for m in methods:
         m.setup(clf=clone_classifier(base, freeze=cfg.freeze), data=data, batch_random=cfg.batch.random,
-                batch_selected=cfg.batch.selected, seed=method_seed(cfg.seed, m.label))
+                batch_selected=cfg.batch.selected, seed=method_seed(cfg.seed, m.label),
+                with_replacement=cfg.batch.with_replacement)
 
     run_dir = Path(run_dir)
-    tmp_dir = run_dir.with_name(f".{run_dir.name}.partial")
-    if tmp_dir.exists():
-        shutil.rmtree(tmp_dir)
-    ensure_dir(tmp_dir)
+    with run_transaction(run_dir) as txn:
+        summary = _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
+                               heldout=heldout, tmp_dir=txn.path, base_info=base_info, say=say, txn=txn)
+    out(summary["table"])
+    path = run_dir / "summary.json"
+    out(str(path))
+    return path
+
+
+def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, say, txn) -> dict:
+    """The body of ``run_retraining``: writes the whole run into ``tmp_dir``."""
+    h, w, k = base.grid_shape
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
 
     say(f"evaluating the base model ({len(selected)} selected, {len(heldout)} held-out masked images)")
@@ -178,16 +199,22 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
 
     base_eval["accuracy"]["val_swap"] = accuracy_cf(base)
 
-    summary = {"base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
+    summary = {"status": "complete", "base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
     extras, described = {}, {}
+    failure = None
     for m in methods:
         say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): {cfg.iterations} iterations")
         mdir = ensure_dir(tmp_dir / m.label)
         t0 = time.perf_counter()
-        res = run_loop(m, iterations=cfg.iterations,
-                       optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
-                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy, val_swap=val_cf_xy,
-                       history_path=mdir / "history.jsonl", progress=say)
+        set_seed(method_seed(cfg.seed, m.label))  # each method's TF/Keras randomness, independent of order
+        try:
+            res = run_loop(m, iterations=cfg.iterations,
+                           optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
+                           seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy,
+                           val_swap=val_cf_xy, history_path=mdir / "history.jsonl", progress=say)
+        except Diverged as exc:
+            failure = exc
+            break
         ev = evaluate_splits(m.clf, dataset)
         ev["accuracy"]["val_swap"] = accuracy_cf(m.clf)
         if cfg.save_models:
@@ -237,7 +264,10 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
 
     if data._propagated is not None:
         write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")))
-    table = comparison_table(summary, extras)
+    if failure is not None:
+        summary.update(status="failed", reason=str(failure), failed_method=failure.method,
+                       not_run=[m.label for m in methods[len(summary["methods"]) + 1:]])
+    table = None if failure is not None else comparison_table(summary, extras)
     n_train = len(dataset.arrays("train"))
     atomic_write_json(tmp_dir / "run.json", {
         "name": cfg.name, "base": {**(base_info or {}), "report": base_eval["report"],
@@ -249,23 +279,22 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         "propagated": None if data._propagated is None else data._propagated.describe(),
         "val_swap": None if val_cf is None else {"n": val_cf["n"], "share_marked": val_cf["share_marked"]},
     })
-    atomic_write_text(tmp_dir / "comparison.md", table)
     atomic_write_json(tmp_dir / "summary.json", summary)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    tmp_dir.rename(run_dir)
-    out(table)
-    path = run_dir / "summary.json"
-    out(str(path))
-    return path
+    if failure is not None:
+        # the finished methods stay readable in the failed attempt; the last finished run stays in place
+        raise UserError(f"{failure}; the run is marked failed in '{txn.failed / 'summary.json'}' "
+                        f"({len(summary['methods'])} finished method(s) kept there; '{txn.final}' is unchanged)")
+    atomic_write_text(tmp_dir / "comparison.md", table)
+    return {**summary, "table": table}
 
 
 def run_experiment(cfg: RetrainConfig, *, config_path=None, data_root=None, quiet=False,
                    out: Callable[[str], None] = print) -> Path:
     """Loads the inputs named by ``cfg`` and runs it (see ``run_retraining``)."""
     build_methods(cfg)  # fail fast on unknown methods/params before loading models
-    tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
     run_dir = Path(cfg.output_dir) / cfg.name
-    return run_retraining(cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, run_dir=run_dir,
-                          base_info={"train_result": str(tr.path), "dataset": tr.dataset_spec},
-                          quiet=quiet, out=out)
+    with run_lock(run_dir):  # a second run into the same folder fails before loading anything
+        tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
+        return run_retraining(cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, run_dir=run_dir,
+                              base_info={"train_result": str(tr.path), "dataset": tr.dataset_spec},
+                              quiet=quiet, out=out)

@@ -3,8 +3,8 @@
 Epochs over ``dataset.split('train', shuffle=True, augment=...)`` with a custom
 ``tf.function`` step from :meth:`Classifier.make_train_step`, so any extra loss term
 plugs in through ``loss_fn(clf, batch) -> (loss, logs)``. After every epoch the
-validation accuracy is appended to ``history.jsonl``. A non-finite loss stops the
-run and restores the weights of the last complete epoch. ``distribute`` runs the
+validation accuracy is appended to ``history.jsonl``. A non-finite loss or weight stops
+the run and restores the weights of the last complete epoch. ``distribute`` runs the
 same code path under ``tf.distribute`` (``none`` | ``mirrored`` | ``multi_worker``).
 
 Also here: the seeded augmentation fallback and :class:`RemappedDataset`, the view
@@ -71,6 +71,18 @@ class FitResult:
     steps: int
     stopped: str | None
     seconds: float
+
+
+def first_nonfinite_weight(model) -> str | None:
+    """The path of the first weight of ``model`` holding NaN or ±inf, None when all are finite.
+
+    A diverging step can leave the loss it reports finite and still write NaN into the
+    weights (the loss is computed before the update), so training checks both.
+    """
+    for v in model.weights:
+        if not np.isfinite(np.asarray(v.numpy())).all():
+            return v.path
+    return None
 
 
 def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
@@ -206,6 +218,7 @@ def fit(
     quiet: bool = False,
     strategy=None,
     optimizer=None,
+    label: str = "training",
 ) -> FitResult:
     """Trains ``clf`` on ``dataset``'s ``train_split`` for ``options.epochs`` epochs.
 
@@ -220,10 +233,12 @@ def fit(
         quiet: no progress bars.
         strategy: a ``tf.distribute.Strategy`` or None.
         optimizer: a Keras optimiser (default: from ``options``).
+        label: what is trained, for the stop message (``"base training"``).
 
     Returns:
-        :class:`FitResult`. On a non-finite loss the weights of the last complete
-        epoch are restored and ``stopped`` says where it happened.
+        :class:`FitResult`. On a non-finite loss or weight (checked after every step)
+        the weights of the last complete epoch are restored and ``stopped`` says where
+        it happened.
     """
     import tensorflow as tf
     from tqdm.auto import tqdm
@@ -270,9 +285,11 @@ def fit(
             value = float(loss)
             steps += 1
             total_steps += 1
-            if not math.isfinite(value):
-                stopped = (f"the loss became {value} at epoch {epoch}, step {steps} "
-                           f"(learning_rate {options.learning_rate} too high?); "
+            bad_weight = None if not math.isfinite(value) else first_nonfinite_weight(clf.model)
+            if not math.isfinite(value) or bad_weight:
+                what = f"the loss became {value}" if bad_weight is None else f"weight '{bad_weight}' became non-finite"
+                stopped = (f"{what} at epoch {epoch}, step {steps} of {label} "
+                           f"(learning_rate {options.learning_rate:g} too high?); "
                            f"kept the weights after epoch {epoch - 1}")
                 break
             sums["loss"] = sums.get("loss", 0.0) + value

@@ -1,6 +1,7 @@
 """Shared entry-point plumbing: quiet logging and one-line errors."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import Callable, Sequence
@@ -24,3 +25,23 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         print("interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def seed_arg(text: str) -> int:
+    """``argparse`` type of a ``--seed`` option: the range rule of ``common.seeding``."""
+    from common.seeding import check_seed
+
+    try:
+        return check_seed(text, "the seed")
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def seeds_arg(text: str, where: str = "--seeds") -> list[int]:
+    """A comma-separated list of seeds (``--seeds 0,1,2``); a UserError names the bad one."""
+    from common.seeding import check_seed
+
+    seeds = [check_seed(s, f"{where}: seed") for s in text.split(",") if s.strip()]
+    if not seeds:
+        raise UserError(f"{where} must list at least one seed, got {text!r}")
+    return seeds

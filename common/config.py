@@ -18,6 +18,7 @@ dict[str, ...], nested dataclasses, ``typing.Any``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -109,7 +110,7 @@ def _convert(tp: Any, value: Any, path: str, source: str, meta: dict) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(source, path, f"must be {_range_text(float, meta)}", value)
         value = float(value)
-        if value != value:  # NaN
+        if not math.isfinite(value):  # JSON readers accept NaN and Infinity
             raise _fail(source, path, "must be a finite number", value)
         _check_range(value, path, source, meta, float)
         return value

@@ -108,13 +108,15 @@ def default_config(*, smoke: bool, data_root, quiet: bool, output_dir: str | Non
                       heldout=6 if smoke else 20, heldout_split="test", seed=0, data_root=data_root,
                       log=None if quiet else (lambda msg: print(f"auto-select: {msg}")))
     held = sel.parent / HELDOUT_FILE
+    batch = {"random": 10, "selected": 2} if smoke else {"random": 50, "selected": 5}
     raw = {
         "name": name,
         "selection": str(sel.resolve()),
         "heldout_selection": str(held.resolve()) if held.exists() else None,
         "methods": [dict(m) for m in METHODS],
         "iterations": 3 if smoke else 100,
-        "batch": {"random": 10, "selected": 2} if smoke else {"random": 50, "selected": 5},
+        # fewer masked images than batch slots (small sets, smoke): drawn with replacement, said so
+        "batch": {**batch, "with_replacement": n_sel < batch["selected"]},
         "eval_every": 3 if smoke else 25,
         "learning_rate": 1e-3,
         "seed": 0,

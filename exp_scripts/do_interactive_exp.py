@@ -11,7 +11,10 @@ The run folder describes itself: ``config.json`` (resolved config), ``history.js
 (one line per epoch), ``model.keras``, ``metrics.json`` (accuracy, per-class report and
 confusion matrix per split), ``cams/*.png`` (CAM overlays of training images) and,
 written last, ``result.json`` — the train result later tools take as their only
-argument. Its path is the last line on stdout. Modes (eval only, continued training,
+argument. Its path is the last line on stdout. The folder is written as one
+transaction (``common.runs``): a second run into it fails at once, naming the first;
+the new run replaces the old one only when complete, and the old one is kept as
+``<folder>.previous``; a failed attempt is kept as ``<folder>.failed``. Modes (eval only, continued training,
 augmentation from scratch, upper bound K): see ``exp_scripts/train_config.py``.
 
 A user's own ``.keras`` model is imported with ``init_from: {"model": "x.keras"}`` (and
@@ -32,6 +35,7 @@ from common.cli import quiet_tf_logs, run_main
 from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_path, atomic_write_json, ensure_dir
+from common.runs import run_transaction
 from common.paths import data_root as resolve_data_root
 from common.paths import results_root
 from exp_scripts.train_config import TrainConfig, load_train_config, smoke
@@ -158,7 +162,11 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet
 
     Raises:
         UserError: bad config values, unknown names, missing files, shape mismatch,
-            a non-finite loss (the last good model is saved; no result is written).
+            a non-finite loss or weight (the attempt, with the last good model, is kept in
+            ``<run>.failed``; no result is written), a run folder locked by another run.
+
+    The run is a transaction (``common.runs``): built in a private folder, swapped in
+    only when complete; an existing run is moved to ``<run>.previous``.
     """
     from classification_models import training
     from common.seeding import set_seed
@@ -167,75 +175,78 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet
     set_seed(cfg.train.seed)
     root = resolve_data_root(data_root).resolve()
     run_dir = Path(output_dir or cfg.output_dir or results_root() / "train" / cfg.name)
-    dataset = load_dataset({"name": cfg.dataset.name, "params": dict(cfg.dataset.params)}, root)
+    # the whole run is built in a private folder and swapped in when complete: a crash, a
+    # non-finite loss or a second run into the same folder never costs the finished run
+    with run_transaction(run_dir) as txn:
+        work = txn.path
+        dataset = load_dataset({"name": cfg.dataset.name, "params": dict(cfg.dataset.params)}, root)
 
-    train_view, split_info = dataset, None
-    if cfg.upper_bound is not None:
-        train_view, split_info = training.upper_bound_view(dataset, test_fraction=cfg.upper_bound.test_fraction,
-                                                           seed=cfg.train.seed)
-    clf, model_info = _build_classifier(cfg, source, dataset, train_view, strategy)
+        train_view, split_info = dataset, None
+        if cfg.upper_bound is not None:
+            train_view, split_info = training.upper_bound_view(dataset, test_fraction=cfg.upper_bound.test_fraction,
+                                                               seed=cfg.train.seed)
+        clf, model_info = _build_classifier(cfg, source, dataset, train_view, strategy)
 
-    ensure_dir(run_dir)
-    for stale in (RESULT_FILE, "history.jsonl"):
-        (run_dir / stale).unlink(missing_ok=True)
-    resolved = to_dict(cfg)
-    resolved.update({
-        "mode": cfg.mode,
-        "dataset": dataset.spec,
-        "data_root": str(root),
-        "resolved_model": model_info,
-        "source_config": str(Path(source).resolve()) if Path(source).exists() else source,
-    })
-    atomic_write_json(run_dir / "config.json", resolved)
-    if split_info is not None:
-        atomic_write_json(run_dir / "upper_bound_split.json", split_info)
+        resolved = to_dict(cfg)
+        resolved.update({
+            "mode": cfg.mode,
+            "dataset": dataset.spec,
+            "data_root": str(root),
+            "resolved_model": model_info,
+            "source_config": str(Path(source).resolve()) if Path(source).exists() else source,
+        })
+        atomic_write_json(work / "config.json", resolved)
+        if split_info is not None:
+            atomic_write_json(work / "upper_bound_split.json", split_info)
 
-    fit_result = None
-    if not cfg.eval_only:
-        t = cfg.train
-        options = training.FitOptions(
-            epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, optimizer=t.optimizer,
-            momentum=t.momentum, seed=t.seed, augment=t.augmentation, max_steps_per_epoch=t.max_steps_per_epoch,
-        )
-        val_split = None if cfg.upper_bound is not None else "val"
-        fit_result = training.fit(clf, train_view, options, val_split=val_split,
-                                  history_path=run_dir / "history.jsonl", quiet=quiet, strategy=strategy)
-    model_path = clf.save(run_dir / MODEL_FILE)
-    if fit_result is not None and fit_result.stopped:
-        raise UserError(f"training stopped: {fit_result.stopped}; the last good model is '{model_path}' "
-                        f"(no {RESULT_FILE} written)")
+        fit_result = None
+        if not cfg.eval_only:
+            t = cfg.train
+            options = training.FitOptions(
+                epochs=t.epochs, batch_size=t.batch_size, learning_rate=t.learning_rate, optimizer=t.optimizer,
+                momentum=t.momentum, seed=t.seed, augment=t.augmentation, max_steps_per_epoch=t.max_steps_per_epoch,
+            )
+            val_split = None if cfg.upper_bound is not None else "val"
+            fit_result = training.fit(clf, train_view, options, val_split=val_split,
+                                      history_path=work / "history.jsonl", quiet=quiet, strategy=strategy,
+                                          label=f"{cfg.mode} training")
+        model_path = clf.save(work / MODEL_FILE)
+        if fit_result is not None and fit_result.stopped:
+            raise UserError(f"training stopped: {fit_result.stopped}; the last good model is "
+                            f"'{txn.failed / model_path.name}' (no {RESULT_FILE} written; '{run_dir}' is unchanged)")
 
-    if cfg.upper_bound is not None:
-        metrics = _evaluate(clf, train_view, ["train", "test"])  # test = held-out rest only
-    else:
-        metrics = _evaluate(clf, dataset, dataset.available_splits())
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    overlays = save_cam_overlays(clf, dataset, run_dir / "cams", cfg.cam_overlays)
+        if cfg.upper_bound is not None:
+            metrics = _evaluate(clf, train_view, ["train", "test"])  # test = held-out rest only
+        else:
+            metrics = _evaluate(clf, dataset, dataset.available_splits())
+        atomic_write_json(work / "metrics.json", metrics)
+        overlays = save_cam_overlays(clf, dataset, work / "cams", cfg.cam_overlays)
 
-    payload = {
-        "name": cfg.name,
-        "mode": cfg.mode,
-        "model_path": MODEL_FILE,
-        "dataset": dataset.spec,
-        "data_root": str(root),
-        "class_names": list(dataset.class_names),
-        "image_shape": list(dataset.image_shape),
-        "input": clf.input_convention.to_dict(),
-        "model_parts": clf.parts.describe(),
-        "metrics": metrics,
-        "run_dir": ".",
-        "config": resolved,
-        "files": {"config": "config.json", "metrics": "metrics.json", "history": "history.jsonl",
-                  "cam_overlays": overlays,
-                  **({"upper_bound_split": "upper_bound_split.json"} if split_info is not None else {})},
-        "training": None if fit_result is None else {
-            "epochs_completed": fit_result.epochs_completed, "steps": fit_result.steps,
-            "seconds": fit_result.seconds,
-        },
-    }
-    from classification_models.train_result import write_train_result
+        payload = {
+            "name": cfg.name,
+            "mode": cfg.mode,
+            "model_path": MODEL_FILE,
+            "dataset": dataset.spec,
+            "data_root": str(root),
+            "class_names": list(dataset.class_names),
+            "image_shape": list(dataset.image_shape),
+            "input": clf.input_convention.to_dict(),
+            "model_parts": clf.parts.describe(),
+            "metrics": metrics,
+            "run_dir": ".",
+            "config": resolved,
+            "files": {"config": "config.json", "metrics": "metrics.json", "history": "history.jsonl",
+                      "cam_overlays": overlays,
+                      **({"upper_bound_split": "upper_bound_split.json"} if split_info is not None else {})},
+            "training": None if fit_result is None else {
+                "epochs_completed": fit_result.epochs_completed, "steps": fit_result.steps,
+                "seconds": fit_result.seconds,
+            },
+        }
+        from classification_models.train_result import write_train_result
 
-    return write_train_result(run_dir / RESULT_FILE, payload)
+        write_train_result(work / RESULT_FILE, payload)
+    return run_dir / RESULT_FILE
 
 
 def _summary(result_path: Path) -> str:

@@ -38,10 +38,11 @@ from typing import Sequence
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
 from common.paths import results_root
+from common.runs import run_lock
 
 TRAIN_CONFIGS = Path(__file__).resolve().parents[1] / "config_files" / "train_files"
 METHODS = ("continued", "pas", "pasa", "rrr")
@@ -270,54 +271,57 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
              data_root, methods: Sequence[str], say) -> dict:
     """Trains/reuses the models, selects, retrains (or reuses the run); returns the record."""
     from classification_models.train_result import load_train_result
-    from common.config import from_dict, to_dict
+    from common.config import from_dict
     from datasets.selection import load_selection
     from datasets.auto_select import HELDOUT_FILE, auto_select
+    from exp_scripts.efficacy_suite import same_config
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
 
     folder = root / ds / f"seed{seed}"
-    base_res = ensure_trained(ds, seed, "base", folder, smoke=smoke, data_root=data_root, say=say)
-    clean_res = ensure_trained(ds, seed, "clean", folder, smoke=smoke, data_root=data_root, say=say)
-    tr = load_train_result(base_res)
-    dataset = tr.load_dataset(data_root)
-    n_train = len(dataset.arrays("train"))
-    n_sel = max(1, int(math.floor(masked_share * n_train + 1e-9)))
-    sel_dir = folder / f"selection_{n_sel}"
-    sel_path, held_path = sel_dir / "selection.json", sel_dir / HELDOUT_FILE
-    if not sel_path.exists():
-        say(f"selecting {n_sel} masked training images ({ds} seed {seed})")
-        # misclassified first, masks from the ground-truth boxes; held-out masked images from test
-        sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
-                               heldout=6 if smoke else 20, heldout_split="test", seed=seed, data_root=data_root)
-    n_rand, n_selb = parse_batch(opts["batch"])
-    params = {"continued": {}, "rrr": {},
-              "pas": {} if opts["pas_scale"] is None else {"lam_scale": float(opts["pas_scale"])},
-              "pasa": {"base": float(opts["pasa_b"]), "threshold": float(opts["pasa_th"])}}
-    resize = {"mode": opts["mask_resize"]}
-    raw = {"name": f"retrain_{tag}", "selection": str(sel_path.resolve()),
-           "heldout_selection": str(Path(held_path).resolve()) if held_path and Path(held_path).exists() else None,
-           "methods": [{"name": m, "params": params.get(m, {})} for m in methods],
-           "iterations": opts["iterations"], "batch": {"random": n_rand, "selected": n_selb},
-           "eval_every": max(1, opts["iterations"] // 4), "learning_rate": float(opts["lr"]), "seed": seed,
-           "output_dir": str(folder), "mask_resize": resize, "overlays": not smoke}
-    if data_root:
-        raw["data_root"] = str(data_root)
-    cfg = from_dict(RetrainConfig, raw, source=f"efficacy {ds} seed {seed}")
-    run_dir = folder / cfg.name
-    done = (run_dir / "summary.json").exists() and (run_dir / "config.json").exists() \
-        and read_json(run_dir / "config.json") == json.loads(json.dumps(to_dict(cfg)))
-    if not done:
-        say(f"retraining {ds} seed {seed} [{tag}]: {', '.join(methods)}, {cfg.iterations} iterations")
-        with contextlib.redirect_stdout(io.StringIO()):
-            run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
-    summary, info = read_json(run_dir / "summary.json"), read_json(run_dir / "run.json")
-    labels = {it.index: int(dataset.get(it.index)[1]) for it in load_selection(sel_path, check_masks=False).items}
-    info["selected_labels"] = [labels[i] for i in info["selected"]]
-    record = make_record(ds=ds, seed=seed, tag=tag, summary=summary, run_info=info,
-                         clean=clean_on_base_test(clean_res, dataset), cfg=cfg, n_train=n_train)
-    atomic_write_json(folder / f"record_{tag}.json", record)
-    return record
+    # one process per (data set, seed) folder: a second efficacy run on it fails at once
+    with run_lock(folder):
+        base_res = ensure_trained(ds, seed, "base", folder, smoke=smoke, data_root=data_root, say=say)
+        clean_res = ensure_trained(ds, seed, "clean", folder, smoke=smoke, data_root=data_root, say=say)
+        tr = load_train_result(base_res)
+        dataset = tr.load_dataset(data_root)
+        n_train = len(dataset.arrays("train"))
+        n_sel = max(1, int(math.floor(masked_share * n_train + 1e-9)))
+        sel_dir = folder / f"selection_{n_sel}"
+        sel_path, held_path = sel_dir / "selection.json", sel_dir / HELDOUT_FILE
+        if not sel_path.exists():
+            say(f"selecting {n_sel} masked training images ({ds} seed {seed})")
+            # misclassified first, masks from the ground-truth boxes; held-out masked images from test
+            sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                                   heldout=6 if smoke else 20, heldout_split="test", seed=seed, data_root=data_root)
+        n_rand, n_selb = parse_batch(opts["batch"])
+        params = {"continued": {}, "rrr": {},
+                  "pas": {} if opts["pas_scale"] is None else {"lam_scale": float(opts["pas_scale"])},
+                  "pasa": {"base": float(opts["pasa_b"]), "threshold": float(opts["pasa_th"])}}
+        resize = {"mode": opts["mask_resize"]}
+        raw = {"name": f"retrain_{tag}", "selection": str(sel_path.resolve()),
+               "heldout_selection": str(Path(held_path).resolve()) if held_path and Path(held_path).exists() else None,
+               "methods": [{"name": m, "params": params.get(m, {})} for m in methods],
+               "iterations": opts["iterations"],
+               "batch": {"random": n_rand, "selected": n_selb, "with_replacement": n_sel < n_selb},
+               "eval_every": max(1, opts["iterations"] // 4), "learning_rate": float(opts["lr"]), "seed": seed,
+               "output_dir": str(folder), "mask_resize": resize, "overlays": not smoke}
+        if data_root:
+            raw["data_root"] = str(data_root)
+        cfg = from_dict(RetrainConfig, raw, source=f"efficacy {ds} seed {seed}")
+        run_dir = folder / cfg.name
+        done = (run_dir / "summary.json").exists() and same_config(run_dir / "config.json", cfg)
+        if not done:
+            say(f"retraining {ds} seed {seed} [{tag}]: {', '.join(methods)}, {cfg.iterations} iterations")
+            with contextlib.redirect_stdout(io.StringIO()):
+                run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
+        summary, info = read_json(run_dir / "summary.json"), read_json(run_dir / "run.json")
+        labels = {it.index: int(dataset.get(it.index)[1]) for it in load_selection(sel_path, check_masks=False).items}
+        info["selected_labels"] = [labels[i] for i in info["selected"]]
+        record = make_record(ds=ds, seed=seed, tag=tag, summary=summary, run_info=info,
+                             clean=clean_on_base_test(clean_res, dataset), cfg=cfg, n_train=n_train)
+        atomic_write_json(folder / f"record_{tag}.json", record)
+        return record
 
 
 def load_records(root: Path, datasets: Sequence[str], seeds: Sequence[int]) -> dict[tuple[str, str], list[dict]]:
@@ -373,10 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    seeds = seeds_arg(args.seeds)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if "continued" not in methods:
         raise UserError("--methods must include 'continued' (the step-time reference)")

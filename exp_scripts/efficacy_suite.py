@@ -34,10 +34,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, read_json
 from common.paths import results_root
+from common.runs import run_lock
 
 #: base / oracle training (image_folder, 3-block GAP net; 64-96 px -> grid size/4)
 TRAIN = {"epochs": 30, "batch_size": 64, "learning_rate": 1e-3, "optimizer": "adam", "augmentation": False,
@@ -193,59 +194,63 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
     set_dir = ensure_set(data_dir, spec)
     oracle_dir = ensure_set(data_dir, oracle_spec)
     folder = root / spec.name / f"seed{seed}"
-    base_cfg, oracle_cfg = train_config(spec.name, set_dir, spec, seed), train_config(oracle_spec.name, oracle_dir, oracle_spec, seed)
-    if smoke:
-        for cfg in (base_cfg, oracle_cfg):
-            cfg["train"].update(epochs=2)
-    base_res = ensure_trained(base_cfg, folder / "base", data_root=data_root, say=say)
-    oracle_res = ensure_trained(oracle_cfg, root / oracle_spec.name / f"seed{seed}" / "oracle", data_root=data_root, say=say)
-    tr = load_train_result(base_res)
-    dataset = tr.load_dataset(data_root)
-    n_train = len(dataset.arrays("train"))
-    n_sel = max(1, int(math.floor(MASKED_SHARE * n_train + 1e-9)))
-    sel_dir = folder / f"selection_{n_sel}"
-    sel_path = sel_dir / "selection.json"
-    if not sel_path.exists():
-        sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
-                               heldout=HELDOUT, heldout_split="test", seed=seed, data_root=data_root)
-    held = sel_dir / HELDOUT_FILE
-    raw = {"name": f"retrain_{tag}", "selection": str(sel_path.resolve()),
-           "heldout_selection": str(held.resolve()) if held.exists() else None,
-           "methods": [dict(m) for m in methods], "seed": seed, "output_dir": str(folder),
-           "overlays": False, "save_models": False, **retrain}
-    if data_root:
-        raw["data_root"] = str(data_root)
-    cfg = from_dict(RetrainConfig, raw, source=f"suite {spec.name} seed {seed}")
-    run_dir = folder / cfg.name
-    done = (run_dir / "summary.json").exists() and same_config(run_dir / "config.json", cfg)
-    t0 = time.perf_counter()
-    if not done:
-        say(f"retraining {spec.name} seed {seed} [{tag}]: {len(methods)} methods")
-        with contextlib.redirect_stdout(io.StringIO()):
-            run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
-    summary, info = read_json(run_dir / "summary.json"), read_json(run_dir / "run.json")
-    record = {
-        "set": spec.name, "family": spec.family, "regime": spec.regime, "seed": seed, "tag": tag,
-        "base_test": summary["base"]["accuracy"]["test"], "base_val": summary["base"]["accuracy"].get("val"),
-        "base_train": summary["base"]["accuracy"].get("train"),
-        "oracle_test": oracle_on_base_test(oracle_res, dataset, spec.name), "base_cue": summary["base"].get("cue"),
-        "n_train": n_train, "n_masked": len(info["selected"]), "share_masked": info["share_of_train_masked"],
-        "propagated": info.get("propagated"), "iterations": cfg.iterations,
-        "wall_seconds": None if done else time.perf_counter() - t0,
-        "base_val_swap": summary["base"]["accuracy"].get("val_swap"), "val_swap": info.get("val_swap"),
-        "methods": {label: {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"),
-                            "val_swap": m["accuracy"].get("val_swap"), "role": m.get("role"),
-                            "cue": m.get("cue"), "step_seconds": m["step_seconds"],
-                            "seconds": info["methods"][label].get("seconds"),
-                            "iterations": m.get("iterations"),
-                            "start": start_profile(run_dir / label / "history.jsonl")}
-                    for label, m in summary["methods"].items()},
-    }
-    old = folder / f"record_{tag}.json"
-    if done and old.exists():
-        record["wall_seconds"] = read_json(old).get("wall_seconds")
-    atomic_write_json(old, record)
-    return record
+    # one process per (set, seed) folder: a second suite run on it fails at once
+    with run_lock(folder):
+        base_cfg, oracle_cfg = train_config(spec.name, set_dir, spec, seed), train_config(oracle_spec.name, oracle_dir, oracle_spec, seed)
+        if smoke:
+            for cfg in (base_cfg, oracle_cfg):
+                cfg["train"].update(epochs=2)
+        base_res = ensure_trained(base_cfg, folder / "base", data_root=data_root, say=say)
+        oracle_res = ensure_trained(oracle_cfg, root / oracle_spec.name / f"seed{seed}" / "oracle", data_root=data_root, say=say)
+        tr = load_train_result(base_res)
+        dataset = tr.load_dataset(data_root)
+        n_train = len(dataset.arrays("train"))
+        n_sel = max(1, int(math.floor(MASKED_SHARE * n_train + 1e-9)))
+        sel_dir = folder / f"selection_{n_sel}"
+        sel_path = sel_dir / "selection.json"
+        if not sel_path.exists():
+            sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                                   heldout=HELDOUT, heldout_split="test", seed=seed, data_root=data_root)
+        held = sel_dir / HELDOUT_FILE
+        raw = {"name": f"retrain_{tag}", "selection": str(sel_path.resolve()),
+               "heldout_selection": str(held.resolve()) if held.exists() else None,
+               "methods": [dict(m) for m in methods], "seed": seed, "output_dir": str(folder),
+               "overlays": False, "save_models": False, **retrain}
+        # fewer masked images than batch slots (small sets, smoke): drawn with replacement, said so
+        raw["batch"] = {**raw["batch"], "with_replacement": n_sel < raw["batch"]["selected"]}
+        if data_root:
+            raw["data_root"] = str(data_root)
+        cfg = from_dict(RetrainConfig, raw, source=f"suite {spec.name} seed {seed}")
+        run_dir = folder / cfg.name
+        done = (run_dir / "summary.json").exists() and same_config(run_dir / "config.json", cfg)
+        t0 = time.perf_counter()
+        if not done:
+            say(f"retraining {spec.name} seed {seed} [{tag}]: {len(methods)} methods")
+            with contextlib.redirect_stdout(io.StringIO()):
+                run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
+        summary, info = read_json(run_dir / "summary.json"), read_json(run_dir / "run.json")
+        record = {
+            "set": spec.name, "family": spec.family, "regime": spec.regime, "seed": seed, "tag": tag,
+            "base_test": summary["base"]["accuracy"]["test"], "base_val": summary["base"]["accuracy"].get("val"),
+            "base_train": summary["base"]["accuracy"].get("train"),
+            "oracle_test": oracle_on_base_test(oracle_res, dataset, spec.name), "base_cue": summary["base"].get("cue"),
+            "n_train": n_train, "n_masked": len(info["selected"]), "share_masked": info["share_of_train_masked"],
+            "propagated": info.get("propagated"), "iterations": cfg.iterations,
+            "wall_seconds": None if done else time.perf_counter() - t0,
+            "base_val_swap": summary["base"]["accuracy"].get("val_swap"), "val_swap": info.get("val_swap"),
+            "methods": {label: {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"),
+                                "val_swap": m["accuracy"].get("val_swap"), "role": m.get("role"),
+                                "cue": m.get("cue"), "step_seconds": m["step_seconds"],
+                                "seconds": info["methods"][label].get("seconds"),
+                                "iterations": m.get("iterations"),
+                                "start": start_profile(run_dir / label / "history.jsonl")}
+                        for label, m in summary["methods"].items()},
+        }
+        old = folder / f"record_{tag}.json"
+        if done and old.exists():
+            record["wall_seconds"] = read_json(old).get("wall_seconds")
+        atomic_write_json(old, record)
+        return record
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,10 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exp_scripts import suite_report
 
     seeds_text = args.seeds or ("0" if args.quick else "0,1,2")
-    try:
-        seeds = [int(s) for s in seeds_text.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--seeds must be comma-separated integers, got {seeds_text!r}") from None
+    seeds = seeds_arg(seeds_text)
     specs = [s for s in shortcut_suite.suite_sets(quick=args.quick) if s.regime in MAIN_REGIMES]
     if args.quick:  # one set per regime, from different families
         families = list(shortcut_suite.QUICK_FAMILIES)

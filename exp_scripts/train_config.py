@@ -37,6 +37,7 @@ from typing import Any, Optional
 
 from common.config import from_dict, load_config, to_dict
 from common.errors import UserError
+from common.seeding import SEED_FIELD
 
 OPTIMIZERS = ("adam", "sgd")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
@@ -68,7 +69,7 @@ class TrainSettings:
     learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
     optimizer: str = field(default="adam", metadata={"choices": OPTIMIZERS})
     momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 0.999})
-    seed: int = field(default=0, metadata={"min": 0, "max": 2**31 - 1})
+    seed: int = field(default=0, metadata=SEED_FIELD)
     augmentation: bool = False
     distribute: str = field(default="none", metadata={"choices": DISTRIBUTE})
     max_steps_per_epoch: Optional[int] = field(default=None, metadata={"min": 1})

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import atomic_write_json
 
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="test", help="held-out split (default test)")
     ap.add_argument("--n", type=int, default=200, help="images (default 200)")
     ap.add_argument("--fills", type=int, default=3, help="seeds per image (default 3)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--out", help="also write the figures as JSON")
     args = ap.parse_args(argv)
 

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.images import save_png
 
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--generator", required=True, choices=sorted(GENERATORS))
     ap.add_argument("--params", default="{}", help="generator parameters as JSON, e.g. '{\"model_path\": ...}'")
     ap.add_argument("--n", type=int, default=4, help="replacements per image (default 4)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--min-diff", type=float, default=8.0, help="required in-mask mean |fill - original| (0-255)")
     ap.add_argument("--max-tries", type=int, default=5)
     ap.add_argument("--max-images", type=int, default=12, help="rows at most (default 12)")

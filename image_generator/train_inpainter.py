@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
-from common.io import append_jsonl, atomic_path, atomic_write_json, ensure_dir, read_json
+from common.io import append_jsonl, atomic_path, atomic_write_json, read_json
+from common.runs import run_transaction
 
 MODEL_FILE = "inpainter.keras"
 SMOKE = {"steps": 30, "batch_size": 4, "base_filters": 8}
@@ -57,32 +58,33 @@ def train_and_save(images: np.ndarray, out_dir, params, *, heldout: np.ndarray |
     """
     from image_generator import learned
 
-    out_dir = ensure_dir(out_dir)
-    hist_path = out_dir / "history.jsonl"
-    if hist_path.exists():
-        hist_path.unlink()
-    atomic_write_json(out_dir / "config.json", {"params": dataclasses.asdict(params), "dataset": dataset_spec,
-                                                "train_images": int(len(images)),
-                                                "image_shape": list(images.shape[1:])})
+    final = Path(out_dir)
+    # one transaction (common.runs): a second run into the folder fails at once, the
+    # previous inpainter stays in place until the new one is whole
+    with run_transaction(final) as txn:
+        out_dir = txn.path
+        hist_path = out_dir / "history.jsonl"
+        atomic_write_json(out_dir / "config.json", {"params": dataclasses.asdict(params), "dataset": dataset_spec,
+                                                    "train_images": int(len(images)),
+                                                    "image_shape": list(images.shape[1:])})
 
-    def log(rec):
-        append_jsonl(hist_path, rec)
-        if not quiet:
-            print(f"step {rec['step']:5d}  hole L1 {rec['hole_l1']:.4f}  mode-seeking {rec['mode_seeking']:.4f}  "
-                  f"{rec['seconds']:.0f} s", flush=True)
+        def log(rec):
+            append_jsonl(hist_path, rec)
+            if not quiet:
+                print(f"step {rec['step']:5d}  hole L1 {rec['hole_l1']:.4f}  mode-seeking {rec['mode_seeking']:.4f}  "
+                      f"{rec['seconds']:.0f} s", flush=True)
 
-    start = time.perf_counter()
-    model, history = learned.train_inpainter(images, params=params, log_every=log_every, log=log)
-    seconds = time.perf_counter() - start
-    model_path = out_dir / MODEL_FILE
-    with atomic_path(model_path, suffix=".keras") as tmp:
-        model.save(tmp)
-    metrics = {"train_seconds": seconds, "steps": params.steps,
-               "first_hole_l1": history[0]["hole_l1"], "last_hole_l1": history[-1]["hole_l1"]}
-    if heldout is not None and len(heldout):
-        metrics["heldout"] = heldout_metrics(model, heldout, seed=params.seed)
-    atomic_write_json(out_dir / "metrics.json", metrics)
-    return model_path
+        start = time.perf_counter()
+        model, history = learned.train_inpainter(images, params=params, log_every=log_every, log=log)
+        seconds = time.perf_counter() - start
+        with atomic_path(out_dir / MODEL_FILE, suffix=".keras") as tmp:
+            model.save(tmp)
+        metrics = {"train_seconds": seconds, "steps": params.steps,
+                   "first_hole_l1": history[0]["hole_l1"], "last_hole_l1": history[-1]["hole_l1"]}
+        if heldout is not None and len(heldout):
+            metrics["heldout"] = heldout_metrics(model, heldout, seed=params.seed)
+        atomic_write_json(out_dir / "metrics.json", metrics)
+    return final / MODEL_FILE
 
 
 def heldout_metrics(model, images: np.ndarray, seed: int = 0, n_fills: int = 3) -> dict:
@@ -138,7 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--base-filters", type=int)
     ap.add_argument("--diversity-weight", type=float)
     ap.add_argument("--diversity-target", type=float)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--max-train-images", type=int, default=0, help="use at most this many training images (0 = all)")
     ap.add_argument("--smoke", action="store_true", help=f"tiny run for CI ({SMOKE})")
     args = ap.parse_args(argv)

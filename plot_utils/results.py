@@ -290,6 +290,8 @@ def _load_retrain_run(path: Path, config: dict) -> Run:
     summary = read_json(path / "summary.json", what="retraining summary")
     if not isinstance(summary, dict):
         raise UserError(f"retraining summary '{path / 'summary.json'}' must be a JSON object")
+    if summary.get("status") == "failed":  # tables come only from runs that finished
+        raise UserError(f"retraining run '{path}' failed: {summary.get('reason')}")
     base_acc = (summary.get("base") or {}).get("accuracy") if isinstance(summary.get("base"), dict) else None
     base = MethodRow(
         "Base",

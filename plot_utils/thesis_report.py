@@ -30,8 +30,9 @@ from typing import Sequence
 
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
-from common.io import atomic_write_text, ensure_dir, read_json
+from common.io import atomic_write_text, read_json
 from common.paths import results_root
+from common.runs import run_transaction
 
 TRAIN_CONFIG = Path("config_files/train_files/symbols.json")
 
@@ -117,127 +118,130 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_tf_logs()
     log: list[str] = []
-    out = ensure_dir(args.out or results_root() / ("thesis_report_smoke" if args.smoke else "thesis_report"))
-    if not (Path.cwd() / TRAIN_CONFIG).exists() and not args.train_run:
-        raise UserError(f"run from the repository root: '{TRAIN_CONFIG}' not found in {Path.cwd()}")
-    result = Path(args.train_run) / "result.json" if args.train_run else ensure_training_run(
-        args.smoke, args.rerun, args.data_root, log)
-    train_dir = result.parent
-    retrain_dir = Path(args.retrain_run) if args.retrain_run else ensure_retraining_run(
-        args.smoke, args.rerun, args.data_root, log)
-    n_img = "200" if args.smoke else "2000"
-    dr = ["--data-root", args.data_root] if args.data_root else []
-    sections: list[str] = []
-    not_done: list[str] = []
+    final = Path(args.out or results_root() / ("thesis_report_smoke" if args.smoke else "thesis_report"))
+    # the report folder is one transaction (common.runs): built privately, swapped in when whole
+    with run_transaction(final) as txn:
+        out = txn.path
+        if not (Path.cwd() / TRAIN_CONFIG).exists() and not args.train_run:
+            raise UserError(f"run from the repository root: '{TRAIN_CONFIG}' not found in {Path.cwd()}")
+        result = Path(args.train_run) / "result.json" if args.train_run else ensure_training_run(
+            args.smoke, args.rerun, args.data_root, log)
+        train_dir = result.parent
+        retrain_dir = Path(args.retrain_run) if args.retrain_run else ensure_retraining_run(
+            args.smoke, args.rerun, args.data_root, log)
+        n_img = "200" if args.smoke else "2000"
+        dr = ["--data-root", args.data_root] if args.data_root else []
+        sections: list[str] = []
+        not_done: list[str] = []
 
-    # tables (same layer: in-process)
-    from plot_utils import figures, tables
-    from plot_utils.results import load_history, load_runs
+        # tables (same layer: in-process)
+        from plot_utils import figures, tables
+        from plot_utils.results import load_history, load_runs
 
-    runs = load_runs([train_dir, retrain_dir])
-    built = tables.build_tables(runs)
-    tables.save_tables(built, out / "tables")
-    for t in built:
-        sections.append(f"## {t.caption}\n\n[LaTeX](tables/{t.name}.tex)\n\n"
-                        + t.markdown.replace("](visualisation_images/", "](tables/visualisation_images/"))
+        runs = load_runs([train_dir, retrain_dir])
+        built = tables.build_tables(runs)
+        tables.save_tables(built, out / "tables")
+        for t in built:
+            sections.append(f"## {t.caption}\n\n[LaTeX](tables/{t.name}.tex)\n\n"
+                            + t.markdown.replace("](visualisation_images/", "](tables/visualisation_images/"))
 
-    # figures
-    fig_dir = out / "figures"
-    figs = []
-    per_method = load_history(retrain_dir)
-    rows = [r for rs in per_method.values() for r in rs]
-    for m in per_method:
-        figures.save_figure(figures.loss_figure(figures.history_series(rows, m), title=m), fig_dir, f"loss_{m}")
-        figs.append((f"figures/loss_{m}.png", f"Loss (CE + activation term) and selected p_true — {m}"))
-    figures.save_figure(figures.pasa_surface_figure(), fig_dir, "pasa_surface")
-    figs.append(("figures/pasa_surface.png", "PASA penalty surface (B=0.4, th=0.7)"))
-    act = figures.compute_act_values(result, "train", int(n_img), data_root=args.data_root)
-    figures.save_figure(figures.act_histogram_figure(act), fig_dir, "act_histogram")
-    figs.append(("figures/act_histogram.png", f"Act without masks: mean {act.mean():.3g}, min {act.min():.3g}, max {act.max():.3g}"))
-    for flag, key, name, title in ((args.lambda_sweep, "lambda", "lambda_sweep", "λ sweep vs validation accuracy"),
-                                   (args.masks_sweep, "n_masks", "masks_sweep", "number of masks vs validation accuracy")):
-        if flag:
-            x, y = figures.sweep_points(read_json(flag, what="sweep file"), key, source=flag)
-            figures.save_figure(figures.sweep_figure(x, y, xlabel=key, log_x=key == "lambda"), fig_dir, name)
-            figs.append((f"figures/{name}.png", title))
+        # figures
+        fig_dir = out / "figures"
+        figs = []
+        per_method = load_history(retrain_dir)
+        rows = [r for rs in per_method.values() for r in rs]
+        for m in per_method:
+            figures.save_figure(figures.loss_figure(figures.history_series(rows, m), title=m), fig_dir, f"loss_{m}")
+            figs.append((f"figures/loss_{m}.png", f"Loss (CE + activation term) and selected p_true — {m}"))
+        figures.save_figure(figures.pasa_surface_figure(), fig_dir, "pasa_surface")
+        figs.append(("figures/pasa_surface.png", "PASA penalty surface (B=0.4, th=0.7)"))
+        act = figures.compute_act_values(result, "train", int(n_img), data_root=args.data_root)
+        figures.save_figure(figures.act_histogram_figure(act), fig_dir, "act_histogram")
+        figs.append(("figures/act_histogram.png", f"Act without masks: mean {act.mean():.3g}, min {act.min():.3g}, max {act.max():.3g}"))
+        for flag, key, name, title in ((args.lambda_sweep, "lambda", "lambda_sweep", "λ sweep vs validation accuracy"),
+                                       (args.masks_sweep, "n_masks", "masks_sweep", "number of masks vs validation accuracy")):
+            if flag:
+                x, y = figures.sweep_points(read_json(flag, what="sweep file"), key, source=flag)
+                figures.save_figure(figures.sweep_figure(x, y, xlabel=key, log_x=key == "lambda"), fig_dir, name)
+                figs.append((f"figures/{name}.png", title))
+            else:
+                not_done.append(f"{title}: pass --{name.replace('_', '-')} SWEEP.json (from exp_scripts.exp_backprops --sweep)")
+        sections.append("## Figures\n\n" + "\n\n".join(f"**{t}**\n\n{_md_image(p, t)}" for p, t in figs))
+
+        # per method: CAMs before/after, along the run, and the test images that changed class
+        rel_run = os.path.relpath(retrain_dir.resolve(), final.resolve())
+        per = []
+        for m in per_method:
+            shown = [(f"{rel_run}/{m}/{name}.png", caption) for name, caption in (
+                ("cams_selected", "selected images: CAM before → after"),
+                ("cams_iterations", "selected images: CAM along the run"),
+                ("cams_heldout", "held-out masked test images: CAM before → after"),
+                ("changed_test", "test images whose prediction changed")) if (retrain_dir / m / f"{name}.png").exists()]
+            if shown:
+                per.append(f"### {m}\n\n" + "\n\n".join(f"**{c}**\n\n{_md_image(p, c)}" for p, c in shown))
+        if per:
+            sections.append("## Retraining, per method\n\n" + "\n\n".join(per))
+
+        # chapter-7 analyses (higher layer: subprocesses)
+        ana = out / "analysis"
+        run_module("vis_exp.feature_ranking", [result, "--out", ana / "ranking", "--max-images", n_img, *dr], log=log)
+        ranking = read_json(ana / "ranking" / "ranking.json", what="ranking")
+        order = ranking["order"]
+        show = sorted(set(order[:3] + order[-3:]))
+        run_module("vis_exp.filter_grids", [result, "--out", ana / "filters", "--max-images", n_img,
+                                            "--filters", *show, *dr], log=log)
+        text = [f"## Chapter 7 analyses\n\n### Feature ranking\n\ncut: **{ranking['cut']}** of {len(order)} features "
+                f"reach the full model's validation accuracy {ranking['full_accuracy']:.3f}; L1 support "
+                f"{ranking['l1']['n_support']} features (val acc {ranking['l1']['val_accuracy']:.3f}).\n\n"
+                + _md_image("analysis/ranking/accuracy_vs_features.png", "accuracy vs features"),
+                "### Filter grids (3 best and 3 worst ranked filters)\n\n"
+                + "\n\n".join(_md_image(f"analysis/filters/filter_{f:03d}.png", f"filter {f}") for f in show)]
+        if args.expert:
+            run_module("vis_exp.expert_labels", [ana / "ranking" / "ranking.json", args.expert, "--out", ana / "expert"],
+                       log=log)
+            text.append("### Expert labels vs ranking\n\n" + (ana / "expert" / "expert_report.md").read_text())
         else:
-            not_done.append(f"{title}: pass --{name.replace('_', '-')} SWEEP.json (from exp_scripts.exp_backprops --sweep)")
-    sections.append("## Figures\n\n" + "\n\n".join(f"**{t}**\n\n{_md_image(p, t)}" for p, t in figs))
-
-    # per method: CAMs before/after, along the run, and the test images that changed class
-    rel_run = os.path.relpath(retrain_dir, out)
-    per = []
-    for m in per_method:
-        shown = [(f"{rel_run}/{m}/{name}.png", caption) for name, caption in (
-            ("cams_selected", "selected images: CAM before → after"),
-            ("cams_iterations", "selected images: CAM along the run"),
-            ("cams_heldout", "held-out masked test images: CAM before → after"),
-            ("changed_test", "test images whose prediction changed")) if (retrain_dir / m / f"{name}.png").exists()]
-        if shown:
-            per.append(f"### {m}\n\n" + "\n\n".join(f"**{c}**\n\n{_md_image(p, c)}" for p, c in shown))
-    if per:
-        sections.append("## Retraining, per method\n\n" + "\n\n".join(per))
-
-    # chapter-7 analyses (higher layer: subprocesses)
-    ana = out / "analysis"
-    run_module("vis_exp.feature_ranking", [result, "--out", ana / "ranking", "--max-images", n_img, *dr], log=log)
-    ranking = read_json(ana / "ranking" / "ranking.json", what="ranking")
-    order = ranking["order"]
-    show = sorted(set(order[:3] + order[-3:]))
-    run_module("vis_exp.filter_grids", [result, "--out", ana / "filters", "--max-images", n_img,
-                                        "--filters", *show, *dr], log=log)
-    text = [f"## Chapter 7 analyses\n\n### Feature ranking\n\ncut: **{ranking['cut']}** of {len(order)} features "
-            f"reach the full model's validation accuracy {ranking['full_accuracy']:.3f}; L1 support "
-            f"{ranking['l1']['n_support']} features (val acc {ranking['l1']['val_accuracy']:.3f}).\n\n"
-            + _md_image("analysis/ranking/accuracy_vs_features.png", "accuracy vs features"),
-            "### Filter grids (3 best and 3 worst ranked filters)\n\n"
-            + "\n\n".join(_md_image(f"analysis/filters/filter_{f:03d}.png", f"filter {f}") for f in show)]
-    if args.expert:
-        run_module("vis_exp.expert_labels", [ana / "ranking" / "ranking.json", args.expert, "--out", ana / "expert"],
+            not_done.append("expert labels vs ranking (Fig 7.4): needs an expert's labels, pass --expert FILE")
+        sel = runs[1].selection_path
+        if sel is not None and sel.exists():
+            run_module("vis_exp.mask_filters", [result, sel, "--ranking", ana / "ranking" / "ranking.json",
+                                                "--out", ana / "mask_filters", *dr], log=log)
+            text.append("### Top filters inside the selected masks\n\n" + (ana / "mask_filters" / "mask_filters.md").read_text())
+        else:
+            not_done.append(f"top filters in masks (Table 7.2): the retraining run names no readable selection ({sel})")
+        after_model = args.after_model
+        if after_model is None:
+            # the retraining run keeps each method's model; PASA's is the thesis's Table 7.3 case
+            for method in ("pasa", "pas"):
+                if (retrain_dir / method / "model.keras").exists():
+                    after_model = str(retrain_dir / method / "model.keras")
+                    break
+        if after_model:
+            run_module("vis_exp.feature_change", [result, "--after", after_model, "--out", ana / "feature_change",
+                                                  "--max-images", n_img, *dr], log=log)
+            text.append("### Feature change after retraining\n\n" + (ana / "feature_change" / "feature_change.md").read_text()
+                        + "\n" + _md_image("analysis/feature_change/feature_change_grid.png", "change grid"))
+        else:
+            not_done.append("feature change before/after (Table 7.3, Figs 7.6-7.9): the retraining run kept no "
+                            "pas/pasa model (save_models false); pass --after-model MODEL.keras")
+        run_module("vis_exp.embedding", [result, "--split", "val", "--out", ana / "embedding", "--max-images", n_img, *dr],
                    log=log)
-        text.append("### Expert labels vs ranking\n\n" + (ana / "expert" / "expert_report.md").read_text())
-    else:
-        not_done.append("expert labels vs ranking (Fig 7.4): needs an expert's labels, pass --expert FILE")
-    sel = runs[1].selection_path
-    if sel is not None and sel.exists():
-        run_module("vis_exp.mask_filters", [result, sel, "--ranking", ana / "ranking" / "ranking.json",
-                                            "--out", ana / "mask_filters", *dr], log=log)
-        text.append("### Top filters inside the selected masks\n\n" + (ana / "mask_filters" / "mask_filters.md").read_text())
-    else:
-        not_done.append(f"top filters in masks (Table 7.2): the retraining run names no readable selection ({sel})")
-    after_model = args.after_model
-    if after_model is None:
-        # the retraining run keeps each method's model; PASA's is the thesis's Table 7.3 case
-        for method in ("pasa", "pas"):
-            if (retrain_dir / method / "model.keras").exists():
-                after_model = str(retrain_dir / method / "model.keras")
-                break
-    if after_model:
-        run_module("vis_exp.feature_change", [result, "--after", after_model, "--out", ana / "feature_change",
-                                              "--max-images", n_img, *dr], log=log)
-        text.append("### Feature change after retraining\n\n" + (ana / "feature_change" / "feature_change.md").read_text()
-                    + "\n" + _md_image("analysis/feature_change/feature_change_grid.png", "change grid"))
-    else:
-        not_done.append("feature change before/after (Table 7.3, Figs 7.6-7.9): the retraining run kept no "
-                        "pas/pasa model (save_models false); pass --after-model MODEL.keras")
-    run_module("vis_exp.embedding", [result, "--split", "val", "--out", ana / "embedding", "--max-images", n_img, *dr],
-               log=log)
-    text.append("### GAP feature embedding (validation)\n\n" + _md_image("analysis/embedding/embedding_pca.png", "PCA")
-                + "\n" + _md_image("analysis/embedding/embedding_tsne.png", "t-SNE"))
-    run_module("vis_exp.cam_dump", [result, "--split", "test", "--out", ana / "cams_test",
-                                    "--max-images", "50" if args.smoke else "500", *dr], log=log)
-    text.append("### CAM dump\n\n[test split CAM overlays](analysis/cams_test/) (cams.json lists them)")
-    sections.append("\n\n".join(text))
+        text.append("### GAP feature embedding (validation)\n\n" + _md_image("analysis/embedding/embedding_pca.png", "PCA")
+                    + "\n" + _md_image("analysis/embedding/embedding_tsne.png", "t-SNE"))
+        run_module("vis_exp.cam_dump", [result, "--split", "test", "--out", ana / "cams_test",
+                                        "--max-images", "50" if args.smoke else "500", *dr], log=log)
+        text.append("### CAM dump\n\n[test split CAM overlays](analysis/cams_test/) (cams.json lists them)")
+        sections.append("\n\n".join(text))
 
-    header = (f"# Thesis report (default experiment{' smoke' if args.smoke else ''})\n\n"
-              f"Training run: `{train_dir}`; retraining run: `{retrain_dir}`.\n"
-              "Regenerate with `python -m plot_utils.thesis_report" + (" --smoke" if args.smoke else "") + "`.\n")
-    footer = "## Not produced in this report\n\n" + ("\n".join(f"- {n}" for n in not_done) or "- (nothing)")
-    footer += "\n\n## Commands run\n\n" + ("\n".join(f"- `python {c}`" for c in log) or "- (all reused)")
-    text = "\n\n".join([header, *sections, footer]) + "\n"
-    atomic_write_text(out / "index.md", text)
-    atomic_write_text(out / "index.html", to_html(text, title="Thesis report"))
-    print(out / "index.html")
+        header = (f"# Thesis report (default experiment{' smoke' if args.smoke else ''})\n\n"
+                  f"Training run: `{train_dir}`; retraining run: `{retrain_dir}`.\n"
+                  "Regenerate with `python -m plot_utils.thesis_report" + (" --smoke" if args.smoke else "") + "`.\n")
+        footer = "## Not produced in this report\n\n" + ("\n".join(f"- {n}" for n in not_done) or "- (nothing)")
+        footer += "\n\n## Commands run\n\n" + ("\n".join(f"- `python {c}`" for c in log) or "- (all reused)")
+        text = "\n\n".join([header, *sections, footer]) + "\n"
+        atomic_write_text(out / "index.md", text)
+        atomic_write_text(out / "index.html", to_html(text, title="Thesis report"))
+    print(final / "index.html")
     return 0
 
 

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 
 NO_DISPLAY_HINT = (
@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="export folder (default: <result folder>/selection)")
     p.add_argument("--heldout-fraction", type=float, default=0.0,
                    help="share of masked images exported to heldout_selection.json instead (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the held-out draw")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the held-out draw")
     p.add_argument("--export-on-exit", action="store_true", help="export when the window is closed")
     p.add_argument("--zoom", type=float, default=None,
                    help="initial zoom, e.g. 2 or 0.5 (default: fit the window; wheel, +/- and F change it)")

@@ -38,7 +38,10 @@ def test_compose_indices_counts_and_seed():
     b = compose_indices(np.random.default_rng(3), n_train=20, n_random=7, pool_size=4, n_selected=3)
     assert len(a[0]) == 7 and len(set(a[0].tolist())) == 7 and len(a[1]) == 3 and len(set(a[1].tolist())) == 3
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    c = compose_indices(np.random.default_rng(3), n_train=20, n_random=0, pool_size=2, n_selected=5)
+    with pytest.raises(UserError, match=r"^batch.selected is 5 but the pool holds only 2 images; .*with_replacement: true"):
+        compose_indices(np.random.default_rng(3), n_train=20, n_random=0, pool_size=2, n_selected=5)
+    c = compose_indices(np.random.default_rng(3), n_train=20, n_random=0, pool_size=2, n_selected=5,
+                        with_replacement=True)
     assert len(c[0]) == 0 and set(c[1].tolist()) <= {0, 1} and len(c[1]) == 5
     with pytest.raises(UserError, match="selection is empty"):
         compose_indices(np.random.default_rng(0), n_train=5, n_random=1, pool_size=0, n_selected=1)

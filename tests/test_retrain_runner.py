@@ -41,7 +41,8 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == str(path) and "| pasa |" in "\n".join(lines)
     s = json.loads(path.read_text())
-    assert set(s) == {"base", "methods"} and set(s["base"]) == {"accuracy", "cue"}
+    assert set(s) == {"status", "base", "methods"} and s["status"] == "complete"
+    assert set(s["base"]) == {"accuracy", "cue"}
     assert s["base"]["cue"] is None  # the tiny data set has no test images with a known cue region
     assert set(s["base"]["accuracy"]) == {"train", "val", "test", "val_swap"}
     assert list(s["methods"]) == ["continued", "pasa", "pas_inv"]

@@ -246,18 +246,60 @@ def test_init_from_with_gone_model_or_wrong_shape(tmp_path, base_run, patched, c
     assert code == 2 and f"model file '{copy / 'model.keras'}' does not exist" in err
 
 
-def test_nan_loss_keeps_last_good_model_and_writes_no_result(tmp_path, patched, capsys):
+def _short(tmp_path, **train):
+    cfg = tiny_config(tmp_path)
+    cfg["train"].update(epochs=1, **train)
+    return cfg
+
+
+def test_nan_loss_keeps_the_finished_run_and_the_last_good_model(tmp_path, patched, capsys):
+    code, _ = _main(tmp_path, _short(tmp_path), capsys)
+    run = tmp_path / "run"
+    assert code == 0
+    finished = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     cfg = tiny_config(tmp_path)
     cfg["train"].update({"optimizer": "sgd", "learning_rate": 1e30, "epochs": 3})
     code, err = _error(tmp_path, cfg, capsys)
-    assert code == 2
-    assert "training stopped: the loss became nan at epoch 1" in err or "the loss became inf" in err
-    assert "no result.json written" in err
-    run = tmp_path / "run"
-    assert not (run / "result.json").exists() and not (run / "metrics.json").exists()
-    clf = Classifier.load(run / "model.keras")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert ("training stopped: the loss became nan at epoch 1" in err or "the loss became inf" in err
+            or "became non-finite at epoch 1" in err)
+    assert "of base training (learning_rate 1e+30 too high?)" in err
+    assert f"the last good model is '{tmp_path / 'run.failed' / 'model.keras'}'" in err
+    assert "no result.json written" in err and f"'{run}' is unchanged" in err
+    # the finished run is untouched (no stale mix of old and new files)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == finished
+    failed = tmp_path / "run.failed"
+    assert not (failed / "result.json").exists() and not (failed / "metrics.json").exists()
+    clf = Classifier.load(failed / "model.keras")
     assert np.isfinite(clf.predict_proba(patched["arrays"].arrays("test").images)).all()
-    assert read_jsonl(run / "history.jsonl")[-1]["epochs_completed"] == 0
+    assert read_jsonl(failed / "history.jsonl")[-1]["epochs_completed"] == 0
+
+
+def test_rerun_keeps_the_previous_run_and_a_locked_folder_fails_at_once(tmp_path, patched, capsys):
+    import socket
+
+    from common.runs import lock_path
+
+    code, out = _main(tmp_path, _short(tmp_path), capsys)
+    assert code == 0
+    first = (tmp_path / "run" / "result.json").read_text()
+    code, out = _main(tmp_path, _short(tmp_path, seed=3), capsys)
+    assert code == 0 and out[-1] == str(tmp_path / "run" / "result.json")
+    assert (tmp_path / "run.previous" / "result.json").read_text() == first
+    assert load_train_result(tmp_path / "run" / "result.json").config["train"]["seed"] == 3
+    # another live process holds the folder: exit 2 at once, naming it; nothing touched
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        lock_path(tmp_path / "run").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                                           "started": "2024-01-01T00:00:00"}))
+        code, err = _error(tmp_path, tiny_config(tmp_path), capsys)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 2 and err == (f"error: run folder '{tmp_path / 'run'}' is in use by process {holder.pid} on host "
+                                 f"{socket.gethostname()} (started 2024-01-01T00:00:00); wait for it to finish, or "
+                                 f"delete '{lock_path(tmp_path / 'run')}' if that run is gone")
+    assert load_train_result(tmp_path / "run" / "result.json").config["train"]["seed"] == 3
 
 
 def test_smoke_subprocess_on_tiny_symbols(tmp_path):

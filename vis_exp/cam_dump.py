@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import atomic_write_json
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--class", dest="cam_class", default="true", help="'true', 'pred' or a class id")
     parser.add_argument("--max-images", type=int, default=None, help="random subset (default: whole split)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_arg, default=0)
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.cli import seed_arg
 from common.errors import UserError
 
 
@@ -83,7 +84,7 @@ def add_common_args(parser, result_help: str = "train result JSON of the model t
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--data-root", default=None, help="data root (default: the train result's)")
     parser.add_argument("--max-images", type=int, default=2000, help="random images per split (seeded)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_arg, default=0)
 
 
 def to_uint8_rgb(image: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from classification_models.mask_ops import RESIZE_MODES
 from common.errors import UserError
+from common.seeding import SEED_FIELD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,10 +40,16 @@ class MethodSpec:
 
 @dataclasses.dataclass(frozen=True)
 class BatchSpec:
-    """Batch composition: ``random`` random training images + ``selected`` from the selection (§3.1)."""
+    """Batch composition: ``random`` random training images + ``selected`` from the selection (§3.1).
+
+    ``selected`` larger than the selection is an error unless ``with_replacement`` is
+    true (then the selected slots are drawn with replacement: the same masked image can
+    appear several times in one batch).
+    """
 
     random: int = field(default=50, metadata={"min": 0})
     selected: int = field(default=5, metadata={"min": 0})
+    with_replacement: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +128,7 @@ class RetrainConfig:
     optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
     warmup: int = field(default=0, metadata={"min": 0})
     stopping: StopSpec = field(default_factory=StopSpec)
-    seed: int = 0
+    seed: int = field(default=0, metadata=SEED_FIELD)
     output_dir: str = "results/backprops"
     mask_resize: MaskResize = field(default_factory=MaskResize)
     propagation: PropagationSpec = field(default_factory=PropagationSpec)

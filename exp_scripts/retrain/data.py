@@ -122,17 +122,27 @@ class RetrainData:
 
 
 def compose_indices(rng: np.random.Generator, *, n_train: int, n_random: int, pool_size: int,
-                    n_selected: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of one batch: ``n_random`` training images (without replacement) and
-    ``n_selected`` pool items (without replacement unless the pool is smaller).
+                    n_selected: int, with_replacement: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of one batch: ``n_random`` training images (without replacement unless
+    the split is smaller) and ``n_selected`` pool items (without replacement).
+
+    Args:
+        with_replacement: draw the pool items with replacement (allows
+            ``n_selected > pool_size``; the config's ``batch.with_replacement``).
 
     Returns:
         ``(train_positions [n_random], pool_positions [n_selected])`` int arrays.
+
+    Raises:
+        UserError: ``n_selected > pool_size`` without ``with_replacement``.
     """
     tr = rng.choice(n_train, size=n_random, replace=n_random > n_train) if n_random else np.zeros(0, np.int64)
     if n_selected and pool_size == 0:
         raise UserError("the batch asks for selected images but the selection is empty")
-    sel = (rng.choice(pool_size, size=n_selected, replace=n_selected > pool_size)
+    if n_selected > pool_size and not with_replacement:
+        raise UserError(f"batch.selected is {n_selected} but the pool holds only {pool_size} images; lower "
+                        "batch.selected or set batch.with_replacement: true")
+    sel = (rng.choice(pool_size, size=n_selected, replace=with_replacement)
            if n_selected else np.zeros(0, np.int64))
     return np.asarray(tr, np.int64), np.asarray(sel, np.int64)
 

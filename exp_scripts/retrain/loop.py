@@ -10,6 +10,7 @@ and keeps the best-scoring weights.
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Callable
 import numpy as np
 
 from classification_models.classifier import Classifier
+from classification_models.training import first_nonfinite_weight
+from common.errors import UserError
 from common.io import append_jsonl
 
 
@@ -98,6 +101,23 @@ class Stopping:
     restore_best: bool = True
 
 
+class Diverged(UserError):
+    """A method's loss or weights became non-finite; ``method`` and ``iteration`` say where."""
+
+    def __init__(self, message: str, *, method: str, iteration: int):
+        super().__init__(message)
+        self.method = method
+        self.iteration = iteration
+
+
+def current_learning_rate(optimizer) -> float | None:
+    """The rate ``optimizer`` uses at its current step (after warm-up, schedules)."""
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 @dataclasses.dataclass
 class LoopResult:
     """What the loop measured. ``step_seconds``: median wall time of a step (first step,
@@ -144,6 +164,10 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
 
     Returns:
         ``LoopResult``.
+
+    Raises:
+        Diverged: the loss or a weight became NaN/inf (the step is logged in the history
+            as ``{"iteration", "stopped"}``).
     """
     clf = method.clf
     step = clf.make_train_step(method.loss, optimizer)
@@ -170,6 +194,16 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         total, logs = step(batch)
         total = float(total)
         times.append(time.perf_counter() - t0)
+        # a NaN/inf loss or weight ends the method here: every later number would be noise
+        bad_weight = None if not math.isfinite(total) else first_nonfinite_weight(clf.model)
+        if not math.isfinite(total) or bad_weight is not None:
+            what = f"the loss became {total}" if bad_weight is None else f"weight '{bad_weight}' became non-finite"
+            rate = current_learning_rate(optimizer)
+            message = (f"method {method.label} diverged at iteration {it} of {iterations}: {what} "
+                       f"(learning_rate {'?' if rate is None else f'{rate:g}'})")
+            if history_path is not None:
+                append_jsonl(history_path, {"iteration": it, "stopped": message})
+            raise Diverged(message, method=method.label, iteration=it)
         row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
         if len(sel):
             p = clf.predict_proba(sel.images)

@@ -9,7 +9,6 @@ set up *before* the run folder is touched.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 import zlib
 from pathlib import Path
@@ -22,9 +21,11 @@ from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
 from common.paths import resolve_relative
+from common.runs import run_lock, run_transaction
+from common.seeding import SEED_MAX, set_seed
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
-from exp_scripts.retrain.loop import Stopping, clone_classifier, make_optimizer, run_loop
+from exp_scripts.retrain.loop import Diverged, Stopping, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import changed_predictions, cue_metrics, cue_set, evaluate_splits, explain, swap_set
 from exp_scripts.retrain.outputs import (cam_arrays, comparison_table, save_cam_figure, save_changed_figure,
@@ -134,8 +135,9 @@ def stopping_rule(cfg: RetrainConfig, *, has_val: bool, has_val_swap: bool) -> S
 
 def method_seed(seed: int, label: str) -> int:
     """The seed of one method's run: from the config seed and the method's label, not its
-    position, so adding or reordering methods never changes another method's numbers."""
-    return int(seed) + zlib.crc32(label.encode("utf-8")) % 100_000
+    position, so adding or reordering methods never changes another method's numbers.
+    Stays in the seed range of ``common.seeding``."""
+    return (int(seed) + zlib.crc32(label.encode("utf-8")) % 100_000) % (SEED_MAX + 1)
 
 
 def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, heldout: MaskedSet,
@@ -148,13 +150,21 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         base: the base ``Classifier`` (never modified).
         dataset: ``datasets.Dataset`` with train/val/test.
         selected, heldout: masked sets (``heldout`` may be empty).
-        run_dir: output folder (replaced if it exists).
+        run_dir: output folder, written as one transaction (``common.runs``): locked,
+            built in a private folder and swapped in when whole; an existing run is
+            kept as ``<run_dir>.previous``.
         base_info: extra provenance for ``run.json`` (train result path, ...).
         quiet: no progress lines (the table and summary path are still printed).
         out: printer.
 
     Returns:
         Path of ``summary.json``.
+
+    Raises:
+        UserError: bad inputs (before anything is written); the folder is locked by
+            another run; a method diverged (non-finite loss or weight): the run stops,
+            its ``summary.json`` says ``"status": "failed"``, the failing method and the
+            finished methods' results, and is kept in ``<run_dir>.failed``.
     """
     say = (lambda s: None) if quiet else out
     h, w, k = base.grid_shape
@@ -162,16 +172,27 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
                        propagation_params=dataclasses.asdict(cfg.propagation))
     methods = build_methods(cfg)
+    # same seed, same machine -> bit-identical numbers (see common.seeding.set_seed)
+    set_seed(cfg.seed)
     # set up every method before writing anything (calibration, variants, checks)
     for m in methods:
         m.setup(clf=clone_classifier(base, freeze=cfg.freeze), data=data, batch_random=cfg.batch.random,
-                batch_selected=cfg.batch.selected, seed=method_seed(cfg.seed, m.label))
+                batch_selected=cfg.batch.selected, seed=method_seed(cfg.seed, m.label),
+                with_replacement=cfg.batch.with_replacement)
 
     run_dir = Path(run_dir)
-    tmp_dir = run_dir.with_name(f".{run_dir.name}.partial")
-    if tmp_dir.exists():
-        shutil.rmtree(tmp_dir)
-    ensure_dir(tmp_dir)
+    with run_transaction(run_dir) as txn:
+        summary = _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
+                               heldout=heldout, tmp_dir=txn.path, base_info=base_info, say=say, txn=txn)
+    out(summary["table"])
+    path = run_dir / "summary.json"
+    out(str(path))
+    return path
+
+
+def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, say, txn) -> dict:
+    """The body of ``run_retraining``: writes the whole run into ``tmp_dir``."""
+    h, w, k = base.grid_shape
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
 
     say(f"evaluating the base model ({len(selected)} selected, {len(heldout)} held-out masked images)")
@@ -195,9 +216,10 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     base_eval["accuracy"]["val_swap"] = accuracy_cf(base)
     stopping = stopping_rule(cfg, has_val=val_xy is not None, has_val_swap=val_cf_xy is not None)
 
-    summary = {"base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
+    summary = {"status": "complete", "base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
     class_names = list(base.class_names or dataset.class_names or []) or None
     extras, described = {}, {}
+    failure = None
     for m in methods:
         say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): up to {cfg.iterations} iterations"
             + (f", stopping on {stopping.on} accuracy" if stopping else ""))
@@ -212,11 +234,16 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                 along["cams"].append(np.asarray(cb.cams, np.float32))
                 along["p_true"].append(cb.probs[np.arange(len(selected)), selected.labels].astype(np.float32))
 
-        res = run_loop(m, iterations=cfg.iterations,
-                       optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
-                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy, val_swap=val_cf_xy,
-                       history_path=mdir / "history.jsonl", progress=say, stopping=stopping,
-                       on_check=record_cams)
+        set_seed(method_seed(cfg.seed, m.label))  # each method's TF/Keras randomness, independent of order
+        try:
+            res = run_loop(m, iterations=cfg.iterations,
+                           optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
+                           seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy,
+                           val_swap=val_cf_xy, history_path=mdir / "history.jsonl", progress=say,
+                           stopping=stopping, on_check=record_cams)
+        except Diverged as exc:
+            failure = exc
+            break
         ev = evaluate_splits(m.clf, dataset)
         ev["accuracy"]["val_swap"] = accuracy_cf(m.clf)
         if cfg.save_models:
@@ -288,7 +315,10 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
 
     if data._propagated is not None:
         write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")))
-    table = comparison_table(summary, extras)
+    if failure is not None:
+        summary.update(status="failed", reason=str(failure), failed_method=failure.method,
+                       not_run=[m.label for m in methods[len(summary["methods"]) + 1:]])
+    table = None if failure is not None else comparison_table(summary, extras)
     n_train = len(dataset.arrays("train"))
     atomic_write_json(tmp_dir / "run.json", {
         "name": cfg.name, "base": {**(base_info or {}), "report": base_eval["report"],
@@ -301,23 +331,22 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         "val_swap": None if val_cf is None else {"n": val_cf["n"], "share_marked": val_cf["share_marked"]},
         "stopping": None if stopping is None else dataclasses.asdict(stopping),
     })
-    atomic_write_text(tmp_dir / "comparison.md", table)
     atomic_write_json(tmp_dir / "summary.json", summary)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    tmp_dir.rename(run_dir)
-    out(table)
-    path = run_dir / "summary.json"
-    out(str(path))
-    return path
+    if failure is not None:
+        # the finished methods stay readable in the failed attempt; the last finished run stays in place
+        raise UserError(f"{failure}; the run is marked failed in '{txn.failed / 'summary.json'}' "
+                        f"({len(summary['methods'])} finished method(s) kept there; '{txn.final}' is unchanged)")
+    atomic_write_text(tmp_dir / "comparison.md", table)
+    return {**summary, "table": table}
 
 
 def run_experiment(cfg: RetrainConfig, *, config_path=None, data_root=None, quiet=False,
                    out: Callable[[str], None] = print) -> Path:
     """Loads the inputs named by ``cfg`` and runs it (see ``run_retraining``)."""
     build_methods(cfg)  # fail fast on unknown methods/params before loading models
-    tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
     run_dir = Path(cfg.output_dir) / cfg.name
-    return run_retraining(cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, run_dir=run_dir,
-                          base_info={"train_result": str(tr.path), "dataset": tr.dataset_spec},
-                          quiet=quiet, out=out)
+    with run_lock(run_dir):  # a second run into the same folder fails before loading anything
+        tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
+        return run_retraining(cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, run_dir=run_dir,
+                              base_info={"train_result": str(tr.path), "dataset": tr.dataset_spec},
+                              quiet=quiet, out=out)

@@ -8,7 +8,8 @@ per candidate from the same base model and writes, into ``<output_dir>/<name>_sw
 * ``lambda``: PAS with the thesis's 9 candidates around ``base`` = the calibrated λ
   (``CALIBRATED_SCALE`` × 1/(5·h·w·K), ÷ masked images): base, base·2^i, base/5^i, i = 1..4;
 * ``masks``: PAS (calibrated) with the first n selected images, n in 9 increments
-  (``round(S·i/9)``, i = 1..9, deduplicated, so fewer than 9 when S < 9);
+  (``round(S·i/9)``, i = 1..9, deduplicated, so fewer than 9 when S < 9); runs with
+  fewer masks than ``batch.selected`` draw them with replacement;
 * ``pasa``: PASA over B ∈ {0.2, 0.4, 0.8, 2, 5} × th ∈ {0.3, 0.7, 1, 2}.
 
 The JSON is ``{"kind", "x", "base": {"val", "test"}, "best": point, "points": [...]}``;
@@ -35,6 +36,7 @@ from typing import Callable
 from classification_models.losses import pas_lambda_candidates, thesis_pas_lambda
 from common.errors import UserError
 from common.io import atomic_path, atomic_write_json, atomic_write_text
+from common.runs import run_transaction
 from exp_scripts.retrain.config import MethodSpec
 from exp_scripts.retrain.data import MaskedSet
 from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
@@ -206,14 +208,19 @@ def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: Masked
     runs = plan(kind, grid=base.grid_shape, selected=selected, n_train=len(dataset.arrays("train")))
     silent = lambda s: None  # noqa: E731
     rows, base_acc = [], {}
-    for i, (specs, sel, keys) in enumerate(runs):
-        sub = dataclasses.replace(cfg, methods=list(specs), name=f"{cfg.name}_sweep_{kind}", overlays=False)
-        path = run_retraining(sub, base=base, dataset=dataset, selected=sel, heldout=heldout,
-                              run_dir=root / f"run{i}", quiet=quiet, out=silent if quiet else out)
-        summary = json.loads(Path(path).read_text())
-        base_acc = summary["base"]["accuracy"]
-        rows += rows_from_summary(summary, keys)
-    payload = write_outputs(root, kind, rows, base_acc)
+    # the sweep folder is one transaction: built privately, swapped in when every candidate ran
+    with run_transaction(root) as txn:
+        for i, (specs, sel, keys) in enumerate(runs):
+            # the masks sweep runs with fewer masks than batch.selected on purpose: drawn with replacement
+            batch = cfg.batch if len(sel) >= cfg.batch.selected else dataclasses.replace(cfg.batch, with_replacement=True)
+            sub = dataclasses.replace(cfg, methods=list(specs), name=f"{cfg.name}_sweep_{kind}", overlays=False,
+                                      batch=batch)
+            path = run_retraining(sub, base=base, dataset=dataset, selected=sel, heldout=heldout,
+                                  run_dir=txn.path / f"run{i}", quiet=quiet, out=silent if quiet else out)
+            summary = json.loads(Path(path).read_text())
+            base_acc = summary["base"]["accuracy"]
+            rows += rows_from_summary(summary, keys)
+        payload = write_outputs(txn.path, kind, rows, base_acc)
     out(table_markdown(rows))
     out(f"best on {payload['chosen_on']}: {payload['best']}")
     out(str(root / f"sweep_{kind}.json"))

@@ -77,6 +77,7 @@ class Method(abc.ABC):
         self.pool: Pool | None = None
         self.batch_random = 0
         self.batch_selected = 0
+        self.with_replacement = False
 
     # ----- parameters -------------------------------------------------------------
     @classmethod
@@ -127,21 +128,40 @@ class Method(abc.ABC):
         return {"name": self.name, "letter": self.letter, "params": dict(self.params)}
 
     # ----- setup ------------------------------------------------------------------
-    def setup(self, *, clf, data: RetrainData, batch_random: int, batch_selected: int, seed: int) -> None:
-        """Binds the classifier and data, builds the pool, then calls ``prepare``."""
+    def setup(self, *, clf, data: RetrainData, batch_random: int, batch_selected: int, seed: int,
+              with_replacement: bool = False) -> None:
+        """Binds the classifier and data, builds the pool, then calls ``prepare``.
+
+        Raises:
+            UserError: an empty selection for a method that needs one; an all-zero mask
+                for a method that reads masks (naming the image); ``batch_selected``
+                larger than the pool without ``with_replacement``.
+        """
         if self.needs_selection and len(data.selected) == 0:
             raise UserError(f"method '{self.label}' needs a selection with at least one masked image; the selection is empty")
+        sel = data.selected
+        if self.uses_masks and len(sel):
+            # an empty mask gives the mask terms nothing to act on (a 0/0 in some of them)
+            empty = np.flatnonzero(~sel.masks.reshape(len(sel), -1).any(axis=1))
+            if len(empty):
+                raise UserError(f"method '{self.label}' reads masks, but the mask of selected image "
+                                f"'{sel.indices[empty[0]]}' (item {int(empty[0])}) is empty (all zero)"
+                                + (f"; {len(empty) - 1} more are empty" if len(empty) > 1 else ""))
         self.ctx = data
         self.clf = clf
         self.seed = int(seed)
         self.batch_random = int(batch_random)
         self.batch_selected = int(batch_selected)
-        sel = data.selected
+        self.with_replacement = bool(with_replacement)
         masks = sel.masks
         if self.uses_masks and self.params.get("mask_variant", "none") != "none":
             masks = mask_variant(masks, variant=self.params["mask_variant"], rng=np.random.default_rng(seed + 7))
         self.pool = Pool(sel.images, sel.labels, masks, data.to_grid(masks), np.arange(len(sel)))
         self.prepare()
+        if len(self.pool) and self.batch_selected > len(self.pool) and not self.with_replacement:
+            raise UserError(f"method '{self.label}': batch.selected is {self.batch_selected} but there are only "
+                            f"{len(self.pool)} images to draw them from ({len(sel)} selected masked images); lower "
+                            "batch.selected or set batch.with_replacement: true")
 
     def prepare(self) -> None:
         """Per-method precomputation (pool variants, calibration, misclassified list)."""
@@ -152,7 +172,7 @@ class Method(abc.ABC):
         n_sel = self.batch_selected if len(self.pool) else 0
         n_rand = self.batch_random + (self.batch_selected - n_sel)
         return compose_indices(rng, n_train=len(self.ctx.train), n_random=n_rand,
-                               pool_size=len(self.pool), n_selected=n_sel)
+                               pool_size=len(self.pool), n_selected=n_sel, with_replacement=self.with_replacement)
 
     def sample_batch(self, rng: np.random.Generator) -> dict:
         """One batch as NumPy arrays: ``images`` float32 ``[N,H,W,C]``, ``labels`` int64,

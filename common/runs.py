@@ -176,6 +176,8 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
         finally:
             _HELD[key][1] -= 1
         return
+    # folders the lock file needed that did not exist: removed again if the run left them empty
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     token = _acquire(run_dir)
     key = str(path.resolve())
     _HELD[key] = [token, 1]
@@ -187,6 +189,11 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
             holder = _read_holder(path)
             if holder is not None and holder.get("token") == token:
                 path.unlink()
+        for folder in created:  # innermost first; stops at the first one that holds something
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def _pid_of(folder: Path, marker: str) -> int | None:

@@ -227,7 +227,7 @@ FAMILIES = (
 REGIMES = (
     ("c0.9", 0.9, "same"),
     ("c1.0", 1.0, "same"),
-    ("c0.9-cleanval", 0.9, "independent"),
+    ("c1.0-cleanval", 1.0, "independent"),
     ("oracle", None, "independent"),
 )
 QUICK_FAMILIES = ("patch-digits-gray", "text-glyphs-rgb")

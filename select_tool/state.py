@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from common.errors import UserError
+from select_tool.errors import NotReady
 from common.io import ensure_dir
 from select_tool.state_export import ExportMixin
 from select_tool.state_filters import FILTERS, FilterMixin, read_index_file  # noqa: F401 (re-exported)
@@ -220,7 +221,7 @@ class SelectionState(FilterMixin, ReviewMixin, SessionMixin, ExportMixin, Sugges
         """T: switches the CAM between the true and the predicted class."""
         y = self.current_label
         if self.probs is None:
-            raise UserError("the predicted class is still being computed; try again shortly")
+            raise NotReady("the predicted class is still being computed; try again shortly")
         p = int(self.probs[self._pos_of[self.current]].argmax())
         self.set_cam_class(p if self.cam_class == y and p != y else y)
         return self.cam_class
@@ -383,7 +384,7 @@ class SelectionState(FilterMixin, ReviewMixin, SessionMixin, ExportMixin, Sugges
         """
         self.end_stroke()
         if cam01 is None:
-            raise UserError("the CAM of this image is still being computed; try again shortly")
+            raise NotReady("the CAM of this image is still being computed; try again shortly")
         if not self.show_mask:
             raise UserError("the mask is hidden, so painting is off: press M to show it")
         t = self.cam_threshold if threshold is None else float(threshold)

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from common.errors import UserError
+from select_tool.errors import NotReady
 
 FILTERS = ("all", "misclassified", "true_class", "pred_class", "file", "suggested", "masked")
 
@@ -64,9 +65,9 @@ class FilterMixin:
             kind, value = self._pending_user
             try:
                 self.set_filter(kind, value)
+            except NotReady:
+                return
             except UserError as exc:
-                if "still being computed" in str(exc):
-                    return
                 self.notices.append(f"filter '{kind}' not applied: {exc}")
             else:
                 self.notices.append(f"filter '{kind}' applied: the predictions are ready")
@@ -82,9 +83,9 @@ class FilterMixin:
                 return
             try:
                 self.set_filter(kind, value)
+            except NotReady:
+                return
             except UserError as exc:
-                if "still being computed" in str(exc):
-                    return
                 self.load_problems.append(f"filter '{kind}' not restored: {exc}")
             self._pending_view = None
             if current in self.visible:
@@ -110,9 +111,7 @@ class FilterMixin:
         """
         try:
             self.set_filter(kind, value)
-        except UserError as exc:
-            if "still being computed" not in str(exc):
-                raise
+        except NotReady:
             self._pending_user = (kind, value)
             self._pending_view = None
             self._changed("list")
@@ -154,7 +153,7 @@ class FilterMixin:
 
     def _need_predictions(self, kind: str) -> np.ndarray:
         if self.probs is None:
-            raise UserError(f"filter '{kind}' needs the predictions, which are still being computed; try again shortly")
+            raise NotReady(f"filter '{kind}' needs the predictions, which are still being computed; try again shortly")
         return self.predicted
 
     def _check_class(self, kind: str, value) -> int:
@@ -196,7 +195,7 @@ class FilterMixin:
             value = str(value)
         elif kind == "suggested":
             if self._suggested is None:
-                raise UserError("the suggested order needs the CAMs, which are still being computed; try again shortly")
+                raise NotReady("the suggested order needs the CAMs, which are still being computed; try again shortly")
             new = list(self._suggested)
         else:  # masked
             new = [i for i in idx if self.has_mask(i)]

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from common.errors import UserError
+from select_tool.errors import NotReady
 from common.io import atomic_write_json, read_json
 from datasets.selection import SelectionItem, load_selection, read_mask, save_selection, write_mask
 from select_tool.state_review import REVIEW_MARKS
@@ -143,11 +144,10 @@ class SessionMixin:
         try:
             if kind != "all":
                 self.set_filter(kind, value)
+        except NotReady:
+            self._pending_view = (kind, value, current)
         except UserError as exc:
-            if "still being computed" in str(exc):
-                self._pending_view = (kind, value, current)
-            else:
-                self.load_problems.append(f"filter '{kind}' not restored: {exc}")
+            self.load_problems.append(f"filter '{kind}' not restored: {exc}")
         if current in self.visible:
             self.pos = self.visible.index(current)
         self._enter_image()

@@ -231,7 +231,7 @@ def test_suite_names_regimes_and_oracles():
     assert {s.params.content for s in sets} == set(ss.CLASSES)
     assert {s.params.channels for s in sets} == {1, 3}
     assert all(64 <= s.params.image_size <= 96 for s in sets)
-    assert {"patch-digits-gray-c0.9", "patch-digits-gray-c1.0", "patch-digits-gray-c0.9-cleanval",
+    assert {"patch-digits-gray-c0.9", "patch-digits-gray-c1.0", "patch-digits-gray-c1.0-cleanval",
             "patch-digits-gray-oracle", "text-glyphs-rgb-c0.9", "background-shapes-rgb-oracle",
             "frame-glyphs-gray-c1.0"} <= set(names)
     by_name = {s.name: s for s in sets}
@@ -240,7 +240,7 @@ def test_suite_names_regimes_and_oracles():
         assert oracle.params.correlation is None and oracle.params.split_correlation("val") is None
         assert dataclasses.replace(oracle.params, correlation=s.params.correlation,
                                    val_correlation=s.params.val_correlation) == s.params
-    assert by_name["patch-digits-gray-c0.9-cleanval"].params.split_correlation("val") is None
+    assert by_name["patch-digits-gray-c1.0-cleanval"].params.split_correlation("val") is None
     assert by_name["patch-digits-gray-c0.9"].params.split_correlation("val") == 0.9
     quick = ss.suite_sets(quick=True)
     assert {s.regime for s in quick} == {r[0] for r in ss.REGIMES}

@@ -66,6 +66,8 @@ def per_seed(record: dict) -> dict:
             "flip_after": (cue.get("after") or {}).get("flip_rate"),
             "step_ratio": m["step_seconds"] / cont if cont else None,
             "seconds": m.get("seconds"),
+            "iterations_run": (m.get("iterations") or {}).get("run"),
+            "kept": ((m.get("iterations") or {}).get("best") or {}).get("iteration"),
         }
     return out
 
@@ -79,6 +81,13 @@ def load(root: Path, tag: str = "main") -> dict[str, list[dict]]:
     return out
 
 
+def _its(ds: list[dict]) -> str:
+    """``run (kept)`` per seed, e.g. ``850 (650)``; ``–`` for records without early stopping."""
+    cells = [f"{d['iterations_run']}" + (f" ({d['kept']})" if d.get("kept") is not None else "")
+             for d in ds if d.get("iterations_run") is not None]
+    return ", ".join(cells) or "–"
+
+
 def set_table(name: str, records: list[dict]) -> str:
     derived = [per_seed(r) for r in records]
     r0 = records[0]
@@ -89,8 +98,10 @@ def set_table(name: str, records: list[dict]) -> str:
               if max(gaps) < MIN_GAP else "")
     lines = [f"#### {name}", "",
              f"Seeds {', '.join(str(r['seed']) for r in records)}; {r0['n_masked']} masked training images of "
-             f"{r0['n_train']} ({100 * r0['share_masked']:.1f} %); {r0['iterations']} iterations. "
-             f"Base train/val/test {fmt(mean_std(r['base_train'] for r in records))} / "
+             f"{r0['n_train']} ({100 * r0['share_masked']:.1f} %); "
+             + (f"up to {r0['iterations']} iterations with early stopping. " if any((m.get("iterations") or {}).get("best")
+                for m in r0["methods"].values()) else f"{r0['iterations']} iterations. ")
+             + f"Base train/val/test {fmt(mean_std(r['base_train'] for r in records))} / "
              f"{fmt(mean_std(r['base_val'] for r in records))} / {fmt(mean_std(r['base_test'] for r in records))}; "
              f"oracle test {fmt(mean_std(r['oracle_test'] for r in records))}; base cue flip rate "
              f"{fmt(mean_std((r.get('base_cue') or {}).get('flip_rate') for r in records), digits=2)}."
@@ -98,14 +109,15 @@ def set_table(name: str, records: list[dict]) -> str:
                 f"images, precision {fmt(mean_std(((r['propagated'] or {}).get('quality') or {}).get('precision') for r in records), digits=2)}, "
                 f"recall {fmt(mean_std(((r['propagated'] or {}).get('quality') or {}).get('recall') for r in records), digits=2)}."
                 if any(r.get("propagated") for r in records) else "") + no_gap, "",
-             "| method | role | test acc | recovered gap | Δ vs best no-feedback | cue flips before → after | step × continued | s per method |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| method | role | test acc | recovered gap | Δ vs best no-feedback | cue flips before → after | iterations run (kept) | step × continued | s per method |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label in labels:
         ds = [d[label] for d in derived if label in d]
         role = r0["methods"][label].get("role", "")
         lines.append(f"| {label} | {role} | {fmt(mean_std(d['test'] for d in ds))} | "
                      f"{fmt(mean_std(d['recovered'] for d in ds), pct=True)} | {fmt(mean_std(d['delta'] for d in ds))} | "
                      f"{fmt(mean_std(d['flip_before'] for d in ds), digits=2)} → {fmt(mean_std(d['flip_after'] for d in ds), digits=2)} | "
+                     f"{_its(ds)} | "
                      f"{fmt(mean_std(d['step_ratio'] for d in ds), digits=2)} | {fmt(mean_std(d['seconds'] for d in ds), digits=0)} |")
     return "\n".join(lines) + "\n"
 
@@ -131,8 +143,11 @@ def regime_summary(regime: str, by_set: dict[str, list[dict]]) -> str:
 
 def goal_rows(by_regime: dict[str, dict[str, list[dict]]], method: str = RECOMMENDED) -> str:
     """The goal check of the recommended default per regime."""
-    lines = [f"Goals for the recommended default `{method}` (masks on ≤ 1 % of the training images, "
-             "100 iterations of 50 + 5 images):", "",
+    r0 = next(r for by_set in by_regime.values() for recs in by_set.values() for r in recs)
+    budget = (f"up to {r0['iterations']} iterations of 50 + 5 images with early stopping on the cue-swapped validation copy"
+              if any((m.get("iterations") or {}).get("best") for m in r0["methods"].values())
+              else f"{r0['iterations']} iterations of 50 + 5 images")
+    lines = [f"Goals for the recommended default `{method}` (masks on ≤ 1 % of the training images, {budget}):", "",
              "| regime | recovered gap: mean / worst set (goal) | closes of what the best baseline leaves (goal ≥ 50 %) "
              "| cue flip rate drop (goal ≥ 80 %) | step × continued (goal ≤ 1.3) |", "|---|---|---|---|---|"]
     goals = {"c0.9": 0.9, "c1.0": 0.8, "c1.0-cleanval": 0.8}

@@ -121,6 +121,8 @@ def default_config(*, smoke: bool, data_root, quiet: bool, output_dir: str | Non
         "learning_rate": 1e-3,
         "seed": 0,
         "output_dir": str(out),
+        # CI size: no per-method figures (about 1 s each; the full run draws them)
+        "overlays": not smoke,
     }
     if data_root:
         raw["data_root"] = str(data_root)

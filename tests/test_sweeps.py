@@ -69,7 +69,8 @@ def test_tiny_lambda_sweep_writes_one_row_per_candidate(tmp_path):
     hitems, hmasks = selection_items(ds, 2, offset=5)
     held = masked_set_from_items(ds, hitems, hmasks)
     cfg = from_dict(RetrainConfig, {"name": "t", "selection": "s.json", "methods": [{"name": "continued"}],
-                                    "iterations": 1, "eval_every": 1, "batch": {"random": 4, "selected": 2}},
+                                    "iterations": 1, "eval_every": 1, "batch": {"random": 4, "selected": 2},
+                                    "overlays": False},
                     source="cfg")
     printed = []
     payload = sweep(kind, cfg, base=clf, dataset=ds, selected=sel, heldout=held, root=tmp_path / "sw",

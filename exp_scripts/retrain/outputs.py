@@ -40,7 +40,7 @@ def save_iterations_figure(path: str | Path, cams: dict, along: dict, *, title: 
 
     path = Path(path)
     fig = cam_strip_figure(cams, along, title=title, class_names=class_names)
-    return save_figure(fig, path.parent, path.stem, formats=("png",))[0]
+    return save_figure(fig, path.parent, path.stem, formats=("png",), dpi=110)[0]
 
 
 def save_changed_figure(path: str | Path, test, changes: dict, *, before, after, title: str, class_names=None) -> Path:
@@ -51,7 +51,7 @@ def save_changed_figure(path: str | Path, test, changes: dict, *, before, after,
     path = Path(path)
     fig = changed_figure(images=test.images, labels=test.labels, indices=test.indices, changes=changes,
                          before=before, after=after, title=title, class_names=class_names)
-    return save_figure(fig, path.parent, path.stem, formats=("png",))[0]
+    return save_figure(fig, path.parent, path.stem, formats=("png",), dpi=110)[0]
 
 
 def save_cam_figure(path: str | Path, cams: dict, *, title: str, class_names=None) -> Path:
@@ -61,7 +61,7 @@ def save_cam_figure(path: str | Path, cams: dict, *, title: str, class_names=Non
 
     path = Path(path)
     fig = cam_grid_figure(cams, title=title, class_names=class_names)
-    return save_figure(fig, path.parent, path.stem, formats=("png",))[0]
+    return save_figure(fig, path.parent, path.stem, formats=("png",), dpi=110)[0]
 
 
 def _fmt(v, digits=3) -> str:

@@ -63,6 +63,9 @@ METHODS = (
 #: the retraining config's defaults (up to 1000 iterations, early stopping on the
 #: cue-swapped validation copy), spelled out where the suite depends on them
 RETRAIN = {"batch": {"random": 50, "selected": 5}, "eval_every": 25, "learning_rate": 1e-3}
+#: ``--smoke`` (CI): one method per role and the recommended pair; every method's step is
+#: tested on its own elsewhere
+SMOKE_METHODS = ("continued", "pasa", "swap", "swap_pasa", "swap_random_masks")
 
 
 #: regimes of the main tables (the clean-validation variant serves model selection only)
@@ -256,7 +259,8 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exp_scripts.efficacy_suite", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one set per regime, one seed")
-    parser.add_argument("--smoke", action="store_true", help="tiny sets, 2 epochs, 3 iterations (CI)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sets, 2 epochs, 3 iterations, 5 of the methods (CI)")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; --quick: 0)")
     parser.add_argument("--sets", default=None, help="comma-separated set names (default: the suite)")
     parser.add_argument("--data", default=None, help="where the suite's image folders go (default <results>/suite_data)")
@@ -292,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UserError(f"--sets: unknown set '{w}' (sets: {', '.join(sorted(known))})")
         specs = [known[w] for w in wanted]
     methods = list(METHODS)
+    if args.smoke and not args.methods:
+        methods = [m for m in METHODS if m.get("label", m["name"]) in SMOKE_METHODS]
     if args.methods:
         wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
         labels = {m.get("label", m["name"]): m for m in METHODS}

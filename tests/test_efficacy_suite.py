@@ -21,7 +21,8 @@ def smoke_run(tmp_path_factory):
 def test_record_has_every_method_with_reliance(smoke_run):
     tmp, _ = smoke_run
     rec = json.loads((tmp / "runs" / "patch-digits-gray-c1.0-smoke" / "seed0" / "record_main.json").read_text())
-    assert set(rec["methods"]) == {m.get("label", m["name"]) for m in efficacy_suite.METHODS}
+    assert set(rec["methods"]) == set(efficacy_suite.SMOKE_METHODS)
+    assert set(efficacy_suite.SMOKE_METHODS) <= {m.get("label", m["name"]) for m in efficacy_suite.METHODS}
     assert rec["n_masked"] == 1 and rec["n_train"] == 160  # 1 % of 160
     assert 0.0 <= rec["base_test"] <= 1.0 and 0.0 <= rec["oracle_test"] <= 1.0
     assert rec["methods"]["continued"]["role"] == "baseline" and rec["methods"]["swap"]["role"] == "feedback"

@@ -13,7 +13,8 @@ the no-feedback baselines, the thesis's methods, RRR and the recommended default
 
 Writes ``<output_dir>/<name>/``: ``summary.json`` (path printed last), ``comparison.md``
 (also printed), ``run.json``, ``config.json`` and per method ``history.jsonl`` and
-``cams_selected.png`` / ``cams_heldout.png`` (image | mask | CAM before | CAM after).
+``cams.npz`` with the figures ``cams_selected.png`` / ``cams_heldout.png`` (image | mask | CAM
+before | CAM after), ``cams_iterations.png`` and ``changed_test.png``.
 Options: ``--smoke`` (3 iterations, tiny batches; smoke-trained base), ``--quiet``,
 ``--data-root DIR``, ``--output-dir DIR``, ``--methods a,b`` (subset of the config).
 """

@@ -35,8 +35,9 @@ def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
 
 def save_iterations_figure(path: str | Path, cams: dict, along: dict, *, title: str, class_names=None) -> Path:
     """``cams_iterations.png``: each selected image's true-class CAM at the checks of
-    the run (``plot_utils.figures.cam_strip_figure``)."""
-    from plot_utils.figures import cam_strip_figure, save_figure
+    the run (``plot_utils.cam_figures.cam_strip_figure``)."""
+    from plot_utils.cam_figures import cam_strip_figure
+    from plot_utils.figures import save_figure
 
     path = Path(path)
     fig = cam_strip_figure(cams, along, title=title, class_names=class_names)
@@ -45,8 +46,9 @@ def save_iterations_figure(path: str | Path, cams: dict, along: dict, *, title: 
 
 def save_changed_figure(path: str | Path, test, changes: dict, *, before, after, title: str, class_names=None) -> Path:
     """``changed_test.png``: test images the retraining fixed and broke
-    (``plot_utils.figures.changed_figure``)."""
-    from plot_utils.figures import changed_figure, save_figure
+    (``plot_utils.cam_figures.changed_figure``)."""
+    from plot_utils.cam_figures import changed_figure
+    from plot_utils.figures import save_figure
 
     path = Path(path)
     fig = changed_figure(images=test.images, labels=test.labels, indices=test.indices, changes=changes,
@@ -56,8 +58,9 @@ def save_changed_figure(path: str | Path, test, changes: dict, *, before, after,
 
 def save_cam_figure(path: str | Path, cams: dict, *, title: str, class_names=None) -> Path:
     """``cams_selected.png`` / ``cams_heldout.png``: the titled grid of
-    ``plot_utils.figures.cam_grid_figure``."""
-    from plot_utils.figures import cam_grid_figure, save_figure
+    ``plot_utils.cam_figures.cam_grid_figure``."""
+    from plot_utils.cam_figures import cam_grid_figure
+    from plot_utils.figures import save_figure
 
     path = Path(path)
     fig = cam_grid_figure(cams, title=title, class_names=class_names)

@@ -15,6 +15,7 @@ from PIL import Image
 
 from common.errors import UserError
 from datasets import shortcut_suite as ss
+from datasets import suite_render as sr
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"n_train": 80, "n_val": 20, "n_test": 40}
@@ -51,21 +52,21 @@ def test_cue_rate_follows_the_correlation_per_split():
     n = 400
     sd = (0.9 * 0.1 / n) ** 0.5
     p = ss.SuiteParams(n_train=n, n_val=n, n_test=n, correlation=0.9)
-    labels, cues = ss.split_plan(p, "train")
+    labels, cues = sr.split_plan(p, "train")
     assert abs((labels == cues).mean() - 0.9) < 4 * sd
     mism = cues[labels != cues]
     assert len(np.unique(mism)) == 4  # the other classes, not a fixed one
-    labels, cues = ss.split_plan(p, "val")  # "same": like train
+    labels, cues = sr.split_plan(p, "val")  # "same": like train
     assert abs((labels == cues).mean() - 0.9) < 4 * sd
-    labels, cues = ss.split_plan(dataclasses.replace(p, correlation=1.0), "train")
+    labels, cues = sr.split_plan(dataclasses.replace(p, correlation=1.0), "train")
     assert (labels == cues).all()
     sd4 = (0.25 * 0.75 / n) ** 0.5
     for params, split in ((dataclasses.replace(p, correlation=None), "train"),
                           (dataclasses.replace(p, val_correlation="independent"), "val"), (p, "test")):
-        labels, cues = ss.split_plan(params, split)
+        labels, cues = sr.split_plan(params, split)
         assert abs((labels == cues).mean() - 0.25) < 4 * sd4, (params, split)
         assert np.bincount(cues, minlength=4).min() > n / 4 - 4 * n * sd4
-    labels, _ = ss.split_plan(p, "train")
+    labels, _ = sr.split_plan(p, "train")
     assert np.bincount(labels).tolist() == [100] * 4  # balanced
 
 
@@ -79,7 +80,7 @@ def test_written_set_layout_cues_csv_and_counts(written, cue):
     assert list(rows[0]) == ["split", "class", "name", "label", "cue_class"]
     for split in ss.SPLITS:
         srows = [r for r in rows if r["split"] == split]
-        labels, cues = ss.split_plan(p, split)
+        labels, cues = sr.split_plan(p, split)
         assert [int(r["label"]) for r in srows] == labels.tolist()
         assert [int(r["cue_class"]) for r in srows] == cues.tolist()
         assert meta["counts"][split]["images"] == len(srows) == p.count(split)
@@ -129,10 +130,10 @@ def test_cue_depends_on_the_cue_class_only_through_its_code(cue):
     p = _params(cue)
     source = None
     if p.content == "digits":
-        images, _ = ss._digit_sources()
-        source = images[ss.digit_sources(seed=0, split="train")[1][0]]
-    a = ss.render_example(p, "train", 3, label=1, cue_class=1, source=source)
-    b = ss.render_example(p, "train", 3, label=1, cue_class=2, source=source)
+        images, _ = sr._digit_sources()
+        source = images[sr.digit_sources(seed=0, split="train")[1][0]]
+    a = sr.render_example(p, "train", 3, label=1, cue_class=1, source=source)
+    b = sr.render_example(p, "train", 3, label=1, cue_class=2, source=source)
     assert np.array_equal(a.clean, b.clean) and np.array_equal(a.mask, b.mask)
     assert np.array_equal(a.image[a.mask == 0], b.image[b.mask == 0])
     assert not np.array_equal(a.image, b.image)

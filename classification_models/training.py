@@ -12,6 +12,7 @@ used by the upper bound K (train on train + val + part of test, evaluate on the 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -85,15 +86,51 @@ def first_nonfinite_weight(model) -> str | None:
     return None
 
 
-def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
-    """A Keras optimiser by name (``adam`` | ``sgd``)."""
+def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, warmup: int = 0):
+    """The one optimiser factory (base training and retraining): ``adam`` or ``sgd`` (with
+    ``momentum``).
+
+    Args:
+        learning_rate: the rate after warm-up.
+        warmup: iterations of linear warm-up from ``learning_rate / warmup`` (0: none).
+            A fresh Adam moves every weight by about ``learning_rate`` on its first
+            steps, whatever the gradient's size; on a converged model that jolts the
+            predictions before any learning happens.
+    """
     import keras
 
+    lr = WarmUp(learning_rate, warmup) if warmup > 0 else learning_rate
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate)
+        return keras.optimizers.Adam(learning_rate=lr)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
     raise UserError(f"unknown optimizer '{name}' (valid: {', '.join(OPTIMIZERS)})")
+
+
+def _warmup_class():
+    import keras
+
+    class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
+        """Linear warm-up: step s (0-based) uses ``rate · min(1, (s + 1) / steps)``."""
+
+        def __init__(self, rate: float, steps: int):
+            self.rate = float(rate)
+            self.steps = int(steps)
+
+        def __call__(self, step):
+            import tensorflow as tf
+
+            frac = tf.minimum(1.0, (tf.cast(step, tf.float32) + 1.0) / float(self.steps))
+            return self.rate * frac
+
+        def get_config(self):
+            return {"rate": self.rate, "steps": self.steps}
+
+    return _WarmUp
+
+
+def WarmUp(rate: float, steps: int):  # noqa: N802 - a class factory (keras imported lazily)
+    return _warmup_class()(rate, steps)
 
 
 def make_strategy(distribute: str):
@@ -240,7 +277,6 @@ def fit(
         the weights of the last complete epoch are restored and ``stopped`` says where
         it happened.
     """
-    import tensorflow as tf
     from tqdm.auto import tqdm
 
     n_train = len(dataset.arrays(train_split))
@@ -255,7 +291,7 @@ def fit(
     steps_per_epoch = n_train // options.batch_size if distributed else math.ceil(n_train / options.batch_size)
     if options.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, options.max_steps_per_epoch)
-    scope = strategy.scope() if distributed else _null_scope()
+    scope = strategy.scope() if distributed else contextlib.nullcontext()
     with scope:
         if optimizer is None:
             optimizer = make_optimizer(options.optimizer, options.learning_rate, options.momentum)
@@ -318,11 +354,3 @@ def fit(
         append_jsonl(history_path, {"stopped": stopped, "epochs_completed": len(history)})
     return FitResult(history=history, epochs_completed=len(history), steps=total_steps, stopped=stopped,
                      seconds=round(time.perf_counter() - start, 3))
-
-
-class _null_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import random
 
 from common.errors import UserError
 
@@ -43,15 +42,10 @@ def set_seed(seed: int, deterministic_ops: bool = True) -> None:
     of that machine, i.e. no measurable cost on CPU.
     """
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
-    random.seed(seed)
-    import numpy as np
-
-    np.random.seed(seed)
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
 
-    keras.utils.set_random_seed(seed)
-    tf.random.set_seed(seed)
+    keras.utils.set_random_seed(seed)  # Python's random, NumPy and TensorFlow
     if deterministic_ops:
         try:
             tf.config.experimental.enable_op_determinism()

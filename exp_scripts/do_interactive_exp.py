@@ -24,6 +24,7 @@ from ``init_from.layers`` / ``init_from.input``) and recorded in ``result.json``
 """
 from __future__ import annotations
 
+import contextlib
 import argparse
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
     from classification_models.models import build_model, check_input_shape, resolve_params
     from classification_models.train_result import check_model_data, load_train_result
 
-    scope = strategy.scope() if strategy is not None else _Null()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     if cfg.model_import is not None:
         with scope:
             return import_classifier(cfg, source, dataset)
@@ -110,13 +111,6 @@ def import_classifier(cfg: TrainConfig, source: str, dataset):
                         f"'{dataset.name}' has {dataset.num_classes}")
     return clf, {"imported": str(Path(imp.model).resolve()), **clf.describe()}
 
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from classification_models.classifier import Classifier
+from classification_models.training import WarmUp, make_optimizer  # noqa: F401 - the one optimiser factory
 from classification_models.training import first_nonfinite_weight
 from common.errors import UserError
 from common.io import append_jsonl
@@ -37,53 +38,6 @@ def clone_classifier(base: Classifier, freeze=None) -> Classifier:
     if freeze is not None:
         freeze_layers(clf.model, up_to=freeze.up_to, batch_norm=freeze.batch_norm, source="freeze")
     return clf
-
-
-def make_optimizer(name: str, learning_rate: float, warmup: int = 0):
-    """A fresh optimiser for one method's run.
-
-    Args:
-        name: ``adam`` or ``sgd`` (momentum 0.9).
-        learning_rate: the rate after warm-up.
-        warmup: iterations of linear warm-up from ``learning_rate / warmup`` (0: none).
-            A fresh Adam moves every weight by about ``learning_rate`` on its first
-            steps, whatever the gradient's size; on a converged model that jolts the
-            predictions before any learning happens.
-    """
-    import keras
-
-    lr = learning_rate
-    if warmup > 0:
-        lr = WarmUp(learning_rate, warmup)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
-    return keras.optimizers.Adam(learning_rate=lr)
-
-
-def _warmup_class():
-    import keras
-
-    class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
-        """Linear warm-up: step s (0-based) uses ``rate · min(1, (s + 1) / steps)``."""
-
-        def __init__(self, rate: float, steps: int):
-            self.rate = float(rate)
-            self.steps = int(steps)
-
-        def __call__(self, step):
-            import tensorflow as tf
-
-            frac = tf.minimum(1.0, (tf.cast(step, tf.float32) + 1.0) / float(self.steps))
-            return self.rate * frac
-
-        def get_config(self):
-            return {"rate": self.rate, "steps": self.steps}
-
-    return _WarmUp
-
-
-def WarmUp(rate: float, steps: int):  # noqa: N802 - a class factory (keras imported lazily)
-    return _warmup_class()(rate, steps)
 
 
 @dataclasses.dataclass(frozen=True)

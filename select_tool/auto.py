@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from common.cli import quiet_tf_logs, run_main
+from common.cli import quiet_tf_logs, run_main, seed_arg
 from datasets.auto_select import HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
 
 
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="train")
     ap.add_argument("--heldout-split", default=None,
                     help="take the held-out images from this split (e.g. test: never trained on); default: --split")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--data-root", help="data root (default: the train result's, $VF_DATA_ROOT or ./data)")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--propagate", default=None, metavar="SELECTION",

@@ -107,11 +107,15 @@ def test_one_seed_range_for_every_config_and_option(seed):
     assert _cfg(seed=2**31 - 1).seed == 2**31 - 1
 
 
-def test_seed_option_of_a_command_uses_the_same_rule(capsys):
+@pytest.mark.parametrize("command", ["train_inpainter", "auto"])
+def test_seed_option_of_a_command_uses_the_same_rule(command, capsys):
     from image_generator import train_inpainter
+    from select_tool import auto
 
+    main, argv = {"train_inpainter": (train_inpainter.main, ["--dataset-spec", "x", "--out", "o"]),
+                  "auto": (auto.main, ["result.json", "--n", "3"])}[command]
     with pytest.raises(SystemExit) as info:  # argparse's usage error
-        train_inpainter.main(["--dataset-spec", "x", "--out", "o", "--seed", "-1"])
+        main([*argv, "--seed", "-1"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "argument --seed: the seed must be an integer in [0, 2147483647], got -1" in err
 

@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exp_scripts.exp_backprops import ensure_base_model
     import tempfile
 
-    from datasets.auto_select import auto_select
+    from select_tool.auto_select import auto_select
     from datasets.selection import load_selection
     from exp_scripts.retrain.data import masked_set_from_items
 

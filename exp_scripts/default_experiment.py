@@ -93,7 +93,7 @@ def default_config(*, smoke: bool, data_root, quiet: bool, output_dir: str | Non
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from common.io import atomic_write_json
-    from datasets.auto_select import HELDOUT_FILE, auto_select
+    from select_tool.auto_select import HELDOUT_FILE, auto_select
     from exp_scripts.efficacy_suite import MASKED_SHARE
     from exp_scripts.retrain.config import RetrainConfig
 

@@ -7,7 +7,7 @@ Per data set and seed: trains (or reuses) the base model and the clean upper bou
 (``config_files/train_files/<ds>.json`` / ``<ds>_clean.json`` with ``train.seed`` set)
 under ``<root>/<ds>/seed<s>/{base,clean}``; selects ``floor(masked_share × train)``
 training images with a ground-truth irrelevant region (misclassified first, then lowest
-true-class probability; ``datasets.auto_select``) plus 20 held-out masked test
+true-class probability; ``select_tool.auto_select``) plus 20 held-out masked test
 images; runs the methods with the shared loop; stores ``record_<tag>.json``. Finished runs
 are reused (same resolved config), so an interrupted report resumes.
 
@@ -273,7 +273,7 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from datasets.selection import load_selection
-    from datasets.auto_select import HELDOUT_FILE, auto_select
+    from select_tool.auto_select import HELDOUT_FILE, auto_select
     from exp_scripts.efficacy_suite import same_config
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment

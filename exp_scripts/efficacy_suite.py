@@ -13,7 +13,7 @@ and a ``masks/`` tree) and seed, exactly what a user would do:
    ``image_folder`` train config (``TRAIN``: trained to convergence — the criterion
    is checked by every run: 100 more plain iterations, method ``continued``, move the
    test accuracy by less than the seed noise);
-3. ``datasets.auto_select``: 1 % of the training images, misclassified first, masks from
+3. ``select_tool.auto_select``: 1 % of the training images, misclassified first, masks from
    the ground-truth tree; 20 held-out masked test images;
 4. ``exp_scripts.exp_backprops``'s runner with ``METHODS`` and default parameters.
 
@@ -184,7 +184,7 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from datasets import shortcut_suite
-    from datasets.auto_select import HELDOUT_FILE, auto_select
+    from select_tool.auto_select import HELDOUT_FILE, auto_select
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
 

@@ -13,7 +13,7 @@
 
 Writes ``OUT/selection.json`` + ``OUT/masks/*.png`` (and ``OUT/heldout_selection.json``
 with ``--heldout N``: images disjoint from the selection). Prints notes (skipped images)
-and the selection path last. Logic: ``datasets.auto_select``.
+and the selection path last. Logic: ``select_tool.auto_select``.
 
 ``--propagate SELECTION`` instead extends an expert's selection to the other training
 images (the cells whose last-conv activations look, to the model, like the masked
@@ -27,7 +27,7 @@ import argparse
 import sys
 
 from common.cli import quiet_tf_logs, run_main, seed_arg
-from datasets.auto_select import HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
+from select_tool.auto_select import HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""Non-GUI selection (datasets.auto_select, select_tool.auto)."""
+"""Non-GUI selection (select_tool.auto_select, select_tool.auto)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import pytest
 from classification_models.cam import upsample_bilinear
 from classification_models.classifier import CamBatch
 from common.errors import UserError
-from datasets.auto_select import candidate_order, cam_mask, filter_mask, auto_select
+from select_tool.auto_select import candidate_order, cam_mask, filter_mask, auto_select
 from datasets.base import ArrayDataset
 from datasets.selection import load_selection, read_mask
 
@@ -184,7 +184,7 @@ def test_with_a_real_tiny_classifier_cam_masks_match_cams(tmp_path):
 
 
 def test_cli_prints_selection_path_last(tmp_path, capsys, monkeypatch):
-    import datasets.auto_select as mod
+    import select_tool.auto_select as mod
     from select_tool import auto
 
     ds, _ = _dataset()
@@ -203,7 +203,7 @@ def test_heldout_from_another_split_is_disjoint_and_from_that_split(tmp_path):
     """``heldout_split='test'``: held-out masked images the model never trained on."""
     import numpy as _np
 
-    from datasets.auto_select import auto_select as _auto
+    from select_tool.auto_select import auto_select as _auto
     from datasets.base import ArrayDataset
     from datasets.selection import load_selection as _load
 

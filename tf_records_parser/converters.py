@@ -131,7 +131,7 @@ def load_mask(path: Path, size_hw: tuple[int, int], image_path: Path | None = No
     """
     from PIL import Image, UnidentifiedImageError
 
-    from datasets.selection import read_mask
+    from common.images import read_mask
 
     if threshold is None:
         try:

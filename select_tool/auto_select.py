@@ -4,7 +4,7 @@ The logic behind ``python -m select_tool.auto``, kept in the data
 layer so that ``exp_scripts`` can build its no-argument default selection without
 importing the GUI package::
 
-    from datasets.auto_select import auto_select
+    from select_tool.auto_select import auto_select
     path = auto_select("results/symbols/train_result.json", n=5, pick="misclassified",
                        mask_from="ground_truth", heldout=20, seed=0, out_dir="results/sel")
 

@@ -2,8 +2,8 @@
 
 Prints figures, asserts nothing; benchmarks are not tests.
 
-    python -m tf_records_parser.benchmark
-    python -m tf_records_parser.benchmark --params '{"n_train": 300}' --batch-size 55
+    python -m exp_scripts.bench_records
+    python -m exp_scripts.bench_records --params '{"n_train": 300}' --batch-size 55
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _throughput(ds_fn, n_images: int, repeats: int) -> float:
 
 def main(argv=None) -> int:
     quiet_tf_logs()
-    parser = argparse.ArgumentParser(prog="python -m tf_records_parser.benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m exp_scripts.bench_records", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="{}", help="symbols parameters (JSON), default the embedded default set")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)

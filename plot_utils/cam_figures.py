@@ -50,10 +50,18 @@ def cam_grid_figure(cams: dict, *, title: str = "", class_names: Sequence[str] |
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel(note, fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    _title(fig, title, 11)
     return fig
+
+
+def _title(fig, title: str, size: int) -> None:
+    """Lays the axes out below a figure title of fixed height (about 0.36 in), whatever
+    the figure's height, so the title never runs into the column titles."""
+    if title:
+        fig.suptitle(title, fontsize=size, y=1.0 - 0.12 / fig.get_figheight(), va="top")
+        fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.36 / fig.get_figheight()))
+    else:
+        fig.tight_layout()
 
 
 def _rgb(img) -> np.ndarray:
@@ -101,9 +109,7 @@ def cam_strip_figure(cams: dict, along: dict, *, title: str = "", class_names: S
                 ax.set_title(f"it {int(its[t])}{mark}", fontsize=8, fontweight="bold" if mark else "normal")
             if c == 0:
                 ax.set_ylabel(f"{cams['indices'][r]}\n{names[label] if names else label}", fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    _title(fig, title, 10)
     return fig
 
 
@@ -130,7 +136,5 @@ def changed_figure(*, images, labels, indices, changes: dict, before, after, tit
             ax.set_xlabel(f"true {names[labels[i]]}\n{names[before[i]]} → {names[after[i]]}", fontsize=7)
             if c == 0:
                 ax.set_ylabel(f"{kind} ({len(changes[kind])})", fontsize=9, fontweight="bold")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    _title(fig, title, 10)
     return fig

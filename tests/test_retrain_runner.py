@@ -128,3 +128,22 @@ def test_method_seed_depends_on_label_not_position():
     assert method_seed(0, "pas") == method_seed(0, "pas")
     assert method_seed(0, "pas") != method_seed(0, "pasa")
     assert method_seed(1, "pas") == method_seed(0, "pas") + 1
+
+
+def test_reversed_cue_is_flagged_before_the_verdict():
+    from exp_scripts.retrain.outputs import comparison_table, reversed_cue_warnings
+
+    energy = {"selected": {"before": 0.1, "after": 0.1}, "heldout": {"before": 0.1, "after": 0.1}}
+    summary = {"base": {"accuracy": {"val": 1.0, "val_swap": 0.25, "test": 0.27}, "cue": None}, "methods": {
+        "continued": {"accuracy": {"val": 1.0, "val_swap": 0.3, "test": 0.27}, "role": "baseline",
+                      "in_mask_cam_energy": energy, "step_seconds": 0.1},
+        "swap": {"accuracy": {"val": 0.25, "val_swap": 0.97, "test": 0.30}, "role": "feedback",
+                 "in_mask_cam_energy": energy, "step_seconds": 0.1}}}
+    warnings = reversed_cue_warnings(summary)
+    assert len(warnings) == 1 and warnings[0].startswith("Warning: swap reads the cue backwards (validation accuracy "
+                                                         "0.250 with the cue, 0.970 with it swapped")
+    lines = [ln for ln in comparison_table(summary, {}).splitlines() if ln.strip()]
+    assert lines[-2] == warnings[0] and lines[-1].startswith("Verdict: best feedback method swap")
+    # a method that ignores the cue (both about equal) is not flagged
+    summary["methods"]["swap"]["accuracy"].update(val=0.96, val_swap=0.97)
+    assert reversed_cue_warnings(summary) == []

@@ -118,8 +118,30 @@ def comparison_table(summary: dict, extras: dict) -> str:
             f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))} | {_iterations_cell(m)} | "
             f"{_fmt(m['step_seconds'], 4)} | "
             f"{_fmt(ratio, 2)} |")
+    warnings = reversed_cue_warnings(summary)
     line = verdict(summary)
-    return "\n".join(lines) + "\n" + (f"\n{line}\n" if line else "")
+    return ("\n".join(lines) + "\n" + "".join(f"\n{w}\n" for w in warnings)
+            + (f"\n{line}\n" if line else ""))
+
+
+def reversed_cue_warnings(summary: dict, gap: float = 0.3) -> list[str]:
+    """One line per method that reads the cue *backwards*: its accuracy on the cue-swapped
+    validation copy is far above its plain validation accuracy (by more than ``gap``),
+    while the base's was far below. Swapping the cue region to another class's on most
+    training images makes the cue anti-correlated with the label; a model can then learn
+    "this background is not my class", which the swapped copy rewards and a test set with
+    an independent cue does not."""
+    base = summary["base"]["accuracy"]
+    if base.get("val") is None or base.get("val_swap") is None or base["val"] - base["val_swap"] <= gap:
+        return []
+    out = []
+    for key, m in summary["methods"].items():
+        acc = m["accuracy"]
+        if acc.get("val") is not None and acc.get("val_swap") is not None and acc["val_swap"] - acc["val"] > gap:
+            out.append(f"Warning: {key} reads the cue backwards (validation accuracy {acc['val']:.3f} with the cue, "
+                       f"{acc['val_swap']:.3f} with it swapped to another class's): its cue-swapped training made "
+                       "the cue anti-correlated with the label; do not trust its val-swap score.")
+    return out
 
 
 def verdict(summary: dict) -> str | None:

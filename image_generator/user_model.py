@@ -21,7 +21,6 @@ custom layers registered with ``keras.saving.register_keras_serializable``).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -82,20 +81,15 @@ def validate_signature(model, image_shape: tuple[int, int, int] | None = None, w
 
 
 def load_inpainting_model(path: str | os.PathLike):
-    """Loads a ``.keras`` inpainting model in safe mode and checks its signature."""
-    import keras
-
+    """Loads a ``.keras`` inpainting model in safe mode (``classification_models.classifier.
+    load_keras_model``) and checks its signature."""
     import image_generator.learned  # noqa: F401  (registers the learned inpainter's layers)
+    from classification_models.classifier import load_keras_model
 
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"inpainting model '{path}' does not exist")
-    if path.suffix != ".keras":
-        raise UserError(f"inpainting model '{path}' must be a .keras file")
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except (ValueError, OSError, TypeError) as exc:
-        raise UserError(f"cannot load inpainting model '{path}': {str(exc).splitlines()[0]}") from exc
+        model = load_keras_model(path)
+    except UserError as exc:
+        raise UserError(f"cannot load inpainting model: {exc}") from None
     validate_signature(model, where=f"inpainting model '{path}'")
     return model
 

@@ -285,8 +285,9 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                                  "p_true": np.stack(along["p_true"]),
                                  "kept": np.asarray(res.best["iteration"] if res.best else res.iterations_run)}
         test_changes = None
-        if "test" in ev["preds"]:
-            test_changes = changed_predictions(labels=dataset.arrays("test").labels, before=base_eval["preds"]["test"],
+        test = dataset.arrays("test") if "test" in ev["preds"] else None
+        if test is not None:
+            test_changes = changed_predictions(labels=test.labels, before=base_eval["preds"]["test"],
                                                after=ev["preds"]["test"])
             summary["methods"][m.label]["changed_test"] = {k: len(v) for k, v in test_changes.items()}
         save_cams(mdir / CAMS_FILE, cam_sets)
@@ -301,13 +302,13 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                                        class_names=class_names,
                                        title=f"{m.label}: true-class CAM of the selected images along the run")
             if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
-                save_changed_figure(mdir / "changed_test.png", dataset.arrays("test"), test_changes,
+                save_changed_figure(mdir / "changed_test.png", test, test_changes,
                                     before=base_eval["preds"]["test"], after=ev["preds"]["test"],
                                     class_names=class_names, title=f"{m.label}: test images whose prediction changed")
         described[m.label] = {**m.describe(), "seconds": time.perf_counter() - t0,
                               "trainable": trainable_summary(m.clf.model, **freeze_args(cfg.freeze)),
                               "changed_test": None if test_changes is None else {
-                                  k: [str(dataset.arrays("test").indices[i]) for i in v] for k, v in test_changes.items()},
+                                  k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},
                               "per_image_energy": {"selected": sel_after["energy"].tolist(),
                                                    "heldout": held_after["energy"].tolist()}}
         say(f"  {m.label}: test acc {ev['accuracy'].get('test', float('nan')):.3f} "

@@ -1,10 +1,17 @@
 """Counterfactual cue swaps: the irrelevant region of an image replaced by the same
-region of an image of *another* class, so that the cue no longer predicts the label.
+region of another image, so that the cue no longer predicts the label.
 
 Used three ways: the behavioural reliance metric (how often a prediction changes when
-only the cue region changes), counterfactual training (the swapped image keeps its own
-label: a counterexample to the shortcut) and model selection on a cue-swapped
-validation set.
+only the cue region changes: donors of *another* class), counterfactual training (the
+swapped image keeps its own label) and model selection on a cue-swapped validation set.
+
+Which donors: ``donors="other"`` takes the region from an image of another class, the
+definition of a flip for the reliance metric. For training and for model selection,
+``donors="any"`` draws the donor from every class (itself excluded): a cue copied only
+from *other* classes still carries information — "this background is class B's, so the
+image is not B" — and a model that learns that anti-cue scores high on other-class
+swaps while failing on the original images. With donors of any class the swapped cue
+is independent of the label, like the test split of a cue-randomised benchmark.
 
 The rule is generic (no knowledge of the cue family):
 
@@ -63,25 +70,28 @@ def _inpaint(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 def cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, rng: np.random.Generator,
-             candidates: int = 8, exclude_same: np.ndarray | None = None) -> SwapResult:
-    """Replaces each image's masked region by the same region of an image of another class.
+             candidates: int = 8, exclude_same: np.ndarray | None = None, donors: str = "other") -> SwapResult:
+    """Replaces each image's masked region by the same region of a donor image.
 
     Args:
         images: uint8 ``[N, H, W, C]``; masks: ``[N, H, W]`` nonzero = irrelevant (cue);
         labels: int ``[N]``.
         donor_images, donor_masks, donor_labels: the donor pool (may be the same arrays).
         rng: draws the candidate donors.
-        candidates: other-class donors drawn per image; the one with the largest mask IoU wins.
+        candidates: donors drawn per image; the one with the largest mask IoU wins.
         exclude_same: optional int ``[N]``: donor position each image must not use (itself,
             when the donor pool is the image set).
+        donors: ``"other"``: donors of another class only; ``"any"``: donors of every class
+            (the swapped cue independent of the label; see the module docstring).
 
     Returns:
         ``SwapResult``. An image with an empty mask is returned unchanged (its donor is -1).
-        When no other-class donor has a masked region, a random other-class donor gives
-        the pixels of the receiving mask as they are (IoU reported as 0).
+        When no eligible donor has a masked region, a random eligible donor gives the
+        pixels of the receiving mask as they are (IoU reported as 0).
 
     Raises:
-        UserError when the donor pool has no image of another class.
+        UserError when the donor pool has no image of another class (a swap needs two
+        classes, whichever ``donors``), or ``donors`` is unknown.
     """
     images = np.asarray(images)
     masks = np.asarray(masks) > 0
@@ -94,27 +104,29 @@ def cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, 
                         f"donor masks {d_mask.shape} do not match")
     if candidates < 1:
         raise UserError(f"cue swap: candidates must be >= 1, got {candidates}")
+    if donors not in ("other", "any"):
+        raise UserError(f"cue swap: donors must be 'other' or 'any', got {donors!r}")
     usable = d_mask.any(axis=(1, 2))
     out = images.copy()
-    donors = np.full(len(images), -1, np.int64)
+    picked = np.full(len(images), -1, np.int64)
     ious = np.zeros(len(images), np.float64)
     for i in range(len(images)):
         if not masks[i].any():
             continue
-        other = d_lab != labels[i]
+        if not (d_lab != labels[i]).any():
+            raise UserError(f"cue swap: no donor of a class other than {int(labels[i])} (donor classes: "
+                            f"{sorted(set(d_lab.tolist()))}); a swap needs at least two classes")
+        other = d_lab != labels[i] if donors == "other" else np.ones(len(d_lab), bool)
         if exclude_same is not None and 0 <= exclude_same[i] < len(other):
             other[exclude_same[i]] = False
         pool = np.flatnonzero(other & usable)
         if not len(pool):
-            # no other-class donor with a known cue region: the same region of any image of
-            # another class (right for a cue at a fixed place; elsewhere it erases the cue)
+            # no eligible donor with a known cue region: the same region of any eligible
+            # image (right for a cue at a fixed place; elsewhere it erases the cue)
             pool = np.flatnonzero(other)
-            if not len(pool):
-                raise UserError(f"cue swap: no donor of a class other than {int(labels[i])} (donor classes: "
-                                f"{sorted(set(d_lab.tolist()))}); a swap needs at least two classes")
             j = int(rng.choice(pool))
             out[i][masks[i]] = d_img[j][masks[i]]
-            donors[i] = j
+            picked[i] = j
             continue
         cand = rng.choice(pool, size=min(candidates, len(pool)), replace=False)
         iou = mask_iou(masks[i], d_mask[cand])
@@ -124,5 +136,5 @@ def cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, 
         img[paste] = d_img[j][paste]
         hole = masks[i] & ~d_mask[j]
         img[hole] = _inpaint(img, hole)[hole]
-        donors[i], ious[i] = j, float(iou.max())
-    return SwapResult(images=out, donors=donors, iou=ious)
+        picked[i], ious[i] = j, float(iou.max())
+    return SwapResult(images=out, donors=picked, iou=ious)

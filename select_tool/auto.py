@@ -52,11 +52,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--propagate", default=None, metavar="SELECTION",
                     help="propagate this selection's masks to the other training images instead of picking")
-    ap.add_argument("--threshold", type=float, default=0.8, help="for --propagate: cell probability (default 0.8)")
+    ap.add_argument("--threshold", type=float, default=0.8, help="for --propagate: cell probability (default 0.8), "
+                    "lowered until --min-recall of the expert's masked cells are marked")
+    ap.add_argument("--min-recall", type=float, default=0.95,
+                    help="for --propagate: share of the expert's masked cells the threshold must mark (0: keep it)")
     args = ap.parse_args(argv)
     if args.propagate:
         path = propagate(args.result, args.propagate, out_dir=args.out, threshold=args.threshold,
-                         data_root=args.data_root)
+                         min_recall=args.min_recall, data_root=args.data_root)
         print(path)
         return 0
     path = auto_select(
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def propagate(result, selection, *, out_dir, threshold: float = 0.8, data_root=None):
+def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall: float = 0.95, data_root=None):
     """Writes the propagated masks of ``selection`` (on ``result``'s model) as a selection."""
     from pathlib import Path
 
@@ -89,6 +92,8 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, data_root=N
 
     if not 0.0 <= threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")
+    if not 0.0 <= min_recall <= 1.0:
+        raise UserError(f"--min-recall must be in [0, 1], got {min_recall}")
     tr = load_train_result(result)
     clf, dataset = tr.load_model_and_data(data_root)
     sel = load_selection(selection, check_masks=False)
@@ -99,7 +104,7 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, data_root=N
                        what=f"selection '{selection}': mask for index '{it.index}'") for it in sel.items]
     selected = masked_set_from_items(dataset, sel.items, masks, where=f"selection '{selection}'")
     data = RetrainData(dataset, selected, MaskedSet.empty(dataset.image_shape), clf.grid_shape,
-                       {"mode": "area", "threshold": 0.25}, propagation_params={"threshold": threshold})
+                       {"mode": "area", "threshold": 0.25}, propagation_params={"threshold": threshold, "min_recall": min_recall})
     prop = data.propagated(clf)
     path = write_propagated(Path(out_dir), data, train_result=str(Path(result).resolve()))
     quality = prop.quality

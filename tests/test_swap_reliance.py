@@ -65,6 +65,44 @@ def test_swap_prefers_donors_with_the_cue_in_the_same_place_and_erases_the_own_c
         assert not np.array_equal(res.images[i][hole], x[i][hole])
 
 
+def test_swap_with_donors_of_any_class_makes_the_cue_independent_of_the_label():
+    """donors="any": the donor's class is spread over every class (its own included), never
+    the image itself; "other" never gives the own class. An unknown choice is refused."""
+    x, y, m, _ = _images(400, seed=5)
+    res = cue_swap(images=x, masks=m, labels=y, donor_images=x, donor_masks=m, donor_labels=y,
+                   rng=np.random.default_rng(0), exclude_same=np.arange(400), donors="any")
+    assert (res.donors != np.arange(400)).all()
+    same = (y[res.donors] == y).mean()
+    assert abs(same - 1 / C) < 0.07  # own class about as often as any other
+    counts = np.bincount(y[res.donors], minlength=C)
+    assert counts.min() > 0.18 * 400
+    np.testing.assert_array_equal(res.images[m == 0], x[m == 0])
+    other = cue_swap(images=x, masks=m, labels=y, donor_images=x, donor_masks=m, donor_labels=y,
+                     rng=np.random.default_rng(0), exclude_same=np.arange(400), donors="other")
+    assert (y[other.donors] != y).all()
+    with pytest.raises(UserError, match="donors must be 'other' or 'any', got 'same'"):
+        cue_swap(images=x, masks=m, labels=y, donor_images=x, donor_masks=m, donor_labels=y,
+                 rng=np.random.default_rng(0), donors="same")
+    with pytest.raises(UserError, match="at least two classes"):
+        cue_swap(images=x, masks=m, labels=np.zeros(400, int), donor_images=x, donor_masks=m,
+                 donor_labels=np.zeros(400, int), rng=np.random.default_rng(0), donors="any")
+
+
+def test_threshold_is_lowered_until_the_expert_cells_are_marked():
+    from classification_models.propagation import calibrate_threshold
+
+    grid = np.zeros((2, 4, 4))
+    grid[:, :, :3] = 1.0  # 24 masked cells: a background-like mask
+    prob = np.where(grid > 0, 0.9, 0.05)
+    prob[:, :, 2] = 0.42  # the masked cells next to the object: less confident
+    # at 0.8 only 16/24 = 0.67 are marked; 0.4 is the first step that marks them all
+    assert calibrate_threshold(probability=prob, grid_masks=grid, start=0.8, min_recall=0.95) == pytest.approx(0.4)
+    assert calibrate_threshold(probability=prob, grid_masks=grid, start=0.8, min_recall=0.6) == pytest.approx(0.8)
+    assert calibrate_threshold(probability=prob, grid_masks=grid, start=0.8, min_recall=0.0) == pytest.approx(0.8)
+    prob[:, :, 2] = 0.01  # never reachable: the floor
+    assert calibrate_threshold(probability=prob, grid_masks=grid, start=0.8, min_recall=0.95) == pytest.approx(0.05)
+
+
 def test_swap_needs_two_classes():
     x, y, m, _ = _images(8)
     with pytest.raises(UserError, match="at least two classes"):

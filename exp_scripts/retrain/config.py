@@ -66,11 +66,16 @@ class PropagationSpec:
     """Feedback propagation (``classification_models.propagation``): a cell of another
     training image is masked where a logistic regression on last-conv activation vectors
     (masked against unmasked cells of the expert's images, inverse regularisation ``c``)
-    gives a probability above ``threshold``. ``top`` filters with at least ``min_share``
-    of their activation inside the masks are the ones ``filter_penalty`` penalises.
+    gives a probability above the threshold. The threshold is ``threshold`` lowered (in
+    steps of 0.05, down to 0.05) until the cell model marks at least ``min_recall`` of
+    the expert's own masked cells (0 keeps ``threshold``): a cue that covers most of the
+    image (a background) otherwise leaves strips of itself unmarked, and the model reads
+    the cue from the strips. ``top`` filters with at least ``min_share`` of their
+    activation inside the masks are the ones ``filter_penalty`` penalises.
     Used by ``swap`` (``propagate``) and ``filter_penalty``."""
 
     threshold: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0})
+    min_recall: float = field(default=0.95, metadata={"min": 0.0, "max": 1.0})
     c: float = field(default=1.0, metadata={"gt": 0.0})
     top: int = field(default=8, metadata={"min": 1})
     min_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})

@@ -171,17 +171,22 @@ class Propagated:
     threshold: float = 0.8
 
     def describe(self) -> dict:
-        return {"n_images": int(len(self.positions)), "filters": self.filters.tolist(),
+        return {"n_images": int(len(self.positions)), "threshold": round(float(self.threshold), 4),
+                "filters": self.filters.tolist(),
                 "filter_share": [round(float(self.share[f]), 4) for f in self.filters], "quality": self.quality}
 
 
 def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: float = 0.0,
-                        threshold: float = 0.8, c: float = 1.0, batch_size: int = 256) -> Propagated:
+                        threshold: float = 0.8, min_recall: float = 0.95, c: float = 1.0,
+                        batch_size: int = 256) -> Propagated:
     """Marks the cells of every other training image that look, to the model, like the
     cells under the expert's masks (``classification_models.propagation.CellClassifier``,
-    probability above ``threshold``); ranks the filters by their share inside the masks
-    (the ``top`` with at least ``min_share``) for the filter-level penalty."""
-    from classification_models.propagation import CellClassifier, grid_to_image, precision_recall, rank_filters
+    probability above a threshold: ``threshold`` lowered until ``min_recall`` of the
+    expert's masked cells are marked, ``calibrate_threshold``); ranks the filters by their
+    share inside the masks (the ``top`` with at least ``min_share``) for the filter-level
+    penalty."""
+    from classification_models.propagation import (CellClassifier, calibrate_threshold, grid_to_image,
+                                                   precision_recall, rank_filters)
 
     sel = data.selected
     if not len(sel):
@@ -191,6 +196,8 @@ def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: floa
     ranking = rank_filters(activations=acts_sel, grid_masks=grid_sel, top=min(top, acts_sel.shape[-1]),
                            min_share=min_share)
     cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=c)
+    threshold = calibrate_threshold(probability=cells_model.probability(acts_sel), grid_masks=grid_sel,
+                                    start=threshold, min_recall=min_recall)
     train = data.train
     selected_pos = {data.dataset.locate(i)[1] for i in sel.indices}
     cells = []
@@ -224,10 +231,12 @@ def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: in
     """A cue-swapped copy of a split for model selection without a clean validation split.
 
     The propagated-mask model (fit on the expert's masks) marks the cue cells of the
-    split's images; those images get their marked region swapped with another class's
-    (``image_generator.swap.cue_swap``). Accuracy on the swapped images rewards a model
-    for reading the object, not the cue — computable from the user's own, cue-carrying
-    validation split.
+    split's images; those images get their marked region swapped with another image's,
+    of any class (``image_generator.swap.cue_swap`` with ``donors="any"``: the swapped
+    cue is independent of the label, as on a cue-randomised test split; other-class
+    donors would reward a model that reads the cue backwards). Accuracy on the swapped
+    images rewards a model for reading the object, not the cue — computable from the
+    user's own, cue-carrying validation split.
 
     Returns:
         ``{"images", "labels", "n", "share_marked"}`` or None when the split is missing or
@@ -254,6 +263,6 @@ def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: in
     masks = grid_to_image(cells[keep], size=arr.images.shape[1:3])
     res = cue_swap(images=arr.images[keep], masks=masks, labels=arr.labels[keep], donor_images=arr.images[keep],
                    donor_masks=masks, donor_labels=arr.labels[keep], rng=np.random.default_rng(seed),
-                   exclude_same=np.arange(len(keep)))
+                   exclude_same=np.arange(len(keep)), donors="any")
     return {"images": res.images, "labels": arr.labels[keep].astype(np.int64), "n": int(len(keep)),
             "share_marked": float(len(keep) / max(len(arr), 1))}

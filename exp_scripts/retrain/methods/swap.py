@@ -1,8 +1,11 @@
 """Counterfactual swaps and the filter-level penalty: making a few masks count for many images.
 
-``swap``: the masked region of an image is replaced by the same region of an image of
-another class (``image_generator.swap.cue_swap``: pixels irrelevant in both, the rest
-inpainted) while the label stays, so the cue stops predicting the class — changing what
+``swap``: the masked region of an image is replaced by the same region of another
+image (``image_generator.swap.cue_swap``: pixels irrelevant in both, the rest
+inpainted) while the label stays, so the cue stops predicting the class. The donors
+come from every class (``donors: "any"``): donors of other classes only would turn the
+cue into an anti-cue ("this is class B's background, so not B"), which a model learns
+as readily as the cue itself — changing what
 the data says instead of penalising what the model looks at. With ``propagate`` the
 expert's masks are first extended to the training images where the same last-conv
 filters fire (``exp_scripts.retrain.data.propagate_selection``) and the random images
@@ -28,8 +31,8 @@ class Swap(Method):
     letter = ""
     description = "masked region <- same region of another class's image (label kept); propagated to other images"
     DEFAULTS = {"variants": 4, "propagate": True, "random_share": 1.0, "candidates": 8, "penalty": "none",
-                "lam_scale": CALIBRATED_SCALE, "pasa_base": 0.4, "pasa_threshold": 0.7}
-    CHOICES = {"penalty": ("none", "pas", "pasa")}
+                "donors": "any", "lam_scale": CALIBRATED_SCALE, "pasa_base": 0.4, "pasa_threshold": 0.7}
+    CHOICES = {"penalty": ("none", "pas", "pasa"), "donors": ("any", "other")}
 
     @classmethod
     def check_params(cls, params):
@@ -70,7 +73,8 @@ class Swap(Method):
 
         def variants(images, masks, labels, own):
             out = [cue_swap(images=images, masks=masks, labels=labels, donor_images=d_img, donor_masks=d_mask,
-                            donor_labels=d_lab, rng=rng, candidates=k, exclude_same=own).images for _ in range(v)]
+                            donor_labels=d_lab, rng=rng, candidates=k, exclude_same=own,
+                            donors=self.params["donors"]).images for _ in range(v)]
             return np.stack(out, axis=1)  # [N, V, H, W, C]
 
         sel_var = variants(pool.images, pool.masks, pool.labels, np.arange(n_pool))

@@ -126,9 +126,10 @@ def test_visualisation_table_rows_and_images(real_runs, tmp_path):
     initial = " & ".join(" ".join(f"{p:.2f}" for p in probs[i].before) for i in (a, b))
     final = " & ".join(" ".join(f"{p:.2f}" for p in probs[i].after) for i in (a, b))
     assert rf"Initial probs & {initial} \\" in lines and rf"pasa probs & {final} \\" in lines
-    assert r"Image & missing: image (not loaded) & missing: image (not loaded) \\" in lines
-    # CAM cells: the run's cams.npz rendered, never cut out of a saved figure
+    # image and CAM cells: the run's cams.npz rendered (the data set is not loaded here)
     rec = load_cams(real_runs.retrain / "pasa" / "cams.npz")["selected"]
+    assert rec["indices"].tolist() == [a, b]
+    np.testing.assert_array_equal(t.images[f"visualisation_images/retrain_{safe[b]}_image.png"], rec["images"][1])
     np.testing.assert_array_equal(t.images[f"visualisation_images/retrain_pasa_{safe[b]}_final_cam.png"],
                                   cam_overlay(rec["images"][1], rec["cams_after"][1]))
     np.testing.assert_array_equal(t.images[f"visualisation_images/retrain_{safe[a]}_initial_cam.png"],

@@ -73,9 +73,7 @@ class CueScores:
 
 
 @_frozen
-class DatasetSpec:
-    """A data set by registry name and parameters (``datasets.registry``)."""
-
+class DatasetSpec:  # a data set by registry name and parameters (datasets.registry)
     name: str
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -84,21 +82,17 @@ class DatasetSpec:
 @_frozen
 class BaseSummary:
     accuracy: Accuracy
-    cue: Optional[CueScores]
+    cue: Optional[CueScores]  # None: the data set has no test images with a known cue region
 
 
 @_frozen
-class Energy:
-    """In-mask CAM energy of the true class on the selected and held-out masked images."""
-
+class Energy:  # true-class in-mask CAM energy on the selected and held-out masked images
     selected: BeforeAfter
     heldout: BeforeAfter
 
 
 @_frozen
-class ExplanationScores:
-    """In-mask energy of the predicted class and wrong-reason score of one image set."""
-
+class ExplanationScores:  # predicted-class in-mask energy and wrong-reason score of one image set
     energy_pred: BeforeAfter
     wr: BeforeAfter
 
@@ -116,9 +110,7 @@ class CueChange:
 
 
 @_frozen
-class Probabilities:
-    """One selected image's class probabilities before and after."""
-
+class Probabilities:  # one selected image's class probabilities
     before: list[float]
     after: list[float]
 
@@ -141,9 +133,7 @@ class Iterations:
 
 
 @_frozen
-class ChangedCounts:
-    """Test images the retraining fixed, broke, or moved from one wrong class to another."""
-
+class ChangedCounts:  # test images fixed, broken, moved from one wrong class to another
     fixed: int
     broken: int
     switched: int
@@ -166,9 +156,7 @@ class MethodSummary:
 
 
 @_frozen
-class Failure:
-    """Why a run stopped: the message, the method that diverged, the methods not run."""
-
+class Failure:  # why a run stopped: the message, the method that diverged, the methods not run
     reason: str
     method: str
     not_run: list[str]
@@ -187,9 +175,7 @@ class RetrainSummary:
 
 # ----- run.json -------------------------------------------------------------------------
 @_frozen
-class PerImageEnergy:
-    """True-class in-mask energy per image (None: no positive evidence), in set order."""
-
+class PerImageEnergy:  # true-class in-mask energy per image (None: no positive evidence)
     selected: list[Optional[float]]
     heldout: list[Optional[float]]
 
@@ -238,9 +224,7 @@ class MethodInfo:
 
 
 @_frozen
-class ValSwap:
-    """The cue-swapped validation copy: images and the share with a marked cue."""
-
+class ValSwap:  # the cue-swapped validation copy: images, share with a marked cue
     n: int
     share_marked: float
 
@@ -290,9 +274,7 @@ class HistoryRow:
 
 # ----- result.json (train result) -------------------------------------------------------
 @_frozen
-class SplitMetrics:
-    """``Classifier.evaluate`` of one split (accuracy None for an empty split)."""
-
+class SplitMetrics:  # Classifier.evaluate of one split (accuracy None for an empty split)
     accuracy: Optional[float]
     n: int
     report: dict[str, Any]
@@ -369,8 +351,7 @@ def from_file_data(cls: type[T], data: Any, *, source: str) -> T:
 
 
 def load_file(cls: type[T], path: str | os.PathLike, *, what: str) -> T:
-    """Reads JSON file ``path`` as ``cls`` (see :func:`from_file_data`); ``what`` names
-    the file in a missing-file error."""
+    """JSON file ``path`` as ``cls`` (:func:`from_file_data`); ``what`` names a missing file."""
     return from_file_data(cls, read_json(path, what=what), source=str(Path(path)))
 
 

@@ -157,7 +157,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         run_dir: output folder, written as one transaction (``common.runs``): locked,
             built in a private folder and swapped in when whole; an existing run is
             kept as ``<run_dir>.previous``.
-        base_info: extra provenance for ``run.json`` (train result path, ...).
+        base_info: provenance for ``run.json``: ``{"train_result": path, "dataset": spec}``.
         quiet: no progress lines (the table and summary path are still printed).
         out: printer.
 
@@ -340,11 +340,11 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     table = None if failure is not None else comparison_table(summary, extras)
     n_train = len(dataset.arrays("train"))
     info = dict(base_info or {})
+    if info.get("dataset") is not None:
+        info["dataset"] = DatasetSpec(**info["dataset"])
     write_file(tmp_dir / "run.json", RunInfo(
         schema_version=SCHEMA_VERSION, name=cfg.name,
-        base=BaseInfo(train_result=info.get("train_result"),
-                      dataset=None if info.get("dataset") is None else DatasetSpec(**info["dataset"]),
-                      report=base_eval["report"],
+        base=BaseInfo(**info, report=base_eval["report"],
                       per_image_energy=PerImageEnergy(selected=_energies(sel_before["energy"]),
                                                       heldout=_energies(held_before["energy"]))),
         methods=described, grid=[h, w, k], mask_resize=data.mask_resize,

@@ -1,12 +1,13 @@
 """The *train result* JSON: the one file later tools take as their only argument.
 
 Written by ``exp_scripts.do_interactive_exp``; read by ``select_tool``,
-``exp_scripts.exp_backprops``, ``vis_exp`` and ``plot_utils``. Shape::
+``exp_scripts.exp_backprops``, ``vis_exp`` and ``plot_utils``. Its schema is
+``common.run_files.TrainResultFile``::
 
-    {"kind": "train_result", "name": "symbols", "model_path": "model.keras",
+    {"schema_version": 1, "kind": "train_result", "name": "symbols", "model_path": "model.keras",
      "dataset": {"name": "symbols", "params": {...}}, "data_root": "data",
      "class_names": [...], "image_shape": [72, 72, 1],
-     "metrics": {"train": {"accuracy": ...}, "val": {...}, "test": {...}},
+     "metrics": {"train": {"accuracy", "n", "report", "confusion"}, "val": {...}, "test": {...}},
      "run_dir": ".", "config": {...resolved train config...},
      "model_file": {"sha256": "...", "size": 123456}}
 
@@ -20,6 +21,7 @@ every tool where a model meets a data set calls it, usually through
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from pathlib import Path
@@ -27,17 +29,18 @@ from typing import Any
 
 from common.checksums import file_digest
 from common.errors import UserError
-from common.io import atomic_write_json, read_json
+from common.config import from_dict
+from common.io import to_json_text
 from common.paths import DATA_ROOT_ENV, resolve_relative
+from common.run_files import SCHEMA_VERSION, SplitMetrics, TrainResultFile, load_train_result_file, write_file
 
 log = logging.getLogger(__name__)
-
-REQUIRED = ("model_path", "dataset", "class_names", "image_shape")
 
 
 @dataclasses.dataclass
 class TrainResult:
-    """A parsed train result; paths already resolved against the result file."""
+    """A parsed train result; paths already resolved against the result file (``file``:
+    the file as written)."""
 
     path: Path
     name: str
@@ -46,10 +49,10 @@ class TrainResult:
     data_root: str | None
     class_names: list[str]
     image_shape: tuple[int, int, int]
-    metrics: dict
+    metrics: dict[str, SplitMetrics]
     run_dir: Path
     config: dict
-    raw: dict
+    file: TrainResultFile
 
     def verify_model_file(self) -> None:
         """Checks that the model file exists, is not empty and is the one the result was written with.
@@ -64,15 +67,15 @@ class TrainResult:
         problem = model_file_problem(self.model_path)
         if problem:
             raise UserError(f"model file '{self.model_path}' cannot be read: {problem} (train result '{self.path}')")
-        recorded = self.raw.get("model_file")
-        if not isinstance(recorded, dict) or "sha256" not in recorded:
+        recorded = self.file.model_file
+        if recorded is None:
             return  # results written before model files were pinned
         now = file_digest(self.model_path, what="model file")
-        if now.sha256 != recorded["sha256"] or now.size != recorded.get("size", now.size):
+        if now.sha256 != recorded.sha256 or now.size != recorded.size:
             raise UserError(
                 f"model file '{self.model_path}' is not the model train result '{self.path}' was written with "
-                f"(SHA-256 {now.sha256[:12]}…, {now.size} bytes; recorded {str(recorded['sha256'])[:12]}…, "
-                f"{recorded.get('size')} bytes): restore the model or retrain"
+                f"(SHA-256 {now.sha256[:12]}…, {now.size} bytes; recorded {recorded.sha256[:12]}…, "
+                f"{recorded.size} bytes): restore the model or retrain"
             )
 
     def load_classifier(self):
@@ -82,9 +85,9 @@ class TrainResult:
 
         self.verify_model_file()
         model = load_keras_model(self.model_path)
-        parts = self.raw.get("model_parts") or {}
+        parts = self.file.model_parts or {}
         channels = int(model.inputs[0].shape[-1])
-        convention = convention_from_dict(self.raw.get("input"), data_channels=int(self.image_shape[-1]),
+        convention = convention_from_dict(self.file.input, data_channels=int(self.image_shape[-1]),
                                           model_channels=channels, source=f"train result '{self.path}': input")
         return Classifier(model, self.class_names, input_convention=convention,
                           feature_layer=parts.get("feature_layer"), logits_layer=parts.get("logits_layer"),
@@ -184,42 +187,43 @@ def check_model_data(classifier, dataset, *, where: str | None = None) -> None:
 
 
 def load_train_result(path: str | os.PathLike) -> TrainResult:
-    """Reads and checks a train result JSON (missing keys / files -> UserError)."""
+    """Reads a train result strictly (``common.run_files.TrainResultFile``).
+
+    Raises:
+        UserError: one line naming the file: missing, not JSON, an unknown or missing
+            key, a wrong type, an unsupported ``schema_version``.
+    """
     path = Path(path)
-    data = read_json(path, what="train result")
-    if not isinstance(data, dict):
-        raise UserError(f"train result '{path}' must be a JSON object")
-    for key in REQUIRED:
-        if key not in data:
-            raise UserError(f"train result '{path}' has no '{key}' (is it a train result file?)")
-    spec = data["dataset"]
-    if not isinstance(spec, dict) or "name" not in spec:
-        raise UserError(f"train result '{path}': 'dataset' must be {{\"name\", \"params\"}}, got {spec!r}")
+    data = load_train_result_file(path)
     return TrainResult(
         path=path,
-        name=str(data.get("name", path.stem)),
-        model_path=resolve_relative(data["model_path"], path),
-        dataset_spec={"name": spec["name"], "params": dict(spec.get("params") or {})},
-        data_root=data.get("data_root"),
-        class_names=list(data["class_names"]),
-        image_shape=tuple(int(v) for v in data["image_shape"]),
-        metrics=dict(data.get("metrics") or {}),
-        run_dir=resolve_relative(data.get("run_dir", "."), path),
-        config=dict(data.get("config") or {}),
-        raw=data,
+        name=data.name or path.stem,
+        model_path=resolve_relative(data.model_path, path),
+        dataset_spec={"name": data.dataset.name, "params": dict(data.dataset.params)},
+        data_root=data.data_root,
+        class_names=list(data.class_names),
+        image_shape=tuple(int(v) for v in data.image_shape),
+        metrics=dict(data.metrics),
+        run_dir=resolve_relative(data.run_dir, path),
+        config=dict(data.config),
+        file=data,
     )
 
 
 def write_train_result(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Writes a train result atomically; ``payload`` must hold the REQUIRED keys.
+    """Writes a train result atomically; ``payload`` holds the fields of
+    ``common.run_files.TrainResultFile`` (``schema_version``, ``kind`` and ``model_file``
+    are filled in here).
 
     The model file (already saved) is pinned by its SHA-256 and size (``model_file``).
+
+    Raises:
+        UserError: ``payload`` does not match the schema (a bug of the caller).
     """
-    missing = [k for k in REQUIRED if k not in payload]
-    if missing:
-        raise ValueError(f"train result payload lacks {missing}")
     model_path = resolve_relative(payload["model_path"], path)
     extra = {}
     if model_path.is_file():
         extra["model_file"] = file_digest(model_path, what="model file").to_dict()
-    return atomic_write_json(path, {"kind": "train_result", **payload, **extra})
+    # through JSON first: a NaN accuracy (empty split) is written as null, as every run file does
+    data = json.loads(to_json_text({**payload, **extra, "schema_version": SCHEMA_VERSION, "kind": "train_result"}))
+    return write_file(path, from_dict(TrainResultFile, data, source=f"train result for '{path}'"))

@@ -247,10 +247,9 @@ def _summary(result_path: Path) -> str:
     from classification_models.train_result import load_train_result
 
     res = load_train_result(result_path)
-    parts = [f"{s} {m['accuracy']:.4f} (n={m['n']})" for s, m in res.metrics.items()]
-    secs = (res.raw.get("training") or {}).get("seconds")
-    took = f" in {secs:.1f}s" if secs is not None else ""
-    return f"{res.name} [{res.raw.get('mode')}]{took}: accuracy " + ", ".join(parts)
+    parts = [f"{s} {float('nan') if m.accuracy is None else m.accuracy:.4f} (n={m.n})" for s, m in res.metrics.items()]
+    took = f" in {res.file.training.seconds:.1f}s" if res.file.training is not None else ""
+    return f"{res.name} [{res.file.mode}]{took}: accuracy " + ", ".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,6 +42,7 @@ from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
 from common.paths import results_root
+from common.run_files import RetrainSummary, RunInfo, load_run_info, load_summary
 from common.runs import run_lock
 
 TRAIN_CONFIGS = Path(__file__).resolve().parents[1] / "config_files" / "train_files"
@@ -242,29 +243,33 @@ def clean_on_base_test(clean_result: Path, base_dataset) -> dict:
     clf, _ = tr.load_model_and_data(dataset=base_dataset)
     test = base_dataset.arrays("test")
     acc = float(clf.evaluate_arrays(test.images, test.labels)["accuracy"])
-    own = ((tr.metrics or {}).get("test") or {}).get("accuracy")
+    own = tr.metrics["test"].accuracy if "test" in tr.metrics else None
     payload = {"test_on_base": acc, "own_test": own}
     atomic_write_json(cache, payload)
     return payload
 
 
-def make_record(*, ds: str, seed: int, tag: str, summary: dict, run_info: dict, clean: dict, cfg, n_train: int) -> dict:
-    """The per-seed record the report aggregates (everything read from the run's files)."""
+def make_record(*, ds: str, seed: int, tag: str, summary: RetrainSummary, run_info: RunInfo,
+                selected_labels: Sequence[int], clean: dict, cfg, n_train: int) -> dict:
+    """The per-seed record the report aggregates (everything read from the run's files;
+    ``selected_labels``: the true classes of ``run_info.selected``)."""
+    from common.config import to_dict
+
     methods = {}
-    for label, m in summary["methods"].items():
-        methods[label] = {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"),
-                          "energy": m["in_mask_cam_energy"], "step_seconds": m["step_seconds"]}
-    any_m = next(iter(summary["methods"].values()))
-    wrong = sum(int(np.argmax(p["before"]) != lab) for p, lab in
-                zip(any_m["selected_probabilities"].values(), run_info.get("selected_labels", [])))
+    for label, m in summary.methods.items():
+        methods[label] = {"test": m.accuracy.test, "val": m.accuracy.val,
+                          "energy": to_dict(m.in_mask_cam_energy), "step_seconds": m.step_seconds}
+    any_m = next(iter(summary.methods.values()))
+    wrong = sum(int(np.argmax(any_m.selected_probabilities[idx].before) != lab)
+                for idx, lab in zip(run_info.selected, selected_labels))
     return {"dataset": ds, "seed": seed, "tag": tag,
-            "base_test": summary["base"]["accuracy"]["test"], "base_val": summary["base"]["accuracy"].get("val"),
+            "base_test": summary.base.accuracy.test, "base_val": summary.base.accuracy.val,
             "clean_test": clean["test_on_base"], "clean_own_test": clean.get("own_test"),
-            "methods": methods, "n_train": n_train, "n_masked": len(run_info["selected"]),
-            "n_masked_misclassified": wrong, "n_heldout": len(run_info["heldout"]),
-            "share_masked": run_info["share_of_train_masked"], "iterations": cfg.iterations,
+            "methods": methods, "n_train": n_train, "n_masked": len(run_info.selected),
+            "n_masked_misclassified": wrong, "n_heldout": len(run_info.heldout),
+            "share_masked": run_info.share_of_train_masked, "iterations": cfg.iterations,
             "batch": {"random": cfg.batch.random, "selected": cfg.batch.selected}, "lr": cfg.learning_rate,
-            "mask_resize": run_info["mask_resize"], "grid": run_info["grid"]}
+            "mask_resize": run_info.mask_resize, "grid": run_info.grid}
 
 
 def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_share: float, smoke: bool,
@@ -274,7 +279,7 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     from common.config import from_dict
     from datasets.selection import load_selection
     from select_tool.auto_select import HELDOUT_FILE, auto_select
-    from exp_scripts.efficacy_suite import same_config
+    from exp_scripts.efficacy_suite import current_run, same_config
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
 
@@ -310,15 +315,15 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
             raw["data_root"] = str(data_root)
         cfg = from_dict(RetrainConfig, raw, source=f"efficacy {ds} seed {seed}")
         run_dir = folder / cfg.name
-        done = (run_dir / "summary.json").exists() and same_config(run_dir / "config.json", cfg)
+        done = same_config(run_dir / "config.json", cfg) and current_run(run_dir, say=say)
         if not done:
             say(f"retraining {ds} seed {seed} [{tag}]: {', '.join(methods)}, {cfg.iterations} iterations")
             with contextlib.redirect_stdout(io.StringIO()):
                 run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
-        summary, info = read_json(run_dir / "summary.json"), read_json(run_dir / "run.json")
+        summary, info = load_summary(run_dir), load_run_info(run_dir)
         labels = {it.index: int(dataset.get(it.index)[1]) for it in load_selection(sel_path, check_masks=False).items}
-        info["selected_labels"] = [labels[i] for i in info["selected"]]
         record = make_record(ds=ds, seed=seed, tag=tag, summary=summary, run_info=info,
+                             selected_labels=[labels[i] for i in info.selected],
                              clean=clean_on_base_test(clean_res, dataset), cfg=cfg, n_train=n_train)
         atomic_write_json(folder / f"record_{tag}.json", record)
         return record

@@ -38,6 +38,7 @@ from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, read_json
 from common.paths import results_root
+from common.run_files import SUMMARY_FILE
 from common.runs import run_lock
 
 #: base / oracle training (image_folder, 3-block GAP net; 64-96 px -> grid size/4)
@@ -161,17 +162,30 @@ def same_config(path: Path, cfg) -> bool:
         return False
 
 
+def current_run(run_dir: Path, *, say: Callable[[str], None]) -> bool:
+    """True when ``run_dir`` holds a finished run this version reads; a run written by an
+    older version (``common.run_files``) is said and run again."""
+    from common.run_files import load_summary
+
+    if not (run_dir / SUMMARY_FILE).exists():
+        return False
+    try:
+        load_summary(run_dir)
+    except UserError as exc:
+        say(f"running '{run_dir}' again: {exc}")
+        return False
+    return True
+
+
 def start_profile(history: Path) -> dict | None:
     """How the selected images' mean true-class probability moves over a run: its value
     before the first step is unknown here, so: after step 1, its minimum over the run,
     its value at the end, and its total variation (Σ |Δ| between iterations — a smooth
-    rise is ≈ end − start, an oscillation much more)."""
-    from common.io import read_jsonl
+    rise is ≈ end − start, an oscillation much more). None without selected images."""
+    from common.run_files import load_history_file
 
-    if not history.exists():
-        return None
-    means = [float(np.mean(list(r["selected_p_true"].values()))) for r in read_jsonl(history)
-             if r.get("selected_p_true")]
+    means = [float(np.mean(list(r.selected_p_true.values()))) for r in load_history_file(history)
+             if r.selected_p_true]
     if not means:
         return None
     return {"first": means[0], "min": min(means), "last": means[-1],
@@ -182,7 +196,8 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
             tag: str = "main", smoke: bool = False, say: Callable[[str], None] = print) -> dict:
     """One suite set and seed, end to end; returns (and stores) its record."""
     from classification_models.train_result import load_train_result
-    from common.config import from_dict
+    from common.config import from_dict, to_dict
+    from common.run_files import HISTORY_FILE, load_run_info, load_summary
     from datasets import shortcut_suite
     from select_tool.auto_select import HELDOUT_FILE, auto_select
     from exp_scripts.retrain.config import RetrainConfig
@@ -225,29 +240,27 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
             raw["data_root"] = str(data_root)
         cfg = from_dict(RetrainConfig, raw, source=f"suite {spec.name} seed {seed}")
         run_dir = folder / cfg.name
-        done = (run_dir / "summary.json").exists() and same_config(run_dir / "config.json", cfg)
+        done = same_config(run_dir / "config.json", cfg) and current_run(run_dir, say=say)
         t0 = time.perf_counter()
         if not done:
             say(f"retraining {spec.name} seed {seed} [{tag}]: {len(methods)} methods")
             with contextlib.redirect_stdout(io.StringIO()):
                 run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
-        summary, info = read_json(run_dir / "summary.json"), read_json(run_dir / "run.json")
+        summary, info = load_summary(run_dir), load_run_info(run_dir)
+        base = summary.base
         record = {
             "set": spec.name, "family": spec.family, "regime": spec.regime, "seed": seed, "tag": tag,
-            "base_test": summary["base"]["accuracy"]["test"], "base_val": summary["base"]["accuracy"].get("val"),
-            "base_train": summary["base"]["accuracy"].get("train"),
-            "oracle_test": oracle_on_base_test(oracle_res, dataset, spec.name), "base_cue": summary["base"].get("cue"),
-            "n_train": n_train, "n_masked": len(info["selected"]), "share_masked": info["share_of_train_masked"],
-            "propagated": info.get("propagated"), "iterations": cfg.iterations,
+            "base_test": base.accuracy.test, "base_val": base.accuracy.val, "base_train": base.accuracy.train,
+            "oracle_test": oracle_on_base_test(oracle_res, dataset, spec.name), "base_cue": to_dict(base.cue),
+            "n_train": n_train, "n_masked": len(info.selected), "share_masked": info.share_of_train_masked,
+            "propagated": info.propagated, "iterations": cfg.iterations,
             "wall_seconds": None if done else time.perf_counter() - t0,
-            "base_val_swap": summary["base"]["accuracy"].get("val_swap"), "val_swap": info.get("val_swap"),
-            "methods": {label: {"test": m["accuracy"].get("test"), "val": m["accuracy"].get("val"),
-                                "val_swap": m["accuracy"].get("val_swap"), "role": m.get("role"),
-                                "cue": m.get("cue"), "step_seconds": m["step_seconds"],
-                                "seconds": info["methods"][label].get("seconds"),
-                                "iterations": m.get("iterations"),
-                                "start": start_profile(run_dir / label / "history.jsonl")}
-                        for label, m in summary["methods"].items()},
+            "base_val_swap": base.accuracy.val_swap, "val_swap": to_dict(info.val_swap),
+            "methods": {label: {"test": m.accuracy.test, "val": m.accuracy.val, "val_swap": m.accuracy.val_swap,
+                                "role": m.role, "cue": to_dict(m.cue), "step_seconds": m.step_seconds,
+                                "seconds": info.methods[label].seconds, "iterations": to_dict(m.iterations),
+                                "start": start_profile(run_dir / label / HISTORY_FILE)}
+                        for label, m in summary.methods.items()},
         }
         old = folder / f"record_{tag}.json"
         if done and old.exists():

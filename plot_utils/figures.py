@@ -33,8 +33,6 @@ from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_path, read_json
 
-P_TRUE_KEYS = ("selected_p_true", "selected_true_probabilities", "selected_probabilities", "p_true")
-PENALTY_KEYS = ("penalty", "act", "activation")
 
 
 def _plt():
@@ -62,38 +60,33 @@ def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 150,
 
 
 # ----- loss over iterations -------------------------------------------------------
-def _first_key(row: dict, keys: Sequence[str]) -> str | None:
-    return next((k for k in keys if k in row), None)
-
-
-def history_series(rows: list[dict], method: str) -> dict[str, Any]:
+def history_series(per_method: dict[str, list], method: str) -> dict[str, Any]:
     """Per-iteration series of one method: ``iteration, ce, penalty, total, p_true {index: [...]}``.
+
+    Args:
+        per_method: ``{method: [common.run_files.HistoryRow]}`` (``plot_utils.results.load_history``).
+        method: the method to plot.
+
+    Returns:
+        Arrays over the method's iterations (NaN where a row has no value).
 
     Raises:
         UserError: the method has no rows or no ``ce`` values.
     """
-    mine = [r for r in rows if str(r.get("method")) == method and "iteration" in r]
+    mine = sorted(per_method.get(method) or [], key=lambda r: r.iteration)
     if not mine:
-        have = sorted({str(r.get("method")) for r in rows})
-        raise UserError(f"history has no rows for method '{method}' (methods: {', '.join(have) or 'none'})")
-    mine.sort(key=lambda r: r["iteration"])
-    if not any("ce" in r for r in mine):
+        raise UserError(f"history has no rows for method '{method}' (methods: {', '.join(sorted(per_method)) or 'none'})")
+    if all(r.ce is None for r in mine):
         raise UserError(f"history rows of method '{method}' have no 'ce' value")
-    it = np.asarray([r["iteration"] for r in mine], float)
 
     def col(key):
-        return np.asarray([float(r[key]) if r.get(key) is not None else np.nan for r in mine], float)
+        return np.asarray([np.nan if getattr(r, key) is None else float(getattr(r, key)) for r in mine], float)
 
-    pen_key = _first_key(mine[0], PENALTY_KEYS)
-    out = {"iteration": it, "ce": col("ce"), "penalty": col(pen_key) if pen_key else None,
-           "total": col("total") if "total" in mine[0] else None, "p_true": {}}
-    p_key = _first_key(mine[0], P_TRUE_KEYS)
-    if p_key:
-        for k, r in enumerate(mine):
-            value = r.get(p_key)
-            items = value.items() if isinstance(value, dict) else enumerate(value or [])
-            for idx, p in items:
-                out["p_true"].setdefault(str(idx), np.full(len(mine), np.nan))[k] = float(p)
+    out = {"iteration": np.asarray([r.iteration for r in mine], float), "ce": col("ce"), "penalty": col("penalty"),
+           "total": col("total"), "p_true": {}}
+    for k, r in enumerate(mine):
+        for idx, p in (r.selected_p_true or {}).items():
+            out["p_true"].setdefault(str(idx), np.full(len(mine), np.nan))[k] = float(p)
     return out
 
 
@@ -292,9 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from plot_utils.results import load_history
 
         per_method = load_history(args.run_dir)
-        rows = [r for rs in per_method.values() for r in rs]
         for m in args.method or list(per_method):
-            written += save_figure(loss_figure(history_series(rows, m), title=m), args.out, f"loss_{m}")
+            written += save_figure(loss_figure(history_series(per_method, m), title=m), args.out, f"loss_{m}")
     elif args.cmd == "start":
         from plot_utils.results import load_history
 
@@ -303,9 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             label, sep, run_dir = spec.partition("=")
             if not sep:
                 raise UserError(f"start: expected LABEL=RUN_DIR, got {spec!r}")
-            per_method = load_history(run_dir)
-            rows = [r for rs in per_method.values() for r in rs]
-            curves[label] = history_series(rows, args.method)
+            curves[label] = history_series(load_history(run_dir), args.method)
         written += save_figure(start_figure(curves, title=f"retraining start ({args.method})"), args.out, args.name)
     elif args.cmd == "sweep":
         x, y = sweep_points(read_json(args.sweep_json, what="sweep file"), args.x, source=args.sweep_json)

@@ -4,19 +4,20 @@ Two kinds of run directory are recognised:
 
 * **training run** (``exp_scripts.do_interactive_exp``): ``metrics.json``
   ``{"train"|"val"|"test": {"accuracy", "n", "report", "confusion"}}``, ``result.json``
-  (train result, see ``classification_models.train_result``), ``config.json``,
+  (the train result, ``common.run_files.TrainResultFile``), ``config.json``,
   ``history.jsonl``, ``model.keras``;
 * **retraining run** (``exp_scripts.exp_backprops``): ``summary.json``
-  ``{"base": {"accuracy": {...}}, "methods": {"<m>": {"accuracy", "report",
-  "in_mask_cam_energy", "selected_probabilities", "step_seconds"}}}``,
-  ``history.jsonl``, ``config.json`` (with the ``selection`` path) and, per method,
-  ``cams.npz`` (``save_cams``: the selected and held-out images, masks, true-class CAMs
-  and probabilities before and after) with its pictures ``cams_*.png``.
+  (``common.run_files.RetrainSummary``), ``run.json`` (``RunInfo``: the train result,
+  data set and base model's reports), ``config.json`` (with the ``selection`` path) and,
+  per method, ``history.jsonl`` (``HistoryRow``) and ``cams.npz`` (``save_cams``: the
+  selected and held-out images, masks, true-class CAMs and probabilities before and
+  after) with its pictures ``cams_*.png``.
 
-Readers are tolerant but strict about what is missing: a value that is not in the
-files becomes a :class:`Missing` naming the file and key, which the tables print as
-a marked cell; nothing is ever invented. A folder that is neither kind of run, or
-unreadable JSON, is a ``UserError``.
+The run files are read through their schema (``common.run_files``): a file that does
+not match it is a one-line ``UserError`` naming the file and field. A split a run has
+no value for (a data set without a validation split) becomes a :class:`Missing` naming
+the file and key, which the tables print as a marked cell; nothing is ever invented. A
+folder that is neither kind of run is a ``UserError``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
-from common.io import read_json, read_jsonl
+from common.io import read_json
+from common.run_files import (HISTORY_FILE, SUMMARY_FILE, TRAIN_RESULT_FILE, Accuracy, HistoryRow, RetrainSummary,
+                              RunInfo, load_history_file, load_run_info, load_summary, load_train_result_file)
 
 CAMS_FILE = "cams.npz"
 SPLITS = ("train", "val", "test")
@@ -96,8 +99,8 @@ class MethodRow:
         label: row label ("Base" or the method name).
         accuracy: ``{split: float | Missing}``.
         report: ``{split: {class: {"precision","recall","f1-score"}} | Missing}``.
-        selected_probabilities: ``{index: {"before": [...], "after": [...]}}`` (methods only).
         source: the run directory the row came from.
+        selected_probabilities: ``{index: Probabilities}`` (methods only).
     """
 
     label: str
@@ -105,8 +108,6 @@ class MethodRow:
     report: dict[str, Any]
     source: Path
     selected_probabilities: dict[str, Any] = dataclasses.field(default_factory=dict)
-    in_mask_cam_energy: Any = None
-    step_seconds: Any = None
 
 
 @dataclasses.dataclass
@@ -124,6 +125,7 @@ class Run:
         config: the run's ``config.json`` (empty if absent).
         selection_path: the selection file of a retraining run, if it names one.
         train_result_path: the train result this run belongs to, when known.
+        summary, run_info: a retraining run's ``summary.json`` and ``run.json``.
     """
 
     path: Path
@@ -136,36 +138,27 @@ class Run:
     config: dict
     selection_path: Path | None = None
     train_result_path: Path | None = None
-    run_info: dict = dataclasses.field(default_factory=dict)
+    summary: RetrainSummary | None = None
+    run_info: RunInfo | None = None
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    def history(self) -> dict[str, list[dict]]:
+    def history(self) -> dict[str, list[HistoryRow]]:
         """``{method: rows}`` from ``history.jsonl`` (see :func:`load_history`)."""
         return load_history(self.path)
 
 
-def load_history(run_dir: str | os.PathLike) -> dict[str, list[dict]]:
-    """Per-method history rows of a retraining run.
-
-    Accepts both layouts: one ``<run>/<method>/history.jsonl`` per method (rows without
-    a ``method`` key), or one ``<run>/history.jsonl`` whose rows carry ``method``.
+def load_history(run_dir: str | os.PathLike) -> dict[str, list[HistoryRow]]:
+    """Per-method history rows of a retraining run (``<run>/<method>/history.jsonl``), in
+    the order of ``summary.json``.
 
     Raises:
-        UserError: neither layout is present.
+        UserError: a method of the summary has no history file; a row does not match the schema.
     """
     run_dir = Path(run_dir)
-    out: dict[str, list[dict]] = {}
-    for path in sorted(run_dir.glob("*/history.jsonl")):
-        out[path.parent.name] = [dict(r, method=path.parent.name) for r in read_jsonl(path)]
-    if (run_dir / "history.jsonl").exists():
-        for r in read_jsonl(run_dir / "history.jsonl"):
-            out.setdefault(str(r.get("method", "")), []).append(r)
-    if not out:
-        raise UserError(f"'{run_dir}' has no history.jsonl (neither per method nor for the run)")
-    return out
+    return {m: load_history_file(run_dir / m / HISTORY_FILE) for m in load_summary(run_dir).methods}
 
 
 def _resolve(path: str | os.PathLike, *bases: Path) -> Path:
@@ -195,44 +188,33 @@ def _class_names_from_report(report: Any) -> list[str] | None:
 
 
 def _accuracy_from(container: Any, file: str, prefix: str) -> dict[str, Any]:
+    """Accuracy per split from ``metrics.json`` (``{split: {"accuracy": ...}}``) or a
+    summary's :class:`Accuracy`; a split without a value is a :class:`Missing`."""
     out = {}
     for split in SPLITS:
-        value = container.get(split) if isinstance(container, dict) else None
-        if isinstance(value, dict):  # metrics.json: {"val": {"accuracy": ...}}
-            value = value.get("accuracy")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[split] = float(value)
+        if isinstance(container, Accuracy):
+            value = getattr(container, split)
         else:
-            out[split] = Missing(f"{file} {prefix}{split}")
+            value = (container.get(split) or {}).get("accuracy")
+        out[split] = float(value) if value is not None else Missing(f"{file} {prefix}{split}")
     return out
 
 
-def _report_from(container: Any, file: str, prefix: str) -> dict[str, Any]:
+def _report_from(container: dict, file: str, prefix: str, key: str | None = None) -> dict[str, Any]:
+    """Per-class report per split (``container[split]``, or ``container[split][key]`` for
+    ``metrics.json``); a split without one is a :class:`Missing`."""
     out = {}
     for split in SPLITS:
-        value = container.get(split) if isinstance(container, dict) else None
-        if isinstance(value, dict) and "report" in value and isinstance(value["report"], dict):
-            value = value["report"]  # metrics.json layout
-        if isinstance(value, dict) and value:
-            out[split] = value
-        else:
-            out[split] = Missing(f"{file} {prefix}{split}")
+        value = container.get(split)
+        if key is not None and value is not None:
+            value = value.get(key)
+        out[split] = value if value else Missing(f"{file} {prefix}{split}")
     return out
 
 
-def _dataset_from_train_result(path: Path) -> tuple[dict | None, list[str] | None]:
-    data = read_json(path, what="train result")
-    spec = data.get("dataset") if isinstance(data, dict) else None
-    names = data.get("class_names") if isinstance(data, dict) else None
-    return (_norm_spec(spec), list(names) if isinstance(names, list) else None)
-
-
-def _norm_spec(spec: Any) -> dict | None:
-    if isinstance(spec, dict) and "name" in spec:
-        return {"name": str(spec["name"]), "params": dict(spec.get("params") or {})}
-    if isinstance(spec, str):
-        return {"name": spec, "params": {}}
-    return None
+def _dataset_from_train_result(path: Path) -> tuple[dict, list[str]]:
+    result = load_train_result_file(path)
+    return {"name": result.dataset.name, "params": dict(result.dataset.params)}, list(result.class_names)
 
 
 def describe_dataset(spec: dict | None) -> str:
@@ -247,102 +229,64 @@ def load_run(path: str | os.PathLike) -> Run:
 
     Raises:
         UserError: the folder does not exist or holds neither ``summary.json`` nor
-            ``metrics.json``/``result.json``; a JSON file is malformed.
+            ``result.json``; a run file does not match its schema.
     """
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"run directory '{path}' does not exist")
     config = read_json(path / "config.json", what="run config") if (path / "config.json").exists() else {}
     if not isinstance(config, dict):
-        config = {}
-    if (path / "summary.json").exists():
+        raise UserError(f"run config '{path / 'config.json'}' must be a JSON object")
+    if (path / SUMMARY_FILE).exists():
         return _load_retrain_run(path, config)
-    if (path / "metrics.json").exists() or (path / "result.json").exists():
+    if (path / TRAIN_RESULT_FILE).exists():
         return _load_train_run(path, config)
     raise UserError(
-        f"'{path}' is not a run directory: it has neither summary.json (retraining run) "
-        "nor metrics.json / result.json (training run)"
+        f"'{path}' is not a run directory: it has neither {SUMMARY_FILE} (retraining run) "
+        f"nor {TRAIN_RESULT_FILE} (training run)"
     )
 
 
 def _load_train_run(path: Path, config: dict) -> Run:
-    result_path = path / "result.json"
-    dataset, names, source = None, None, ""
-    if result_path.exists():
-        dataset, names = _dataset_from_train_result(result_path)
-        source = str(result_path)
-    if dataset is None and isinstance(config.get("dataset"), (dict, str)):
-        dataset, source = _norm_spec(config["dataset"]), str(path / "config.json")
-    if (path / "metrics.json").exists():
-        metrics = read_json(path / "metrics.json", what="metrics file")
-        accuracy = _accuracy_from(metrics, "metrics.json", "")
-        report = _report_from(metrics, "metrics.json", "")
-    else:
-        accuracy = {s: Missing(f"metrics.json (absent in {path.name})") for s in SPLITS}
-        report = dict(accuracy)
-    names = names or _class_names_from_report(report)
-    base = MethodRow("Base", accuracy, report, path)
-    return Run(path, "train", dataset, source, names, base, [], config,
-               train_result_path=result_path if result_path.exists() else None)
+    result_path = path / TRAIN_RESULT_FILE
+    dataset, names = _dataset_from_train_result(result_path)
+    metrics = read_json(path / "metrics.json", what="metrics file")
+    base = MethodRow("Base", _accuracy_from(metrics, "metrics.json", ""),
+                     _report_from(metrics, "metrics.json", "", key="report"), path)
+    return Run(path, "train", dataset, str(result_path), names, base, [], config, train_result_path=result_path)
 
 
 def _load_retrain_run(path: Path, config: dict) -> Run:
-    summary = read_json(path / "summary.json", what="retraining summary")
-    if not isinstance(summary, dict):
-        raise UserError(f"retraining summary '{path / 'summary.json'}' must be a JSON object")
-    if summary.get("status") == "failed":  # tables come only from runs that finished
-        raise UserError(f"retraining run '{path}' failed: {summary.get('reason')}")
-    base_acc = (summary.get("base") or {}).get("accuracy") if isinstance(summary.get("base"), dict) else None
-    base = MethodRow(
-        "Base",
-        _accuracy_from(base_acc, "summary.json", "base.accuracy."),
-        _report_from((summary.get("base") or {}).get("report") if isinstance(summary.get("base"), dict) else None,
-                     "summary.json", "base.report."),
-        path,
-    )
-    methods = []
-    raw_methods = summary.get("methods")
-    if not isinstance(raw_methods, dict):
-        raise UserError(f"retraining summary '{path / 'summary.json'}' has no 'methods' object")
-    for name, m in raw_methods.items():
-        m = m if isinstance(m, dict) else {}
-        methods.append(MethodRow(
-            str(name),
-            _accuracy_from(m.get("accuracy"), "summary.json", f"methods.{name}.accuracy."),
-            _report_from(m.get("report"), "summary.json", f"methods.{name}.report."),
-            path,
-            selected_probabilities=dict(m.get("selected_probabilities") or {}),
-            in_mask_cam_energy=m.get("in_mask_cam_energy"),
-            step_seconds=m.get("step_seconds"),
-        ))
-    # which data set: summary.json "dataset" > summary/config "train_result" > selection's train_result
-    dataset, names, source, tr_path, sel_path = None, None, "", None, None
-    run_info = read_json(path / "run.json", what="run info") if (path / "run.json").exists() else {}
-    run_info = run_info if isinstance(run_info, dict) else {}
-    base_info = run_info.get("base") if isinstance(run_info.get("base"), dict) else {}
-    if _norm_spec(summary.get("dataset")) is not None:
-        dataset, source = _norm_spec(summary.get("dataset")), str(path / "summary.json")
-    elif _norm_spec(base_info.get("dataset")) is not None:
-        dataset, source = _norm_spec(base_info.get("dataset")), str(path / "run.json")
-    sel = config.get("selection") if isinstance(config.get("selection"), str) else None
-    if sel:
-        sel_path = _resolve(sel, path, Path.cwd())
-    tr = summary.get("train_result") or base_info.get("train_result") or config.get("train_result")
-    if isinstance(tr, str):
-        tr_path = _resolve(tr, path, Path.cwd())
-    elif sel_path is not None and sel_path.exists():
-        sel_data = read_json(sel_path, what="selection")
-        if isinstance(sel_data, dict) and isinstance(sel_data.get("train_result"), str):
-            tr_path = _resolve(sel_data["train_result"], sel_path.parent, Path.cwd())
+    summary = load_summary(path)
+    if summary.status == "failed":  # tables come only from runs that finished
+        raise UserError(f"retraining run '{path}' failed: {summary.failure.reason if summary.failure else '?'}")
+    info = load_run_info(path)
+    base = MethodRow("Base", _accuracy_from(summary.base.accuracy, SUMMARY_FILE, "base.accuracy."),
+                     _report_from(info.base.report, "run.json", "base.report."), path)
+    methods = [MethodRow(name, _accuracy_from(m.accuracy, SUMMARY_FILE, f"methods.{name}.accuracy."),
+                         _report_from(m.report, SUMMARY_FILE, f"methods.{name}.report."), path,
+                         selected_probabilities=dict(m.selected_probabilities))
+               for name, m in summary.methods.items()]
+    # the data set: run.json names the train result (and its data set) when the run loaded one;
+    # a run given its model in memory knows it only through its selection's train result
+    sel_path = _resolve(config["selection"], path, Path.cwd()) if config.get("selection") else None
+    tr = info.base.train_result
+    if tr is None and sel_path is not None and sel_path.exists():
+        from datasets.selection import load_selection
+
+        selection = load_selection(sel_path, check_masks=False)
+        tr = str(selection.train_result_path()) if selection.train_result else None
+    tr_path = _resolve(tr, path, Path.cwd()) if tr else None
+    dataset, names, source = None, None, ""
+    if info.base.dataset is not None:
+        dataset, source = {"name": info.base.dataset.name, "params": dict(info.base.dataset.params)}, str(path / "run.json")
     if tr_path is not None and tr_path.exists():
         spec, names = _dataset_from_train_result(tr_path)
-        if dataset is None and spec is not None:
+        if dataset is None:
             dataset, source = spec, str(tr_path)
     names = names or _class_names_from_report(methods[0].report if methods else None)
-    if isinstance(base_info.get("report"), dict) and all(is_missing(v) for v in base.report.values()):
-        base.report = _report_from(base_info["report"], "run.json", "base.report.")
-    return Run(path, "retrain", dataset, source, names, base, methods, config,
-               selection_path=sel_path, train_result_path=tr_path, run_info=run_info)
+    return Run(path, "retrain", dataset, source, names, base, methods, config, selection_path=sel_path,
+               train_result_path=tr_path, summary=summary, run_info=info)
 
 
 def load_runs(paths: list[str | os.PathLike]) -> list[Run]:

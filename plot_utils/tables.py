@@ -245,25 +245,6 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text))
 
 
-def _find_cam_image(run: Run, method: str, index: str, when: str, summary_method: dict) -> Path | None:
-    """A CAM image the retraining run wrote for (method, index, before|after).
-
-    Looks first for ``summary.json`` ``methods.<m>.cam_images.<index>.<when>`` (a path
-    relative to the run directory), then for a PNG under the run directory whose
-    relative path contains the method name, the index and ``before``/``after``.
-    """
-    declared = (summary_method.get("cam_images") or {}).get(index, {}) if isinstance(summary_method, dict) else {}
-    if isinstance(declared, dict) and isinstance(declared.get(when), str):
-        p = run.path / declared[when]
-        return p if p.exists() else None
-    for p in sorted(run.path.rglob("*.png")):
-        rel = p.relative_to(run.path).as_posix()
-        parts = set(re.split(r"[/._-]+", rel))
-        if when in parts and index in rel and (method in parts or f"/{method}/" in f"/{rel}"):
-            return p
-    return None
-
-
 def _read_png(path: Path) -> np.ndarray:
     from PIL import Image
 
@@ -273,22 +254,14 @@ def _read_png(path: Path) -> np.ndarray:
 
 
 def _selected_indices(run: Run) -> tuple[list[str], Any]:
-    """Indices in selection order (selection file if readable, else the summary's keys)."""
-    selection = None
+    """Indices in selection order: the selection file's when it is readable (it holds the
+    masks), else the ones ``run.json`` lists."""
     if run.selection_path is not None and run.selection_path.exists():
         from datasets.selection import load_selection
 
         selection = load_selection(run.selection_path, check_masks=False)
-        indices = selection.indices
-    elif isinstance(run.run_info.get("selected"), list):
-        indices = [str(i) for i in run.run_info["selected"]]
-    else:
-        indices = []
-        for m in run.methods:
-            for idx in m.selected_probabilities:
-                if idx not in indices:
-                    indices.append(idx)
-    return indices, selection
+        return selection.indices, selection
+    return list(run.run_info.selected), None
 
 
 def _fmt_probs(values: Any, digits: int = 2) -> str:
@@ -332,9 +305,6 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
     if not indices:
         where = run.selection_path or (run.path / "summary.json")
         raise UserError(f"selection '{where}' is empty: no selected images for the visualisation table of '{run.path}'")
-    from common.io import read_json
-
-    summary_methods = read_json(run.path / "summary.json", what="retraining summary").get("methods", {})
     images: dict[str, np.ndarray] = {}
 
     def graphic(arr_or_missing: Any, name: str) -> str:
@@ -354,11 +324,11 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
     for m in run.methods:
         cpath = run.path / m.label / CAMS_FILE
         if cpath.exists():
-            rec = load_cams(cpath).get("selected", {})
+            rec = load_cams(cpath)["selected"]
             cam_tiles[m.label] = {
                 str(idx): [rec["images"][k], cam_overlay(rec["images"][k], rec["cams_before"][k]),
                            cam_overlay(rec["images"][k], rec["cams_after"][k])]
-                for k, idx in enumerate(rec.get("indices", [])) if str(idx) in indices}
+                for k, idx in enumerate(rec["indices"]) if str(idx) in indices}
     for idx in indices:
         if is_missing(raw[idx]):
             found = [t[idx][0] for t in cam_tiles.values() if idx in t]
@@ -376,27 +346,20 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
             col["Mask"] = str(Missing("mask (config.json names no readable selection)"))
         initial_cam, initial_probs = None, None
         for m in run.methods:
-            p = _find_cam_image(run, m.label, idx, "before", summary_methods.get(m.label, {}))
-            if p is not None and initial_cam is None:
-                initial_cam = _read_png(p)
-            elif initial_cam is None and idx in cam_tiles.get(m.label, {}):
+            if initial_cam is None and idx in cam_tiles.get(m.label, {}):
                 initial_cam = cam_tiles[m.label][idx][1]
-            before = (m.selected_probabilities.get(idx) or {}).get("before")
-            if before and initial_probs is None:
-                initial_probs = before
+            if initial_probs is None and idx in m.selected_probabilities:
+                initial_probs = m.selected_probabilities[idx].before
         col["Initial CAM"] = graphic(initial_cam if initial_cam is not None else Missing(f"initial CAM image of {idx}"),
                                      f"{idx}_initial_cam")
         col["Initial probs"] = _fmt_probs(initial_probs) or str(Missing(f"summary.json selected_probabilities.{idx}.before"))
         for m in run.methods:
-            p = _find_cam_image(run, m.label, idx, "after", summary_methods.get(m.label, {}))
-            if p is not None:
-                final = _read_png(p)
-            elif idx in cam_tiles.get(m.label, {}):
+            if idx in cam_tiles.get(m.label, {}):
                 final = cam_tiles[m.label][idx][2]
             else:
                 final = Missing(f"final CAM image of {idx} for {m.label}")
             col[f"{m.label} CAM"] = graphic(final, f"{m.label}_{idx}_final_cam")
-            after = (m.selected_probabilities.get(idx) or {}).get("after")
+            after = m.selected_probabilities[idx].after if idx in m.selected_probabilities else None
             col[f"{m.label} probs"] = _fmt_probs(after) or str(
                 Missing(f"summary.json methods.{m.label}.selected_probabilities.{idx}.after"))
         columns[idx] = col

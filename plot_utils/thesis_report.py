@@ -149,9 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         fig_dir = out / "figures"
         figs = []
         per_method = load_history(retrain_dir)
-        rows = [r for rs in per_method.values() for r in rs]
         for m in per_method:
-            figures.save_figure(figures.loss_figure(figures.history_series(rows, m), title=m), fig_dir, f"loss_{m}")
+            figures.save_figure(figures.loss_figure(figures.history_series(per_method, m), title=m), fig_dir,
+                                f"loss_{m}")
             figs.append((f"figures/loss_{m}.png", f"Loss (CE + activation term) and selected p_true — {m}"))
         figures.save_figure(figures.pasa_surface_figure(), fig_dir, "pasa_surface")
         figs.append(("figures/pasa_surface.png", "PASA penalty surface (B=0.4, th=0.7)"))

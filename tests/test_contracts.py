@@ -84,5 +84,5 @@ def test_train_result_paths_resolve_and_missing_model(tmp_path):
 
 def test_train_result_not_a_result(tmp_path):
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(UserError, match="has no 'model_path'"):
+    with pytest.raises(UserError, match=r"x.json: missing required key 'model_path' \(the file has no schema_version"):
         load_train_result(tmp_path / "x.json")

@@ -7,7 +7,11 @@ from PIL import Image
 
 from common.errors import UserError
 from plot_utils import figures
-from tests.fixtures_tables import make_retrain_run, make_train_run, write_json
+
+
+def write_json(path, obj):
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    return path
 
 
 def assert_figure(path_png, min_side=200):
@@ -19,24 +23,24 @@ def assert_figure(path_png, min_side=200):
     assert non_white > 0.01, f"{path_png} looks blank ({non_white:.4f} non-white)"
 
 
-def _rows(run):
+def test_loss_figure_from_history(real_runs, tmp_path):
+    from common.run_files import load_history_file
     from plot_utils.results import load_history
 
-    return [r for rows in load_history(run).values() for r in rows]
-
-
-def test_loss_figure_from_history(tmp_path):
-    run = make_retrain_run(tmp_path, make_train_run(tmp_path))
+    run = real_runs.retrain
     out = tmp_path / "fig"
     assert figures.main(["loss", str(run), "--out", str(out)]) == 0
     assert_figure(out / "loss_continued.png")
     assert_figure(out / "loss_pasa.png")
-    series = figures.history_series(_rows(run), "pasa")
-    assert series["ce"][:3].tolist() == pytest.approx([1.0, 0.5, 1 / 3])
-    assert series["penalty"][1] == pytest.approx(0.25)
-    assert series["p_true"]["train_00001"][9] == pytest.approx(0.86)
-    with pytest.raises(UserError, match="no rows for method 'rrr'"):
-        figures.history_series(_rows(run), "rrr")
+    rows = load_history_file(run / "pasa" / "history.jsonl")
+    series = figures.history_series(load_history(run), "pasa")
+    assert series["iteration"].tolist() == [1, 2]
+    assert series["ce"].tolist() == pytest.approx([r.ce for r in rows])
+    assert series["penalty"].tolist() == pytest.approx([r.penalty for r in rows])
+    idx = sorted(rows[1].selected_p_true)[-1]
+    assert series["p_true"][idx][1] == pytest.approx(rows[1].selected_p_true[idx])
+    with pytest.raises(UserError, match=r"no rows for method 'rrr' \(methods: continued, pasa\)"):
+        figures.history_series(load_history(run), "rrr")
 
 
 def test_sweep_figures(tmp_path):

@@ -64,16 +64,16 @@ def test_import_writes_a_train_result_and_retrains(tmp_path, patched, capsys):
     code, out, err = _run(tmp_path, _cfg(tmp_path, tmp_path / "user.keras"), capsys)
     assert code == 0, err
     res = load_train_result(out[-1])
-    assert res.raw["mode"] == "eval_only" and res.image_shape == (SIZE, SIZE, 1)
-    assert res.raw["input"] == {"scale": "0_255", "source": "detected: layer 'to_unit'", "data_channels": 1,
+    assert res.file.mode == "eval_only" and res.image_shape == (SIZE, SIZE, 1)
+    assert res.file.input == {"scale": "0_255", "source": "detected: layer 'to_unit'", "data_channels": 1,
                                 "model_channels": 3, "channels": "gray channel repeated 3×"}
-    assert res.raw["model_parts"]["logits_layer"] == "head" and res.raw["model_parts"]["maps"] == "cam"
-    assert res.raw["config"]["resolved_model"]["imported"] == str((tmp_path / "user.keras").resolve())
+    assert res.file.model_parts["logits_layer"] == "head" and res.file.model_parts["maps"] == "cam"
+    assert res.config["resolved_model"]["imported"] == str((tmp_path / "user.keras").resolve())
     clf = res.load_classifier()
     x = patched.arrays("test").images
     expect = model.predict(np.repeat(x, 3, axis=-1).astype(np.float32), verbose=0)
     np.testing.assert_allclose(clf.predict_proba(x), expect, rtol=1e-4, atol=1e-5)
-    assert res.metrics["test"]["accuracy"] == pytest.approx(float((expect.argmax(1) == patched.arrays("test").labels).mean()))
+    assert res.metrics["test"].accuracy == pytest.approx(float((expect.argmax(1) == patched.arrays("test").labels).mean()))
     # retraining the imported model: every method sees gray pixels; the saved model is the user's RGB one
     items, masks = selection_items(patched, 3)
     sel = masked_set_from_items(patched, items, masks)

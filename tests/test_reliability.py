@@ -9,7 +9,7 @@ import pytest
 from common.cli import run_main
 from common.config import from_dict
 from common.errors import UserError
-from common.io import read_jsonl
+from common.run_files import HistoryRow, load_history_file, load_summary
 from common.runs import lock_path
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import RetrainData, masked_set_from_items
@@ -61,12 +61,13 @@ def test_divergence_stops_the_method_and_marks_the_run_failed(tmp_path, env):
     assert f"the run is marked failed in '{tmp_path / 't.failed' / 'summary.json'}'" in msg
     assert f"1 finished method(s) kept there; '{run}' is unchanged" in msg and "\n" not in msg
     assert {p.name: p.read_text() for p in run.iterdir()} == before  # the finished run is untouched
-    s = json.loads((tmp_path / "t.failed" / "summary.json").read_text())
-    assert s["status"] == "failed" and s["failed_method"] == "pas" and s["reason"].startswith("method pas diverged")
-    assert list(s["methods"]) == ["continued"] and s["not_run"] == ["pasa"]
-    assert s["methods"]["continued"]["accuracy"]["test"] > 0
+    s = load_summary(tmp_path / "t.failed")
+    assert s.status == "failed" and s.failure.method == "pas" and s.failure.reason.startswith("method pas diverged")
+    assert list(s.methods) == ["continued"] and s.failure.not_run == ["pasa"]
+    assert s.methods["continued"].accuracy.test > 0
     assert not (tmp_path / "t.failed" / "comparison.md").exists()
-    assert read_jsonl(tmp_path / "t.failed" / "pas" / "history.jsonl") == [{"iteration": 1, "stopped": s["reason"]}]
+    assert load_history_file(tmp_path / "t.failed" / "pas" / "history.jsonl") == [
+        HistoryRow(iteration=1, stopped=s.failure.reason)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t", "t.failed"]  # no lock, no partial left
 
 

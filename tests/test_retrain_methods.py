@@ -64,9 +64,9 @@ def test_every_method_composes_batches_and_steps(name, env):
     np.testing.assert_array_equal(m.pool.labels, origin_labels)
     res = run_loop(m, iterations=2, optimizer=make_optimizer("adam", 1e-3), seed=0, eval_every=1,
                    val=(ds.arrays("val").images, ds.arrays("val").labels), history_path=None)
-    assert len(res.history) == 2 and np.isfinite(res.history[-1]["total"]) and res.step_seconds > 0
-    assert set(res.history[0]["selected_p_true"]) == set(data.selected.indices)
-    assert "val_accuracy" in res.history[1]
+    assert len(res.history) == 2 and np.isfinite(res.history[-1].total) and res.step_seconds > 0
+    assert set(res.history[0].selected_p_true) == set(data.selected.indices)
+    assert res.history[1].val_accuracy is not None
 
 
 def test_early_stopping_without_improvement_ends_on_the_starting_weights(env):
@@ -90,7 +90,7 @@ def test_early_stopping_keeps_the_best_scoring_weights(env):
     start = float((m.clf.predict_proba(val[0]).argmax(1) == val[1]).mean())
     res = run_loop(m, iterations=8, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=2, val=val,
                    history_path=None, stopping=Stopping(on="val", patience=100, min_delta=0.0))
-    scores = {0: start, **{r["iteration"]: r["val_accuracy"] for r in res.history if "val_accuracy" in r}}
+    scores = {0: start, **{r.iteration: r.val_accuracy for r in res.history if r.val_accuracy is not None}}
     assert res.iterations_run == 8 and sorted(scores) == [0, 2, 4, 6, 8]
     assert res.best["score"] == max(scores.values()) == scores[res.best["iteration"]]
     # the model ends with the weights that scored best

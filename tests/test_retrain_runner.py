@@ -6,7 +6,7 @@ import pytest
 
 from common.config import from_dict
 from common.errors import UserError
-from common.io import read_jsonl
+from common.run_files import SCHEMA_VERSION, load_history_file, load_run_info, load_summary
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import masked_set_from_items
 from exp_scripts.retrain.metrics import in_mask_energy
@@ -40,31 +40,28 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     path = run_retraining(_cfg(), base=clf, dataset=ds, selected=sel, heldout=held, run_dir=tmp_path / "t", quiet=True)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == str(path) and "| pasa |" in "\n".join(lines)
-    s = json.loads(path.read_text())
-    assert set(s) == {"status", "base", "methods"} and s["status"] == "complete"
-    assert set(s["base"]) == {"accuracy", "cue"}
-    assert s["base"]["cue"] is None  # the tiny data set has no test images with a known cue region
-    assert set(s["base"]["accuracy"]) == {"train", "val", "test", "val_swap"}
-    assert list(s["methods"]) == ["continued", "pasa", "pas_inv"]
-    assert [m["role"] for m in s["methods"].values()] == ["baseline", "feedback", "control"]
-    for m in s["methods"].values():
-        assert set(m) == {"accuracy", "report", "in_mask_cam_energy", "explanation", "cue", "role",
-                          "selected_probabilities", "step_seconds", "iterations", "changed_test"}
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION and raw["failure"] is None
+    s = load_summary(path)  # every key and type checked by the schema
+    assert s.status == "complete"
+    assert s.base.cue is None  # the tiny data set has no test images with a known cue region
+    assert None not in (s.base.accuracy.train, s.base.accuracy.val, s.base.accuracy.test, s.base.accuracy.val_swap)
+    assert list(s.methods) == ["continued", "pasa", "pas_inv"]
+    assert [m.role for m in s.methods.values()] == ["baseline", "feedback", "control"]
+    for m in s.methods.values():
         # early stopping on the cue-swapped validation copy by default; 2 steps < patience
-        assert m["iterations"]["run"] == 2 and m["iterations"]["max"] == 2
-        assert m["iterations"]["best"]["on"] == "val_swap" and m["iterations"]["best"]["iteration"] in (0, 1, 2)
-        assert set(m["explanation"]["selected"]) == {"energy_pred", "wr"}
-        assert set(m["report"]) == {"train", "val", "test"}
-        assert set(m["in_mask_cam_energy"]) == {"selected", "heldout"}
-        assert set(m["in_mask_cam_energy"]["heldout"]) == {"before", "after"}
-        assert set(m["selected_probabilities"]) == set(sel.indices)
-        p = m["selected_probabilities"]["train_00000"]
-        assert len(p["before"]) == 3 and sum(p["after"]) == pytest.approx(1, abs=1e-4)
-        assert m["step_seconds"] > 0
-    hist = read_jsonl(tmp_path / "t" / "pasa" / "history.jsonl")
-    assert [r["iteration"] for r in hist] == [1, 2]
-    assert {"ce", "penalty", "total", "selected_p_true", "val_accuracy"} <= set(hist[0])
-    assert hist[0]["penalty"] > 0 and hist[0]["total"] == pytest.approx(hist[0]["ce"] + hist[0]["penalty"], rel=1e-4)
+        assert m.iterations.run == 2 and m.iterations.max == 2
+        assert m.iterations.best.on == "val_swap" and m.iterations.best.iteration in (0, 1, 2)
+        assert set(m.report) == {"train", "val", "test"}
+        assert 0 <= m.in_mask_cam_energy.heldout.before <= 1 and 0 <= m.in_mask_cam_energy.selected.after <= 1
+        assert set(m.selected_probabilities) == set(sel.indices)
+        p = m.selected_probabilities["train_00000"]
+        assert len(p.before) == 3 and sum(p.after) == pytest.approx(1, abs=1e-4)
+        assert m.step_seconds > 0
+    hist = load_history_file(tmp_path / "t" / "pasa" / "history.jsonl")
+    assert [r.iteration for r in hist] == [1, 2]
+    assert hist[0].val_accuracy is not None and set(hist[0].selected_p_true) == set(sel.indices)
+    assert hist[0].penalty > 0 and hist[0].total == pytest.approx(hist[0].ce + hist[0].penalty, rel=1e-4)
     assert (tmp_path / "t" / "pasa" / "cams_selected.png").exists()
     assert (tmp_path / "t" / "pasa" / "cams_heldout.png").exists()
     # CAM arrays: the selected images' CAMs before/after and at every check of the run
@@ -76,20 +73,21 @@ def test_run_writes_contract_outputs(tmp_path, capsys):
     np.testing.assert_allclose(rec["selected"]["probs_before"], clf.predict_proba(sel.images), atol=1e-5)
     assert rec["along"]["iterations"].tolist() == [0, 1, 2] and rec["along"]["cams"].shape == (3, 3, 4, 4)
     # test images whose prediction changed: counts in the summary agree with the accuracies
-    ch = s["methods"]["pasa"]["changed_test"]
+    ch = s.methods["pasa"].changed_test
     n_test = len(ds.arrays("test"))
-    d_acc = s["methods"]["pasa"]["accuracy"]["test"] - s["base"]["accuracy"]["test"]
-    assert (ch["fixed"] - ch["broken"]) / n_test == pytest.approx(d_acc)
+    d_acc = s.methods["pasa"].accuracy.test - s.base.accuracy.test
+    assert (ch.fixed - ch.broken) / n_test == pytest.approx(d_acc)
     # the retrained model is kept and is the one that was evaluated
     from classification_models.classifier import Classifier
 
     kept = Classifier.load(tmp_path / "t" / "pasa" / "model.keras")
-    assert kept.evaluate(ds, "test")["accuracy"] == pytest.approx(s["methods"]["pasa"]["accuracy"]["test"])
+    assert kept.evaluate(ds, "test")["accuracy"] == pytest.approx(s.methods["pasa"].accuracy.test)
     table = (tmp_path / "t" / "comparison.md").read_text()
     assert table.startswith("| method |")
     assert table.strip().splitlines()[-1].startswith("Verdict: best feedback method pasa ")
-    run = json.loads((tmp_path / "t" / "run.json").read_text())
-    assert run["methods"]["pas_inv"]["params"]["mask_variant"] == "inverted"
+    run = load_run_info(tmp_path / "t")
+    assert run.methods["pas_inv"].params["mask_variant"] == "inverted"
+    assert run.selected == sel.indices and run.heldout == held.indices and run.base.train_result is None
     assert not (tmp_path / ".t.partial").exists()
     # the base model is never modified
     assert all(np.array_equal(a, b) for a, b in zip(before, clf.model.get_weights()))
@@ -130,20 +128,26 @@ def test_method_seed_depends_on_label_not_position():
     assert method_seed(1, "pas") == method_seed(0, "pas") + 1
 
 
-def test_reversed_cue_is_flagged_before_the_verdict():
+def test_reversed_cue_is_flagged_before_the_verdict(real_runs):
+    from dataclasses import replace
+
     from exp_scripts.retrain.outputs import comparison_table, reversed_cue_warnings
 
-    energy = {"selected": {"before": 0.1, "after": 0.1}, "heldout": {"before": 0.1, "after": 0.1}}
-    summary = {"base": {"accuracy": {"val": 1.0, "val_swap": 0.25, "test": 0.27}, "cue": None}, "methods": {
-        "continued": {"accuracy": {"val": 1.0, "val_swap": 0.3, "test": 0.27}, "role": "baseline",
-                      "in_mask_cam_energy": energy, "step_seconds": 0.1},
-        "swap": {"accuracy": {"val": 0.25, "val_swap": 0.97, "test": 0.30}, "role": "feedback",
-                 "in_mask_cam_energy": energy, "step_seconds": 0.1}}}
+    real = load_summary(real_runs.retrain)  # a real run's summary, its accuracies set to a reversed cue
+
+    def with_accuracy(summary, where, **acc):
+        if where == "base":
+            return replace(summary, base=replace(summary.base, accuracy=replace(summary.base.accuracy, **acc)))
+        m = summary.methods[where]
+        return replace(summary, methods={**summary.methods, where: replace(m, accuracy=replace(m.accuracy, **acc))})
+
+    summary = with_accuracy(real, "base", val=1.0, val_swap=0.25, test=0.27)
+    summary = with_accuracy(summary, "continued", val=1.0, val_swap=0.3, test=0.27)
+    summary = with_accuracy(summary, "pasa", val=0.25, val_swap=0.97, test=0.30)
     warnings = reversed_cue_warnings(summary)
-    assert len(warnings) == 1 and warnings[0].startswith("Warning: swap reads the cue backwards (validation accuracy "
+    assert len(warnings) == 1 and warnings[0].startswith("Warning: pasa reads the cue backwards (validation accuracy "
                                                          "0.250 with the cue, 0.970 with it swapped")
     lines = [ln for ln in comparison_table(summary, {}).splitlines() if ln.strip()]
-    assert lines[-2] == warnings[0] and lines[-1].startswith("Verdict: best feedback method swap")
+    assert lines[-2] == warnings[0] and lines[-1].startswith("Verdict: best feedback method pasa reaches test 0.300")
     # a method that ignores the cue (both about equal) is not flagged
-    summary["methods"]["swap"]["accuracy"].update(val=0.96, val_swap=0.97)
-    assert reversed_cue_warnings(summary) == []
+    assert reversed_cue_warnings(with_accuracy(summary, "pasa", val=0.96, val_swap=0.97)) == []

@@ -10,6 +10,7 @@ import pytest
 
 from classification_models.classifier import Classifier
 from classification_models.train_result import load_train_result
+from common.config import to_dict
 from common.errors import UserError
 from common.io import read_jsonl
 from exp_scripts import do_interactive_exp as cli
@@ -69,12 +70,12 @@ def test_base_run_writes_self_describing_folder(base_run):
     assert sorted(p.name for p in run.iterdir()) == [
         "cams", "config.json", "history.jsonl", "metrics.json", "model.keras", "result.json"]
     assert not [p for p in run.rglob(".*")]  # no temporary files left
-    assert res.raw["kind"] == "train_result" and res.raw["mode"] == "base"
+    assert res.file.kind == "train_result" and res.file.mode == "base"
     assert res.model_path == run / "model.keras" and res.run_dir == run
     assert res.class_names == ["a", "b", "c"] and res.image_shape == (24, 24, 1)
     assert res.dataset_spec == {"name": "arrays", "params": {}}
     metrics = json.loads((run / "metrics.json").read_text())
-    assert sorted(metrics) == ["test", "train", "val"] and metrics == res.metrics
+    assert sorted(metrics) == ["test", "train", "val"] and metrics == to_dict(res.metrics)
     clf = res.load_classifier()
     for split in ("train", "val", "test"):
         expect = clf.evaluate(ds, split)
@@ -94,8 +95,8 @@ def test_base_run_writes_self_describing_folder(base_run):
 
     img = np.asarray(Image.open(run / "cams" / cams[0]))
     assert img.shape == (144, 144, 3) and img.dtype == np.uint8 and img.std() > 0
-    assert res.raw["files"]["cam_overlays"] == [f"cams/{c}" for c in cams]
-    assert res.raw["training"]["epochs_completed"] == 3 and res.raw["training"]["steps"] == 9
+    assert res.file.files["cam_overlays"] == [f"cams/{c}" for c in cams]
+    assert res.file.training.epochs_completed == 3 and res.file.training.steps == 9
 
 
 def test_result_path_is_last_stdout_line(tmp_path, patched, capsys):
@@ -117,7 +118,7 @@ def test_same_config_same_metrics(tmp_path, patched, capsys):
         hist = read_jsonl(tmp_path / name / "history.jsonl")
         metrics.append([{k: v for k, v in h.items() if k != "seconds"} for h in hist])
     assert metrics[0] == metrics[2] and metrics[1] == metrics[3]
-    assert load_train_result(tmp_path / "one" / "result.json").raw["mode"] == "augmentation"
+    assert load_train_result(tmp_path / "one" / "result.json").file.mode == "augmentation"
 
 
 def test_eval_only_reproduces_metrics(tmp_path, base_run, patched, capsys):
@@ -126,7 +127,7 @@ def test_eval_only_reproduces_metrics(tmp_path, base_run, patched, capsys):
     code, out = _main(tmp_path, cfg, capsys)
     assert code == 0
     ev = load_train_result(out[-1])
-    assert ev.raw["mode"] == "eval_only" and ev.raw["training"] is None
+    assert ev.file.mode == "eval_only" and ev.file.training is None
     assert ev.metrics == res.metrics
     assert not (tmp_path / "run" / "history.jsonl").exists()
     a, b = Classifier.load(res.model_path), ev.load_classifier()
@@ -141,7 +142,7 @@ def test_init_from_continues_training(tmp_path, base_run, patched, capsys):
     code, out = _main(tmp_path, cfg, capsys)
     assert code == 0
     cont = load_train_result(out[-1])
-    assert cont.raw["mode"] == "continued"
+    assert cont.file.mode == "continued"
     assert cont.config["resolved_model"]["init_from"] == str(res.path.resolve())
     before, after = res.load_classifier().model.get_weights(), cont.load_classifier().model.get_weights()
     assert any(not np.array_equal(x, y) for x, y in zip(before, after))  # it trained from there
@@ -154,14 +155,14 @@ def test_upper_bound_never_evaluates_on_trained_data(tmp_path, patched, capsys):
     assert code == 0
     res = load_train_result(out[-1])
     split = json.loads((tmp_path / "run" / "upper_bound_split.json").read_text())
-    assert res.raw["mode"] == "upper_bound" and sorted(res.metrics) == ["test", "train"]
+    assert res.file.mode == "upper_bound" and sorted(res.metrics) == ["test", "train"]
     assert len(split["train_from_test"]) == 12 and len(split["heldout_test"]) == 12
     assert set(split["train_from_test"]).isdisjoint(split["heldout_test"])
-    assert res.metrics["test"]["n"] == 12 and res.metrics["train"]["n"] == 48 + 24 + 12
+    assert res.metrics["test"].n == 12 and res.metrics["train"].n == 48 + 24 + 12
     # the held-out accuracy is the model's accuracy on exactly the held-out images
     ds = patched["arrays"]
     images, labels = ds.get_many(split["heldout_test"])
-    assert res.load_classifier().evaluate_arrays(images, labels)["accuracy"] == res.metrics["test"]["accuracy"]
+    assert res.load_classifier().evaluate_arrays(images, labels)["accuracy"] == res.metrics["test"].accuracy
     assert all("val_accuracy" not in h for h in read_jsonl(tmp_path / "run" / "history.jsonl"))
 
 
@@ -322,8 +323,8 @@ def test_smoke_subprocess_on_tiny_symbols(tmp_path):
     assert lines[-2].startswith("sym_smoke [base]") and "test " in lines[-2]
     res = load_train_result(lines[-1])
     assert res.class_names == ["epsilon", "xi", "zeta"] and res.image_shape == (72, 72, 1)
-    assert res.raw["training"]["steps"] == 3 and res.config["train"]["epochs"] == 1
-    assert res.metrics["test"]["n"] == 6 and len(res.raw["files"]["cam_overlays"]) == 2
+    assert res.file.training.steps == 3 and res.config["train"]["epochs"] == 1
+    assert res.metrics["test"].n == 6 and len(res.file.files["cam_overlays"]) == 2
     ds = res.load_dataset()
     assert len(ds.arrays("train")) == 12
 

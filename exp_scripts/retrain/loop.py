@@ -22,7 +22,7 @@ from classification_models.classifier import Classifier
 from classification_models.training import WarmUp, make_optimizer  # noqa: F401 - the one optimiser factory
 from classification_models.training import first_nonfinite_weight
 from common.errors import UserError
-from common.io import append_jsonl
+from common.run_files import HistoryRow, append_history
 
 
 def clone_classifier(base: Classifier, freeze=None) -> Classifier:
@@ -80,7 +80,7 @@ class LoopResult:
     iteration whose weights the model ends with (0: the starting model) and its score."""
 
     step_seconds: float
-    history: list[dict]
+    history: list[HistoryRow]
     iterations_run: int = 0
     best: dict | None = None
 
@@ -156,7 +156,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             message = (f"method {method.label} diverged at iteration {it} of {iterations}: {what} "
                        f"(learning_rate {'?' if rate is None else f'{rate:g}'})")
             if history_path is not None:
-                append_jsonl(history_path, {"iteration": it, "stopped": message})
+                append_history(history_path, HistoryRow(iteration=it, stopped=message))
             raise Diverged(message, method=method.label, iteration=it)
         row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
         if len(sel):
@@ -171,9 +171,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                 extra = f" val-swap acc {row['val_swap_accuracy']:.3f}" if "val_swap_accuracy" in row else ""
                 progress(f"  {method.label}: iteration {it}/{iterations} loss {total:.4f} "
                          f"val acc {row['val_accuracy']:.3f}{extra}")
-        history.append(row)
+        history.append(HistoryRow(**row))
         if history_path is not None:
-            append_jsonl(history_path, row)
+            append_history(history_path, history[-1])
         if on_check is not None and checked:
             on_check(it)
         if watch is not None and checked:

@@ -1,4 +1,4 @@
-"""Run outputs: CAM arrays and figures, the Markdown comparison table, the summary dict.
+"""Run outputs: CAM arrays and figures, the Markdown comparison table of a summary.
 
 Functions compute values/images; ``save_*`` write them atomically.
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-
+from common.run_files import CueChange, MethodSummary, RetrainSummary
 
 def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
     """The before/after CAM record of a masked image set, as stored in ``cams.npz``.
@@ -73,50 +73,55 @@ def _fmt(v, digits=3) -> str:
     return f"{v:.{digits}f}"
 
 
-def _cue_cell(cue: dict | None) -> str:
-    if not cue:
+def _cue_cell(cue: CueChange | None) -> str:
+    if cue is None:
         return "–"
-    return f"{_fmt(cue['before']['flip_rate'], 2)} → {_fmt(cue['after']['flip_rate'], 2)}"
+    return f"{_fmt(cue.before.flip_rate, 2)} → {_fmt(cue.after.flip_rate, 2)}"
 
 
-def _iterations_cell(m: dict) -> str:
+def _iterations_cell(m: MethodSummary) -> str:
     """``run (kept)``: steps taken and, with early stopping, the iteration whose weights
     the model ends with (0: the base model's)."""
-    its = m.get("iterations")
-    if not its:
-        return "–"
-    best = its.get("best")
-    return f"{its['run']}" + (f" ({best['iteration']})" if best and best.get("restored") else "")
+    best = m.iterations.best
+    return f"{m.iterations.run}" + (f" ({best.iteration})" if best is not None and best.restored else "")
 
 
-def comparison_table(summary: dict, extras: dict) -> str:
+def comparison_table(summary: RetrainSummary, extras: dict) -> str:
     """Markdown table: accuracy per split, Δ test vs base, cue flip rate on test images
     before → after, in-mask energy of the true class (selected, held-out) and of the
     predicted class (held-out) before → after, mean selected true-class probability
     before → after, step time and its ratio to ``continued`` (when run); then the verdict
-    line (``verdict``)."""
-    base = summary["base"]["accuracy"]
-    cont = summary["methods"].get("continued", {}).get("step_seconds")
+    line (``verdict``).
+
+    Args:
+        summary: the run's summary.
+        extras: ``{method: {"p_true_before", "p_true_after"}}`` (methods without selected images absent).
+
+    Returns:
+        The Markdown text.
+    """
+    base = summary.base.accuracy
+    cont = summary.methods["continued"].step_seconds if "continued" in summary.methods else None
     lines = ["| method | train | val | test | Δtest | cue flips (test) | energy sel. | energy held-out "
              "| energy pred. held-out | p_true sel. | iterations (kept) | step s | × continued |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines.append(f"| base | {_fmt(base.get('train'))} | {_fmt(base.get('val'))} | {_fmt(base.get('test'))} | | "
-                 f"{_fmt((summary['base'].get('cue') or {}).get('flip_rate'), 2)} | | | | | | | |")
-    for key, m in summary["methods"].items():
-        acc = m["accuracy"]
-        e = m["in_mask_cam_energy"]
-        ep = (m.get("explanation") or {}).get("heldout", {}).get("energy_pred", {})
+    lines.append(f"| base | {_fmt(base.train)} | {_fmt(base.val)} | {_fmt(base.test)} | | "
+                 f"{_fmt(None if summary.base.cue is None else summary.base.cue.flip_rate, 2)} | | | | | | | |")
+    for key, m in summary.methods.items():
+        acc = m.accuracy
+        e = m.in_mask_cam_energy
+        ep = m.explanation.heldout.energy_pred
         ex = extras.get(key, {})
-        d = acc.get("test") - base.get("test") if acc.get("test") is not None and base.get("test") is not None else None
-        ratio = m["step_seconds"] / cont if cont else None
+        d = acc.test - base.test if acc.test is not None and base.test is not None else None
+        ratio = m.step_seconds / cont if cont else None
         lines.append(
-            f"| {key} | {_fmt(acc.get('train'))} | {_fmt(acc.get('val'))} | {_fmt(acc.get('test'))} | "
-            f"{'' if d is None else f'{d:+.3f}'} | {_cue_cell(m.get('cue'))} | "
-            f"{_fmt(e['selected']['before'])} → {_fmt(e['selected']['after'])} | "
-            f"{_fmt(e['heldout']['before'])} → {_fmt(e['heldout']['after'])} | "
-            f"{_fmt(ep.get('before'))} → {_fmt(ep.get('after'))} | "
+            f"| {key} | {_fmt(acc.train)} | {_fmt(acc.val)} | {_fmt(acc.test)} | "
+            f"{'' if d is None else f'{d:+.3f}'} | {_cue_cell(m.cue)} | "
+            f"{_fmt(e.selected.before)} → {_fmt(e.selected.after)} | "
+            f"{_fmt(e.heldout.before)} → {_fmt(e.heldout.after)} | "
+            f"{_fmt(ep.before)} → {_fmt(ep.after)} | "
             f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))} | {_iterations_cell(m)} | "
-            f"{_fmt(m['step_seconds'], 4)} | "
+            f"{_fmt(m.step_seconds, 4)} | "
             f"{_fmt(ratio, 2)} |")
     warnings = reversed_cue_warnings(summary)
     line = verdict(summary)
@@ -124,44 +129,45 @@ def comparison_table(summary: dict, extras: dict) -> str:
             + (f"\n{line}\n" if line else ""))
 
 
-def reversed_cue_warnings(summary: dict, gap: float = 0.3) -> list[str]:
+def reversed_cue_warnings(summary: RetrainSummary, gap: float = 0.3) -> list[str]:
     """One line per method that reads the cue *backwards*: its accuracy on the cue-swapped
     validation copy is far above its plain validation accuracy (by more than ``gap``),
     while the base's was far below. Swapping the cue region to another class's on most
     training images makes the cue anti-correlated with the label; a model can then learn
     "this background is not my class", which the swapped copy rewards and a test set with
     an independent cue does not."""
-    base = summary["base"]["accuracy"]
-    if base.get("val") is None or base.get("val_swap") is None or base["val"] - base["val_swap"] <= gap:
+    base = summary.base.accuracy
+    if base.val is None or base.val_swap is None or base.val - base.val_swap <= gap:
         return []
     out = []
-    for key, m in summary["methods"].items():
-        acc = m["accuracy"]
-        if acc.get("val") is not None and acc.get("val_swap") is not None and acc["val_swap"] - acc["val"] > gap:
-            out.append(f"Warning: {key} reads the cue backwards (validation accuracy {acc['val']:.3f} with the cue, "
-                       f"{acc['val_swap']:.3f} with it swapped to another class's): its cue-swapped training made "
+    for key, m in summary.methods.items():
+        acc = m.accuracy
+        if acc.val is not None and acc.val_swap is not None and acc.val_swap - acc.val > gap:
+            out.append(f"Warning: {key} reads the cue backwards (validation accuracy {acc.val:.3f} with the cue, "
+                       f"{acc.val_swap:.3f} with it swapped to another class's): its cue-swapped training made "
                        "the cue anti-correlated with the label; do not trust its val-swap score.")
     return out
 
 
-def verdict(summary: dict) -> str | None:
+def verdict(summary: RetrainSummary) -> str | None:
     """One line: the best feedback method (by test accuracy), its Δ over the best
     no-feedback baseline and the cue flip rate before → after; None when the run lacks
     a feedback method or a baseline."""
-    methods = summary["methods"]
+    methods = summary.methods
 
     def test(k):
-        return methods[k]["accuracy"].get("test")
+        return methods[k].accuracy.test
 
-    fb = [k for k, m in methods.items() if m.get("role") == "feedback" and test(k) is not None]
-    nofb = [k for k, m in methods.items() if m.get("role") == "baseline" and test(k) is not None]
+    fb = [k for k, m in methods.items() if m.role == "feedback" and test(k) is not None]
+    nofb = [k for k, m in methods.items() if m.role == "baseline" and test(k) is not None]
     if not fb or not nofb:
         return None
     best = max(fb, key=test)
     ref = max(nofb, key=test)
-    cue = methods[best].get("cue")
-    flips = (f"; cue flip rate on test {cue['before']['flip_rate']:.2f} → {cue['after']['flip_rate']:.2f}"
-             if cue else "")
+    cue = methods[best].cue
+    flips = (f"; cue flip rate on test {cue.before.flip_rate:.2f} → {cue.after.flip_rate:.2f}"
+             if cue is not None else "")
+    base_test = summary.base.accuracy.test
     return (f"Verdict: best feedback method {best} reaches test {test(best):.3f} "
             f"({test(best) - test(ref):+.3f} vs the best no-feedback baseline {ref}, {test(ref):.3f}; "
-            f"base {summary['base']['accuracy'].get('test', float('nan')):.3f}){flips}.")
+            f"base {float('nan') if base_test is None else base_test:.3f}){flips}.")

@@ -21,6 +21,10 @@ from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
 from common.paths import resolve_relative
+from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, BeforeAfter, Best, ChangedCounts,
+                              CueChange, CueScores, DatasetSpec, Energy, Explanation, ExplanationScores, Failure,
+                              Iterations, MethodInfo, MethodSummary, PerImageEnergy, Probabilities, RetrainSummary,
+                              RunInfo, StoppingInfo, Trainable, ValSwap, write_file)
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
 from exp_scripts.retrain.config import RetrainConfig
@@ -153,7 +157,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
         run_dir: output folder, written as one transaction (``common.runs``): locked,
             built in a private folder and swapped in when whole; an existing run is
             kept as ``<run_dir>.previous``.
-        base_info: extra provenance for ``run.json`` (train result path, ...).
+        base_info: provenance for ``run.json``: ``{"train_result": path, "dataset": spec}``.
         quiet: no progress lines (the table and summary path are still printed).
         out: printer.
 
@@ -182,16 +186,30 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
 
     run_dir = Path(run_dir)
     with run_transaction(run_dir) as txn:
-        summary = _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
-                               heldout=heldout, tmp_dir=txn.path, base_info=base_info, say=say, txn=txn)
-    out(summary["table"])
+        table = _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
+                             heldout=heldout, tmp_dir=txn.path, base_info=base_info, say=say, txn=txn)
+    out(table)
     path = run_dir / "summary.json"
     out(str(path))
     return path
 
 
-def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, say, txn) -> dict:
-    """The body of ``run_retraining``: writes the whole run into ``tmp_dir``."""
+def _accuracy(ev_accuracy: dict, val_swap: float | None) -> Accuracy:
+    return Accuracy(**ev_accuracy, val_swap=val_swap)
+
+
+def _cue(scores: dict | None) -> CueScores | None:
+    return None if scores is None else CueScores(**scores)
+
+
+def _energies(values) -> list[float | None]:
+    """Per-image energies with NaN (no positive evidence) as None."""
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
+
+
+def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, say, txn) -> str | None:
+    """The body of ``run_retraining``: writes the whole run into ``tmp_dir``; returns the
+    comparison table (None when a method diverged)."""
     h, w, k = base.grid_shape
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
 
@@ -213,10 +231,10 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     def accuracy_cf(clf):
         return None if val_cf is None else float((clf.predict_proba(val_cf["images"]).argmax(1) == val_cf["labels"]).mean())
 
-    base_eval["accuracy"]["val_swap"] = accuracy_cf(base)
     stopping = stopping_rule(cfg, has_val=val_xy is not None, has_val_swap=val_cf_xy is not None)
 
-    summary = {"status": "complete", "base": {"accuracy": base_eval["accuracy"], "cue": cue_before}, "methods": {}}
+    base_summary = BaseSummary(accuracy=_accuracy(base_eval["accuracy"], accuracy_cf(base)), cue=_cue(cue_before))
+    results: dict[str, MethodSummary] = {}
     class_names = list(base.class_names or dataset.class_names or []) or None
     extras, described = {}, {}
     failure = None
@@ -245,32 +263,11 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
             failure = exc
             break
         ev = evaluate_splits(m.clf, dataset)
-        ev["accuracy"]["val_swap"] = accuracy_cf(m.clf)
         if cfg.save_models:
             # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
             m.clf.save(mdir / "model.keras")
         sel_after, held_after = explain(m.clf, selected), explain(m.clf, heldout)
         cue_after = cue_metrics(m.clf, cue_images, seed=cfg.seed, swapped=cue_swapped)
-        summary["methods"][m.label] = {
-            "accuracy": ev["accuracy"],
-            "report": ev["report"],
-            "in_mask_cam_energy": {
-                "selected": {"before": sel_before["mean_energy"], "after": sel_after["mean_energy"]},
-                "heldout": {"before": held_before["mean_energy"], "after": held_after["mean_energy"]},
-            },
-            "explanation": {
-                where: {key: {"before": b[f"mean_{key}"], "after": a[f"mean_{key}"]} for key in ("energy_pred", "wr")}
-                for where, b, a in (("selected", sel_before, sel_after), ("heldout", held_before, held_after))
-            },
-            "cue": None if cue_before is None else {"before": cue_before, "after": cue_after},
-            "role": method_role(m),
-            "selected_probabilities": {
-                idx: {"before": sel_before["probs"][j].tolist(), "after": sel_after["probs"][j].tolist()}
-                for j, idx in enumerate(selected.indices)
-            },
-            "step_seconds": res.step_seconds,
-            "iterations": {"run": res.iterations_run, "max": cfg.iterations, "best": res.best},
-        }
         if len(selected):
             lab = selected.labels
             extras[m.label] = {
@@ -289,7 +286,26 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         if test is not None:
             test_changes = changed_predictions(labels=test.labels, before=base_eval["preds"]["test"],
                                                after=ev["preds"]["test"])
-            summary["methods"][m.label]["changed_test"] = {k: len(v) for k, v in test_changes.items()}
+        results[m.label] = MethodSummary(
+            accuracy=_accuracy(ev["accuracy"], accuracy_cf(m.clf)),
+            report=ev["report"],
+            in_mask_cam_energy=Energy(
+                selected=BeforeAfter(before=sel_before["mean_energy"], after=sel_after["mean_energy"]),
+                heldout=BeforeAfter(before=held_before["mean_energy"], after=held_after["mean_energy"])),
+            explanation=Explanation(**{
+                where: ExplanationScores(**{key: BeforeAfter(before=b[f"mean_{key}"], after=a[f"mean_{key}"])
+                                            for key in ("energy_pred", "wr")})
+                for where, b, a in (("selected", sel_before, sel_after), ("heldout", held_before, held_after))}),
+            cue=None if cue_before is None else CueChange(before=CueScores(**cue_before), after=CueScores(**cue_after)),
+            role=method_role(m),
+            selected_probabilities={
+                idx: Probabilities(before=sel_before["probs"][j].tolist(), after=sel_after["probs"][j].tolist())
+                for j, idx in enumerate(selected.indices)},
+            step_seconds=res.step_seconds,
+            iterations=Iterations(run=res.iterations_run, max=cfg.iterations,
+                                  best=None if res.best is None else Best(**res.best)),
+            changed_test=None if test_changes is None else ChangedCounts(**{k: len(v) for k, v in test_changes.items()}),
+        )
         save_cams(mdir / CAMS_FILE, cam_sets)
         if cfg.overlays:
             for where, what in (("selected", "selected (masked training) images"),
@@ -305,40 +321,46 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                 save_changed_figure(mdir / "changed_test.png", test, test_changes,
                                     before=base_eval["preds"]["test"], after=ev["preds"]["test"],
                                     class_names=class_names, title=f"{m.label}: test images whose prediction changed")
-        described[m.label] = {**m.describe(), "seconds": time.perf_counter() - t0,
-                              "trainable": trainable_summary(m.clf.model, **freeze_args(cfg.freeze)),
-                              "changed_test": None if test_changes is None else {
-                                  k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},
-                              "per_image_energy": {"selected": sel_after["energy"].tolist(),
-                                                   "heldout": held_after["energy"].tolist()}}
+        described[m.label] = MethodInfo(
+            **m.describe(), seconds=time.perf_counter() - t0,
+            trainable=Trainable(**trainable_summary(m.clf.model, **freeze_args(cfg.freeze))),
+            changed_test=None if test_changes is None else {
+                k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},
+            per_image_energy=PerImageEnergy(selected=_energies(sel_after["energy"]),
+                                            heldout=_energies(held_after["energy"])))
         say(f"  {m.label}: test acc {ev['accuracy'].get('test', float('nan')):.3f} "
             f"(base {base_eval['accuracy'].get('test', float('nan')):.3f}), step {res.step_seconds * 1000:.0f} ms")
 
     if data._propagated is not None:
         write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")))
-    if failure is not None:
-        summary.update(status="failed", reason=str(failure), failed_method=failure.method,
-                       not_run=[m.label for m in methods[len(summary["methods"]) + 1:]])
+    summary = RetrainSummary(
+        schema_version=SCHEMA_VERSION, status="complete" if failure is None else "failed", base=base_summary,
+        methods=results, failure=None if failure is None else Failure(
+            reason=str(failure), method=failure.method, not_run=[m.label for m in methods[len(results) + 1:]]))
     table = None if failure is not None else comparison_table(summary, extras)
     n_train = len(dataset.arrays("train"))
-    atomic_write_json(tmp_dir / "run.json", {
-        "name": cfg.name, "base": {**(base_info or {}), "report": base_eval["report"],
-                                   "per_image_energy": {"selected": sel_before["energy"].tolist(),
-                                                        "heldout": held_before["energy"].tolist()}},
-        "methods": described, "grid": [h, w, k], "mask_resize": data.mask_resize,
-        "selected": selected.indices, "heldout": heldout.indices,
-        "share_of_train_masked": len(selected) / max(n_train, 1),
-        "propagated": None if data._propagated is None else data._propagated.describe(),
-        "val_swap": None if val_cf is None else {"n": val_cf["n"], "share_marked": val_cf["share_marked"]},
-        "stopping": None if stopping is None else dataclasses.asdict(stopping),
-    })
-    atomic_write_json(tmp_dir / "summary.json", summary)
+    info = dict(base_info or {})
+    if info.get("dataset") is not None:
+        info["dataset"] = DatasetSpec(**info["dataset"])
+    write_file(tmp_dir / "run.json", RunInfo(
+        schema_version=SCHEMA_VERSION, name=cfg.name,
+        base=BaseInfo(**info, report=base_eval["report"],
+                      per_image_energy=PerImageEnergy(selected=_energies(sel_before["energy"]),
+                                                      heldout=_energies(held_before["energy"]))),
+        methods=described, grid=[h, w, k], mask_resize=data.mask_resize,
+        selected=list(selected.indices), heldout=list(heldout.indices),
+        share_of_train_masked=len(selected) / max(n_train, 1),
+        propagated=None if data._propagated is None else data._propagated.describe(),
+        val_swap=None if val_cf is None else ValSwap(n=val_cf["n"], share_marked=val_cf["share_marked"]),
+        stopping=None if stopping is None else StoppingInfo(**dataclasses.asdict(stopping)),
+    ))
+    write_file(tmp_dir / "summary.json", summary)
     if failure is not None:
         # the finished methods stay readable in the failed attempt; the last finished run stays in place
         raise UserError(f"{failure}; the run is marked failed in '{txn.failed / 'summary.json'}' "
-                        f"({len(summary['methods'])} finished method(s) kept there; '{txn.final}' is unchanged)")
+                        f"({len(results)} finished method(s) kept there; '{txn.final}' is unchanged)")
     atomic_write_text(tmp_dir / "comparison.md", table)
-    return {**summary, "table": table}
+    return table
 
 
 def run_experiment(cfg: RetrainConfig, *, config_path=None, data_root=None, quiet=False,

@@ -29,13 +29,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 from pathlib import Path
 from typing import Callable
 
 from classification_models.losses import pas_lambda_candidates, thesis_pas_lambda
 from common.errors import UserError
 from common.io import atomic_path, atomic_write_json, atomic_write_text
+from common.run_files import Accuracy, RetrainSummary, load_summary
 from common.runs import run_transaction
 from exp_scripts.retrain.config import MethodSpec
 from exp_scripts.retrain.data import MaskedSet
@@ -97,15 +97,15 @@ def plan(kind: str, *, grid: tuple[int, int, int], selected: MaskedSet, n_train:
     raise UserError(f"unknown sweep {kind!r} (valid: {', '.join(KINDS)})")
 
 
-def rows_from_summary(summary: dict, keys: dict) -> list[dict]:
-    """One row per method label of ``keys`` (in ``keys`` order) from a ``summary.json`` dict."""
+def rows_from_summary(summary: RetrainSummary, keys: dict) -> list[dict]:
+    """One row per method label of ``keys`` (in ``keys`` order) from a run's summary."""
     rows = []
     for label, point in keys.items():
-        m = summary["methods"][label]
-        e = m["in_mask_cam_energy"]
-        rows.append({**point, "val_accuracy": m["accuracy"].get("val"), "val_swap_accuracy": m["accuracy"].get("val_swap"),
-                     "test_accuracy": m["accuracy"].get("test"),
-                     "energy_selected": e["selected"]["after"], "energy_heldout": e["heldout"]["after"]})
+        m = summary.methods[label]
+        e = m.in_mask_cam_energy
+        rows.append({**point, "val_accuracy": m.accuracy.val, "val_swap_accuracy": m.accuracy.val_swap,
+                     "test_accuracy": m.accuracy.test,
+                     "energy_selected": e.selected.after, "energy_heldout": e.heldout.after})
     return rows
 
 
@@ -175,17 +175,17 @@ def sweep_plot(rows: list[dict], kind: str, *, base_val: float | None = None):
     return fig
 
 
-def write_outputs(root: Path, kind: str, rows: list[dict], base_acc: dict) -> dict:
+def write_outputs(root: Path, kind: str, rows: list[dict], base_acc: Accuracy) -> dict:
     """Writes ``sweep_<kind>.{md,csv,json,png}`` into ``root``; returns the JSON payload."""
     import matplotlib.pyplot as plt
 
     best = best_row(rows)
-    payload = {"kind": kind, "x": X_KEY[kind], "base": {"val": base_acc.get("val"), "test": base_acc.get("test")},
+    payload = {"kind": kind, "x": X_KEY[kind], "base": {"val": base_acc.val, "test": base_acc.test},
                "chosen_on": selection_key(rows), "best": best, "points": rows}
     atomic_write_text(root / f"sweep_{kind}.md", table_markdown(rows))
     atomic_write_text(root / f"sweep_{kind}.csv", table_csv(rows))
     atomic_write_json(root / f"sweep_{kind}.json", payload)
-    fig = sweep_plot(rows, kind, base_val=base_acc.get("val"))
+    fig = sweep_plot(rows, kind, base_val=base_acc.val)
     with atomic_path(root / f"sweep_{kind}.png", suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
@@ -207,7 +207,7 @@ def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: Masked
     root = Path(root)
     runs = plan(kind, grid=base.grid_shape, selected=selected, n_train=len(dataset.arrays("train")))
     silent = lambda s: None  # noqa: E731
-    rows, base_acc = [], {}
+    rows, base_acc = [], None
     # the sweep folder is one transaction: built privately, swapped in when every candidate ran
     with run_transaction(root) as txn:
         for i, (specs, sel, keys) in enumerate(runs):
@@ -217,8 +217,8 @@ def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: Masked
                                       batch=batch)
             path = run_retraining(sub, base=base, dataset=dataset, selected=sel, heldout=heldout,
                                   run_dir=txn.path / f"run{i}", quiet=quiet, out=silent if quiet else out)
-            summary = json.loads(Path(path).read_text())
-            base_acc = summary["base"]["accuracy"]
+            summary = load_summary(path)
+            base_acc = summary.base.accuracy
             rows += rows_from_summary(summary, keys)
         payload = write_outputs(txn.path, kind, rows, base_acc)
     out(table_markdown(rows))

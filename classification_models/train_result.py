@@ -59,7 +59,7 @@ class TrainResult:
         """
         if not self.model_path.exists():
             raise UserError(f"train result '{self.path}': model file '{self.model_path}' does not exist")
-        from classification_models.classifier import model_file_problem
+        from classification_models.model_file import model_file_problem
 
         problem = model_file_problem(self.model_path)
         if problem:
@@ -77,7 +77,8 @@ class TrainResult:
 
     def load_classifier(self):
         """The trained ``Classifier`` (a UserError naming the file if the model is gone, unreadable or replaced)."""
-        from classification_models.classifier import Classifier, load_keras_model
+        from classification_models.classifier import Classifier
+        from classification_models.model_file import load_keras_model
         from classification_models.own_model import convention_from_dict
 
         self.verify_model_file()

@@ -89,7 +89,8 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
 def import_classifier(cfg: TrainConfig, source: str, dataset):
     """A Classifier around the user's ``.keras`` model of ``cfg.init_from``, checked against
     ``dataset`` (input size, channels, class count); returns ``(clf, model_info)``."""
-    from classification_models.classifier import Classifier, load_keras_model
+    from classification_models.classifier import Classifier
+    from classification_models.model_file import load_keras_model
     from classification_models.own_model import resolve_convention
 
     imp = cfg.model_import

@@ -75,7 +75,7 @@ class Classifier:
         model: the Keras model (its output: softmax probabilities or logits).
         class_names: optional class names, for reports.
         input_convention: how our [0, 255] pixels become the model's input
-            (``own_model.InputConvention``; default: unchanged, same channel count).
+            (``input_convention.InputConvention``; default: unchanged, same channel count).
         feature_layer: name (or ``outer/inner`` path) of the feature-map layer
             (default: found automatically).
         logits_layer: name of the Dense layer giving the class scores (default: found).
@@ -84,7 +84,8 @@ class Classifier:
 
     def __init__(self, model, class_names: list[str] | None = None, *, input_convention=None,
                  feature_layer: str | None = None, logits_layer: str | None = None, source: str | None = None):
-        from classification_models.own_model import InputConvention, find_parts
+        from classification_models.input_convention import InputConvention
+        from classification_models.own_model import find_parts
 
         self.model = model
         self.class_names = list(class_names) if class_names else None
@@ -156,7 +157,7 @@ class Classifier:
     # ----- forward --------------------------------------------------------------
     def model_input(self, images):
         """Our pixels ``[N, H, W, C]`` in [0, 255] -> the model's input convention (differentiable)."""
-        from classification_models.own_model import to_model_pixels
+        from classification_models.input_convention import to_model_pixels
 
         return to_model_pixels(images, convention=self.input_convention)
 

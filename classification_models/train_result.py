@@ -79,7 +79,7 @@ class TrainResult:
         """The trained ``Classifier`` (a UserError naming the file if the model is gone, unreadable or replaced)."""
         from classification_models.classifier import Classifier
         from classification_models.model_file import load_keras_model
-        from classification_models.own_model import convention_from_dict
+        from classification_models.input_convention import convention_from_dict
 
         self.verify_model_file()
         model = load_keras_model(self.model_path)
@@ -150,7 +150,7 @@ def check_model_data(classifier, dataset, *, where: str | None = None) -> None:
 
     Accepted: equal class counts and names (when the classifier has names), equal image
     height and width (unless the model takes any size), equal channels, or gray data
-    into an RGB model (the gray channel is repeated, ``own_model.InputConvention``).
+    into an RGB model (the gray channel is repeated, ``input_convention.InputConvention``).
 
     Args:
         classifier: a ``classification_models.classifier.Classifier``.

@@ -91,7 +91,7 @@ def import_classifier(cfg: TrainConfig, source: str, dataset):
     ``dataset`` (input size, channels, class count); returns ``(clf, model_info)``."""
     from classification_models.classifier import Classifier
     from classification_models.model_file import load_keras_model
-    from classification_models.own_model import resolve_convention
+    from classification_models.input_convention import resolve_convention
 
     imp = cfg.model_import
     where = f"{source}: init_from.model '{imp.model}'"

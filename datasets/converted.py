@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from common.errors import UserError
 from datasets.records_dataset import RecordDataset
-from tf_records_parser import converters
+from tf_records_parser import converters, image_folder
 
 
 def _abs(path: str) -> str:
@@ -79,7 +79,7 @@ class ImageFolderDataset(_UserSource, RecordDataset):
 
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:
-        return converters.convert_image_folder(
+        return image_folder.convert_image_folder(
             params["root"], folder, image_size=params["image_size"], channels=params["channels"],
             val_fraction=params["val_fraction"], test_fraction=params["test_fraction"], seed=params["seed"],
             skip_corrupt=params["skip_corrupt"], mask_threshold=params["mask_threshold"], name=cls.name,

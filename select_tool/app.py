@@ -1,4 +1,4 @@
-"""The Tk window of ``select_tool.main``: wiring of keys, mouse, list and dialogs.
+"""The Tk window of ``select_tool.main``: construction, background CAMs, panel callbacks and dialogs.
 
 Every decision is made by ``select_tool.state.SelectionState``; this class forwards
 events to it, draws what it says (``select_tool.canvas_view``) and reports user
@@ -35,6 +35,7 @@ class App(KeysMixin, DrawMixin, ListMixin, MouseMixin, ExitMixin):
         self.names = state.class_names
         self._redraw_pending = False
         self._flash, self._flash_error = "", False
+        self._flash_progress = False  # the status line shows the CAM progress (replaced when done)
         self._space = False
         self._pan_from: tuple[float, float] | None = None
         self._stroke_pane: int | None = None
@@ -82,8 +83,8 @@ class App(KeysMixin, DrawMixin, ListMixin, MouseMixin, ExitMixin):
         cache.request(pos)
         if not cache.ready:
             done, total = cache.progress
-            if not self._flash or self._flash.startswith("computing CAMs"):
-                self.flash(f"computing CAMs… {done}/{total}")
+            if not self._flash or self._flash_progress:
+                self.flash(f"computing CAMs… {done}/{total}", progress=True)
             if cache.has(pos) != self._cam_shown:
                 self.refresh(list_too=False)
             self._poll_id = self.root.after(100, self._poll_cache)
@@ -91,7 +92,7 @@ class App(KeysMixin, DrawMixin, ListMixin, MouseMixin, ExitMixin):
         state.set_predictions(cache.probs)
         if not self._suggestions_set:
             self.update_suggestions()
-        if self._flash.startswith("computing CAMs"):
+        if self._flash and self._flash_progress:
             self.flash("")
         self.rebuild_list()
         self.refresh()

@@ -94,9 +94,10 @@ class DrawMixin:
         message = f"{'⚠ ' if self._flash_error else ''}{self._flash}"
         self.status_var.set(self.state.status_text() + "\n" + message)
 
-    def flash(self, text: str, error: bool = False) -> None:
-        """A message in the status line until the next action (errors also on stderr)."""
-        self._flash, self._flash_error = text, error
+    def flash(self, text: str, error: bool = False, *, progress: bool = False) -> None:
+        """A message in the status line until the next action (errors also on stderr);
+        ``progress``: a progress message that later progress replaces and completion clears."""
+        self._flash, self._flash_error, self._flash_progress = text, error, progress
         if error and text:
             print(f"error: {text}", file=sys.stderr, flush=True)
         self._update_status()

@@ -32,7 +32,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.io import ensure_dir
-from select_tool.state_editing import EditingMixin, _Stroke
+from select_tool.state_editing import EditingMixin, Stroke
 from select_tool.state_export import ExportMixin
 from select_tool.state_filters import FilterMixin
 from select_tool.state_navigation import NavigationMixin
@@ -104,7 +104,7 @@ class SelectionState(NavigationMixin, EditingMixin, FilterMixin, ReviewMixin, Se
         self.notes: dict[str, str] = {}
         self._undo: dict[str, list[np.ndarray]] = {}
         self._redo: dict[str, list[np.ndarray]] = {}
-        self._stroke: _Stroke | None = None
+        self._stroke: Stroke | None = None
         self.dirty: set[str] = set()
         self.last_save_error: str | None = None
         self.load_problems: list[str] = []

@@ -20,7 +20,10 @@ BIG_BRUSH_STEP = 5
 
 
 @dataclasses.dataclass
-class _Stroke:
+class Stroke:
+    """A stroke in progress: the image, its mask before the stroke (for undo), the last point,
+    the value painted (255 brush / rect, 0 eraser) and, in rect mode, the anchored corner."""
+
     index: str
     before: np.ndarray
     last: tuple[float, float]
@@ -82,7 +85,7 @@ class EditingMixin:
         idx = self.current
         m = self._editable(idx)
         value = 0 if self.mode == "eraser" else 255
-        self._stroke = _Stroke(idx, m.copy(), (row, col), value)
+        self._stroke = Stroke(idx, m.copy(), (row, col), value)
         if self.mode == "rect":
             self._stroke.rect_start = (row, col)
             return None

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from common.errors import UserError
+from common.splits import stratified_split
 from tf_records_parser import records as rec
 
 SPLITS = ("train", "val", "test")
@@ -59,18 +60,6 @@ def require_dir(path: Path, what: str) -> None:
         raise UserError(f"{what} '{path}' is not a folder")
 
 
-def split_ids(n: int, val_fraction: float, test_fraction: float, rng: np.random.Generator,
-              want_val: bool, want_test: bool) -> np.ndarray:
-    """Split id (0 train, 1 val, 2 test) for ``n`` items of one class, seeded."""
-    out = np.zeros(n, np.int64)
-    perm = rng.permutation(n)
-    n_test = int(round(n * test_fraction)) if want_test else 0
-    n_val = int(round(n * val_fraction)) if want_val else 0
-    out[perm[:n_test]] = 2
-    out[perm[n_test: n_test + n_val]] = 1
-    return out
-
-
 # ----------------------------------------------------------------------------- QuickDraw
 def load_quickdraw_npy(path: Path) -> np.ndarray:
     """``N × 784`` uint8 bitmaps from ``path`` (memory-mapped); a UserError naming a bad file."""
@@ -95,7 +84,8 @@ def convert_quickdraw(root, out_dir, *, classes: Sequence[str] | None = None, pe
     Args:
         classes: class names to use (file stems), default every ``.npy`` in ``root`` (sorted).
         per_class_limit: at most this many drawings per class (a seeded random subset).
-        val_fraction, test_fraction: seeded per-class split.
+        val_fraction, test_fraction: shares of the drawings in val / test, stratified by class
+            (``common.splits.stratified_split``), seeded.
 
     Returns:
         The manifest. Indices are ``<split>/<class>/<row in the .npy>``.
@@ -114,15 +104,16 @@ def convert_quickdraw(root, out_dir, *, classes: Sequence[str] | None = None, pe
             raise UserError(f"QuickDraw file '{root / (c + '.npy')}' does not exist (available: {', '.join(available)})")
     arrays = {c: load_quickdraw_npy(root / f"{c}.npy") for c in classes}
     rng = np.random.default_rng(seed)
-    items: list[tuple[str, int, int]] = []  # (split, label, row)
+    drawings: list[tuple[int, int]] = []  # (label, row)
     for label, c in enumerate(classes):
         n = arrays[c].shape[0]
         rows = rng.permutation(n)
         if per_class_limit is not None:
             rows = rows[:per_class_limit]
-        rows = np.sort(rows)
-        ids = split_ids(len(rows), val_fraction, test_fraction, rng, True, True)
-        items.extend((SPLITS[int(s)], label, int(r)) for r, s in zip(rows, ids))
+        drawings.extend((label, int(r)) for r in np.sort(rows))
+    ids = stratified_split([label for label, _ in drawings], val_fraction=val_fraction,
+                           test_fraction=test_fraction, seed=seed, what=f"drawings of '{root}'")
+    items = [(SPLITS[int(s)], label, row) for (label, row), s in zip(drawings, ids)]  # (split, label, row)
     order = np.random.default_rng([seed, 1]).permutation(len(items))
     items = sorted((items[i] for i in order), key=lambda t: SPLITS.index(t[0]))
 

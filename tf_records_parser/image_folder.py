@@ -17,8 +17,9 @@ from typing import Sequence
 import numpy as np
 
 from common.errors import UserError
+from common.splits import stratified_split
 from tf_records_parser import records as rec
-from tf_records_parser.converters import SPLITS, require_dir, sanitize_index, split_ids
+from tf_records_parser.converters import SPLITS, require_dir, sanitize_index
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -163,7 +164,8 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
     """Converts an image-folder tree to a TFRecord data set folder.
 
     Missing ``val``/``test`` folders are carved out of ``train`` by a seeded split
-    stratified by class (``val_fraction``/``test_fraction`` of each class). Indices are
+    stratified by class (``common.splits.stratified_split``: ``val_fraction``/``test_fraction``
+    of the train images, each class in its share). Indices are
     the sanitised relative path without extension (``train/cat/img_01``), unique and
     stable across runs for any file names (:func:`file_indices`). Masks from
     ``ROOT/masks/<split>/<class>/<stem>.png`` are stored with the images; a mask whose
@@ -186,18 +188,17 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
     if channels not in (1, 3):
         raise UserError(f"channels must be 1 or 3, got {channels}")
     classes, found = scan_image_folder(root)
-    rng = np.random.default_rng(seed)
     assignments: list[tuple[str, str, int, Path]] = []  # (split, source split, label, file)
     for split, per_class in found.items():
-        for label, c in enumerate(classes):
-            files = per_class[c]
-            if split == "train" and ("val" not in found or "test" not in found):
-                ids = split_ids(len(files), val_fraction, test_fraction, rng,
-                                   want_val="val" not in found, want_test="test" not in found)
-                for f, sid in zip(files, ids):
-                    assignments.append((SPLITS[int(sid)], "train", label, f))
-            else:
-                assignments.extend((split, split, label, f) for f in files)
+        items = [(label, f) for label, c in enumerate(classes) for f in per_class[c]]
+        if split == "train" and ("val" not in found or "test" not in found):
+            ids = stratified_split([label for label, _ in items],
+                                   val_fraction=0.0 if "val" in found else val_fraction,
+                                   test_fraction=0.0 if "test" in found else test_fraction,
+                                   seed=seed, what=f"images of '{root / 'train'}'")
+            assignments.extend((SPLITS[int(sid)], "train", label, f) for (label, f), sid in zip(items, ids))
+        else:
+            assignments.extend((split, split, label, f) for label, f in items)
     order = np.random.default_rng([seed, 1]).permutation(len(assignments))
     assignments = [assignments[i] for i in order]
     assignments.sort(key=lambda a: SPLITS.index(a[0]))  # stable: splits in order, shuffled within

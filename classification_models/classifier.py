@@ -75,7 +75,7 @@ class Classifier:
         model: the Keras model (its output: softmax probabilities or logits).
         class_names: optional class names, for reports.
         input_convention: how our [0, 255] pixels become the model's input
-            (``own_model.InputConvention``; default: unchanged, same channel count).
+            (``input_convention.InputConvention``; default: unchanged, same channel count).
         feature_layer: name (or ``outer/inner`` path) of the feature-map layer
             (default: found automatically).
         logits_layer: name of the Dense layer giving the class scores (default: found).
@@ -84,7 +84,8 @@ class Classifier:
 
     def __init__(self, model, class_names: list[str] | None = None, *, input_convention=None,
                  feature_layer: str | None = None, logits_layer: str | None = None, source: str | None = None):
-        from classification_models.own_model import InputConvention, find_parts
+        from classification_models.input_convention import InputConvention
+        from classification_models.own_model import find_parts
 
         self.model = model
         self.class_names = list(class_names) if class_names else None
@@ -156,7 +157,7 @@ class Classifier:
     # ----- forward --------------------------------------------------------------
     def model_input(self, images):
         """Our pixels ``[N, H, W, C]`` in [0, 255] -> the model's input convention (differentiable)."""
-        from classification_models.own_model import to_model_pixels
+        from classification_models.input_convention import to_model_pixels
 
         return to_model_pixels(images, convention=self.input_convention)
 
@@ -359,42 +360,14 @@ class Classifier:
                 divided by the number of replicas (the optimizer sums gradients across
                 replicas) and the returned loss/logs are replica means.
         """
-        import tensorflow as tf
+        from classification_models.train_step import build_train_step
 
         if optimizer is None:
             raise ValueError("make_train_step needs an optimizer")
         key = (id(loss_fn), id(optimizer), id(strategy))
-        if key in self._steps:
-            return self._steps[key]
-        variables = self.model.trainable_variables
-        replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
-        if strategy is None and not getattr(optimizer, "built", True):
-            # slot variables made before tracing: creating them inside the step traces it twice
-            # (minutes for a 150-layer backbone on a CPU)
-            optimizer.build(variables)
-
-        def replica_step(batch):
-            with tf.GradientTape() as tape:
-                loss, logs = loss_fn(self, batch)
-                total = loss + tf.add_n(self.model.losses) if self.model.losses else loss
-                scaled = total / replicas if replicas > 1 else total
-            grads = tape.gradient(scaled, variables)
-            optimizer.apply_gradients(zip(grads, variables))
-            return total, logs
-
-        if strategy is None:
-            step = tf.function(replica_step, reduce_retracing=True)
-        else:
-            mean = tf.distribute.ReduceOp.MEAN
-
-            @tf.function(reduce_retracing=True)
-            def step(batch):
-                total, logs = strategy.run(replica_step, args=(batch,))
-                return (strategy.reduce(mean, total, axis=None),
-                        {k: strategy.reduce(mean, v, axis=None) for k, v in logs.items()})
-
-        self._steps[key] = step
-        return step
+        if key not in self._steps:
+            self._steps[key] = build_train_step(self, loss_fn=loss_fn, optimizer=optimizer, strategy=strategy)
+        return self._steps[key]
 
     # ----- persistence ----------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -413,54 +386,8 @@ class Classifier:
         ``kwargs`` go to the constructor (``input_convention``, ``feature_layer``,
         ``logits_layer``); errors name the file.
         """
+        from classification_models.model_file import load_keras_model
+
         model = load_keras_model(path)
         kwargs.setdefault("source", f"model '{path}'")
         return cls(model, class_names, **kwargs)
-
-
-def load_keras_model(path: str | os.PathLike):
-    """A ``.keras`` file loaded in safe mode; anything else is a one-line UserError naming the file."""
-    import keras
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"model file '{path}' does not exist")
-    if path.suffix != ".keras":
-        raise UserError(f"model file '{path}' is not a .keras file (save it with model.save('name.keras'))")
-    reason = model_file_problem(path)
-    if reason:
-        raise UserError(f"model file '{path}' cannot be read: {reason}")
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # zip, JSON and deserialisation errors of every kind
-        lines = [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
-        raise UserError(f"model file '{path}' cannot be read: {lines[0]}") from None
-    if not isinstance(model, keras.Model):
-        raise UserError(f"model file '{path}' holds a {type(model).__name__}, not a Keras model")
-    return model
-
-
-def model_file_problem(path: str | os.PathLike) -> str | None:
-    """Why ``path`` is not a readable ``.keras`` archive (empty, not a zip, damaged), or None.
-
-    Keras reports all of these as "File not found", which misleads when the file exists.
-    """
-    import zipfile
-
-    path = Path(path)
-    if path.is_dir():
-        return "it is a folder, not a .keras file"
-    size = path.stat().st_size
-    if size == 0:
-        return "the file is empty (0 bytes)"
-    if not zipfile.is_zipfile(path):
-        return f"not a .keras (zip) archive ({size} bytes; truncated or damaged?)"
-    try:
-        with zipfile.ZipFile(path) as zf:
-            bad = zf.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        return f"damaged .keras archive ({exc})"
-    if bad is not None:
-        return f"damaged .keras archive (member '{bad}' fails its CRC check)"
-    return None
-

@@ -62,7 +62,7 @@ class TrainResult:
         """
         if not self.model_path.exists():
             raise UserError(f"train result '{self.path}': model file '{self.model_path}' does not exist")
-        from classification_models.classifier import model_file_problem
+        from classification_models.model_file import model_file_problem
 
         problem = model_file_problem(self.model_path)
         if problem:
@@ -80,8 +80,9 @@ class TrainResult:
 
     def load_classifier(self):
         """The trained ``Classifier`` (a UserError naming the file if the model is gone, unreadable or replaced)."""
-        from classification_models.classifier import Classifier, load_keras_model
-        from classification_models.own_model import convention_from_dict
+        from classification_models.classifier import Classifier
+        from classification_models.model_file import load_keras_model
+        from classification_models.input_convention import convention_from_dict
 
         self.verify_model_file()
         model = load_keras_model(self.model_path)
@@ -152,7 +153,7 @@ def check_model_data(classifier, dataset, *, where: str | None = None) -> None:
 
     Accepted: equal class counts and names (when the classifier has names), equal image
     height and width (unless the model takes any size), equal channels, or gray data
-    into an RGB model (the gray channel is repeated, ``own_model.InputConvention``).
+    into an RGB model (the gray channel is repeated, ``input_convention.InputConvention``).
 
     Args:
         classifier: a ``classification_models.classifier.Classifier``.

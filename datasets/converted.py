@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from common.errors import UserError
 from datasets.records_dataset import RecordDataset
-from tf_records_parser import converters
+from tf_records_parser import converters, image_folder
 
 
 def _abs(path: str) -> str:
@@ -69,7 +69,7 @@ class ImageFolderDataset(_UserSource, RecordDataset):
     """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
 
     name = "image_folder"
-    VERSION = 2  # 2: unique indices for colliding file names, strict masks
+    VERSION = 3  # 2: unique indices for colliding file names, strict masks; 3: splits by scikit-learn
     Params = ImageFolderParams
 
     @classmethod
@@ -79,7 +79,7 @@ class ImageFolderDataset(_UserSource, RecordDataset):
 
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:
-        return converters.convert_image_folder(
+        return image_folder.convert_image_folder(
             params["root"], folder, image_size=params["image_size"], channels=params["channels"],
             val_fraction=params["val_fraction"], test_fraction=params["test_fraction"], seed=params["seed"],
             skip_corrupt=params["skip_corrupt"], mask_threshold=params["mask_threshold"], name=cls.name,
@@ -105,7 +105,7 @@ class QuickDrawDataset(_UserSource, RecordDataset):
     """``quickdraw``: ``ROOT/<class>.npy`` bitmaps (N×784 uint8) to 128×128×1."""
 
     name = "quickdraw"
-    VERSION = 1
+    VERSION = 2  # 2: splits by scikit-learn (stratified train_test_split)
     Params = QuickDrawParams
     AUGMENT = {"flip": True, "max_rotation_deg": 10.0, "max_shift": 0.1, "brightness": 0.1,
                "contrast": 0.2, "fill": "constant"}

@@ -28,6 +28,7 @@ from typing import Optional
 
 import numpy as np
 
+from common.splits import stratified_split
 from datasets.records_dataset import RecordDataset
 from tf_records_parser import records as rec
 
@@ -64,27 +65,6 @@ def shade(k: int) -> int:
     return 255 - 20 * int(k)
 
 
-def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """Split id per item (0 train, 1 val, 2 test), stratified by label, seeded.
-
-    Args:
-        labels: int ``[N]``.
-    Returns:
-        int ``[N]`` in {0, 1, 2}; per class ``round(n·test_fraction)`` test and
-        ``round(n·val_fraction)`` val items.
-    """
-    rng = np.random.default_rng(seed)
-    out = np.zeros(len(labels), np.int64)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        idx = idx[rng.permutation(len(idx))]
-        n_test = int(round(len(idx) * test_fraction))
-        n_val = int(round(len(idx) * val_fraction))
-        out[idx[:n_test]] = 2
-        out[idx[n_test: n_test + n_val]] = 1
-    return out
-
-
 def generate(params: dict):
     """Yields ``(split, Record)`` for resolved ``params``."""
     from PIL import Image
@@ -96,7 +76,8 @@ def generate(params: dict):
     size, sw = params["image_size"], params["swatch_size"]
     margin = sw + 2
     dsize = size - 2 * margin
-    split_of = stratified_split(labels, params["val_fraction"], params["test_fraction"], params["seed"])
+    split_of = stratified_split(labels, val_fraction=params["val_fraction"],
+                                test_fraction=params["test_fraction"], seed=params["seed"])
     rng = np.random.default_rng([params["seed"], 1])
     order = rng.permutation(len(labels))  # shuffle within each split
     corners = {"tl": (1, 1), "tr": (size - 1 - sw, 1), "bl": (1, size - 1 - sw), "br": (size - 1 - sw, size - 1 - sw)}
@@ -131,7 +112,7 @@ class DecoyDigitsDataset(RecordDataset):
     """``decoy_digits`` (Ross et al. 2017 Decoy-MNIST on sklearn digits). Params: :class:`DecoyDigitsParams`."""
 
     name = "decoy_digits"
-    VERSION = 2
+    VERSION = 3  # 3: splits drawn by scikit-learn (stratified train_test_split)
     Params = DecoyDigitsParams
     AUGMENT = {"flip": False, "max_rotation_deg": 10.0, "max_shift": 0.05, "brightness": 0.1,
                "contrast": 0.2, "fill": "constant"}

@@ -49,7 +49,6 @@ import csv
 import dataclasses
 import io
 import json
-import math
 import os
 import shutil
 import sys
@@ -61,94 +60,10 @@ import numpy as np
 
 from common.cli import run_main
 from common.errors import UserError
-from datasets.suite_render import (  # noqa: F401 - drawing lives there; names re-exported for callers
-    CAPTION_TAGS, CLASSES, CUE_COLOURS, CUE_MIN_SIZE, CUE_SHADES, CUES, DIFFICULTIES, MAX_SIZE, MIN_SIZE, SPLITS,
-    STRIPE_ANGLES, VAL_WORDS, Layout, iter_split, layout)
+from datasets.suite_params import CLASSES, CUES, MAX_SIZE, MIN_SIZE, SPLITS, VAL_WORDS, SuiteParams
+from datasets.suite_render import cue_description, iter_split, layout
 
 VERSION = 2
-@dataclasses.dataclass(frozen=True)
-class SuiteParams:
-    """Parameters of one shortcut set; invalid values raise a one-line UserError on construction.
-
-    ``correlation``: probability that a train image's cue encodes its own class (else a
-    uniformly drawn other class); None = cue class uniform over all classes, independent
-    of the label (the oracle). ``val_correlation``: ``"same"`` (as train: the usual
-    situation), a number in [0, 1], or ``"independent"``. The test cue is always independent.
-    """
-
-    content: str = "digits"
-    cue: str = "patch"
-    correlation: Optional[float] = 0.9
-    val_correlation: Union[float, str] = "same"
-    channels: int = 1
-    image_size: int = 64
-    n_train: int = 1600
-    n_val: int = 400
-    n_test: int = 800
-    seed: int = 0
-    difficulty: str = "medium"
-
-    def __post_init__(self):
-        if self.difficulty not in DIFFICULTIES:
-            raise UserError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}")
-        if self.content not in CLASSES:
-            raise UserError(f"content must be one of {', '.join(CLASSES)}, got {self.content!r}")
-        if self.cue not in CUES:
-            raise UserError(f"cue must be one of {', '.join(CUES)}, got {self.cue!r}")
-        if self.correlation is not None and not _is_rate(self.correlation):
-            raise UserError(f"correlation must be a number in [0, 1] or null, got {self.correlation!r}")
-        if not (_is_rate(self.val_correlation) or self.val_correlation in VAL_WORDS):
-            raise UserError(f"val_correlation must be a number in [0, 1], 'same' or 'independent', "
-                            f"got {self.val_correlation!r}")
-        if self.channels not in (1, 3) or isinstance(self.channels, bool):
-            raise UserError(f"channels must be 1 or 3, got {self.channels!r}")
-        if not _is_int(self.image_size) or not MIN_SIZE <= self.image_size <= MAX_SIZE:
-            raise UserError(f"image_size must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {self.image_size!r}")
-        if self.image_size < CUE_MIN_SIZE[self.cue]:
-            raise UserError(f"image_size {self.image_size} is too small for cue '{self.cue}' "
-                            f"(needs at least {CUE_MIN_SIZE[self.cue]})")
-        for name in ("n_train", "n_val", "n_test"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < len(CLASSES[self.content]):
-                raise UserError(f"{name} must be an integer >= {len(CLASSES[self.content])} "
-                                f"(one image per class), got {value!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise UserError(f"seed must be an integer >= 0, got {self.seed!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "SuiteParams":
-        """Parameters from a plain dict (e.g. ``suite.json``'s ``params``); unknown keys are a UserError."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UserError(f"unknown parameter '{unknown[0]}' (valid: {', '.join(sorted(known))})")
-        return cls(**values)
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return CLASSES[self.content]
-
-    def split_correlation(self, split: str) -> Optional[float]:
-        """Probability that the cue encodes the label in ``split``; None = independent of the label."""
-        if split == "train":
-            return self.correlation
-        if split == "val":
-            if self.val_correlation == "same":
-                return self.correlation
-            return None if self.val_correlation == "independent" else float(self.val_correlation)
-        return None
-
-    def count(self, split: str) -> int:
-        return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[split]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_rate(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and 0.0 <= value <= 1.0)
 
 
 # ============================================================================ the suite
@@ -352,7 +267,7 @@ def _write_set(root: Path, params: SuiteParams) -> None:
         "params": params_dict(params),
         "class_names": list(names),
         "counts": counts,
-        "cue": _cue_description(params, lay),
+        "cue": cue_description(params, lay),
         "layout": {"images": "<split>/<class>/<name>.png",
                    "masks": "masks/<split>/<class>/<name>.png (0 = keep, 255 = the cue's pixels)",
                    "cues": "cues.csv (label and cue_class are indices into class_names)"},
@@ -360,21 +275,6 @@ def _write_set(root: Path, params: SuiteParams) -> None:
     from common.io import to_json_text
 
     (root / "suite.json").write_text(to_json_text(meta), encoding="utf-8")
-
-
-def _cue_description(params: SuiteParams, lay: Layout) -> dict:
-    names = params.class_names
-    if params.cue in ("patch", "frame"):
-        code = {c: (CUE_SHADES[k] if params.channels == 1 else list(CUE_COLOURS[k])) for k, c in enumerate(names)}
-        geometry = ({"patch_px": lay.patch, "corners": "random, 1 px from the border"} if params.cue == "patch"
-                    else {"frame_px": lay.frame})
-    elif params.cue == "text":
-        code = {c: f"{CAPTION_TAGS[k]}-####" for k, c in enumerate(names)}
-        geometry = {"band_px": lay.band, "where": "bottom"}
-    else:
-        code = {c: f"stripes at {STRIPE_ANGLES[k]:g} degrees" for k, c in enumerate(names)}
-        geometry = {"where": "everything but the pixels the object touches"}
-    return {"kind": params.cue, "encodes": code, **geometry}
 
 
 # ============================================================================ CLI

@@ -1,50 +1,24 @@
-"""Drawing the shortcut suite's images: objects (digits, glyphs, shapes), clutter and the
-class-coded cues, with the exact cue mask (``datasets.shortcut_suite`` writes the sets).
+"""Drawing the shortcut suite's images: objects (``datasets.suite_objects``) placed among
+clutter, and the class-coded cues, with the exact cue mask (``datasets.shortcut_suite``
+writes the sets).
 
 Every random draw comes from a stream keyed by (seed, split, purpose, image), so objects,
 layout and test cues do not depend on the correlations (a set and its oracle share test
-images byte for byte).
+images byte for byte; ``datasets.suite_params.stream``).
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from datasets.shortcut_suite import SuiteParams
-
-SPLITS = ("train", "val", "test")
-CLASSES = {
-    "digits": ("0", "1", "4", "7"),
-    "glyphs": ("A", "E", "K", "R"),
-    "shapes": ("circle", "cross", "square", "triangle"),
-}
-CUES = ("patch", "text", "background", "frame")
-MIN_SIZE, MAX_SIZE = 32, 128
-#: smallest image side each cue leaves enough room at (the caption must stay legible)
-CUE_MIN_SIZE = {"patch": 32, "text": 48, "background": 32, "frame": 32}
-VAL_WORDS = ("same", "independent")
+from datasets.suite_objects import digit_alpha, digit_images, digit_sources, glyph_alpha, load_font, shape_alpha
+from datasets.suite_params import (CUE_CLASS_STREAM, CUE_LAYOUT_STREAM, DIFFICULTY, LABELS_STREAM, OBJECT_STREAM,
+                                   SOURCES_STREAM, SuiteParams, stream)
 
 # ----- appearance (generator version 1) -----------------------------------------------
 OBJECT_SCALE = (0.5, 0.8)       # object's long side as a share of the image side
-#: ``difficulty``: how hard the object is to see. ``easy``: full-contrast objects on a plain
-#: background; ``hard``: smaller objects at a fraction of their contrast, among clutter
-#: strokes of the same colour and contrast, so that a small class-coded cue is the easier
-#: feature for a CNN (a model trained on the cue-correlated set leans on it).
-#: per difficulty: (object scale, object opacity, clutter strokes, clutter opacity); None = easy
-DIFFICULTY = {
-    "easy": None,
-    "medium": ((0.4, 0.6), (0.35, 0.55), (4, 8), (0.25, 0.45)),
-    "hard": ((0.35, 0.55), (0.2, 0.4), (6, 10), (0.2, 0.4)),
-}
-DIFFICULTIES = tuple(DIFFICULTY)
-OBJECT_ANGLE = 15.0             # ± degrees
-OBJECT_ASPECT = (0.85, 1.15)
 GAP = 2                         # px between the object and the cue
 GRAY_BACKGROUND = (0, 50)       # background shade (gray)
 RGB_BACKGROUND = (30, 110)      # background shade (RGB), plus a tint of ± RGB_TINT per channel
@@ -62,23 +36,10 @@ BAND_GRAY, TEXT_GRAY = 225, 80
 BAND_RGB, TEXT_RGB = (235, 230, 205), (20, 30, 140)
 STRIPE_ANGLES = (0.0, 45.0, 90.0, 135.0)
 STRIPE_OFFSETS = (45, 15)       # added to the background on / between the stripes (both > 0)
-GLYPH_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSerif.ttf",
-               "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
-               "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf")
 CAPTION_FONT = "DejaVuSansMono-Bold.ttf"
-DIGIT_SOURCE_SHARES = (0.6, 0.15, 0.25)  # disjoint train/val/test shares of the source digits
-
-# random stream purposes: np.random.SeedSequence([seed, split id, purpose(, image)])
-_LABELS, _OBJECT, _CUE_CLASS, _CUE_LAYOUT, _SOURCES = range(5)
 
 
-# ============================================================================ parameters
-
-
-def _rng(seed: int, split: str, purpose: int, *more: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(split), purpose, *more]))
-
-
+# ============================================================================ labels and cue classes
 def split_plan(params: SuiteParams, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Labels and cue classes of one split.
 
@@ -92,9 +53,9 @@ def split_plan(params: SuiteParams, split: str) -> tuple[np.ndarray, np.ndarray]
     k = len(params.class_names)
     n = params.count(split)
     labels = np.resize(np.arange(k, dtype=np.int64), n)
-    _rng(params.seed, split, _LABELS).shuffle(labels)
+    stream(params.seed, split, LABELS_STREAM).shuffle(labels)
     corr = params.split_correlation(split)
-    r = _rng(params.seed, split, _CUE_CLASS)
+    r = stream(params.seed, split, CUE_CLASS_STREAM)
     if corr is None:
         cues = r.integers(0, k, size=n)
     else:
@@ -138,144 +99,6 @@ def _patch_rect(lay: Layout, corner: int) -> tuple[int, int, int, int]:
     x0 = 1 if corner in (0, 2) else s - 1 - p
     y0 = 1 if corner in (0, 1) else s - 1 - p
     return x0, y0, x0 + p, y0 + p
-
-
-# ============================================================================ content
-def _fonts_dir() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-
-
-@functools.lru_cache(maxsize=None)
-def _font(name: str, size: int):
-    from PIL import ImageFont
-
-    return ImageFont.truetype(str(_fonts_dir() / name), size=size)
-
-
-@functools.lru_cache(maxsize=None)
-def _glyph_template(letter: str, font: str) -> np.ndarray:
-    """float32 ``[h, w]`` in [0, 1]: ``letter`` in ``font`` at about 120 px, cropped to its ink."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("L", (240, 240), 0)
-    ImageDraw.Draw(img).text((60, 30), letter, fill=255, font=_font(font, 120))
-    return _crop(np.asarray(img, np.float32) / 255.0)
-
-
-@functools.lru_cache(maxsize=None)
-def _digit_sources() -> tuple[np.ndarray, np.ndarray]:
-    """``(images float32 [N, 8, 8] in [0, 1], class ids [N])`` of the digits 0, 1, 4, 7."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    keep = np.isin(d.target, [int(c) for c in CLASSES["digits"]])
-    ids = np.searchsorted(np.array([int(c) for c in CLASSES["digits"]]), d.target[keep])
-    return (d.images[keep] / 16.0).astype(np.float32), ids.astype(np.int64)
-
-
-def digit_sources(*, seed: int, split: str) -> dict[int, np.ndarray]:
-    """Source digit rows per class id for ``split``: disjoint across splits, seeded.
-
-    Returns:
-        ``{class id: int64 [M]}`` rows into the kept digits (``DIGIT_SOURCE_SHARES`` of each class).
-    """
-    _, ids = _digit_sources()
-    out = {}
-    for c in range(len(CLASSES["digits"])):
-        rows = np.flatnonzero(ids == c)
-        rows = rows[np.random.default_rng(np.random.SeedSequence([seed, 99, _SOURCES, c])).permutation(len(rows))]
-        n_train = int(round(len(rows) * DIGIT_SOURCE_SHARES[0]))
-        n_val = int(round(len(rows) * DIGIT_SOURCE_SHARES[1]))
-        parts = {"train": rows[:n_train], "val": rows[n_train: n_train + n_val], "test": rows[n_train + n_val:]}
-        out[c] = parts[split]
-    return out
-
-
-def _crop(alpha: np.ndarray, thresh: float = 0.02) -> np.ndarray:
-    ys, xs = np.nonzero(alpha > thresh)
-    if len(ys) == 0:
-        return alpha[:1, :1] * 0
-    return np.ascontiguousarray(alpha[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1])
-
-
-def _transform(alpha: np.ndarray, *, long_side: float, aspect: float, angle: float) -> np.ndarray:
-    """``alpha`` resized so its long side is ``long_side`` (width × ``aspect``), rotated, cropped."""
-    import cv2
-
-    h, w = alpha.shape
-    f = long_side / max(h, w)
-    nw, nh = max(2, round(w * f * aspect)), max(2, round(h * f))
-    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
-    a = np.clip(cv2.resize(alpha, (nw, nh), interpolation=interp), 0.0, 1.0)
-    pad = int(math.ceil(math.hypot(nw, nh))) + 4
-    canvas = np.zeros((pad, pad), np.float32)
-    y0, x0 = (pad - nh) // 2, (pad - nw) // 2
-    canvas[y0: y0 + nh, x0: x0 + nw] = a
-    m = cv2.getRotationMatrix2D(((pad - 1) / 2.0, (pad - 1) / 2.0), angle, 1.0)
-    rot = cv2.warpAffine(canvas, m, (pad, pad), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    return _crop(np.clip(rot, 0.0, 1.0))
-
-
-def _digit_alpha(source: np.ndarray, rng: np.random.Generator, long_side: float) -> np.ndarray:
-    """A smooth stroke image of an 8×8 digit: cubic upscaling, soft threshold (stroke width)."""
-    import cv2
-
-    src = np.pad(source, 2)
-    up = cv2.resize(src, (12 * 12, 12 * 12), interpolation=cv2.INTER_CUBIC)
-    up = cv2.GaussianBlur(up, (0, 0), 4.0)
-    lo = float(rng.uniform(0.22, 0.42))  # lower -> thicker strokes
-    alpha = np.clip((up - lo) / 0.2, 0.0, 1.0)
-    return _transform(_crop(alpha), long_side=long_side, aspect=float(rng.uniform(*OBJECT_ASPECT)),
-                      angle=float(rng.uniform(-OBJECT_ANGLE, OBJECT_ANGLE)))
-
-
-def _glyph_alpha(letter: str, rng: np.random.Generator, long_side: float) -> np.ndarray:
-    font = GLYPH_FONTS[int(rng.integers(len(GLYPH_FONTS)))]
-    return _transform(_glyph_template(letter, font), long_side=long_side,
-                      aspect=float(rng.uniform(*OBJECT_ASPECT)), angle=float(rng.uniform(-OBJECT_ANGLE, OBJECT_ANGLE)))
-
-
-def _shape_alpha(shape: str, rng: np.random.Generator, long_side: float) -> np.ndarray:
-    """circle / cross / square / triangle, filled or outlined, drawn 4× supersampled."""
-    import cv2
-
-    k = 4
-    n = int(round(long_side)) * k
-    pad = n // 4
-    canvas = np.zeros((n + 2 * pad, n + 2 * pad), np.uint8)
-    c = (n + 2 * pad) / 2.0
-    filled = bool(rng.random() < 0.5)
-    thick = max(2 * k, int(round(n * rng.uniform(0.09, 0.14))))
-    angle = math.radians(float(rng.uniform(-25.0, 25.0)))
-    r = n / 2.0
-    if shape == "circle":
-        rx, ry = r, r * float(rng.uniform(*OBJECT_ASPECT))
-        rx, ry = rx / max(rx, ry) * r, ry / max(rx, ry) * r
-        axes = (int(round(rx - (0 if filled else thick / 2))), int(round(ry - (0 if filled else thick / 2))))
-        cv2.ellipse(canvas, (int(c), int(c)), axes, math.degrees(angle), 0, 360, 255,
-                    -1 if filled else thick, cv2.LINE_AA)
-    else:
-        if shape == "square":
-            h = r * 0.8
-            pts = [(-h, -h), (h, -h), (h, h), (-h, h)]
-        elif shape == "triangle":
-            half = r * math.sin(math.radians(60)) * 1.1
-            pts = [(0.0, -r), (half, r * 0.6), (-half, r * 0.6)]
-        else:  # cross: a plus sign with arms a third of its width
-            a, b = r, r / 3.0
-            pts = [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a), (-b, b), (-a, b), (-a, -b),
-                   (-b, -b)]
-        ca, sa = math.cos(angle), math.sin(angle)
-        poly = np.array([[c + x * ca - y * sa, c + x * sa + y * ca] for x, y in pts], np.float64)
-        poly = np.round(poly * 16).astype(np.int32)[None]  # 4 fractional bits
-        if filled:
-            cv2.fillPoly(canvas, poly, 255, cv2.LINE_AA, shift=4)
-        else:
-            cv2.polylines(canvas, poly, True, 255, thick, cv2.LINE_AA, shift=4)
-    small = cv2.resize(canvas, (canvas.shape[1] // k, canvas.shape[0] // k), interpolation=cv2.INTER_AREA)
-    return _crop(small.astype(np.float32) / 255.0)
 
 
 # ============================================================================ one image
@@ -388,7 +211,7 @@ def _caption(params: SuiteParams, lay: Layout, cls: int, rng: np.random.Generato
     text = f"{CAPTION_TAGS[cls]}-{int(rng.integers(0, 10000)):04d}"
     mode, band_colour, ink = ("L", BAND_GRAY, TEXT_GRAY) if c == 1 else ("RGB", BAND_RGB, TEXT_RGB)
     img = Image.new(mode, (s, lay.band), band_colour)
-    font = _font(CAPTION_FONT, max(8, lay.band - 3))
+    font = load_font(CAPTION_FONT, max(8, lay.band - 3))
     left, top, right, bottom = font.getbbox(text)
     x = int(rng.integers(1, max(2, s - (right - left) - 1))) if s - (right - left) > 3 else 1
     y = (lay.band - (bottom - top)) // 2 - top
@@ -428,8 +251,8 @@ def render_example(params: SuiteParams, split: str, i: int, *, label: int, cue_c
     """
     lay = layout(cue=params.cue, image_size=params.image_size)
     s = lay.size
-    orng = _rng(params.seed, split, _OBJECT, i)
-    crng = _rng(params.seed, split, _CUE_LAYOUT, i)
+    orng = stream(params.seed, split, OBJECT_STREAM, i)
+    crng = stream(params.seed, split, CUE_LAYOUT_STREAM, i)
     corner = int(crng.integers(4))
     reserved = None
     if params.cue == "patch":
@@ -440,11 +263,11 @@ def render_example(params: SuiteParams, split: str, i: int, *, label: int, cue_c
     long_side = _object_long_side(lay, orng, params.difficulty)
     name = params.class_names[label]
     if params.content == "digits":
-        alpha = _digit_alpha(source, orng, long_side)
+        alpha = digit_alpha(source, orng, long_side)
     elif params.content == "glyphs":
-        alpha = _glyph_alpha(name, orng, long_side)
+        alpha = glyph_alpha(name, orng, long_side)
     else:
-        alpha = _shape_alpha(name, orng, long_side)
+        alpha = shape_alpha(name, orng, long_side)
     alpha = _place(alpha, lay, reserved, orng)
     bg = _background(params, orng)
     fg = _object_colour(params, orng)
@@ -483,9 +306,9 @@ def iter_split(params: SuiteParams, split: str):
     labels, cues = split_plan(params, split)
     sources = None
     if params.content == "digits":
-        images, _ = _digit_sources()
+        images, _ = digit_images()
         per_class = digit_sources(seed=params.seed, split=split)
-        srng = _rng(params.seed, split, _SOURCES)
+        srng = stream(params.seed, split, SOURCES_STREAM)
         order = {c: rows[srng.permutation(len(rows))] for c, rows in per_class.items()}
         seen = {c: 0 for c in order}
         sources = []
@@ -499,3 +322,19 @@ def iter_split(params: SuiteParams, split: str):
 
 
 # ============================================================================ writing
+
+
+def cue_description(params: SuiteParams, lay: Layout) -> dict:
+    """The ``cue`` entry of ``suite.json``: what each class's cue looks like and where it is."""
+    names = params.class_names
+    if params.cue in ("patch", "frame"):
+        code = {c: (CUE_SHADES[k] if params.channels == 1 else list(CUE_COLOURS[k])) for k, c in enumerate(names)}
+        geometry = ({"patch_px": lay.patch, "corners": "random, 1 px from the border"} if params.cue == "patch"
+                    else {"frame_px": lay.frame})
+    elif params.cue == "text":
+        code = {c: f"{CAPTION_TAGS[k]}-####" for k, c in enumerate(names)}
+        geometry = {"band_px": lay.band, "where": "bottom"}
+    else:
+        code = {c: f"stripes at {STRIPE_ANGLES[k]:g} degrees" for k, c in enumerate(names)}
+        geometry = {"where": "everything but the pixels the object touches"}
+    return {"kind": params.cue, "encodes": code, **geometry}

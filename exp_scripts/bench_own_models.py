@@ -51,7 +51,7 @@ def bench_one(name: str, *, size: int, batch: int, classes: int, selected: int, 
     import tensorflow as tf
 
     from classification_models.classifier import Classifier
-    from classification_models.own_model import resolve_convention
+    from classification_models.input_convention import resolve_convention
     from datasets.base import ArrayDataset
     from datasets.selection import SelectionItem
     from exp_scripts.bench_cam import _best_rates

@@ -89,8 +89,9 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
 def import_classifier(cfg: TrainConfig, source: str, dataset):
     """A Classifier around the user's ``.keras`` model of ``cfg.init_from``, checked against
     ``dataset`` (input size, channels, class count); returns ``(clf, model_info)``."""
-    from classification_models.classifier import Classifier, load_keras_model
-    from classification_models.own_model import resolve_convention
+    from classification_models.classifier import Classifier
+    from classification_models.model_file import load_keras_model
+    from classification_models.input_convention import resolve_convention
 
     imp = cfg.model_import
     where = f"{source}: init_from.model '{imp.model}'"
@@ -164,6 +165,7 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet
     """
     from classification_models import training
     from common.seeding import set_seed
+    from datasets.remapped import upper_bound_view
 
     strategy = training.make_strategy(cfg.train.distribute)  # before TF runs any op (multi_worker)
     set_seed(cfg.train.seed)
@@ -177,8 +179,8 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet
 
         train_view, split_info = dataset, None
         if cfg.upper_bound is not None:
-            train_view, split_info = training.upper_bound_view(dataset, test_fraction=cfg.upper_bound.test_fraction,
-                                                               seed=cfg.train.seed)
+            train_view, split_info = upper_bound_view(dataset, test_fraction=cfg.upper_bound.test_fraction,
+                                                      seed=cfg.train.seed)
         clf, model_info = _build_classifier(cfg, source, dataset, train_view, strategy)
 
         resolved = to_dict(cfg)

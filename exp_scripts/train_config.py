@@ -101,7 +101,7 @@ class ModelImport:
     input: ImportInput = field(default_factory=ImportInput)
 
     def validate(self, source: str) -> None:
-        from classification_models.own_model import parse_scale
+        from classification_models.input_convention import parse_scale
 
         if not self.model.endswith(".keras"):
             raise UserError(f"{source}: model must be a .keras file, got {self.model!r}")

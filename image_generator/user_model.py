@@ -81,10 +81,10 @@ def validate_signature(model, image_shape: tuple[int, int, int] | None = None, w
 
 
 def load_inpainting_model(path: str | os.PathLike):
-    """Loads a ``.keras`` inpainting model in safe mode (``classification_models.classifier.
+    """Loads a ``.keras`` inpainting model in safe mode (``classification_models.model_file.
     load_keras_model``) and checks its signature."""
     import image_generator.learned  # noqa: F401  (registers the learned inpainter's layers)
-    from classification_models.classifier import load_keras_model
+    from classification_models.model_file import load_keras_model
 
     try:
         model = load_keras_model(path)

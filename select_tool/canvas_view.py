@@ -59,6 +59,15 @@ class CanvasView:
         pw = (cw - GAP) // 2 if self.n_panes == 2 else cw
         self.vp.set_pane(max(pw, 16), max(ch, 16))
 
+    def set_initial_zoom(self, zoom: float) -> None:
+        """Requests a canvas that shows the panes at ``zoom`` screen pixels per image pixel."""
+        h, w = self.app.state.image_hw
+        n = self.n_panes
+        self.canvas.configure(width=int(n * w * zoom + (n - 1) * GAP), height=int(h * zoom))
+        self.size = (int(n * w * zoom + (n - 1) * GAP), int(h * zoom))
+        self.layout()
+        self.vp.set_zoom(zoom)
+
     def on_configure(self, event) -> None:
         if (event.width, event.height) == self.size:
             return

@@ -87,7 +87,8 @@ def main(argv=None) -> int:
     try:
         from select_tool.cam_cache import CamCache
         from select_tool.loader import open_result
-        from select_tool.state import SelectionState, default_session_dir
+        from select_tool.state import SelectionState
+        from select_tool.state_session import default_session_dir
 
         t0 = time.perf_counter()
         opened = open_result(result_path, split=args.split, data_root=args.data_root)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tkinter as tk
 from tkinter import ttk
 
+from select_tool.canvas_view import CanvasView
 from select_tool.keys import HELP
 from select_tool.render import colorbar, to_ppm
 
@@ -42,6 +43,55 @@ class ScrollFrame(ttk.Frame):
 
     def _sync(self, _event=None) -> None:
         self.canvas.configure(scrollregion=self.canvas.bbox("all"), width=self.inner.winfo_reqwidth())
+
+
+def apply_styles(root) -> None:
+    """The ttk theme and the label styles the builders use."""
+    style = ttk.Style(root)
+    if "clam" in style.theme_names():
+        style.theme_use("clam")
+    style.configure(".", font=("DejaVu Sans", 10))
+    style.configure("Title.TLabel", font=("DejaVu Sans", 12, "bold"))
+    style.configure("Section.TLabel", font=("DejaVu Sans", 10, "bold"))
+    style.configure("Status.TLabel", font=("DejaVu Sans Mono", 9), padding=(6, 3))
+    style.configure("Warn.TLabel", foreground="#b35900")
+    style.configure("Export.TLabel", font=("DejaVu Sans", 10, "bold"))
+
+
+def build_window(*, app, root) -> None:
+    """The whole window: list (left), title and canvas (centre), tools (right), bottom bar, status line.
+
+    Sets ``app.title_var``, ``app.view`` (a ``CanvasView``), ``app.right``, ``app.status_var``
+    and the widgets of the other builders.
+    """
+    main = ttk.Frame(root, padding=(6, 6, 6, 0))
+    main.grid(row=0, column=0, sticky="nsew")
+    root.columnconfigure(0, weight=1)
+    root.rowconfigure(0, weight=1)
+    build_left(app, main).grid(row=0, column=0, sticky="ns", padx=(0, 6))
+    build_centre(app, main).grid(row=0, column=1, sticky="nsew")
+    main.columnconfigure(1, weight=1)
+    main.rowconfigure(0, weight=1)
+    app.right = build_right(app, main)
+    app.right.grid(row=0, column=2, sticky="ns", padx=(6, 0))
+    build_bottom(app, root).grid(row=1, column=0, sticky="ew")
+    app.status_var = tk.StringVar()
+    ttk.Label(root, textvariable=app.status_var, style="Status.TLabel", relief="sunken", anchor="w",
+              width=1).grid(row=2, column=0, sticky="ew")
+
+
+def build_centre(app, parent) -> ttk.Frame:
+    """Title (image, true and predicted class) above the canvas."""
+    centre = ttk.Frame(parent)
+    app.title_var = tk.StringVar()
+    title_label = ttk.Label(centre, textvariable=app.title_var, style="Title.TLabel", width=1)
+    title_label.grid(row=0, column=0, sticky="ew", pady=(0, 4))
+    centre.bind("<Configure>", lambda e: title_label.configure(wraplength=max(100, e.width - 4)))
+    app.view = CanvasView(app, centre)
+    app.view.canvas.grid(row=1, column=0, sticky="nsew")
+    centre.columnconfigure(0, weight=1)
+    centre.rowconfigure(1, weight=1)
+    return centre
 
 
 def build_left(app, parent) -> ttk.Frame:

@@ -24,7 +24,6 @@ Class ids are 0-based everywhere (``cam_class`` in the JSON, the filters, the UI
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -32,39 +31,25 @@ from typing import Callable, Sequence
 import numpy as np
 
 from common.errors import UserError
-from select_tool.errors import NotReady
 from common.io import ensure_dir
+from select_tool.state_editing import EditingMixin, Stroke
 from select_tool.state_export import ExportMixin
-from select_tool.state_filters import FILTERS, FilterMixin, read_index_file  # noqa: F401 (re-exported)
-from select_tool.state_review import REVIEW_MARKS, ReviewMixin  # noqa: F401 (re-exported)
-from select_tool.state_session import MAX_BRUSH, MIN_BRUSH, MODES, SessionMixin
+from select_tool.state_filters import FilterMixin
+from select_tool.state_navigation import NavigationMixin
+from select_tool.state_review import ReviewMixin
+from select_tool.state_session import SessionMixin
 from select_tool.state_suggest import SuggestedMasksMixin
-from select_tool.strokes import mask_filename, paint_segment, rect_pixels  # noqa: F401 (re-exported)
-
-BIG_BRUSH_STEP = 5
 
 
-def default_session_dir(result_path: str | os.PathLike) -> Path:
-    """``<folder of result>/<result stem>.select_session``."""
-    p = Path(result_path)
-    return p.parent / f"{p.stem}.select_session"
-
-
-@dataclasses.dataclass
-class _Stroke:
-    index: str
-    before: np.ndarray
-    last: tuple[float, float]
-    value: int
-    rect_start: tuple[float, float] | None = None
-
-
-class SelectionState(FilterMixin, ReviewMixin, SessionMixin, ExportMixin, SuggestedMasksMixin):
+class SelectionState(NavigationMixin, EditingMixin, FilterMixin, ReviewMixin, SessionMixin, ExportMixin,
+                     SuggestedMasksMixin):
     """List, filters, current image, masks, brush, undo/redo, autosave and export.
 
-    The filter, review, autosave/resume, export and suggested-mask parts live in the
-    mixins of ``select_tool.state_filters``, ``state_review``, ``state_session``,
-    ``state_export`` and ``state_suggest``; they work on the attributes set here.
+    Navigation and view settings, mask editing (strokes, undo), filters, review
+    marks, autosave/resume, export and suggested masks live in the mixins of
+    ``select_tool.state_navigation``, ``state_editing``, ``state_filters``,
+    ``state_review``, ``state_session``, ``state_export`` and ``state_suggest``;
+    they work on the attributes set here.
 
     Args:
         indices: the images that can be listed (e.g. the train split), in order.
@@ -119,7 +104,7 @@ class SelectionState(FilterMixin, ReviewMixin, SessionMixin, ExportMixin, Sugges
         self.notes: dict[str, str] = {}
         self._undo: dict[str, list[np.ndarray]] = {}
         self._redo: dict[str, list[np.ndarray]] = {}
-        self._stroke: _Stroke | None = None
+        self._stroke: Stroke | None = None
         self.dirty: set[str] = set()
         self.last_save_error: str | None = None
         self.load_problems: list[str] = []
@@ -146,289 +131,6 @@ class SelectionState(FilterMixin, ReviewMixin, SessionMixin, ExportMixin, Sugges
         ensure_dir(self.session_dir / "masks")
         self._resume()
         self._load_suggestions()
-
-    # ----- paths ----------------------------------------------------------------
-    @property
-    def selection_path(self) -> Path:
-        return self.session_dir / "selection.json"
-
-    @property
-    def session_path(self) -> Path:
-        return self.session_dir / "session.json"
-
-    def mask_file(self, index: str) -> Path:
-        return self.session_dir / "masks" / mask_filename(index)
-
-    # ----- navigation -----------------------------------------------------------
-    @property
-    def current(self) -> str:
-        return self.visible[self.pos]
-
-    @property
-    def current_label(self) -> int:
-        return int(self.labels[self._pos_of[self.current]])
-
-    def current_probs(self) -> np.ndarray | None:
-        return None if self.probs is None else self.probs[self._pos_of[self.current]]
-
-    def position_of(self, index: str) -> int:
-        """Position of ``index`` in ``indices`` (the order of ``labels``/``probs``)."""
-        return self._pos_of[index]
-
-    def go(self, pos: int) -> str:
-        """Shows the ``pos``-th listed image (clamped); finishes a stroke in progress."""
-        self.end_stroke()
-        new = min(max(int(pos), 0), len(self.visible) - 1)
-        self._user_moved = True
-        if new != self.pos:
-            self.pos = new
-            self._enter_image()
-        self._save_session()
-        self._changed("image")
-        return self.current
-
-    def goto(self, index: str) -> str:
-        if index not in self.visible:
-            raise UserError(f"index '{index}' is not in the current list (filter '{self.filter_kind}')")
-        return self.go(self.visible.index(index))
-
-    def next(self) -> str:
-        return self.go(self.pos + 1)
-
-    def prev(self) -> str:
-        return self.go(self.pos - 1)
-
-    def _enter_image(self) -> None:
-        idx = self.current
-        self._cam_explicit = False
-        self.cam_class = self.cam_classes.get(idx, self._default_cam_class(idx))
-
-    def _default_cam_class(self, index: str) -> int:
-        """The predicted class for a misclassified image (where a shortcut's evidence shows),
-        else (and before predictions) the true class."""
-        pos = self._pos_of[index]
-        if self.probs is not None:
-            return int(self.probs[pos].argmax())
-        return int(self.labels[pos])
-
-    # ----- view -----------------------------------------------------------------
-    def set_cam_class(self, c: int) -> None:
-        self.cam_class = self._check_class("cam class", c)
-        self._cam_explicit = True
-        self._changed("class")
-
-    def toggle_true_pred(self) -> int:
-        """T: switches the CAM between the true and the predicted class."""
-        y = self.current_label
-        if self.probs is None:
-            raise NotReady("the predicted class is still being computed; try again shortly")
-        p = int(self.probs[self._pos_of[self.current]].argmax())
-        self.set_cam_class(p if self.cam_class == y and p != y else y)
-        return self.cam_class
-
-    def set_opacity(self, value: float) -> None:
-        self.opacity = float(min(max(value, 0.0), 1.0))
-        self._changed("view")
-
-    def set_mask_opacity(self, value: float) -> None:
-        self.mask_opacity = float(min(max(value, 0.05), 1.0))
-        self._changed("view")
-
-    def toggle(self, layer: str) -> bool:
-        """Flips ``show_cam``, ``show_mask``, ``side_by_side`` or ``common_scale``; returns the new value."""
-        if layer not in ("show_cam", "show_mask", "side_by_side", "common_scale"):
-            raise ValueError(f"unknown view flag '{layer}'")
-        if layer == "show_mask":
-            self.end_stroke()
-        setattr(self, layer, not getattr(self, layer))
-        self._save_session()
-        self._changed("view")
-        return getattr(self, layer)
-
-    def set_cam_threshold(self, value: float) -> None:
-        self.cam_threshold = float(min(max(value, 0.01), 1.0))
-        self._changed("view")
-
-    def set_mode(self, mode: str) -> None:
-        if mode not in MODES:
-            raise UserError(f"unknown mode '{mode}' (valid: {', '.join(MODES)})")
-        self.end_stroke()
-        self.mode = mode
-        self._changed("tool")
-
-    def change_brush_size(self, delta: int) -> int:
-        """Adds ``delta`` pixels (clamped to 1..64); ``BIG_BRUSH_STEP`` is the Shift+[ / ] step."""
-        self.brush_size = int(min(max(self.brush_size + int(delta), MIN_BRUSH), MAX_BRUSH))
-        self._changed("tool")
-        return self.brush_size
-
-    # ----- masks ----------------------------------------------------------------
-    def mask(self, index: str | None = None) -> np.ndarray:
-        """The mask of ``index`` (default: current); a read-only zero mask if none."""
-        return self.masks.get(self.current if index is None else index, self._zero)
-
-    def has_mask(self, index: str) -> bool:
-        m = self.masks.get(index)
-        return m is not None and bool(m.any())
-
-    def _editable(self, index: str) -> np.ndarray:
-        m = self.masks.get(index)
-        if m is None:
-            m = self.masks[index] = np.zeros(self.image_hw, np.uint8)
-        return m
-
-    def _touch(self, index: str) -> None:
-        """The mask of ``index`` changed: autosave it, and its export digest is stale."""
-        self.dirty.add(index)
-        self._digests.pop(index, None)
-
-    def _push_undo(self, index: str, before: np.ndarray) -> None:
-        stack = self._undo.setdefault(index, [])
-        stack.append(before)
-        del stack[:-self.undo_depth]
-        self._redo[index] = []
-
-    # strokes (brush / eraser / rectangle) -- begin, extend*, end
-    def begin_stroke(self, row: float, col: float):
-        """Mouse down at ``(row, col)``: brush/eraser paints a dot; rect mode anchors a corner.
-
-        Raises:
-            UserError: the mask is hidden (painting blind is not allowed).
-        """
-        self.end_stroke()
-        if not self.show_mask:
-            raise UserError("the mask is hidden, so painting is off: press M to show it")
-        idx = self.current
-        m = self._editable(idx)
-        value = 0 if self.mode == "eraser" else 255
-        self._stroke = _Stroke(idx, m.copy(), (row, col), value)
-        if self.mode == "rect":
-            self._stroke.rect_start = (row, col)
-            return None
-        box = paint_segment(m, (row, col), (row, col), radius=self.brush_size / 2, value=value)
-        self._changed("paint")
-        return box
-
-    def extend_stroke(self, row: float, col: float):
-        """Mouse drag to ``(row, col)``: paints the segment from the previous point (no gaps)."""
-        s = self._stroke
-        if s is None:
-            return None
-        if s.rect_start is not None:
-            s.last = (row, col)
-            self._changed("rect")
-            return None
-        box = paint_segment(self.masks[s.index], s.last, (row, col), radius=self.brush_size / 2, value=s.value)
-        s.last = (row, col)
-        self._changed("paint")
-        return box
-
-    def rect_preview(self):
-        """Pixel box the rectangle in progress would fill, or None."""
-        s = self._stroke
-        if s is None or s.rect_start is None:
-            return None
-        return rect_pixels(s.rect_start, s.last, self.image_hw)
-
-    def end_stroke(self, row: float | None = None, col: float | None = None) -> bool:
-        """Mouse up: commits the stroke (one undo step) and autosaves. False if nothing changed."""
-        s = self._stroke
-        if s is None:
-            return False
-        if row is not None and col is not None:
-            self.extend_stroke(row, col)
-        self._stroke = None
-        m = self.masks[s.index]
-        if s.rect_start is not None:
-            box = rect_pixels(s.rect_start, s.last, self.image_hw)
-            if box is not None:
-                r0, r1, c0, c1 = box
-                m[r0:r1 + 1, c0:c1 + 1] = s.value
-        if np.array_equal(m, s.before):
-            self._changed("paint")
-            return False
-        self._push_undo(s.index, s.before)
-        # the CAM shown while painting is the one the mask refers to (go() ends strokes first)
-        self.cam_classes[s.index] = self.cam_class
-        self._touch(s.index)
-        self.save()
-        return True
-
-    @property
-    def stroke_in_progress(self) -> bool:
-        return self._stroke is not None
-
-    def clear_mask(self) -> bool:
-        """Clears the current mask (one undo step)."""
-        self.end_stroke()
-        idx = self.current
-        m = self.masks.get(idx)
-        if m is None or not m.any():
-            return False
-        self._push_undo(idx, m.copy())
-        m[:] = 0
-        self._touch(idx)
-        self.save()
-        return True
-
-    def mask_from_cam(self, cam01: np.ndarray, threshold: float | None = None) -> int:
-        """Adds the pixels where the shown CAM (scaled to [0, 1]) is >= ``threshold`` to the mask.
-
-        One undo step; records the shown CAM class as the mask's ``cam_class``.
-
-        Returns:
-            The number of pixels newly masked.
-
-        Raises:
-            UserError: no CAM yet, the mask is hidden, or nothing reaches the threshold.
-        """
-        self.end_stroke()
-        if cam01 is None:
-            raise NotReady("the CAM of this image is still being computed; try again shortly")
-        if not self.show_mask:
-            raise UserError("the mask is hidden, so painting is off: press M to show it")
-        t = self.cam_threshold if threshold is None else float(threshold)
-        cam01 = np.asarray(cam01)
-        if cam01.shape != self.image_hw:
-            raise ValueError(f"CAM has shape {cam01.shape}, expected {self.image_hw}")
-        hot = cam01 >= t
-        idx = self.current
-        m = self._editable(idx)
-        added = int((hot & (m == 0)).sum())
-        if not added:
-            raise UserError(f"no unmasked pixel of the shown CAM reaches {t:.2f} (of its scale); lower the threshold")
-        self._push_undo(idx, m.copy())
-        m[hot] = 255
-        self.cam_classes[idx] = self.cam_class
-        self._touch(idx)
-        self.save()
-        return added
-
-    def undo(self) -> bool:
-        """Undoes the last committed edit of the current image."""
-        return self._step_history(self._undo, self._redo)
-
-    def redo(self) -> bool:
-        """Re-applies the last undone edit of the current image."""
-        return self._step_history(self._redo, self._undo)
-
-    def _step_history(self, source: dict, target: dict) -> bool:
-        """Pops the current image's mask from ``source``, pushing the present mask on ``target``."""
-        self.end_stroke()
-        idx = self.current
-        stack = source.get(idx)
-        if not stack:
-            return False
-        m = self._editable(idx)
-        target.setdefault(idx, []).append(m.copy())
-        m[:] = stack.pop()
-        self._touch(idx)
-        self.save()
-        return True
-
-    def undo_depth_available(self, index: str | None = None) -> tuple[int, int]:
-        idx = self.current if index is None else index
-        return len(self._undo.get(idx, [])), len(self._redo.get(idx, []))
 
     # ----- status ---------------------------------------------------------------
     def status_text(self) -> str:

@@ -13,16 +13,32 @@ from common.errors import UserError
 from select_tool.errors import NotReady
 from common.io import atomic_write_json, read_json
 from datasets.selection import SelectionItem, load_selection, read_mask, save_selection, write_mask
+from select_tool.state_editing import MAX_BRUSH, MIN_BRUSH, MODES
 from select_tool.state_review import REVIEW_MARKS
 from select_tool.strokes import mask_filename
 
-MODES = ("brush", "eraser", "rect")
-MIN_BRUSH, MAX_BRUSH = 1, 64
 SESSION_VERSION = 2
 
 
+def default_session_dir(result_path: str | os.PathLike) -> Path:
+    """``<folder of result>/<result stem>.select_session``."""
+    p = Path(result_path)
+    return p.parent / f"{p.stem}.select_session"
+
+
 class SessionMixin:
-    """``save`` (autosave), ``saved``, and resuming from the folder on start."""
+    """Session paths, ``save`` (autosave), ``saved``, and resuming from the folder on start."""
+
+    @property
+    def selection_path(self) -> Path:
+        return self.session_dir / "selection.json"
+
+    @property
+    def session_path(self) -> Path:
+        return self.session_dir / "session.json"
+
+    def mask_file(self, index: str) -> Path:
+        return self.session_dir / "masks" / mask_filename(index)
 
     @property
     def saved(self) -> bool:

@@ -125,15 +125,15 @@ def test_failed_conversion_leaves_no_empty_cache_folder(tmp_path):
 
 KILLED_BUILD = """
 import json, sys, time
-from tf_records_parser import converters
-original, seen = converters.load_image, [0]
+from tf_records_parser import image_folder
+original, seen = image_folder.load_image, [0]
 def slow(*args, **kwargs):
     seen[0] += 1
     if seen[0] == 4:
         print("writing", flush=True)
         time.sleep(120)
     return original(*args, **kwargs)
-converters.load_image = slow
+image_folder.load_image = slow
 import datasets.registry as registry
 registry.load(json.loads(sys.argv[1]), data_root=sys.argv[2])
 """

@@ -7,7 +7,7 @@ from PIL import Image
 
 import datasets
 from common.errors import UserError
-from tf_records_parser import converters
+from tf_records_parser import converters, image_folder
 
 
 def _img(path, value, size=(10, 12), mode="RGB", fmt=None):
@@ -94,16 +94,16 @@ def test_image_folder_bad_trees(tmp_path):
     (root / "val" / "bird").mkdir()
     (root / "train" / "bird").mkdir()
     with pytest.raises(UserError, match=r"class folder '.*train.bird' contains no images"):
-        converters.scan_image_folder(root)
+        image_folder.scan_image_folder(root)
     (root / "train" / "bird" / "a.png").write_bytes(b"")
     _img(root / "train" / "bird" / "a.png", 3)
     _img(root / "train" / "fish" / "a.png", 3)
     with pytest.raises(UserError, match=r"class 'fish' is missing from split folder '.*val'"):
-        converters.scan_image_folder(root)
+        image_folder.scan_image_folder(root)
     with pytest.raises(UserError, match="does not exist"):
-        converters.scan_image_folder(tmp_path / "nowhere")
+        image_folder.scan_image_folder(tmp_path / "nowhere")
     with pytest.raises(UserError, match="train"):
-        converters.scan_image_folder(tmp_path)
+        image_folder.scan_image_folder(tmp_path)
 
 
 def _npy(root, name, n, seed):

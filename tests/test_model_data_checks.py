@@ -112,7 +112,7 @@ def test_rgb_32_model_on_gray_24_data_in_retraining(base_result, tmp_path, capsy
 def test_gray_data_into_rgb_model_is_accepted_and_rgb_into_gray_refused():
     from classification_models.classifier import Classifier
     from classification_models.models import ModelParams, build_model
-    from classification_models.own_model import InputConvention
+    from classification_models.input_convention import InputConvention
     from classification_models.train_result import check_model_data
     from common.errors import UserError
     from datasets.base import ArrayDataset

@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from classification_models.classifier import Classifier
-from classification_models.own_model import find_parts, resolve_convention
+from classification_models.input_convention import resolve_convention
+from classification_models.own_model import find_parts
 from common.errors import UserError
 from datasets.base import ArrayDataset
 from exp_scripts.retrain.data import RetrainData, masked_set_from_items
@@ -214,7 +215,7 @@ def test_no_conv_feature_map_and_channel_mismatch(data):
 
 
 def test_gray_data_into_rgb_model_and_scales():
-    from classification_models.own_model import InputConvention, to_model_pixels
+    from classification_models.input_convention import InputConvention, to_model_pixels
 
     x = np.full((1, 2, 2, 1), 255.0, np.float32)
     conv = InputConvention(scale="minus1_1", data_channels=1, model_channels=3)

@@ -8,7 +8,9 @@ from PIL import Image
 
 from common.errors import UserError
 from datasets.selection import load_selection, read_mask, write_mask
-from select_tool.state import SelectionState, mask_filename, paint_segment, read_index_file
+from select_tool.state import SelectionState
+from select_tool.state_filters import read_index_file
+from select_tool.strokes import mask_filename, paint_segment
 
 NAMES = ["a", "b", "c"]
 HW = (16, 20)

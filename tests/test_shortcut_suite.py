@@ -15,6 +15,8 @@ from PIL import Image
 
 from common.errors import UserError
 from datasets import shortcut_suite as ss
+from datasets import suite_objects as so
+from datasets import suite_params as sp
 from datasets import suite_render as sr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +29,8 @@ FAMILY_PARAMS = {
 }
 
 
-def _params(cue: str, **kw) -> ss.SuiteParams:
-    return ss.SuiteParams(**{**FAMILY_PARAMS[cue], **TINY, **kw})
+def _params(cue: str, **kw) -> sp.SuiteParams:
+    return sp.SuiteParams(**{**FAMILY_PARAMS[cue], **TINY, **kw})
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -51,7 +53,7 @@ def written(tmp_path_factory):
 def test_cue_rate_follows_the_correlation_per_split():
     n = 400
     sd = (0.9 * 0.1 / n) ** 0.5
-    p = ss.SuiteParams(n_train=n, n_val=n, n_test=n, correlation=0.9)
+    p = sp.SuiteParams(n_train=n, n_val=n, n_test=n, correlation=0.9)
     labels, cues = sr.split_plan(p, "train")
     assert abs((labels == cues).mean() - 0.9) < 4 * sd
     mism = cues[labels != cues]
@@ -78,7 +80,7 @@ def test_written_set_layout_cues_csv_and_counts(written, cue):
     assert meta["version"] == ss.VERSION and meta["params"] == ss.params_dict(p)
     rows = _cues_csv(root)
     assert list(rows[0]) == ["split", "class", "name", "label", "cue_class"]
-    for split in ss.SPLITS:
+    for split in sp.SPLITS:
         srows = [r for r in rows if r["split"] == split]
         labels, cues = sr.split_plan(p, split)
         assert [int(r["label"]) for r in srows] == labels.tolist()
@@ -108,7 +110,7 @@ def test_mask_is_exactly_the_pixels_the_cue_changes(written, cue):
     p = _params(cue)
     lo, hi = AREA[cue]
     for split in ("train", "test"):
-        for i, ex in ss.iter_split(p, split):
+        for i, ex in sr.iter_split(p, split):
             if i >= 12:
                 break
             changed = (ex.image != ex.clean).any(axis=2)
@@ -130,8 +132,8 @@ def test_cue_depends_on_the_cue_class_only_through_its_code(cue):
     p = _params(cue)
     source = None
     if p.content == "digits":
-        images, _ = sr._digit_sources()
-        source = images[sr.digit_sources(seed=0, split="train")[1][0]]
+        images, _ = so.digit_images()
+        source = images[so.digit_sources(seed=0, split="train")[1][0]]
     a = sr.render_example(p, "train", 3, label=1, cue_class=1, source=source)
     b = sr.render_example(p, "train", 3, label=1, cue_class=2, source=source)
     assert np.array_equal(a.clean, b.clean) and np.array_equal(a.mask, b.mask)
@@ -161,8 +163,8 @@ def test_base_and_oracle_share_test_images_and_train_objects(tmp_path, written):
     train_cues = [[r["cue_class"] for r in rows if r["split"] == "train"] for rows in (rb, ro)]
     assert train_cues[0] != train_cues[1]
     pb, po = _params("patch"), _params("patch", correlation=None, val_correlation="independent")
-    train_b = dict(ss.iter_split(pb, "train"))
-    train_o = dict(ss.iter_split(po, "train"))
+    train_b = dict(sr.iter_split(pb, "train"))
+    train_o = dict(sr.iter_split(po, "train"))
     for i in train_b:
         assert np.array_equal(train_b[i].clean, train_o[i].clean)  # identical object images
         assert np.array_equal(train_b[i].mask, train_o[i].mask)  # the cue sits at the same place
@@ -186,8 +188,8 @@ def test_bad_parameter_is_a_one_line_error_naming_it_and_nothing_is_written(tmp_
 
 def test_image_size_too_small_for_the_cue_names_both():
     with pytest.raises(UserError, match=r"image_size 40 .*cue 'text'"):
-        ss.SuiteParams(cue="text", content="glyphs", image_size=40)
-    ss.SuiteParams(cue="patch", image_size=40)  # a patch fits
+        sp.SuiteParams(cue="text", content="glyphs", image_size=40)
+    sp.SuiteParams(cue="patch", image_size=40)  # a patch fits
 
 
 def test_cli_exit_code_2_with_one_line(tmp_path):
@@ -228,8 +230,8 @@ def test_suite_names_regimes_and_oracles():
     sets = ss.suite_sets(quick=False)
     names = [s.name for s in sets]
     assert len(names) == len(set(names)) == len(ss.FAMILIES) * len(ss.REGIMES)
-    assert {s.params.cue for s in sets} == set(ss.CUES)
-    assert {s.params.content for s in sets} == set(ss.CLASSES)
+    assert {s.params.cue for s in sets} == set(sp.CUES)
+    assert {s.params.content for s in sets} == set(sp.CLASSES)
     assert {s.params.channels for s in sets} == {1, 3}
     assert all(64 <= s.params.image_size <= 96 for s in sets)
     assert {"patch-digits-gray-c0.9", "patch-digits-gray-c1.0", "patch-digits-gray-c1.0-cleanval",
@@ -295,7 +297,8 @@ def test_generator_imports_no_deep_learning_stack():
 def test_difficulty_dims_the_object_and_adds_clutter_but_not_on_the_cue():
     import itertools
 
-    from datasets.shortcut_suite import SuiteParams, iter_split
+    from datasets.suite_params import SuiteParams
+    from datasets.suite_render import iter_split
 
     contrast = {}
     for level in ("easy", "medium", "hard"):

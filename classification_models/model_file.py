@@ -1,0 +1,59 @@
+"""Reading ``.keras`` model files: safe-mode loading and a precise reason when a file is unreadable.
+
+Keras reports empty, truncated and damaged archives alike as "File not found";
+:func:`model_file_problem` names what is wrong so that errors point at the file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from common.errors import UserError
+
+
+def load_keras_model(path: str | os.PathLike):
+    """A ``.keras`` file loaded in safe mode; anything else is a one-line UserError naming the file."""
+    import keras
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"model file '{path}' does not exist")
+    if path.suffix != ".keras":
+        raise UserError(f"model file '{path}' is not a .keras file (save it with model.save('name.keras'))")
+    reason = model_file_problem(path)
+    if reason:
+        raise UserError(f"model file '{path}' cannot be read: {reason}")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # zip, JSON and deserialisation errors of every kind
+        lines = [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        raise UserError(f"model file '{path}' cannot be read: {lines[0]}") from None
+    if not isinstance(model, keras.Model):
+        raise UserError(f"model file '{path}' holds a {type(model).__name__}, not a Keras model")
+    return model
+
+
+def model_file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a readable ``.keras`` archive (empty, not a zip, damaged), or None.
+
+    Keras reports all of these as "File not found", which misleads when the file exists.
+    """
+    import zipfile
+
+    path = Path(path)
+    if path.is_dir():
+        return "it is a folder, not a .keras file"
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    if not zipfile.is_zipfile(path):
+        return f"not a .keras (zip) archive ({size} bytes; truncated or damaged?)"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"damaged .keras archive ({exc})"
+    if bad is not None:
+        return f"damaged .keras archive (member '{bad}' fails its CRC check)"
+    return None
+

@@ -11,6 +11,12 @@ readings of that:
   become propagated masks, which extend swaps and penalties to many images. (Scoring
   cells by the sum of a few top filters, as the thesis's ch. 7 ranking suggests, marks
   far too much: a filter that fires on a corner patch also fires on strokes.)
+* ``PixelSegmenter``: for masks that cover most of an image (a background: the mask is
+  everything but the object), cell resolution is too coarse — an object's outline runs
+  through many cells, and marking those cells swaps the object away. A random forest
+  (scikit-learn) on per-pixel features (scikit-image's multiscale intensity, edge and
+  texture features, plus the cell model's probability upsampled) learns the expert's
+  pixels and marks other images pixel by pixel.
 * ``rank_filters``: the filters whose activation mass lies most inside the masks (the
   thesis ranks the top filters inside a mask in ch. 7), for the filter-level penalty.
 
@@ -137,6 +143,63 @@ class CellClassifier:
         """``[N, h, w]`` probability that each cell shows what the masks cover."""
         a = np.asarray(activations, np.float64)
         return self.model.predict_proba(self._features(a))[:, 1].reshape(a.shape[:3])
+
+
+class PixelSegmenter:
+    """Random forest telling the expert's masked pixels from the unmasked ones.
+
+    Features per pixel: ``skimage.feature.multiscale_basic_features`` of the image
+    (intensity, edges, texture at scales 1-4 px) and the cell model's probability,
+    upsampled bilinearly (what the model sees around the pixel).
+
+    Args:
+        images: uint8 ``[S, H, W, C]`` the masked images.
+        masks: ``[S, H, W]`` nonzero = masked.
+        cell_probability: ``[S, h, w]`` the cell model's probability on those images.
+        max_pixels: at most this many training pixels (a random sample).
+        seed: the sample's and the forest's seed.
+
+    Raises:
+        UserError when no pixel is masked or every pixel is.
+    """
+
+    def __init__(self, *, images, masks, cell_probability, max_pixels: int = 60_000, seed: int = 0):
+        from sklearn.ensemble import RandomForestClassifier
+
+        y = (np.asarray(masks) > 0).reshape(-1)
+        if not y.any():
+            raise UserError("propagation needs at least one masked image with a non-empty mask; the selection has none")
+        if y.all():
+            raise UserError("propagation needs unmasked pixels to contrast with; every pixel of the masked images is masked")
+        x = self.features(images, cell_probability)
+        x = x.reshape(-1, x.shape[-1])
+        rng = np.random.default_rng(seed)
+        take = rng.choice(len(x), size=min(len(x), max_pixels), replace=False)
+        self.model = RandomForestClassifier(n_estimators=40, max_depth=14, min_samples_leaf=5,
+                                            class_weight="balanced_subsample", random_state=seed, n_jobs=2)
+        self.model.fit(x[take], y[take])
+
+    @staticmethod
+    def features(images, cell_probability) -> np.ndarray:
+        """``[N, H, W, F]`` float32 pixel features."""
+        import cv2
+        from skimage.feature import multiscale_basic_features
+
+        images = np.asarray(images)
+        h, w = images.shape[1:3]
+        out = []
+        for im, cp in zip(images, np.asarray(cell_probability, np.float32)):
+            f = multiscale_basic_features(im.astype(np.float32) / 255.0, channel_axis=-1, sigma_min=1, sigma_max=4,
+                                          num_sigma=3)
+            up = cv2.resize(cp, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+            out.append(np.concatenate([f, up], -1).astype(np.float32))
+        return np.stack(out)
+
+    def probability(self, images, cell_probability) -> np.ndarray:
+        """``[N, H, W]`` probability that each pixel shows what the masks cover."""
+        x = self.features(images, cell_probability)
+        shape = x.shape[:3]
+        return self.model.predict_proba(x.reshape(-1, x.shape[-1]))[:, 1].reshape(shape)
 
 
 def calibrate_threshold(*, probability, grid_masks, start: float = 0.8, min_recall: float = 0.95,

@@ -165,12 +165,13 @@ def same_config(path: Path, cfg) -> bool:
 def current_run(run_dir: Path, *, say: Callable[[str], None]) -> bool:
     """True when ``run_dir`` holds a finished run this version reads; a run written by an
     older version (``common.run_files``) is said and run again."""
-    from common.run_files import load_summary
+    from common.run_files import load_run_info, load_summary
 
     if not (run_dir / SUMMARY_FILE).exists():
         return False
     try:
         load_summary(run_dir)
+        load_run_info(run_dir)
     except UserError as exc:
         say(f"running '{run_dir}' again: {exc}")
         return False

@@ -242,3 +242,31 @@ def test_warmup_ramps_the_learning_rate_linearly():
     opt.apply_gradients([(tf.constant([1.0]), v)])
     assert float(opt.learning_rate) == pytest.approx(5e-4)
     assert float(make_optimizer("sgd", 1e-2).learning_rate) == pytest.approx(1e-2)
+
+
+def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(env):
+    """``pixels: auto``: small masks are propagated as whole cells; masks covering most of
+    their images (a painted background) pixel by pixel; ``never``/``always`` force it.
+    The counterfactual validation copy uses the same propagator."""
+    from exp_scripts.retrain.data import counterfactual_split
+
+    ds, clf, data = env
+    small = data.propagated(clf)
+    assert small.describe()["pixels"] is None and small.describe()["threshold"] <= 0.8
+    # cell masks are unions of whole cells: constant on every 4x4 block of the 16x16 images
+    blocks = small.masks.reshape(len(small.masks), 4, 4, 4, 4)
+    assert (blocks == blocks[:, :, :1, :, :1]).all()
+    items, masks = selection_items(ds, 4)
+    inverse = masked_set_from_items(ds, items, 255 - masks)  # everything but the cue: > half of the image
+    assert (inverse.masks > 0).mean() >= 0.5
+    h, w, k = clf.grid_shape
+    big = RetrainData(ds, inverse, masked_set_from_items(ds, [], []), (h, w, k), {"mode": "area", "threshold": 0.25},
+                      propagation_params={"top": 2})
+    prop = big.propagated(clf)
+    assert prop.describe()["pixels"] == 0.5 and prop.propagator.pixels is not None
+    assert set(np.unique(prop.masks).tolist()) <= {0, 255}
+    cf = counterfactual_split(clf, big, split="val", seed=0)
+    assert cf is not None and cf["images"].shape[1:] == ds.image_shape and cf["n"] == len(cf["labels"])
+    never = RetrainData(ds, inverse, masked_set_from_items(ds, [], []), (h, w, k), {"mode": "area", "threshold": 0.25},
+                        propagation_params={"top": 2, "pixels": "never"})
+    assert never.propagated(clf).propagator.pixels is None

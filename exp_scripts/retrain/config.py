@@ -70,12 +70,18 @@ class PropagationSpec:
     steps of 0.05, down to 0.05) until the cell model marks at least ``min_recall`` of
     the expert's own masked cells (0 keeps ``threshold``): a cue that covers most of the
     image (a background) otherwise leaves strips of itself unmarked, and the model reads
-    the cue from the strips. ``top`` filters with at least ``min_share`` of their
+    the cue from the strips. ``pixels``: masks drawn pixel by pixel
+    (``PixelSegmenter``, probability above ``pixel_threshold``) instead of whole cells;
+    ``auto`` does so when the expert's masks cover on average at least half of their
+    images (a background mask: an object's outline crosses many cells, and whole cells
+    would swap the object away). ``top`` filters with at least ``min_share`` of their
     activation inside the masks are the ones ``filter_penalty`` penalises.
     Used by ``swap`` (``propagate``) and ``filter_penalty``."""
 
     threshold: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0})
     min_recall: float = field(default=0.95, metadata={"min": 0.0, "max": 1.0})
+    pixels: str = field(default="auto", metadata={"choices": ("auto", "always", "never")})
+    pixel_threshold: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     c: float = field(default=1.0, metadata={"gt": 0.0})
     top: int = field(default=8, metadata={"min": 1})
     min_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})

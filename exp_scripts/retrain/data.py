@@ -147,6 +147,45 @@ def compose_indices(rng: np.random.Generator, *, n_train: int, n_random: int, po
     return np.asarray(tr, np.int64), np.asarray(sel, np.int64)
 
 
+#: ``pixels: "auto"`` draws pixel masks when the expert's masks cover at least this share
+#: of their images on average
+PIXEL_MASK_AREA = 0.5
+
+
+@dataclasses.dataclass
+class MaskPropagator:
+    """Marks, on any image, what looks to the model like the expert's masked regions.
+
+    Attributes:
+        cells: ``CellClassifier`` on last-conv activation vectors.
+        threshold: its probability threshold (``calibrate_threshold``).
+        pixels: optional ``PixelSegmenter`` (pixel masks instead of whole cells).
+        pixel_threshold: its probability threshold.
+    """
+
+    cells: object
+    threshold: float
+    pixels: object | None = None
+    pixel_threshold: float = 0.5
+
+    def masks(self, clf, images, *, batch_size: int = 256) -> np.ndarray:
+        """uint8 ``[N, H, W]`` masks (255 = irrelevant) of ``images`` on ``clf``'s activations."""
+        from classification_models.propagation import grid_to_image
+
+        h, w = images.shape[1:3]
+        out = []
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size]
+            acts = clf.cams(batch, classes=0, upsample=False, return_activations=True).activations
+            prob = self.cells.probability(acts)
+            if self.pixels is None:
+                out.append(grid_to_image(prob > self.threshold, size=(h, w)))
+            else:
+                seg = self.pixels.probability(np.asarray(batch), prob)
+                out.append(np.where(seg > self.pixel_threshold, 255, 0).astype(np.uint8))
+        return np.concatenate(out) if out else np.zeros((0, h, w), np.uint8)
+
+
 @dataclasses.dataclass
 class Propagated:
     """Masks propagated from the selection to the training split.
@@ -154,11 +193,12 @@ class Propagated:
     Attributes:
         positions: int ``[P]`` training positions with a non-empty propagated mask
             (the selected images themselves excluded).
-        masks: uint8 ``[P, H, W]`` (255 = irrelevant, whole activation cells).
+        masks: uint8 ``[P, H, W]`` (255 = irrelevant).
         grid: float32 ``[P, h, w]``.
         filters: int ``[F]`` the filters that fire inside the expert's masks.
         share: float ``[K]`` each filter's in-mask activation share.
         quality: precision/recall against the data set's ground-truth masks, or None.
+        propagator: the ``MaskPropagator`` (applied to other splits by ``counterfactual_split``).
     """
 
     positions: np.ndarray
@@ -167,25 +207,29 @@ class Propagated:
     filters: np.ndarray
     share: np.ndarray
     quality: dict | None
-    cells: object = dataclasses.field(default=None, repr=False)
-    threshold: float = 0.8
+    propagator: MaskPropagator = dataclasses.field(default=None, repr=False)
 
     def describe(self) -> dict:
-        return {"n_images": int(len(self.positions)), "threshold": round(float(self.threshold), 4),
+        p = self.propagator
+        return {"n_images": int(len(self.positions)),
+                "threshold": None if p is None else round(float(p.threshold), 4),
+                "pixels": None if p is None or p.pixels is None else round(float(p.pixel_threshold), 4),
                 "filters": self.filters.tolist(),
                 "filter_share": [round(float(self.share[f]), 4) for f in self.filters], "quality": self.quality}
 
 
 def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: float = 0.0,
                         threshold: float = 0.8, min_recall: float = 0.95, c: float = 1.0,
+                        pixels: str = "auto", pixel_threshold: float = 0.5, seed: int = 0,
                         batch_size: int = 256) -> Propagated:
-    """Marks the cells of every other training image that look, to the model, like the
-    cells under the expert's masks (``classification_models.propagation.CellClassifier``,
+    """Marks the regions of every other training image that look, to the model, like the
+    regions under the expert's masks (``classification_models.propagation.CellClassifier``,
     probability above a threshold: ``threshold`` lowered until ``min_recall`` of the
-    expert's masked cells are marked, ``calibrate_threshold``); ranks the filters by their
-    share inside the masks (the ``top`` with at least ``min_share``) for the filter-level
-    penalty."""
-    from classification_models.propagation import (CellClassifier, calibrate_threshold, grid_to_image,
+    expert's masked cells are marked, ``calibrate_threshold``; with ``pixels`` — always,
+    or ``auto`` for masks covering at least ``PIXEL_MASK_AREA`` of their images — drawn
+    pixel by pixel by a ``PixelSegmenter``); ranks the filters by their share inside the
+    masks (the ``top`` with at least ``min_share``) for the filter-level penalty."""
+    from classification_models.propagation import (CellClassifier, PixelSegmenter, calibrate_threshold,
                                                    precision_recall, rank_filters)
 
     sel = data.selected
@@ -196,23 +240,22 @@ def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: floa
     ranking = rank_filters(activations=acts_sel, grid_masks=grid_sel, top=min(top, acts_sel.shape[-1]),
                            min_share=min_share)
     cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=c)
-    threshold = calibrate_threshold(probability=cells_model.probability(acts_sel), grid_masks=grid_sel,
-                                    start=threshold, min_recall=min_recall)
+    prob_sel = cells_model.probability(acts_sel)
+    threshold = calibrate_threshold(probability=prob_sel, grid_masks=grid_sel, start=threshold, min_recall=min_recall)
+    area = float((np.asarray(sel.masks) > 0).mean())
+    segmenter = None
+    if pixels == "always" or (pixels == "auto" and area >= PIXEL_MASK_AREA):
+        segmenter = PixelSegmenter(images=sel.images, masks=sel.masks, cell_probability=prob_sel, seed=seed)
+    propagator = MaskPropagator(cells=cells_model, threshold=threshold, pixels=segmenter,
+                                pixel_threshold=pixel_threshold)
     train = data.train
     selected_pos = {data.dataset.locate(i)[1] for i in sel.indices}
-    cells = []
-    for start in range(0, len(train), batch_size):
-        acts = clf.cams(train.images[start:start + batch_size], classes=0, upsample=False,
-                        return_activations=True).activations
-        cells.append(cells_model.probability(acts) > threshold)
-    cells = np.concatenate(cells) if cells else np.zeros((0,) + tuple(data.grid[:2]), bool)
-    keep = np.asarray([p for p in np.flatnonzero(cells.any(axis=(1, 2))) if p not in selected_pos], np.int64)
-    h, w = train.images.shape[1:3]
-    masks = grid_to_image(cells[keep], size=(h, w)) if len(keep) else np.zeros((0, h, w), np.uint8)
+    all_masks = propagator.masks(clf, train.images, batch_size=batch_size)
+    keep = np.asarray([p for p in np.flatnonzero(all_masks.any(axis=(1, 2))) if p not in selected_pos], np.int64)
+    masks = all_masks[keep]
     quality = None
     if getattr(data.dataset, "has_ground_truth_masks", False):
         truth, pred = [], []
-        all_masks = grid_to_image(cells, size=(h, w))
         for p in range(len(train)):
             if p in selected_pos:
                 continue
@@ -223,7 +266,7 @@ def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: floa
         if truth:
             quality = precision_recall(predicted=np.stack(pred), truth=np.stack(truth))
     return Propagated(positions=keep, masks=masks, grid=data.to_grid(masks), filters=ranking.chosen,
-                      share=ranking.share, quality=quality, cells=cells_model, threshold=threshold)
+                      share=ranking.share, quality=quality, propagator=propagator)
 
 
 def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: int = 0,
@@ -242,25 +285,19 @@ def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: in
         ``{"images", "labels", "n", "share_marked"}`` or None when the split is missing or
         no image has a marked cell.
     """
-    from classification_models.propagation import grid_to_image
     from image_generator.swap import cue_swap
 
     if split not in data.dataset.available_splits():
         return None
     prop = data.propagated(clf)
     arr = data.dataset.arrays(split)
-    cells = []
-    for start in range(0, len(arr), batch_size):
-        acts = clf.cams(arr.images[start:start + batch_size], classes=0, upsample=False,
-                        return_activations=True).activations
-        cells.append(prop.cells.probability(acts) > prop.threshold)
-    if not cells:
+    if not len(arr):
         return None
-    cells = np.concatenate(cells)
-    keep = np.flatnonzero(cells.any(axis=(1, 2)))
+    all_masks = prop.propagator.masks(clf, arr.images, batch_size=batch_size)
+    keep = np.flatnonzero(all_masks.any(axis=(1, 2)))
     if len(keep) == 0 or len(set(arr.labels[keep].tolist())) < 2:
         return None
-    masks = grid_to_image(cells[keep], size=arr.images.shape[1:3])
+    masks = all_masks[keep]
     res = cue_swap(images=arr.images[keep], masks=masks, labels=arr.labels[keep], donor_images=arr.images[keep],
                    donor_masks=masks, donor_labels=arr.labels[keep], rng=np.random.default_rng(seed),
                    exclude_same=np.arange(len(keep)), donors="any")

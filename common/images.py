@@ -61,8 +61,9 @@ def read_mask(path: str | os.PathLike, expected_hw: tuple[int, int] | None = Non
     return arr
 
 
-def write_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
-    """Writes ``mask`` (bool or uint8 [H, W]; nonzero = irrelevant) as a 0/255 PNG, atomically."""
+def write_mask(path: str | os.PathLike, mask: np.ndarray, *, sync: bool = True) -> Path:
+    """Writes ``mask`` (bool or uint8 [H, W]; nonzero = irrelevant) as a 0/255 PNG, atomically
+    (``sync``: see ``common.io.atomic_write_bytes``)."""
     from PIL import Image
 
     m = np.asarray(mask)
@@ -70,4 +71,4 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
         raise UserError(f"mask for '{path}' must be 2-D, got shape {m.shape}")
     buf = io.BytesIO()
     Image.fromarray(np.where(m > 0, 255, 0).astype(np.uint8), mode="L").save(buf, format="PNG")
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_bytes(path, buf.getvalue(), sync=sync)

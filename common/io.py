@@ -51,15 +51,18 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, sync: bool = True) -> Path:
+    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename). ``sync=False``
+    skips the fsync: for the many small files of a folder that is itself written as one
+    transaction (``common.runs.run_transaction``) and becomes visible only when whole."""
     path = Path(path)
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if sync:
+                    os.fsync(fh.fileno())
     except PermissionError as exc:
         raise UserError(f"cannot write '{path}': permission denied") from exc
     return path

@@ -97,9 +97,10 @@ def build_methods(cfg: RetrainConfig):
     return out
 
 
-def write_propagated(folder: Path, data: RetrainData, *, train_result: str) -> Path:
+def write_propagated(folder: Path, data: RetrainData, *, train_result: str, sync: bool = True) -> Path:
     """The propagated masks as a selection of their own (same format; every item's note
-    says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them."""
+    says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them.
+    ``sync=False`` inside a run's transaction folder (``common.io.atomic_write_bytes``)."""
     from datasets.selection import SelectionItem, save_selection, write_mask
 
     prop = data._propagated
@@ -109,7 +110,7 @@ def write_propagated(folder: Path, data: RetrainData, *, train_result: str) -> P
     for pos, mask in zip(prop.positions, prop.masks):
         index = str(train.indices[pos])
         rel = f"masks/{index}.png"
-        write_mask(folder / rel, mask)
+        write_mask(folder / rel, mask, sync=sync)
         items.append(SelectionItem(index, rel, int(train.labels[pos]), note))
     return save_selection(folder / "selection.json", train_result, items)
 
@@ -332,7 +333,8 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
             f"(base {base_eval['accuracy'].get('test', float('nan')):.3f}), step {res.step_seconds * 1000:.0f} ms")
 
     if data._propagated is not None:
-        write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")))
+        write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")),
+                         sync=False)
     summary = RetrainSummary(
         schema_version=SCHEMA_VERSION, status="complete" if failure is None else "failed", base=base_summary,
         methods=results, failure=None if failure is None else Failure(

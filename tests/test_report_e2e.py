@@ -4,7 +4,7 @@ import numpy as np
 
 from plot_utils import tables
 from plot_utils.results import load_run
-from plot_utils.thesis_report import to_html
+from plot_utils.report_page import to_html
 
 
 def test_real_run_to_tables_and_html(real_runs, tmp_path):

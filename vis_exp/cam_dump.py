@@ -76,6 +76,32 @@ def write_cam_dump(train_result, clf, dataset, *, out, split: str = "test", cam_
     return payload
 
 
+def true_and_predicted_cams(clf, dataset, *, split: str = "val", per_class: int = 3, seed: int = 0) -> dict:
+    """Up to ``per_class`` random images of every class of ``split`` with the CAMs of
+    their true and their predicted class (thesis Table 3.7), one batched CAM pass.
+
+    Returns:
+        ``{"indices" [N], "images" [N,H,W,C], "labels" [N], "probs" [N,C], "cams_true"
+        [N,H,W], "cams_pred" [N,H,W], "split"}``, the images grouped by class.
+
+    Raises:
+        UserError: the split is empty.
+    """
+    from vis_exp.gap_features import per_class_positions
+
+    arr = dataset.arrays(split)
+    if len(arr) == 0:
+        raise UserError(f"split '{split}' of data set '{dataset.name}' is empty")
+    pos = np.concatenate(per_class_positions(arr.labels, per_class, seed)).astype(int)
+    images, labels = arr.images[pos], arr.labels[pos].astype(int)
+    batch = clf.cams(images, classes=None, upsample=True)  # all classes: [N, H, W, C]
+    preds = batch.probs.argmax(axis=1)
+    rows = np.arange(len(pos))
+    maps = np.moveaxis(batch.cams, -1, 1)  # [N, C, H, W]
+    return {"indices": arr.indices[pos].astype(str), "images": images, "labels": labels, "probs": batch.probs,
+            "cams_true": maps[rows, labels], "cams_pred": maps[rows, preds], "split": split}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from vis_exp.gap_features import load_model_and_data
 

@@ -3,7 +3,7 @@
 Run::
 
     python -m exp_scripts.thesis_report                 # default runs (reused when present)
-    python -m exp_scripts.thesis_report --smoke         # tiny runs, for CI (seconds to minutes)
+    python -m exp_scripts.thesis_report --smoke         # tiny runs, smaller analyses, PNG only: for CI
     python -m exp_scripts.thesis_report --example-datasets config_files/train_files/symbols.json
 
 Steps: (1) the default experiment's base model (``<results>/train/<default set>``) and
@@ -70,6 +70,18 @@ class Page:
     def n_images(self) -> int:
         """Images per split of the chapter-7 analyses."""
         return 200 if self.smoke else 2000
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """Figure files: PNG (shown by the page) and PDF (for LaTeX); the smoke report only PNG."""
+        return ("png",) if self.smoke else ("png", "pdf")
+
+    @property
+    def smoke_args(self) -> dict:
+        """Smaller analyses of the smoke report: fewer filter grids, feature summaries, trees
+        and t-SNE iterations."""
+        return {"filters_per_end": 1 if self.smoke else 3, "n_estimators": 50 if self.smoke else 200,
+                "tsne_iter": 250 if self.smoke else 1000, "top_changes": 1 if self.smoke else 2}
 
     def step(self, command: str) -> None:
         """Records (and announces) a step by the command that does the same on its own."""
@@ -168,7 +180,7 @@ def example_sections(page: Page, own, own_title: str, configs: Sequence[str]) ->
     for name, ds, title, source in items:
         images, indices = example_images(ds)
         save_figure(example_grid_figure(images_by_class=images, class_names=ds.class_names,
-                                        title=f"Example training images: {title}"), fig_dir, name)
+                                        title=f"Example training images: {title}"), fig_dir, name, formats=page.formats)
         atomic_write_json(fig_dir / f"{name}.json", {
             "dataset": ds.spec, "config": source, "split": "train", "class_names": list(ds.class_names),
             "indices": indices})
@@ -200,7 +212,7 @@ def base_cam_section(page: Page, train_result, clf, dataset) -> None:
                            cams_true=cams["cams_true"], cams_pred=cams["cams_pred"], indices=cams["indices"],
                            class_names=train_result.class_names,
                            title="Base model: image | CAM of the true class | CAM of the predicted class")
-    save_figure(fig, fig_dir, "base_cams")
+    save_figure(fig, fig_dir, "base_cams", formats=page.formats)
     # the arrays the figure is drawn from, beside it
     np.savez_compressed(fig_dir / "base_cams.npz", **{k: np.asarray(v) for k, v in cams.items()})
     wrong = int((cams["probs"].argmax(axis=1) != cams["labels"]).sum())
@@ -219,19 +231,21 @@ def figure_section(page: Page, retrain_dir: Path, clf, dataset, args) -> dict:
     figs = []
     per_method = load_history(retrain_dir)
     for m in per_method:
-        figures.save_figure(figures.loss_figure(figures.history_series(per_method, m), title=m), fig_dir, f"loss_{m}")
+        figures.save_figure(figures.loss_figure(figures.history_series(per_method, m), title=m), fig_dir,
+                            f"loss_{m}", formats=page.formats)
         figs.append((f"figures/loss_{m}.png", f"Loss (CE + activation term) and selected p_true — {m}"))
-    figures.save_figure(figures.pasa_surface_figure(), fig_dir, "pasa_surface")
+    figures.save_figure(figures.pasa_surface_figure(), fig_dir, "pasa_surface", formats=page.formats)
     figs.append(("figures/pasa_surface.png", "PASA penalty surface (B=0.4, th=0.7)"))
     act = figures.act_values(clf, dataset, "train", page.n_images)
-    figures.save_figure(figures.act_histogram_figure(act), fig_dir, "act_histogram")
+    figures.save_figure(figures.act_histogram_figure(act), fig_dir, "act_histogram", formats=page.formats)
     figs.append(("figures/act_histogram.png",
                  f"Act without masks: mean {act.mean():.3g}, min {act.min():.3g}, max {act.max():.3g}"))
     for flag, key, name, title in ((args.lambda_sweep, "lambda", "lambda_sweep", "λ sweep vs validation accuracy"),
                                    (args.masks_sweep, "n_masks", "masks_sweep", "number of masks vs validation accuracy")):
         if flag:
             x, y = figures.sweep_points(read_json(flag, what="sweep file"), key, source=flag)
-            figures.save_figure(figures.sweep_figure(x, y, xlabel=key, log_x=key == "lambda"), fig_dir, name)
+            figures.save_figure(figures.sweep_figure(x, y, xlabel=key, log_x=key == "lambda"), fig_dir, name,
+                                formats=page.formats)
             figs.append((f"figures/{name}.png", title))
         else:
             page.not_done.append(f"{title}: pass --{name.replace('_', '-')} SWEEP.json "
@@ -274,18 +288,22 @@ def analysis_section(page: Page, result: Path, train_result, clf, dataset, run, 
 
     ana = page.out / "analysis"
     n_img = page.n_images
-    page.step(f"python -m vis_exp.feature_ranking {result} --max-images {n_img}")
+    small = page.smoke_args
+    page.step(f"python -m vis_exp.feature_ranking {result} --max-images {n_img} --n-estimators {small['n_estimators']}")
     ranking = feature_ranking.write_ranking(clf, dataset, out=ana / "ranking", max_images=n_img,
-                                            train_result=str(result))
+                                            n_estimators=small["n_estimators"], train_result=str(result),
+                                            formats=page.formats)
     order = ranking["order"]
-    show = sorted(set(order[:3] + order[-3:]))
+    each = small["filters_per_end"]
+    show = sorted(set(order[:each] + order[-each:]))
     page.step(f"python -m vis_exp.filter_grids {result} --max-images {n_img} --filters {' '.join(map(str, show))}")
-    filter_grids.write_filter_grids(clf, dataset, out=ana / "filters", filters=show, max_images=n_img)
+    filter_grids.write_filter_grids(clf, dataset, out=ana / "filters", filters=show, max_images=n_img,
+                                    formats=page.formats)
     text = [f"## Chapter 7 analyses\n\n### Feature ranking\n\ncut: **{ranking['cut']}** of {len(order)} features "
             f"reach the full model's validation accuracy {ranking['full_accuracy']:.3f}; L1 support "
             f"{ranking['l1']['n_support']} features (val acc {ranking['l1']['val_accuracy']:.3f}).\n\n"
             + md_image("analysis/ranking/accuracy_vs_features.png", "accuracy vs features"),
-            "### Filter grids (3 best and 3 worst ranked filters)\n\n"
+            f"### Filter grids ({each} best and {each} worst ranked filters)\n\n"
             + "\n\n".join(md_image(f"analysis/filters/filter_{f:03d}.png", f"filter {f}") for f in show)]
     if args.expert:
         page.step(f"python -m vis_exp.expert_labels RANKING {args.expert}")
@@ -306,9 +324,11 @@ def analysis_section(page: Page, result: Path, train_result, clf, dataset, run, 
         page.not_done.append(f"top filters in masks (Table 7.2): the retraining run names no readable selection ({sel})")
     after_model = after_model_of(run.path, args.after_model)
     if after_model:
-        page.step(f"python -m vis_exp.feature_change {result} --after {after_model} --max-images {n_img}")
+        page.step(f"python -m vis_exp.feature_change {result} --after {after_model} --max-images {n_img} "
+                  f"--top {small['top_changes']}")
         change = feature_change.write_feature_change(train_result, clf, dataset, after=after_model,
-                                                     out=ana / "feature_change", max_images=n_img)
+                                                     out=ana / "feature_change", max_images=n_img,
+                                                     top=small["top_changes"], formats=page.formats)
         text.append("### Feature change after retraining (thesis Table 7.3)\n\n" + change["markdown"] + "\n"
                     + md_image("analysis/feature_change/feature_change_grid.png", "change grid"))
         criteria = feature_change.feature_criteria(change=np.asarray(change["change"]), order=order,
@@ -317,7 +337,8 @@ def analysis_section(page: Page, result: Path, train_result, clf, dataset, run, 
         labelled = change["largest_increase"] + change["largest_decrease"]
         save_figure(feature_criteria_figure(criteria, label=labelled,
                                             title=f"Features under several criteria ({Path(after_model).parent.name} "
-                                                  "vs base)"), ana / "feature_change", "feature_criteria")
+                                                  "vs base)"), ana / "feature_change", "feature_criteria",
+                    formats=page.formats)
         counts = criteria["counts"]
         text.append(
             "### Features under several criteria (thesis Fig 7.10)\n\n"
@@ -331,8 +352,9 @@ def analysis_section(page: Page, result: Path, train_result, clf, dataset, run, 
     else:
         page.not_done.append("feature change before/after (Table 7.3, Figs 7.6-7.10): the retraining run kept no "
                              "pas/pasa model (save_models false); pass --after-model MODEL.keras")
-    page.step(f"python -m vis_exp.embedding {result} --split val --max-images {n_img}")
-    embedding.write_embedding(train_result, clf, dataset, out=ana / "embedding", split="val", max_images=n_img)
+    page.step(f"python -m vis_exp.embedding {result} --split val --max-images {n_img} --tsne-iter {small['tsne_iter']}")
+    embedding.write_embedding(train_result, clf, dataset, out=ana / "embedding", split="val", max_images=n_img,
+                              tsne_iter=small["tsne_iter"], formats=page.formats)
     text.append("### GAP feature embedding (validation)\n\n" + md_image("analysis/embedding/embedding_pca.png", "PCA")
                 + "\n" + md_image("analysis/embedding/embedding_tsne.png", "t-SNE"))
     n_cams = 50 if page.smoke else 500

@@ -59,8 +59,8 @@ def embedding_figure(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray, 
 
 
 def write_embedding(train_result, clf, dataset, *, out, split: str = "val", methods: Sequence[str] = ("pca", "tsne"),
-                    max_images: int | None = 2000, seed: int = 0, tsne_iter: int = 1000) -> dict:
-    """``embedding_<method>.png/pdf`` and ``embedding.json`` in ``out``; returns the JSON payload."""
+                    max_images: int | None = 2000, seed: int = 0, tsne_iter: int = 1000, formats: Sequence[str] = ("png", "pdf")) -> dict:
+    """``embedding_<method>`` figures (in ``formats``) and ``embedding.json`` in ``out``; returns the JSON payload."""
     from plot_utils.figures import save_figure
     from vis_exp.gap_features import out_dir, split_features
 
@@ -72,7 +72,8 @@ def write_embedding(train_result, clf, dataset, *, out, split: str = "val", meth
         coords = embed(features=sf.features, method=m, seed=seed, tsne_iter=tsne_iter)
         payload[m] = coords.tolist()
         save_figure(embedding_figure(coords, sf.labels, sf.predictions, train_result.class_names,
-                                     f"{m.upper()} of GAP features ({split})"), out, f"embedding_{m}")
+                                     f"{m.upper()} of GAP features ({split})"), out, f"embedding_{m}",
+                    formats=formats)
     atomic_write_json(out / "embedding.json", payload)
     return payload
 

@@ -139,7 +139,8 @@ def feature_criteria(*, change: np.ndarray, order: Sequence[int], cut: int | Non
 
 
 def write_feature_change(train_result, base, dataset, *, after, out, split: str = "train",
-                         max_images: int | None = 2000, seed: int = 0, top: int = 2, width: int = 8) -> dict:
+                         max_images: int | None = 2000, seed: int = 0, top: int = 2, width: int = 8,
+                         formats: Sequence[str] = ("png", "pdf")) -> dict:
     """Per-feature mean activation change of the model ``after`` (a .keras path) against
     ``base`` on ``split``, written to ``out`` (``feature_change.md/.tex/.json``,
     ``feature_change_grid.png``, ``feature_<k>.png``); returns the JSON payload plus
@@ -176,10 +177,11 @@ def write_feature_change(train_result, base, dataset, *, after, out, split: str 
     markdown = to_markdown(frame)
     atomic_write_text(out / "feature_change.md", markdown)
     atomic_write_text(out / "feature_change.tex", to_latex(frame))
-    save_figure(heatmap_figure(grid), out, "feature_change_grid")
+    save_figure(heatmap_figure(grid), out, "feature_change_grid", formats=formats)
     for f in up + down:
         save_figure(feature_summary_figure(feature=f, before=fb[:, f], after=fa[:, f], labels=labels,
-                                           class_names=train_result.class_names), out, f"feature_{f:03d}")
+                                           class_names=train_result.class_names), out, f"feature_{f:03d}",
+                    formats=formats)
     payload = {"change": change.tolist(), "before_mean": fb.mean(axis=0).tolist(),
                "after_mean": fa.mean(axis=0).tolist(), "largest_increase": up, "largest_decrease": down,
                "split": split, "n": int(len(pos)), "after_model": str(after)}

@@ -168,9 +168,9 @@ def analyse(*, train_x, train_y, val_x, val_y, full_accuracy: float, seed: int =
 
 def write_ranking(clf, dataset, *, out, fit_split: str = "train", eval_split: str = "val",
                   max_images: int | None = 2000, seed: int = 0, l1_c: float = 0.1, n_estimators: int = 200,
-                  train_result: str = "") -> dict:
+                  train_result: str = "", formats: Sequence[str] = ("png", "pdf")) -> dict:
     """The analysis on a loaded model and data set, written to ``out`` (``ranking.json``,
-    ``accuracy_vs_features.png/pdf``); returns the ranking dict (as ``analyse`` plus the inputs)."""
+    ``accuracy_vs_features`` in ``formats``); returns the ranking dict (as ``analyse`` plus the inputs)."""
     from plot_utils.figures import save_figure
     from vis_exp.gap_features import out_dir, split_features
 
@@ -184,7 +184,7 @@ def write_ranking(clf, dataset, *, out, fit_split: str = "train", eval_split: st
                    "n_fit": int(len(fit.labels)), "n_eval": int(len(ev.labels))})
     out = out_dir(out)
     fig = accuracy_figure(result["curve"], result["full_accuracy"], result["cut"], result["l1"]["val_accuracy"])
-    save_figure(fig, out, "accuracy_vs_features")
+    save_figure(fig, out, "accuracy_vs_features", formats=formats)
     atomic_write_json(out / "ranking.json", result)
     return result
 

@@ -106,8 +106,8 @@ def grid_figure(cells: list[list[tuple[np.ndarray, float]]], filter_id: int, bra
 
 def write_filter_grids(clf, dataset, *, out, filters: Sequence[int] | None = None, split: str = "train",
                        max_images: int | None = 2000, seed: int = 0, brackets: int = 9,
-                       per_bracket: int = 9) -> list[int]:
-    """One ``filter_<k>.png/pdf`` per filter (all K when ``filters`` is None) in ``out``;
+                       per_bracket: int = 9, formats: Sequence[str] = ("png", "pdf")) -> list[int]:
+    """One ``filter_<k>`` figure (in ``formats``) per filter (all K when ``filters`` is None) in ``out``;
     returns the filter ids drawn.
 
     Raises:
@@ -137,7 +137,7 @@ def write_filter_grids(clf, dataset, *, out, filters: Sequence[int] | None = Non
             cells.append([(shown[k + j], float(values[p])) for j, p in enumerate(row)])
             k += len(row)
         edges = np.linspace(values.min(), values.max(), brackets + 1)
-        save_figure(grid_figure(cells, f, edges), out, f"filter_{f:03d}")
+        save_figure(grid_figure(cells, f, edges), out, f"filter_{f:03d}", formats=formats)
     return filters
 
 

@@ -77,9 +77,9 @@ class Page:
         return ("png",) if self.smoke else ("png", "pdf")
 
     @property
-    def smoke_args(self) -> dict:
-        """Smaller analyses of the smoke report: fewer filter grids, feature summaries, trees
-        and t-SNE iterations."""
+    def analysis_sizes(self) -> dict:
+        """Sizes of the chapter-7 analyses; the smoke report's are smaller (fewer filter
+        grids, feature summaries, trees and t-SNE iterations)."""
         return {"filters_per_end": 1 if self.smoke else 3, "n_estimators": 50 if self.smoke else 200,
                 "tsne_iter": 250 if self.smoke else 1000, "top_changes": 1 if self.smoke else 2}
 
@@ -295,7 +295,7 @@ def feature_change_sections(page: Page, result: Path, train_result, clf, dataset
                              "pass --after-model MODEL.keras")
         return []
     ana, shown_ana = page.out / "analysis", page.final / "analysis"
-    small, n_img, order = page.smoke_args, page.n_images, ranking["order"]
+    small, n_img, order = page.analysis_sizes, page.n_images, ranking["order"]
     page.step(f"python -m vis_exp.feature_change {result} --after {after_model} --out {shown_ana / 'feature_change'} "
               f"--max-images {n_img} --top {small['top_changes']}")
     change = feature_change.write_feature_change(train_result, clf, dataset, after=after_model,
@@ -329,7 +329,7 @@ def analysis_section(page: Page, result: Path, train_result, clf, dataset, run, 
 
     ana = page.out / "analysis"
     n_img = page.n_images
-    small = page.smoke_args
+    small = page.analysis_sizes
     shown_ana = page.final / "analysis"  # where the stand-alone commands would write
     page.step(f"python -m vis_exp.feature_ranking {result} --out {shown_ana / 'ranking'} --max-images {n_img} "
               f"--n-estimators {small['n_estimators']}")

@@ -10,6 +10,9 @@ and with the retrained model; the differences (after − before) are laid out in
 of 8 (an 8×8 grid for K = 64) as a table (``feature_change.md/.tex``) and a heat map.
 For the ``--top`` largest increases and decreases a summary figure shows, per class,
 the histogram of that feature before and after (``feature_<k>.png``).
+``feature_criteria`` sets the change beside the base model's feature ranking
+(``vis_exp.feature_ranking``) and the top filters inside the masks (thesis Fig 7.10;
+drawn by ``plot_utils.figures.feature_criteria_figure`` in ``exp_scripts.thesis_report``).
 """
 from __future__ import annotations
 

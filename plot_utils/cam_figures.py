@@ -1,4 +1,6 @@
-"""Figures of CAMs: before/after grids, CAMs along a run, test images that changed class.
+"""Image grids: CAMs before/after, CAMs along a run, test images that changed class, the
+base model's CAMs of the true and the predicted class (thesis Table 3.7) and example
+images per class (thesis Tables 6.1 / 6.5 / 6.9).
 
 Each function returns a Matplotlib figure (``plot_utils.figures.save_figure`` writes it).
 """
@@ -137,4 +139,92 @@ def changed_figure(*, images, labels, indices, changes: dict, before, after, tit
             if c == 0:
                 ax.set_ylabel(f"{kind} ({len(changes[kind])})", fontsize=9, fontweight="bold")
     _title(fig, title, 10)
+    return fig
+
+
+def base_cams_figure(*, images, labels, probs, cams_true, cams_pred, indices, class_names: Sequence[str],
+                     title: str = ""):
+    """The base model's CAMs (thesis Table 3.7): one row per class, and per image three
+    panels — the image, the CAM of its true class and the CAM of its predicted class —
+    titled with the class and its probability (the predicted class in red when wrong).
+
+    Args:
+        images: ``[N, H, W, C]`` uint8 (C = 1 or 3).
+        labels: ``[N]`` true class ids; images of one class are shown in one row, in order.
+        probs: ``[N, num_classes]`` probabilities.
+        cams_true / cams_pred: ``[N, H, W]`` CAMs at image size of the true / predicted class.
+        indices: ``[N]`` image indices (titles of the image panels).
+        class_names: names of the class ids.
+
+    Returns:
+        The figure: ``rows = classes present``, ``3 × (most images of one class)`` columns.
+    """
+    from classification_models.cam import cam_overlay
+
+    plt = _plt()
+    labels = np.asarray(labels, int)
+    probs = np.asarray(probs, float)
+    rows = [c for c in range(len(class_names)) if (labels == c).any()]
+    per_row = max(int((labels == c).sum()) for c in rows)
+    fig, axes = plt.subplots(len(rows), 3 * per_row, figsize=(1.55 * 3 * per_row + 0.4, 1.9 * len(rows) + 0.5),
+                             squeeze=False)
+    for r, c in enumerate(rows):
+        for j in range(per_row):
+            for k in range(3):
+                axes[r, 3 * j + k].axis("off")
+        for j, i in enumerate(np.flatnonzero(labels == c)):
+            pred = int(probs[i].argmax())
+            img = np.asarray(images[i])
+            panels = [(_rgb(img), f"{indices[i]}", "black"),
+                      (cam_overlay(img, cams_true[i]), f"true {class_names[c]} ({probs[i, c]:.2f})", "black"),
+                      (cam_overlay(img, cams_pred[i]), f"pred {class_names[pred]} ({probs[i, pred]:.2f})",
+                       "black" if pred == c else "tab:red")]
+            for k, (tile, text, colour) in enumerate(panels):
+                ax = axes[r, 3 * j + k]
+                ax.axis("on")
+                ax.imshow(tile, interpolation="nearest", cmap="gray" if tile.ndim == 2 else None)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_title(text, fontsize=8, color=colour)
+        axes[r, 0].set_ylabel(str(class_names[c]), fontsize=10, fontweight="bold")
+    _title(fig, title, 11)
+    return fig
+
+
+def example_grid_figure(*, images_by_class: Sequence, class_names: Sequence[str], title: str = ""):
+    """Example images of a data set (thesis Tables 6.1 / 6.5 / 6.9): one row per class,
+    titled with the class name, one column per example.
+
+    Args:
+        images_by_class: per class id, ``[n_c, H, W, C]`` uint8 images (n_c may be 0).
+        class_names: names of the class ids (``len == len(images_by_class)``).
+
+    Returns:
+        The figure: ``len(class_names)`` rows × ``max n_c`` columns.
+
+    Raises:
+        ValueError: the two lengths differ.
+    """
+    if len(images_by_class) != len(class_names):
+        raise ValueError(f"{len(images_by_class)} image groups for {len(class_names)} class names")
+    plt = _plt()
+    cols = max(1, max(len(group) for group in images_by_class))
+    fig, axes = plt.subplots(len(class_names), cols, figsize=(1.3 * cols + 1.0, 1.3 * len(class_names) + 0.5),
+                             squeeze=False)
+    for r, (name, group) in enumerate(zip(class_names, images_by_class)):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if c < len(group):
+                img = np.asarray(group[c])
+                gray = img.ndim == 2 or img.shape[-1] == 1
+                ax.imshow(img.reshape(img.shape[:2]) if gray else img[..., :3], cmap="gray" if gray else None,
+                          vmin=0, vmax=255, interpolation="nearest")
+            elif c == 0:
+                ax.text(0.5, 0.5, "no images", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+        axes[r, 0].set_ylabel(str(name), fontsize=10, fontweight="bold", rotation=0, ha="right", va="center")
+    _title(fig, title, 11)
     return fig

@@ -235,20 +235,80 @@ def pasa_surface_figure(*, base: float = 0.4, threshold: float = 0.7, act_max: f
     return fig
 
 
-def compute_act_values(result_path: str | Path, split: str = "train", max_images: int = 2000, seed: int = 0,
-                       data_root: str | None = None) -> np.ndarray:
-    """``Act`` without masks for up to ``max_images`` random images of a split of the train result's data."""
-    from classification_models.train_result import load_train_result
-
-    tr = load_train_result(result_path)
-    clf, dataset = tr.load_model_and_data(data_root)
+def act_values(clf, dataset, split: str = "train", max_images: int = 2000, seed: int = 0) -> np.ndarray:
+    """``Act`` without masks for up to ``max_images`` random images of a split of a loaded data set."""
     arr = dataset.arrays(split)
     if len(arr) == 0:
-        raise UserError(f"split '{split}' of '{result_path}' is empty")
+        raise UserError(f"split '{split}' of data set '{dataset.name}' is empty")
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(arr), size=min(max_images, len(arr)), replace=False))
     acts = clf.cams(arr.images[pick], classes=0, upsample=False, return_activations=True).activations
     return act_without_masks(activations=acts)
+
+
+def compute_act_values(result_path: str | Path, split: str = "train", max_images: int = 2000, seed: int = 0,
+                       data_root: str | None = None) -> np.ndarray:
+    """``act_values`` of the train result's model on its data."""
+    from classification_models.train_result import load_train_result
+
+    tr = load_train_result(result_path)
+    clf, dataset = tr.load_model_and_data(data_root)
+    return act_values(clf, dataset, split, max_images, seed)
+
+
+# ----- chapter 7 ----------------------------------------------------------------------
+def feature_criteria_figure(criteria: dict, *, label: Sequence[int] = (), title: str = ""):
+    """Thesis Fig 7.10: every last-conv feature under several criteria.
+
+    Left: the mean activation change after retraining (y) against the feature's
+    importance rank in the base model (x, 0 = most important); relevant features (within
+    the ranking's cut) are blue circles, irrelevant ones orange triangles, features among
+    the top filters inside the selected masks are ringed, ``label`` ids are annotated.
+    Right: how many relevant and irrelevant features rose and fell.
+
+    Args:
+        criteria: ``vis_exp.feature_change.feature_criteria``'s result.
+        label: feature ids to annotate (e.g. the largest increases and decreases).
+    """
+    plt = _plt()
+    rank = np.asarray(criteria["importance_rank"])
+    change = np.asarray(criteria["change"], float)
+    relevant = np.asarray(criteria["relevant"], bool)
+    masked = np.asarray(criteria["in_masks"], bool)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [2.2, 1]})
+    ax.axhline(0.0, color="gray", lw=0.8)
+    ax.scatter(rank[relevant], change[relevant], s=28, color="tab:blue", marker="o", label="relevant (within the cut)")
+    ax.scatter(rank[~relevant], change[~relevant], s=32, color="tab:orange", marker="^", label="irrelevant")
+    if masked.any():
+        ax.scatter(rank[masked], change[masked], s=110, facecolors="none", edgecolors="black", lw=1.0,
+                   label="top filter inside the masks")
+    if criteria.get("cut") is not None and criteria["cut"] < len(rank):
+        ax.axvline(criteria["cut"] - 0.5, color="tab:gray", ls="--", lw=1, label=f"cut: the top {criteria['cut']} feature(s) are relevant")
+    for f in label:
+        ax.annotate(str(f), (rank[f], change[f]), xytext=(4, 4), textcoords="offset points", fontsize=9)
+    rho = criteria.get("spearman")
+    ax.set_title("activation change vs importance" + (f" (Spearman ρ = {rho:.2f})" if rho == rho else ""),
+                 fontsize=11)
+    ax.set_xlabel("importance rank in the base model (0 = most important)", fontsize=10)
+    ax.set_ylabel("mean activation change (after − before)", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    counts = criteria["counts"]
+    groups = ("relevant", "irrelevant")
+    x = np.arange(len(groups))
+    for off, key, colour, name in ((-0.2, "up", "tab:red", "rose"), (0.2, "down", "tab:blue", "fell")):
+        heights = [counts[g][key] for g in groups]
+        bars = bx.bar(x + off, heights, width=0.4, color=colour, alpha=0.8, label=name)
+        bx.bar_label(bars, fontsize=9)
+    bx.set_xticks(x, [f"{g}\n({int(counts[g]['up'] + counts[g]['down'])} changed)" for g in groups], fontsize=10)
+    bx.set_ylabel("number of features", fontsize=10)
+    bx.set_title("features that rose / fell", fontsize=11)
+    bx.legend(fontsize=9)
+    bx.margins(y=0.15)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout()
+    return fig
 
 
 # ----- CLI -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ ENTRY_POINTS = sorted(
 
 def test_the_documented_commands_exist():
     for name in ("exp_scripts.do_interactive_exp", "select_tool.main", "exp_scripts.exp_backprops",
-                 "select_tool.auto", "plot_utils.thesis_report", "datasets.prepare",
+                 "select_tool.auto", "exp_scripts.thesis_report", "datasets.prepare",
                  "datasets.shortcut_suite"):
         assert name in ENTRY_POINTS
 

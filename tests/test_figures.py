@@ -77,3 +77,51 @@ def test_pasa_penalty_and_surface(tmp_path):
     figures.main(["surface", "--out", str(tmp_path)])
     assert_figure(tmp_path / "pasa_surface.png")
     assert figures.run_main(figures.main, ["surface", "--base", "0", "--out", str(tmp_path)]) == 2
+
+
+# ----- report grids (thesis Table 3.7, Tables 6.x, Fig 7.10) --------------------------
+def _image_axes(fig):
+    return [ax for ax in fig.axes if ax.get_images()]
+
+
+def test_base_cams_figure_rows_per_class_three_panels_per_image():
+    from plot_utils.cam_figures import base_cams_figure
+
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 0, 1, 2, 2])  # class 1 has one image: its row is padded with empty axes
+    probs = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.1, 0.3]])
+    fig = base_cams_figure(images=rng.integers(0, 255, (5, 8, 8, 1), dtype=np.uint8), labels=labels, probs=probs,
+                           cams_true=rng.random((5, 8, 8)), cams_pred=rng.random((5, 8, 8)),
+                           indices=[f"val_{i}" for i in range(5)], class_names=["a", "b", "c"], title="t")
+    assert len(fig.axes) == 3 * 6 and len(_image_axes(fig)) == 5 * 3
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "true a (0.90)" in titles and "pred a (0.90)" in titles  # correct prediction
+    assert "true a (0.20)" in titles and "pred b (0.70)" in titles  # wrong one, in red
+    wrong = next(ax for ax in fig.axes if ax.get_title() == "pred b (0.70)")
+    assert wrong.title.get_color() == "tab:red"
+    assert [fig.axes[r * 6].get_ylabel() for r in range(3)] == ["a", "b", "c"]
+
+
+def test_example_grid_figure_one_row_per_class():
+    from plot_utils.cam_figures import example_grid_figure
+
+    groups = [np.zeros((4, 8, 8, 1), np.uint8), np.zeros((2, 8, 8, 3), np.uint8), np.zeros((0, 8, 8, 1), np.uint8)]
+    fig = example_grid_figure(images_by_class=groups, class_names=["x", "y", "z"])
+    assert len(fig.axes) == 3 * 4 and len(_image_axes(fig)) == 6
+    assert [fig.axes[r * 4].get_ylabel() for r in range(3)] == ["x", "y", "z"]
+    assert fig.axes[8].texts[0].get_text() == "no images"
+    with pytest.raises(ValueError, match="3 image groups for 2 class names"):
+        example_grid_figure(images_by_class=groups, class_names=["x", "y"])
+
+
+def test_feature_criteria_figure(tmp_path):
+    from vis_exp.feature_change import feature_criteria
+
+    crit = feature_criteria(change=np.array([0.5, -0.2, -0.1, 0.3]), order=[2, 0, 3, 1], cut=2, in_masks=[3])
+    fig = figures.feature_criteria_figure(crit, label=[0, 1], title="criteria")
+    scatter, bars = fig.axes
+    assert len(scatter.collections) == 3  # relevant, irrelevant, ringed in-mask features
+    assert [t.get_text() for t in scatter.texts] == ["0", "1"]
+    assert [p.get_height() for p in bars.patches] == [1, 1, 1, 1]  # rose R, I; fell R, I
+    figures.save_figure(fig, tmp_path, "criteria")
+    assert_figure(tmp_path / "criteria.png")

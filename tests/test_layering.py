@@ -57,3 +57,16 @@ def test_core_has_no_gui_or_plotting_at_import(package):
     for path in sorted((ROOT / package).rglob("*.py")):
         bad = _top_level_imports(path) & FORBIDDEN_IN_CORE
         assert not bad, f"{path.relative_to(ROOT)} imports {bad} at module level"
+
+
+@pytest.mark.parametrize("package", sorted(p for p, level in LAYERS.items() if level < LAYERS["exp_scripts"]))
+def test_no_subprocess_below_the_applications(package):
+    # a subprocess would reach a higher layer without an import line for the tests above to see
+    for path in sorted((ROOT / package).rglob("*.py")):
+        assert "subprocess" not in _imports(path), f"{path.relative_to(ROOT)} imports subprocess"
+
+
+def test_thesis_report_runs_its_steps_in_process():
+    path = ROOT / "exp_scripts" / "thesis_report.py"
+    assert "subprocess" not in _imports(path)
+    assert {"vis_exp", "plot_utils"} <= _imports(path)

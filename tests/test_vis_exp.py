@@ -224,3 +224,18 @@ def test_cam_dump_cli(patched, tmp_path):
     assert img.shape == (16, 16, 3) and img.std() > 0
     with pytest.raises(UserError, match="out of range"):
         cam_dump.main(["r.json", "--class", "5", "--out", str(tmp_path)])
+
+
+def test_feature_criteria_exact():
+    # features 0..3; importance order 2, 0, 3, 1 with cut 2 -> relevant {2, 0}
+    res = feature_change.feature_criteria(change=np.array([0.5, -0.2, -0.1, 0.3]), order=[2, 0, 3, 1], cut=2,
+                                          in_masks=[3])
+    assert res["importance_rank"] == [1, 3, 0, 2]
+    assert res["change_rank"] == [0, 3, 2, 1]
+    assert res["relevant"] == [True, False, True, False]
+    assert res["in_masks"] == [False, False, False, True]
+    assert res["counts"] == {"relevant": {"up": 1, "down": 1}, "irrelevant": {"up": 1, "down": 1}}
+    # importance ranks [1,3,0,2] vs changes [.5,-.2,-.1,.3]: change ranks (asc) [4,1,2,3] -> rho = -0.4
+    assert res["spearman"] == pytest.approx(-0.4)
+    with pytest.raises(UserError, match="orders 3 features but the change has 4"):
+        feature_change.feature_criteria(change=np.zeros(4), order=[0, 1, 2], cut=1)

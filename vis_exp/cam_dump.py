@@ -54,8 +54,56 @@ def dump_cams(clf, images: np.ndarray, indices: Sequence[str], classes: np.ndarr
     return np.concatenate(probs) if probs else np.zeros((0, clf.num_classes))
 
 
+def write_cam_dump(train_result, clf, dataset, *, out, split: str = "test", cam_class: str = "true",
+                   max_images: int | None = None, seed: int = 0) -> dict:
+    """``<index>.png`` CAM overlays of (a random subset of) a split and ``cams.json`` in
+    ``out``; returns the ``cams.json`` payload."""
+    from vis_exp.gap_features import out_dir, sample_positions
+
+    arr = dataset.arrays(split)
+    pos = sample_positions(len(arr), max_images, seed)
+    images, labels, indices = arr.images[pos], arr.labels[pos], arr.indices[pos]
+    preds = clf.predict_proba(images).argmax(axis=1) if cam_class == "pred" else None
+    classes = cam_classes(cam_class, labels, preds, clf.num_classes)
+    out = out_dir(out)
+    probs = dump_cams(clf, images, indices, classes, out)
+    payload = {
+        "split": split, "cam_class": cam_class, "class_names": train_result.class_names,
+        "items": [{"index": str(i), "label": int(y), "prediction": int(p.argmax()), "cam_class": int(c),
+                   "probabilities": p.tolist(), "file": f"{i}.png"}
+                  for i, y, p, c in zip(indices, labels, probs, classes)]}
+    atomic_write_json(out / "cams.json", payload)
+    return payload
+
+
+def true_and_predicted_cams(clf, dataset, *, split: str = "val", per_class: int = 3, seed: int = 0) -> dict:
+    """Up to ``per_class`` random images of every class of ``split`` with the CAMs of
+    their true and their predicted class (thesis Table 3.7), one batched CAM pass.
+
+    Returns:
+        ``{"indices" [N], "images" [N,H,W,C], "labels" [N], "probs" [N,C], "cams_true"
+        [N,H,W], "cams_pred" [N,H,W], "split"}``, the images grouped by class.
+
+    Raises:
+        UserError: the split is empty.
+    """
+    from vis_exp.gap_features import per_class_positions
+
+    arr = dataset.arrays(split)
+    if len(arr) == 0:
+        raise UserError(f"split '{split}' of data set '{dataset.name}' is empty")
+    pos = np.concatenate(per_class_positions(arr.labels, per_class, seed)).astype(int)
+    images, labels = arr.images[pos], arr.labels[pos].astype(int)
+    batch = clf.cams(images, classes=None, upsample=True)  # all classes: [N, H, W, C]
+    preds = batch.probs.argmax(axis=1)
+    rows = np.arange(len(pos))
+    maps = np.moveaxis(batch.cams, -1, 1)  # [N, C, H, W]
+    return {"indices": arr.indices[pos].astype(str), "images": images, "labels": labels, "probs": batch.probs,
+            "cams_true": maps[rows, labels], "cams_pred": maps[rows, preds], "split": split}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from vis_exp.gap_features import load_model_and_data, out_dir, sample_positions
+    from vis_exp.gap_features import load_model_and_data
 
     parser = argparse.ArgumentParser(prog="python -m vis_exp.cam_dump", description=__doc__.split("\n\n")[0])
     parser.add_argument("result", help="train result JSON")
@@ -68,19 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_tf_logs()
     tr, clf, ds = load_model_and_data(args.result, args.data_root)
-    arr = ds.arrays(args.split)
-    pos = sample_positions(len(arr), args.max_images, args.seed)
-    images, labels, indices = arr.images[pos], arr.labels[pos], arr.indices[pos]
-    preds = clf.predict_proba(images).argmax(axis=1) if args.cam_class == "pred" else None
-    classes = cam_classes(args.cam_class, labels, preds, clf.num_classes)
-    out = out_dir(args.out)
-    probs = dump_cams(clf, images, indices, classes, out)
-    atomic_write_json(out / "cams.json", {
-        "split": args.split, "cam_class": args.cam_class, "class_names": tr.class_names,
-        "items": [{"index": str(i), "label": int(y), "prediction": int(p.argmax()), "cam_class": int(c),
-                   "probabilities": p.tolist(), "file": f"{i}.png"}
-                  for i, y, p, c in zip(indices, labels, probs, classes)]})
-    print(f"{len(images)} CAM images in {out}")
+    payload = write_cam_dump(tr, clf, ds, out=args.out, split=args.split, cam_class=args.cam_class,
+                             max_images=args.max_images, seed=args.seed)
+    print(f"{len(payload['items'])} CAM images in {args.out}")
     return 0
 
 

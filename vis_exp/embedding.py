@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -57,9 +58,28 @@ def embedding_figure(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray, 
     return fig
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def write_embedding(train_result, clf, dataset, *, out, split: str = "val", methods: Sequence[str] = ("pca", "tsne"),
+                    max_images: int | None = 2000, seed: int = 0, tsne_iter: int = 1000, formats: Sequence[str] = ("png", "pdf")) -> dict:
+    """``embedding_<method>`` figures (in ``formats``) and ``embedding.json`` in ``out``; returns the JSON payload."""
     from plot_utils.figures import save_figure
-    from vis_exp.gap_features import add_common_args, load_model_and_data, out_dir, split_features
+    from vis_exp.gap_features import out_dir, split_features
+
+    sf = split_features(clf, dataset, split, max_images, seed)
+    out = out_dir(out)
+    payload = {"indices": sf.indices.tolist(), "labels": sf.labels.tolist(), "predictions": sf.predictions.tolist(),
+               "class_names": train_result.class_names, "split": split}
+    for m in methods:
+        coords = embed(features=sf.features, method=m, seed=seed, tsne_iter=tsne_iter)
+        payload[m] = coords.tolist()
+        save_figure(embedding_figure(coords, sf.labels, sf.predictions, train_result.class_names,
+                                     f"{m.upper()} of GAP features ({split})"), out, f"embedding_{m}",
+                    formats=formats)
+    atomic_write_json(out / "embedding.json", payload)
+    return payload
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vis_exp.gap_features import add_common_args, load_model_and_data
 
     parser = argparse.ArgumentParser(prog="python -m vis_exp.embedding", description=__doc__.split("\n\n")[0])
     add_common_args(parser)
@@ -69,17 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_tf_logs()
     tr, clf, ds = load_model_and_data(args.result, args.data_root)
-    sf = split_features(clf, ds, args.split, args.max_images, args.seed)
-    out = out_dir(args.out)
-    payload = {"indices": sf.indices.tolist(), "labels": sf.labels.tolist(), "predictions": sf.predictions.tolist(),
-               "class_names": tr.class_names, "split": args.split}
-    for m in args.methods:
-        coords = embed(features=sf.features, method=m, seed=args.seed, tsne_iter=args.tsne_iter)
-        payload[m] = coords.tolist()
-        save_figure(embedding_figure(coords, sf.labels, sf.predictions, tr.class_names,
-                                     f"{m.upper()} of GAP features ({args.split})"), out, f"embedding_{m}")
-    atomic_write_json(out / "embedding.json", payload)
-    print(out / "embedding.json")
+    write_embedding(tr, clf, ds, out=args.out, split=args.split, methods=args.methods, max_images=args.max_images,
+                    seed=args.seed, tsne_iter=args.tsne_iter)
+    print(Path(args.out) / "embedding.json")
     return 0
 
 

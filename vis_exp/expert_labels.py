@@ -74,31 +74,47 @@ def report_frame(report: dict):
     return pd.DataFrame(data, index=pd.Index(rows, name="Class"), columns=["precision", "recall", "f1-score", "support"])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def write_expert_report(ranking, expert_data, *, out, cut: int | None = None, ranking_source: str = "ranking",
+                        expert_source: str = "expert labels") -> dict:
+    """Expert labels (``expert_data``, the expert JSON's content) against a ranking
+    (``vis_exp.feature_ranking``'s result), written to ``out`` (``expert_report.json/.md/.tex``).
+
+    Returns:
+        ``compare``'s result plus ``markdown`` (the report table).
+
+    Raises:
+        UserError: the ranking has no order or no cut (and ``cut`` is None), bad expert labels.
+    """
     from plot_utils.tables import to_latex, to_markdown
     from vis_exp.gap_features import out_dir
 
+    order = ranking.get("order") if isinstance(ranking, dict) else None
+    if not isinstance(order, list) or not order:
+        raise UserError(f"ranking '{ranking_source}' has no 'order' list")
+    cut = cut if cut is not None else ranking.get("cut")
+    if cut is None:
+        raise UserError(f"ranking '{ranking_source}' has no cut (no k reached the full model); pass --cut")
+    expert = read_expert_labels(expert_data, expert_source, len(order))
+    result = compare(order=order, cut=int(cut), expert=expert)
+    out = out_dir(out)
+    frame = report_frame(result["report"])
+    markdown = to_markdown(frame)
+    atomic_write_json(out / "expert_report.json", result)
+    atomic_write_text(out / "expert_report.md", markdown)
+    atomic_write_text(out / "expert_report.tex", to_latex(frame))
+    return {**result, "markdown": markdown}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vis_exp.expert_labels", description=__doc__.split("\n\n")[0])
     parser.add_argument("ranking", help="ranking.json from vis_exp.feature_ranking")
     parser.add_argument("expert", help="expert labels JSON")
     parser.add_argument("--cut", type=int, default=None, help="override the ranking's cut")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    ranking = read_json(args.ranking, what="ranking")
-    order = ranking.get("order") if isinstance(ranking, dict) else None
-    if not isinstance(order, list) or not order:
-        raise UserError(f"ranking '{args.ranking}' has no 'order' list")
-    cut = args.cut if args.cut is not None else ranking.get("cut")
-    if cut is None:
-        raise UserError(f"ranking '{args.ranking}' has no cut (no k reached the full model); pass --cut")
-    expert = read_expert_labels(read_json(args.expert, what="expert labels"), args.expert, len(order))
-    result = compare(order=order, cut=int(cut), expert=expert)
-    out = out_dir(args.out)
-    frame = report_frame(result["report"])
-    atomic_write_json(out / "expert_report.json", result)
-    atomic_write_text(out / "expert_report.md", to_markdown(frame))
-    atomic_write_text(out / "expert_report.tex", to_latex(frame))
-    print(to_markdown(frame), end="")
+    result = write_expert_report(read_json(args.ranking, what="ranking"), read_json(args.expert, what="expert labels"),
+                                 out=args.out, cut=args.cut, ranking_source=args.ranking, expert_source=args.expert)
+    print(result["markdown"], end="")
     return 0
 
 

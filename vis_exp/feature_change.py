@@ -10,6 +10,9 @@ and with the retrained model; the differences (after − before) are laid out in
 of 8 (an 8×8 grid for K = 64) as a table (``feature_change.md/.tex``) and a heat map.
 For the ``--top`` largest increases and decreases a summary figure shows, per class,
 the histogram of that feature before and after (``feature_<k>.png``).
+``feature_criteria`` sets the change beside the base model's feature ranking
+(``vis_exp.feature_ranking``) and the top filters inside the masks (thesis Fig 7.10;
+drawn by ``plot_utils.figures.feature_criteria_figure`` in ``exp_scripts.thesis_report``).
 """
 from __future__ import annotations
 
@@ -93,14 +96,104 @@ def feature_summary_figure(*, feature: int, before: np.ndarray, after: np.ndarra
     return fig
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def feature_criteria(*, change: np.ndarray, order: Sequence[int], cut: int | None,
+                     in_masks: Sequence[int] = ()) -> dict:
+    """Every feature under the criteria of thesis Fig 7.10: its importance rank, its
+    relevance (within the ranking's cut), its activation change after retraining and the
+    rank of that change, and whether it is among the top filters inside the masks.
+
+    Args:
+        change: ``[K]`` mean activation change (after − before), ``mean_change``.
+        order: the base model's feature ids by importance, best first
+            (``vis_exp.feature_ranking``'s ``order``; a permutation of 0..K-1).
+        cut: the first ``cut`` features of ``order`` are relevant (None: all of them).
+        in_masks: feature ids among the top filters inside the selected masks (Table 7.2).
+
+    Returns:
+        dict of ``[K]`` lists indexed by feature id: ``importance_rank`` (0 = most
+        important), ``change``, ``change_rank`` (0 = largest increase), ``relevant``,
+        ``in_masks``; ``spearman`` (importance rank vs change; NaN when undefined) and
+        ``counts`` ``{"relevant"|"irrelevant": {"up", "down"}}``.
+
+    Raises:
+        UserError: ``order`` is not a permutation of the ``K`` feature ids.
+    """
+    from scipy.stats import spearmanr
+
+    ch = np.asarray(change, float)
+    k = len(ch)
+    order = [int(f) for f in order]
+    if sorted(order) != list(range(k)):
+        raise UserError(f"the ranking orders {len(order)} features but the change has {k}: "
+                        "ranking and retrained model must be of the same base model")
+    importance = np.empty(k, int)
+    importance[order] = np.arange(k)
+    change_rank = np.empty(k, int)
+    change_rank[np.lexsort((np.arange(k), -ch))] = np.arange(k)
+    relevant = importance < (k if cut is None else int(cut))
+    masked = np.zeros(k, bool)
+    masked[[int(f) for f in in_masks]] = True
+    rho = float(spearmanr(importance, ch).statistic) if k > 1 and np.ptp(ch) > 0 else float("nan")
+    counts = {name: {"up": int(((ch > 0) & sel).sum()), "down": int(((ch < 0) & sel).sum())}
+              for name, sel in (("relevant", relevant), ("irrelevant", ~relevant))}
+    return {"importance_rank": importance.tolist(), "change": ch.tolist(), "change_rank": change_rank.tolist(),
+            "relevant": relevant.tolist(), "in_masks": masked.tolist(), "spearman": rho, "counts": counts,
+            "cut": None if cut is None else int(cut)}
+
+
+def write_feature_change(train_result, base, dataset, *, after, out, split: str = "train",
+                         max_images: int | None = 2000, seed: int = 0, top: int = 2, width: int = 8,
+                         formats: Sequence[str] = ("png", "pdf")) -> dict:
+    """Per-feature mean activation change of the model ``after`` (a .keras path) against
+    ``base`` on ``split``, written to ``out`` (``feature_change.md/.tex/.json``,
+    ``feature_change_grid.png``, ``feature_<k>.png``); returns the JSON payload plus
+    ``markdown`` (the table).
+
+    Raises:
+        UserError: the retrained model does not fit the data or the base model's grid.
+    """
     import pandas as pd
 
     from classification_models.classifier import Classifier
     from classification_models.train_result import check_model_data
     from plot_utils.figures import save_figure
     from plot_utils.tables import to_latex, to_markdown
-    from vis_exp.gap_features import add_common_args, gap_features, load_model_and_data, out_dir, sample_positions
+    from vis_exp.gap_features import gap_features, out_dir, sample_positions
+
+    after_clf = Classifier.load(after, class_names=train_result.class_names,
+                                input_convention=getattr(base, "input_convention", None))
+    check_model_data(after_clf, dataset, where=f"--after '{after}'")
+    if after_clf.grid_shape != base.grid_shape:
+        raise UserError(f"'{after}' has last-conv shape {after_clf.grid_shape}, the base model {base.grid_shape}")
+    arr = dataset.arrays(split)
+    pos = sample_positions(len(arr), max_images, seed)
+    fb, _ = gap_features(base, arr.images[pos])
+    fa, _ = gap_features(after_clf, arr.images[pos])
+    labels = arr.labels[pos].astype(int)
+    change = mean_change(before=fb, after=fa)
+    grid = as_grid(change, width)
+    up, down = extremes(change, top)
+    out = out_dir(out)
+    frame = pd.DataFrame([["" if not np.isfinite(v) else f"{v:.3f}" for v in row] for row in grid],
+                         index=pd.Index([f"{r * width}" for r in range(grid.shape[0])], name="first feature"),
+                         columns=[f"+{c}" for c in range(width)])
+    markdown = to_markdown(frame)
+    atomic_write_text(out / "feature_change.md", markdown)
+    atomic_write_text(out / "feature_change.tex", to_latex(frame))
+    save_figure(heatmap_figure(grid), out, "feature_change_grid", formats=formats)
+    for f in up + down:
+        save_figure(feature_summary_figure(feature=f, before=fb[:, f], after=fa[:, f], labels=labels,
+                                           class_names=train_result.class_names), out, f"feature_{f:03d}",
+                    formats=formats)
+    payload = {"change": change.tolist(), "before_mean": fb.mean(axis=0).tolist(),
+               "after_mean": fa.mean(axis=0).tolist(), "largest_increase": up, "largest_decrease": down,
+               "split": split, "n": int(len(pos)), "after_model": str(after)}
+    atomic_write_json(out / "feature_change.json", payload)
+    return {**payload, "markdown": markdown}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vis_exp.gap_features import add_common_args, load_model_and_data
 
     parser = argparse.ArgumentParser(prog="python -m vis_exp.feature_change", description=__doc__.split("\n\n")[0])
     add_common_args(parser, "train result JSON of the base model")
@@ -111,34 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_tf_logs()
     tr, base, ds = load_model_and_data(args.result, args.data_root)
-    after_clf = Classifier.load(args.after, class_names=tr.class_names,
-                                input_convention=getattr(base, "input_convention", None))
-    check_model_data(after_clf, ds, where=f"--after '{args.after}'")
-    if after_clf.grid_shape != base.grid_shape:
-        raise UserError(f"'{args.after}' has last-conv shape {after_clf.grid_shape}, the base model {base.grid_shape}")
-    arr = ds.arrays(args.split)
-    pos = sample_positions(len(arr), args.max_images, args.seed)
-    fb, _ = gap_features(base, arr.images[pos])
-    fa, _ = gap_features(after_clf, arr.images[pos])
-    labels = arr.labels[pos].astype(int)
-    change = mean_change(before=fb, after=fa)
-    grid = as_grid(change, args.width)
-    up, down = extremes(change, args.top)
-    out = out_dir(args.out)
-    frame = pd.DataFrame([["" if not np.isfinite(v) else f"{v:.3f}" for v in row] for row in grid],
-                         index=pd.Index([f"{r * args.width}" for r in range(grid.shape[0])], name="first feature"),
-                         columns=[f"+{c}" for c in range(args.width)])
-    atomic_write_text(out / "feature_change.md", to_markdown(frame))
-    atomic_write_text(out / "feature_change.tex", to_latex(frame))
-    save_figure(heatmap_figure(grid), out, "feature_change_grid")
-    for f in up + down:
-        save_figure(feature_summary_figure(feature=f, before=fb[:, f], after=fa[:, f], labels=labels,
-                                           class_names=tr.class_names), out, f"feature_{f:03d}")
-    atomic_write_json(out / "feature_change.json", {
-        "change": change.tolist(), "before_mean": fb.mean(axis=0).tolist(), "after_mean": fa.mean(axis=0).tolist(),
-        "largest_increase": up, "largest_decrease": down, "split": args.split, "n": int(len(pos)),
-        "after_model": str(args.after)})
-    print(f"largest increase: {up}, largest decrease: {down}")
+    result = write_feature_change(tr, base, ds, after=args.after, out=args.out, split=args.split,
+                                  max_images=args.max_images, seed=args.seed, top=args.top, width=args.width)
+    print(f"largest increase: {result['largest_increase']}, largest decrease: {result['largest_decrease']}")
     return 0
 
 

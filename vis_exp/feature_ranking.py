@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -165,8 +166,31 @@ def analyse(*, train_x, train_y, val_x, val_y, full_accuracy: float, seed: int =
     }
 
 
+def write_ranking(clf, dataset, *, out, fit_split: str = "train", eval_split: str = "val",
+                  max_images: int | None = 2000, seed: int = 0, l1_c: float = 0.1, n_estimators: int = 200,
+                  train_result: str = "", formats: Sequence[str] = ("png", "pdf")) -> dict:
+    """The analysis on a loaded model and data set, written to ``out`` (``ranking.json``,
+    ``accuracy_vs_features`` in ``formats``); returns the ranking dict (as ``analyse`` plus the inputs)."""
+    from plot_utils.figures import save_figure
+    from vis_exp.gap_features import out_dir, split_features
+
+    fit = split_features(clf, dataset, fit_split, max_images, seed)
+    ev = split_features(clf, dataset, eval_split, max_images, seed)
+    w, b = clf.head_weights()
+    result = analyse(train_x=fit.features, train_y=fit.labels, val_x=ev.features, val_y=ev.labels,
+                     full_accuracy=head_accuracy(ev.features, ev.labels, w, b), seed=seed, l1_c=l1_c,
+                     n_estimators=n_estimators)
+    result.update({"train_result": str(train_result), "fit_split": fit_split, "eval_split": eval_split,
+                   "n_fit": int(len(fit.labels)), "n_eval": int(len(ev.labels))})
+    out = out_dir(out)
+    fig = accuracy_figure(result["curve"], result["full_accuracy"], result["cut"], result["l1"]["val_accuracy"])
+    save_figure(fig, out, "accuracy_vs_features", formats=formats)
+    atomic_write_json(out / "ranking.json", result)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from vis_exp.gap_features import add_common_args, load_model_and_data, out_dir, split_features
+    from vis_exp.gap_features import add_common_args, load_model_and_data
 
     parser = argparse.ArgumentParser(prog="python -m vis_exp.feature_ranking", description=__doc__.split("\n\n")[0])
     add_common_args(parser)
@@ -176,24 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-estimators", type=int, default=200, help="extra-trees size")
     args = parser.parse_args(argv)
     quiet_tf_logs()
-    tr, clf, ds = load_model_and_data(args.result, args.data_root)
-    fit = split_features(clf, ds, args.fit_split, args.max_images, args.seed)
-    ev = split_features(clf, ds, args.eval_split, args.max_images, args.seed)
-    w, b = clf.head_weights()
-    result = analyse(train_x=fit.features, train_y=fit.labels, val_x=ev.features, val_y=ev.labels,
-                     full_accuracy=head_accuracy(ev.features, ev.labels, w, b), seed=args.seed, l1_c=args.l1_c,
-                     n_estimators=args.n_estimators)
-    result.update({"train_result": str(args.result), "fit_split": args.fit_split, "eval_split": args.eval_split,
-                   "n_fit": int(len(fit.labels)), "n_eval": int(len(ev.labels))})
-    out = out_dir(args.out)
-    fig = accuracy_figure(result["curve"], result["full_accuracy"], result["cut"], result["l1"]["val_accuracy"])
-    from plot_utils.figures import save_figure
-
-    save_figure(fig, out, "accuracy_vs_features")
-    atomic_write_json(out / "ranking.json", result)
+    _, clf, ds = load_model_and_data(args.result, args.data_root)
+    result = write_ranking(clf, ds, out=args.out, fit_split=args.fit_split, eval_split=args.eval_split,
+                           max_images=args.max_images, seed=args.seed, l1_c=args.l1_c,
+                           n_estimators=args.n_estimators, train_result=args.result)
     print(f"cut: {result['cut']} of {len(result['order'])} features reach the full model's "
           f"{args.eval_split} accuracy {result['full_accuracy']:.3f}; L1 support {result['l1']['n_support']}")
-    print(out / "ranking.json")
+    print(Path(args.out) / "ranking.json")
     return 0
 
 

@@ -104,9 +104,45 @@ def grid_figure(cells: list[list[tuple[np.ndarray, float]]], filter_id: int, bra
     return fig
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def write_filter_grids(clf, dataset, *, out, filters: Sequence[int] | None = None, split: str = "train",
+                       max_images: int | None = 2000, seed: int = 0, brackets: int = 9,
+                       per_bracket: int = 9, formats: Sequence[str] = ("png", "pdf")) -> list[int]:
+    """One ``filter_<k>`` figure (in ``formats``) per filter (all K when ``filters`` is None) in ``out``;
+    returns the filter ids drawn.
+
+    Raises:
+        UserError: a filter id outside 0..K-1.
+    """
     from plot_utils.figures import save_figure
-    from vis_exp.gap_features import add_common_args, gap_features, load_model_and_data, out_dir, sample_positions
+    from vis_exp.gap_features import gap_features, out_dir, sample_positions
+
+    arr = dataset.arrays(split)
+    pos = sample_positions(len(arr), max_images, seed)
+    images = arr.images[pos]
+    feats, _, acts = gap_features(clf, images, return_activations=True)
+    k_total = feats.shape[1]
+    filters = list(filters) if filters else list(range(k_total))
+    bad = [f for f in filters if not 0 <= f < k_total]
+    if bad:
+        raise UserError(f"--filters {bad} out of range: the model has {k_total} filters (0..{k_total - 1})")
+    out = out_dir(out)
+    for f in filters:
+        values = feats[:, f]
+        sample = bracket_sample(values=values, n_brackets=brackets, per_bracket=per_bracket, seed=seed + f)
+        flat = [p for row in sample for p in row]
+        maps = upsample_maps(acts[flat][..., f], images.shape[1:3]) if flat else np.zeros((0,) + images.shape[1:3])
+        shown = masked_images(images[flat], maps)
+        cells, k = [], 0
+        for row in sample:
+            cells.append([(shown[k + j], float(values[p])) for j, p in enumerate(row)])
+            k += len(row)
+        edges = np.linspace(values.min(), values.max(), brackets + 1)
+        save_figure(grid_figure(cells, f, edges), out, f"filter_{f:03d}", formats=formats)
+    return filters
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vis_exp.gap_features import add_common_args, load_model_and_data
 
     parser = argparse.ArgumentParser(prog="python -m vis_exp.filter_grids", description=__doc__.split("\n\n")[0])
     add_common_args(parser)
@@ -117,30 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quiet_tf_logs()
     _, clf, ds = load_model_and_data(args.result, args.data_root)
-    arr = ds.arrays(args.split)
-    pos = sample_positions(len(arr), args.max_images, args.seed)
-    images = arr.images[pos]
-    feats, _, acts = gap_features(clf, images, return_activations=True)
-    k_total = feats.shape[1]
-    filters = args.filters if args.filters else list(range(k_total))
-    bad = [f for f in filters if not 0 <= f < k_total]
-    if bad:
-        raise UserError(f"--filters {bad} out of range: the model has {k_total} filters (0..{k_total - 1})")
-    out = out_dir(args.out)
-    for f in filters:
-        values = feats[:, f]
-        sample = bracket_sample(values=values, n_brackets=args.brackets, per_bracket=args.per_bracket,
-                                seed=args.seed + f)
-        flat = [p for row in sample for p in row]
-        maps = upsample_maps(acts[flat][..., f], images.shape[1:3]) if flat else np.zeros((0,) + images.shape[1:3])
-        shown = masked_images(images[flat], maps)
-        cells, k = [], 0
-        for row in sample:
-            cells.append([(shown[k + j], float(values[p])) for j, p in enumerate(row)])
-            k += len(row)
-        edges = np.linspace(values.min(), values.max(), args.brackets + 1)
-        save_figure(grid_figure(cells, f, edges), out, f"filter_{f:03d}")
-    print(f"{len(filters)} filter grid(s) in {out}")
+    filters = write_filter_grids(clf, ds, out=args.out, filters=args.filters, split=args.split,
+                                 max_images=args.max_images, seed=args.seed, brackets=args.brackets,
+                                 per_bracket=args.per_bracket)
+    print(f"{len(filters)} filter grid(s) in {args.out}")
     return 0
 
 

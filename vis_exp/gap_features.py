@@ -46,6 +46,20 @@ def sample_positions(n: int, max_images: int | None, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=max_images, replace=False))
 
 
+def per_class_positions(labels: np.ndarray, per_class: int, seed: int = 0) -> list[np.ndarray]:
+    """Per class id ``0..max(labels)``, up to ``per_class`` random positions of that
+    class (seeded, sorted; an empty array for a class with no image)."""
+    labels = np.asarray(labels, int)
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in range(int(labels.max()) + 1 if labels.size else 0):
+        members = np.flatnonzero(labels == c)
+        if len(members) > per_class:
+            members = np.sort(rng.choice(members, size=per_class, replace=False))
+        out.append(members)
+    return out
+
+
 def gap_features(clf, images: np.ndarray, batch_size: int = 128, return_activations: bool = False):
     """``(features [N,K], probs [N,C])`` (and activations ``[N,h,w,K]`` if asked) for uint8 images.
 

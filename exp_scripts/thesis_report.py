@@ -1,0 +1,450 @@
+"""One command for every table and figure on the default data set.
+
+Run::
+
+    python -m exp_scripts.thesis_report                 # default runs (reused when present)
+    python -m exp_scripts.thesis_report --smoke         # tiny runs, smaller analyses, PNG only: for CI
+    python -m exp_scripts.thesis_report --example-datasets config_files/train_files/symbols.json
+
+Steps: (1) the default experiment's base model (``<results>/train/<default set>``) and
+(2) its retraining run (``exp_scripts.exp_backprops`` with no config, into
+``<results>/backprops/<default set>_default``) are reused when their result files exist,
+else run; (3) tables (``plot_utils.tables``), figures (``plot_utils.figures``,
+``plot_utils.cam_figures``) and the chapter-7 analyses (``vis_exp.*``) are written into
+``--out`` (default ``<results>/thesis_report``) with an ``index.md`` that shows them and
+the same page as ``index.html`` (opens in a browser; the path printed last). Every step
+runs in this process: the model and data set are loaded once.
+
+Besides the tables of the runs: the base model's CAMs of the true and the predicted
+class for a few validation images per class (thesis Table 3.7), example training images
+per class of the run's data set and of every ``--example-datasets`` config (a train
+config with a ``dataset`` block, or a bare ``{"name", "params"}`` spec; thesis Tables
+6.1 / 6.5 / 6.9) and, when a retrained model is at hand, every last-conv feature's
+activation change against its importance rank (thesis Fig 7.10). Optional inputs the
+default runs do not produce: ``--expert FILE`` (expert filter labels, Fig 7.4),
+``--after-model FILE`` (a retrained .keras model, Table 7.3 and Figs 7.6-7.10; default:
+the retraining run's PASA model), ``--lambda-sweep FILE`` / ``--masks-sweep FILE``
+(sweep JSON, Figs 5.1/5.2).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from common.cli import quiet_tf_logs, run_main
+from common.errors import UserError
+from common.io import atomic_write_json, atomic_write_text, read_json
+from common.paths import results_root
+from common.runs import run_transaction
+from plot_utils.report_page import md_figures, md_image, to_html
+
+log = logging.getLogger(__name__)
+
+#: validation images per class in the base model's CAM figure (Table 3.7)
+CAM_IMAGES_PER_CLASS = 3
+#: training images per class in the example grids (Tables 6.1 / 6.5 / 6.9)
+EXAMPLES_PER_CLASS = 6
+
+
+@dataclasses.dataclass
+class Page:
+    """The report under construction: its folder, sections and what it could not do."""
+
+    out: Path
+    final: Path
+    smoke: bool
+    data_root: str | None
+    sections: list[str] = dataclasses.field(default_factory=list)
+    not_done: list[str] = dataclasses.field(default_factory=list)
+    steps: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def n_images(self) -> int:
+        """Images per split of the chapter-7 analyses."""
+        return 200 if self.smoke else 2000
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """Figure files: PNG (shown by the page) and PDF (for LaTeX); the smoke report only PNG."""
+        return ("png",) if self.smoke else ("png", "pdf")
+
+    @property
+    def analysis_sizes(self) -> dict:
+        """Sizes of the chapter-7 analyses; the smoke report's are smaller (fewer filter
+        grids, feature summaries, trees and t-SNE iterations)."""
+        return {"filters_per_end": 1 if self.smoke else 3, "n_estimators": 50 if self.smoke else 200,
+                "tsne_iter": 250 if self.smoke else 1000, "top_changes": 1 if self.smoke else 2}
+
+    def step(self, command: str) -> None:
+        """Records (and announces) a step by the command that does the same on its own."""
+        self.steps.append(command)
+        print(f"- {command}", flush=True)
+
+
+# ----- the runs ----------------------------------------------------------------------
+def ensure_training_run(*, smoke: bool, data_root: str | None) -> Path:
+    """The default experiment's base model (``<results>/train/<default set>/result.json``),
+    trained in-process when absent (``exp_scripts.default_experiment``)."""
+    from exp_scripts.default_experiment import ensure_base_model
+
+    return ensure_base_model(smoke=smoke, data_root=data_root, quiet=False)
+
+
+def ensure_retraining_run(*, smoke: bool, rerun: bool, data_root: str | None, page: Page | None = None) -> Path:
+    """The default retraining run's folder, running the default experiment
+    (``exp_scripts.exp_backprops`` with no config) in-process when absent or ``rerun``."""
+    from datasets.shortcut_suite import default_set_name
+    from exp_scripts.default_experiment import default_config
+    from exp_scripts.retrain.runner import run_experiment
+
+    run_dir = results_root() / "backprops" / f"{default_set_name(smoke)}_default"
+    if (run_dir / "summary.json").exists() and not rerun:
+        print(f"reusing retraining run {run_dir}")
+        return run_dir
+    if page is not None:
+        page.step("python -m exp_scripts.exp_backprops" + (" --smoke" if smoke else ""))
+    cfg, cfg_path = default_config(smoke=smoke, data_root=data_root, quiet=True, output_dir=None)
+    summary = Path(run_experiment(cfg, config_path=cfg_path, data_root=data_root, quiet=True,
+                                  out=lambda line: log.info("%s", line)))
+    if not summary.exists():
+        raise UserError(f"retraining finished but its summary '{summary}' does not exist")
+    return summary.parent
+
+
+# ----- data sets ---------------------------------------------------------------------
+def dataset_spec_from_file(path: str | os.PathLike) -> dict:
+    """The data set spec ``{"name", "params"}`` of a config file: a train config (its
+    ``dataset`` block, the whole config validated) or a bare spec.
+
+    Raises:
+        UserError: unreadable JSON, an invalid train config or spec (naming the file).
+    """
+    from common.config import load_config
+    from datasets.registry import parse_spec
+    from exp_scripts.train_config import TrainConfig
+
+    data = read_json(path, what="data set config")
+    if isinstance(data, dict) and "dataset" in data:
+        spec = load_config(TrainConfig, path).dataset
+        return {"name": spec.name, "params": dict(spec.params)}
+    try:
+        name, params = parse_spec(data)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc} (expected a train config or a data set spec {{name, params}})") from None
+    return {"name": name, "params": params}
+
+
+def example_images(dataset, *, split: str = "train", per_class: int = EXAMPLES_PER_CLASS,
+                   seed: int = 0) -> tuple[list[np.ndarray], list[list[str]]]:
+    """Up to ``per_class`` random images of every class of ``split``: ``(images per class,
+    indices per class)``."""
+    from vis_exp.gap_features import per_class_positions
+
+    arr = dataset.arrays(split)
+    groups = per_class_positions(arr.labels, per_class, seed)
+    groups += [np.zeros(0, int)] * (dataset.num_classes - len(groups))  # classes absent from the split
+    return [arr.images[g] for g in groups], [[str(i) for i in arr.indices[g]] for g in groups]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "dataset"
+
+
+def example_sections(page: Page, own, own_title: str, configs: Sequence[str]) -> None:
+    """Tables 6.1 / 6.5 / 6.9: example training images per class of the run's data set
+    (``own``) and of every data set config in ``configs``."""
+    import datasets
+    from plot_utils.cam_figures import example_grid_figure
+    from plot_utils.figures import save_figure
+
+    fig_dir = page.out / "figures"
+    items = [("examples", own, own_title, None)]
+    used = {"examples"}
+    for path in configs:
+        spec = dataset_spec_from_file(path)
+        name = f"examples_{_slug(Path(path).stem)}"
+        while name in used:
+            name += "_"
+        used.add(name)
+        print(f"loading data set {spec['name']} of {path} (generated or converted on first use)", flush=True)
+        items.append((name, datasets.load(spec, page.data_root), f"{spec['name']} ({Path(path).name})", str(path)))
+    shown = []
+    for name, ds, title, source in items:
+        images, indices = example_images(ds)
+        save_figure(example_grid_figure(images_by_class=images, class_names=ds.class_names,
+                                        title=f"Example training images: {title}"), fig_dir, name, formats=page.formats)
+        atomic_write_json(fig_dir / f"{name}.json", {
+            "dataset": ds.spec, "config": source, "split": "train", "class_names": list(ds.class_names),
+            "indices": indices})
+        shown.append((f"figures/{name}.png", f"{title}: {len(ds.class_names)} classes (rows), "
+                                             f"up to {EXAMPLES_PER_CLASS} training images each"))
+    page.sections.append("## Example images per data set (thesis Tables 6.1 / 6.5 / 6.9)\n\n" + md_figures(shown))
+
+
+# ----- sections ----------------------------------------------------------------------
+def table_sections(page: Page, runs) -> None:
+    from plot_utils import tables
+
+    built = tables.build_tables(runs)
+    tables.save_tables(built, page.out / "tables")
+    for t in built:
+        page.sections.append(f"## {t.caption}\n\n[LaTeX](tables/{t.name}.tex)\n\n"
+                             + t.markdown.replace("](visualisation_images/", "](tables/visualisation_images/"))
+
+
+def base_cam_section(page: Page, train_result, clf, dataset) -> None:
+    """Table 3.7: the base model's CAMs of the true and the predicted class."""
+    from plot_utils.cam_figures import base_cams_figure
+    from plot_utils.figures import save_figure
+    from vis_exp.cam_dump import true_and_predicted_cams
+
+    cams = true_and_predicted_cams(clf, dataset, split="val", per_class=CAM_IMAGES_PER_CLASS)
+    fig_dir = page.out / "figures"
+    fig = base_cams_figure(images=cams["images"], labels=cams["labels"], probs=cams["probs"],
+                           cams_true=cams["cams_true"], cams_pred=cams["cams_pred"], indices=cams["indices"],
+                           class_names=train_result.class_names,
+                           title="Base model: image | CAM of the true class | CAM of the predicted class")
+    save_figure(fig, fig_dir, "base_cams", formats=page.formats)
+    # the arrays the figure is drawn from, beside it
+    np.savez_compressed(fig_dir / "base_cams.npz", **{k: np.asarray(v) for k, v in cams.items()})
+    wrong = int((cams["probs"].argmax(axis=1) != cams["labels"]).sum())
+    page.sections.append(
+        "## Visualisation of the base model (thesis Table 3.7)\n\n"
+        f"Up to {CAM_IMAGES_PER_CLASS} validation images per class (one row per class): the image, the CAM of "
+        f"its true class and the CAM of the predicted class with their probabilities ({wrong} of "
+        f"{len(cams['labels'])} misclassified, predicted class in red).\n\n" + md_image("figures/base_cams.png", "base CAMs"))
+
+
+def figure_section(page: Page, retrain_dir: Path, clf, dataset, args) -> dict:
+    from plot_utils import figures
+    from plot_utils.results import load_history
+
+    fig_dir = page.out / "figures"
+    figs = []
+    per_method = load_history(retrain_dir)
+    for m in per_method:
+        figures.save_figure(figures.loss_figure(figures.history_series(per_method, m), title=m), fig_dir,
+                            f"loss_{m}", formats=page.formats)
+        figs.append((f"figures/loss_{m}.png", f"Loss (CE + activation term) and selected p_true — {m}"))
+    figures.save_figure(figures.pasa_surface_figure(), fig_dir, "pasa_surface", formats=page.formats)
+    figs.append(("figures/pasa_surface.png", "PASA penalty surface (B=0.4, th=0.7)"))
+    act = figures.act_values(clf, dataset, "train", page.n_images)
+    figures.save_figure(figures.act_histogram_figure(act), fig_dir, "act_histogram", formats=page.formats)
+    figs.append(("figures/act_histogram.png",
+                 f"Act without masks: mean {act.mean():.3g}, min {act.min():.3g}, max {act.max():.3g}"))
+    for flag, key, name, title in ((args.lambda_sweep, "lambda", "lambda_sweep", "λ sweep vs validation accuracy"),
+                                   (args.masks_sweep, "n_masks", "masks_sweep", "number of masks vs validation accuracy")):
+        if flag:
+            x, y = figures.sweep_points(read_json(flag, what="sweep file"), key, source=flag)
+            figures.save_figure(figures.sweep_figure(x, y, xlabel=key, log_x=key == "lambda"), fig_dir, name,
+                                formats=page.formats)
+            figs.append((f"figures/{name}.png", title))
+        else:
+            page.not_done.append(f"{title}: pass --{name.replace('_', '-')} SWEEP.json "
+                                 "(from exp_scripts.exp_backprops --sweep)")
+    page.sections.append("## Figures\n\n" + md_figures(figs))
+    return per_method
+
+
+def per_method_section(page: Page, retrain_dir: Path, methods) -> None:
+    """Per method: CAMs before/after, along the run, and the test images that changed class."""
+    rel_run = os.path.relpath(retrain_dir.resolve(), page.final.resolve())
+    per = []
+    for m in methods:
+        shown = [(f"{rel_run}/{m}/{name}.png", caption) for name, caption in (
+            ("cams_selected", "selected images: CAM before → after"),
+            ("cams_iterations", "selected images: CAM along the run"),
+            ("cams_heldout", "held-out masked test images: CAM before → after"),
+            ("changed_test", "test images whose prediction changed")) if (retrain_dir / m / f"{name}.png").exists()]
+        if shown:
+            per.append(f"### {m}\n\n" + md_figures(shown))
+    if per:
+        page.sections.append("## Retraining, per method\n\n" + "\n\n".join(per))
+
+
+def after_model_of(retrain_dir: Path, given: str | None) -> str | None:
+    """The retrained model of the chapter-7.1.4 analyses: ``given``, else the retraining
+    run's PASA model (the thesis's case), else its PAS model, else None."""
+    if given:
+        return given
+    for method in ("pasa", "pas"):
+        if (retrain_dir / method / "model.keras").exists():
+            return str(retrain_dir / method / "model.keras")
+    return None
+
+
+def feature_change_sections(page: Page, result: Path, train_result, clf, dataset, *, after_model: str | None,
+                            ranking: dict, in_masks: Sequence[int]) -> list[str]:
+    """Table 7.3 (the feature change after retraining) and Fig 7.10 (every feature under
+    several criteria) as page sections; with no retrained model, none, and a "not
+    produced" line that says what to pass."""
+    from plot_utils.figures import feature_criteria_figure, save_figure
+    from vis_exp import feature_change
+
+    if not after_model:
+        page.not_done.append("feature change before/after and features under several criteria (Table 7.3, "
+                             "Figs 7.6-7.10): the retraining run kept no pas/pasa model (save_models false); "
+                             "pass --after-model MODEL.keras")
+        return []
+    ana, shown_ana = page.out / "analysis", page.final / "analysis"
+    small, n_img, order = page.analysis_sizes, page.n_images, ranking["order"]
+    page.step(f"python -m vis_exp.feature_change {result} --after {after_model} --out {shown_ana / 'feature_change'} "
+              f"--max-images {n_img} --top {small['top_changes']}")
+    change = feature_change.write_feature_change(train_result, clf, dataset, after=after_model,
+                                                 out=ana / "feature_change", max_images=n_img,
+                                                 top=small["top_changes"], formats=page.formats)
+    criteria = feature_change.feature_criteria(change=np.asarray(change["change"]), order=order,
+                                               cut=ranking["cut"], in_masks=in_masks)
+    atomic_write_json(ana / "feature_change" / "feature_criteria.json", criteria)
+    labelled = change["largest_increase"] + change["largest_decrease"]
+    save_figure(feature_criteria_figure(criteria, label=labelled,
+                                        title=f"Features under several criteria ({Path(after_model).parent.name} "
+                                              "vs base)"), ana / "feature_change", "feature_criteria",
+                formats=page.formats)
+    counts = criteria["counts"]
+    return [
+        "### Feature change after retraining (thesis Table 7.3)\n\n" + change["markdown"] + "\n"
+        + md_image("analysis/feature_change/feature_change_grid.png", "change grid"),
+        "### Features under several criteria (thesis Fig 7.10)\n\n"
+        f"Each of the {len(order)} last-conv features: its mean activation change after retraining against "
+        "its importance rank in the base model (relevant = within the ranking's cut; ringed = among the top "
+        "filters inside the selected masks; labelled = the largest increases and decreases). Rose: "
+        f"{counts['relevant']['up']} relevant, {counts['irrelevant']['up']} irrelevant; fell: "
+        f"{counts['relevant']['down']} relevant, {counts['irrelevant']['down']} irrelevant; Spearman ρ "
+        f"(importance rank vs change) {criteria['spearman']:.2f}.\n\n"
+        + md_image("analysis/feature_change/feature_criteria.png", "features under several criteria")]
+
+
+def analysis_section(page: Page, result: Path, train_result, clf, dataset, run, args) -> None:
+    """The chapter-7 analyses (``vis_exp.*``), in this process on the loaded model."""
+    from vis_exp import cam_dump, embedding, expert_labels, feature_ranking, filter_grids, mask_filters
+
+    ana = page.out / "analysis"
+    n_img = page.n_images
+    small = page.analysis_sizes
+    shown_ana = page.final / "analysis"  # where the stand-alone commands would write
+    page.step(f"python -m vis_exp.feature_ranking {result} --out {shown_ana / 'ranking'} --max-images {n_img} "
+              f"--n-estimators {small['n_estimators']}")
+    ranking = feature_ranking.write_ranking(clf, dataset, out=ana / "ranking", max_images=n_img,
+                                            n_estimators=small["n_estimators"], train_result=str(result),
+                                            formats=page.formats)
+    order = ranking["order"]
+    each = small["filters_per_end"]
+    show = sorted(set(order[:each] + order[-each:]))
+    page.step(f"python -m vis_exp.filter_grids {result} --out {shown_ana / 'filters'} --max-images {n_img} "
+              f"--filters {' '.join(map(str, show))}")
+    filter_grids.write_filter_grids(clf, dataset, out=ana / "filters", filters=show, max_images=n_img,
+                                    formats=page.formats)
+    text = [f"## Chapter 7 analyses\n\n### Feature ranking\n\ncut: **{ranking['cut']}** of {len(order)} features "
+            f"reach the full model's validation accuracy {ranking['full_accuracy']:.3f}; L1 support "
+            f"{ranking['l1']['n_support']} features (val acc {ranking['l1']['val_accuracy']:.3f}).\n\n"
+            + md_image("analysis/ranking/accuracy_vs_features.png", "accuracy vs features"),
+            f"### Filter grids ({each} best and {each} worst ranked filters)\n\n"
+            + "\n\n".join(md_image(f"analysis/filters/filter_{f:03d}.png", f"filter {f}") for f in show)]
+    if args.expert:
+        page.step(f"python -m vis_exp.expert_labels {shown_ana / 'ranking' / 'ranking.json'} {args.expert} "
+                  f"--out {shown_ana / 'expert'}")
+        rep = expert_labels.write_expert_report(ranking, read_json(args.expert, what="expert labels"),
+                                                out=ana / "expert", expert_source=args.expert)
+        text.append("### Expert labels vs ranking\n\n" + rep["markdown"])
+    else:
+        page.not_done.append("expert labels vs ranking (Fig 7.4): needs an expert's labels, pass --expert FILE")
+    in_masks: list[int] = []
+    sel = run.selection_path
+    if sel is not None and sel.exists():
+        page.step(f"python -m vis_exp.mask_filters {result} {sel} --ranking {shown_ana / 'ranking' / 'ranking.json'} "
+                  f"--out {shown_ana / 'mask_filters'}")
+        masked = mask_filters.write_mask_filters(train_result, clf, dataset, selection=sel, ranking=ranking,
+                                                 out=ana / "mask_filters")
+        in_masks = sorted({t["filter"] for item in masked["items"] for t in item["top"]})
+        text.append("### Top filters inside the selected masks\n\n" + masked["markdown"])
+    else:
+        page.not_done.append(f"top filters in masks (Table 7.2): the retraining run names no readable selection ({sel})")
+    text += feature_change_sections(page, result, train_result, clf, dataset,
+                                    after_model=after_model_of(run.path, args.after_model), ranking=ranking,
+                                    in_masks=in_masks)
+    page.step(f"python -m vis_exp.embedding {result} --split val --out {shown_ana / 'embedding'} --max-images {n_img} "
+              f"--tsne-iter {small['tsne_iter']}")
+    embedding.write_embedding(train_result, clf, dataset, out=ana / "embedding", split="val", max_images=n_img,
+                              tsne_iter=small["tsne_iter"], formats=page.formats)
+    text.append("### GAP feature embedding (validation)\n\n" + md_image("analysis/embedding/embedding_pca.png", "PCA")
+                + "\n" + md_image("analysis/embedding/embedding_tsne.png", "t-SNE"))
+    n_cams = 50 if page.smoke else 500
+    page.step(f"python -m vis_exp.cam_dump {result} --split test --out {shown_ana / 'cams_test'} --max-images {n_cams}")
+    cam_dump.write_cam_dump(train_result, clf, dataset, out=ana / "cams_test", split="test", max_images=n_cams)
+    text.append("### CAM dump\n\n[test split CAM overlays](analysis/cams_test/) (cams.json lists them)")
+    page.sections.append("\n\n".join(text))
+
+
+# ----- the command -------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exp_scripts.thesis_report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=None, help="report folder (default <results>/thesis_report[_smoke])")
+    parser.add_argument("--smoke", action="store_true", help="tiny runs and few images (CI)")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run the retraining again even if its summary exists (the base model is reused)")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--train-run", default=None, help="use this training run folder instead of the default")
+    parser.add_argument("--retrain-run", default=None, help="use this retraining run folder instead of the default")
+    parser.add_argument("--example-datasets", nargs="+", default=[], metavar="CONFIG",
+                        help="also show example images of these data sets (train configs or {name, params} specs)")
+    parser.add_argument("--expert", default=None, help="expert filter labels JSON (Fig 7.4)")
+    parser.add_argument("--after-model", default=None, help="retrained .keras model (Table 7.3, Figs 7.6-7.10)")
+    parser.add_argument("--lambda-sweep", default=None, help="λ sweep JSON (Fig 5.1)")
+    parser.add_argument("--masks-sweep", default=None, help="number-of-masks sweep JSON (Fig 5.2)")
+    args = parser.parse_args(argv)
+    quiet_tf_logs()
+    for path in args.example_datasets:  # a bad config fails before any run starts
+        dataset_spec_from_file(path)
+    final = Path(args.out or results_root() / ("thesis_report_smoke" if args.smoke else "thesis_report"))
+    # the report folder is one transaction (common.runs): built privately, swapped in when whole
+    with run_transaction(final) as txn:
+        page = Page(out=txn.path, final=final, smoke=args.smoke, data_root=args.data_root)
+        if args.train_run:
+            result = Path(args.train_run) / "result.json"
+            if not result.exists():
+                raise UserError(f"--train-run '{args.train_run}' has no result.json")
+        else:
+            result = ensure_training_run(smoke=args.smoke, data_root=args.data_root)
+        train_dir = result.parent
+        retrain_dir = Path(args.retrain_run) if args.retrain_run else ensure_retraining_run(
+            smoke=args.smoke, rerun=args.rerun, data_root=args.data_root, page=page)
+
+        from plot_utils.results import load_runs
+        from vis_exp import gap_features
+
+        runs = load_runs([train_dir, retrain_dir])
+        train_result, clf, dataset = gap_features.load_model_and_data(result, args.data_root)
+        table_sections(page, runs)
+        base_cam_section(page, train_result, clf, dataset)
+        example_sections(page, dataset, f"{train_result.name} (the report's data set)", args.example_datasets)
+        methods = figure_section(page, retrain_dir, clf, dataset, args)
+        per_method_section(page, retrain_dir, methods)
+        analysis_section(page, result, train_result, clf, dataset, runs[1], args)
+
+        again = "python -m exp_scripts.thesis_report" + (" --smoke" if args.smoke else "")
+        if args.example_datasets:
+            again += " --example-datasets " + " ".join(args.example_datasets)
+        header = (f"# Thesis report (default experiment{' smoke' if args.smoke else ''})\n\n"
+                  f"Training run: `{train_dir}`; retraining run: `{retrain_dir}`.\n"
+                  f"Regenerate with `{again}`.\n")
+        footer = "## Not produced in this report\n\n" + ("\n".join(f"- {n}" for n in page.not_done) or "- (nothing)")
+        footer += ("\n\n## Steps run\n\nEach step as the command that does it on its own:\n\n"
+                   + ("\n".join(f"- `{c}`" for c in page.steps) or "- (all reused)"))
+        text = "\n\n".join([header, *page.sections, footer]) + "\n"
+        atomic_write_text(page.out / "index.md", text)
+        atomic_write_text(page.out / "index.html", to_html(text, title="Thesis report"))
+    print(final / "index.html")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from common.errors import UserError
-from plot_utils import tables
+from plot_utils import tables, visualisation_table
 from plot_utils.report_page import to_html
 from plot_utils.results import load_run
 
@@ -19,7 +19,7 @@ def test_real_run_to_tables_and_html(real_runs, tmp_path):
     built = tables.build_tables([run], load_images=False)
     vis = built[-1]
     # the visualisation table's CAM cells come from the run's cams.npz, not from PNG cutting
-    rel = f"visualisation_images/retrain_pasa_{tables._safe(run.run_info.selected[0])}_final_cam.png"
+    rel = f"visualisation_images/retrain_pasa_{visualisation_table._safe(run.run_info.selected[0])}_final_cam.png"
     assert rel in vis.images and vis.images[rel].shape == (24, 24, 3)
     tables.save_tables(built, tmp_path / "report" / "tables")
     assert (tmp_path / "report" / "tables" / rel).exists()

@@ -8,7 +8,7 @@ from PIL import Image
 
 from common.errors import UserError
 from common.run_files import load_run_info, load_summary
-from plot_utils import tables
+from plot_utils import tables, visualisation_table
 from plot_utils.results import load_run, load_runs
 from tests.fixtures_runs import copy_run, edit_json
 
@@ -115,10 +115,10 @@ def test_visualisation_table_rows_and_images(real_runs, tmp_path):
 
     run = load_run(real_runs.retrain)
     a, b = run.run_info.selected
-    t = tables.visualisation_table(run, load_images=False)
+    t = visualisation_table.visualisation_table(run, load_images=False)
     lines = t.latex.splitlines()
     esc = {i: i.replace("_", r"\_") for i in (a, b)}
-    safe = {i: tables._safe(i) for i in (a, b)}
+    safe = {i: visualisation_table._safe(i) for i in (a, b)}
     assert lines[:3] == [r"\begin{tabular}{lrr}", r"\toprule", rf"Name & {esc[a]} & {esc[b]} \\"]
     assert (rf"Mask & \includegraphics[width=1.6cm]{{visualisation_images/retrain_{safe[a]}_mask.png}} & "
             rf"\includegraphics[width=1.6cm]{{visualisation_images/retrain_{safe[b]}_mask.png}} \\") in lines
@@ -148,7 +148,7 @@ def test_visualisation_missing_cam_record_is_marked(real_runs, tmp_path):
     retrain = copy_run(real_runs.retrain, tmp_path)
     (retrain / "pasa" / "cams.npz").unlink()
     run = load_run(retrain)
-    t = tables.visualisation_table(run, load_images=False)
+    t = visualisation_table.visualisation_table(run, load_images=False)
     assert t.frame.loc["pasa CAM"].tolist() == [f"missing: final CAM image of {i} for pasa" for i in run.run_info.selected]
 
 
@@ -165,14 +165,14 @@ def _with_selection(real_runs, tmp_path, keep: int):
 
 def test_empty_selection_is_an_error(real_runs, tmp_path):
     with pytest.raises(UserError, match="is empty"):
-        tables.visualisation_table(load_run(_with_selection(real_runs, tmp_path, 0)), load_images=False)
+        visualisation_table.visualisation_table(load_run(_with_selection(real_runs, tmp_path, 0)), load_images=False)
 
 
 def test_visualisation_table_with_one_selected_image(real_runs, tmp_path):
     """One selected image: a one-column table (pandas refuses a row assignment there)."""
     run = load_run(_with_selection(real_runs, tmp_path, 1))
-    t = tables.visualisation_table(run, load_images=False)
-    first = tables._safe(run.run_info.selected[0])
+    t = visualisation_table.visualisation_table(run, load_images=False)
+    first = visualisation_table._safe(run.run_info.selected[0])
     assert f"| Mask | ![](visualisation_images/retrain_{first}_mask.png) |" in t.markdown
     assert r"\begin{tabular}{lr}" in t.latex
 

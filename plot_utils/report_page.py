@@ -5,6 +5,9 @@ only formats them.
 """
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 HTML_STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}
 table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #bbb;padding:3px 6px}
 th{background:#eee}img{max-width:100%}code{background:#f4f4f4;padding:0 3px}"""
@@ -30,3 +33,38 @@ def to_html(markdown_text: str, *, title: str) -> str:
     body = markdown.markdown(markdown_text, extensions=["tables"])
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{HTML_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
+@dataclasses.dataclass
+class Page:
+    """The report under construction: its folder, sections and what it could not do."""
+
+    out: Path
+    final: Path
+    smoke: bool
+    data_root: str | None
+    sections: list[str] = dataclasses.field(default_factory=list)
+    not_done: list[str] = dataclasses.field(default_factory=list)
+    steps: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def n_images(self) -> int:
+        """Images per split of the chapter-7 analyses."""
+        return 200 if self.smoke else 2000
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """Figure files: PNG (shown by the page) and PDF (for LaTeX); the smoke report only PNG."""
+        return ("png",) if self.smoke else ("png", "pdf")
+
+    @property
+    def analysis_sizes(self) -> dict:
+        """Sizes of the chapter-7 analyses; the smoke report's are smaller (fewer filter
+        grids, feature summaries, trees and t-SNE iterations)."""
+        return {"filters_per_end": 1 if self.smoke else 3, "n_estimators": 50 if self.smoke else 200,
+                "tsne_iter": 250 if self.smoke else 1000, "top_changes": 1 if self.smoke else 2}
+
+    def step(self, command: str) -> None:
+        """Records (and announces) a step by the command that does the same on its own."""
+        self.steps.append(command)
+        print(f"- {command}", flush=True)

@@ -67,6 +67,7 @@ def test_no_subprocess_below_the_applications(package):
 
 
 def test_thesis_report_runs_its_steps_in_process():
-    path = ROOT / "exp_scripts" / "thesis_report.py"
-    assert "subprocess" not in _imports(path)
-    assert {"vis_exp", "plot_utils"} <= _imports(path)
+    paths = [ROOT / "exp_scripts" / "thesis_report.py", ROOT / "exp_scripts" / "report_analysis.py"]
+    imports = set().union(*(_imports(p) for p in paths))
+    assert "subprocess" not in imports
+    assert {"vis_exp", "plot_utils"} <= imports

@@ -84,16 +84,17 @@ def test_report_writes_the_thesis_grids_and_links_them(report):
 
 
 def test_without_a_retrained_model_table_7_3_and_fig_7_10_are_listed_as_not_done(tmp_path):
-    from exp_scripts import thesis_report
+    from exp_scripts import report_analysis
+    from plot_utils.report_page import Page
 
-    assert thesis_report.after_model_of(tmp_path, None) is None
-    assert thesis_report.after_model_of(tmp_path, "m.keras") == "m.keras"
+    assert report_analysis.after_model_of(tmp_path, None) is None
+    assert report_analysis.after_model_of(tmp_path, "m.keras") == "m.keras"
     (tmp_path / "pas").mkdir()
     (tmp_path / "pas" / "model.keras").write_bytes(b"")
-    assert thesis_report.after_model_of(tmp_path, None) == str(tmp_path / "pas" / "model.keras")
-    page = thesis_report.Page(out=tmp_path, final=tmp_path, smoke=True, data_root=None)
-    assert thesis_report.feature_change_sections(page, tmp_path / "result.json", None, None, None, after_model=None,
-                                                 ranking={"order": [0], "cut": 1}, in_masks=[]) == []
+    assert report_analysis.after_model_of(tmp_path, None) == str(tmp_path / "pas" / "model.keras")
+    page = Page(out=tmp_path, final=tmp_path, smoke=True, data_root=None)
+    assert report_analysis.feature_change_sections(page, tmp_path / "result.json", None, None, None, after_model=None,
+                                                   ranking={"order": [0], "cut": 1}, in_masks=[]) == []
     assert len(page.not_done) == 1 and "Figs 7.6-7.10" in page.not_done[0]
     assert "--after-model MODEL.keras" in page.not_done[0] and not page.steps
 

@@ -157,16 +157,26 @@ class PixelSegmenter:
         masks: ``[S, H, W]`` nonzero = masked.
         cell_probability: ``[S, h, w]`` the cell model's probability on those images.
         max_pixels: at most this many training pixels (a random sample).
+        max_side: larger images are segmented at this size (longest side) and the
+            probability upsampled, bounding the cost for 224-px images.
         seed: the sample's and the forest's seed.
 
     Raises:
         UserError when no pixel is masked or every pixel is.
     """
 
-    def __init__(self, *, images, masks, cell_probability, max_pixels: int = 60_000, seed: int = 0):
+    def __init__(self, *, images, masks, cell_probability, max_pixels: int = 60_000, max_side: int = 96,
+                 seed: int = 0):
+        import cv2
         from sklearn.ensemble import RandomForestClassifier
 
-        y = (np.asarray(masks) > 0).reshape(-1)
+        self.max_side = int(max_side)
+        masks = np.asarray(masks) > 0
+        size = self._work_size(masks.shape[1:3])
+        if size != masks.shape[1:3]:
+            masks = np.stack([cv2.resize(m.astype(np.uint8), size[::-1], interpolation=cv2.INTER_NEAREST) > 0
+                              for m in masks])
+        y = masks.reshape(-1)
         if not y.any():
             raise UserError("propagation needs at least one masked image with a non-empty mask; the selection has none")
         if y.all():
@@ -179,16 +189,24 @@ class PixelSegmenter:
                                             class_weight="balanced_subsample", random_state=seed, n_jobs=2)
         self.model.fit(x[take], y[take])
 
-    @staticmethod
-    def features(images, cell_probability) -> np.ndarray:
-        """``[N, H, W, F]`` float32 pixel features."""
+    def _work_size(self, hw) -> tuple[int, int]:
+        """Images larger than ``max_side`` are segmented at that size (the forest's cost
+        grows with the pixel count) and the probability upsampled."""
+        h, w = int(hw[0]), int(hw[1])
+        scale = min(1.0, self.max_side / max(h, w))
+        return (max(1, round(h * scale)), max(1, round(w * scale)))
+
+    def features(self, images, cell_probability) -> np.ndarray:
+        """``[N, h', w', F]`` float32 pixel features at the working size."""
         import cv2
         from skimage.feature import multiscale_basic_features
 
         images = np.asarray(images)
-        h, w = images.shape[1:3]
+        h, w = self._work_size(images.shape[1:3])
         out = []
         for im, cp in zip(images, np.asarray(cell_probability, np.float32)):
+            if im.shape[:2] != (h, w):
+                im = cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, -1)
             f = multiscale_basic_features(im.astype(np.float32) / 255.0, channel_axis=-1, sigma_min=1, sigma_max=4,
                                           num_sigma=3)
             up = cv2.resize(cp, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
@@ -197,9 +215,15 @@ class PixelSegmenter:
 
     def probability(self, images, cell_probability) -> np.ndarray:
         """``[N, H, W]`` probability that each pixel shows what the masks cover."""
+        import cv2
+
+        images = np.asarray(images)
         x = self.features(images, cell_probability)
-        shape = x.shape[:3]
-        return self.model.predict_proba(x.reshape(-1, x.shape[-1]))[:, 1].reshape(shape)
+        prob = self.model.predict_proba(x.reshape(-1, x.shape[-1]))[:, 1].reshape(x.shape[:3]).astype(np.float32)
+        h, w = images.shape[1:3]
+        if prob.shape[1:3] != (h, w):
+            prob = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in prob])
+        return prob
 
 
 def calibrate_threshold(*, probability, grid_masks, start: float = 0.8, min_recall: float = 0.95,

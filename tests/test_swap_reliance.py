@@ -135,6 +135,13 @@ def test_pixel_segmenter_marks_a_background_around_a_thin_object():
     assert (marked & ~truth).sum() / (~truth).sum() < 0.05  # object pixels marked
     with pytest.raises(UserError, match="at least one masked image"):
         PixelSegmenter(images=x[:2], masks=np.zeros((2, 32, 32)), cell_probability=cell_prob[:2])
+    # larger images are segmented at max_side and the probability comes back at full size
+    big, big_m = np.repeat(np.repeat(x, 3, 1), 3, 2), np.repeat(np.repeat(m, 3, 1), 3, 2)
+    seg = PixelSegmenter(images=big[:4], masks=big_m[:4], cell_probability=cell_prob[:4], max_side=32, seed=0)
+    prob = seg.probability(big[4:], cell_prob[4:])
+    assert prob.shape == (4, 96, 96)
+    truth = big_m[4:] > 0
+    assert ((prob > 0.5) & truth).sum() / truth.sum() > 0.9
 
 
 def test_swap_needs_two_classes():

@@ -9,6 +9,7 @@ set up *before* the run folder is touched.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import zlib
 from pathlib import Path
@@ -27,14 +28,20 @@ from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, B
                               RunInfo, StoppingInfo, Trainable, ValSwap, write_file)
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
+from datasets.base import SplitArrays
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
 from exp_scripts.retrain.loop import Diverged, Stopping, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
-from exp_scripts.retrain.metrics import changed_predictions, cue_metrics, cue_set, evaluate_splits, explain, swap_set
+from exp_scripts.retrain.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
+                                         split_images, swap_set)
 from exp_scripts.retrain.outputs import (cam_arrays, comparison_table, save_cam_figure, save_changed_figure,
                                          save_iterations_figure)
 from plot_utils.results import CAMS_FILE, save_cams
+
+log = logging.getLogger(__name__)
+#: a training split above this many bytes as arrays earns a hint about ``data.stream``
+STREAM_HINT_BYTES = 2 << 30
 
 
 def _same_dataset(a: dict, b: dict) -> bool:
@@ -66,7 +73,8 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
     def masked(selection, where, train_only=True):
         masks = [read_mask(selection.mask_path(it), expected_hw=dataset.image_shape[:2],
                            what=f"{where}: mask for index '{it.index}'") for it in selection.items]
-        return masked_set_from_items(dataset, selection.items, masks, where=where, train_only=train_only)
+        return masked_set_from_items(dataset, selection.items, masks, where=where, train_only=train_only,
+                                     stream=cfg.data.stream)
 
     selected = masked(sel, f"selection '{sel_path}'")
     heldout = MaskedSet.empty(dataset.image_shape)
@@ -87,11 +95,14 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
 
 
 def build_methods(cfg: RetrainConfig):
-    """Method instances for the config (unknown names/params fail before any work)."""
+    """Method instances for the config (unknown names/params, and with ``data.stream``
+    methods that need the whole training split, fail before any work)."""
     out = []
     for i, spec in enumerate(cfg.methods):
         try:
             out.append(get_method(spec.name, spec.params, label=spec.key))
+            if cfg.data.stream:
+                out[-1].check_streaming()
         except UserError as exc:
             raise UserError(f"methods[{i}]: {exc}") from None
     return out
@@ -112,6 +123,16 @@ def write_propagated(folder: Path, data: RetrainData, *, train_result: str) -> P
         write_mask(folder / rel, mask)
         items.append(SelectionItem(index, rel, int(train.labels[pos]), note))
     return save_selection(folder / "selection.json", train_result, items)
+
+
+def test_view(dataset, *, stream: bool) -> SplitArrays:
+    """The test split for the changed-predictions outputs: its arrays, or (``stream``)
+    its indices and labels with an empty ``{position: image}`` dict the caller fills
+    with the few images a figure shows."""
+    if not stream:
+        return dataset.arrays("test")
+    indices, labels = dataset.index_table("test")
+    return SplitArrays(indices, {}, labels)
 
 
 def method_role(method) -> str:
@@ -174,7 +195,8 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     h, w, k = base.grid_shape
     data = RetrainData(dataset, selected, heldout, (h, w, k),
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
-                       propagation_params=dataclasses.asdict(cfg.propagation))
+                       propagation_params=dataclasses.asdict(cfg.propagation),
+                       shuffle_buffer=cfg.data.shuffle_buffer if cfg.data.stream else None)
     methods = build_methods(cfg)
     # same seed, same machine -> bit-identical numbers (see common.seeding.set_seed)
     set_seed(cfg.seed)
@@ -214,15 +236,18 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
 
     say(f"evaluating the base model ({len(selected)} selected, {len(heldout)} held-out masked images)")
-    base_eval = evaluate_splits(base, dataset)
+    stream = data.streaming
+    base_eval = evaluate_splits(base, dataset, stream=stream)
+    if not stream and dataset.arrays("train").images.nbytes > STREAM_HINT_BYTES:
+        log.warning("the training split holds %.1f GB as arrays; \"data\": {\"stream\": true} keeps retraining "
+                    "memory bounded", dataset.arrays("train").images.nbytes / 1e9)
     sel_before, held_before = explain(base, selected), explain(base, heldout)
     # test images with a known cue region: behavioural reliance before/after every method
-    cue_images = cue_set(dataset, split="test", seed=cfg.seed)
+    cue_images = cue_set(dataset, split="test", seed=cfg.seed, stream=stream)
     cue_swapped = None if cue_images is None else swap_set(
         images=cue_images.images, labels=cue_images.labels, masks=cue_images.masks, seed=cfg.seed)
     cue_before = cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped)
-    val = dataset.arrays("val") if "val" in dataset.available_splits() else None
-    val_xy = (val.images, val.labels) if val is not None else None
+    val_xy = split_images(dataset, "val", stream=stream) if "val" in dataset.available_splits() else None
     # the user's validation split usually carries the cue: score models on a cue-swapped
     # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
     val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
@@ -262,7 +287,9 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         except Diverged as exc:
             failure = exc
             break
-        ev = evaluate_splits(m.clf, dataset)
+        finally:
+            m.release()
+        ev = evaluate_splits(m.clf, dataset, stream=stream)
         if cfg.save_models:
             # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
             m.clf.save(mdir / "model.keras")
@@ -282,7 +309,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                                  "p_true": np.stack(along["p_true"]),
                                  "kept": np.asarray(res.best["iteration"] if res.best else res.iterations_run)}
         test_changes = None
-        test = dataset.arrays("test") if "test" in ev["preds"] else None
+        test = test_view(dataset, stream=stream) if "test" in ev["preds"] else None
         if test is not None:
             test_changes = changed_predictions(labels=test.labels, before=base_eval["preds"]["test"],
                                                after=ev["preds"]["test"])
@@ -318,6 +345,9 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                                        class_names=class_names,
                                        title=f"{m.label}: true-class CAM of the selected images along the run")
             if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
+                if stream:  # only the images the figure shows
+                    shown = sorted({p for kind in ("fixed", "broken") for p in test_changes[kind][:8]})
+                    test.images.update(zip(shown, dataset.read_rows(test.indices[shown])[0]))
                 save_changed_figure(mdir / "changed_test.png", test, test_changes,
                                     before=base_eval["preds"]["test"], after=ev["preds"]["test"],
                                     class_names=class_names, title=f"{m.label}: test images whose prediction changed")
@@ -338,7 +368,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         methods=results, failure=None if failure is None else Failure(
             reason=str(failure), method=failure.method, not_run=[m.label for m in methods[len(results) + 1:]]))
     table = None if failure is not None else comparison_table(summary, extras)
-    n_train = len(dataset.arrays("train"))
+    n_train = data.train_size()
     info = dict(base_info or {})
     if info.get("dataset") is not None:
         info["dataset"] = DatasetSpec(**info["dataset"])

@@ -33,8 +33,7 @@ def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, 
     manifest = manifest or load_manifest(folder)
     paths = shard_paths(folder, split, manifest)
     files = tf.data.Dataset.from_tensor_slices(paths).shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(paths)), block_length=1,
-                          deterministic=True)
+    ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(paths)), block_length=1)
     ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.map(make_parse_fn(manifest["image_shape"], keys), num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(int(batch_size)).prefetch(2)

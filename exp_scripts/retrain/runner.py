@@ -352,7 +352,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                                     before=base_eval["preds"]["test"], after=ev["preds"]["test"],
                                     class_names=class_names, title=f"{m.label}: test images whose prediction changed")
         described[m.label] = MethodInfo(
-            **m.describe(), seconds=time.perf_counter() - t0,
+            **m.describe(), seconds=time.perf_counter() - t0, batch_seconds=res.batch_seconds,
             trainable=Trainable(**trainable_summary(m.clf.model, **freeze_args(cfg.freeze))),
             changed_test=None if test_changes is None else {
                 k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},

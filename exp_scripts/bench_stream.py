@@ -84,11 +84,12 @@ def run_once(*, root: Path, data_root: Path, run_dir: Path, stream: bool, iterat
 
     Returns:
         ``{"n_train", "rss_before_mb", "peak_mb", "batch_s", "step_s", "wall_s"}`` (batch and
-        step: medians over both methods' iterations, from the run's ``run.json``).
+        step: means over both methods of their medians, from the run's files).
     """
     from classification_models.classifier import Classifier
     from classification_models.models import ModelParams, build_model
     from common.config import from_dict
+    from common.run_files import load_run_info, load_summary
     from datasets.converted import ImageFolderDataset
     from datasets.selection import SelectionItem
     from exp_scripts.retrain.config import RetrainConfig
@@ -114,11 +115,12 @@ def run_once(*, root: Path, data_root: Path, run_dir: Path, stream: bool, iterat
     run_retraining(cfg, base=clf, dataset=dataset, selected=selected, heldout=selected, run_dir=run_dir,
                    quiet=True, out=lambda s: None)
     wall = time.perf_counter() - t0
-    methods = json.loads((run_dir / "run.json").read_text())["methods"].values()
+    info = load_run_info(run_dir).methods.values()
+    summary = load_summary(run_dir).methods.values()
     return {"n_train": int(len(labels)), "rss_before_mb": rss_before,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "batch_s": float(np.mean([m["batch_seconds"] for m in methods])),
-            "step_s": float(np.mean([m["step_seconds"] for m in methods])), "wall_s": wall}
+            "batch_s": float(np.mean([m.batch_seconds for m in info])),
+            "step_s": float(np.mean([m.step_seconds for m in summary])), "wall_s": wall}
 
 
 def table(rows: list[dict]) -> str:

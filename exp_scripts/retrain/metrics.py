@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.errors import UserError
+from datasets.base import SplitArrays
 from exp_scripts.retrain.data import MaskedSet
 
 #: images per inference batch when scoring a split (``Classifier.predict_proba``'s default)
@@ -213,3 +214,21 @@ def changed_predictions(*, labels, before, after) -> dict:
     return {"fixed": np.flatnonzero((before != labels) & (after == labels)).tolist(),
             "broken": np.flatnonzero((before == labels) & (after != labels)).tolist(),
             "switched": np.flatnonzero((before != labels) & (after != labels) & (before != after)).tolist()}
+
+
+def test_view(dataset, *, stream: bool) -> SplitArrays:
+    """The test split for the changed-predictions outputs: its arrays, or (``stream``)
+    its indices and labels with an empty ``{position: image}`` dict in place of the
+    images, filled by :func:`fetch_shown` with the few a figure shows."""
+    if not stream:
+        return dataset.arrays("test")
+    indices, labels = dataset.index_table("test")
+    return SplitArrays(indices, {}, labels)
+
+
+def fetch_shown(dataset, test: SplitArrays, changes: dict, *, per_kind: int = 8) -> None:
+    """Reads into a streamed :func:`test_view` the images ``changed_figure`` shows (the
+    first ``per_kind`` fixed and broken ones); nothing to do for arrays."""
+    if isinstance(test.images, dict):
+        shown = sorted({p for kind in ("fixed", "broken") for p in changes[kind][:per_kind]})
+        test.images.update(zip(shown, dataset.read_rows(test.indices[shown])[0]))

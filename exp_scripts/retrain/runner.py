@@ -28,13 +28,12 @@ from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, B
                               RunInfo, StoppingInfo, Trainable, ValSwap, write_file)
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
-from datasets.base import SplitArrays
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
 from exp_scripts.retrain.loop import Diverged, Stopping, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
-                                         split_images, swap_set)
+                                         fetch_shown, split_images, swap_set, test_view)
 from exp_scripts.retrain.outputs import (cam_arrays, comparison_table, save_cam_figure, save_changed_figure,
                                          save_iterations_figure)
 from plot_utils.results import CAMS_FILE, save_cams
@@ -123,16 +122,6 @@ def write_propagated(folder: Path, data: RetrainData, *, train_result: str) -> P
         write_mask(folder / rel, mask)
         items.append(SelectionItem(index, rel, int(train.labels[pos]), note))
     return save_selection(folder / "selection.json", train_result, items)
-
-
-def test_view(dataset, *, stream: bool) -> SplitArrays:
-    """The test split for the changed-predictions outputs: its arrays, or (``stream``)
-    its indices and labels with an empty ``{position: image}`` dict the caller fills
-    with the few images a figure shows."""
-    if not stream:
-        return dataset.arrays("test")
-    indices, labels = dataset.index_table("test")
-    return SplitArrays(indices, {}, labels)
 
 
 def method_role(method) -> str:
@@ -345,9 +334,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                                        class_names=class_names,
                                        title=f"{m.label}: true-class CAM of the selected images along the run")
             if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
-                if stream:  # only the images the figure shows
-                    shown = sorted({p for kind in ("fixed", "broken") for p in test_changes[kind][:8]})
-                    test.images.update(zip(shown, dataset.read_rows(test.indices[shown])[0]))
+                fetch_shown(dataset, test, test_changes)
                 save_changed_figure(mdir / "changed_test.png", test, test_changes,
                                     before=base_eval["preds"]["test"], after=ev["preds"]["test"],
                                     class_names=class_names, title=f"{m.label}: test images whose prediction changed")

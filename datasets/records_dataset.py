@@ -40,8 +40,11 @@ class RecordDataset(Dataset):
     """A data set read from a folder of TFRecord shards plus ``dataset.json``.
 
     Split arrays are decoded once on first use (``arrays``/``get``); ``split()`` streams
-    from the shards in the same order. Ground truth (irrelevant boxes or masks, object
-    boxes, the spurious attribute) comes from the records.
+    from the shards in the same order. Locating an index, ``index_table`` and the ground
+    truth (irrelevant boxes or masks, object boxes, the spurious attribute) read the
+    records without their images; ``read_rows`` decodes only the records asked for and
+    ``stream`` draws shuffled batches through a bounded buffer, so retraining on a large
+    set never needs a whole split in memory.
 
     Subclasses (one per registered name) set ``name``, ``Params`` (a frozen dataclass of
     the parameters with defaults) and implement :meth:`build`.

@@ -125,7 +125,7 @@ def run_once(*, root: Path, data_root: Path, run_dir: Path, stream: bool, iterat
 
 def table(rows: list[dict]) -> str:
     """The Markdown table of the runs plus the ratios that make the point."""
-    lines = ["| train images | split as arrays (MB) | mode | peak RSS (MB) | RSS before the run (MB) | batch draw (ms) "
+    lines = ["| train images | split as arrays (MB) | mode | peak RSS (MB) | peak RSS before the run (MB) | batch draw (ms) "
              "| step (ms) | run (s) |", "|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['n_train']} | {r['n_train'] * SIZE * SIZE * 3 / 2**20:.0f} | {r['mode']} | "

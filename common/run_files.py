@@ -218,6 +218,7 @@ class MethodInfo:
     fills: Optional[dict[str, Any]] = None
     propagated: Optional[dict[str, Any]] = None
     seconds: float
+    batch_seconds: Optional[float] = None  # median time to draw a batch (arrays or the records' stream)
     trainable: Trainable
     changed_test: Optional[dict[str, list[str]]]
     per_image_energy: PerImageEnergy

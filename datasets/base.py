@@ -106,6 +106,40 @@ class Dataset(abc.ABC):
         ds = tf.data.Dataset.from_tensor_slices((arr.indices.astype(str), arr.images, arr.labels))
         return finish_pipeline(ds, len(arr), batch_size, shuffle, repeat, seed, augment, self.augment_fn())
 
+    # ----- bounded-memory access (retraining on large data sets) -------------------
+    def index_table(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices str [N], labels int64 [N])`` of split ``name`` without holding its
+        images where the storage allows (record-backed sets read them alone)."""
+        arr = self.arrays(name)
+        return arr.indices, arr.labels
+
+    def read_rows(self, indices: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(images uint8 [N,H,W,C], labels int64 [N])`` of ``indices`` (in that order)
+        without loading whole splits where the storage allows: record-backed sets decode
+        just these records unless the split is in memory already. In-memory sets: ``get_many``."""
+        return self.get_many(indices)
+
+    def stream(self, name: str, *, batch_size: int, shuffle_buffer: int, seed: int):
+        """Endless shuffled batches of split ``name``: ``tf.data`` of ``(index [B], image
+        uint8 [B,H,W,C], label int64 [B])``; every image once per epoch, same seed -> same
+        batches. Record-backed sets read their shards through a buffer of
+        ``shuffle_buffer`` records (``tf_records_parser.stream``); in-memory sets shuffle
+        their arrays with the same buffer semantics.
+
+        Raises:
+            UserError: an unknown split.
+        """
+        import tensorflow as tf
+
+        arr = self.arrays(name)
+        ds = tf.data.Dataset.from_tensor_slices((arr.indices.astype(str), arr.images, arr.labels))
+        ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.batch(int(batch_size)).prefetch(2)
+        opts = tf.data.Options()
+        opts.autotune.enabled = False
+        opts.deterministic = True
+        return ds.with_options(opts)
+
     #: Augmentation settings of :meth:`augment_fn` (subclasses override, e.g. no flips
     #: for glyphs whose mirror image is another symbol).
     AUGMENT: dict = {
@@ -187,14 +221,16 @@ class Dataset(abc.ABC):
 
 
 def finish_pipeline(ds, n: int, batch_size, shuffle, repeat, seed, augment, augment_fn):
-    """Shared tail of every split pipeline: cast, shuffle, repeat, augment, batch, prefetch.
+    """Shared tail of every split pipeline: shuffle, repeat, augment, batch, prefetch, cast.
 
-    Autotune is disabled on purpose: with it, ``model.fit`` stalls ~9 s at iterator
-    teardown on this machine; throughput is unchanged.
+    Images stay in their stored dtype (uint8, a quarter of float32) in the shuffle and
+    prefetch buffers and become float32 last, as each element is taken; the values are
+    the same as casting first. Autotune is disabled on purpose: with it, ``model.fit``
+    stalls ~9 s at iterator teardown on this machine; throughput is unchanged.
     """
     import tensorflow as tf
 
-    ds = ds.map(lambda i, x, y: (i, tf.cast(x, tf.float32), tf.cast(y, tf.int64)), num_parallel_calls=2)
+    ds = ds.map(lambda i, x, y: (i, x, tf.cast(y, tf.int64)), num_parallel_calls=2)
     if shuffle:
         ds = ds.shuffle(max(1, n), seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -204,13 +240,15 @@ def finish_pipeline(ds, n: int, batch_size, shuffle, repeat, seed, augment, augm
             # one stateless seed per element: repeatable for a given pipeline seed
             seeds = tf.data.Dataset.random(seed=seed).batch(2)
             ds = tf.data.Dataset.zip((ds, seeds)).map(
-                lambda e, s: (e[0], augment_fn(e[1], seed=s), e[2]), num_parallel_calls=2, deterministic=True
+                lambda e, s: (e[0], augment_fn(tf.cast(e[1], tf.float32), seed=s), e[2]), num_parallel_calls=2,
+                deterministic=True
             )
         else:
-            ds = ds.map(lambda i, x, y: (i, augment_fn(x), y), num_parallel_calls=2, deterministic=True)
+            ds = ds.map(lambda i, x, y: (i, augment_fn(tf.cast(x, tf.float32)), y), num_parallel_calls=2,
+                        deterministic=True)
     if batch_size:
         ds = ds.batch(batch_size)
-    ds = ds.prefetch(2)
+    ds = ds.prefetch(2).map(lambda i, x, y: (i, tf.cast(x, tf.float32), y))
     opts = tf.data.Options()
     opts.autotune.enabled = False
     opts.deterministic = True

@@ -31,6 +31,8 @@ from datasets.base import Dataset, SplitArrays, finish_pipeline
 from tf_records_parser import records as rec
 
 MANIFEST = rec.MANIFEST
+#: what ground truth and random access read of a split: everything but the images
+LEAN_KEYS = ("index", "label", "box", "object_box", "spurious", "mask")
 log = logging.getLogger(__name__)
 
 
@@ -38,8 +40,11 @@ class RecordDataset(Dataset):
     """A data set read from a folder of TFRecord shards plus ``dataset.json``.
 
     Split arrays are decoded once on first use (``arrays``/``get``); ``split()`` streams
-    from the shards in the same order. Ground truth (irrelevant boxes or masks, object
-    boxes, the spurious attribute) comes from the records.
+    from the shards in the same order. Locating an index, ``index_table`` and the ground
+    truth (irrelevant boxes or masks, object boxes, the spurious attribute) read the
+    records without their images; ``read_rows`` decodes only the records asked for and
+    ``stream`` draws shuffled batches through a bounded buffer, so retraining on a large
+    set never needs a whole split in memory.
 
     Subclasses (one per registered name) set ``name``, ``Params`` (a frozen dataclass of
     the parameters with defaults) and implement :meth:`build`.
@@ -59,6 +64,7 @@ class RecordDataset(Dataset):
         m = self._manifest
         super().__init__(m["class_names"], tuple(m["image_shape"]), m.get("params", {}))
         self._gt: dict[str, dict[str, np.ndarray]] = {}
+        self._lean_rows: dict[str, dict[str, np.ndarray]] = {}
 
     # ----- parameters and cache ---------------------------------------------------
     @classmethod
@@ -193,6 +199,60 @@ class RecordDataset(Dataset):
             self._gt[name] = rec.read_split(self.folder, name, manifest=self._manifest)
         return self._gt[name]
 
+    def _lean(self, name: str) -> dict[str, np.ndarray]:
+        """Split ``name`` without its images: the whole read when it is in memory already,
+        else indices, labels and ground truth read alone (no PNG decoded)."""
+        if name in self._gt:
+            return self._gt[name]
+        if name not in self._lean_rows:
+            self._check_split(name)
+            self._lean_rows[name] = rec.read_split(self.folder, name, manifest=self._manifest, keys=LEAN_KEYS)
+        return self._lean_rows[name]
+
+    def _check_split(self, name: str) -> None:
+        if name not in self.available_splits():
+            raise UserError(
+                f"data set '{self.name}' has no split '{name}' (splits: {', '.join(self.available_splits())})"
+            )
+
+    def _build_where(self) -> dict[str, tuple[str, int]]:
+        # from the indices alone: locating an image never decodes a split
+        return {str(idx): (s, i) for s in self.available_splits() for i, idx in enumerate(self._lean(s)["index"])}
+
+    def index_table(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        d = self._lean(name)
+        return d["index"].astype(str), d["label"].astype(np.int64)
+
+    def read_rows(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        """``(images, labels)`` of ``indices``: from the arrays of splits in memory, else only
+        these records decoded from the shards (``tf_records_parser.stream.read_positions``)."""
+        from tf_records_parser.stream import read_positions
+
+        where = [self.locate(i) for i in indices]
+        h, w, c = self.image_shape
+        images, labels = np.zeros((len(where), h, w, c), np.uint8), np.zeros((len(where),), np.int64)
+        for split in sorted({s for s, _ in where}):
+            rows = [k for k, (s, _) in enumerate(where) if s == split]
+            pos = [where[k][1] for k in rows]
+            if split in self._splits:
+                images[rows], labels[rows] = self._splits[split].images[pos], self._splits[split].labels[pos]
+            else:
+                got = read_positions(self.folder, split, pos, manifest=self._manifest)
+                images[rows], labels[rows] = got["image"], got["label"]
+        return images, labels
+
+    def stream(self, name: str, *, batch_size: int, shuffle_buffer: int, seed: int):
+        """Endless shuffled batches read from the shards (see ``Dataset.stream``); the split
+        is never loaded whole."""
+        import tensorflow as tf
+
+        from tf_records_parser.stream import stream_records
+
+        self._check_split(name)
+        ds = stream_records(self.folder, name, batch_size=batch_size, shuffle_buffer=shuffle_buffer, seed=seed,
+                            manifest=self._manifest)
+        return ds.map(lambda d: (d["index"], d["image"], tf.cast(d["label"], tf.int64)))
+
     def _load_split(self, name: str) -> SplitArrays:
         d = self._read(name)
         return SplitArrays(d["index"].astype(str), d["image"], d["label"].astype(np.int64))
@@ -200,10 +260,7 @@ class RecordDataset(Dataset):
     def split(self, name: str, batch_size: int | None = None, shuffle: bool = False, repeat: bool = False,
               seed: int = 0, augment: bool = False):
         """``tf.data`` of ``(index, image float32 [H,W,C] in [0,255], label int64)`` streamed from the shards."""
-        if name not in self.available_splits():
-            raise UserError(
-                f"data set '{self.name}' has no split '{name}' (splits: {', '.join(self.available_splits())})"
-            )
+        self._check_split(name)
         ds = rec.tf_dataset(self.folder, name, manifest=self._manifest, keys=("index", "image", "label"))
         ds = ds.map(lambda d: (d["index"], d["image"], d["label"]))
         n = int(self._manifest["split_sizes"][name])
@@ -216,7 +273,7 @@ class RecordDataset(Dataset):
     # ----- ground truth ---------------------------------------------------------------
     def _gt_row(self, index: str) -> tuple[dict[str, np.ndarray], int]:
         split, pos = self.locate(index)
-        return self._read(split), pos
+        return self._lean(split), pos
 
     def irrelevant_box(self, index: str) -> tuple[int, int, int, int] | None:
         """``(x0, y0, x1, y1)`` (exclusive ends) of the known irrelevant region of ``index``, or None."""

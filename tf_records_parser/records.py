@@ -438,7 +438,7 @@ def make_parse_fn(image_shape, keys=None):
     Args:
         image_shape: ``(H, W, C)``.
         keys: parse only these features (default all); the lean ``("index", "image",
-            "label")`` is what training pipelines need.
+            "label")`` is what training pipelines need; without ``"image"`` no PNG is decoded.
     """
     import tensorflow as tf
 
@@ -448,11 +448,9 @@ def make_parse_fn(image_shape, keys=None):
         spec = {k: spec[k] for k in keys}
 
     def parse(serialized):
-        ex = tf.io.parse_single_example(serialized, spec)
-        img = tf.io.decode_png(ex["image"], channels=c)
-        img = tf.ensure_shape(img, [h, w, c])
-        out = dict(ex)
-        out["image"] = img
+        out = dict(tf.io.parse_single_example(serialized, spec))
+        if "image" in out:  # lean reads (indices, labels, ground truth) skip the PNG decode
+            out["image"] = tf.ensure_shape(tf.io.decode_png(out["image"], channels=c), [h, w, c])
         return out
 
     return parse
@@ -476,30 +474,39 @@ def tf_dataset(folder, split: str, *, manifest: dict | None = None, parallel: in
     return ds.with_options(opts)
 
 
-def read_split(folder, split: str, *, manifest: dict | None = None, batch: int = 512) -> dict[str, np.ndarray]:
+def read_split(folder, split: str, *, manifest: dict | None = None, batch: int = 512,
+               keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """A whole split as numpy arrays via the tf.data reader.
+
+    Args:
+        keys: read only these features (default all); leaving out ``"image"`` reads
+            indices, labels and ground truth without decoding or holding any image.
 
     Returns:
         ``{"index": str [N], "image": uint8 [N,H,W,C], "label": int64 [N], "box": int64 [N,4],
-        "object_box": int64 [N,4], "spurious": int64 [N], "mask": object [N] (PNG bytes or b"")}``.
+        "object_box": int64 [N,4], "spurious": int64 [N], "mask": object [N] (PNG bytes or b"")}``
+        (only ``keys`` when given).
     """
     manifest = manifest or load_manifest(folder)
     h, w, c = manifest["image_shape"]
     import tensorflow as tf
 
-    parts: dict[str, list] = {k: [] for k in ("index", "image", "label", "box", "object_box", "spurious", "mask")}
+    keys = tuple(keys or ("index", "image", "label", "box", "object_box", "spurious", "mask"))
+    parts: dict[str, list] = {k: [] for k in keys}
     try:
-        for b in tf_dataset(folder, split, manifest=manifest).batch(batch).as_numpy_iterator():
+        for b in tf_dataset(folder, split, manifest=manifest, keys=keys).batch(batch).as_numpy_iterator():
             for k in parts:
                 parts[k].append(b[k])
     except tf.errors.DataLossError as exc:  # shards not pinned by an older manifest
         raise CorruptCacheError(f"split '{split}' of '{folder}' is corrupt: {exc.message.splitlines()[0]}",
                                 folder=Path(folder)) from None
-    if not parts["index"]:
-        return _empty_split(h, w, c)
+    if not parts[keys[0]]:
+        return {k: v for k, v in _empty_split(h, w, c).items() if k in keys}
     out = {k: np.concatenate(v) for k, v in parts.items()}
-    out["index"] = np.asarray([s.decode("utf-8") for s in out["index"]])
-    out["mask"] = np.asarray(list(out["mask"]), dtype=object)
+    if "index" in out:
+        out["index"] = np.asarray([s.decode("utf-8") for s in out["index"]])
+    if "mask" in out:
+        out["mask"] = np.asarray(list(out["mask"]), dtype=object)
     return out
 
 

@@ -6,7 +6,7 @@ Example (``config_files/backprop_files/symbols.json``)::
      "selection": "../../results/symbols_selection/selection.json",
      "heldout_selection": null,
      "methods": [{"name": "continued"}, {"name": "pas", "params": {"lam_scale": 100}}],
-     "iterations": 100, "batch": {"random": 50, "selected": 5},
+     "iterations": 100, "batch": {"random": 50, "selected": 5}, "data": {"stream": false},
      "eval_every": 20, "learning_rate": 0.001, "seed": 0, "output_dir": "results/backprops",
      "freeze": {"up_to": "conv4_block6_out", "batch_norm": "inference"}}
 
@@ -50,6 +50,24 @@ class BatchSpec:
     random: int = field(default=50, metadata={"min": 0})
     selected: int = field(default=5, metadata={"min": 0})
     with_replacement: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """Where the random images of every batch come from (``data``).
+
+    ``stream: false`` (the default) holds the splits as arrays and draws batch positions
+    from them. ``stream: true`` reads the random images from the training split's records
+    through a shuffle buffer of ``shuffle_buffer`` records and scores val/test batch by
+    batch, so memory does not grow with the data set (a ``[N, 224, 224, 3]`` split is
+    ~150 kB per image); the selected images stay in memory. Methods that need the whole
+    training split at once refuse it, as does ``counterfactual_val``. Streamed batches
+    are other random images than the array draw: the same seed repeats a streamed run,
+    not an array run.
+    """
+
+    stream: bool = False
+    shuffle_buffer: int = field(default=1024, metadata={"min": 1})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +152,7 @@ class RetrainConfig:
     heldout_selection: Optional[str] = None
     iterations: int = field(default=1000, metadata={"min": 1})
     batch: BatchSpec = field(default_factory=BatchSpec)
+    data: DataSpec = field(default_factory=DataSpec)
     eval_every: int = field(default=20, metadata={"min": 1})
     learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
     optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
@@ -158,3 +177,7 @@ class RetrainConfig:
             raise UserError(f"{source}: methods: '{dup[0]}' appears twice; give one of them a 'label'")
         if self.batch.random + self.batch.selected < 1:
             raise UserError(f"{source}: batch must hold at least one image, got random=0 selected=0")
+        if self.data.stream and self.counterfactual_val:
+            raise UserError(f"{source}: counterfactual_val: true propagates the masks over the whole training split "
+                            "in memory, which data.stream: true avoids; set counterfactual_val: false (early "
+                            "stopping then scores on val)")

@@ -41,7 +41,8 @@ class MaskedSet:
                    np.zeros((0, h, w), np.uint8), np.zeros((0,), np.int64))
 
 
-def masked_set_from_items(dataset, items, masks, where: str = "selection", train_only: bool = True) -> MaskedSet:
+def masked_set_from_items(dataset, items, masks, where: str = "selection", train_only: bool = True, *,
+                          stream: bool = False) -> MaskedSet:
     """Builds a ``MaskedSet`` from selection items and their masks, checking every item.
 
     Args:
@@ -51,6 +52,8 @@ def masked_set_from_items(dataset, items, masks, where: str = "selection", train
         where: names the source in errors.
         train_only: every index must be a training image (the selection); held-out
             sets may come from any split.
+        stream: read only these images (``Dataset.read_rows``) instead of loading their
+            splits whole (``data.stream``).
 
     Raises:
         UserError naming the item: unknown index, non-train index, wrong mask size,
@@ -72,15 +75,17 @@ def masked_set_from_items(dataset, items, masks, where: str = "selection", train
             raise UserError(f"{where}: mask for index '{it.index}' is not binary (values {sorted(values)[:6]})")
         if not 0 <= int(it.cam_class) < dataset.num_classes:
             raise UserError(f"{where}: items[{i}] cam_class {it.cam_class} but the data set has {dataset.num_classes} classes")
-        img, lab = dataset.get(it.index)
+        if not stream:
+            img, lab = dataset.get(it.index)
+            imgs.append(img)
+            labels.append(lab)
         idx.append(str(it.index))
-        imgs.append(img)
-        labels.append(lab)
         ms.append(m.astype(np.uint8))
         cams.append(int(it.cam_class))
     if not idx:
         return MaskedSet.empty(dataset.image_shape)
-    return MaskedSet(idx, np.stack(imgs), np.asarray(labels, np.int64), np.stack(ms), np.asarray(cams, np.int64))
+    images, labels = dataset.read_rows(idx) if stream else (np.stack(imgs), np.asarray(labels, np.int64))
+    return MaskedSet(idx, images, np.asarray(labels, np.int64), np.stack(ms), np.asarray(cams, np.int64))
 
 
 @dataclasses.dataclass
@@ -93,6 +98,8 @@ class RetrainData:
         heldout: masked images never trained on (explanation metrics only), or empty.
         grid: ``(h, w, K)`` of the last conv layer.
         mask_resize: kwargs of ``mask_ops.resize_masks`` (mode, threshold, dilate_px).
+        shuffle_buffer: with ``data.stream``, the shuffle buffer of the streamed training
+            split (which is then never loaded whole); None: the split as arrays.
     """
 
     dataset: object
@@ -102,10 +109,30 @@ class RetrainData:
     mask_resize: dict
     propagation_params: dict = dataclasses.field(default_factory=dict)
     _propagated: "Propagated | None" = dataclasses.field(default=None, repr=False)
+    shuffle_buffer: int | None = None
+
+    @property
+    def streaming(self) -> bool:
+        return self.shuffle_buffer is not None
 
     @property
     def train(self):
+        """The whole training split as arrays (``SplitArrays``); never while streaming."""
+        if self.streaming:
+            # methods that need the split declare it (Method.whole_train) and are refused before this
+            raise RuntimeError("the training split is streamed (data.stream); it is not held as arrays")
         return self.dataset.arrays("train")
+
+    def train_size(self) -> int:
+        """Images in the training split (from the index table when streaming)."""
+        return len(self.dataset.index_table("train")[1]) if self.streaming else len(self.train)
+
+    def random_batches(self, *, batch_size: int, seed: int):
+        """Endless ``(images uint8 [B,H,W,C], labels int64 [B])`` NumPy batches streamed from the
+        training split (``Dataset.stream``, shuffle buffer ``shuffle_buffer``); same seed -> same batches."""
+        ds = self.dataset.stream("train", batch_size=batch_size, shuffle_buffer=self.shuffle_buffer, seed=seed)
+        for _, images, labels in ds.as_numpy_iterator():
+            yield images, labels
 
     def propagated(self, clf) -> "Propagated":
         """The feedback propagated from the selection to every training image (computed

@@ -75,7 +75,8 @@ def current_learning_rate(optimizer) -> float | None:
 @dataclasses.dataclass
 class LoopResult:
     """What the loop measured. ``step_seconds``: median wall time of a step (first step,
-    which traces the function, excluded); ``history``: the rows written to history.jsonl;
+    which traces the function, excluded); ``batch_seconds``: median wall time of drawing
+    a batch (from arrays or the records' stream) before it; ``history``: the rows written to history.jsonl;
     ``iterations_run``: steps taken; ``best``: with early stopping, the criterion, the
     iteration whose weights the model ends with (0: the starting model) and its score."""
 
@@ -83,6 +84,7 @@ class LoopResult:
     history: list[HistoryRow]
     iterations_run: int = 0
     best: dict | None = None
+    batch_seconds: float = 0.0
 
 
 def to_tensors(batch: dict) -> dict:
@@ -127,7 +129,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     step = clf.make_train_step(method.loss, optimizer)
     rng = np.random.default_rng(seed)
     sel = method.ctx.selected
-    times, history = [], []
+    times, batch_times, history = [], [], []
 
     def accuracy(xy) -> float:
         return float((clf.predict_proba(xy[0]).argmax(1) == xy[1]).mean())
@@ -143,7 +145,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         on_check(0)
     it = 0
     for it in range(1, iterations + 1):
+        t0 = time.perf_counter()
         batch = to_tensors(method.sample_batch(rng))
+        batch_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         total, logs = step(batch)
         total = float(total)
@@ -191,5 +195,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     if watch is not None and stopping.restore_best and best["iteration"] != it:
         clf.model.set_weights(best_weights)
     timed = times[1:] if len(times) > 1 else times
+    drawn = batch_times[1:] if len(batch_times) > 1 else batch_times  # the first fills a stream's buffer
     return LoopResult(step_seconds=float(statistics.median(timed)), history=history, iterations_run=it,
-                      best=None if watch is None else {**best, "restored": bool(stopping.restore_best)})
+                      best=None if watch is None else {**best, "restored": bool(stopping.restore_best)},
+                      batch_seconds=float(statistics.median(drawn)))

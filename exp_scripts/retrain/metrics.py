@@ -20,7 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from common.errors import UserError
+from datasets.base import SplitArrays
 from exp_scripts.retrain.data import MaskedSet
+
+#: images per inference batch when scoring a split (``Classifier.predict_proba``'s default)
+EVAL_BATCH = 256
 
 
 def in_mask_energy(*, cams, masks) -> np.ndarray:
@@ -136,15 +140,16 @@ def swap_set(*, images, labels, masks, seed: int) -> np.ndarray:
                     donor_labels=labels, rng=np.random.default_rng(seed), exclude_same=np.arange(len(labels))).images
 
 
-def cue_set(dataset, *, split: str = "test", limit: int = 400, seed: int = 0) -> MaskedSet | None:
+def cue_set(dataset, *, split: str = "test", limit: int = 400, seed: int = 0, stream: bool = False) -> MaskedSet | None:
     """Images of ``split`` with a known cue region (the data set's ground-truth masks),
     at most ``limit`` (a seeded, class-stratified-by-chance sample); None when the data
-    set has no ground-truth masks."""
+    set has no ground-truth masks. ``stream``: read only the chosen images
+    (``Dataset.read_rows``), never the whole split; same images either way."""
     if not getattr(dataset, "has_ground_truth_masks", False) or split not in dataset.available_splits():
         return None
-    arr = dataset.arrays(split)
+    indices, labels = dataset.index_table(split)
     keep, masks = [], []
-    for pos, idx in enumerate(arr.indices):
+    for pos, idx in enumerate(indices):
         m = dataset.irrelevant_mask(str(idx))
         if m is not None and (m > 0).any():
             keep.append(pos)
@@ -156,8 +161,10 @@ def cue_set(dataset, *, split: str = "test", limit: int = 400, seed: int = 0) ->
     if len(keep) > limit:
         pick = np.sort(np.random.default_rng(seed).choice(len(keep), size=limit, replace=False))
         keep, masks = keep[pick], masks[pick]
-    return MaskedSet([str(arr.indices[p]) for p in keep], arr.images[keep], arr.labels[keep].astype(np.int64),
-                     masks.astype(np.uint8), arr.labels[keep].astype(np.int64))
+    chosen = [str(indices[p]) for p in keep]
+    images = dataset.read_rows(chosen)[0] if stream else dataset.arrays(split).images[keep]
+    return MaskedSet(chosen, images, labels[keep].astype(np.int64), masks.astype(np.uint8),
+                     labels[keep].astype(np.int64))
 
 
 def cue_metrics(clf, mset: MaskedSet | None, *, seed: int = 0, swapped: np.ndarray | None = None) -> dict | None:
@@ -171,16 +178,28 @@ def cue_metrics(clf, mset: MaskedSet | None, *, seed: int = 0, swapped: np.ndarr
     return {**rel, "energy_true": ex["mean_energy"], "energy_pred": ex["mean_energy_pred"], "wr": ex["mean_wr"]}
 
 
-def evaluate_splits(clf, dataset) -> dict:
+def split_images(dataset, split: str, *, stream: bool, batch_size: int = EVAL_BATCH):
+    """``(images, labels int64 [N])`` of a split for ``Classifier.predict_proba``: its
+    image array, or (``stream``) a batched ``tf.data`` of the split read from storage
+    each time it is iterated. Both give ``predict_proba`` the same batches of
+    ``batch_size`` images, so the probabilities are the same numbers."""
+    if not stream:
+        arr = dataset.arrays(split)
+        return arr.images, arr.labels
+    return dataset.split(split, batch_size=batch_size), dataset.index_table(split)[1]
+
+
+def evaluate_splits(clf, dataset, *, stream: bool = False) -> dict:
     """``{"accuracy": {split: acc}, "report": {split: sklearn report}, "preds": {split:
-    predicted class ids}}`` over train/val/test."""
+    predicted class ids}}`` over train/val/test; ``stream``: batch by batch from storage
+    (``split_images``), memory bounded by one batch, identical numbers."""
     acc, rep, preds = {}, {}, {}
     for split in ("train", "val", "test"):
         if split not in dataset.available_splits():
             continue
-        arr = dataset.arrays(split)
-        probs = clf.predict_proba(arr.images)
-        ev = clf.report_from_probs(probs, arr.labels)
+        images, labels = split_images(dataset, split, stream=stream)
+        probs = clf.predict_proba(images, batch_size=EVAL_BATCH)
+        ev = clf.report_from_probs(probs, labels)
         acc[split] = ev["accuracy"]
         rep[split] = ev["report"]
         preds[split] = probs.argmax(1)
@@ -195,3 +214,21 @@ def changed_predictions(*, labels, before, after) -> dict:
     return {"fixed": np.flatnonzero((before != labels) & (after == labels)).tolist(),
             "broken": np.flatnonzero((before == labels) & (after != labels)).tolist(),
             "switched": np.flatnonzero((before != labels) & (after != labels) & (before != after)).tolist()}
+
+
+def test_view(dataset, *, stream: bool) -> SplitArrays:
+    """The test split for the changed-predictions outputs: its arrays, or (``stream``)
+    its indices and labels with an empty ``{position: image}`` dict in place of the
+    images, filled by :func:`fetch_shown` with the few a figure shows."""
+    if not stream:
+        return dataset.arrays("test")
+    indices, labels = dataset.index_table("test")
+    return SplitArrays(indices, {}, labels)
+
+
+def fetch_shown(dataset, test: SplitArrays, changes: dict, *, per_kind: int = 8) -> None:
+    """Reads into a streamed :func:`test_view` the images ``changed_figure`` shows (the
+    first ``per_kind`` fixed and broken ones); nothing to do for arrays."""
+    if isinstance(test.images, dict):
+        shown = sorted({p for kind in ("fixed", "broken") for p in changes[kind][:per_kind]})
+        test.images.update(zip(shown, dataset.read_rows(test.indices[shown])[0]))

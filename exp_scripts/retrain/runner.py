@@ -9,6 +9,7 @@ set up *before* the run folder is touched.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import zlib
 from pathlib import Path
@@ -31,10 +32,15 @@ from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
 from exp_scripts.retrain.loop import Diverged, Stopping, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
-from exp_scripts.retrain.metrics import changed_predictions, cue_metrics, cue_set, evaluate_splits, explain, swap_set
+from exp_scripts.retrain.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
+                                         fetch_shown, split_images, swap_set, test_view)
 from exp_scripts.retrain.outputs import (cam_arrays, comparison_table, save_cam_figure, save_changed_figure,
                                          save_iterations_figure)
 from plot_utils.results import CAMS_FILE, save_cams
+
+log = logging.getLogger(__name__)
+#: a training split above this many bytes as arrays earns a hint about ``data.stream``
+STREAM_HINT_BYTES = 2 << 30
 
 
 def _same_dataset(a: dict, b: dict) -> bool:
@@ -66,7 +72,8 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
     def masked(selection, where, train_only=True):
         masks = [read_mask(selection.mask_path(it), expected_hw=dataset.image_shape[:2],
                            what=f"{where}: mask for index '{it.index}'") for it in selection.items]
-        return masked_set_from_items(dataset, selection.items, masks, where=where, train_only=train_only)
+        return masked_set_from_items(dataset, selection.items, masks, where=where, train_only=train_only,
+                                     stream=cfg.data.stream)
 
     selected = masked(sel, f"selection '{sel_path}'")
     heldout = MaskedSet.empty(dataset.image_shape)
@@ -87,11 +94,14 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
 
 
 def build_methods(cfg: RetrainConfig):
-    """Method instances for the config (unknown names/params fail before any work)."""
+    """Method instances for the config (unknown names/params, and with ``data.stream``
+    methods that need the whole training split, fail before any work)."""
     out = []
     for i, spec in enumerate(cfg.methods):
         try:
             out.append(get_method(spec.name, spec.params, label=spec.key))
+            if cfg.data.stream:
+                out[-1].check_streaming()
         except UserError as exc:
             raise UserError(f"methods[{i}]: {exc}") from None
     return out
@@ -175,7 +185,8 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     h, w, k = base.grid_shape
     data = RetrainData(dataset, selected, heldout, (h, w, k),
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
-                       propagation_params=dataclasses.asdict(cfg.propagation))
+                       propagation_params=dataclasses.asdict(cfg.propagation),
+                       shuffle_buffer=cfg.data.shuffle_buffer if cfg.data.stream else None)
     methods = build_methods(cfg)
     # same seed, same machine -> bit-identical numbers (see common.seeding.set_seed)
     set_seed(cfg.seed)
@@ -215,15 +226,18 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
 
     say(f"evaluating the base model ({len(selected)} selected, {len(heldout)} held-out masked images)")
-    base_eval = evaluate_splits(base, dataset)
+    stream = data.streaming
+    base_eval = evaluate_splits(base, dataset, stream=stream)
+    if not stream and dataset.arrays("train").images.nbytes > STREAM_HINT_BYTES:
+        log.warning("the training split holds %.1f GB as arrays; \"data\": {\"stream\": true} keeps retraining "
+                    "memory bounded", dataset.arrays("train").images.nbytes / 1e9)
     sel_before, held_before = explain(base, selected), explain(base, heldout)
     # test images with a known cue region: behavioural reliance before/after every method
-    cue_images = cue_set(dataset, split="test", seed=cfg.seed)
+    cue_images = cue_set(dataset, split="test", seed=cfg.seed, stream=stream)
     cue_swapped = None if cue_images is None else swap_set(
         images=cue_images.images, labels=cue_images.labels, masks=cue_images.masks, seed=cfg.seed)
     cue_before = cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped)
-    val = dataset.arrays("val") if "val" in dataset.available_splits() else None
-    val_xy = (val.images, val.labels) if val is not None else None
+    val_xy = split_images(dataset, "val", stream=stream) if "val" in dataset.available_splits() else None
     # the user's validation split usually carries the cue: score models on a cue-swapped
     # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
     val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
@@ -263,7 +277,9 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         except Diverged as exc:
             failure = exc
             break
-        ev = evaluate_splits(m.clf, dataset)
+        finally:
+            m.release()
+        ev = evaluate_splits(m.clf, dataset, stream=stream)
         if cfg.save_models:
             # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
             m.clf.save(mdir / "model.keras")
@@ -283,7 +299,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                                  "p_true": np.stack(along["p_true"]),
                                  "kept": np.asarray(res.best["iteration"] if res.best else res.iterations_run)}
         test_changes = None
-        test = dataset.arrays("test") if "test" in ev["preds"] else None
+        test = test_view(dataset, stream=stream) if "test" in ev["preds"] else None
         if test is not None:
             test_changes = changed_predictions(labels=test.labels, before=base_eval["preds"]["test"],
                                                after=ev["preds"]["test"])
@@ -319,11 +335,12 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                                        class_names=class_names,
                                        title=f"{m.label}: true-class CAM of the selected images along the run")
             if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
+                fetch_shown(dataset, test, test_changes)
                 save_changed_figure(mdir / "changed_test.png", test, test_changes,
                                     before=base_eval["preds"]["test"], after=ev["preds"]["test"],
                                     class_names=class_names, title=f"{m.label}: test images whose prediction changed")
         described[m.label] = MethodInfo(
-            **m.describe(), seconds=time.perf_counter() - t0,
+            **m.describe(), seconds=time.perf_counter() - t0, batch_seconds=res.batch_seconds,
             trainable=Trainable(**trainable_summary(m.clf.model, **freeze_args(cfg.freeze))),
             changed_test=None if test_changes is None else {
                 k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},
@@ -340,7 +357,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         methods=results, failure=None if failure is None else Failure(
             reason=str(failure), method=failure.method, not_run=[m.label for m in methods[len(results) + 1:]]))
     table = None if failure is not None else comparison_table(summary, extras)
-    n_train = len(dataset.arrays("train"))
+    n_train = data.train_size()
     info = dict(base_info or {})
     if info.get("dataset") is not None:
         info["dataset"] = DatasetSpec(**info["dataset"])

@@ -205,7 +205,7 @@ def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: Masked
     if len(selected) == 0:
         raise UserError(f"sweep {kind}: the selection is empty")
     root = Path(root)
-    runs = plan(kind, grid=base.grid_shape, selected=selected, n_train=len(dataset.arrays("train")))
+    runs = plan(kind, grid=base.grid_shape, selected=selected, n_train=len(dataset.index_table("train")[1]))
     silent = lambda s: None  # noqa: E731
     rows, base_acc = [], None
     # the sweep folder is one transaction: built privately, swapped in when every candidate ran

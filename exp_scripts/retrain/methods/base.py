@@ -57,6 +57,8 @@ class Method(abc.ABC):
         DEFAULTS: parameter defaults (the valid parameter names).
         CHOICES: allowed values of string parameters.
         TYPES: the type of parameters whose default is None (nullable).
+        whole_train: what the method does with the whole training split in memory (it
+            then refuses ``data.stream``), or None when random batches are all it reads.
     """
 
     name = "base"
@@ -69,6 +71,7 @@ class Method(abc.ABC):
     CHOICES: dict[str, tuple] = {}
     #: types of parameters whose default is None
     TYPES: dict[str, type] = {}
+    whole_train: str | None = None
 
     def __init__(self, params: dict | None = None, label: str | None = None):
         self.label = label or self.name
@@ -78,6 +81,7 @@ class Method(abc.ABC):
         self.batch_random = 0
         self.batch_selected = 0
         self.with_replacement = False
+        self._random = None
 
     # ----- parameters -------------------------------------------------------------
     @classmethod
@@ -127,6 +131,19 @@ class Method(abc.ABC):
     def describe(self) -> dict:
         return {"name": self.name, "letter": self.letter, "params": dict(self.params)}
 
+    def whole_train_need(self) -> str | None:
+        """Why this method (with its params) needs the whole training split in memory, or
+        None when it can run on streamed batches (``data.stream``)."""
+        return self.whole_train
+
+    def check_streaming(self) -> None:
+        """Raises UserError (one line naming the method and ``data.stream``) when the
+        method cannot run on streamed batches."""
+        need = self.whole_train_need()
+        if need:
+            raise UserError(f"method '{self.label}' ({self.name}) cannot run with data.stream: true: it {need}; "
+                            "set data.stream: false or leave the method out")
+
     # ----- setup ------------------------------------------------------------------
     def setup(self, *, clf, data: RetrainData, batch_random: int, batch_selected: int, seed: int,
               with_replacement: bool = False) -> None:
@@ -137,6 +154,8 @@ class Method(abc.ABC):
                 for a method that reads masks (naming the image); ``batch_selected``
                 larger than the pool without ``with_replacement``.
         """
+        if data.streaming:
+            self.check_streaming()
         if self.needs_selection and len(data.selected) == 0:
             raise UserError(f"method '{self.label}' needs a selection with at least one masked image; the selection is empty")
         sel = data.selected
@@ -167,28 +186,53 @@ class Method(abc.ABC):
         """Per-method precomputation (pool variants, calibration, misclassified list)."""
 
     # ----- batches ----------------------------------------------------------------
+    def batch_counts(self) -> tuple[int, int]:
+        """``(random, selected)`` images per batch (selected slots become random ones when the pool is empty)."""
+        n_sel = self.batch_selected if len(self.pool) else 0
+        return self.batch_random + (self.batch_selected - n_sel), n_sel
+
     def sample_positions(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(train positions, pool positions)`` of one batch."""
-        n_sel = self.batch_selected if len(self.pool) else 0
-        n_rand = self.batch_random + (self.batch_selected - n_sel)
+        n_rand, n_sel = self.batch_counts()
         return compose_indices(rng, n_train=len(self.ctx.train), n_random=n_rand,
                                pool_size=len(self.pool), n_selected=n_sel, with_replacement=self.with_replacement)
 
     def sample_batch(self, rng: np.random.Generator) -> dict:
         """One batch as NumPy arrays: ``images`` float32 ``[N,H,W,C]``, ``labels`` int64,
         ``masks`` float32 ``[N,h,w]`` (zeros for random images), ``selected`` float32 ``[N]``,
-        plus ``masks_full`` ``[N,H,W]`` in {0,1} when ``needs_full_masks``."""
+        plus ``masks_full`` ``[N,H,W]`` in {0,1} when ``needs_full_masks``.
+
+        With ``data.stream`` the random images are the next batch of the method's own
+        stream of the training split (seeded by the method's seed); ``rng`` draws the pool items.
+        """
+        if self.ctx.streaming:
+            n_rand, n_sel = self.batch_counts()
+            _, sel = compose_indices(rng, n_train=0, n_random=0, pool_size=len(self.pool), n_selected=n_sel,
+                                     with_replacement=self.with_replacement)
+            if self._random is None:
+                self._random = self.ctx.random_batches(batch_size=max(n_rand, 1), seed=self.seed)
+            images, labels = next(self._random) if n_rand else (self.pool.images[:0], self.pool.labels[:0])
+            return self.assemble_images(images, labels, sel)
         tr, sel = self.sample_positions(rng)
         return self.assemble(tr, sel)
 
+    def release(self) -> None:
+        """Drops the method's training stream (its shuffle buffer) once its run is over."""
+        self._random = None
+
     def assemble(self, train_pos: np.ndarray, pool_pos: np.ndarray) -> dict:
+        """The batch of training positions ``train_pos`` and pool items ``pool_pos``."""
         train = self.ctx.train
-        n_r, n_s = len(train_pos), len(pool_pos)
+        return self.assemble_images(train.images[train_pos], train.labels[train_pos], pool_pos)
+
+    def assemble_images(self, images: np.ndarray, labels: np.ndarray, pool_pos: np.ndarray) -> dict:
+        """The batch of random ``images`` uint8 ``[R,H,W,C]`` with ``labels`` and pool items ``pool_pos``."""
+        n_r, n_s = len(labels), len(pool_pos)
         gh, gw = self.ctx.grid[:2]
-        images = np.concatenate([train.images[train_pos], self.pool.images[pool_pos]]).astype(np.float32)
+        images = np.concatenate([images, self.pool.images[pool_pos]]).astype(np.float32)
         batch = {
             "images": images,
-            "labels": np.concatenate([train.labels[train_pos], self.pool.labels[pool_pos]]).astype(np.int64),
+            "labels": np.concatenate([labels, self.pool.labels[pool_pos]]).astype(np.int64),
             "masks": np.concatenate([np.zeros((n_r, gh, gw), np.float32), self.pool.grid[pool_pos]]),
             "selected": np.concatenate([np.zeros(n_r, np.float32), np.ones(n_s, np.float32)]),
         }

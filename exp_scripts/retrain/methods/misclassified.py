@@ -18,6 +18,7 @@ class Misclassified(Continued):
     letter = "B"
     description = "30% random / 70% initially misclassified images, plain CE"
     DEFAULTS = {"share": 0.7, "min_pool": 20}
+    whole_train = "scores every training image at the start and draws the misclassified ones by position"
 
     @classmethod
     def check_params(cls, params):

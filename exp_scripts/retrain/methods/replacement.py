@@ -35,6 +35,14 @@ class ReplacementMethod(Method):
     def generator_spec(self) -> tuple[str, dict]:
         return self.generator, {}
 
+    def whole_train_need(self) -> str | None:
+        from image_generator.registry import generator_class
+
+        name = self.generator_spec()[0]
+        if generator_class(name).needs_donors:
+            return f"takes its fills from donor images anywhere in the training split (generator '{name}')"
+        return None
+
     def prepare(self):
         """Draws ``variants`` checked fills per selected image (``image_generator.base.variants``).
 

@@ -33,6 +33,7 @@ class Swap(Method):
     DEFAULTS = {"variants": 4, "propagate": True, "random_share": 1.0, "candidates": 8, "penalty": "none",
                 "donors": "any", "lam_scale": CALIBRATED_SCALE, "pasa_base": 0.4, "pasa_threshold": 0.7}
     CHOICES = {"penalty": ("none", "pas", "pasa"), "donors": ("any", "other")}
+    whole_train = "draws swap donors from the whole training split (and propagates the masks over it)"
 
     @classmethod
     def check_params(cls, params):
@@ -131,6 +132,7 @@ class FilterPenalty(Method):
     letter = ""
     description = "the filters firing inside the masks penalised on every image"
     DEFAULTS = {"lam": 1.0}
+    whole_train = "propagates the masks over the whole training split"
 
     @classmethod
     def check_params(cls, params):

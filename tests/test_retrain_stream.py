@@ -1,0 +1,168 @@
+"""Retraining with ``data.stream``: batches streamed from the records, batch-wise
+evaluation equal to the array path, refusals, a whole streamed run on tiny data."""
+import json
+
+import numpy as np
+import pytest
+
+from common.config import from_dict
+from common.errors import UserError
+from datasets.records_dataset import RecordDataset
+from exp_scripts.retrain.config import RetrainConfig
+from exp_scripts.retrain.data import RetrainData, masked_set_from_items
+from exp_scripts.retrain.methods import REGISTRY, get_method
+from exp_scripts.retrain.metrics import evaluate_splits
+from exp_scripts.retrain.runner import run_retraining
+from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
+from tf_records_parser import records as rec
+
+#: the methods that need the whole training split in memory
+REFUSING = {"misclassified", "swap", "filter_penalty", "crop_replace"}
+
+
+def _records(tmp_path, shard_size=10) -> RecordDataset:
+    """The tiny retraining data set (48 train / 24 val / 24 test, 16×16×1) as TFRecords
+    in several shards per split, ground-truth masks on the training images."""
+    arrays = make_dataset()
+    rows = []
+    for split in arrays.available_splits():
+        a = arrays.arrays(split)
+        for idx, img, lab in zip(a.indices, a.images, a.labels):
+            rows.append((split, rec.Record(index=str(idx), image=img, label=int(lab),
+                                           mask=arrays.irrelevant_mask(str(idx)))))
+    m = rec.write_records(tmp_path / "records", rows, name="records", class_names=arrays.class_names,
+                          image_shape=arrays.image_shape, extra={"has_ground_truth": True}, shard_size=shard_size)
+    return RecordDataset(tmp_path / "records", m)
+
+
+def _epoch(ds, seed, buffer=16, batch=8):
+    """The first 48 streamed (index, image, label) of the training split, as lists."""
+    it = ds.stream("train", batch_size=batch, shuffle_buffer=buffer, seed=seed).as_numpy_iterator()
+    idx, img, lab = [], [], []
+    for _ in range(48 // batch):
+        i, x, y = next(it)
+        assert x.shape == (batch, 16, 16, 1) and x.dtype == np.uint8 and y.dtype == np.int64
+        idx += [s.decode() for s in i]
+        img.append(x)
+        lab.append(y)
+    return idx, np.concatenate(img), np.concatenate(lab)
+
+
+@pytest.mark.parametrize("kind", ["records", "arrays"])
+def test_streamed_batches_cover_the_split_with_the_right_labels_and_repeat_with_the_seed(tmp_path, kind):
+    ds = _records(tmp_path) if kind == "records" else make_dataset()
+    truth = make_dataset().arrays("train")
+    where = {str(i): k for k, i in enumerate(truth.indices)}
+    idx, img, lab = _epoch(ds, seed=3)
+    assert sorted(idx) == sorted(where)  # one epoch = every image once, though the buffer is 16 of 48
+    pos = [where[i] for i in idx]
+    np.testing.assert_array_equal(img, truth.images[pos])
+    np.testing.assert_array_equal(lab, truth.labels[pos])
+    assert idx != sorted(idx, key=where.get)  # shuffled
+    assert _epoch(ds, seed=3)[0] == idx and _epoch(ds, seed=4)[0] != idx
+    if kind == "records":
+        assert not ds._splits  # never loaded whole
+
+
+def test_records_read_rows_index_table_and_masks_without_loading_a_split(tmp_path):
+    ds, truth = _records(tmp_path), make_dataset()
+    want = ["train_00007", "test_00003", "train_00002", "train_00007"]
+    images, labels = ds.read_rows(want)
+    ref_images, ref_labels = truth.get_many(want)
+    np.testing.assert_array_equal(images, ref_images)
+    np.testing.assert_array_equal(labels, ref_labels)
+    indices, labels = ds.index_table("val")
+    np.testing.assert_array_equal(indices, truth.arrays("val").indices)
+    np.testing.assert_array_equal(labels, truth.arrays("val").labels)
+    np.testing.assert_array_equal(ds.irrelevant_mask("train_00005"), truth.irrelevant_mask("train_00005"))
+    assert not ds._splits
+    with pytest.raises(UserError, match="no split 'nope'"):
+        ds.index_table("nope")
+
+
+def test_streaming_evaluation_equals_the_array_path(tmp_path):
+    clf = make_classifier()
+    streamed = evaluate_splits(clf, _records(tmp_path), stream=True)
+    arrays = evaluate_splits(clf, RecordDataset(tmp_path / "records"), stream=False)
+    assert streamed["accuracy"] == arrays["accuracy"] and streamed["report"] == arrays["report"]
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(streamed["preds"][split], arrays["preds"][split])
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_methods_that_need_the_whole_training_split_refuse_streaming_in_one_line(name):
+    m = get_method(name)
+    if name not in REFUSING:
+        m.check_streaming()
+        return
+    with pytest.raises(UserError) as exc:
+        m.check_streaming()
+    text = str(exc.value)
+    assert "\n" not in text and f"method '{name}'" in text and "data.stream: true" in text
+
+
+def test_inpainting_streams_but_a_donor_generator_does_not():
+    get_method("inpaint_replace", {"generator": "telea"}).check_streaming()
+    with pytest.raises(UserError, match="generator 'crop_replace'"):
+        get_method("inpaint_replace", {"generator": "crop_replace"}).check_streaming()
+
+
+def _cfg(**over):
+    raw = {"name": "t", "selection": "sel.json", "iterations": 3, "eval_every": 2,
+           "batch": {"random": 6, "selected": 2}, "data": {"stream": True, "shuffle_buffer": 16},
+           "counterfactual_val": False, "overlays": False, "save_models": False,
+           "methods": [{"name": "continued"}, {"name": "pas"}]}
+    raw.update(over)
+    return from_dict(RetrainConfig, raw, source="cfg.json")
+
+
+def test_config_names_the_field_and_refuses_counterfactual_val_with_streaming():
+    with pytest.raises(UserError, match="shuffle_buffer"):
+        _cfg(data={"stream": True, "shuffle_buffer": 0})
+    with pytest.raises(UserError, match="counterfactual_val: true .* data.stream: true"):
+        _cfg(counterfactual_val=True)
+    assert _cfg(data={}, counterfactual_val=True).data.stream is False  # arrays stay the default
+
+
+def test_streamed_batch_mixes_stream_and_pool(tmp_path):
+    ds, clf = _records(tmp_path), make_classifier()
+    items, masks = selection_items(make_dataset(), 3)
+    sel = masked_set_from_items(ds, items, masks, stream=True)
+    data = RetrainData(ds, sel, sel, clf.grid_shape, {"mode": "area", "threshold": 0.25}, shuffle_buffer=16)
+    runs = []
+    for _ in range(2):  # the same seed gives the same batches
+        m = get_method("pas")
+        m.setup(clf=clf, data=data, batch_random=6, batch_selected=2, seed=5)
+        rng = np.random.default_rng(0)
+        runs.append([m.sample_batch(rng) for _ in range(3)])
+    for a, b in zip(*runs):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    b = runs[0][0]
+    assert b["images"].shape == (8, 16, 16, 1) and b["images"].dtype == np.float32
+    np.testing.assert_array_equal(b["selected"], [0] * 6 + [1] * 2)
+    assert not b["masks"][:6].any() and b["masks"][6:].any()
+    assert set(b["labels"][6:].tolist()) <= set(sel.labels.tolist())
+    assert not ds._splits
+    with pytest.raises(UserError, match="method 'swap' .*data.stream"):
+        get_method("swap").setup(clf=clf, data=data, batch_random=6, batch_selected=2, seed=5)
+
+
+def test_streamed_run_completes_and_never_loads_the_training_split(tmp_path):
+    items, masks = selection_items(make_dataset(), 3)
+    ds = _records(tmp_path)
+    sel = masked_set_from_items(ds, items, masks, stream=True)
+    with pytest.raises(UserError, match="methods\\[1\\]: method 'misclassified'"):
+        run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "misclassified"}]), base=make_classifier(),
+                       dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "refused", quiet=True)
+    assert not (tmp_path / "refused").exists()
+    path = run_retraining(_cfg(methods=[{"name": "pas"}]), base=make_classifier(), dataset=ds, selected=sel,
+                          heldout=sel, run_dir=tmp_path / "run", quiet=True, out=lambda s: None)
+    assert "train" not in ds._splits  # sampled and scored from the records only
+    s = json.loads(path.read_text())
+    assert s["status"] == "complete" and list(s["methods"]) == ["pas"]
+    assert set(s["base"]["accuracy"]) == {"train", "val", "test", "val_swap"} and s["base"]["accuracy"]["val_swap"] is None
+    m = s["methods"]["pas"]
+    assert m["iterations"]["run"] == 3 and m["iterations"]["best"]["on"] == "val"
+    assert all(0.0 <= m["accuracy"][k] <= 1.0 for k in ("train", "val", "test"))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == {"stream": True, "shuffle_buffer": 16}

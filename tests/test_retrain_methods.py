@@ -81,6 +81,11 @@ def test_early_stopping_without_improvement_ends_on_the_starting_weights(env):
     assert res.best["iteration"] == 0 and res.best["restored"] is True
     for a, b in zip(m.clf.model.get_weights(), start):
         np.testing.assert_array_equal(a, b)
+    # start_from: no stop before that iteration, however long the plateau; then at once
+    m = _setup("continued", env)
+    res = run_loop(m, iterations=20, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=1, val=val,
+                   history_path=None, stopping=Stopping(on="val", patience=3, min_delta=1.0, start_from=7))
+    assert res.iterations_run == 7 and res.best["iteration"] == 0
 
 
 def test_early_stopping_keeps_the_best_scoring_weights(env):

@@ -115,7 +115,11 @@ class StopSpec:
     usually carries the cue too), ``val`` (plain validation accuracy; right when the
     validation split is known to be free of the cue) or ``none`` (run all
     ``iterations``). The run stops when the score has not improved by ``min_delta``
-    for ``patience`` iterations and, with ``restore_best``, ends with the weights of
+    for ``patience`` iterations, never before iteration ``start_from`` (a base that
+    never learned the object sits at chance for a few hundred iterations of swaps
+    before it grows the object's features: on the suite's caption and background sets
+    the cue-swapped score first rose between iterations 175 and 300), and, with
+    ``restore_best``, ends with the weights of
     the best-scoring check (the base model's own score is the first check, so a
     method that only makes things worse ends where it started). Without masks or
     without a validation split ``val_swap`` falls back to ``val``, then to ``none``;
@@ -126,6 +130,7 @@ class StopSpec:
     patience: int = field(default=200, metadata={"min": 1})
     min_delta: float = field(default=0.005, metadata={"min": 0.0, "max": 1.0})
     restore_best: bool = True
+    start_from: int = field(default=500, metadata={"min": 0})
 
 
 @dataclasses.dataclass(frozen=True)

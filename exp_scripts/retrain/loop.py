@@ -45,14 +45,15 @@ class Stopping:
     """Early stopping on a validation score (see ``exp_scripts.retrain.config.StopSpec``).
 
     ``on``: ``val`` or ``val_swap`` (which images score the model); ``patience``:
-    iterations without an improvement of ``min_delta`` before stopping;
-    ``restore_best``: end with the best-scoring weights.
+    iterations without an improvement of ``min_delta`` before stopping; never before
+    iteration ``start_from``; ``restore_best``: end with the best-scoring weights.
     """
 
     on: str
     patience: int
     min_delta: float = 0.005
     restore_best: bool = True
+    start_from: int = 0
 
 
 class Diverged(UserError):
@@ -186,7 +187,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                 best.update(iteration=it, score=score)
                 if stopping.restore_best:
                     best_weights = clf.model.get_weights()
-            elif it - best["iteration"] >= stopping.patience:
+            elif it - best["iteration"] >= stopping.patience and it >= stopping.start_from:
                 if progress:
                     progress(f"  {method.label}: stopped at iteration {it}: {stopping.on} accuracy has not "
                              f"improved on {best['score']:.3f} (iteration {best['iteration']}) for "

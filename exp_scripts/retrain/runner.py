@@ -145,7 +145,7 @@ def stopping_rule(cfg: RetrainConfig, *, has_val: bool, has_val_swap: bool) -> S
     if on == "none":
         return None
     return Stopping(on=on, patience=cfg.stopping.patience, min_delta=cfg.stopping.min_delta,
-                    restore_best=cfg.stopping.restore_best)
+                    restore_best=cfg.stopping.restore_best, start_from=cfg.stopping.start_from)
 
 
 def method_seed(seed: int, label: str) -> int:

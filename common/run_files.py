@@ -236,6 +236,7 @@ class StoppingInfo:
     patience: int
     min_delta: float
     restore_best: bool
+    start_from: int = 0
 
 
 @_frozen

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import time
 from pathlib import Path
@@ -24,7 +25,10 @@ import numpy as np
 from classification_models.classifier import Classifier, cross_entropy_loss
 from common.errors import UserError
 from common.io import append_jsonl
+from common.logs import progress_bars
 from datasets.base import Dataset
+
+log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "sgd")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
@@ -172,7 +176,6 @@ def fit(
     val_split: str | None = "val",
     loss_fn: Callable = cross_entropy_loss,
     history_path: str | Path | None = None,
-    quiet: bool = False,
     strategy=None,
     optimizer=None,
     label: str = "training",
@@ -187,7 +190,6 @@ def fit(
         val_split: split whose accuracy is logged per epoch (None: none).
         loss_fn: ``loss_fn(clf, batch) -> (loss, logs)``; batch has ``images`` and ``labels``.
         history_path: ``history.jsonl`` to append one line per epoch to.
-        quiet: no progress bars.
         strategy: a ``tf.distribute.Strategy`` or None.
         optimizer: a Keras optimiser (default: from ``options``).
         label: what is trained, for the stop message (``"base training"``).
@@ -225,7 +227,8 @@ def fit(
     stopped = None
     good = clf.model.get_weights()
     start = time.perf_counter()
-    epoch_bar = tqdm(range(1, options.epochs + 1), desc="epochs", unit="epoch", disable=quiet, leave=False)
+    bars = progress_bars(log)  # a terminal, not CI, INFO lines shown (common.logs)
+    epoch_bar = tqdm(range(1, options.epochs + 1), desc="epochs", unit="epoch", disable=not bars, leave=False)
     for epoch in epoch_bar:
         t0 = time.perf_counter()
         ds = _train_pipeline(dataset, train_split, options, epoch, drop_remainder=distributed)
@@ -235,7 +238,7 @@ def fit(
             ds = strategy.experimental_distribute_dataset(ds)
         sums: dict[str, float] = {}
         steps = 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="step", disable=quiet, leave=False)
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="step", disable=not bars, leave=False)
         for batch in ds:
             loss, logs = step(batch)
             value = float(loss)

@@ -13,6 +13,7 @@ import time
 
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
+from common.logs import add_verbosity_args, setup_logging
 
 
 def summary(ds) -> dict:
@@ -65,7 +66,9 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="{}", help="JSON object of data set parameters")
     parser.add_argument("--rebuild", action="store_true", help="regenerate even if cached")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as exc:

@@ -49,6 +49,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import os
 import shutil
 import sys
@@ -60,8 +61,11 @@ import numpy as np
 
 from common.cli import run_main
 from common.errors import UserError
+from common.logs import add_verbosity_args, setup_logging
 from datasets.suite_params import CLASSES, CUES, MAX_SIZE, MIN_SIZE, SPLITS, VAL_WORDS, SuiteParams
 from datasets.suite_render import cue_description, iter_split, layout
+
+log = logging.getLogger(__name__)
 
 VERSION = 2
 
@@ -303,8 +307,8 @@ def _parse_int(name: str, text: str) -> int:
         raise UserError(f"{name} must be an integer, got {text!r}") from None
 
 
-def run_suite(out_dir, *, quick: bool = False, overwrite: bool = False, sets: list[SetSpec] | None = None,
-              log=print) -> list[Path]:
+def run_suite(out_dir, *, quick: bool = False, overwrite: bool = False,
+              sets: list[SetSpec] | None = None) -> list[Path]:
     """Writes every set of :func:`suite_sets` into ``out_dir/<set name>/``; complete sets are skipped.
 
     Args:
@@ -312,10 +316,9 @@ def run_suite(out_dir, *, quick: bool = False, overwrite: bool = False, sets: li
         quick: only the ``QUICK_FAMILIES``.
         overwrite: regenerate sets that already exist.
         sets: other sets to write instead of :func:`suite_sets` (e.g. with smaller counts).
-        log: receives one line per set.
 
     Returns:
-        The set folders, in suite order.
+        The set folders, in suite order; one line per set (written or skipped) is logged (INFO).
 
     Raises:
         UserError: a set folder exists with other parameters (and not ``overwrite``).
@@ -329,10 +332,10 @@ def run_suite(out_dir, *, quick: bool = False, overwrite: bool = False, sets: li
             if not is_complete(target, spec.params):
                 raise UserError(f"set folder '{target}' exists but is not this suite's '{spec.name}' "
                                 f"(other parameters or version); remove it or pass --overwrite")
-            log(f"{spec.name:<36} exists, skipped   {target}")
+            log.info("%-36s exists, skipped   %s", spec.name, target)
         else:
             generate(target, spec, overwrite=overwrite)
-            log(f"{spec.name:<36} written in {time.perf_counter() - t0:5.1f} s   {target}")
+            log.info("%-36s written in %5.1f s   %s", spec.name, time.perf_counter() - t0, target)
         paths.append(target)
     return paths
 
@@ -357,7 +360,9 @@ def main(argv=None) -> int:
     for key, (_, text) in single.items():
         parser.add_argument("--" + key.replace("_", "-"), default=None, help=text)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output folders")
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     given = [key for key in single if getattr(args, key) is not None]
     if args.suite:
         if given:

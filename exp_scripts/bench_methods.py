@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
+from common.logs import add_verbosity_args, setup_logging
 
 METHODS = ("continued", "misclassified", "crop_replace", "inpaint_replace", "counterexamples",
            "selective_dropout", "pas", "pasa", "rrr", "rrr_gradcam")
@@ -72,20 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-result", default=None, help="base model (default: the symbols default, trained if missing)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--data-root", default=None)
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     quiet_tf_logs()
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
     from classification_models.train_result import load_train_result
-    from exp_scripts.exp_backprops import ensure_base_model
+    from exp_scripts.default_experiment import ensure_base_model
     import tempfile
 
     from select_tool.auto_select import auto_select
     from datasets.selection import load_selection
     from exp_scripts.retrain.data import masked_set_from_items
 
-    path = args.train_result or ensure_base_model(smoke=False, data_root=args.data_root, quiet=True)
+    path = args.train_result or ensure_base_model(smoke=False, data_root=args.data_root)
     tr = load_train_result(path)
     base, dataset = tr.load_model_and_data(args.data_root)
     with tempfile.TemporaryDirectory() as tmp:

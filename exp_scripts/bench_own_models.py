@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import statistics
 import subprocess
@@ -24,6 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
+from common.logs import add_verbosity_args, setup_logging
+
+log = logging.getLogger(__name__)
 
 MODELS = {"mobilenetv2": "MobileNetV2", "resnet50": "ResNet50", "efficientnetb0": "EfficientNetB0",
           "densenet121": "DenseNet121"}
@@ -139,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per method (after tracing)")
     parser.add_argument("--repeats", type=int, default=3, help="timed inference rounds")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     quiet_tf_logs()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
@@ -154,12 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     results = []
     for name in names:
-        print(f"{name}: {args.size}×{args.size}×3, batch {args.batch} ...", flush=True)
+        log.info("%s: %d×%d×3, batch %d ...", name, args.size, args.size, args.batch)
         cmd = [sys.executable, "-m", "exp_scripts.bench_own_models", "--child", "--models", name,
                *[f"--{k}={v}" for k, v in common.items()]]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            print(f"{name}: failed\n{proc.stderr[-2000:]}")
+            log.error("%s: failed\n%s", name, proc.stderr[-2000:])
             continue
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)

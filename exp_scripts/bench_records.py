@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
+from common.logs import add_verbosity_args, setup_logging
 
 
 def _throughput(ds_fn, n_images: int, repeats: int) -> float:
@@ -37,7 +38,9 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="{}", help="symbols parameters (JSON), default the embedded default set")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as exc:

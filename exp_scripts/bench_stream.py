@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import subprocess
 import sys
@@ -30,6 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
+from common.logs import add_verbosity_args, progress_bars, setup_logging
+
+log = logging.getLogger(__name__)
 
 CLASSES = ("ellipse", "rectangle", "triangle", "cross")
 SIZE = 224
@@ -112,8 +116,7 @@ def run_once(*, root: Path, data_root: Path, run_dir: Path, stream: bool, iterat
         "counterfactual_val": False, "overlays": False, "save_models": False}, source="bench_stream")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    run_retraining(cfg, base=clf, dataset=dataset, selected=selected, heldout=selected, run_dir=run_dir,
-                   quiet=True, out=lambda s: None)
+    run_retraining(cfg, base=clf, dataset=dataset, selected=selected, heldout=selected, run_dir=run_dir)
     wall = time.perf_counter() - t0
     info = load_run_info(run_dir).methods.values()
     summary = load_summary(run_dir).methods.values()
@@ -161,7 +164,9 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--shuffle-buffer", type=int, default=1024)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child run: JSON of run_once's arguments
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     if args.one:
         spec = json.loads(args.one)
         res = run_once(**{k: Path(v) if k in ("root", "data_root", "run_dir") else v for k, v in spec.items()})
@@ -182,7 +187,7 @@ def main(argv=None) -> int:
         print(f"drew and converted {sum(args.sizes) + 2 * EVAL_IMAGES * len(args.sizes)} images at "
               f"{SIZE}×{SIZE}×3 in {time.perf_counter() - t0:.1f} s")
         runs = [(n, mode, k) for n in args.sizes for mode in args.modes for k in range(args.repeats)]
-        for n, mode, k in tqdm(runs, desc="runs", disable=not sys.stderr.isatty()):
+        for n, mode, k in tqdm(runs, desc="runs", disable=not progress_bars(log)):
             spec = {"root": str(roots[n]), "data_root": str(tmp / "data"),
                     "run_dir": str(tmp / "runs" / f"{n}_{mode}_{k}"),
                     "stream": mode == "stream", "iterations": args.iterations, "shuffle_buffer": args.shuffle_buffer}

@@ -13,14 +13,15 @@ The base model is trained once and reused (``<results>/train/<set>``).
 """
 from __future__ import annotations
 
-import contextlib
-import io
+import logging
 from pathlib import Path
 
 from common.errors import UserError
 from common.paths import data_root as default_data_root
 from common.paths import results_root
 from exp_scripts.efficacy_suite import METHODS as SUITE_METHODS
+
+log = logging.getLogger(__name__)
 
 #: the methods of the default comparison: no-feedback baselines, the thesis's PAS and PASA,
 #: RRR, and the recommended default (``swap``, masks propagated) with its wrong-masks
@@ -55,16 +56,20 @@ def base_result_path(smoke: bool) -> Path:
     return results_root() / "train" / set_name(smoke) / do_interactive_exp.RESULT_FILE
 
 
-def ensure_base_model(*, smoke: bool, data_root, quiet: bool) -> Path:
-    """The default base model's train result: reused when present, else trained in-process."""
+def ensure_base_model(*, smoke: bool, data_root) -> Path:
+    """The default base model's train result: reused when present, else trained in-process
+    (progress and the trainer's summary line logged at INFO).
+
+    Raises:
+        UserError: the training failed (its error, or no train result written).
+    """
     from common.io import atomic_write_json
     from exp_scripts import do_interactive_exp
     from exp_scripts.efficacy_suite import train_config
 
     result = base_result_path(smoke)
     if result.exists():
-        if not quiet:
-            print(f"reusing the base model {result}")
+        log.info("reusing the base model %s", result)
         return result
     folder, spec = ensure_data(smoke=smoke, data_root=data_root)
     cfg = train_config(set_name(smoke), folder, spec, seed=0)
@@ -73,21 +78,19 @@ def ensure_base_model(*, smoke: bool, data_root, quiet: bool) -> Path:
     out = result.parent
     cfg_path = out.parent / f"{out.name}_train_config.json"
     atomic_write_json(cfg_path, cfg)
-    if not quiet:
-        print(f"training the default base model on {folder} into {out} (once; reused afterwards)")
-    argv = [str(cfg_path), "--output-dir", str(out)] + (["--quiet"] if quiet else [])
-    if data_root:
-        argv += ["--data-root", str(data_root)]
-    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-        code = do_interactive_exp.main(argv)
-    if code or not result.exists():
-        raise UserError(f"training the default base model failed (exit {code}); run "
+    log.info("training the default base model on %s into %s (once; reused afterwards)", folder, out)
+    written = do_interactive_exp.run_file(cfg_path, data_root=data_root, output_dir=out)
+    if not result.exists():
+        raise UserError(f"training the default base model wrote '{written}', not '{result}'; run "
                         f"python -m exp_scripts.do_interactive_exp {cfg_path} to see why")
+    log.info("%s", do_interactive_exp.summary_line(result))
+    log.info("%s", result)
     return result
 
 
-def default_config(*, smoke: bool, data_root, quiet: bool, output_dir: str | None):
-    """Builds the default experiment (base model, auto selection) and returns ``(config, config_path)``."""
+def default_config(*, smoke: bool, data_root, output_dir: str | None):
+    """Builds the default experiment (base model, auto selection) and returns ``(config, config_path)``;
+    what it does is logged at INFO."""
     import math
 
     from classification_models.train_result import load_train_result
@@ -97,7 +100,7 @@ def default_config(*, smoke: bool, data_root, quiet: bool, output_dir: str | Non
     from exp_scripts.efficacy_suite import MASKED_SHARE
     from exp_scripts.retrain.config import RetrainConfig
 
-    result = ensure_base_model(smoke=smoke, data_root=data_root, quiet=quiet)
+    result = ensure_base_model(smoke=smoke, data_root=data_root)
     tr = load_train_result(result)
     n_train = len(tr.load_dataset(data_root).arrays("train"))
     out = Path(output_dir) if output_dir else results_root() / "backprops"
@@ -105,8 +108,7 @@ def default_config(*, smoke: bool, data_root, quiet: bool, output_dir: str | Non
     sel_dir = out / f"{name}_selection"
     n_sel = max(1, int(math.floor(MASKED_SHARE * n_train + 1e-9)))
     sel = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
-                      heldout=6 if smoke else 20, heldout_split="test", seed=0, data_root=data_root,
-                      log=None if quiet else (lambda msg: print(f"auto-select: {msg}")))
+                      heldout=6 if smoke else 20, heldout_split="test", seed=0, data_root=data_root)
     held = sel.parent / HELDOUT_FILE
     batch = {"random": 10, "selected": 2} if smoke else {"random": 50, "selected": 5}
     raw = {

@@ -4,14 +4,14 @@
 
 Options: ``--data-root DIR`` (data cache, default $VF_DATA_ROOT or ./data),
 ``--output-dir DIR`` (run folder, default the config's ``output_dir`` or
-``<results root>/train/<name>``), ``--quiet`` (no progress bars or summary),
+``<results root>/train/<name>``), ``-q/--quiet`` (no progress bars), ``-v/--verbose``,
 ``--smoke`` (1 epoch of 3 steps, for CI).
 
 The run folder describes itself: ``config.json`` (resolved config), ``history.jsonl``
 (one line per epoch), ``model.keras``, ``metrics.json`` (accuracy, per-class report and
 confusion matrix per split), ``cams/*.png`` (CAM overlays of training images) and,
 written last, ``result.json`` — the train result later tools take as their only
-argument. Its path is the last line on stdout. The folder is written as one
+argument. Its path is the last line on stdout, after a line with the accuracy per split. The folder is written as one
 transaction (``common.runs``): a second run into it fails at once, naming the first;
 the new run replaces the old one only when complete, and the old one is kept as
 ``<folder>.previous``; a failed attempt is kept as ``<folder>.failed``. Modes (eval only, continued training,
@@ -24,8 +24,9 @@ from ``init_from.layers`` / ``init_from.input``) and recorded in ``result.json``
 """
 from __future__ import annotations
 
-import contextlib
 import argparse
+import contextlib
+import logging
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -36,10 +37,13 @@ from common.cli import quiet_tf_logs, run_main
 from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_path, atomic_write_json, ensure_dir
+from common.logs import add_verbosity_args, setup_logging
 from common.runs import run_transaction
 from common.paths import data_root as resolve_data_root
 from common.paths import results_root
 from exp_scripts.train_config import TrainConfig, load_train_config, smoke
+
+log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 MODEL_FILE = "model.keras"
@@ -152,7 +156,7 @@ def _evaluate(clf, dataset, splits) -> dict:
     return {s: clf.evaluate(dataset, s) for s in splits if sizes.get(s, 0)}
 
 
-def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet: bool = False) -> Path:
+def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Path:
     """Runs ``cfg`` and returns the path of the written train result.
 
     Raises:
@@ -204,8 +208,8 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet
             )
             val_split = None if cfg.upper_bound is not None else "val"
             fit_result = training.fit(clf, train_view, options, val_split=val_split,
-                                      history_path=work / "history.jsonl", quiet=quiet, strategy=strategy,
-                                          label=f"{cfg.mode} training")
+                                      history_path=work / "history.jsonl", strategy=strategy,
+                                      label=f"{cfg.mode} training")
         model_path = clf.save(work / MODEL_FILE)
         if fit_result is not None and fit_result.stopped:
             raise UserError(f"training stopped: {fit_result.stopped}; the last good model is "
@@ -245,7 +249,31 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None, quiet
     return run_dir / RESULT_FILE
 
 
-def _summary(result_path: Path) -> str:
+def run_file(config_path: str | Path, *, data_root=None, output_dir=None, smoke_preset: bool = False) -> Path:
+    """What the command does, without the command line (for tools that train in-process):
+    loads the train config file, applies the ``--smoke`` preset if asked, runs it.
+
+    Args:
+        config_path: a train config JSON.
+        data_root: the data cache root (default $VF_DATA_ROOT or ./data).
+        output_dir: the run folder (default: the config's ``output_dir`` or
+            ``<results root>/train/<name>``).
+        smoke_preset: 1 epoch of 3 steps (``--smoke``).
+
+    Returns:
+        The path of the written train result.
+
+    Raises:
+        UserError: see ``run``.
+    """
+    cfg = load_train_config(config_path)
+    if smoke_preset:
+        cfg = smoke(cfg)
+    return run(cfg, source=str(config_path), data_root=data_root, output_dir=output_dir)
+
+
+def summary_line(result_path: Path) -> str:
+    """One line on a train result: name, mode, training time and accuracy per split."""
     from classification_models.train_result import load_train_result
 
     res = load_train_result(result_path)
@@ -259,16 +287,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("config", help="train config JSON (config_files/train_files/*.json)")
     parser.add_argument("--data-root", default=None, help="data cache root (default $VF_DATA_ROOT or ./data)")
     parser.add_argument("--output-dir", default=None, help="run folder (default: config output_dir or results/train/NAME)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary (CI)")
     parser.add_argument("--smoke", action="store_true", help="1 epoch of 3 steps, 2 CAM overlays (CI)")
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     quiet_tf_logs()
-    cfg = load_train_config(args.config)
-    if args.smoke:
-        cfg = smoke(cfg)
-    result = run(cfg, source=args.config, data_root=args.data_root, output_dir=args.output_dir, quiet=args.quiet)
-    if not args.quiet:
-        print(_summary(result))
+    result = run_file(args.config, data_root=args.data_root, output_dir=args.output_dir, smoke_preset=args.smoke)
+    print(summary_line(result))  # the results: accuracy per split, the train result's path last
     print(result)
     return 0
 

@@ -23,14 +23,13 @@ Variants for investigations (``--mask-resize``, ``--iterations``, ``--batch``,
 ``<!-- notes:begin -->`` and ``<!-- notes:end -->`` in an existing output file is kept.
 Options: ``--smoke`` (smoke-trained models, 3 iterations of 10 + 2, under
 ``<root>_smoke``), ``--report-only`` (no training, tables from stored records),
-``--data-root``, ``--root``, ``--quiet``.
+``--data-root``, ``--root``, ``-q/--quiet``, ``-v/--verbose``.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -41,10 +40,13 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
+from common.logs import add_verbosity_args, muted, setup_logging
 from common.paths import results_root
 from common.run_files import RetrainSummary, RunInfo, load_run_info, load_summary
 from common.runs import run_lock
 from exp_scripts.efficacy_report import dataset_section, investigations_table, keep_notes, render_report
+
+log = logging.getLogger(__name__)
 
 TRAIN_CONFIGS = Path(__file__).resolve().parents[1] / "config_files" / "train_files"
 METHODS = ("continued", "pas", "pasa", "rrr")
@@ -73,8 +75,14 @@ def variant_tag(opts: dict) -> str:
     return "-".join(parts).replace("+", "p") if parts else "main"
 
 
-def ensure_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke: bool, data_root, say) -> Path:
-    """Train result of the base (``kind='base'``) or clean model for ``ds`` and ``seed``."""
+def ensure_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke: bool, data_root) -> Path:
+    """Train result of the base (``kind='base'``) or clean model for ``ds`` and ``seed``
+    (trained once, logging one line; reused afterwards).
+
+    Raises:
+        Pending: the data set's train config does not exist yet.
+        UserError: the training failed.
+    """
     from exp_scripts import do_interactive_exp
 
     out = folder / kind
@@ -86,10 +94,11 @@ def ensure_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke: bool, 
         raise Pending(f"{src.name} does not exist")
     cfg = json.loads(src.read_text())
     cfg.setdefault("train", {})["seed"] = seed
-    say(f"training {ds} {kind} seed {seed} into {out}")
-    from exp_scripts.efficacy_suite import ensure_trained as train_once
+    log.info("training %s %s seed %s into %s", ds, kind, seed, out)
+    from exp_scripts import efficacy_suite
 
-    return train_once(cfg, out, data_root=data_root, smoke=smoke, say=lambda msg: None)
+    with muted(efficacy_suite.__name__):  # this line says it already
+        return efficacy_suite.ensure_trained(cfg, out, data_root=data_root, smoke=smoke)
 
 
 def clean_on_base_test(clean_result: Path, base_dataset) -> dict:
@@ -133,8 +142,9 @@ def make_record(*, ds: str, seed: int, tag: str, summary: RetrainSummary, run_in
 
 
 def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_share: float, smoke: bool,
-             data_root, methods: Sequence[str], say) -> dict:
-    """Trains/reuses the models, selects, retrains (or reuses the run); returns the record."""
+             data_root, methods: Sequence[str]) -> dict:
+    """Trains/reuses the models, selects, retrains (or reuses the run); returns the record.
+    Logs a line per step (INFO); the retraining's own progress is muted (shown with ``-v``)."""
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from datasets.selection import load_selection
@@ -146,8 +156,8 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     folder = root / ds / f"seed{seed}"
     # one process per (data set, seed) folder: a second efficacy run on it fails at once
     with run_lock(folder):
-        base_res = ensure_trained(ds, seed, "base", folder, smoke=smoke, data_root=data_root, say=say)
-        clean_res = ensure_trained(ds, seed, "clean", folder, smoke=smoke, data_root=data_root, say=say)
+        base_res = ensure_trained(ds, seed, "base", folder, smoke=smoke, data_root=data_root)
+        clean_res = ensure_trained(ds, seed, "clean", folder, smoke=smoke, data_root=data_root)
         tr = load_train_result(base_res)
         dataset = tr.load_dataset(data_root)
         n_train = len(dataset.arrays("train"))
@@ -155,10 +165,12 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
         sel_dir = folder / f"selection_{n_sel}"
         sel_path, held_path = sel_dir / "selection.json", sel_dir / HELDOUT_FILE
         if not sel_path.exists():
-            say(f"selecting {n_sel} masked training images ({ds} seed {seed})")
+            log.info("selecting %d masked training images (%s seed %s)", n_sel, ds, seed)
             # misclassified first, masks from the ground-truth boxes; held-out masked images from test
-            sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
-                                   heldout=6 if smoke else 20, heldout_split="test", seed=seed, data_root=data_root)
+            with muted("select_tool.auto_select"):
+                sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                                       heldout=6 if smoke else 20, heldout_split="test", seed=seed,
+                                       data_root=data_root)
         n_rand, n_selb = parse_batch(opts["batch"])
         params = {"continued": {}, "rrr": {},
                   "pas": {} if opts["pas_scale"] is None else {"lam_scale": float(opts["pas_scale"])},
@@ -175,11 +187,11 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
             raw["data_root"] = str(data_root)
         cfg = from_dict(RetrainConfig, raw, source=f"efficacy {ds} seed {seed}")
         run_dir = folder / cfg.name
-        done = same_config(run_dir / "config.json", cfg) and current_run(run_dir, say=say)
+        done = same_config(run_dir / "config.json", cfg) and current_run(run_dir)
         if not done:
-            say(f"retraining {ds} seed {seed} [{tag}]: {', '.join(methods)}, {cfg.iterations} iterations")
-            with contextlib.redirect_stdout(io.StringIO()):
-                run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
+            log.info("retraining %s seed %s [%s]: %s, %d iterations", ds, seed, tag, ", ".join(methods), cfg.iterations)
+            with muted("exp_scripts.retrain"):
+                run_experiment(cfg, config_path=sel_path, data_root=data_root)
         summary, info = load_summary(run_dir), load_run_info(run_dir)
         labels = {it.index: int(dataset.get(it.index)[1]) for it in load_selection(sel_path, check_masks=False).items}
         record = make_record(ds=ds, seed=seed, tag=tag, summary=summary, run_info=info,
@@ -239,8 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--smoke", action="store_true", help="smoke-trained models, 3 iterations of 10 + 2")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the report from stored records")
-    parser.add_argument("--quiet", action="store_true")
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     seeds = seeds_arg(args.seeds)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -260,7 +273,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     tag = args.tag or variant_tag({k: v for k, v in opts.items()} if not args.smoke else {**opts, **{
         "iterations": DEFAULTS["iterations"], "batch": DEFAULTS["batch"]}})
     root = Path(args.root) if args.root else results_root() / ("efficacy_smoke" if args.smoke else "efficacy")
-    say = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     quiet_tf_logs()
     if not args.report_only:
         import tensorflow as tf
@@ -270,12 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for s in seeds:
                 try:
                     r = run_seed(ds, s, root=root, opts=opts, tag=tag, masked_share=args.masked_share,
-                                 smoke=args.smoke, data_root=args.data_root, methods=methods, say=say)
+                                 smoke=args.smoke, data_root=args.data_root, methods=methods)
                 except Pending as exc:
-                    say(f"{ds}: pending ({exc})")
+                    log.info("%s: pending (%s)", ds, exc)
                     break
-                say(f"{ds} seed {s} [{tag}]: base {r['base_test']:.3f} clean {r['clean_test']:.3f} "
-                    + " ".join(f"{m} {v['test']:.3f}" for m, v in r["methods"].items()))
+                log.info("%s seed %s [%s]: base %.3f clean %.3f %s", ds, s, tag, r["base_test"], r["clean_test"],
+                         " ".join(f"{m} {v['test']:.3f}" for m, v in r["methods"].items()))
     command = "python -m exp_scripts.efficacy " + " ".join(argv if argv is not None else sys.argv[1:])
     write_report(Path(args.out), root=root, datasets=datasets, seeds=seeds, methods=methods, command=command.strip())
     print(args.out)

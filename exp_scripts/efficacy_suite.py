@@ -24,22 +24,24 @@ so an interrupted run resumes. The report (``exp_scripts.suite_report``) goes to
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import logging
 import math
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, read_json
+from common.logs import add_verbosity_args, muted, setup_logging
 from common.paths import results_root
 from common.run_files import SUMMARY_FILE
 from common.runs import run_lock
+
+log = logging.getLogger(__name__)
 
 #: base / oracle training (image_folder, 3-block GAP net; 64-96 px -> grid size/4)
 TRAIN = {"epochs": 30, "batch_size": 64, "learning_rate": 1e-3, "optimizer": "adam", "augmentation": False,
@@ -113,9 +115,14 @@ def train_config(name: str, root: Path, spec, seed: int) -> dict:
             "train": {**TRAIN, "seed": seed}, "cam_overlays": 0}
 
 
-def ensure_trained(cfg: dict, out: Path, *, data_root, say, smoke: bool = False) -> Path:
+def ensure_trained(cfg: dict, out: Path, *, data_root, smoke: bool = False) -> Path:
     """``out/result.json`` of the train config ``cfg`` (trained once, reused afterwards;
-    ``smoke``: the trainer's ``--smoke`` preset)."""
+    ``smoke``: the trainer's ``--smoke`` preset). Logs one line when it trains; the
+    training's own progress is muted (shown with ``-v``).
+
+    Raises:
+        UserError: the training failed (its error, or no train result written).
+    """
     from exp_scripts import do_interactive_exp
 
     result = out / do_interactive_exp.RESULT_FILE
@@ -123,14 +130,12 @@ def ensure_trained(cfg: dict, out: Path, *, data_root, say, smoke: bool = False)
         return result
     cfg_path = out.parent / f"{out.name}_train_config.json"
     atomic_write_json(cfg_path, cfg)
-    say(f"training {cfg['name']} into {out}")
-    argv = [str(cfg_path), "--output-dir", str(out), "--quiet"] + (["--smoke"] if smoke else [])
-    if data_root:
-        argv += ["--data-root", str(data_root)]
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = do_interactive_exp.main(argv)
-    if code or not result.exists():
-        raise UserError(f"training {cfg_path} failed (exit {code}); run python -m exp_scripts.do_interactive_exp {cfg_path}")
+    log.info("training %s into %s", cfg["name"], out)
+    with muted("exp_scripts.do_interactive_exp", "classification_models"):
+        written = do_interactive_exp.run_file(cfg_path, data_root=data_root, output_dir=out, smoke_preset=smoke)
+    if not result.exists():
+        raise UserError(f"training {cfg_path} wrote '{written}', not '{result}'; "
+                        f"run python -m exp_scripts.do_interactive_exp {cfg_path}")
     return result
 
 
@@ -162,9 +167,9 @@ def same_config(path: Path, cfg) -> bool:
         return False
 
 
-def current_run(run_dir: Path, *, say: Callable[[str], None]) -> bool:
+def current_run(run_dir: Path) -> bool:
     """True when ``run_dir`` holds a finished run this version reads; a run written by an
-    older version (``common.run_files``) is said and run again."""
+    older version (``common.run_files``) is logged and run again."""
     from common.run_files import load_run_info, load_summary
 
     if not (run_dir / SUMMARY_FILE).exists():
@@ -173,7 +178,7 @@ def current_run(run_dir: Path, *, say: Callable[[str], None]) -> bool:
         load_summary(run_dir)
         load_run_info(run_dir)
     except UserError as exc:
-        say(f"running '{run_dir}' again: {exc}")
+        log.info("running '%s' again: %s", run_dir, exc)
         return False
     return True
 
@@ -194,8 +199,9 @@ def start_profile(history: Path) -> dict | None:
 
 
 def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=METHODS, retrain=None,
-            tag: str = "main", smoke: bool = False, say: Callable[[str], None] = print) -> dict:
-    """One suite set and seed, end to end; returns (and stores) its record."""
+            tag: str = "main", smoke: bool = False) -> dict:
+    """One suite set and seed, end to end; returns (and stores) its record. Logs a line
+    per step (INFO); the retraining's own progress is muted (shown with ``-v``)."""
     from classification_models.train_result import load_train_result
     from common.config import from_dict, to_dict
     from common.run_files import HISTORY_FILE, load_run_info, load_summary
@@ -219,8 +225,8 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
         if smoke:
             for cfg in (base_cfg, oracle_cfg):
                 cfg["train"].update(epochs=2)
-        base_res = ensure_trained(base_cfg, folder / "base", data_root=data_root, say=say)
-        oracle_res = ensure_trained(oracle_cfg, root / oracle_spec.name / f"seed{seed}" / "oracle", data_root=data_root, say=say)
+        base_res = ensure_trained(base_cfg, folder / "base", data_root=data_root)
+        oracle_res = ensure_trained(oracle_cfg, root / oracle_spec.name / f"seed{seed}" / "oracle", data_root=data_root)
         tr = load_train_result(base_res)
         dataset = tr.load_dataset(data_root)
         n_train = len(dataset.arrays("train"))
@@ -228,8 +234,9 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
         sel_dir = folder / f"selection_{n_sel}"
         sel_path = sel_dir / "selection.json"
         if not sel_path.exists():
-            sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
-                                   heldout=HELDOUT, heldout_split="test", seed=seed, data_root=data_root)
+            with muted("select_tool.auto_select"):
+                sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                                       heldout=HELDOUT, heldout_split="test", seed=seed, data_root=data_root)
         held = sel_dir / HELDOUT_FILE
         raw = {"name": f"retrain_{tag}", "selection": str(sel_path.resolve()),
                "heldout_selection": str(held.resolve()) if held.exists() else None,
@@ -241,12 +248,12 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
             raw["data_root"] = str(data_root)
         cfg = from_dict(RetrainConfig, raw, source=f"suite {spec.name} seed {seed}")
         run_dir = folder / cfg.name
-        done = same_config(run_dir / "config.json", cfg) and current_run(run_dir, say=say)
+        done = same_config(run_dir / "config.json", cfg) and current_run(run_dir)
         t0 = time.perf_counter()
         if not done:
-            say(f"retraining {spec.name} seed {seed} [{tag}]: {len(methods)} methods")
-            with contextlib.redirect_stdout(io.StringIO()):
-                run_experiment(cfg, config_path=sel_path, data_root=data_root, quiet=True, out=lambda s: None)
+            log.info("retraining %s seed %s [%s]: %d methods", spec.name, seed, tag, len(methods))
+            with muted("exp_scripts.retrain"):
+                run_experiment(cfg, config_path=sel_path, data_root=data_root)
         summary, info = load_summary(run_dir), load_run_info(run_dir)
         base = summary.base
         record = {
@@ -290,8 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="early stopping criterion (default: the retraining config's, val_swap)")
     parser.add_argument("--tag", default=None, help="variant name of an investigation (default: from the options)")
     parser.add_argument("--report-only", action="store_true")
-    parser.add_argument("--quiet", action="store_true")
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     from datasets import shortcut_suite
     from exp_scripts import suite_report
 
@@ -330,7 +338,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--methods changes the comparison: give the variant a --tag")
     data_dir = Path(args.data) if args.data else results_root() / "suite_data"
     root = Path(args.root) if args.root else results_root() / "suite"
-    say = (lambda s: None) if args.quiet else (lambda s: print(s, flush=True))
     quiet_tf_logs()
     if not args.report_only:
         import tensorflow as tf
@@ -339,9 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in seeds:
             for spec in specs:
                 r = run_set(spec, seed, data_dir=data_dir, root=root, data_root=args.data_root, methods=methods,
-                            retrain=retrain, tag=tag, smoke=args.smoke, say=say)
-                say(f"{spec.name} seed {seed}: base {r['base_test']:.3f} oracle {r['oracle_test']:.3f} "
-                    + " ".join(f"{k} {v['test']:.3f}" for k, v in r["methods"].items()))
+                            retrain=retrain, tag=tag, smoke=args.smoke)
+                log.info("%s seed %s: base %.3f oracle %.3f %s", spec.name, seed, r["base_test"], r["oracle_test"],
+                         " ".join(f"{k} {v['test']:.3f}" for k, v in r["methods"].items()))
     command = "python -m exp_scripts.efficacy_suite " + " ".join(argv if argv is not None else sys.argv[1:])
     suite_report.write(Path(args.out), root=root, command=command.strip())
     print(args.out)

@@ -15,8 +15,8 @@ Writes ``<output_dir>/<name>/``: ``summary.json`` (path printed last), ``compari
 (also printed), ``run.json``, ``config.json`` and per method ``history.jsonl`` and
 ``cams.npz`` with the figures ``cams_selected.png`` / ``cams_heldout.png`` (image | mask | CAM
 before | CAM after), ``cams_iterations.png`` and ``changed_test.png``.
-Options: ``--smoke`` (3 iterations, tiny batches; smoke-trained base), ``--quiet``,
-``--data-root DIR``, ``--output-dir DIR``, ``--methods a,b`` (subset of the config).
+Options: ``--smoke`` (3 iterations, tiny batches; smoke-trained base), ``-q/--quiet``
+(no progress lines; the table and the path are still printed), ``-v/--verbose``, ``--data-root DIR``, ``--output-dir DIR``, ``--methods a,b`` (subset of the config).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from typing import Sequence
 from common.cli import quiet_tf_logs, run_main
 from common.config import load_config
 from common.errors import UserError
+from common.logs import add_verbosity_args, setup_logging
 
 def smoke_config(cfg):
     """3 iterations of 10 + 2 images; same methods."""
@@ -41,16 +42,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exp_scripts.exp_backprops", description=__doc__.split("\n")[0])
     parser.add_argument("config", nargs="?", help="retraining config JSON (default: the default experiment)")
     parser.add_argument("--smoke", action="store_true", help="3 iterations of tiny batches (CI)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--data-root", default=None, help="data cache root (default $VF_DATA_ROOT or ./data)")
     parser.add_argument("--output-dir", default=None, help="overrides the config's output_dir")
     parser.add_argument("--methods", default=None, help="comma-separated subset of the config's method labels")
     parser.add_argument("--sweep", default=None, choices=["lambda", "masks", "pasa"],
                         help="run a sweep instead (see exp_scripts.retrain.sweeps)")
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     quiet_tf_logs()
     from exp_scripts.retrain.config import RetrainConfig
-    from exp_scripts.retrain.runner import run_experiment
+    from exp_scripts.retrain.runner import result_lines, run_experiment
 
     if args.config:
         cfg = load_config(RetrainConfig, args.config)
@@ -62,8 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         from exp_scripts.default_experiment import default_config
 
-        cfg, cfg_path = default_config(smoke=args.smoke, data_root=args.data_root, quiet=args.quiet,
-                                       output_dir=args.output_dir)
+        cfg, cfg_path = default_config(smoke=args.smoke, data_root=args.data_root, output_dir=args.output_dir)
     if args.methods:
         wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
         keys = [m.key for m in cfg.methods]
@@ -75,11 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tf.get_logger().setLevel("ERROR")
     if args.sweep:
-        from exp_scripts.retrain.sweeps import run_sweep
+        from exp_scripts.retrain.sweeps import run_sweep, sweep_result_lines, sweep_root
 
-        run_sweep(args.sweep, cfg, config_path=cfg_path, data_root=args.data_root, quiet=args.quiet)
-        return 0
-    run_experiment(cfg, config_path=cfg_path, data_root=args.data_root, quiet=args.quiet)
+        payload = run_sweep(args.sweep, cfg, config_path=cfg_path, data_root=args.data_root)
+        lines = sweep_result_lines(args.sweep, payload, sweep_root(cfg, args.sweep))
+    else:
+        lines = result_lines(run_experiment(cfg, config_path=cfg_path, data_root=args.data_root))
+    for line in lines:  # the results: the table(s), the path last
+        print(line)
     return 0
 
 

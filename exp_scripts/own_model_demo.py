@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +28,9 @@ from typing import Sequence
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
+from common.logs import add_verbosity_args, setup_logging
+
+log = logging.getLogger(__name__)
 
 CLASSES = ("hbar", "vbar", "square")
 COLOURS = ((230, 60, 60), (60, 200, 60), (60, 90, 230))
@@ -103,12 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--per-class", type=int, default=24, help="training images per class")
     parser.add_argument("--epochs", type=int, default=4)
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     quiet_tf_logs()
     out = Path(args.out).resolve()
     images = out / "images"
     sizes = write_folder(images, size=args.size, per_class=args.per_class)
-    print(f"image folder {images}: {sizes}", flush=True)
+    log.info("image folder %s: %s", images, sizes)
     model_path = train_user_model(images, out, size=args.size, epochs=args.epochs)
     (out / "import.json").write_text(json.dumps({
         "name": "own_demo",

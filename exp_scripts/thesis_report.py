@@ -41,6 +41,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
+from common.logs import add_verbosity_args, muted, setup_logging
 from common.paths import results_root
 from common.runs import run_transaction
 from exp_scripts.report_analysis import analysis_section
@@ -60,7 +61,7 @@ def ensure_training_run(*, smoke: bool, data_root: str | None) -> Path:
     trained in-process when absent (``exp_scripts.default_experiment``)."""
     from exp_scripts.default_experiment import ensure_base_model
 
-    return ensure_base_model(smoke=smoke, data_root=data_root, quiet=False)
+    return ensure_base_model(smoke=smoke, data_root=data_root)
 
 
 def ensure_retraining_run(*, smoke: bool, rerun: bool, data_root: str | None, page: Page | None = None) -> Path:
@@ -72,13 +73,15 @@ def ensure_retraining_run(*, smoke: bool, rerun: bool, data_root: str | None, pa
 
     run_dir = results_root() / "backprops" / f"{default_set_name(smoke)}_default"
     if (run_dir / "summary.json").exists() and not rerun:
-        print(f"reusing retraining run {run_dir}")
+        log.info("reusing retraining run %s", run_dir)
         return run_dir
     if page is not None:
         page.step("python -m exp_scripts.exp_backprops" + (" --smoke" if smoke else ""))
-    cfg, cfg_path = default_config(smoke=smoke, data_root=data_root, quiet=True, output_dir=None)
-    summary = Path(run_experiment(cfg, config_path=cfg_path, data_root=data_root, quiet=True,
-                                  out=lambda line: log.info("%s", line)))
+    # the page lists the step; its own progress is muted (shown with -v)
+    with muted("exp_scripts.default_experiment", "exp_scripts.do_interactive_exp", "classification_models",
+               "select_tool.auto_select", "exp_scripts.retrain"):
+        cfg, cfg_path = default_config(smoke=smoke, data_root=data_root, output_dir=None)
+        summary = Path(run_experiment(cfg, config_path=cfg_path, data_root=data_root))
     if not summary.exists():
         raise UserError(f"retraining finished but its summary '{summary}' does not exist")
     return summary.parent
@@ -139,7 +142,7 @@ def example_sections(page: Page, own, own_title: str, configs: Sequence[str]) ->
         while name in used:
             name += "_"
         used.add(name)
-        print(f"loading data set {spec['name']} of {path} (generated or converted on first use)", flush=True)
+        log.info("loading data set %s of %s (generated or converted on first use)", spec["name"], path)
         items.append((name, datasets.load(spec, page.data_root), f"{spec['name']} ({Path(path).name})", str(path)))
     shown = []
     for name, ds, title, source in items:
@@ -250,7 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--after-model", default=None, help="retrained .keras model (Table 7.3, Figs 7.6-7.10)")
     parser.add_argument("--lambda-sweep", default=None, help="λ sweep JSON (Fig 5.1)")
     parser.add_argument("--masks-sweep", default=None, help="number-of-masks sweep JSON (Fig 5.2)")
+    add_verbosity_args(parser)
     args = parser.parse_args(argv)
+    setup_logging(args)
     quiet_tf_logs()
     for path in args.example_datasets:  # a bad config fails before any run starts
         dataset_spec_from_file(path)

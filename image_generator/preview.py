@@ -20,6 +20,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.images import save_png
+from common.logs import add_verbosity_args, setup_logging
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:
@@ -74,7 +75,9 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=int, default=0, help="upscaling (default: cells of >= 96 px)")
     ap.add_argument("--data-root", help="data root (default: the train result's)")
     ap.add_argument("--out", required=True, help="output PNG")
+    add_verbosity_args(ap)
     args = ap.parse_args(argv)
+    setup_logging(args)
 
     from classification_models.train_result import load_train_result
     from datasets.selection import load_selection

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,10 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import append_jsonl, atomic_path, atomic_write_json, read_json
+from common.logs import add_verbosity_args, setup_logging
 from common.runs import run_transaction
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "inpainter.keras"
 SMOKE = {"steps": 30, "batch_size": 4, "base_filters": 8}
@@ -46,7 +50,7 @@ def load_dataset_arg(result: str | None, dataset_spec: str | None, data_root: st
 
 
 def train_and_save(images: np.ndarray, out_dir, params, *, heldout: np.ndarray | None = None, dataset_spec=None,
-                   log_every: int = 100, quiet: bool = False) -> Path:
+                   log_every: int = 100) -> Path:
     """Trains on ``images``, writes the run folder, returns the model path.
 
     Args:
@@ -55,6 +59,10 @@ def train_and_save(images: np.ndarray, out_dir, params, *, heldout: np.ndarray |
         params: ``learned.InpainterTrainParams``.
         heldout: optional uint8 images for ``metrics.json`` (random masks, seeded).
         dataset_spec: recorded in ``config.json``.
+        log_every: a ``history.jsonl`` line (and an INFO log line) every this many steps.
+
+    Returns:
+        The path of the saved ``inpainter.keras``.
     """
     from image_generator import learned
 
@@ -68,14 +76,13 @@ def train_and_save(images: np.ndarray, out_dir, params, *, heldout: np.ndarray |
                                                     "train_images": int(len(images)),
                                                     "image_shape": list(images.shape[1:])})
 
-        def log(rec):
+        def record(rec):
             append_jsonl(hist_path, rec)
-            if not quiet:
-                print(f"step {rec['step']:5d}  hole L1 {rec['hole_l1']:.4f}  mode-seeking {rec['mode_seeking']:.4f}  "
-                      f"{rec['seconds']:.0f} s", flush=True)
+            log.info("step %5d  hole L1 %.4f  mode-seeking %.4f  %.0f s",
+                     rec["step"], rec["hole_l1"], rec["mode_seeking"], rec["seconds"])
 
         start = time.perf_counter()
-        model, history = learned.train_inpainter(images, params=params, log_every=log_every, log=log)
+        model, history = learned.train_inpainter(images, params=params, log_every=log_every, log=record)
         seconds = time.perf_counter() - start
         with atomic_path(out_dir / MODEL_FILE, suffix=".keras") as tmp:
             model.save(tmp)
@@ -105,7 +112,7 @@ def heldout_metrics(model, images: np.ndarray, seed: int = 0, n_fills: int = 3) 
     }
 
 
-def ensure_inpainter(dataset, out_dir, *, steps: int | None = None, seed: int = 0, quiet: bool = True) -> Path:
+def ensure_inpainter(dataset, out_dir, *, steps: int | None = None, seed: int = 0) -> Path:
     """The inpainter for ``dataset`` in ``out_dir``: reused when its config matches, else trained.
 
     For the retraining CLI's default: ``model_path = ensure_inpainter(ds, results/inpainter/symbols)``.
@@ -122,7 +129,7 @@ def ensure_inpainter(dataset, out_dir, *, steps: int | None = None, seed: int = 
             return model_path
     arr = dataset.arrays("train")
     heldout = dataset.arrays("val").images[:200] if "val" in dataset.available_splits() else None
-    return train_and_save(arr.images, out_dir, params, heldout=heldout, dataset_spec=dataset.spec, quiet=quiet)
+    return train_and_save(arr.images, out_dir, params, heldout=heldout, dataset_spec=dataset.spec)
 
 
 def main(argv=None) -> int:
@@ -143,7 +150,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--max-train-images", type=int, default=0, help="use at most this many training images (0 = all)")
     ap.add_argument("--smoke", action="store_true", help=f"tiny run for CI ({SMOKE})")
+    add_verbosity_args(ap)
     args = ap.parse_args(argv)
+    setup_logging(args)
 
     from image_generator.learned import InpainterTrainParams
 
@@ -164,8 +173,8 @@ def main(argv=None) -> int:
         if split in ds.available_splits():
             heldout = ds.arrays(split).images[:(16 if args.smoke else 200)]
             break
-    print(f"training the inpainter on {len(images)} '{ds.name}' images {images.shape[1:]} for {params.steps} steps",
-          flush=True)
+    log.info("training the inpainter on %d '%s' images %s for %d steps", len(images), ds.name, images.shape[1:],
+             params.steps)
     path = train_and_save(images, args.out, params, heldout=heldout, dataset_spec=ds.spec,
                           log_every=10 if args.smoke else 100)
     metrics = read_json(Path(args.out) / "metrics.json")

@@ -6,7 +6,10 @@ only formats them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 HTML_STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}
 table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #bbb;padding:3px 6px}
@@ -65,6 +68,6 @@ class Page:
                 "tsne_iter": 250 if self.smoke else 1000, "top_changes": 1 if self.smoke else 2}
 
     def step(self, command: str) -> None:
-        """Records (and announces) a step by the command that does the same on its own."""
+        """Records (and logs, INFO) a step by the command that does the same on its own."""
         self.steps.append(command)
-        print(f"- {command}", flush=True)
+        log.info("- %s", command)

@@ -6,7 +6,7 @@ errors in the status line and on stderr. Widgets come from ``select_tool.panels`
 """
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 from select_tool import panels
@@ -15,6 +15,8 @@ from select_tool.app_exit import ExitMixin
 from select_tool.app_keys import KeysMixin
 from select_tool.app_list import ListMixin
 from select_tool.app_mouse import MouseMixin
+
+log = logging.getLogger(__name__)
 
 
 class App(KeysMixin, DrawMixin, ListMixin, MouseMixin, ExitMixin):
@@ -67,7 +69,7 @@ class App(KeysMixin, DrawMixin, ListMixin, MouseMixin, ExitMixin):
         if state.load_problems:
             self.problem_var.set("Problems (skipped):\n" + "\n".join(state.load_problems[:5]))
             for p in state.load_problems:
-                print(f"warning: {p}", file=sys.stderr)
+                log.warning("%s", p)
             self.flash(f"{len(state.load_problems)} problem(s) loading the session: {state.load_problems[0]}",
                        error=True)
         self._poll_id = self.root.after(50, self._poll_cache)

@@ -6,7 +6,9 @@ idle loop) draws the image, CAM and mask (``select_tool.canvas_view``).
 """
 from __future__ import annotations
 
-import sys
+import logging
+
+log = logging.getLogger(__name__)
 
 
 class DrawMixin:
@@ -99,5 +101,5 @@ class DrawMixin:
         ``progress``: a progress message that later progress replaces and completion clears."""
         self._flash, self._flash_error, self._flash_progress = text, error, progress
         if error and text:
-            print(f"error: {text}", file=sys.stderr, flush=True)
+            log.error("%s", text)
         self._update_status()

@@ -4,10 +4,12 @@ Part of ``select_tool.app.App`` (a mixin working on its attributes).
 """
 from __future__ import annotations
 
-import sys
+import logging
 
 from common.errors import UserError
 from select_tool import panels
+
+log = logging.getLogger(__name__)
 
 
 class ExitMixin:
@@ -78,10 +80,9 @@ class ExitMixin:
         exported = self.out_dir / "selection.json"
         n = s.unexported_changes()
         if n:
-            print(f"warning: {n} change(s) not exported; the autosaved selection is '{s.selection_path}'",
-                  file=sys.stderr, flush=True)
+            log.warning("%d change(s) not exported; the autosaved selection is '%s'", n, s.selection_path)
         if exported.exists():
             print(exported, flush=True)
         else:
-            print(f"nothing exported; the autosaved selection is '{s.selection_path}'", file=sys.stderr, flush=True)
+            log.info("nothing exported; the autosaved selection is '%s'", s.selection_path)
             print(s.selection_path, flush=True)

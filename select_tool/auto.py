@@ -27,6 +27,7 @@ import argparse
 import sys
 
 from common.cli import quiet_tf_logs, run_main, seed_arg
+from common.logs import add_verbosity_args, setup_logging
 from select_tool.auto_select import HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
 
 
@@ -56,7 +57,9 @@ def main(argv=None) -> int:
                     "lowered until --min-recall of the expert's masked cells are marked")
     ap.add_argument("--min-recall", type=float, default=0.95,
                     help="for --propagate: share of the expert's masked cells the threshold must mark (0: keep it)")
+    add_verbosity_args(ap)
     args = ap.parse_args(argv)
+    setup_logging(args)
     if args.propagate:
         path = propagate(args.result, args.propagate, out_dir=args.out, threshold=args.threshold,
                          min_recall=args.min_recall, data_root=args.data_root)
@@ -67,7 +70,7 @@ def main(argv=None) -> int:
         cam_class=args.cam_class, cam_threshold=args.cam_threshold, filter_index=args.filter_index,
         percentile=args.percentile, heldout=args.heldout, seed=args.seed, split=args.split,
         heldout_split=args.heldout_split,
-        data_root=args.data_root, log=lambda msg: print(msg, flush=True),
+        data_root=args.data_root,
     )
     from datasets.selection import load_selection
 

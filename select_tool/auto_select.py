@@ -25,15 +25,17 @@ folder). Masks are written first, the JSON files last, each atomically.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from common.errors import UserError
 from common.io import ensure_dir
 from datasets.selection import SelectionItem, result_provenance, save_selection, write_mask
+
+log = logging.getLogger(__name__)
 
 PICKS = ("misclassified", "by_class", "random")
 MASK_SOURCES = ("ground_truth", "cam", "filter", "background")
@@ -155,7 +157,6 @@ def auto_select(
     heldout_split: str | None = None,
     data_root=None,
     batch_size: int = 64,
-    log: Callable[[str], None] | None = None,
 ) -> Path:
     """Builds and writes a selection (and optionally a disjoint held-out selection).
 
@@ -182,15 +183,13 @@ def auto_select(
             None = the same split, after the selection.
         data_root: data root for loading the train result's data set.
         batch_size: CAM batch size.
-        log: receives one-line notes (skipped images, shortfalls).
 
     Returns:
-        Path of ``selection.json``.
+        Path of ``selection.json``. Skipped images and shortfalls are logged (INFO).
 
     Raises:
         UserError for bad arguments or when no image qualifies.
     """
-    say = log or (lambda _msg: None)
     if pick not in PICKS:
         raise UserError(f"unknown pick '{pick}' (valid: {', '.join(PICKS)})")
     if mask_from not in MASK_SOURCES:
@@ -228,7 +227,7 @@ def auto_select(
             raise UserError(f"--filter {filter_index} is out of range: the last conv layer has {k} filters (0..{k - 1})")
     options = dict(pick=pick, mask_from=mask_from, class_id=class_id, cam_class=cam_class,
                    cam_threshold=cam_threshold, filter_index=filter_index, percentile=percentile, seed=seed,
-                   batch_size=batch_size, needs_probs=needs_probs, say=say)
+                   batch_size=batch_size, needs_probs=needs_probs)
     separate = heldout_split is not None and heldout_split != split and int(heldout) > 0
     arr, accepted = _collect(dataset, clf, split, int(n) if separate else int(n) + int(heldout), **options)
     if not accepted:
@@ -240,9 +239,9 @@ def auto_select(
     else:
         held = [(arr, *a) for a in accepted[int(n):]]
     if len(sel) < int(n):
-        say(f"only {len(sel)} of the {n} requested image(s) qualify; the selection has {len(sel)}")
+        log.info(f"only {len(sel)} of the {n} requested image(s) qualify; the selection has {len(sel)}")
     if int(heldout) and len(held) < int(heldout):
-        say(f"only {len(held)} of the {heldout} requested held-out image(s) qualify")
+        log.info(f"only {len(held)} of the {heldout} requested held-out image(s) qualify")
 
     out_dir = ensure_dir(out_dir)
     ensure_dir(out_dir / "masks")
@@ -268,7 +267,7 @@ def auto_select(
 
 
 def _collect(dataset, clf, split, want, *, pick, mask_from, class_id, cam_class, cam_threshold, filter_index,
-             percentile, seed, batch_size, needs_probs, say):
+             percentile, seed, batch_size, needs_probs):
     """Up to ``want`` accepted ``(position, mask, cam_class, note)`` of ``split``, in candidate order."""
     arr = dataset.arrays(split)
     probs = clf.predict_proba(arr.images) if needs_probs else None
@@ -276,8 +275,8 @@ def _collect(dataset, clf, split, want, *, pick, mask_from, class_id, cam_class,
     if pick == "misclassified":
         wrong = int((probs.argmax(axis=1) != arr.labels).sum())
         if wrong < want:
-            say(f"only {wrong} image(s) of split '{split}' are misclassified; the rest are correctly classified "
-                f"ones with the lowest true-class probability")
+            log.info(f"only {wrong} image(s) of split '{split}' are misclassified; the rest are correctly classified "
+                     f"ones with the lowest true-class probability")
     h, w = arr.images.shape[1:3]
     accepted: list[tuple[int, np.ndarray, int, str]] = []
     skipped = {"no region": 0, "empty mask": 0}
@@ -304,9 +303,9 @@ def _collect(dataset, clf, split, want, *, pick, mask_from, class_id, cam_class,
             accepted.append((int(pos), mask, int(cls), note))
     if skipped["no region"]:
         what = "ground-truth irrelevant region" if mask_from == "ground_truth" else "known object"
-        say(f"skipped {skipped['no region']} image(s) of split '{split}' with no {what}")
+        log.info(f"skipped {skipped['no region']} image(s) of split '{split}' with no {what}")
     if skipped["empty mask"]:
-        say(f"skipped {skipped['empty mask']} image(s) of split '{split}' whose {mask_from} mask was empty")
+        log.info(f"skipped {skipped['empty mask']} image(s) of split '{split}' whose {mask_from} mask was empty")
     return arr, accepted
 
 

@@ -31,6 +31,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
+from common.logs import add_verbosity_args, setup_logging
 
 SUITE = [  # (label, size, channels, preset, images)
     ("224×224 RGB", 224, 3, "vgg_gap_224", 64),
@@ -202,7 +203,9 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="vgg_gap_small")
     p.add_argument("--n", type=int, default=512, help="synthetic images")
     p.add_argument("--repeats", type=int, default=200)
+    add_verbosity_args(p)
     args = p.parse_args(argv)
+    setup_logging(args)
     quiet_tf_logs()
     if args.result:
         from select_tool.loader import open_result

@@ -19,6 +19,7 @@ and the drawing area is ``select_tool.canvas_view``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -26,6 +27,9 @@ from pathlib import Path
 
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
+from common.logs import add_verbosity_args, setup_logging
+
+log = logging.getLogger(__name__)
 
 NO_DISPLAY_HINT = (
     "run it under a virtual X server: `xvfb-run -a python -m select_tool.main RESULT.json`, "
@@ -50,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="list to start on (default: the last session's; 'suggested' when the model has errors)")
     p.add_argument("--debug-events", action="store_true",
                    help="print JSON lines (ready + geometry, saves, exports) on stdout, for tests")
+    add_verbosity_args(p)
     args = p.parse_args(argv)
     if args.zoom is not None and not 0.05 <= args.zoom <= 64:
         raise UserError(f"--zoom must be in 0.05..64, got {args.zoom}")
@@ -69,6 +74,7 @@ from select_tool.app import App  # noqa: E402  (the window)
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    setup_logging(args)
     quiet_tf_logs()
     check_display()
     result_path = Path(args.result)
@@ -104,8 +110,8 @@ def main(argv=None) -> int:
         app = App(root, state=state, cache=cache, dataset=opened.dataset, title=f"select_tool — {opened.name}",
                   zoom=args.zoom, out_dir=out_dir, heldout_fraction=args.heldout_fraction, seed=args.seed,
                   export_on_exit=args.export_on_exit, debug_events=args.debug_events, split=split)
-        print(f"select_tool: {len(split)} {args.split} images, session '{session}', "
-              f"opened in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        log.info("select_tool: %d %s images, session '%s', opened in %.1f s", len(split), args.split, session,
+                 time.perf_counter() - t0)
     except BaseException:
         root.destroy()
         raise

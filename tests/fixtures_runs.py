@@ -59,9 +59,6 @@ def write_cue_folder(root: Path, seed: int = 0) -> Path:
 
 def make_real_runs(root: Path) -> RealRuns:
     """Trains, selects and retrains (continued and pasa, 2 iterations) under ``root``."""
-    import contextlib
-    import io
-
     from common.config import from_dict
     from exp_scripts import do_interactive_exp
     from exp_scripts.retrain.config import RetrainConfig
@@ -75,10 +72,8 @@ def make_real_runs(root: Path) -> RealRuns:
         "dataset": {"name": "image_folder", "params": {"root": str(images), "image_size": SIZE, "channels": 1}},
         "model": {"name": "vgg_gap_small", "params": {"filters": [4, 8], "last_conv_filters": 8}},
         "train": {"epochs": 2, "batch_size": 8, "learning_rate": 0.01, "seed": 0}, "cam_overlays": 0}))
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert do_interactive_exp.main([str(train_cfg), "--quiet", "--output-dir", str(root / "train"),
-                                        "--data-root", str(data_root)]) == 0
     result = root / "train" / do_interactive_exp.RESULT_FILE
+    assert do_interactive_exp.run_file(train_cfg, output_dir=root / "train", data_root=data_root) == result
     sel = auto_select(result, n=2, out_dir=root / "selection", pick="misclassified", mask_from="ground_truth",
                       heldout=2, heldout_split="test", seed=0, data_root=data_root)
     raw = {"name": "retrain", "selection": str(sel), "heldout_selection": str(sel.parent / HELDOUT_FILE),
@@ -88,7 +83,7 @@ def make_real_runs(root: Path) -> RealRuns:
     cfg_path = root / "retrain.json"
     cfg_path.write_text(json.dumps(raw))
     cfg = from_dict(RetrainConfig, raw, source=str(cfg_path))
-    summary = run_experiment(cfg, config_path=cfg_path, data_root=data_root, quiet=True, out=lambda s: None)
+    summary = run_experiment(cfg, config_path=cfg_path, data_root=data_root)
     return RealRuns(train=root / "train", retrain=summary.parent, selection=Path(sel), data_root=data_root)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -85,11 +86,12 @@ def test_candidate_order_by_class_and_random_are_seeded():
     assert not np.array_equal(r1, candidate_order(labels=y, pick="random", seed=6))
 
 
-def test_ground_truth_masks_equal_boxes_and_heldout_is_disjoint(tmp_path):
+def test_ground_truth_masks_equal_boxes_and_heldout_is_disjoint(tmp_path, caplog):
     ds, boxes = _dataset()
-    notes = []
+    caplog.set_level(logging.INFO, logger="select_tool.auto_select")
     path = auto_select((ds, FakeClassifier(_probs())), n=4, pick="misclassified", mask_from="ground_truth",
-                       heldout=3, seed=0, out_dir=tmp_path / "sel", log=notes.append)
+                       heldout=3, seed=0, out_dir=tmp_path / "sel")
+    notes = [r.getMessage() for r in caplog.records if r.name == "select_tool.auto_select"]
     assert path == tmp_path / "sel" / "selection.json"
     sel = load_selection(path, dataset=ds)
     held = load_selection(tmp_path / "sel" / "heldout_selection.json", dataset=ds)
@@ -197,6 +199,28 @@ def test_cli_prints_selection_path_last(tmp_path, capsys, monkeypatch):
     sel = json.loads((tmp_path / "o" / "selection.json").read_text())
     assert sel["train_result"] == "../result.json"
     assert len(sel["items"]) == 2
+
+
+def test_cli_quiet_drops_the_notes_and_keeps_the_results(tmp_path, capsys, monkeypatch):
+    import select_tool.auto_select as mod
+    from select_tool import auto
+
+    ds, boxes = _dataset()
+    monkeypatch.setattr(mod, "_resolve_source", lambda source, root: (ds, lambda: None, tmp_path / "result.json"))
+    argv = ["result.json", "--n", str(len(boxes)), "--pick", "random", "--mask-from", "ground_truth"]
+    # every image with a region is wanted, so the three without one are visited and skipped
+    note = "skipped 3 image(s) of split 'train' with no ground-truth irrelevant region"
+    assert auto.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [note]
+    selected, path = out.splitlines()
+    assert selected.startswith("9 image(s) selected: ") and sorted(selected[21:].split(", ")) == sorted(boxes)
+    assert path == str(tmp_path / "a" / "selection.json")
+    for flag in ("--quiet", "-q"):
+        assert auto.main([*argv, flag, "--out", str(tmp_path / flag)]) == 0
+        quiet_out, quiet_err = capsys.readouterr()
+        assert quiet_err == ""
+        assert quiet_out.splitlines() == [out.splitlines()[0], str(tmp_path / flag / "selection.json")]
 
 
 def test_heldout_from_another_split_is_disjoint_and_from_that_split(tmp_path):

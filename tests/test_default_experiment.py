@@ -1,13 +1,14 @@
 """README command (a) in its CI size: the bundled shortcut set, the base model, the
 auto-selection and every default method, ending with the verdict line and the summary path."""
 import json
+import logging
 from pathlib import Path
 
 from exp_scripts import exp_backprops
 from exp_scripts.default_experiment import METHODS
 
 
-def test_default_experiment_smoke_prints_verdict_then_summary(tmp_path, monkeypatch, capsys):
+def test_default_experiment_smoke_prints_verdict_then_summary(tmp_path, monkeypatch, capsys, caplog):
     monkeypatch.setenv("VF_RESULTS_ROOT", str(tmp_path / "results"))
     monkeypatch.setenv("VF_DATA_ROOT", str(tmp_path / "data"))
     assert exp_backprops.main(["--smoke", "--quiet"]) == 0
@@ -28,6 +29,7 @@ def test_default_experiment_smoke_prints_verdict_then_summary(tmp_path, monkeypa
     from exp_scripts.default_experiment import ensure_base_model
 
     before = (tmp_path / "results").stat().st_mtime_ns
-    result = ensure_base_model(smoke=True, data_root=None, quiet=False)
-    assert f"reusing the base model {result}" in capsys.readouterr().out
+    caplog.set_level(logging.INFO, logger="exp_scripts.default_experiment")
+    result = ensure_base_model(smoke=True, data_root=None)
+    assert f"reusing the base model {result}" in caplog.messages
     assert result.exists() and (tmp_path / "results").stat().st_mtime_ns == before

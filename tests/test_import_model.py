@@ -81,8 +81,7 @@ def test_import_writes_a_train_result_and_retrains(tmp_path, patched, capsys):
                                     "batch": {"random": 4, "selected": 2}, "freeze": {"up_to": "first", "batch_norm": "inference"},
                                     "methods": [{"name": "continued"}, {"name": "pas"}, {"name": "pasa"}, {"name": "rrr"}]},
                     source="cfg.json")
-    summary = run_retraining(cfg, base=clf, dataset=patched, selected=sel, heldout=sel, run_dir=tmp_path / "r",
-                             quiet=True)
+    summary = run_retraining(cfg, base=clf, dataset=patched, selected=sel, heldout=sel, run_dir=tmp_path / "r")
     s = json.loads(summary.read_text())
     assert set(s["methods"]) == {"continued", "pas", "pasa", "rrr"}
     run = json.loads((tmp_path / "r" / "run.json").read_text())

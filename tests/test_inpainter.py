@@ -91,7 +91,7 @@ def test_short_training_lowers_reconstruction_error_and_saves_safely(tmp_path):
     params = InpainterTrainParams(steps=120, batch_size=16, crop=0, base_filters=8, lr=3e-3, seed=0)
     before = LearnedInpainter(model=build_inpainter(image_shape=(S, S, 1), base_filters=8, seed=0))
     err_before = np.nanmean(in_mask_diff(before.replace(images=images[:32], masks=masks, seed=1), images[:32], masks))
-    path = train_and_save(images, tmp_path / "inp", params, heldout=images[32:40], quiet=True, log_every=20)
+    path = train_and_save(images, tmp_path / "inp", params, heldout=images[32:40], log_every=20)
     gen = registry.get("learned", model_path=str(path))
     fill = gen.replace(images=images[:32], masks=masks, seed=1)
     err_after = np.nanmean(in_mask_diff(fill, images[:32], masks))

@@ -39,7 +39,7 @@ def _cfg(**over):
 def _run(cfg, env, run_dir, selected=None):
     ds, clf, _, _, sel = env
     return run_retraining(cfg, base=clf, dataset=ds, selected=sel if selected is None else selected,
-                          heldout=sel, run_dir=run_dir, quiet=True, out=lambda s: None)
+                          heldout=sel, run_dir=run_dir)
 
 
 def _finished_run(folder):

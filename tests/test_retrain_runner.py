@@ -1,5 +1,6 @@
 """The retraining run: outputs, summary contract, config validation, bad input."""
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from common.run_files import SCHEMA_VERSION, load_history_file, load_run_info, l
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import masked_set_from_items
 from exp_scripts.retrain.metrics import in_mask_energy
-from exp_scripts.retrain.runner import run_retraining
+from exp_scripts.retrain.runner import result_lines, run_retraining
 from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
 
 
@@ -30,16 +31,21 @@ def test_in_mask_energy_reference():
     assert e[0] == pytest.approx(1 / 4) and np.isnan(e[1])
 
 
-def test_run_writes_contract_outputs(tmp_path, capsys):
+def test_run_writes_contract_outputs(tmp_path, caplog):
     ds, clf = make_dataset(), make_classifier()
     items, masks = selection_items(ds, 3)
     sel = masked_set_from_items(ds, items, masks)
     hitems, hmasks = selection_items(ds, 2, offset=5)
     held = masked_set_from_items(ds, hitems, hmasks)
     before = [w.copy() for w in clf.model.get_weights()]
-    path = run_retraining(_cfg(), base=clf, dataset=ds, selected=sel, heldout=held, run_dir=tmp_path / "t", quiet=True)
-    lines = capsys.readouterr().out.strip().splitlines()
+    caplog.set_level(logging.INFO, logger="exp_scripts.retrain")
+    path = run_retraining(_cfg(), base=clf, dataset=ds, selected=sel, heldout=held, run_dir=tmp_path / "t")
+    lines = "\n".join(result_lines(path)).strip().splitlines()  # what exp_backprops prints
     assert lines[-1] == str(path) and "| pasa |" in "\n".join(lines)
+    progress = [r.getMessage() for r in caplog.records if r.name.startswith("exp_scripts.retrain")]
+    assert progress[0] == "evaluating the base model (3 selected, 2 held-out masked images)"
+    assert [m.split(" (")[0] for m in progress if m.startswith("method ")] == [
+        "method continued", "method pasa", "method pas_inv"]
     raw = json.loads(path.read_text())
     assert raw["schema_version"] == SCHEMA_VERSION and raw["failure"] is None
     s = load_summary(path)  # every key and type checked by the schema
@@ -99,11 +105,11 @@ def test_bad_method_writes_nothing(tmp_path):
     sel = masked_set_from_items(ds, items, masks)
     cfg = _cfg(methods=[{"name": "continued"}, {"name": "selective_dropout", "params": {"k": 50}}])
     with pytest.raises(UserError, match="k=50 but the last conv layer has only 8 filters"):
-        run_retraining(cfg, base=clf, dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "t", quiet=True)
+        run_retraining(cfg, base=clf, dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "t")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(UserError, match=r"methods\[1\]: unknown method 'foo'"):
         run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "foo"}]), base=clf, dataset=ds, selected=sel,
-                       heldout=sel, run_dir=tmp_path / "t", quiet=True)
+                       heldout=sel, run_dir=tmp_path / "t")
     assert list(tmp_path.iterdir()) == []
 
 

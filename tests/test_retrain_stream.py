@@ -154,10 +154,10 @@ def test_streamed_run_completes_and_never_loads_the_training_split(tmp_path):
     sel = masked_set_from_items(ds, items, masks, stream=True)
     with pytest.raises(UserError, match="methods\\[1\\]: method 'misclassified'"):
         run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "misclassified"}]), base=make_classifier(),
-                       dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "refused", quiet=True)
+                       dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
     path = run_retraining(_cfg(methods=[{"name": "pas"}]), base=make_classifier(), dataset=ds, selected=sel,
-                          heldout=sel, run_dir=tmp_path / "run", quiet=True, out=lambda s: None)
+                          heldout=sel, run_dir=tmp_path / "run")
     assert "train" not in ds._splits  # sampled and scored from the records only
     s = json.loads(path.read_text())
     assert s["status"] == "complete" and list(s["methods"]) == ["pas"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -252,19 +253,25 @@ def test_suite_names_regimes_and_oracles():
         ss.oracle_name("nope")
 
 
-def test_run_suite_is_resumable(tmp_path):
+def test_run_suite_is_resumable(tmp_path, caplog):
     sets = [dataclasses.replace(s, params=dataclasses.replace(s.params, n_train=8, n_val=4, n_test=4))
             for s in ss.suite_sets(quick=True)[:2]]
-    lines = []
-    paths = ss.run_suite(tmp_path, sets=sets, log=lines.append)
-    assert [p.name for p in paths] == [s.name for s in sets] and all("written" in x for x in lines)
+    caplog.set_level(logging.INFO, logger="datasets.shortcut_suite")
+
+    def lines():
+        return [r.getMessage() for r in caplog.records if r.name == "datasets.shortcut_suite"]
+
+    paths = ss.run_suite(tmp_path, sets=sets)
+    assert [p.name for p in paths] == [s.name for s in sets]
+    assert len(lines()) == len(sets) and all("written" in x for x in lines())
     stamp = (paths[0] / "suite.json").stat().st_mtime_ns
-    lines.clear()
-    ss.run_suite(tmp_path, sets=sets, log=lines.append)
-    assert all("skipped" in x for x in lines) and (paths[0] / "suite.json").stat().st_mtime_ns == stamp
+    caplog.clear()
+    ss.run_suite(tmp_path, sets=sets)
+    assert len(lines()) == len(sets) and all("skipped" in x for x in lines())
+    assert (paths[0] / "suite.json").stat().st_mtime_ns == stamp
     other = [dataclasses.replace(sets[0], params=dataclasses.replace(sets[0].params, seed=3))]
     with pytest.raises(UserError, match="exists but is not"):
-        ss.run_suite(tmp_path, sets=other, log=lines.append)
+        ss.run_suite(tmp_path, sets=other)
 
 
 # ----------------------------------------------------------------------------- generic user path

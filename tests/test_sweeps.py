@@ -10,7 +10,7 @@ from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import masked_set_from_items
 from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
 from exp_scripts.retrain.sweeps import (best_row, lambda_candidates, mask_counts, pasa_grid, plan, sweep,
-                                        table_csv, table_markdown)
+                                        sweep_result_lines, table_csv, table_markdown)
 from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
 
 
@@ -72,9 +72,8 @@ def test_tiny_lambda_sweep_writes_one_row_per_candidate(tmp_path):
                                     "iterations": 1, "eval_every": 1, "batch": {"random": 4, "selected": 2},
                                     "overlays": False},
                     source="cfg")
-    printed = []
-    payload = sweep(kind, cfg, base=clf, dataset=ds, selected=sel, heldout=held, root=tmp_path / "sw",
-                    quiet=True, out=printed.append)
+    payload = sweep(kind, cfg, base=clf, dataset=ds, selected=sel, heldout=held, root=tmp_path / "sw")
+    printed = sweep_result_lines(kind, payload, tmp_path / "sw")
     root = tmp_path / "sw"
     assert len(payload["points"]) == n_rows
     md = (root / f"sweep_{kind}.md").read_text().strip().splitlines()

@@ -336,3 +336,14 @@ def test_shipped_configs_are_valid(path):
     cfg = load_train_config(path)
     assert cfg.name == path.stem and cfg.model is not None and cfg.mode in ("base", "augmentation")
     assert cfg.train.seed == 0 and cfg.train.distribute == "none"
+
+
+def test_quiet_prints_the_same_results(tmp_path, patched, capsys):
+    # the accuracy line and the train result's path are results: on stdout with or without -q
+    path = write_config(tmp_path / "short.json", _short(tmp_path))
+    result = tmp_path / "run" / "result.json"
+    for flags in ((), ("--quiet",), ("-q",)):
+        assert cli.main([str(path), *flags, "--data-root", str(tmp_path / "data")]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 2 and out[-1] == str(result), flags
+        assert out[0].startswith("tiny [base] in ") and ": accuracy train " in out[0] and "(n=" in out[0]

@@ -24,7 +24,7 @@ def _run(seed=0, augment=False, epochs=3, history=None, batch_size=16, lr=3e-3):
     ds = tiny_dataset()
     clf = tiny_classifier(ds, seed=seed)
     opts = training.FitOptions(epochs=epochs, batch_size=batch_size, learning_rate=lr, seed=seed, augment=augment)
-    res = training.fit(clf, ds, opts, history_path=history, quiet=True)
+    res = training.fit(clf, ds, opts, history_path=history)
     return clf, ds, res
 
 
@@ -67,10 +67,10 @@ def test_nan_loss_stops_and_restores_last_good_epoch(tmp_path):
 
     snapshots = {}
     opts = training.FitOptions(epochs=2, batch_size=16, learning_rate=3e-3, seed=0)
-    training.fit(clf, ds, opts, loss_fn=poisoned, quiet=True)
+    training.fit(clf, ds, opts, loss_fn=poisoned)
     snapshots["after2"] = clf.model.get_weights()
     res = training.fit(clf, ds, training.FitOptions(epochs=5, batch_size=16, learning_rate=3e-3, seed=1),
-                       loss_fn=poisoned, history_path=tmp_path / "h.jsonl", quiet=True)
+                       loss_fn=poisoned, history_path=tmp_path / "h.jsonl")
     # tf.where's NaN branch already poisons the gradient of the step before the NaN loss:
     # the weight check stops there, one step earlier than the loss alone would
     assert res.stopped is not None and res.stopped.startswith(
@@ -103,7 +103,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
             with strategy.scope():
                 clf = tiny_classifier(ds)
         opts = training.FitOptions(epochs=2, batch_size=16, learning_rate=3e-3, seed=0)
-        res = training.fit(clf, ds, opts, quiet=True, strategy=strategy)
+        res = training.fit(clf, ds, opts, strategy=strategy)
         replicas = 1 if strategy is None else strategy.num_replicas_in_sync
         return clf.model.get_weights(), res.history, replicas
 
@@ -148,7 +148,7 @@ def test_multi_worker_single_local_worker_trains(tmp_path):
         ds = tiny_dataset()
         with strategy.scope():
             clf = tiny_classifier(ds)
-        res = training.fit(clf, ds, training.FitOptions(epochs=1, batch_size=16), quiet=True, strategy=strategy)
+        res = training.fit(clf, ds, training.FitOptions(epochs=1, batch_size=16), strategy=strategy)
         print(json.dumps({"replicas": strategy.num_replicas_in_sync, "history": res.history}))
         """
     ))

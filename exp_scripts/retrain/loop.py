@@ -10,6 +10,7 @@ and keeps the best-scoring weights.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import statistics
 import time
@@ -23,6 +24,8 @@ from classification_models.training import WarmUp, make_optimizer  # noqa: F401 
 from classification_models.training import first_nonfinite_weight
 from common.errors import UserError
 from common.run_files import HistoryRow, append_history
+
+log = logging.getLogger(__name__)
 
 
 def clone_classifier(base: Classifier, freeze=None) -> Classifier:
@@ -96,7 +99,6 @@ def to_tensors(batch: dict) -> dict:
 
 def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
              val: tuple[np.ndarray, np.ndarray] | None, history_path: Path | None,
-             progress: Callable[[str], None] | None = None,
              val_swap: tuple[np.ndarray, np.ndarray] | None = None,
              stopping: Stopping | None = None,
              on_check: Callable[[int], None] | None = None) -> LoopResult:
@@ -112,7 +114,6 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         val_swap: ``(images, labels)`` of the cue-swapped validation images, or None
             (``val_swap_accuracy`` in the history at the same iterations as ``val``).
         history_path: ``history.jsonl`` to append to (None: keep in memory only).
-        progress: optional callback for one-line progress messages.
         stopping: early stopping (its ``on`` split must be given), or None to run all
             ``iterations``. The starting model is scored first, so with ``restore_best``
             a run that never beats it ends with the starting weights.
@@ -120,7 +121,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             every validation check (e.g. to record CAMs along the run).
 
     Returns:
-        ``LoopResult``.
+        ``LoopResult``. A line per validation check and the early stop are logged (INFO).
 
     Raises:
         Diverged: the loss or a weight became NaN/inf (the step is logged in the history
@@ -172,10 +173,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             row["val_accuracy"] = accuracy(val)
             if val_swap is not None:
                 row["val_swap_accuracy"] = accuracy(val_swap)
-            if progress:
-                extra = f" val-swap acc {row['val_swap_accuracy']:.3f}" if "val_swap_accuracy" in row else ""
-                progress(f"  {method.label}: iteration {it}/{iterations} loss {total:.4f} "
-                         f"val acc {row['val_accuracy']:.3f}{extra}")
+            extra = f" val-swap acc {row['val_swap_accuracy']:.3f}" if "val_swap_accuracy" in row else ""
+            log.info("  %s: iteration %d/%d loss %.4f val acc %.3f%s", method.label, it, iterations, total,
+                     row["val_accuracy"], extra)
         history.append(HistoryRow(**row))
         if history_path is not None:
             append_history(history_path, history[-1])
@@ -188,10 +188,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                 if stopping.restore_best:
                     best_weights = clf.model.get_weights()
             elif it - best["iteration"] >= stopping.patience and it >= stopping.start_from:
-                if progress:
-                    progress(f"  {method.label}: stopped at iteration {it}: {stopping.on} accuracy has not "
-                             f"improved on {best['score']:.3f} (iteration {best['iteration']}) for "
-                             f"{it - best['iteration']} iterations")
+                log.info("  %s: stopped at iteration %d: %s accuracy has not improved on %.3f (iteration %d) "
+                         "for %d iterations", method.label, it, stopping.on, best["score"], best["iteration"],
+                         it - best["iteration"])
                 break
     if watch is not None and stopping.restore_best and best["iteration"] != it:
         clf.model.set_weights(best_weights)

@@ -13,7 +13,6 @@ import logging
 import time
 import zlib
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -39,6 +38,8 @@ from exp_scripts.retrain.outputs import (cam_arrays, comparison_table, save_cam_
 from plot_utils.results import CAMS_FILE, save_cams
 
 log = logging.getLogger(__name__)
+#: the comparison table of a finished run, next to ``summary.json``
+COMPARISON_FILE = "comparison.md"
 #: a training split above this many bytes as arrays earns a hint about ``data.stream``
 STREAM_HINT_BYTES = 2 << 30
 
@@ -156,8 +157,7 @@ def method_seed(seed: int, label: str) -> int:
 
 
 def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, heldout: MaskedSet,
-                   run_dir: str | Path, base_info: dict | None = None, quiet: bool = False,
-                   out: Callable[[str], None] = print) -> Path:
+                   run_dir: str | Path, base_info: dict | None = None) -> Path:
     """Runs every method of ``cfg`` on in-memory inputs and writes the run folder.
 
     Args:
@@ -169,11 +169,11 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
             built in a private folder and swapped in when whole; an existing run is
             kept as ``<run_dir>.previous``.
         base_info: provenance for ``run.json``: ``{"train_result": path, "dataset": spec}``.
-        quiet: no progress lines (the table and summary path are still printed).
-        out: printer.
 
     Returns:
-        Path of ``summary.json``.
+        Path of ``summary.json``; the comparison table is ``COMPARISON_FILE`` next to it
+        (``result_lines`` gives both as a command prints them). Progress lines are logged
+        (INFO, this module's and ``exp_scripts.retrain.loop``'s logger).
 
     Raises:
         UserError: bad inputs (before anything is written); the folder is locked by
@@ -181,7 +181,6 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
             its ``summary.json`` says ``"status": "failed"``, the failing method and the
             finished methods' results, and is kept in ``<run_dir>.failed``.
     """
-    say = (lambda s: None) if quiet else out
     h, w, k = base.grid_shape
     data = RetrainData(dataset, selected, heldout, (h, w, k),
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
@@ -198,12 +197,29 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
 
     run_dir = Path(run_dir)
     with run_transaction(run_dir) as txn:
-        table = _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
-                             heldout=heldout, tmp_dir=txn.path, base_info=base_info, say=say, txn=txn)
-    out(table)
-    path = run_dir / "summary.json"
-    out(str(path))
-    return path
+        _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
+                     heldout=heldout, tmp_dir=txn.path, base_info=base_info, txn=txn)
+    return run_dir / "summary.json"
+
+
+def result_lines(summary_path: str | Path) -> list[str]:
+    """What a retraining command prints when a run finished: the comparison table, then
+    the path of ``summary.json`` (the last line, for scripts).
+
+    Args:
+        summary_path: the ``summary.json`` returned by ``run_retraining`` / ``run_experiment``.
+
+    Returns:
+        ``[table, path]``.
+
+    Raises:
+        UserError: the run folder has no comparison table (a failed or foreign run).
+    """
+    summary_path = Path(summary_path)
+    table = summary_path.parent / COMPARISON_FILE
+    if not table.exists():
+        raise UserError(f"run '{summary_path.parent}' has no {COMPARISON_FILE} (a failed run?)")
+    return [table.read_text(encoding="utf-8"), str(summary_path)]
 
 
 def _accuracy(ev_accuracy: dict, val_swap: float | None) -> Accuracy:
@@ -219,13 +235,13 @@ def _energies(values) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
 
 
-def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, say, txn) -> str | None:
-    """The body of ``run_retraining``: writes the whole run into ``tmp_dir``; returns the
-    comparison table (None when a method diverged)."""
+def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, txn) -> str | None:
+    """The body of ``run_retraining``: writes the whole run into ``tmp_dir`` (the comparison
+    table as ``COMPARISON_FILE``) and returns that table."""
     h, w, k = base.grid_shape
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
 
-    say(f"evaluating the base model ({len(selected)} selected, {len(heldout)} held-out masked images)")
+    log.info("evaluating the base model (%d selected, %d held-out masked images)", len(selected), len(heldout))
     stream = data.streaming
     base_eval = evaluate_splits(base, dataset, stream=stream)
     if not stream and dataset.arrays("train").images.nbytes > STREAM_HINT_BYTES:
@@ -254,8 +270,8 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     extras, described = {}, {}
     failure = None
     for m in methods:
-        say(f"method {m.label} ({m.name}{', ' + m.letter if m.letter else ''}): up to {cfg.iterations} iterations"
-            + (f", stopping on {stopping.on} accuracy" if stopping else ""))
+        log.info("method %s (%s%s): up to %d iterations%s", m.label, m.name, ", " + m.letter if m.letter else "",
+                 cfg.iterations, f", stopping on {stopping.on} accuracy" if stopping else "")
         mdir = ensure_dir(tmp_dir / m.label)
         t0 = time.perf_counter()
         along: dict[str, list] = {"iterations": [], "cams": [], "p_true": []}
@@ -272,7 +288,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
             res = run_loop(m, iterations=cfg.iterations,
                            optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
                            seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy,
-                           val_swap=val_cf_xy, history_path=mdir / "history.jsonl", progress=say,
+                           val_swap=val_cf_xy, history_path=mdir / "history.jsonl",
                            stopping=stopping, on_check=record_cams)
         except Diverged as exc:
             failure = exc
@@ -346,8 +362,8 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                 k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},
             per_image_energy=PerImageEnergy(selected=_energies(sel_after["energy"]),
                                             heldout=_energies(held_after["energy"])))
-        say(f"  {m.label}: test acc {ev['accuracy'].get('test', float('nan')):.3f} "
-            f"(base {base_eval['accuracy'].get('test', float('nan')):.3f}), step {res.step_seconds * 1000:.0f} ms")
+        log.info("  %s: test acc %.3f (base %.3f), step %.0f ms", m.label, ev["accuracy"].get("test", float("nan")),
+                 base_eval["accuracy"].get("test", float("nan")), res.step_seconds * 1000)
 
     if data._propagated is not None:
         write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")),
@@ -378,17 +394,16 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         # the finished methods stay readable in the failed attempt; the last finished run stays in place
         raise UserError(f"{failure}; the run is marked failed in '{txn.failed / 'summary.json'}' "
                         f"({len(results)} finished method(s) kept there; '{txn.final}' is unchanged)")
-    atomic_write_text(tmp_dir / "comparison.md", table)
+    atomic_write_text(tmp_dir / COMPARISON_FILE, table)
     return table
 
 
-def run_experiment(cfg: RetrainConfig, *, config_path=None, data_root=None, quiet=False,
-                   out: Callable[[str], None] = print) -> Path:
-    """Loads the inputs named by ``cfg`` and runs it (see ``run_retraining``)."""
+def run_experiment(cfg: RetrainConfig, *, config_path=None, data_root=None) -> Path:
+    """Loads the inputs named by ``cfg`` and runs it (see ``run_retraining``); returns the
+    path of ``summary.json``."""
     build_methods(cfg)  # fail fast on unknown methods/params before loading models
     run_dir = Path(cfg.output_dir) / cfg.name
     with run_lock(run_dir):  # a second run into the same folder fails before loading anything
         tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
         return run_retraining(cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, run_dir=run_dir,
-                              base_info={"train_result": str(tr.path), "dataset": tr.dataset_spec},
-                              quiet=quiet, out=out)
+                              base_info={"train_result": str(tr.path), "dataset": tr.dataset_spec})

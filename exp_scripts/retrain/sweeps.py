@@ -29,8 +29,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import logging
 from pathlib import Path
-from typing import Callable
 
 from classification_models.losses import pas_lambda_candidates, thesis_pas_lambda
 from common.errors import UserError
@@ -40,7 +40,9 @@ from common.runs import run_transaction
 from exp_scripts.retrain.config import MethodSpec
 from exp_scripts.retrain.data import MaskedSet
 from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
-from exp_scripts.retrain.runner import load_inputs, run_retraining
+from exp_scripts.retrain.runner import load_inputs, result_lines, run_retraining
+
+log = logging.getLogger(__name__)
 
 KINDS = ("lambda", "masks", "pasa")
 PASA_B = (0.2, 0.4, 0.8, 2.0, 5.0)
@@ -192,13 +194,16 @@ def write_outputs(root: Path, kind: str, rows: list[dict], base_acc: Accuracy) -
     return payload
 
 
-def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: MaskedSet, root: str | Path,
-          quiet: bool = False, out: Callable[[str], None] = print) -> dict:
+def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: MaskedSet, root: str | Path) -> dict:
     """Runs sweep ``kind`` on in-memory inputs (every candidate from the same base model,
     ``cfg``'s iterations/batch/seed/mask resize) and writes the outputs into ``root``.
+    Each candidate's progress and comparison table are logged (INFO).
 
     Returns:
-        The JSON payload (``points``, ``best``, ``base``).
+        The JSON payload (``points``, ``best``, ``base``); ``sweep_result_lines`` says it.
+
+    Raises:
+        UserError: an unknown ``kind``, an empty selection, or a candidate run's error.
     """
     if kind not in KINDS:
         raise UserError(f"unknown sweep {kind!r} (valid: {', '.join(KINDS)})")
@@ -206,7 +211,6 @@ def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: Masked
         raise UserError(f"sweep {kind}: the selection is empty")
     root = Path(root)
     runs = plan(kind, grid=base.grid_shape, selected=selected, n_train=len(dataset.index_table("train")[1]))
-    silent = lambda s: None  # noqa: E731
     rows, base_acc = [], None
     # the sweep folder is one transaction: built privately, swapped in when every candidate ran
     with run_transaction(root) as txn:
@@ -216,22 +220,45 @@ def sweep(kind: str, cfg, *, base, dataset, selected: MaskedSet, heldout: Masked
             sub = dataclasses.replace(cfg, methods=list(specs), name=f"{cfg.name}_sweep_{kind}", overlays=False,
                                       batch=batch)
             path = run_retraining(sub, base=base, dataset=dataset, selected=sel, heldout=heldout,
-                                  run_dir=txn.path / f"run{i}", quiet=quiet, out=silent if quiet else out)
+                                  run_dir=txn.path / f"run{i}")
+            log.info("%s", result_lines(path)[0])
             summary = load_summary(path)
             base_acc = summary.base.accuracy
             rows += rows_from_summary(summary, keys)
         payload = write_outputs(txn.path, kind, rows, base_acc)
-    out(table_markdown(rows))
-    out(f"best on {payload['chosen_on']}: {payload['best']}")
-    out(str(root / f"sweep_{kind}.json"))
     return payload
 
 
-def run_sweep(kind: str, cfg, *, config_path=None, data_root=None, quiet=False, out=print) -> Path:
-    """Loads ``cfg``'s inputs, runs sweep ``kind``; returns the Markdown table path."""
+def sweep_result_lines(kind: str, payload: dict, root: str | Path) -> list[str]:
+    """What the sweep command prints: the Markdown table, the best candidate, then the
+    path of ``sweep_<kind>.json`` (the last line, for scripts).
+
+    Args:
+        kind: the sweep (``KINDS``).
+        payload: what ``sweep`` / ``run_sweep`` returned.
+        root: the sweep folder (``sweep_root``).
+
+    Returns:
+        The lines, in order.
+    """
+    return [table_markdown(payload["points"]), f"best on {payload['chosen_on']}: {payload['best']}",
+            str(Path(root) / f"sweep_{kind}.json")]
+
+
+def sweep_root(cfg, kind: str) -> Path:
+    """The folder of sweep ``kind`` of ``cfg``: ``<output_dir>/<name>_sweep_<kind>``."""
+    return Path(cfg.output_dir) / f"{cfg.name}_sweep_{kind}"
+
+
+def run_sweep(kind: str, cfg, *, config_path=None, data_root=None) -> dict:
+    """Loads ``cfg``'s inputs, runs sweep ``kind`` into ``sweep_root(cfg, kind)``; returns
+    its payload (see ``sweep``).
+
+    Raises:
+        UserError: an unknown ``kind`` (before anything is loaded), bad inputs.
+    """
     if kind not in KINDS:
         raise UserError(f"unknown sweep {kind!r} (valid: {', '.join(KINDS)})")
     _, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
-    root = Path(cfg.output_dir) / f"{cfg.name}_sweep_{kind}"
-    sweep(kind, cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, root=root, quiet=quiet, out=out)
-    return root / f"sweep_{kind}.md"
+    return sweep(kind, cfg, base=base, dataset=dataset, selected=selected, heldout=heldout,
+                 root=sweep_root(cfg, kind))

@@ -90,3 +90,5 @@ def test_tiny_lambda_sweep_writes_one_row_per_candidate(tmp_path):
         [CALIBRATED_SCALE * f for f in (1 / 625, 1 / 125, 1 / 25, 1 / 5, 1, 2, 4, 8, 16)])
     assert data["best"]["val_accuracy"] == max(ys)
     assert data["base"]["val"] is not None and printed[-1] == str(root / f"sweep_{kind}.json")
+    assert printed[0].strip() == (root / f"sweep_{kind}.md").read_text().strip()
+    assert printed[1] == f"best on {data['chosen_on']}: {payload['best']}"

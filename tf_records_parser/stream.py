@@ -1,16 +1,17 @@
 """Random training batches streamed from a split's TFRecord shards in bounded memory.
 
-The whole-split readers of :mod:`tf_records_parser.records` hold every image of a
+The whole-split readers of :mod:`tf_records_parser.reader` hold every image of a
 split; retraining on a large data set instead draws its random images from
 :func:`stream_records`, whose memory is a shuffle buffer of serialised records.
 """
 from __future__ import annotations
 
-from tf_records_parser.records import load_manifest, make_parse_fn, shard_paths
+from tf_records_parser.features import TRAIN_KEYS, make_parse_fn
+from tf_records_parser.manifest import load_manifest, shard_paths
 
 
 def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, seed: int,
-                   manifest: dict | None = None, keys=("index", "image", "label"), parallel: int = 2):
+                   manifest: dict | None = None, keys=TRAIN_KEYS, parallel: int = 2):
     """Endless shuffled batches of ``split`` read from its shards, in bounded memory.
 
     Each epoch visits the shards in a new seeded order, interleaves up to four of them
@@ -23,7 +24,7 @@ def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, 
         shuffle_buffer: records held for shuffling (>= the split size: a uniform
             permutation per epoch).
         seed: the order (same seed -> same batches).
-        keys: features to parse (see :func:`make_parse_fn`).
+        keys: features to parse (see :func:`~tf_records_parser.features.make_parse_fn`).
 
     Returns:
         ``tf.data`` of dicts of batched features (``image`` uint8 ``[B,H,W,C]``).
@@ -41,7 +42,6 @@ def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, 
     opts.autotune.enabled = False
     opts.deterministic = True
     return ds.with_options(opts)
-
 
 
 def read_positions(folder, split: str, positions, *, manifest: dict | None = None) -> dict:
@@ -77,7 +77,7 @@ def read_positions(folder, split: str, positions, *, manifest: dict | None = Non
     if len(wanted):
         ds = tf.data.TFRecordDataset(shard_paths(folder, split, manifest)).enumerate()
         ds = ds.filter(lambda i, raw: tf.reduce_any(tf.equal(i, tf.constant(wanted))))
-        parse = make_parse_fn(manifest["image_shape"], ("index", "image", "label"))
+        parse = make_parse_fn(manifest["image_shape"], TRAIN_KEYS)
         for i, ex in ds.map(lambda i, raw: (i, parse(raw))).as_numpy_iterator():
             found[int(i)] = (ex["index"].decode("utf-8"), ex["image"], int(ex["label"]))
     rows = [found[int(p)] for p in positions]

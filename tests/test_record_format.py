@@ -3,6 +3,8 @@ before the table, old caches still verify and load, and every reader applies the
 table's defaults to records that lack an optional feature."""
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 from tf_records_parser.features import (FEATURES, LEAN_KEYS, NO_BOX, SPLIT_KEYS, Record, decode_example,
                                         encode_png, feature_spec, make_parse_fn, serialize)
-from tf_records_parser.manifest import load_manifest, shard_paths, verify_shards
+from tf_records_parser.manifest import CorruptCacheError, load_manifest, shard_paths, verify_shards
 from tf_records_parser.reader import read_split, read_split_eager
 from tf_records_parser.stream import read_positions
 from tf_records_parser.writer import write_records
@@ -172,6 +174,23 @@ def test_absent_optional_features_get_the_table_defaults_eagerly_and_in_tf_data(
         for k, v in want.items():
             assert np.array_equal(np.asarray(got[k]), np.asarray(v)), (k, got[k])
     assert proto["index"] == "x_1" and in_graph["index"] == b"x_1"
+
+
+def test_record_count_other_than_the_manifest_is_a_corrupt_cache(tmp_path):
+    folder = tmp_path / "v1"
+    shutil.copytree(V1_CACHE, folder)
+    m = json.loads((folder / "dataset.json").read_text())
+    m["split_sizes"]["test"] = 5
+    (folder / "dataset.json").write_text(json.dumps(m))
+    for reader in (read_split, read_split_eager):
+        with pytest.raises(CorruptCacheError, match="holds 4 records but the manifest says 5"):
+            reader(folder, "test")
+    with pytest.raises(CorruptCacheError, match="no record at position 4"):
+        read_positions(folder, "test", [1, 4])
+    m["split_sizes"]["test"] = 3
+    (folder / "dataset.json").write_text(json.dumps(m))
+    with pytest.raises(CorruptCacheError, match="more than 3"):
+        read_split(folder, "test")
 
 
 def test_read_positions_equal_the_whole_split_rows():

@@ -6,8 +6,10 @@ split; retraining on a large data set instead draws its random images from
 """
 from __future__ import annotations
 
-from tf_records_parser.features import TRAIN_KEYS, make_parse_fn
-from tf_records_parser.manifest import load_manifest, shard_paths
+from pathlib import Path
+
+from tf_records_parser.features import TRAIN_KEYS, empty_rows, finish_rows, make_parse_fn
+from tf_records_parser.manifest import CorruptCacheError, load_manifest, shard_paths
 
 
 def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, seed: int,
@@ -59,6 +61,7 @@ def read_positions(folder, split: str, positions, *, manifest: dict | None = Non
 
     Raises:
         UserError: a position outside the split.
+        CorruptCacheError: the shards hold fewer records than the manifest says.
     """
     import numpy as np
     import tensorflow as tf
@@ -71,16 +74,19 @@ def read_positions(folder, split: str, positions, *, manifest: dict | None = Non
     bad = positions[(positions < 0) | (positions >= n)]
     if len(bad):
         raise UserError(f"position {int(bad[0])} is outside split '{split}' of '{folder}' ({n} images)")
-    h, w, c = (int(v) for v in manifest["image_shape"])
     wanted = np.unique(positions)
-    found: dict[int, tuple[str, np.ndarray, int]] = {}
+    rows = empty_rows(len(positions), manifest["image_shape"], TRAIN_KEYS)
+    filled = np.zeros(len(positions), bool)
     if len(wanted):
         ds = tf.data.TFRecordDataset(shard_paths(folder, split, manifest)).enumerate()
         ds = ds.filter(lambda i, raw: tf.reduce_any(tf.equal(i, tf.constant(wanted))))
         parse = make_parse_fn(manifest["image_shape"], TRAIN_KEYS)
         for i, ex in ds.map(lambda i, raw: (i, parse(raw))).as_numpy_iterator():
-            found[int(i)] = (ex["index"].decode("utf-8"), ex["image"], int(ex["label"]))
-    rows = [found[int(p)] for p in positions]
-    return {"index": np.asarray([r[0] for r in rows], str),
-            "image": np.stack([r[1] for r in rows]) if rows else np.zeros((0, h, w, c), np.uint8),
-            "label": np.asarray([r[2] for r in rows], np.int64)}
+            at = positions == i
+            filled |= at
+            for key, arr in rows.items():
+                arr[at] = ex[key]
+    if not filled.all():  # the shards end before the manifest's split size
+        raise CorruptCacheError(f"split '{split}' of '{folder}' has no record at position "
+                                f"{int(positions[~filled][0])} but the manifest says {n}", folder=Path(folder))
+    return finish_rows(rows)

@@ -1,35 +1,22 @@
 """The features of one record, defined once: :data:`FEATURES`.
 
-Every data set stores one ``tf.train.Example`` per image. The table below is the
-single description of its features; the writer (:func:`serialize`), the
+Every data set stores one ``tf.train.Example`` per image. The table :data:`FEATURES`
+(name, dtype, kind, description, default for optional features) is the single
+description of its features; the writer (:func:`serialize`), the
 ``tf.io.parse_single_example`` spec (:func:`feature_spec`, :func:`make_parse_fn`), the
-eager protobuf decoder (:func:`decode_example`) and the numpy arrays of a whole split
-(:func:`empty_rows`, :func:`finish_rows`) are all derived from it.
+eager protobuf decoder (:func:`decode_example`) and the numpy arrays of a split
+(:func:`empty_rows`, :func:`finish_rows`) are all derived from it; a kind
+(:data:`KINDS`) says how a feature is encoded and held.
 
-====================  ======  =========  ===================================================
-name                  dtype   kind       description
-====================  ======  =========  ===================================================
-``index``             bytes   text       stable id, unique within the data set (``train_00017``)
-``image``             bytes   png        PNG-encoded image, uint8 ``[H, W, C]``
-``label``             int64   int        class id into the manifest's ``class_names``
-``shape``             int64   shape      ``H, W, C`` of the image (checked by the eager reader)
-``box``               int64   box        ``x0, y0, x1, y1`` (exclusive ends) of the known
-                                         irrelevant region, ``-1`` x4 when none (optional)
-``object_box``        int64   box        box of the object (the glyph, the digit), or ``-1`` x4
-``mask``              bytes   png_bytes  PNG of a ground-truth irrelevant mask ``[H, W]``,
-                                         255 = irrelevant, or empty (optional)
-``spurious``          int64   int        the class whose shortcut the image carries (synthetic
-                                         sets: the distractor/swatch id), ``-1`` when unknown
-====================  ======  =========  ===================================================
-
-The order of the table is the order in which features are inserted into the
-``tf.train.Features`` map. Shards written before the table existed stay valid: the
-features, their values and their PNG bytes are unchanged.
+Records are the bytes the writer produced before the table existed: the same features,
+values and PNG bytes (``compress_level=1``). The order of the feature map in those bytes
+is the protobuf runtime's (upb: fixed within a process, seeded per process), as before.
 """
 from __future__ import annotations
 
 import dataclasses
 import io
+from typing import Callable
 
 import numpy as np
 
@@ -131,8 +118,8 @@ class Kind:
     """
 
     size: int | None
-    to_values: object
-    numpy_dtype: object
+    to_values: Callable[[object], list]
+    numpy_dtype: type
     image_sized: bool = False
 
     def row_shape(self, image_shape) -> tuple[int, ...]:
@@ -178,15 +165,18 @@ class Feature:
 
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("index", "bytes", "text", "stable id, unique within the data set"),
+    Feature("index", "bytes", "text", "stable string id, unique within the data set (train_00017)"),
     Feature("image", "bytes", "png", "PNG-encoded image, uint8 [H, W, C]"),
     Feature("label", "int64", "int", "class id into the manifest's class_names"),
-    Feature("shape", "int64", "shape", "H, W, C of the image", source="image"),
-    Feature("box", "int64", "box", "irrelevant region x0, y0, x1, y1 (exclusive), -1 x4 if none", default=NO_BOX),
-    Feature("object_box", "int64", "box", "box of the object, -1 x4 if unknown", default=NO_BOX),
-    Feature("mask", "bytes", "png_bytes", "PNG of the irrelevant mask [H, W] (255 = irrelevant) or b''",
-            default=b""),
-    Feature("spurious", "int64", "int", "class whose shortcut the image carries, -1 if unknown", default=-1),
+    Feature("shape", "int64", "shape", "H, W, C of the image (checked by the eager reader)", source="image"),
+    Feature("box", "int64", "box", "x0, y0, x1, y1 (exclusive ends) of the known irrelevant region, "
+            "-1 x4 when there is none", default=NO_BOX),
+    Feature("object_box", "int64", "box", "box of the object (the glyph, the digit), -1 x4 when unknown",
+            default=NO_BOX),
+    Feature("mask", "bytes", "png_bytes", "PNG of a ground-truth irrelevant mask [H, W], 255 = irrelevant, "
+            "or empty", default=b""),
+    Feature("spurious", "int64", "int", "the class whose shortcut the image carries (synthetic sets: the "
+            "distractor/swatch id), -1 when unknown", default=-1),
 )
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 #: what a whole-split read returns by default: every feature but the redundant ``shape``

@@ -30,7 +30,8 @@ import numpy as np
 
 from common.splits import stratified_split
 from datasets.records_dataset import RecordDataset
-from tf_records_parser import records as rec
+from tf_records_parser.features import Record
+from tf_records_parser.writer import write_records
 
 CLASS_NAMES = [str(d) for d in range(10)]
 CORNERS = ("random", "tl", "tr", "bl", "br")
@@ -104,8 +105,8 @@ def generate(params: dict):
                 x0, y0 = corners[corner]
                 canvas[y0: y0 + sw, x0: x0 + sw] = shade(spurious)
                 box = (x0, y0, x0 + sw, y0 + sw)
-            yield split, rec.Record(index=f"{split}_{i:05d}", image=canvas[:, :, None], label=y,
-                                    box=box, object_box=obj, spurious=spurious)
+            yield split, Record(index=f"{split}_{i:05d}", image=canvas[:, :, None], label=y,
+                                box=box, object_box=obj, spurious=spurious)
 
 
 class DecoyDigitsDataset(RecordDataset):
@@ -120,7 +121,7 @@ class DecoyDigitsDataset(RecordDataset):
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:
         size = params["image_size"]
-        return rec.write_records(
+        return write_records(
             folder, generate(params), name=cls.name, class_names=CLASS_NAMES, image_shape=(size, size, 1),
             source={"generator": "datasets.decoy_digits", "origin": "sklearn.datasets.load_digits",
                     "version": cls.VERSION},

@@ -3,7 +3,7 @@
 Cache layout: ``<data_root>/<name>/<key>/`` where ``key`` is a short hash of the
 generator version and *all* resolved parameters, so a different parameter set never
 reuses a stale cache. A folder is used only when its ``dataset.json`` exists (written
-last by :class:`tf_records_parser.records.RecordWriter`) and its parameters and source
+last by :class:`tf_records_parser.writer.RecordWriter`) and its parameters and source
 fingerprint match; otherwise it is (re)built.
 
 Before a cache is read its shards are checked against the manifest's checksums (once
@@ -28,11 +28,11 @@ from common.io import ensure_dir
 from common.paths import REBUILD_CORRUPT_ENV, rebuild_corrupt
 from common.paths import data_root as resolve_data_root
 from datasets.base import Dataset, SplitArrays, finish_pipeline
-from tf_records_parser import records as rec
+from tf_records_parser.features import LEAN_KEYS, TRAIN_KEYS, box_mask, decode_mask
+from tf_records_parser.manifest import (MANIFEST, CorruptCacheError, load_manifest, remove_stale_temporaries,
+                                        verify_shards)
+from tf_records_parser.reader import read_split, tf_dataset
 
-MANIFEST = rec.MANIFEST
-#: what ground truth and random access read of a split: everything but the images
-LEAN_KEYS = ("index", "label", "box", "object_box", "spurious", "mask")
 log = logging.getLogger(__name__)
 
 
@@ -59,8 +59,8 @@ class RecordDataset(Dataset):
 
     def __init__(self, folder, manifest: dict | None = None):
         self.folder = Path(folder)
-        self._manifest = manifest or rec.load_manifest(self.folder)
-        rec.verify_shards(self.folder, self._manifest)
+        self._manifest = manifest or load_manifest(self.folder)
+        verify_shards(self.folder, self._manifest)
         m = self._manifest
         super().__init__(m["class_names"], tuple(m["image_shape"]), m.get("params", {}))
         self._gt: dict[str, dict[str, np.ndarray]] = {}
@@ -116,10 +116,10 @@ class RecordDataset(Dataset):
         manifest = None if rebuild else cls._cached_manifest(folder, resolved, fingerprint)
         if manifest is not None:
             try:
-                rec.verify_shards(folder, manifest)
-            except rec.CorruptCacheError as exc:
+                verify_shards(folder, manifest)
+            except CorruptCacheError as exc:
                 if not rebuild_corrupt():
-                    raise rec.CorruptCacheError(
+                    raise CorruptCacheError(
                         f"data set cache '{folder}' is corrupt: {exc}; rebuild it with `{cls.rebuild_command(resolved, data_root)}` "
                         f"(or set {REBUILD_CORRUPT_ENV}=1)", folder=folder, shard=exc.shard) from None
                 log.warning("data set cache '%s' is corrupt (%s); rebuilding it (%s=1)", folder, exc,
@@ -159,7 +159,7 @@ class RecordDataset(Dataset):
         for sub in name_dir.iterdir():
             if not sub.is_dir() or (sub / MANIFEST).exists():
                 continue
-            removed = rec.remove_stale_temporaries(sub)
+            removed = remove_stale_temporaries(sub)
             if removed:
                 log.warning("removed %d temporary shard(s) of an interrupted build in '%s'", len(removed), sub)
             if sub != keep:
@@ -170,7 +170,7 @@ class RecordDataset(Dataset):
         if not (folder / MANIFEST).exists():
             return None
         try:
-            m = rec.load_manifest(folder)
+            m = load_manifest(folder)
         except UserError:
             return None
         if m.get("params") != params or m.get("name") != cls.name:
@@ -196,7 +196,7 @@ class RecordDataset(Dataset):
 
     def _read(self, name: str) -> dict[str, np.ndarray]:
         if name not in self._gt:
-            self._gt[name] = rec.read_split(self.folder, name, manifest=self._manifest)
+            self._gt[name] = read_split(self.folder, name, manifest=self._manifest)
         return self._gt[name]
 
     def _lean(self, name: str) -> dict[str, np.ndarray]:
@@ -206,7 +206,8 @@ class RecordDataset(Dataset):
             return self._gt[name]
         if name not in self._lean_rows:
             self._check_split(name)
-            self._lean_rows[name] = rec.read_split(self.folder, name, manifest=self._manifest, keys=LEAN_KEYS)
+            # what ground truth and random access read of a split: everything but the images
+            self._lean_rows[name] = read_split(self.folder, name, manifest=self._manifest, keys=LEAN_KEYS)
         return self._lean_rows[name]
 
     def _check_split(self, name: str) -> None:
@@ -261,7 +262,7 @@ class RecordDataset(Dataset):
               seed: int = 0, augment: bool = False):
         """``tf.data`` of ``(index, image float32 [H,W,C] in [0,255], label int64)`` streamed from the shards."""
         self._check_split(name)
-        ds = rec.tf_dataset(self.folder, name, manifest=self._manifest, keys=("index", "image", "label"))
+        ds = tf_dataset(self.folder, name, manifest=self._manifest, keys=TRAIN_KEYS)
         ds = ds.map(lambda d: (d["index"], d["image"], d["label"]))
         n = int(self._manifest["split_sizes"][name])
         return finish_pipeline(ds, n, batch_size, shuffle, repeat, seed, augment, self.augment_fn())
@@ -295,17 +296,15 @@ class RecordDataset(Dataset):
     def irrelevant_mask(self, index: str) -> np.ndarray | None:
         """uint8 ``[H, W]`` 255 = irrelevant: the stored mask, else the box; None when neither."""
         d, pos = self._gt_row(index)
-        data = d["mask"][pos]
-        if data:
-            return rec.decode_png(data, 1)[:, :, 0]
-        return rec.box_mask(d["box"][pos], self.image_shape[:2])
+        mask = decode_mask(d["mask"][pos])
+        return mask if mask is not None else box_mask(d["box"][pos], self.image_shape[:2])
 
     def background_mask(self, index: str) -> np.ndarray | None:
         """uint8 ``[H, W]`` 255 outside the object box (§5.1.2), None when the object is unknown."""
         box = self.object_box(index)
         if box is None:
             return None
-        return 255 - rec.box_mask(box, self.image_shape[:2])
+        return 255 - box_mask(box, self.image_shape[:2])
 
     @property
     def has_ground_truth_masks(self) -> bool:

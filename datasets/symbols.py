@@ -39,7 +39,8 @@ from typing import Optional
 import numpy as np
 
 from datasets.records_dataset import RecordDataset
-from tf_records_parser import records as rec
+from tf_records_parser.features import Record
+from tf_records_parser.writer import write_records
 
 CLASS_NAMES = ["epsilon", "xi", "zeta"]
 GLYPHS = {"epsilon": r"\varepsilon", "xi": r"\xi", "zeta": r"\zeta"}
@@ -262,7 +263,7 @@ def generate(params: dict):
         for i in range(n):
             img_rng = np.random.default_rng([params["seed"], split_id, i, 7])
             image, box, glyph_box = renderer.sample(int(labels[i]), DISTRACTORS[int(dids[i])], img_rng)
-            yield split, rec.Record(
+            yield split, Record(
                 index=f"{split}_{i:05d}", image=image, label=int(labels[i]), box=box,
                 object_box=glyph_box, spurious=int(dids[i]),
             )
@@ -279,7 +280,7 @@ class SymbolsDataset(RecordDataset):
 
     @classmethod
     def build(cls, folder: Path, params: dict) -> dict:
-        return rec.write_records(
+        return write_records(
             folder, generate(params), name=cls.name, class_names=CLASS_NAMES, image_shape=(SIZE, SIZE, 1),
             source={"generator": "datasets.symbols", "version": cls.VERSION},
             params=params,

@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     import tensorflow as tf  # noqa: F401  (import time is not part of the figures)
 
     from datasets.symbols import SymbolsDataset, generate
-    from tf_records_parser import records as rec
+    from tf_records_parser.reader import read_split_eager
+    from tf_records_parser.writer import write_records
 
     resolved = SymbolsDataset.resolve_params(params)
     t0 = time.perf_counter()
@@ -58,8 +59,8 @@ def main(argv=None) -> int:
     n = len(items)
     with tempfile.TemporaryDirectory(prefix="vf_bench_") as tmp:
         t0 = time.perf_counter()
-        manifest = rec.write_records(tmp, items, name="symbols", class_names=["epsilon", "xi", "zeta"],
-                                     image_shape=(72, 72, 1), params=resolved)
+        manifest = write_records(tmp, items, name="symbols", class_names=["epsilon", "xi", "zeta"],
+                                 image_shape=(72, 72, 1), params=resolved)
         t_write = time.perf_counter() - t0
         ds = SymbolsDataset(tmp, manifest)
         n_train = manifest["split_sizes"]["train"]
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
             ds.arrays(split)
         t_arrays = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rec.read_split_eager(tmp, "train", manifest=manifest)
+        read_split_eager(tmp, "train", manifest=manifest)
         t_eager = time.perf_counter() - t0
         size_mb = sum(p.stat().st_size for p in Path(tmp).glob("*.tfrecord")) / 1e6
 

@@ -14,7 +14,8 @@ from exp_scripts.retrain.methods import REGISTRY, get_method
 from exp_scripts.retrain.metrics import evaluate_splits
 from exp_scripts.retrain.runner import run_retraining
 from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
-from tf_records_parser import records as rec
+from tf_records_parser.features import Record
+from tf_records_parser.writer import write_records
 
 #: the methods that need the whole training split in memory
 REFUSING = {"misclassified", "swap", "filter_penalty", "crop_replace"}
@@ -28,10 +29,10 @@ def _records(tmp_path, shard_size=10) -> RecordDataset:
     for split in arrays.available_splits():
         a = arrays.arrays(split)
         for idx, img, lab in zip(a.indices, a.images, a.labels):
-            rows.append((split, rec.Record(index=str(idx), image=img, label=int(lab),
-                                           mask=arrays.irrelevant_mask(str(idx)))))
-    m = rec.write_records(tmp_path / "records", rows, name="records", class_names=arrays.class_names,
-                          image_shape=arrays.image_shape, extra={"has_ground_truth": True}, shard_size=shard_size)
+            rows.append((split, Record(index=str(idx), image=img, label=int(lab),
+                                       mask=arrays.irrelevant_mask(str(idx)))))
+    m = write_records(tmp_path / "records", rows, name="records", class_names=arrays.class_names,
+                      image_shape=arrays.image_shape, extra={"has_ground_truth": True}, shard_size=shard_size)
     return RecordDataset(tmp_path / "records", m)
 
 

@@ -6,7 +6,10 @@ import pytest
 
 from common.errors import UserError
 from datasets.records_dataset import RecordDataset
-from tf_records_parser import records as rec
+from tf_records_parser.features import NO_BOX, Record, decode_png
+from tf_records_parser.manifest import MANIFEST, load_manifest
+from tf_records_parser.reader import read_split, read_split_eager
+from tf_records_parser.writer import RecordWriter
 
 
 def _make_records(n: int, shape, seed: int = 0):
@@ -19,13 +22,13 @@ def _make_records(n: int, shape, seed: int = 0):
         if i % 3 == 1:
             mask = np.zeros(shape[:2], np.uint8)
             mask[: shape[0] // 2] = 255
-        out.append(rec.Record(index=f"s_{i:03d}", image=img, label=i % 3, box=box,
-                              object_box=(0, 0, 3, 3) if i % 2 else None, mask=mask, spurious=(i % 4) - 1))
+        out.append(Record(index=f"s_{i:03d}", image=img, label=i % 3, box=box,
+                          object_box=(0, 0, 3, 3) if i % 2 else None, mask=mask, spurious=(i % 4) - 1))
     return out
 
 
 def _write(folder, recs, shape, shard_size=4):
-    with rec.RecordWriter(folder, ["a", "b", "c"], shape, shard_size=shard_size) as w:
+    with RecordWriter(folder, ["a", "b", "c"], shape, shard_size=shard_size) as w:
         for k, r in enumerate(recs):
             w.write("train" if k < len(recs) - 4 else "test", r)
         return w.finish(name="t", params={"p": 1})
@@ -39,19 +42,19 @@ def test_round_trip_exact_eager_and_tf_data(tmp_path, shape):
     assert len(m["files"]["train"]) == 3  # 10 records, 4 per shard
     expected = {"train": recs[:10], "test": recs[10:]}
     for split, want in expected.items():
-        for reader in (rec.read_split, rec.read_split_eager):
+        for reader in (read_split, read_split_eager):
             got = reader(tmp_path / "d", split)
             assert list(got["index"]) == [r.index for r in want]
             np.testing.assert_array_equal(got["image"], np.stack([r.image for r in want]))
             np.testing.assert_array_equal(got["label"], [r.label for r in want])
             np.testing.assert_array_equal(got["spurious"], [r.spurious for r in want])
-            np.testing.assert_array_equal(got["box"], [r.box or rec.NO_BOX for r in want])
-            np.testing.assert_array_equal(got["object_box"], [r.object_box or rec.NO_BOX for r in want])
+            np.testing.assert_array_equal(got["box"], [r.box or NO_BOX for r in want])
+            np.testing.assert_array_equal(got["object_box"], [r.object_box or NO_BOX for r in want])
             for data, r in zip(got["mask"], want):
                 if r.mask is None:
                     assert data == b""
                 else:
-                    np.testing.assert_array_equal(rec.decode_png(data, 1)[:, :, 0], r.mask)
+                    np.testing.assert_array_equal(decode_png(data, 1)[:, :, 0], r.mask)
 
 
 def test_manifest_counts_stats_from_train_only(tmp_path):
@@ -63,7 +66,7 @@ def test_manifest_counts_stats_from_train_only(tmp_path):
     np.testing.assert_allclose(m["channel_std"], train.std(axis=(0, 1, 2)), rtol=1e-6)
     assert m["counts_per_class"]["train"] == {"a": 4, "b": 3, "c": 3}
     assert m["class_names"] == ["a", "b", "c"] and m["image_shape"] == [5, 5, 3]
-    assert rec.load_manifest(tmp_path / "d")["content_hash"] == m["content_hash"]
+    assert load_manifest(tmp_path / "d")["content_hash"] == m["content_hash"]
 
 
 def test_content_hash_same_content_same_hash_one_pixel_changes_it(tmp_path):
@@ -80,27 +83,27 @@ def test_interrupted_conversion_leaves_no_manifest_and_no_shards(tmp_path):
     shape = (4, 4, 1)
     folder = tmp_path / "d"
     _write(folder, _make_records(8, shape), shape)
-    assert (folder / rec.MANIFEST).exists()
+    assert (folder / MANIFEST).exists()
     with pytest.raises(RuntimeError):
-        with rec.RecordWriter(folder, ["a", "b", "c"], shape, shard_size=2) as w:
+        with RecordWriter(folder, ["a", "b", "c"], shape, shard_size=2) as w:
             for r in _make_records(5, shape):
                 w.write("train", r)
             raise RuntimeError("killed")
-    assert not (folder / rec.MANIFEST).exists()
+    assert not (folder / MANIFEST).exists()
     assert list(folder.iterdir()) == []
     with pytest.raises(UserError, match="no complete data set"):
-        rec.load_manifest(folder)
+        load_manifest(folder)
 
 
 def test_writer_rejects_wrong_shape_duplicate_and_bad_label(tmp_path):
-    with rec.RecordWriter(tmp_path / "d", ["a"], (4, 4, 1)) as w:
+    with RecordWriter(tmp_path / "d", ["a"], (4, 4, 1)) as w:
         with pytest.raises(ValueError, match="expected uint8"):
-            w.write("train", rec.Record("x", np.zeros((4, 5, 1), np.uint8), 0))
-        w.write("train", rec.Record("x", np.zeros((4, 4, 1), np.uint8), 0))
+            w.write("train", Record("x", np.zeros((4, 5, 1), np.uint8), 0))
+        w.write("train", Record("x", np.zeros((4, 4, 1), np.uint8), 0))
         with pytest.raises(ValueError, match="twice"):
-            w.write("train", rec.Record("x", np.zeros((4, 4, 1), np.uint8), 0))
+            w.write("train", Record("x", np.zeros((4, 4, 1), np.uint8), 0))
         with pytest.raises(ValueError, match="outside"):
-            w.write("train", rec.Record("y", np.zeros((4, 4, 1), np.uint8), 3))
+            w.write("train", Record("y", np.zeros((4, 4, 1), np.uint8), 3))
 
 
 def test_record_dataset_contract_get_split_and_masks(tmp_path):

@@ -7,7 +7,7 @@
 * QuickDraw bitmaps ``<class>.npy`` (``N × 784`` uint8) to 128×128×1 (§6.1);
 * CIFAR-10 binary version (``data_batch_1..5.bin``, ``test_batch.bin``).
 
-Each returns the manifest written by :class:`tf_records_parser.records.RecordWriter`.
+Each returns the manifest written by :class:`tf_records_parser.writer.RecordWriter`.
 Bad input raises one :class:`common.errors.UserError` naming the file and the problem.
 
     python -m datasets.prepare --name quickdraw --params '{"root": "quickdraw_npy"}'
@@ -24,7 +24,8 @@ import numpy as np
 
 from common.errors import UserError
 from common.splits import stratified_split
-from tf_records_parser import records as rec
+from tf_records_parser.features import Record
+from tf_records_parser.writer import write_records
 
 SPLITS = ("train", "val", "test")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -121,10 +122,10 @@ def convert_quickdraw(root, out_dir, *, classes: Sequence[str] | None = None, pe
         for split, label, row in items:
             bitmap = np.asarray(arrays[classes[label]][row], np.uint8).reshape(28, 28)
             img = np.asarray(Image.fromarray(bitmap).resize((image_size, image_size), Image.Resampling.BILINEAR))
-            yield split, rec.Record(index=sanitize_index(f"{split}/{classes[label]}/{row:06d}"),
-                                    image=img[:, :, None], label=label)
+            yield split, Record(index=sanitize_index(f"{split}/{classes[label]}/{row:06d}"),
+                                image=img[:, :, None], label=label)
 
-    return rec.write_records(
+    return write_records(
         out_dir, records(), name=name, class_names=list(classes), image_shape=(image_size, image_size, 1),
         source={"kind": "quickdraw", "root": str(root), "fingerprint": fingerprint}, params=params,
     )
@@ -181,10 +182,10 @@ def convert_cifar10(root, out_dir, *, name: str = "cifar10", params: dict | None
         for split, fname in plan:
             images, labels = read_cifar_batch(folder / fname, len(classes))
             for img, y in zip(images, labels):
-                yield split, rec.Record(index=f"{split}_{counters[split]:05d}", image=img, label=int(y))
+                yield split, Record(index=f"{split}_{counters[split]:05d}", image=img, label=int(y))
                 counters[split] += 1
 
-    return rec.write_records(
+    return write_records(
         out_dir, records(), name=name, class_names=classes, image_shape=(32, 32, 3),
         source={"kind": "cifar10", "root": str(folder), "fingerprint": fingerprint}, params=params,
     )

@@ -3,7 +3,7 @@
 Optional ground-truth masks ``ROOT/masks/<split>/<class>/<stem>.png`` (255 =
 irrelevant) are stored with their images — the ImageNet subset (§3.2.1), the X-ray
 data (§6.3) and any user's images. Returns the manifest written by
-:class:`tf_records_parser.records.RecordWriter`; bad input raises one
+:class:`tf_records_parser.writer.RecordWriter`; bad input raises one
 :class:`common.errors.UserError` naming the file and the problem.
 
     python -m datasets.prepare --name image_folder --params '{"root": "my_images", "image_size": 224}'
@@ -18,7 +18,8 @@ import numpy as np
 
 from common.errors import UserError
 from common.splits import stratified_split
-from tf_records_parser import records as rec
+from tf_records_parser.features import Record
+from tf_records_parser.writer import RecordWriter
 from tf_records_parser.converters import SPLITS, require_dir, sanitize_index
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -230,9 +231,9 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
             mask = (load_mask(mask_path, (h, w), image_path=f, threshold=mask_threshold)
                     if mask_path.is_file() else None)
             n_masks += mask is not None
-            yield split, rec.Record(index=index, image=image, label=label, mask=mask)
+            yield split, Record(index=index, image=image, label=label, mask=mask)
 
-    with rec.RecordWriter(out_dir, classes, (h, w, channels)) as writer:
+    with RecordWriter(out_dir, classes, (h, w, channels)) as writer:
         for split, r in records():
             writer.write(split, r)
         return writer.finish(

@@ -1,16 +1,19 @@
 """Random training batches streamed from a split's TFRecord shards in bounded memory.
 
-The whole-split readers of :mod:`tf_records_parser.records` hold every image of a
+The whole-split readers of :mod:`tf_records_parser.reader` hold every image of a
 split; retraining on a large data set instead draws its random images from
 :func:`stream_records`, whose memory is a shuffle buffer of serialised records.
 """
 from __future__ import annotations
 
-from tf_records_parser.records import load_manifest, make_parse_fn, shard_paths
+from pathlib import Path
+
+from tf_records_parser.features import TRAIN_KEYS, empty_rows, finish_rows, make_parse_fn
+from tf_records_parser.manifest import CorruptCacheError, load_manifest, shard_paths
 
 
 def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, seed: int,
-                   manifest: dict | None = None, keys=("index", "image", "label"), parallel: int = 2):
+                   manifest: dict | None = None, keys=TRAIN_KEYS, parallel: int = 2):
     """Endless shuffled batches of ``split`` read from its shards, in bounded memory.
 
     Each epoch visits the shards in a new seeded order, interleaves up to four of them
@@ -23,7 +26,7 @@ def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, 
         shuffle_buffer: records held for shuffling (>= the split size: a uniform
             permutation per epoch).
         seed: the order (same seed -> same batches).
-        keys: features to parse (see :func:`make_parse_fn`).
+        keys: features to parse (see :func:`~tf_records_parser.features.make_parse_fn`).
 
     Returns:
         ``tf.data`` of dicts of batched features (``image`` uint8 ``[B,H,W,C]``).
@@ -43,7 +46,6 @@ def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, 
     return ds.with_options(opts)
 
 
-
 def read_positions(folder, split: str, positions, *, manifest: dict | None = None) -> dict:
     """The records at ``positions`` (file order) of ``split``, without decoding the others.
 
@@ -59,6 +61,7 @@ def read_positions(folder, split: str, positions, *, manifest: dict | None = Non
 
     Raises:
         UserError: a position outside the split.
+        CorruptCacheError: the shards hold fewer records than the manifest says.
     """
     import numpy as np
     import tensorflow as tf
@@ -71,16 +74,19 @@ def read_positions(folder, split: str, positions, *, manifest: dict | None = Non
     bad = positions[(positions < 0) | (positions >= n)]
     if len(bad):
         raise UserError(f"position {int(bad[0])} is outside split '{split}' of '{folder}' ({n} images)")
-    h, w, c = (int(v) for v in manifest["image_shape"])
     wanted = np.unique(positions)
-    found: dict[int, tuple[str, np.ndarray, int]] = {}
+    rows = empty_rows(len(positions), manifest["image_shape"], TRAIN_KEYS)
+    filled = np.zeros(len(positions), bool)
     if len(wanted):
         ds = tf.data.TFRecordDataset(shard_paths(folder, split, manifest)).enumerate()
         ds = ds.filter(lambda i, raw: tf.reduce_any(tf.equal(i, tf.constant(wanted))))
-        parse = make_parse_fn(manifest["image_shape"], ("index", "image", "label"))
+        parse = make_parse_fn(manifest["image_shape"], TRAIN_KEYS)
         for i, ex in ds.map(lambda i, raw: (i, parse(raw))).as_numpy_iterator():
-            found[int(i)] = (ex["index"].decode("utf-8"), ex["image"], int(ex["label"]))
-    rows = [found[int(p)] for p in positions]
-    return {"index": np.asarray([r[0] for r in rows], str),
-            "image": np.stack([r[1] for r in rows]) if rows else np.zeros((0, h, w, c), np.uint8),
-            "label": np.asarray([r[2] for r in rows], np.int64)}
+            at = positions == i
+            filled |= at
+            for key, arr in rows.items():
+                arr[at] = ex[key]
+    if not filled.all():  # the shards end before the manifest's split size
+        raise CorruptCacheError(f"split '{split}' of '{folder}' has no record at position "
+                                f"{int(positions[~filled][0])} but the manifest says {n}", folder=Path(folder))
+    return finish_rows(rows)

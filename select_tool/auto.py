@@ -91,7 +91,7 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall:
     from common.errors import UserError
     from datasets.selection import load_selection, read_mask
     from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
-    from exp_scripts.retrain.runner import write_propagated
+    from exp_scripts.retrain.outputs import write_propagated
 
     if not 0.0 <= threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")

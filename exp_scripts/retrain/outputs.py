@@ -171,3 +171,21 @@ def verdict(summary: RetrainSummary) -> str | None:
     return (f"Verdict: best feedback method {best} reaches test {test(best):.3f} "
             f"({test(best) - test(ref):+.3f} vs the best no-feedback baseline {ref}, {test(ref):.3f}; "
             f"base {float('nan') if base_test is None else base_test:.3f}){flips}.")
+
+
+def write_propagated(folder: Path, data, *, train_result: str, sync: bool = True) -> Path:
+    """The propagated masks as a selection of their own (same format; every item's note
+    says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them.
+    ``sync=False`` inside a run's transaction folder (``common.io.atomic_write_bytes``)."""
+    from datasets.selection import SelectionItem, save_selection, write_mask
+
+    prop = data._propagated
+    train = data.train
+    items = []
+    note = f"propagated (filters {', '.join(map(str, prop.filters.tolist()))})"
+    for pos, mask in zip(prop.positions, prop.masks):
+        index = str(train.indices[pos])
+        rel = f"masks/{index}.png"
+        write_mask(folder / rel, mask, sync=sync)
+        items.append(SelectionItem(index, rel, int(train.labels[pos]), note))
+    return save_selection(folder / "selection.json", train_result, items)

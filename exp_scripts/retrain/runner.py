@@ -34,7 +34,7 @@ from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
                                          fetch_shown, split_images, swap_set, test_view)
 from exp_scripts.retrain.outputs import (cam_arrays, comparison_table, save_cam_figure, save_changed_figure,
-                                         save_iterations_figure)
+                                         save_iterations_figure, write_propagated)
 from plot_utils.results import CAMS_FILE, save_cams
 
 log = logging.getLogger(__name__)
@@ -106,24 +106,6 @@ def build_methods(cfg: RetrainConfig):
         except UserError as exc:
             raise UserError(f"methods[{i}]: {exc}") from None
     return out
-
-
-def write_propagated(folder: Path, data: RetrainData, *, train_result: str, sync: bool = True) -> Path:
-    """The propagated masks as a selection of their own (same format; every item's note
-    says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them.
-    ``sync=False`` inside a run's transaction folder (``common.io.atomic_write_bytes``)."""
-    from datasets.selection import SelectionItem, save_selection, write_mask
-
-    prop = data._propagated
-    train = data.train
-    items = []
-    note = f"propagated (filters {', '.join(map(str, prop.filters.tolist()))})"
-    for pos, mask in zip(prop.positions, prop.masks):
-        index = str(train.indices[pos])
-        rel = f"masks/{index}.png"
-        write_mask(folder / rel, mask, sync=sync)
-        items.append(SelectionItem(index, rel, int(train.labels[pos]), note))
-    return save_selection(folder / "selection.json", train_result, items)
 
 
 def method_role(method) -> str:

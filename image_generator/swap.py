@@ -107,13 +107,14 @@ def cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, 
     if donors not in ("other", "any"):
         raise UserError(f"cue swap: donors must be 'other' or 'any', got {donors!r}")
     usable = d_mask.any(axis=(1, 2))
+    donor_classes = np.unique(d_lab)
     out = images.copy()
     picked = np.full(len(images), -1, np.int64)
     ious = np.zeros(len(images), np.float64)
     for i in range(len(images)):
         if not masks[i].any():
             continue
-        if not (d_lab != labels[i]).any():
+        if not (donor_classes != labels[i]).any():
             raise UserError(f"cue swap: no donor of a class other than {int(labels[i])} (donor classes: "
                             f"{sorted(set(d_lab.tolist()))}); a swap needs at least two classes")
         other = d_lab != labels[i] if donors == "other" else np.ones(len(d_lab), bool)

@@ -19,6 +19,7 @@ int64 ``[N]``; methods add ``masks`` float32 ``[N,H,W]`` in {0,1} (1 = irrelevan
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +29,9 @@ import numpy as np
 from classification_models.cam import cams_from_activations, upsample_bilinear
 from common.errors import UserError
 from common.io import atomic_path
+from common.logs import progress_bars
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -231,6 +235,7 @@ class Classifier:
             ``CamBatch`` of NumPy arrays.
         """
         import tensorflow as tf
+        from tqdm.auto import tqdm
 
         if self._cam_fn is None:
             weights = self._logits.kernel
@@ -256,7 +261,9 @@ class Classifier:
             per_image = np.asarray(classes, np.int32)
         probs, maps, acts = [], [], []
         seen = 0
-        for batch in self._batches(images, batch_size):
+        n_batches = -(-len(images) // batch_size) if isinstance(images, np.ndarray) else None  # a bar for a split
+        for batch in tqdm(self._batches(images, batch_size), total=n_batches, desc="CAMs", unit="batch", leave=False,
+                          disable=not progress_bars(log) or (n_batches is not None and n_batches <= 4)):
             n = int(batch.shape[0])
             if all_classes:
                 cls = tf.zeros((n,), tf.int32)

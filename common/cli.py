@@ -45,3 +45,27 @@ def seeds_arg(text: str, where: str = "--seeds") -> list[int]:
     if not seeds:
         raise UserError(f"{where} must list at least one seed, got {text!r}")
     return seeds
+
+
+def json_object(text: str, where: str = "--params") -> dict:
+    """A command-line option holding a JSON object (``--params '{"k": 1}'``).
+
+    Args:
+        text: the option's value.
+        where: the option's name, for the error.
+
+    Returns:
+        The decoded object.
+
+    Raises:
+        UserError: not valid JSON, or not an object.
+    """
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{where} is not valid JSON: {exc.msg} (got {text!r})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{where} must be a JSON object, got {text!r}")
+    return value

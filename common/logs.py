@@ -7,9 +7,7 @@ on stdout, so ``path=$(python -m ...)`` and ``> table.md`` keep working while th
 progress stays on the terminal.
 
     parser = argparse.ArgumentParser(...)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)   # adds -q/-v, parses, sets up logging
 
 Library code never takes a ``quiet`` flag: it logs, and whoever wants silence sets the
 level (``-q``, ``muted(...)`` around a nested step, ``caplog`` in tests).
@@ -109,6 +107,21 @@ def setup_logging(args: argparse.Namespace | None = None, *, level: int | None =
     for name in PACKAGES:
         logging.getLogger(name).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.NOTSET)
     return level
+
+
+def parse_command_line(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """A command's arguments with ``-q``/``-v`` added and logging set up from them.
+
+    Args:
+        parser: the entry point's parser, without the verbosity options.
+        argv: the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        The parsed arguments.
+    """
+    args = add_verbosity_args(parser).parse_args(argv)
+    setup_logging(args)
+    return args
 
 
 @contextlib.contextmanager

@@ -11,9 +11,8 @@ import json
 import sys
 import time
 
-from common.cli import quiet_tf_logs, run_main
-from common.errors import UserError
-from common.logs import add_verbosity_args, setup_logging
+from common.cli import json_object, quiet_tf_logs, run_main
+from common.logs import parse_command_line
 
 
 def summary(ds) -> dict:
@@ -66,13 +65,8 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="{}", help="JSON object of data set parameters")
     parser.add_argument("--rebuild", action="store_true", help="regenerate even if cached")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
-    try:
-        params = json.loads(args.params)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--params is not valid JSON: {exc.msg} (got {args.params!r})") from exc
+    args = parse_command_line(parser, argv)
+    params = json_object(args.params, "--params")
     t0 = time.perf_counter()
     ds = load({"name": args.name, "params": params}, args.data_root, rebuild=args.rebuild)
     s = summary(ds)

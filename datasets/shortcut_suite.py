@@ -58,10 +58,11 @@ from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from common.cli import run_main
 from common.errors import UserError
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line, progress_bars
 from datasets.suite_params import CLASSES, CUES, MAX_SIZE, MIN_SIZE, SPLITS, VAL_WORDS, SuiteParams
 from datasets.suite_render import cue_description, iter_split, layout
 
@@ -248,7 +249,10 @@ def _write_set(root: Path, params: SuiteParams) -> None:
     for split in SPLITS:
         per_class = {c: 0 for c in names}
         matches = 0
-        for i, ex in iter_split(params, split):
+        n = params.count(split)
+        drawn = tqdm(iter_split(params, split), total=n, desc=f"{split} images", unit="img", leave=False,
+                     disable=not progress_bars(log))
+        for i, ex in drawn:
             cls = names[ex.label]
             fname = f"{i:05d}.png"
             (root / split / cls / fname).write_bytes(png_bytes(ex.image))
@@ -256,7 +260,6 @@ def _write_set(root: Path, params: SuiteParams) -> None:
             rows.append((split, cls, fname, ex.label, ex.cue_class))
             per_class[cls] += 1
             matches += ex.label == ex.cue_class
-        n = params.count(split)
         counts[split] = {"images": n, "per_class": per_class, "cue_matches_label": matches,
                          "cue_match_rate": round(matches / n, 4), "correlation": params.split_correlation(split)}
     buf = io.StringIO()
@@ -360,9 +363,7 @@ def main(argv=None) -> int:
     for key, (_, text) in single.items():
         parser.add_argument("--" + key.replace("_", "-"), default=None, help=text)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output folders")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     given = [key for key in single if getattr(args, key) is not None]
     if args.suite:
         if given:

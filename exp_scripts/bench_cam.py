@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def _best_rates(cases: dict, repeats: int) -> dict:
@@ -49,9 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-batch", type=int, default=55)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
 
     import keras

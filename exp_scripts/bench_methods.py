@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 METHODS = ("continued", "misclassified", "crop_replace", "inpaint_replace", "counterexamples",
            "selective_dropout", "pas", "pasa", "rrr", "rrr_gradcam")
@@ -73,9 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-result", default=None, help="base model (default: the symbols default, trained if missing)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--data-root", default=None)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     import tensorflow as tf
 

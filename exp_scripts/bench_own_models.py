@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per method (after tracing)")
     parser.add_argument("--repeats", type=int, default=3, help="timed inference rounds")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]

@@ -14,9 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common.cli import quiet_tf_logs, run_main
-from common.errors import UserError
-from common.logs import add_verbosity_args, setup_logging
+from common.cli import json_object, quiet_tf_logs, run_main
+from common.logs import parse_command_line
 
 
 def _throughput(ds_fn, n_images: int, repeats: int) -> float:
@@ -38,13 +37,8 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="{}", help="symbols parameters (JSON), default the embedded default set")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
-    try:
-        params = json.loads(args.params)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--params is not valid JSON: {exc.msg}") from exc
+    args = parse_command_line(parser, argv)
+    params = json_object(args.params, "--params")
 
     import tensorflow as tf  # noqa: F401  (import time is not part of the figures)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
-from common.logs import add_verbosity_args, progress_bars, setup_logging
+from common.logs import parse_command_line, progress_bars
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--shuffle-buffer", type=int, default=1024)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child run: JSON of run_once's arguments
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     if args.one:
         spec = json.loads(args.one)
         res = run_once(**{k: Path(v) if k in ("root", "data_root", "run_dir") else v for k, v in spec.items()})

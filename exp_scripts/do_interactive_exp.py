@@ -37,7 +37,7 @@ from common.cli import quiet_tf_logs, run_main
 from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_path, atomic_write_json, ensure_dir
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 from common.runs import run_transaction
 from common.paths import data_root as resolve_data_root
 from common.paths import results_root
@@ -288,9 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="data cache root (default $VF_DATA_ROOT or ./data)")
     parser.add_argument("--output-dir", default=None, help="run folder (default: config output_dir or results/train/NAME)")
     parser.add_argument("--smoke", action="store_true", help="1 epoch of 3 steps, 2 CAM overlays (CI)")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     result = run_file(args.config, data_root=args.data_root, output_dir=args.output_dir, smoke_preset=args.smoke)
     print(summary_line(result))  # the results: accuracy per split, the train result's path last

@@ -40,7 +40,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
-from common.logs import add_verbosity_args, muted, setup_logging
+from common.logs import muted, parse_command_line
 from common.paths import results_root
 from common.run_files import RetrainSummary, RunInfo, load_run_info, load_summary
 from common.runs import run_lock
@@ -251,9 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--smoke", action="store_true", help="smoke-trained models, 3 iterations of 10 + 2")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the report from stored records")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     seeds = seeds_arg(args.seeds)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -36,7 +36,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, read_json
-from common.logs import add_verbosity_args, muted, setup_logging
+from common.logs import muted, parse_command_line
 from common.paths import results_root
 from common.run_files import SUMMARY_FILE
 from common.runs import run_lock
@@ -297,9 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="early stopping criterion (default: the retraining config's, val_swap)")
     parser.add_argument("--tag", default=None, help="variant name of an investigation (default: from the options)")
     parser.add_argument("--report-only", action="store_true")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     from datasets import shortcut_suite
     from exp_scripts import suite_report
 

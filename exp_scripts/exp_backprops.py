@@ -29,7 +29,7 @@ from typing import Sequence
 from common.cli import quiet_tf_logs, run_main
 from common.config import load_config
 from common.errors import UserError
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 def smoke_config(cfg):
     """3 iterations of 10 + 2 images; same methods."""
@@ -47,9 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--methods", default=None, help="comma-separated subset of the config's method labels")
     parser.add_argument("--sweep", default=None, choices=["lambda", "masks", "pasa"],
                         help="run a sweep instead (see exp_scripts.retrain.sweeps)")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import result_lines, run_experiment

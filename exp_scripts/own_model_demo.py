@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--per-class", type=int, default=24, help="training images per class")
     parser.add_argument("--epochs", type=int, default=4)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     out = Path(args.out).resolve()
     images = out / "images"

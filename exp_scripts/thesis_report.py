@@ -41,7 +41,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
-from common.logs import add_verbosity_args, muted, setup_logging
+from common.logs import muted, parse_command_line
 from common.paths import results_root
 from common.runs import run_transaction
 from exp_scripts.report_analysis import analysis_section
@@ -253,9 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--after-model", default=None, help="retrained .keras model (Table 7.3, Figs 7.6-7.10)")
     parser.add_argument("--lambda-sweep", default=None, help="λ sweep JSON (Fig 5.1)")
     parser.add_argument("--masks-sweep", default=None, help="number-of-masks sweep JSON (Fig 5.2)")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     for path in args.example_datasets:  # a bad config fails before any run starts
         dataset_spec_from_file(path)

@@ -21,7 +21,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import atomic_write_json
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def evaluate_generators(generators: dict, images: np.ndarray, masks: np.ndarray, *, fills: int = 3, seed: int = 0,
@@ -76,9 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fills", type=int, default=3, help="seeds per image (default 3)")
     ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--out", help="also write the figures as JSON")
-    add_verbosity_args(ap)
-    args = ap.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(ap, argv)
 
     from image_generator.learned import random_masks
     from image_generator.registry import get

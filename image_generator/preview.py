@@ -12,15 +12,14 @@ mask by less than ``--min-diff`` (mean absolute difference, 0-255) after
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
 
-from common.cli import quiet_tf_logs, run_main, seed_arg
+from common.cli import json_object, quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.images import save_png
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:
@@ -75,21 +74,14 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=int, default=0, help="upscaling (default: cells of >= 96 px)")
     ap.add_argument("--data-root", help="data root (default: the train result's)")
     ap.add_argument("--out", required=True, help="output PNG")
-    add_verbosity_args(ap)
-    args = ap.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(ap, argv)
 
     from classification_models.train_result import load_train_result
     from datasets.selection import load_selection
     from image_generator.base import variants
     from image_generator.registry import get
 
-    try:
-        params = json.loads(args.params)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--params is not valid JSON: {exc.msg}") from exc
-    if not isinstance(params, dict):
-        raise UserError(f"--params must be a JSON object, got {args.params}")
+    params = json_object(args.params, "--params")
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
     sel = load_selection(args.selection, check_masks=False)

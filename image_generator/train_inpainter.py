@@ -24,7 +24,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import append_jsonl, atomic_path, atomic_write_json, read_json
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 from common.runs import run_transaction
 
 log = logging.getLogger(__name__)
@@ -150,9 +150,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--max-train-images", type=int, default=0, help="use at most this many training images (0 = all)")
     ap.add_argument("--smoke", action="store_true", help=f"tiny run for CI ({SMOKE})")
-    add_verbosity_args(ap)
-    args = ap.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(ap, argv)
 
     from image_generator.learned import InpainterTrainParams
 

@@ -32,7 +32,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_path, read_json
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 
@@ -340,9 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--act-max", type=float, default=2.0)
     for sp in sub.choices.values():
         sp.add_argument("--out", required=True, help="output folder")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     written: list[Path] = []
     if args.cmd == "loss":
         from plot_utils.results import load_history

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 from common.cli import run_main
 from common.io import atomic_write_text, ensure_dir
 from common.images import save_png
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 from plot_utils.results import (
     SPLIT_LABELS,
     SPLITS,
@@ -274,9 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--digits", type=int, default=3, help="decimals for accuracies (P/R/F1 use at most 2)")
     parser.add_argument("--no-images", action="store_true",
                         help="do not load the data set for the 'Image' row of the visualisation table")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     runs = load_runs(args.runs)
     tables = build_tables(runs, digits=args.digits, load_images=not args.no_images)
     save_tables(tables, args.out)

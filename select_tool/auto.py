@@ -27,7 +27,7 @@ import argparse
 import sys
 
 from common.cli import quiet_tf_logs, run_main, seed_arg
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 from select_tool.auto_select import HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
 
 
@@ -57,9 +57,7 @@ def main(argv=None) -> int:
                     "lowered until --min-recall of the expert's masked cells are marked")
     ap.add_argument("--min-recall", type=float, default=0.95,
                     help="for --propagate: share of the expert's masked cells the threshold must mark (0: keep it)")
-    add_verbosity_args(ap)
-    args = ap.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(ap, argv)
     if args.propagate:
         path = propagate(args.result, args.propagate, out_dir=args.out, threshold=args.threshold,
                          min_recall=args.min_recall, data_root=args.data_root)

@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 SUITE = [  # (label, size, channels, preset, images)
     ("224×224 RGB", 224, 3, "vgg_gap_224", 64),
@@ -203,9 +203,7 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="vgg_gap_small")
     p.add_argument("--n", type=int, default=512, help="synthetic images")
     p.add_argument("--repeats", type=int, default=200)
-    add_verbosity_args(p)
-    args = p.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(p, argv)
     quiet_tf_logs()
     if args.result:
         from select_tool.loader import open_result

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="list to start on (default: the last session's; 'suggested' when the model has errors)")
     p.add_argument("--debug-events", action="store_true",
                    help="print JSON lines (ready + geometry, saves, exports) on stdout, for tests")
-    add_verbosity_args(p)
-    args = p.parse_args(argv)
+    args = parse_command_line(p, argv)
     if args.zoom is not None and not 0.05 <= args.zoom <= 64:
         raise UserError(f"--zoom must be in 0.05..64, got {args.zoom}")
     if not 0.0 <= args.heldout_fraction < 1.0:
@@ -74,7 +73,6 @@ from select_tool.app import App  # noqa: E402  (the window)
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    setup_logging(args)
     quiet_tf_logs()
     check_display()
     result_path = Path(args.result)

@@ -11,16 +11,21 @@ data (§6.3) and any user's images. Returns the manifest written by
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from common.errors import UserError
+from common.logs import progress_bars
 from common.splits import stratified_split
 from tf_records_parser.features import Record
 from tf_records_parser.writer import RecordWriter
 from tf_records_parser.converters import SPLITS, require_dir, sanitize_index
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -218,7 +223,8 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
 
     def records():
         nonlocal n_masks
-        for split, source_split, label, f in assignments:
+        bar = tqdm(assignments, desc=f"converting {root.name}", unit="img", leave=False, disable=not progress_bars(log))
+        for split, source_split, label, f in bar:
             index = indices[f]
             try:
                 image = load_image(f, (h, w), channels)

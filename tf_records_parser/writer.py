@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import time
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from common.checksums import file_digest
 from common.errors import UserError
 from common.io import atomic_write_json, ensure_dir
+from common.logs import progress_bars
 from tf_records_parser.features import Record, box_tuple, serialize
 from tf_records_parser.manifest import (FORMAT_VERSION, MANIFEST, SHARD_SUFFIX, TMP_PREFIX, TMP_SUFFIX,
                                         remove_stale_temporaries)
+
+log = logging.getLogger(__name__)
 
 
 def _hash_record(h, split: str, record: Record) -> None:
@@ -211,7 +216,8 @@ def write_records(out_dir, records: Iterable[tuple[str, Record]], *, name: str, 
                   image_shape, source: dict | None = None, params: dict | None = None,
                   skipped: list[dict] | None = None, extra: dict | None = None, shard_size: int = 2000) -> dict:
     """Writes ``(split, Record)`` pairs to ``out_dir`` atomically; returns the manifest."""
+    bar = tqdm(records, desc=f"writing {name}", unit="img", leave=False, disable=not progress_bars(log))
     with RecordWriter(out_dir, class_names, image_shape, shard_size=shard_size) as w:
-        for split, rec in records:
+        for split, rec in bar:
             w.write(split, rec)
         return w.finish(name=name, source=source, params=params, skipped=skipped, extra=extra)

@@ -20,7 +20,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import atomic_write_json
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def cam_classes(choice: str, labels: np.ndarray, preds: np.ndarray | None, num_classes: int) -> np.ndarray:
@@ -114,9 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=seed_arg, default=0)
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", required=True)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     tr, clf, ds = load_model_and_data(args.result, args.data_root)
     payload = write_cam_dump(tr, clf, ds, out=args.out, split=args.split, cam_class=args.cam_class,

@@ -18,7 +18,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.io import atomic_write_json
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def embed(*, features: np.ndarray, method: str, seed: int = 0, tsne_iter: int = 1000) -> np.ndarray:
@@ -87,9 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="val")
     parser.add_argument("--methods", nargs="+", default=["pca", "tsne"], choices=["pca", "tsne"])
     parser.add_argument("--tsne-iter", type=int, default=1000, help="t-SNE iterations (>= 250)")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     tr, clf, ds = load_model_and_data(args.result, args.data_root)
     write_embedding(tr, clf, ds, out=args.out, split=args.split, methods=args.methods, max_images=args.max_images,

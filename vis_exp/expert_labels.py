@@ -23,7 +23,7 @@ from typing import Sequence
 from common.cli import run_main
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 LABELS = ("irrelevant", "relevant")
 
@@ -112,9 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("expert", help="expert labels JSON")
     parser.add_argument("--cut", type=int, default=None, help="override the ranking's cut")
     parser.add_argument("--out", required=True)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     result = write_expert_report(read_json(args.ranking, what="ranking"), read_json(args.expert, what="expert labels"),
                                  out=args.out, cut=args.cut, ranking_source=args.ranking, expert_source=args.expert)
     print(result["markdown"], end="")

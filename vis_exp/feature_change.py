@@ -26,7 +26,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def mean_change(*, before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -202,9 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="train")
     parser.add_argument("--top", type=int, default=2, help="features summarised at each end")
     parser.add_argument("--width", type=int, default=8, help="grid width (8 -> 8×8 for K = 64)")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     tr, base, ds = load_model_and_data(args.result, args.data_root)
     result = write_feature_change(tr, base, ds, after=args.after, out=args.out, split=args.split,

@@ -24,7 +24,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -199,9 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--eval-split", default="val")
     parser.add_argument("--l1-c", type=float, default=0.1, help="inverse L1 strength of the sparse model")
     parser.add_argument("--n-estimators", type=int, default=200, help="extra-trees size")
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     _, clf, ds = load_model_and_data(args.result, args.data_root)
     result = write_ranking(clf, ds, out=args.out, fit_split=args.fit_split, eval_split=args.eval_split,

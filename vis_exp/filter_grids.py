@@ -20,7 +20,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def bracket_sample(*, values: np.ndarray, n_brackets: int = 9, per_bracket: int = 9, seed: int = 0) -> list[list[int]]:
@@ -151,9 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--filters", type=int, nargs="*", default=None, help="filter ids (default: all K)")
     parser.add_argument("--brackets", type=int, default=9)
     parser.add_argument("--per-bracket", type=int, default=9)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     _, clf, ds = load_model_and_data(args.result, args.data_root)
     filters = write_filter_grids(clf, ds, out=args.out, filters=args.filters, split=args.split,

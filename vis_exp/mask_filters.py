@@ -22,7 +22,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
-from common.logs import add_verbosity_args, setup_logging
+from common.logs import parse_command_line
 
 
 def top_filters_in_mask(*, activations_up: np.ndarray, mask: np.ndarray, top: int = 10) -> list[tuple[int, float]]:
@@ -114,9 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", required=True)
-    add_verbosity_args(parser)
-    args = parser.parse_args(argv)
-    setup_logging(args)
+    args = parse_command_line(parser, argv)
     quiet_tf_logs()
     ranking = read_json(args.ranking, what="ranking")
     relevant_filters(ranking, args.ranking)  # a bad ranking fails before the model is loaded

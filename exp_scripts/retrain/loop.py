@@ -9,6 +9,7 @@ and keeps the best-scoring weights.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -18,11 +19,14 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from classification_models.classifier import Classifier
 from classification_models.training import WarmUp, make_optimizer  # noqa: F401 - the one optimiser factory
 from classification_models.training import first_nonfinite_weight
 from common.errors import UserError
+from common.logs import progress_bars
 from common.run_files import HistoryRow, append_history
 
 log = logging.getLogger(__name__)
@@ -146,52 +150,59 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     if on_check is not None:
         on_check(0)
     it = 0
-    for it in range(1, iterations + 1):
-        t0 = time.perf_counter()
-        batch = to_tensors(method.sample_batch(rng))
-        batch_times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        total, logs = step(batch)
-        total = float(total)
-        times.append(time.perf_counter() - t0)
-        # a NaN/inf loss or weight ends the method here: every later number would be noise
-        bad_weight = None if not math.isfinite(total) else first_nonfinite_weight(clf.model)
-        if not math.isfinite(total) or bad_weight is not None:
-            what = f"the loss became {total}" if bad_weight is None else f"weight '{bad_weight}' became non-finite"
-            rate = current_learning_rate(optimizer)
-            message = (f"method {method.label} diverged at iteration {it} of {iterations}: {what} "
-                       f"(learning_rate {'?' if rate is None else f'{rate:g}'})")
+    # a bar on a terminal (quiet in CI and under -q); the check lines print above it
+    bars = progress_bars(log)
+    bar = tqdm(total=iterations, desc=method.label, unit="it", leave=False, disable=not bars)
+    with bar, (logging_redirect_tqdm() if bars else contextlib.nullcontext()):
+        for it in range(1, iterations + 1):
+            t0 = time.perf_counter()
+            batch = to_tensors(method.sample_batch(rng))
+            batch_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            total, logs = step(batch)
+            total = float(total)
+            times.append(time.perf_counter() - t0)
+            # a NaN/inf loss or weight ends the method here: every later number would be noise
+            bad_weight = None if not math.isfinite(total) else first_nonfinite_weight(clf.model)
+            if not math.isfinite(total) or bad_weight is not None:
+                what = f"the loss became {total}" if bad_weight is None else f"weight '{bad_weight}' became non-finite"
+                rate = current_learning_rate(optimizer)
+                message = (f"method {method.label} diverged at iteration {it} of {iterations}: {what} "
+                           f"(learning_rate {'?' if rate is None else f'{rate:g}'})")
+                if history_path is not None:
+                    append_history(history_path, HistoryRow(iteration=it, stopped=message))
+                raise Diverged(message, method=method.label, iteration=it)
+            row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
+            if len(sel):
+                p = clf.predict_proba(sel.images)
+                row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
+            checked = val is not None and (it % eval_every == 0 or it == iterations)
+            if checked:
+                row["val_accuracy"] = accuracy(val)
+                if val_swap is not None:
+                    row["val_swap_accuracy"] = accuracy(val_swap)
+                extra = f" val-swap acc {row['val_swap_accuracy']:.3f}" if "val_swap_accuracy" in row else ""
+                log.info("  %s: iteration %d/%d loss %.4f val acc %.3f%s", method.label, it, iterations, total,
+                         row["val_accuracy"], extra)
+            history.append(HistoryRow(**row))
+            bar.update(1)
+            if checked:
+                bar.set_postfix({k: round(row[k], 3) for k in ("val_accuracy", "val_swap_accuracy") if k in row})
             if history_path is not None:
-                append_history(history_path, HistoryRow(iteration=it, stopped=message))
-            raise Diverged(message, method=method.label, iteration=it)
-        row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
-        if len(sel):
-            p = clf.predict_proba(sel.images)
-            row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
-        checked = val is not None and (it % eval_every == 0 or it == iterations)
-        if checked:
-            row["val_accuracy"] = accuracy(val)
-            if val_swap is not None:
-                row["val_swap_accuracy"] = accuracy(val_swap)
-            extra = f" val-swap acc {row['val_swap_accuracy']:.3f}" if "val_swap_accuracy" in row else ""
-            log.info("  %s: iteration %d/%d loss %.4f val acc %.3f%s", method.label, it, iterations, total,
-                     row["val_accuracy"], extra)
-        history.append(HistoryRow(**row))
-        if history_path is not None:
-            append_history(history_path, history[-1])
-        if on_check is not None and checked:
-            on_check(it)
-        if watch is not None and checked:
-            score = row[f"{stopping.on}_accuracy"]
-            if score > best["score"] + stopping.min_delta:
-                best.update(iteration=it, score=score)
-                if stopping.restore_best:
-                    best_weights = clf.model.get_weights()
-            elif it - best["iteration"] >= stopping.patience and it >= stopping.start_from:
-                log.info("  %s: stopped at iteration %d: %s accuracy has not improved on %.3f (iteration %d) "
-                         "for %d iterations", method.label, it, stopping.on, best["score"], best["iteration"],
-                         it - best["iteration"])
-                break
+                append_history(history_path, history[-1])
+            if on_check is not None and checked:
+                on_check(it)
+            if watch is not None and checked:
+                score = row[f"{stopping.on}_accuracy"]
+                if score > best["score"] + stopping.min_delta:
+                    best.update(iteration=it, score=score)
+                    if stopping.restore_best:
+                        best_weights = clf.model.get_weights()
+                elif it - best["iteration"] >= stopping.patience and it >= stopping.start_from:
+                    log.info("  %s: stopped at iteration %d: %s accuracy has not improved on %.3f (iteration %d) "
+                             "for %d iterations", method.label, it, stopping.on, best["score"], best["iteration"],
+                             it - best["iteration"])
+                    break
     if watch is not None and stopping.restore_best and best["iteration"] != it:
         clf.model.set_weights(best_weights)
     timed = times[1:] if len(times) > 1 else times

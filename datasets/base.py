@@ -90,6 +90,12 @@ class Dataset(abc.ABC):
             self._splits[name] = self._load_split(name)
         return self._splits[name]
 
+    def split_view(self, name: str) -> SplitArrays:
+        """The whole split ``name`` for random access (the mask tool, whole-split CAMs)
+        without holding its images in memory where the storage allows: record-backed sets
+        map a decoded copy from disk (``numpy.memmap``); in-memory sets return ``arrays``."""
+        return self.arrays(name)
+
     def split(
         self,
         name: str,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -241,6 +242,53 @@ class RecordDataset(Dataset):
                 got = read_positions(self.folder, split, pos, manifest=self._manifest)
                 images[rows], labels[rows] = got["image"], got["label"]
         return images, labels
+
+    def split_view(self, name: str) -> SplitArrays:
+        """Split ``name`` with its images mapped from ``decoded/<split>-<key>.npy`` (decoded
+        from the shards once, batch by batch, then reused): random access at memory cost of
+        the pages touched. The arrays in memory when the split is loaded already."""
+        if name in self._splits:
+            return self._splits[name]
+        indices, labels = self.index_table(name)
+        return SplitArrays(indices, self._decoded_images(name, len(labels)), labels)
+
+    def _decoded_images(self, name: str, n: int) -> np.ndarray:
+        """The read-only ``uint8 [n,H,W,C]`` memmap of split ``name``'s images."""
+        from tf_records_parser.reader import tf_dataset
+
+        # keyed by the split's shards (names, sizes and checksums): a rebuilt cache gets a new file
+        pins = {k: self._manifest.get("shards", {}).get(k) for k in self._manifest["files"][name]}
+        key = hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
+        path = self.folder / "decoded" / f"{name}-{key}.npy"
+        shape = (n, *self.image_shape)
+        if path.is_file():
+            images = np.load(path, mmap_mode="r")
+            if images.shape == shape and images.dtype == np.uint8:
+                return images
+        ensure_dir(path.parent)
+        for old in path.parent.glob(f"{name}-*.npy"):  # earlier builds' copies
+            old.unlink()
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            pos = 0
+            for batch in tf_dataset(self.folder, name, manifest=self._manifest, keys=TRAIN_KEYS).batch(256):
+                b = batch["image"].numpy()
+                if pos + len(b) > n:
+                    break
+                out[pos:pos + len(b)] = b
+                pos += len(b)
+            out.flush()
+            del out
+            if pos != n:
+                raise CorruptCacheError(f"split '{name}' of '{self.folder}' holds other than the manifest's {n} "
+                                        "records", folder=self.folder, shard=None)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        log.info("decoded split '%s' of '%s' to %s (%.1f MB, mapped from disk)", name, self.folder, path,
+                 path.stat().st_size / 1e6)
+        return np.load(path, mmap_mode="r")
 
     def stream(self, name: str, *, batch_size: int, shuffle_buffer: int, seed: int):
         """Endless shuffled batches read from the shards (see ``Dataset.stream``); the split

@@ -269,7 +269,7 @@ def auto_select(
 def _collect(dataset, clf, split, want, *, pick, mask_from, class_id, cam_class, cam_threshold, filter_index,
              percentile, seed, batch_size, needs_probs):
     """Up to ``want`` accepted ``(position, mask, cam_class, note)`` of ``split``, in candidate order."""
-    arr = dataset.arrays(split)
+    arr = dataset.split_view(split)  # images read from disk as the chunks need them
     probs = clf.predict_proba(arr.images) if needs_probs else None
     order = candidate_order(labels=arr.labels, pick=pick, seed=seed, probs=probs, class_id=class_id)
     if pick == "misclassified":

@@ -1,7 +1,8 @@
 """Opens what the tool works on from a train result JSON (no Tk here).
 
     opened = open_result("results/symbols/train_result.json")
-    opened.classifier, opened.dataset, opened.split   # SplitArrays of the listed split
+    opened.classifier, opened.dataset, opened.split   # SplitArrays of the listed split (images
+                                                      # mapped from disk, see Dataset.split_view)
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def open_result(result_path: str | os.PathLike, *, split: str = "train", data_ro
         if dataset is None:
             dataset = result.load_dataset(data_root)
         check_model_data(classifier, dataset, where=f"train result '{result.path}'")
-    arrays = dataset.arrays(split)
+    arrays = dataset.split_view(split)  # images mapped from disk for record-backed sets
     if len(arrays) == 0:
         raise UserError(f"data set '{dataset.name}' split '{split}' is empty")
     return Opened(Path(result_path), result.name, classifier, dataset, split, arrays, list(dataset.class_names))

@@ -160,3 +160,37 @@ def test_kill_9_during_conversion_is_cleaned_by_the_next_build(cache, tmp_path):
     assert len(ds.arrays("train")) == len(finished.arrays("train"))
     assert {p: p.read_bytes() for p in finished.folder.iterdir()} == before  # the finished cache is intact
     assert registry.load(s, data_root=root).manifest == finished.manifest
+
+
+def test_split_view_maps_decoded_images_from_disk(cache):
+    """The mask tool's view of a split: the same images as ``arrays``, read from a decoded
+    copy on disk (a memmap) that is written once and reused; nothing held in ``_splits``."""
+    import numpy as np
+
+    s, root, ds = cache
+    view = ds.split_view("train")
+    assert isinstance(view.images, np.memmap) and not view.images.flags.writeable
+    assert "train" not in ds._splits
+    files = sorted((ds.folder / "decoded").glob("train-*.npy"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    again = registry.load(s, data_root=root).split_view("train")
+    assert files[0].stat().st_mtime_ns == stamp  # reused, not decoded again
+    full = ds.arrays("train")
+    np.testing.assert_array_equal(np.asarray(view.images), full.images)
+    np.testing.assert_array_equal(again.images, full.images)
+    np.testing.assert_array_equal(view.labels, full.labels)
+    assert list(view.indices) == list(full.indices)
+    assert ds.split_view("train") is full  # in memory already: the arrays themselves
+
+
+def test_split_view_of_a_truncated_decoded_copy_is_decoded_again(cache):
+    import numpy as np
+
+    s, root, ds = cache
+    ds.split_view("val")
+    path = next((ds.folder / "decoded").glob("val-*.npy"))
+    np.save(path, np.zeros((1, 8, 8, 1), np.uint8))  # another shape: a stale or damaged copy
+    view = registry.load(s, data_root=root).split_view("val")
+    np.testing.assert_array_equal(np.asarray(view.images), ds.arrays("val").images)
+    assert len(list((ds.folder / "decoded").glob("val-*.npy"))) == 1

@@ -5,8 +5,11 @@ Builds two image-folder data sets of random shapes (4 classes; the training spli
 each size, the same 64 val and 64 test images) in a temporary folder, converts them
 through the ``image_folder`` data set, then runs a short retraining (``continued`` and
 ``pas``, 20 iterations of 30 random + 2 masked images) once per size and mode, each in a
-fresh Python process so that its peak resident memory (``ru_maxrss``) is its own. Prints
-a table and ratios; asserts nothing.
+fresh Python process so that its peak resident memory (``ru_maxrss``) is its own. A
+second pair of modes measures the mask tool's and ``select_tool.auto``'s access: a
+whole-split scan (probabilities of every training image, CAMs of 64) with the split in
+memory (``arrays``) or mapped from a decoded copy on disk (``Dataset.split_view``).
+Prints tables and ratios; asserts nothing.
 
 The model is an untrained 5-block GAP net (14×14×64 grid) kept narrow (4 filters at full
 resolution) on purpose: scoring a split runs batches of 256 images, whose activations at
@@ -15,6 +18,7 @@ sizes are at least four scoring batches, so the streamed pipeline's prefetch is 
 
     python -m exp_scripts.bench_stream
     python -m exp_scripts.bench_stream --sizes 300 1200 --iterations 10
+    python -m exp_scripts.bench_stream --modes scan-arrays scan-mapped
 """
 from __future__ import annotations
 
@@ -126,6 +130,49 @@ def run_once(*, root: Path, data_root: Path, run_dir: Path, stream: bool, iterat
             "step_s": float(np.mean([m.step_seconds for m in summary])), "wall_s": wall}
 
 
+def scan_once(*, root: Path, data_root: Path, mapped: bool) -> dict:
+    """What the mask tool and ``select_tool.auto`` do with a split, in this process: open it
+    whole (arrays in memory, or ``Dataset.split_view`` mapped from disk), score every image
+    and compute the CAMs of 64 of them.
+
+    Returns:
+        ``{"n_train", "rss_before_mb", "peak_mb", "wall_s"}``.
+    """
+    from classification_models.classifier import Classifier
+    from classification_models.models import ModelParams, build_model
+    from datasets.converted import ImageFolderDataset
+
+    dataset = ImageFolderDataset.open({"root": str(root), "image_size": SIZE}, data_root=data_root)
+    params = ModelParams(filters=(4, 8, 16, 32, 64), convs_per_block=1, last_conv_filters=64)
+    clf = Classifier(build_model(input_shape=dataset.image_shape, num_classes=len(CLASSES), params=params, seed=0),
+                     list(dataset.class_names))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    split = dataset.split_view("train") if mapped else dataset.arrays("train")
+    probs = clf.predict_proba(split.images, batch_size=64)
+    chosen = np.argsort(probs.max(axis=1))[:64]
+    clf.cams(split.images[np.sort(chosen)], classes=None, upsample=False, batch_size=16)
+    return {"n_train": int(len(split)), "rss_before_mb": rss_before, "wall_s": time.perf_counter() - t0,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def scan_table(rows: list[dict]) -> str:
+    """The Markdown table of the whole-split scans and the growth with the split's size."""
+    lines = ["| train images | split as arrays (MB) | mode | peak RSS (MB) | peak RSS before (MB) | scan (s) |",
+             "|---:|---:|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['n_train']} | {r['n_train'] * SIZE * SIZE * 3 / 2**20:.0f} | {r['mode']} | "
+                     f"{r['peak_mb']:.0f} | {r['rss_before_mb']:.0f} | {r['wall_s']:.1f} |")
+    sizes = sorted({r["n_train"] for r in rows})
+    lines.append("")
+    for mode in ("scan-arrays", "scan-mapped"):
+        peaks = {r["n_train"]: r["peak_mb"] for r in rows if r["mode"] == mode}
+        if len(sizes) >= 2 and sizes[0] in peaks and sizes[-1] in peaks:
+            a, b = peaks[sizes[0]], peaks[sizes[-1]]
+            lines.append(f"- {mode}: {sizes[-1]} vs {sizes[0]} training images: peak RSS ×{b / a:.2f} ({b - a:+.0f} MB)")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     """The Markdown table of the runs plus the ratios that make the point."""
     lines = ["| train images | split as arrays (MB) | mode | peak RSS (MB) | peak RSS before the run (MB) | batch draw (ms) "
@@ -159,7 +206,10 @@ def main(argv=None) -> int:
     quiet_tf_logs()
     parser = argparse.ArgumentParser(prog="python -m exp_scripts.bench_stream", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000], help="training images per data set")
-    parser.add_argument("--modes", nargs="+", choices=("arrays", "stream"), default=["arrays", "stream"])
+    parser.add_argument("--modes", nargs="+", choices=("arrays", "stream", "scan-arrays", "scan-mapped"),
+                        default=["arrays", "stream", "scan-arrays", "scan-mapped"],
+                        help="retraining with the split as arrays or streamed; a whole-split scan (the mask tool's "
+                             "and select_tool.auto's access) with the split in memory or mapped from disk")
     parser.add_argument("--repeats", type=int, default=1, help="runs per size and mode (peak memory varies a little)")
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--shuffle-buffer", type=int, default=1024)
@@ -167,7 +217,8 @@ def main(argv=None) -> int:
     args = parse_command_line(parser, argv)
     if args.one:
         spec = json.loads(args.one)
-        res = run_once(**{k: Path(v) if k in ("root", "data_root", "run_dir") else v for k, v in spec.items()})
+        spec = {k: Path(v) if k in ("root", "data_root", "run_dir") else v for k, v in spec.items()}
+        res = scan_once(**spec) if "mapped" in spec else run_once(**spec)
         print(json.dumps(res))
         return 0
 
@@ -186,18 +237,28 @@ def main(argv=None) -> int:
               f"{SIZE}×{SIZE}×3 in {time.perf_counter() - t0:.1f} s")
         runs = [(n, mode, k) for n in args.sizes for mode in args.modes for k in range(args.repeats)]
         for n, mode, k in tqdm(runs, desc="runs", disable=not progress_bars(log)):
-            spec = {"root": str(roots[n]), "data_root": str(tmp / "data"),
-                    "run_dir": str(tmp / "runs" / f"{n}_{mode}_{k}"),
-                    "stream": mode == "stream", "iterations": args.iterations, "shuffle_buffer": args.shuffle_buffer}
+            spec = {"root": str(roots[n]), "data_root": str(tmp / "data")}
+            if mode.startswith("scan-"):
+                spec["mapped"] = mode == "scan-mapped"
+            else:
+                spec.update(run_dir=str(tmp / "runs" / f"{n}_{mode}_{k}"), stream=mode == "stream",
+                            iterations=args.iterations, shuffle_buffer=args.shuffle_buffer)
             proc = subprocess.run([sys.executable, "-m", "exp_scripts.bench_stream", "--one", json.dumps(spec)],
                                   capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 print(proc.stderr[-3000:], file=sys.stderr)
                 return proc.returncode
             rows.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "mode": mode})
-    print(f"retraining: continued + pas, {args.iterations} iterations each, batch 30 random + 2 masked, "
-          f"shuffle buffer {args.shuffle_buffer}; {EVAL_IMAGES} val and {EVAL_IMAGES} test images")
-    print(table(rows))
+    retrain = [r for r in rows if not r["mode"].startswith("scan-")]
+    scans = [r for r in rows if r["mode"].startswith("scan-")]
+    if retrain:
+        print(f"retraining: continued + pas, {args.iterations} iterations each, batch 30 random + 2 masked, "
+              f"shuffle buffer {args.shuffle_buffer}; {EVAL_IMAGES} val and {EVAL_IMAGES} test images")
+        print(table(retrain))
+    if scans:
+        print("\nwhole-split scan (mask tool / select_tool.auto): probabilities of every training image, "
+              "CAMs of 64; the first mapped scan also decodes the split to disk")
+        print(scan_table(scans))
     return 0
 
 

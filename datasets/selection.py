@@ -24,16 +24,43 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
+from common.config import from_dict
 from common.errors import UserError
 from common.images import read_mask, write_mask  # noqa: F401 - mask files are read and written there (re-exported)
 from common.io import atomic_write_json, read_json
 from common.paths import resolve_relative
 
-ITEM_KEYS = {"index", "mask", "cam_class", "note"}
-TOP_KEYS = {"train_result", "provenance", "items"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemFile:
+    """One entry of ``items`` in a selection file (``common.config`` checks keys and types)."""
+
+    index: str
+    mask: str
+    cam_class: int = dataclasses.field(metadata={"min": 0})
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProvenanceFile:
+    """``provenance`` of a selection file: the data set it was made on."""
+
+    dataset: str
+    params_hash: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectionFile:
+    """The JSON layout of ``selection.json``, read through ``common.config.from_dict``."""
+
+    items: list[ItemFile]
+    train_result: str = ""
+    provenance: Optional[ProvenanceFile] = None
 
 
 def dataset_provenance(spec: dict) -> dict:
@@ -127,41 +154,16 @@ def load_selection(path: str | os.PathLike, dataset=None, check_masks: bool = Tr
         UserError naming the file and the item at fault.
     """
     path = Path(path)
-    data = read_json(path, what="selection")
-    if not isinstance(data, dict):
-        raise UserError(f"selection '{path}' must be a JSON object")
-    unknown = set(data) - TOP_KEYS
-    if unknown:
-        raise UserError(f"selection '{path}': unknown key '{sorted(unknown)[0]}' "
-                        f"(valid keys: {', '.join(sorted(TOP_KEYS))})")
-    provenance = data.get("provenance")
-    if provenance is not None and not (isinstance(provenance, dict) and all(
-            isinstance(provenance.get(k), str) for k in ("dataset", "params_hash"))):
-        raise UserError(f"selection '{path}': 'provenance' must be {{\"dataset\": str, \"params_hash\": str}}, "
-                        f"got {provenance!r}")
-    if "items" not in data or not isinstance(data["items"], list):
-        raise UserError(f"selection '{path}': 'items' must be a list")
-    items = []
-    seen = set()
-    for i, raw in enumerate(data["items"]):
-        where = f"selection '{path}': items[{i}]"
-        if not isinstance(raw, dict):
-            raise UserError(f"{where} must be an object, got {raw!r}")
-        extra = set(raw) - ITEM_KEYS
-        if extra:
-            raise UserError(f"{where}: unknown key '{sorted(extra)[0]}' (valid keys: {', '.join(sorted(ITEM_KEYS))})")
-        for key in ("index", "mask", "cam_class"):
-            if key not in raw:
-                raise UserError(f"{where}: missing '{key}'")
-        if not isinstance(raw["index"], str) or not isinstance(raw["mask"], str):
-            raise UserError(f"{where}: 'index' and 'mask' must be strings")
-        if isinstance(raw["cam_class"], bool) or not isinstance(raw["cam_class"], int) or raw["cam_class"] < 0:
-            raise UserError(f"{where}: 'cam_class' must be a class id >= 0, got {raw['cam_class']!r}")
-        if raw["index"] in seen:
-            raise UserError(f"{where}: index '{raw['index']}' appears twice")
-        seen.add(raw["index"])
-        items.append(SelectionItem(raw["index"], raw["mask"], int(raw["cam_class"]), str(raw.get("note", ""))))
-    sel = Selection(str(data.get("train_result", "")), items, path, provenance)
+    parsed = from_dict(SelectionFile, read_json(path, what="selection"), source=f"selection '{path}'")
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(parsed.items):
+        if raw.index in seen:
+            raise UserError(f"selection '{path}': items[{i}] index '{raw.index}' appears twice "
+                            f"(also items[{seen[raw.index]}])")
+        seen[raw.index] = i
+    items = [SelectionItem(it.index, it.mask, it.cam_class, it.note) for it in parsed.items]
+    provenance = None if parsed.provenance is None else dataclasses.asdict(parsed.provenance)
+    sel = Selection(parsed.train_result, items, path, provenance)
     if dataset is not None:
         for i, it in enumerate(items):
             if not dataset.has_index(it.index):

@@ -67,7 +67,7 @@ def test_mask_not_binary_or_rgb(tmp_path):
 def test_selection_unknown_item_key(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({"train_result": "r", "items": [
         {"index": "a", "mask": "m.png", "cam_class": 0, "colour": "red"}]}))
-    with pytest.raises(UserError, match=r"items\[0\]: unknown key 'colour'"):
+    with pytest.raises(UserError, match=r"unknown key 'items\[0\]\.colour'"):
         load_selection(tmp_path / "s.json", check_masks=False)
 
 

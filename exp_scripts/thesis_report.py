@@ -116,7 +116,7 @@ def example_images(dataset, *, split: str = "train", per_class: int = EXAMPLES_P
     indices per class)``."""
     from vis_exp.gap_features import per_class_positions
 
-    arr = dataset.arrays(split)
+    arr = dataset.split_view(split)
     groups = per_class_positions(arr.labels, per_class, seed)
     groups += [np.zeros(0, int)] * (dataset.num_classes - len(groups))  # classes absent from the split
     return [arr.images[g] for g in groups], [[str(i) for i in arr.indices[g]] for g in groups]

@@ -238,7 +238,7 @@ def pasa_surface_figure(*, base: float = 0.4, threshold: float = 0.7, act_max: f
 
 def act_values(clf, dataset, split: str = "train", max_images: int = 2000, seed: int = 0) -> np.ndarray:
     """``Act`` without masks for up to ``max_images`` random images of a split of a loaded data set."""
-    arr = dataset.arrays(split)
+    arr = dataset.split_view(split)
     if len(arr) == 0:
         raise UserError(f"split '{split}' of data set '{dataset.name}' is empty")
     rng = np.random.default_rng(seed)

@@ -61,7 +61,7 @@ def write_cam_dump(train_result, clf, dataset, *, out, split: str = "test", cam_
     ``out``; returns the ``cams.json`` payload."""
     from vis_exp.gap_features import out_dir, sample_positions
 
-    arr = dataset.arrays(split)
+    arr = dataset.split_view(split)
     pos = sample_positions(len(arr), max_images, seed)
     images, labels, indices = arr.images[pos], arr.labels[pos], arr.indices[pos]
     preds = clf.predict_proba(images).argmax(axis=1) if cam_class == "pred" else None
@@ -90,7 +90,7 @@ def true_and_predicted_cams(clf, dataset, *, split: str = "val", per_class: int 
     """
     from vis_exp.gap_features import per_class_positions
 
-    arr = dataset.arrays(split)
+    arr = dataset.split_view(split)
     if len(arr) == 0:
         raise UserError(f"split '{split}' of data set '{dataset.name}' is empty")
     pos = np.concatenate(per_class_positions(arr.labels, per_class, seed)).astype(int)

@@ -166,7 +166,7 @@ def write_feature_change(train_result, base, dataset, *, after, out, split: str 
     check_model_data(after_clf, dataset, where=f"--after '{after}'")
     if after_clf.grid_shape != base.grid_shape:
         raise UserError(f"'{after}' has last-conv shape {after_clf.grid_shape}, the base model {base.grid_shape}")
-    arr = dataset.arrays(split)
+    arr = dataset.split_view(split)
     pos = sample_positions(len(arr), max_images, seed)
     fb, _ = gap_features(base, arr.images[pos])
     fa, _ = gap_features(after_clf, arr.images[pos])

@@ -117,7 +117,7 @@ def write_filter_grids(clf, dataset, *, out, filters: Sequence[int] | None = Non
     from plot_utils.figures import save_figure
     from vis_exp.gap_features import gap_features, out_dir, sample_positions
 
-    arr = dataset.arrays(split)
+    arr = dataset.split_view(split)
     pos = sample_positions(len(arr), max_images, seed)
     images = arr.images[pos]
     feats, _, acts = gap_features(clf, images, return_activations=True)

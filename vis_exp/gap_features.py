@@ -76,7 +76,7 @@ def gap_features(clf, images: np.ndarray, batch_size: int = 128, return_activati
 
 def split_features(clf, dataset, split: str, max_images: int | None = None, seed: int = 0) -> SplitFeatures:
     """GAP features of up to ``max_images`` random images of ``split``."""
-    arr = dataset.arrays(split)
+    arr = dataset.split_view(split)
     if len(arr) == 0:
         raise UserError(f"split '{split}' of data set '{dataset.name}' is empty")
     pos = sample_positions(len(arr), max_images, seed)

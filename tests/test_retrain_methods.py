@@ -275,3 +275,18 @@ def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(en
     never = RetrainData(ds, inverse, masked_set_from_items(ds, [], []), (h, w, k), {"mode": "area", "threshold": 0.25},
                         propagation_params={"top": 2, "pixels": "never"})
     assert never.propagated(clf).propagator.pixels is None
+
+
+@pytest.mark.parametrize("name", ["swap", "filter_penalty"])
+def test_a_wrong_masks_control_propagates_its_own_masks(name, env):
+    """``mask_variant``: the control's masks, not the expert's, are what propagation starts
+    from, so its feedback is wrong on the propagated images too; the expert's propagation
+    is computed once and shared by the methods without a variant."""
+    ds, clf, data = env
+    expert = _setup(name, env)
+    control = _setup(name, env, params={"mask_variant": "inverted"})
+    assert np.array_equal(expert.feedback_masks, data.selected.masks)
+    assert np.array_equal(control.feedback_masks, 255 - data.selected.masks)
+    assert expert.prop is data.propagated(clf) and control.prop is not expert.prop
+    assert control.prop is data.propagated(clf, masks=control.feedback_masks)  # cached per mask set
+    assert not np.array_equal(control.prop.grid.mean(axis=0), expert.prop.grid.mean(axis=0))

@@ -31,7 +31,12 @@ def test_in_mask_energy_reference():
     assert e[0] == pytest.approx(1 / 4) and np.isnan(e[1])
 
 
-def test_run_writes_contract_outputs(tmp_path, caplog):
+def test_run_writes_contract_outputs(tmp_path, caplog, monkeypatch):
+    import exp_scripts.retrain.runner as runner
+
+    made = []  # the masks each cue-swapped validation copy was built from
+    real_split = runner.counterfactual_split
+    monkeypatch.setattr(runner, "counterfactual_split", lambda *a, **k: made.append(k.get("masks")) or real_split(*a, **k))
     ds, clf = make_dataset(), make_classifier()
     items, masks = selection_items(ds, 3)
     sel = masked_set_from_items(ds, items, masks)
@@ -54,6 +59,8 @@ def test_run_writes_contract_outputs(tmp_path, caplog):
     assert None not in (s.base.accuracy.train, s.base.accuracy.val, s.base.accuracy.test, s.base.accuracy.val_swap)
     assert list(s.methods) == ["continued", "pasa", "pas_inv"]
     assert [m.role for m in s.methods.values()] == ["baseline", "feedback", "control"]
+    # one copy from the expert's masks for every method, one from the control's own (inverted) masks
+    assert len(made) == 2 and made[0] is None and np.array_equal(made[1], 255 - sel.masks)
     for m in s.methods.values():
         # early stopping on the cue-swapped validation copy by default; 2 steps < patience
         assert m.iterations.run == 2 and m.iterations.max == 2

@@ -6,6 +6,7 @@ is written, so a bad selection fails with one error naming the item.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 
@@ -109,6 +110,7 @@ class RetrainData:
     mask_resize: dict
     propagation_params: dict = dataclasses.field(default_factory=dict)
     _propagated: "Propagated | None" = dataclasses.field(default=None, repr=False)
+    _propagated_from: dict = dataclasses.field(default_factory=dict, repr=False)
     shuffle_buffer: int | None = None
 
     @property
@@ -134,12 +136,24 @@ class RetrainData:
         for _, images, labels in ds.as_numpy_iterator():
             yield images, labels
 
-    def propagated(self, clf) -> "Propagated":
+    def propagated(self, clf, masks: np.ndarray | None = None) -> "Propagated":
         """The feedback propagated from the selection to every training image (computed
-        once per run from the base model ``clf``; see ``classification_models.propagation``)."""
-        if self._propagated is None:
-            self._propagated = propagate_selection(clf, self, **self.propagation_params)
-        return self._propagated
+        once per run from the base model ``clf``; see ``classification_models.propagation``).
+
+        Args:
+            clf: the base model (or an untrained copy of it).
+            masks: other masks of the selected images than the expert's (a wrong-masks
+                control, ``mask_variant``): propagated from those instead, so that the
+                control's feedback is wrong on every image, not only on the selected ones.
+        """
+        if masks is None or np.array_equal(masks, self.selected.masks):
+            if self._propagated is None:
+                self._propagated = propagate_selection(clf, self, **self.propagation_params)
+            return self._propagated
+        key = hashlib.sha256(np.ascontiguousarray(masks).tobytes()).hexdigest()
+        if key not in self._propagated_from:
+            self._propagated_from[key] = propagate_selection(clf, self, masks=masks, **self.propagation_params)
+        return self._propagated_from[key]
 
     def to_grid(self, masks: np.ndarray) -> np.ndarray:
         """uint8 ``[N,H,W]`` image masks -> float32 ``[N,h,w]`` grid masks."""
@@ -248,31 +262,33 @@ class Propagated:
 def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: float = 0.0,
                         threshold: float = 0.8, min_recall: float = 0.95, c: float = 1.0,
                         pixels: str = "auto", pixel_threshold: float = 0.5, seed: int = 0,
-                        batch_size: int = 256) -> Propagated:
+                        batch_size: int = 256, masks: np.ndarray | None = None) -> Propagated:
     """Marks the regions of every other training image that look, to the model, like the
     regions under the expert's masks (``classification_models.propagation.CellClassifier``,
     probability above a threshold: ``threshold`` lowered until ``min_recall`` of the
     expert's masked cells are marked, ``calibrate_threshold``; with ``pixels`` — always,
     or ``auto`` for masks covering at least ``PIXEL_MASK_AREA`` of their images — drawn
     pixel by pixel by a ``PixelSegmenter``); ranks the filters by their share inside the
-    masks (the ``top`` with at least ``min_share``) for the filter-level penalty."""
+    masks (the ``top`` with at least ``min_share``) for the filter-level penalty. ``masks``:
+    other masks of the selected images than the expert's (a wrong-masks control)."""
     from classification_models.propagation import (CellClassifier, PixelSegmenter, calibrate_threshold,
                                                    precision_recall, rank_filters)
 
     sel = data.selected
     if not len(sel):
         raise UserError("propagation needs a selection with at least one masked image; the selection is empty")
+    sel_masks = sel.masks if masks is None else np.asarray(masks)
     acts_sel = clf.cams(sel.images, classes=0, upsample=False, return_activations=True).activations
-    grid_sel = data.to_grid(sel.masks)
+    grid_sel = data.to_grid(sel_masks)
     ranking = rank_filters(activations=acts_sel, grid_masks=grid_sel, top=min(top, acts_sel.shape[-1]),
                            min_share=min_share)
     cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=c)
     prob_sel = cells_model.probability(acts_sel)
     threshold = calibrate_threshold(probability=prob_sel, grid_masks=grid_sel, start=threshold, min_recall=min_recall)
-    area = float((np.asarray(sel.masks) > 0).mean())
+    area = float((sel_masks > 0).mean())
     segmenter = None
     if pixels == "always" or (pixels == "auto" and area >= PIXEL_MASK_AREA):
-        segmenter = PixelSegmenter(images=sel.images, masks=sel.masks, cell_probability=prob_sel, seed=seed)
+        segmenter = PixelSegmenter(images=sel.images, masks=sel_masks, cell_probability=prob_sel, seed=seed)
     propagator = MaskPropagator(cells=cells_model, threshold=threshold, pixels=segmenter,
                                 pixel_threshold=pixel_threshold)
     train = data.train
@@ -297,7 +313,7 @@ def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: floa
 
 
 def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: int = 0,
-                         batch_size: int = 256) -> dict | None:
+                         batch_size: int = 256, masks: np.ndarray | None = None) -> dict | None:
     """A cue-swapped copy of a split for model selection without a clean validation split.
 
     The propagated-mask model (fit on the expert's masks) marks the cue cells of the
@@ -308,6 +324,9 @@ def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: in
     images rewards a model for reading the object, not the cue — computable from the
     user's own, cue-carrying validation split.
 
+    ``masks``: other masks of the selected images than the expert's (a wrong-masks
+    control chooses its iteration with its own feedback, as its user would).
+
     Returns:
         ``{"images", "labels", "n", "share_marked"}`` or None when the split is missing or
         no image has a marked cell.
@@ -316,7 +335,7 @@ def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: in
 
     if split not in data.dataset.available_splits():
         return None
-    prop = data.propagated(clf)
+    prop = data.propagated(clf, masks=masks)
     arr = data.dataset.arrays(split)
     if not len(arr):
         return None

@@ -204,10 +204,6 @@ def result_lines(summary_path: str | Path) -> list[str]:
     return [table.read_text(encoding="utf-8"), str(summary_path)]
 
 
-def _accuracy(ev_accuracy: dict, val_swap: float | None) -> Accuracy:
-    return Accuracy(**ev_accuracy, val_swap=val_swap)
-
-
 def _cue(scores: dict | None) -> CueScores | None:
     return None if scores is None else CueScores(**scores)
 
@@ -239,21 +235,32 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     # the user's validation split usually carries the cue: score models on a cue-swapped
     # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
     val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
-    val_cf_xy = (val_cf["images"], val_cf["labels"]) if val_cf else None
 
-    def accuracy_cf(clf):
-        return None if val_cf is None else float((clf.predict_proba(val_cf["images"]).argmax(1) == val_cf["labels"]).mean())
+    def accuracy_cf(clf, cf=val_cf):
+        return None if cf is None else float((clf.predict_proba(cf["images"]).argmax(1) == cf["labels"]).mean())
 
-    stopping = stopping_rule(cfg, has_val=val_xy is not None, has_val_swap=val_cf_xy is not None)
+    def own_choice(m):
+        """``(cue-swapped copy, stopping)`` of ``m``: a wrong-masks control chooses with a copy
+        from its own masks, as its user would (on ``val`` if they mark no validation image)."""
+        masks = getattr(m, "feedback_masks", None)
+        if val_cf is None or masks is None or np.array_equal(masks, selected.masks):
+            return val_cf, stopping
+        own = counterfactual_split(base, data, split="val", seed=cfg.seed, masks=masks)
+        if own is None and stopping is not None and stopping.on == "val_swap":
+            return None, dataclasses.replace(stopping, on="val")
+        return own, stopping
 
-    base_summary = BaseSummary(accuracy=_accuracy(base_eval["accuracy"], accuracy_cf(base)), cue=_cue(cue_before))
+    stopping = stopping_rule(cfg, has_val=val_xy is not None, has_val_swap=val_cf is not None)
+
+    base_summary = BaseSummary(accuracy=Accuracy(**base_eval["accuracy"], val_swap=accuracy_cf(base)), cue=_cue(cue_before))
     results: dict[str, MethodSummary] = {}
     class_names = list(base.class_names or dataset.class_names or []) or None
     extras, described = {}, {}
     failure = None
     for m in methods:
+        m_cf, m_stopping = own_choice(m)
         log.info("method %s (%s%s): up to %d iterations%s", m.label, m.name, ", " + m.letter if m.letter else "",
-                 cfg.iterations, f", stopping on {stopping.on} accuracy" if stopping else "")
+                 cfg.iterations, f", stopping on {m_stopping.on} accuracy" if m_stopping else "")
         mdir = ensure_dir(tmp_dir / m.label)
         t0 = time.perf_counter()
         along: dict[str, list] = {"iterations": [], "cams": [], "p_true": []}
@@ -270,8 +277,8 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
             res = run_loop(m, iterations=cfg.iterations,
                            optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
                            seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy,
-                           val_swap=val_cf_xy, history_path=mdir / "history.jsonl",
-                           stopping=stopping, on_check=record_cams)
+                           val_swap=None if m_cf is None else (m_cf["images"], m_cf["labels"]),
+                           history_path=mdir / "history.jsonl", stopping=m_stopping, on_check=record_cams)
         except Diverged as exc:
             failure = exc
             break
@@ -302,7 +309,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
             test_changes = changed_predictions(labels=test.labels, before=base_eval["preds"]["test"],
                                                after=ev["preds"]["test"])
         results[m.label] = MethodSummary(
-            accuracy=_accuracy(ev["accuracy"], accuracy_cf(m.clf)),
+            accuracy=Accuracy(**ev["accuracy"], val_swap=accuracy_cf(m.clf, m_cf)),
             report=ev["report"],
             in_mask_cam_energy=Energy(
                 selected=BeforeAfter(before=sel_before["mean_energy"], after=sel_after["mean_energy"]),

@@ -175,6 +175,9 @@ class Method(abc.ABC):
         masks = sel.masks
         if self.uses_masks and self.params.get("mask_variant", "none") != "none":
             masks = mask_variant(masks, variant=self.params["mask_variant"], rng=np.random.default_rng(seed + 7))
+        #: the selected images' masks this method learns from (the expert's, or a control's
+        #: variant): propagation and the cue-swapped validation copy start from them
+        self.feedback_masks = masks
         self.pool = Pool(sel.images, sel.labels, masks, data.to_grid(masks), np.arange(len(sel)))
         self.prepare()
         if len(self.pool) and self.batch_selected > len(self.pool) and not self.with_replacement:

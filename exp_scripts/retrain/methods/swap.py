@@ -54,7 +54,7 @@ class Swap(Method):
         if len(np.unique(train.labels)) < 2:
             raise UserError(f"method '{self.label}': a swap needs at least two classes in the training split")
         pool = self.pool
-        self.prop = self.ctx.propagated(self.clf) if self.params["propagate"] else None
+        self.prop = self.ctx.propagated(self.clf, masks=self.feedback_masks) if self.params["propagate"] else None
         # donors: every image with a mask (the expert's and the propagated ones)
         d_img, d_mask, d_lab = [pool.images], [pool.masks], [pool.labels]
         if self.prop is not None and len(self.prop.positions):
@@ -140,7 +140,7 @@ class FilterPenalty(Method):
             raise UserError(f"method 'filter_penalty': lam must be >= 0, got {params['lam']}")
 
     def prepare(self):
-        self.prop = self.ctx.propagated(self.clf)
+        self.prop = self.ctx.propagated(self.clf, masks=self.feedback_masks)
         if not len(self.prop.filters):
             raise UserError(f"method '{self.label}': no filter has most of its activation inside the masks "
                             "(propagation chose none); nothing to penalise")

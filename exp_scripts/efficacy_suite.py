@@ -63,6 +63,8 @@ METHODS = (
     {"name": "filter_penalty"},
     {"name": "swap", "label": "swap_random_masks", "params": {"mask_variant": "random"}},
 )
+#: the hard case (a base that never learned the object): what a fixed, short budget buys
+HARD_ITERATIONS, HARD_TAG = 300, "hard300"
 #: the retraining config's defaults (up to 1000 iterations, early stopping on the
 #: cue-swapped validation copy), spelled out where the suite depends on them
 RETRAIN = {"batch": {"random": 50, "selected": 5}, "eval_every": 25, "learning_rate": 1e-3}
@@ -296,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stop", default=None, choices=["val_swap", "val", "none"],
                         help="early stopping criterion (default: the retraining config's, val_swap)")
     parser.add_argument("--tag", default=None, help="variant name of an investigation (default: from the options)")
+    parser.add_argument("--hard-case", action="store_true",
+                        help=f"the hard-case budget: continued and swap, a fixed {HARD_ITERATIONS} iterations without "
+                             f"early stopping, tag {HARD_TAG} (default sets: the c1.0 ones)")
     parser.add_argument("--report-only", action="store_true")
     args = parse_command_line(parser, argv)
     from datasets import shortcut_suite
@@ -315,6 +320,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if w not in known:
                 raise UserError(f"--sets: unknown set '{w}' (sets: {', '.join(sorted(known))})")
         specs = [known[w] for w in wanted]
+    if args.hard_case:
+        if args.methods or args.iterations or args.stop or args.tag:
+            raise UserError("--hard-case fixes --methods, --iterations, --stop and --tag; leave them out")
+        args.methods, args.iterations, args.stop, args.tag = "continued,swap", HARD_ITERATIONS, "none", HARD_TAG
+        if not args.sets:
+            specs = [s for s in specs if s.regime == "c1.0"]
     methods = list(METHODS)
     if args.smoke and not args.methods:
         methods = [m for m in METHODS if m.get("label", m["name"]) in SMOKE_METHODS]

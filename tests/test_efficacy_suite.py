@@ -78,3 +78,23 @@ def test_investigations_table_lists_variants_beside_the_main_run(tmp_path):
     assert rows[0].startswith("| s1 | Adam 1e-3, fresh (main) | continued | 0.700 ± 0.000 | 0.50 ± 0.00 | 0.99 / 0.40 / 0.95 | 3.50 |")
     assert rows[3].startswith("| s1 | warmup20 | pasa | 0.900 ± 0.000 | 0.10 ± 0.00 | 0.90 / 0.40 / 0.95 | 1.20 |")
     assert suite_report.investigations(tmp_path / "none") is None
+
+
+def test_hard_case_rows_and_options(tmp_path, capsys):
+    from common.cli import run_main
+    from common.io import atomic_write_json
+
+    name = "text-glyphs-rgb-c1.0"
+    for seed, after in ((0, 0.75), (1, 0.65)):
+        atomic_write_json(tmp_path / name / f"seed{seed}" / "record_hard300.json", {
+            "set": name, "tag": "hard300", "seed": seed, "iterations": 300, "base_test": 0.25, "oracle_test": 0.95,
+            "methods": {"continued": {"test": 0.25, "role": "baseline", "step_seconds": 0.1, "cue": None},
+                        "swap": {"test": after, "role": "feedback", "step_seconds": 0.1, "cue": None}}})
+    text = suite_report.hard_case(tmp_path)
+    assert "after a fixed 300 iterations" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith(f"| {name} |"))
+    # (0.70 - 0.25) / (0.95 - 0.25) = 64 %; four classes
+    assert row == f"| {name} | 0.250 ± 0.000 (chance 0.25) | 0.950 ± 0.000 | 0.700 ± 0.071 | 64 % ± 10 | 2 |"
+    assert suite_report.hard_case(tmp_path / "none") is None
+    code = run_main(efficacy_suite.main, ["--hard-case", "--iterations", "100", "--report-only"])
+    assert code == 2 and "--hard-case fixes --methods, --iterations, --stop and --tag" in capsys.readouterr().err

@@ -20,6 +20,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from plot_utils.tables import markdown_table
 
 METHODS = ("continued", "misclassified", "crop_replace", "inpaint_replace", "counterexamples",
            "selective_dropout", "pas", "pasa", "rrr", "rrr_gradcam")
@@ -61,9 +62,8 @@ def bench(base, dataset, selected, *, mixes=((50, 5), (0, 55)), steps: int = 20,
             results[mix][name] = statistics.median(times)
         c = results[mix]["continued"]
         out(f"\nbatch {mix} ({steps} steps, median):")
-        out("| method | step ms | × continued |\n|---|---|---|")
-        for name, s in results[mix].items():
-            out(f"| {name} | {s * 1000:.1f} | {s / c:.2f} |")
+        out(markdown_table(["method", "step ms", "× continued"],
+                           [[name, f"{s * 1000:.1f}", f"{s / c:.2f}"] for name, s in results[mix].items()]).rstrip())
         out(f"PASA / RRR = {results[mix]['pasa'] / results[mix]['rrr']:.2f}")
     return results
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from plot_utils.tables import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -114,23 +115,23 @@ def bench_one(name: str, *, size: int, batch: int, classes: int, selected: int, 
 
 def table(results: list[dict]) -> str:
     """Markdown tables of the children's figures."""
-    lines = ["| model | grid | forward img/s | all-class CAM img/s (× fwd) | true-class CAM img/s (× fwd) "
-             "| peak MiB (inference / all) |", "|---|---|---|---|---|---|"]
+    speed = []
     for r in results:
         f = r["rates"]["forward"]
-        lines.append(f"| {r['model']} | {'×'.join(map(str, r['grid']))} | {f:.1f} | "
-                     f"{r['rates']['cam_all']:.1f} ({r['rates']['cam_all'] / f:.2f}) | "
-                     f"{r['rates']['cam_true']:.1f} ({r['rates']['cam_true'] / f:.2f}) | "
-                     f"{r['inference_peak_mb']:.0f} / {r['peak_mb']:.0f} |")
-    lines += ["", "| model | continued s/step | PAS × | PASA × | RRR × | first step (trace) s |",
-              "|---|---|---|---|---|---|"]
+        speed.append([r["model"], "×".join(map(str, r["grid"])), f"{f:.1f}",
+                      f"{r['rates']['cam_all']:.1f} ({r['rates']['cam_all'] / f:.2f})",
+                      f"{r['rates']['cam_true']:.1f} ({r['rates']['cam_true'] / f:.2f})",
+                      f"{r['inference_peak_mb']:.0f} / {r['peak_mb']:.0f}"])
+    steps = []
     for r in results:
         s = r["step_s"]
         c = s["continued"]
-        traces = " / ".join(f"{r['trace_s'][m]:.0f}" for m in METHODS)
-        lines.append(f"| {r['model']} | {c:.2f} | {s['pas'] / c:.2f} | {s['pasa'] / c:.2f} | {s['rrr'] / c:.2f} "
-                     f"| {traces} |")
-    return "\n".join(lines)
+        steps.append([r["model"], f"{c:.2f}", f"{s['pas'] / c:.2f}", f"{s['pasa'] / c:.2f}", f"{s['rrr'] / c:.2f}",
+                      " / ".join(f"{r['trace_s'][m]:.0f}" for m in METHODS)])
+    return (markdown_table(["model", "grid", "forward img/s", "all-class CAM img/s (× fwd)",
+                            "true-class CAM img/s (× fwd)", "peak MiB (inference / all)"], speed) + "\n"
+            + markdown_table(["model", "continued s/step", "PAS ×", "PASA ×", "RRR ×", "first step (trace) s"],
+                             steps)).rstrip()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

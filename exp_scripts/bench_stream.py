@@ -36,6 +36,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line, progress_bars
+from plot_utils.tables import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +193,11 @@ def scan_once(*, root: Path, data_root: Path, mapped: bool) -> dict:
 
 def scan_table(rows: list[dict]) -> str:
     """The Markdown table of the whole-split scans and the growth with the split's size."""
-    lines = ["| train images | split as arrays (MB) | mode | peak RSS (MB) | peak anonymous RSS (MB) "
-             "| peak RSS before (MB) | scan (s) |", "|---:|---:|---|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['n_train']} | {r['n_train'] * SIZE * SIZE * 3 / 2**20:.0f} | {r['mode']} | "
-                     f"{r['peak_mb']:.0f} | {r['anon_peak_mb']:.0f} | {r['rss_before_mb']:.0f} | {r['wall_s']:.1f} |")
+    lines = [markdown_table(
+        ["train images", "split as arrays (MB)", "mode", "peak RSS (MB)", "peak anonymous RSS (MB)",
+         "peak RSS before (MB)", "scan (s)"],
+        [[r["n_train"], f"{r['n_train'] * SIZE * SIZE * 3 / 2**20:.0f}", r["mode"], f"{r['peak_mb']:.0f}",
+          f"{r['anon_peak_mb']:.0f}", f"{r['rss_before_mb']:.0f}", f"{r['wall_s']:.1f}"] for r in rows]).rstrip()]
     sizes = sorted({r["n_train"] for r in rows})
     lines.append("")
     for mode in ("scan-arrays", "scan-mapped"):
@@ -211,12 +212,12 @@ def scan_table(rows: list[dict]) -> str:
 
 def table(rows: list[dict]) -> str:
     """The Markdown table of the runs plus the ratios that make the point."""
-    lines = ["| train images | split as arrays (MB) | mode | peak RSS (MB) | peak RSS before the run (MB) | batch draw (ms) "
-             "| step (ms) | run (s) |", "|---:|---:|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['n_train']} | {r['n_train'] * SIZE * SIZE * 3 / 2**20:.0f} | {r['mode']} | "
-                     f"{r['peak_mb']:.0f} | {r['rss_before_mb']:.0f} | "
-                     f"{r['batch_s'] * 1000:.1f} | {r['step_s'] * 1000:.0f} | {r['wall_s']:.1f} |")
+    lines = [markdown_table(
+        ["train images", "split as arrays (MB)", "mode", "peak RSS (MB)", "peak RSS before the run (MB)",
+         "batch draw (ms)", "step (ms)", "run (s)"],
+        [[r["n_train"], f"{r['n_train'] * SIZE * SIZE * 3 / 2**20:.0f}", r["mode"], f"{r['peak_mb']:.0f}",
+          f"{r['rss_before_mb']:.0f}", f"{r['batch_s'] * 1000:.1f}", f"{r['step_s'] * 1000:.0f}", f"{r['wall_s']:.1f}"]
+         for r in rows]).rstrip()]
     groups: dict[tuple[int, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["n_train"], r["mode"]), []).append(r)

@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from plot_utils.tables import markdown_table
+
 NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
 
 
@@ -85,22 +87,22 @@ def dataset_section(name: str, records: list[dict], methods: Sequence[str], pend
               f"{', '.join(str(r['n_masked_misclassified']) for r in records)} per seed); "
               f"{r0['n_heldout']} held-out masked test images; {r0['iterations']} iterations of "
               f"{r0['batch']['random']} random + {r0['batch']['selected']} masked images; lr {r0['lr']:g}; "
-              f"mask → grid: {r0['mask_resize']['mode']}; grid {'×'.join(map(str, r0['grid']))}.", "",
-              "| model | test acc (mean ± std) | recovered gap | Δ test vs continued | in-mask energy, selected (before → after) "
-              "| in-mask energy, held-out (before → after) | step × continued |",
-              "|---|---|---|---|---|---|---|",
-              f"| base | {fmt_ms(agg['base'])} | 0 % | | | | |",
-              f"| clean upper bound (on the base test split) | {fmt_ms(agg['clean'])} | 100 % | | | | |",
-              f"| clean upper bound (own clean test split) | {fmt_ms(agg['clean_own'])} | | | | | |"]
+              f"mask → grid: {r0['mask_resize']['mode']}; grid {'×'.join(map(str, r0['grid']))}.", ""]
+    rows = [["base", fmt_ms(agg["base"]), "0 %", "", "", "", ""],
+            ["clean upper bound (on the base test split)", fmt_ms(agg["clean"]), "100 %", "", "", "", ""],
+            ["clean upper bound (own clean test split)", fmt_ms(agg["clean_own"]), "", "", "", "", ""]]
     for m in methods:
         s = agg["methods"].get(m)
         if s is None:
-            lines.append(f"| {m} | pending | | | | | |")
+            rows.append([m, "pending", "", "", "", "", ""])
             continue
         es, eh = s["energy_selected"], s["energy_heldout"]
-        lines.append(f"| {m} | {fmt_ms(s['test'])} | {fmt_ms(s['recovered'], pct=True)} | "
-                     f"{fmt_ms(s['vs_continued'])} | {fmt_ms(es[0])} → {fmt_ms(es[1])} | "
-                     f"{fmt_ms(eh[0])} → {fmt_ms(eh[1])} | {fmt_ms(s['step_ratio'], digits=2)} |")
+        rows.append([m, fmt_ms(s["test"]), fmt_ms(s["recovered"], pct=True), fmt_ms(s["vs_continued"]),
+                     f"{fmt_ms(es[0])} → {fmt_ms(es[1])}", f"{fmt_ms(eh[0])} → {fmt_ms(eh[1])}",
+                     fmt_ms(s["step_ratio"], digits=2)])
+    lines.append(markdown_table(["model", "test acc (mean ± std)", "recovered gap", "Δ test vs continued",
+                                 "in-mask energy, selected (before → after)",
+                                 "in-mask energy, held-out (before → after)", "step × continued"], rows).rstrip())
     pasa = agg["methods"].get("pasa")
     if pasa and pasa["recovered"]:
         got = pasa["recovered"][0]
@@ -115,17 +117,16 @@ def dataset_section(name: str, records: list[dict], methods: Sequence[str], pend
 
 def investigations_table(records_by_tag: dict[str, list[dict]], methods: Sequence[str]) -> str:
     """One row per (data set, tag): recovered gap share per method, mean ± std over seeds."""
-    lines = ["| data set | variant | seeds | base test | clean test | " + " | ".join(f"{m} test / recovered" for m in methods) + " |",
-             "|" + "---|" * (5 + len(methods))]
+    rows = []
     for (ds, tag), recs in sorted(records_by_tag.items()):
         agg = aggregate(recs, methods)
         cells = []
         for m in methods:
             s = agg["methods"].get(m)
             cells.append("–" if s is None else f"{fmt_ms(s['test'])} / {fmt_ms(s['recovered'], pct=True)}")
-        lines.append(f"| {ds} | {tag} | {','.join(map(str, agg['seeds']))} | {fmt_ms(agg['base'])} | "
-                     f"{fmt_ms(agg['clean'])} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([ds, tag, ",".join(map(str, agg["seeds"])), fmt_ms(agg["base"]), fmt_ms(agg["clean"]), *cells])
+    return markdown_table(["data set", "variant", "seeds", "base test", "clean test",
+                           *(f"{m} test / recovered" for m in methods)], rows)
 
 
 def keep_notes(previous: str | None) -> str:

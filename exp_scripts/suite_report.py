@@ -18,6 +18,7 @@ import numpy as np
 
 from common.io import atomic_write_text, read_json
 from datasets.shortcut_suite import suite_sets
+from plot_utils.tables import markdown_table
 
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 #: below this base → oracle gap (about the single-run noise of these sets) a recovered
@@ -109,27 +110,26 @@ def set_table(name: str, records: list[dict]) -> str:
              + (f" Propagated masks: {fmt(mean_std((r['propagated'] or {}).get('n_images') for r in records), digits=0)} "
                 f"images, precision {fmt(mean_std(((r['propagated'] or {}).get('quality') or {}).get('precision') for r in records), digits=2)}, "
                 f"recall {fmt(mean_std(((r['propagated'] or {}).get('quality') or {}).get('recall') for r in records), digits=2)}."
-                if any(r.get("propagated") for r in records) else "") + no_gap, "",
-             "| method | role | test acc | recovered gap | Δ vs best no-feedback | cue flips before → after | iterations run (kept) | step × continued | s per method |",
-             "|---|---|---|---|---|---|---|---|---|"]
+                if any(r.get("propagated") for r in records) else "") + no_gap, ""]
+    rows = []
     for label in labels:
         ds = [d[label] for d in derived if label in d]
-        role = r0["methods"][label].get("role", "")
-        lines.append(f"| {label} | {role} | {fmt(mean_std(d['test'] for d in ds))} | "
-                     f"{fmt(mean_std(d['recovered'] for d in ds), pct=True)} | {fmt(mean_std(d['delta'] for d in ds))} | "
-                     f"{fmt(mean_std(d['flip_before'] for d in ds), digits=2)} → {fmt(mean_std(d['flip_after'] for d in ds), digits=2)} | "
-                     f"{_its(ds)} | "
-                     f"{fmt(mean_std(d['step_ratio'] for d in ds), digits=2)} | {fmt(mean_std(d['seconds'] for d in ds), digits=0)} |")
-    return "\n".join(lines) + "\n"
+        rows.append([label, r0["methods"][label].get("role", ""), fmt(mean_std(d["test"] for d in ds)),
+                     fmt(mean_std(d["recovered"] for d in ds), pct=True), fmt(mean_std(d["delta"] for d in ds)),
+                     f"{fmt(mean_std(d['flip_before'] for d in ds), digits=2)} → "
+                     f"{fmt(mean_std(d['flip_after'] for d in ds), digits=2)}", _its(ds),
+                     fmt(mean_std(d["step_ratio"] for d in ds), digits=2), fmt(mean_std(d["seconds"] for d in ds), digits=0)])
+    lines.append(markdown_table(["method", "role", "test acc", "recovered gap", "Δ vs best no-feedback",
+                                 "cue flips before → after", "iterations run (kept)", "step × continued",
+                                 "s per method"], rows))
+    return "\n".join(lines)
 
 
 def regime_summary(regime: str, by_set: dict[str, list[dict]]) -> str:
     """Mean recovered gap per method over the regime's sets (each set's seed mean first)."""
     sets = sorted(by_set)
     labels = list(by_set[sets[0]][0]["methods"])
-    lines = [f"Summary over {len(sets)} set(s) ({', '.join(sets)}): mean over sets of the per-set mean.", "",
-             "| method | recovered gap (mean over sets) | worst set | Δ vs best no-feedback | cue flips before → after |",
-             "|---|---|---|---|---|"]
+    rows = []
     for label in labels:
         per = {s: [per_seed(r)[label] for r in by_set[s] if label in r["methods"]] for s in sets}
         rec = [mean_std(d["recovered"] for d in v) for v in per.values()]
@@ -137,9 +137,11 @@ def regime_summary(regime: str, by_set: dict[str, list[dict]]) -> str:
         delta = [x[0] for x in (mean_std(d["delta"] for d in v) for v in per.values()) if x]
         fb = [x[0] for x in (mean_std(d["flip_before"] for d in v) for v in per.values()) if x]
         fa = [x[0] for x in (mean_std(d["flip_after"] for d in v) for v in per.values()) if x]
-        lines.append(f"| {label} | {100 * np.mean(rec):.0f} % | {100 * min(rec):.0f} % | {np.mean(delta):+.3f} | "
-                     f"{np.mean(fb):.2f} → {np.mean(fa):.2f} |" if rec else f"| {label} | – | – | – | – |")
-    return "\n".join(lines) + "\n"
+        rows.append([label, f"{100 * np.mean(rec):.0f} %", f"{100 * min(rec):.0f} %", f"{np.mean(delta):+.3f}",
+                     f"{np.mean(fb):.2f} → {np.mean(fa):.2f}"] if rec else [label, "–", "–", "–", "–"])
+    return "\n".join([f"Summary over {len(sets)} set(s) ({', '.join(sets)}): mean over sets of the per-set mean.", "",
+                      markdown_table(["method", "recovered gap (mean over sets)", "worst set", "Δ vs best no-feedback",
+                                      "cue flips before → after"], rows)])
 
 
 def goal_rows(by_regime: dict[str, dict[str, list[dict]]], method: str = RECOMMENDED) -> str:
@@ -148,9 +150,7 @@ def goal_rows(by_regime: dict[str, dict[str, list[dict]]], method: str = RECOMME
     budget = (f"up to {r0['iterations']} iterations of 50 + 5 images with early stopping on the cue-swapped validation copy"
               if any((m.get("iterations") or {}).get("best") for m in r0["methods"].values())
               else f"{r0['iterations']} iterations of 50 + 5 images")
-    lines = [f"Goals for the recommended default `{method}` (masks on ≤ 1 % of the training images, {budget}):", "",
-             "| regime | recovered gap: mean / worst set (goal) | closes of what the best baseline leaves (goal ≥ 50 %) "
-             "| cue flip rate drop (goal ≥ 80 %) | step × continued (goal ≤ 1.3) |", "|---|---|---|---|---|"]
+    rows = []
     goals = {"c0.9": 0.9, "c1.0": 0.8, "c1.0-cleanval": 0.8}
     for regime, by_set in sorted(by_regime.items()):
         ds = [per_seed(r)[method] for recs in by_set.values() for r in recs if method in r["methods"]]
@@ -164,9 +164,12 @@ def goal_rows(by_regime: dict[str, dict[str, list[dict]]], method: str = RECOMME
         rec = (f"{100 * np.mean(per_set):.0f} % / {100 * min(per_set):.0f} % over {len(per_set)} set(s)" if per_set
                else f"– (no set with a gap ≥ {MIN_GAP})")
         drop = f"{100 * np.mean(drops):.0f} %" if drops else "–"
-        lines.append(f"| {regime} | {rec} (≥ {100 * goals.get(regime, 0.9):.0f} %) | "
-                     f"{fmt(closes, pct=True)} | {drop} | {fmt(ratio, digits=2)} |")
-    return "\n".join(lines) + "\n"
+        rows.append([regime, f"{rec} (≥ {100 * goals.get(regime, 0.9):.0f} %)", fmt(closes, pct=True), drop,
+                     fmt(ratio, digits=2)])
+    return "\n".join([f"Goals for the recommended default `{method}` (masks on ≤ 1 % of the training images, {budget}):",
+                      "", markdown_table(["regime", "recovered gap: mean / worst set (goal)",
+                                          "closes of what the best baseline leaves (goal ≥ 50 %)",
+                                          "cue flip rate drop (goal ≥ 80 %)", "step × continued (goal ≤ 1.3)"], rows)])
 
 
 def hard_case(root: Path, tag: str = "hard300", method: str = RECOMMENDED) -> str | None:
@@ -180,16 +183,15 @@ def hard_case(root: Path, tag: str = "hard300", method: str = RECOMMENDED) -> st
         chance = None if spec is None else 1.0 / len(spec.params.class_names)
         base = mean_std(r["base_test"] for r in rs)
         rec = mean_std(per_seed(r)[method]["recovered"] for r in rs)
-        rows.append(f"| {name} | {fmt(base)}{'' if chance is None else f' (chance {chance:.2f})'} | "
-                    f"{fmt(mean_std(r['oracle_test'] for r in rs))} | {fmt(mean_std(r['methods'][method]['test'] for r in rs))} | "
-                    f"{fmt(rec, pct=True)} | {len(rs)} |")
+        rows.append([name, fmt(base) + ("" if chance is None else f" (chance {chance:.2f})"),
+                     fmt(mean_std(r["oracle_test"] for r in rs)), fmt(mean_std(r["methods"][method]["test"] for r in rs)),
+                     fmt(rec, pct=True), len(rs)])
     if not rows:
         return None
     r0 = next(r for rs in load_tags(root).values() for r in rs if r["tag"] == tag)
     return "\n".join([f"The hard case: `{method}` after a fixed {r0['iterations']} iterations (no early stopping; "
                       f"goal ≥ 50 % of the gap within 300 iterations):", "",
-                      "| set | base test | oracle test | after | recovered gap | seeds |", "|---|---|---|---|---|---|",
-                      *rows]) + "\n"
+                      markdown_table(["set", "base test", "oracle test", "after", "recovered gap", "seeds"], rows)])
 
 
 def load_tags(root: Path) -> dict[tuple[str, str], list[dict]]:
@@ -209,8 +211,7 @@ def investigations(root: Path) -> str | None:
     sets = sorted({s for s, t in recs if t != "main"})
     if not sets:
         return None
-    lines = ["| set | variant | method | test acc | cue flips after | mean p_true selected: step 1 / min / end | total variation |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for name in sets:
         tags = ["main"] + sorted(t for s, t in recs if s == name and t != "main")
         for tag in tags:
@@ -227,9 +228,9 @@ def investigations(root: Path) -> str | None:
                         f"{np.mean([x['last'] for x in st]):.2f}" if st else "–")
                 tv = f"{np.mean([x['total_variation'] for x in st]):.2f}" if st else "–"
                 flips = mean_std(((m.get("cue") or {}).get("after") or {}).get("flip_rate") for m in ms)
-                lines.append(f"| {name} | {variant} | {label} | {fmt(mean_std(m['test'] for m in ms))} | "
-                             f"{fmt(flips, digits=2)} | {prof} | {tv} |")
-    return "\n".join(lines) + "\n"
+                rows.append([name, variant, label, fmt(mean_std(m["test"] for m in ms)), fmt(flips, digits=2), prof, tv])
+    return markdown_table(["set", "variant", "method", "test acc", "cue flips after",
+                           "mean p_true selected: step 1 / min / end", "total variation"], rows)
 
 
 def render(root: Path, command: str, tag: str = "main") -> str:

@@ -55,12 +55,12 @@ def evaluate_generators(generators: dict, images: np.ndarray, masks: np.ndarray,
 
 def format_table(results: dict) -> str:
     """A Markdown table of ``evaluate_generators``'s result."""
-    lines = ["| generator | in-mask MAE (0-255) | best of fills | diversity | ms / image |",
-             "|---|---|---|---|---|"]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['mae']:.1f} ± {r['mae_std']:.1f} | {r['best_of_fills_mae']:.1f} | "
-                     f"{r['diversity']:.1f} | {1000 * r['seconds_per_image']:.2f} |")
-    return "\n".join(lines)
+    from plot_utils.tables import markdown_table
+
+    return markdown_table(["generator", "in-mask MAE (0-255)", "best of fills", "diversity", "ms / image"],
+                          [[name, f"{r['mae']:.1f} ± {r['mae_std']:.1f}", f"{r['best_of_fills_mae']:.1f}",
+                            f"{r['diversity']:.1f}", f"{1000 * r['seconds_per_image']:.2f}"]
+                           for name, r in results.items()]).rstrip()
 
 
 def main(argv=None) -> int:

@@ -121,6 +121,21 @@ def _md_cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub Markdown table (the first column left-aligned, the others right-aligned):
+    every table the project prints or writes goes through here or :func:`to_markdown`.
+
+    Args:
+        header: the column titles.
+        rows: the cells, row by row (``str()`` of each; ``|`` escaped).
+
+    Returns:
+        The table, one line per row, ending in a newline.
+    """
+    return _jinja().from_string(_MD_TEMPLATE).render(header=[_md_cell(h) for h in header],
+                                                     rows=[[_md_cell(v) for v in r] for r in rows])
+
+
 def to_markdown(frame, index_names: Sequence[str] | None = None, sparse: bool = True) -> str:
     """Renders a DataFrame of strings as a GitHub Markdown table (jinja2 template).
 
@@ -138,8 +153,8 @@ def to_markdown(frame, index_names: Sequence[str] | None = None, sparse: bool = 
         if sparse and prev is not None and len(key) > 1 and key[0] == prev[0]:
             shown[0] = ""
         prev = key
-        rows.append([_md_cell(v) for v in shown] + [_md_cell(v) for v in values])
-    return _jinja().from_string(_MD_TEMPLATE).render(header=[_md_cell(h) for h in names + cols], rows=rows)
+        rows.append(list(shown) + list(values))
+    return markdown_table(names + cols, rows)
 
 
 def to_latex(frame, *, raw_rows: Sequence[Any] = (), hide_header: bool = False) -> str:

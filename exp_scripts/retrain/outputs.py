@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from common.run_files import CueChange, MethodSummary, RetrainSummary
+from plot_utils.tables import markdown_table
 
 def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
     """The before/after CAM record of a masked image set, as stored in ``cams.npz``.
@@ -102,11 +103,8 @@ def comparison_table(summary: RetrainSummary, extras: dict) -> str:
     """
     base = summary.base.accuracy
     cont = summary.methods["continued"].step_seconds if "continued" in summary.methods else None
-    lines = ["| method | train | val | test | Δtest | cue flips (test) | energy sel. | energy held-out "
-             "| energy pred. held-out | p_true sel. | iterations (kept) | step s | × continued |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines.append(f"| base | {_fmt(base.train)} | {_fmt(base.val)} | {_fmt(base.test)} | | "
-                 f"{_fmt(None if summary.base.cue is None else summary.base.cue.flip_rate, 2)} | | | | | | | |")
+    rows = [["base", _fmt(base.train), _fmt(base.val), _fmt(base.test), "",
+             _fmt(None if summary.base.cue is None else summary.base.cue.flip_rate, 2), "", "", "", "", "", "", ""]]
     for key, m in summary.methods.items():
         acc = m.accuracy
         e = m.in_mask_cam_energy
@@ -114,15 +112,14 @@ def comparison_table(summary: RetrainSummary, extras: dict) -> str:
         ex = extras.get(key, {})
         d = acc.test - base.test if acc.test is not None and base.test is not None else None
         ratio = m.step_seconds / cont if cont else None
-        lines.append(
-            f"| {key} | {_fmt(acc.train)} | {_fmt(acc.val)} | {_fmt(acc.test)} | "
-            f"{'' if d is None else f'{d:+.3f}'} | {_cue_cell(m.cue)} | "
-            f"{_fmt(e.selected.before)} → {_fmt(e.selected.after)} | "
-            f"{_fmt(e.heldout.before)} → {_fmt(e.heldout.after)} | "
-            f"{_fmt(ep.before)} → {_fmt(ep.after)} | "
-            f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))} | {_iterations_cell(m)} | "
-            f"{_fmt(m.step_seconds, 4)} | "
-            f"{_fmt(ratio, 2)} |")
+        rows.append([key, _fmt(acc.train), _fmt(acc.val), _fmt(acc.test), "" if d is None else f"{d:+.3f}",
+                     _cue_cell(m.cue), f"{_fmt(e.selected.before)} → {_fmt(e.selected.after)}",
+                     f"{_fmt(e.heldout.before)} → {_fmt(e.heldout.after)}", f"{_fmt(ep.before)} → {_fmt(ep.after)}",
+                     f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))}", _iterations_cell(m),
+                     _fmt(m.step_seconds, 4), _fmt(ratio, 2)])
+    lines = [markdown_table(["method", "train", "val", "test", "Δtest", "cue flips (test)", "energy sel.",
+                             "energy held-out", "energy pred. held-out", "p_true sel.", "iterations (kept)", "step s",
+                             "× continued"], rows).rstrip()]
     warnings = reversed_cue_warnings(summary)
     line = verdict(summary)
     return ("\n".join(lines) + "\n" + "".join(f"\n{w}\n" for w in warnings)

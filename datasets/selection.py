@@ -37,16 +37,6 @@ from common.paths import resolve_relative
 
 
 @dataclasses.dataclass(frozen=True)
-class ItemFile:
-    """One entry of ``items`` in a selection file (``common.config`` checks keys and types)."""
-
-    index: str
-    mask: str
-    cam_class: int = dataclasses.field(metadata={"min": 0})
-    note: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
 class ProvenanceFile:
     """``provenance`` of a selection file: the data set it was made on."""
 
@@ -58,7 +48,7 @@ class ProvenanceFile:
 class SelectionFile:
     """The JSON layout of ``selection.json``, read through ``common.config.from_dict``."""
 
-    items: list[ItemFile]
+    items: list[SelectionItem]
     train_result: str = ""
     provenance: Optional[ProvenanceFile] = None
 
@@ -82,11 +72,12 @@ def result_provenance(train_result: str | os.PathLike) -> dict | None:
 
 @dataclasses.dataclass
 class SelectionItem:
-    """One masked image. ``mask`` is the path as written (relative to the selection)."""
+    """One masked image. ``mask`` is the path as written (relative to the selection); also
+    the layout of an entry of ``items`` in a selection file (``SelectionFile``)."""
 
     index: str
     mask: str
-    cam_class: int
+    cam_class: int = dataclasses.field(metadata={"min": 0})
     note: str = ""
 
 
@@ -161,7 +152,7 @@ def load_selection(path: str | os.PathLike, dataset=None, check_masks: bool = Tr
             raise UserError(f"selection '{path}': items[{i}] index '{raw.index}' appears twice "
                             f"(also items[{seen[raw.index]}])")
         seen[raw.index] = i
-    items = [SelectionItem(it.index, it.mask, it.cam_class, it.note) for it in parsed.items]
+    items = list(parsed.items)
     provenance = None if parsed.provenance is None else dataclasses.asdict(parsed.provenance)
     sel = Selection(parsed.train_result, items, path, provenance)
     if dataset is not None:

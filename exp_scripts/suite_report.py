@@ -175,20 +175,18 @@ def goal_rows(by_regime: dict[str, dict[str, list[dict]]], method: str = RECOMME
 def hard_case(root: Path, tag: str = "hard300", method: str = RECOMMENDED) -> str | None:
     """The hard-case goal: sets whose base is near chance on the cue-randomised test split
     (never learned the object), ``method`` after the fixed budget of the ``tag`` runs."""
+    classes = {x.name: len(x.params.class_names) for x in suite_sets()}
+    runs = [(name, rs) for (name, t), rs in sorted(load_tags(root).items())
+            if t == tag and all(method in r["methods"] for r in rs)]
     rows = []
-    for (name, t), rs in sorted(load_tags(root).items()):
-        if t != tag or not all(method in r["methods"] for r in rs):
-            continue
-        spec = next((x for x in suite_sets() if x.name == name), None)
-        chance = None if spec is None else 1.0 / len(spec.params.class_names)
-        base = mean_std(r["base_test"] for r in rs)
-        rec = mean_std(per_seed(r)[method]["recovered"] for r in rs)
-        rows.append([name, fmt(base) + ("" if chance is None else f" (chance {chance:.2f})"),
+    for name, rs in runs:
+        rows.append([name, fmt(mean_std(r["base_test"] for r in rs))
+                     + (f" (chance {1.0 / classes[name]:.2f})" if name in classes else ""),
                      fmt(mean_std(r["oracle_test"] for r in rs)), fmt(mean_std(r["methods"][method]["test"] for r in rs)),
-                     fmt(rec, pct=True), len(rs)])
+                     fmt(mean_std(per_seed(r)[method]["recovered"] for r in rs), pct=True), len(rs)])
     if not rows:
         return None
-    r0 = next(r for rs in load_tags(root).values() for r in rs if r["tag"] == tag)
+    r0 = runs[0][1][0]
     return "\n".join([f"The hard case: `{method}` after a fixed {r0['iterations']} iterations (no early stopping; "
                       f"goal ≥ 50 % of the gap within 300 iterations):", "",
                       markdown_table(["set", "base test", "oracle test", "after", "recovered gap", "seeds"], rows)])

@@ -118,10 +118,11 @@ def set_table(name: str, records: list[dict]) -> str:
                      fmt(mean_std(d["recovered"] for d in ds), pct=True), fmt(mean_std(d["delta"] for d in ds)),
                      f"{fmt(mean_std(d['flip_before'] for d in ds), digits=2)} → "
                      f"{fmt(mean_std(d['flip_after'] for d in ds), digits=2)}", _its(ds),
-                     fmt(mean_std(d["step_ratio"] for d in ds), digits=2), fmt(mean_std(d["seconds"] for d in ds), digits=0)])
+                     fmt(mean_std(d["step_ratio"] for d in ds), digits=2), fmt(mean_std(d["seconds"] for d in ds), digits=0),
+                     str(len(ds))])
     lines.append(markdown_table(["method", "role", "test acc", "recovered gap", "Δ vs best no-feedback",
                                  "cue flips before → after", "iterations run (kept)", "step × continued",
-                                 "s per method"], rows))
+                                 "s per method", "seeds"], rows))
     return "\n".join(lines)
 
 

@@ -6,12 +6,13 @@ chunk holding the image on screen jumps the queue (``request``). The grid maps a
 kept (``[N, h, w, C]`` float32: 3.9 kB per 72×72 image with 3 classes, so the whole
 train split fits), and the map on screen is upsampled bilinearly (OpenCV,
 half-pixel centres like ``tf.image.resize``) and normalised per map on demand, with
-a small LRU in front. Warm switches cost well under a millisecond
+a small ``functools.lru_cache`` in front. Warm switches cost well under a millisecond
 (``python -m select_tool.bench``).
 """
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 from typing import Callable
 
@@ -56,8 +57,8 @@ class CamCache:
         self._stop = False
         self.error: BaseException | None = None
         self.on_progress = on_progress
-        self._lru: collections.OrderedDict = collections.OrderedDict()
-        self._lru_size = int(lru)
+        # a computed image's grid never changes, so its rendered maps can be cached
+        self._render_cached = functools.lru_cache(maxsize=int(lru))(self._render)
         self._thread = threading.Thread(target=self._run, name="cam-cache", daemon=True)
         if start:
             self._thread.start()
@@ -145,21 +146,20 @@ class CamCache:
         """
         if not self._done[pos]:
             return None
-        key = (int(pos), int(cls), bool(normalized))
-        hit = self._lru.get(key)
-        if hit is not None:
-            self._lru.move_to_end(key)
-            return hit
+        return self._render_cached(int(pos), int(cls), "own" if normalized else "raw")
+
+    def _render(self, pos: int, cls: int, mode: str) -> np.ndarray:
+        """The map of a computed image at image resolution: ``raw``, scaled by its ``own``
+        maximum, or by the ``common`` maximum over the image's class maps."""
+        if mode == "common":
+            raw = self._render_cached(pos, cls, "raw")
+            scale = max(float(self.grid[pos].max()), float(raw.max()), 0.0)
+            return np.clip(raw / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(raw)
         import cv2
 
         h, w = self.hw
         m = cv2.resize(self.grid[pos, :, :, cls], (w, h), interpolation=cv2.INTER_LINEAR)
-        if normalized:
-            m = normalize_per_map(m)
-        self._lru[key] = m
-        if len(self._lru) > self._lru_size:
-            self._lru.popitem(last=False)
-        return m
+        return normalize_per_map(m) if mode == "own" else m
 
     def scaled(self, pos: int, cls: int, *, common: bool = False) -> tuple[np.ndarray | None, float, float]:
         """The CAM as shown: ``(map in [0, 1] or None, scale, the map's own maximum)``.
@@ -176,11 +176,4 @@ class CamCache:
         if not common:
             return self.cam(pos, cls, normalized=True), max(own, 0.0), own
         scale = max(float(self.grid[pos].max()), own, 0.0)
-        key = (int(pos), int(cls), "common")
-        hit = self._lru.get(key)
-        if hit is None:
-            hit = np.clip(raw / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(raw)
-            self._lru[key] = hit
-            if len(self._lru) > self._lru_size:
-                self._lru.popitem(last=False)
-        return hit, scale, own
+        return self._render_cached(int(pos), int(cls), "common"), scale, own

@@ -98,3 +98,22 @@ def test_hard_case_rows_and_options(tmp_path, capsys):
     assert suite_report.hard_case(tmp_path / "none") is None
     code = run_main(efficacy_suite.main, ["--hard-case", "--iterations", "100", "--report-only"])
     assert code == 2 and "--hard-case fixes --methods, --iterations, --stop and --tag" in capsys.readouterr().err
+
+
+def test_extra_headline_seeds_count_per_method(tmp_path, capsys):
+    from common.cli import run_main
+
+    def rec(seed, labels):
+        methods = {lab: {"test": 0.5 + 0.1 * i, "role": "baseline" if lab == "continued" else "feedback",
+                         "step_seconds": 0.1, "cue": None} for i, lab in enumerate(labels)}
+        return {"set": "s1", "seed": seed, "n_masked": 16, "n_train": 1600, "share_masked": 0.01, "iterations": 1000,
+                "base_train": 1.0, "base_val": 1.0, "base_test": 0.5, "oracle_test": 0.9, "methods": methods}
+
+    rows = suite_report.set_table("s1", [rec(0, ["continued", "pas", "swap"]), rec(1, ["continued", "swap"])])
+    lines = {ln.split(" | ")[0][2:]: ln for ln in rows.splitlines() if ln.startswith("| ")}
+    assert lines["pas"].endswith("| 1 |") and lines["swap"].endswith("| 2 |")
+    # swap is 0.7 in seed 0 (third) and 0.6 in seed 1 (second); Δ vs continued 0.2 and 0.1
+    assert lines["swap"].startswith("| swap | feedback | 0.650 ± 0.071 |") and "| 0.150 ± 0.071 |" in lines["swap"]
+    assert set(efficacy_suite.HEADLINE_METHODS) <= {m.get("label", m["name"]) for m in efficacy_suite.METHODS}
+    code = run_main(efficacy_suite.main, ["--headline", "--methods", "continued", "--report-only"])
+    assert code == 2 and "--headline fixes the methods" in capsys.readouterr().err

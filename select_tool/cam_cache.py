@@ -153,13 +153,17 @@ class CamCache:
         maximum, or by the ``common`` maximum over the image's class maps."""
         if mode == "common":
             raw = self._render_cached(pos, cls, "raw")
-            scale = max(float(self.grid[pos].max()), float(raw.max()), 0.0)
+            scale = self._common_scale(pos, raw)
             return np.clip(raw / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(raw)
         import cv2
 
         h, w = self.hw
         m = cv2.resize(self.grid[pos, :, :, cls], (w, h), interpolation=cv2.INTER_LINEAR)
         return normalize_per_map(m) if mode == "own" else m
+
+    def _common_scale(self, pos: int, raw: np.ndarray) -> float:
+        """The largest positive value over image ``pos``'s class maps (0 when none)."""
+        return max(float(self.grid[pos].max()), float(raw.max()), 0.0)
 
     def scaled(self, pos: int, cls: int, *, common: bool = False) -> tuple[np.ndarray | None, float, float]:
         """The CAM as shown: ``(map in [0, 1] or None, scale, the map's own maximum)``.
@@ -175,5 +179,4 @@ class CamCache:
         own = float(raw.max())
         if not common:
             return self.cam(pos, cls, normalized=True), max(own, 0.0), own
-        scale = max(float(self.grid[pos].max()), own, 0.0)
-        return self._render_cached(int(pos), int(cls), "common"), scale, own
+        return self._render_cached(int(pos), int(cls), "common"), self._common_scale(pos, raw), own

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from common.errors import UserError
-from datasets.records_dataset import RecordDataset
+from datasets.cached import CachedDataset
 from tf_records_parser import converters, image_folder
 
 
@@ -65,7 +65,7 @@ class ImageFolderParams:
                             f"{self.val_fraction} + {self.test_fraction}")
 
 
-class ImageFolderDataset(_UserSource, RecordDataset):
+class ImageFolderDataset(_UserSource, CachedDataset):
     """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
 
     name = "image_folder"
@@ -101,7 +101,7 @@ class QuickDrawParams:
     seed: int = 0
 
 
-class QuickDrawDataset(_UserSource, RecordDataset):
+class QuickDrawDataset(_UserSource, CachedDataset):
     """``quickdraw``: ``ROOT/<class>.npy`` bitmaps (N×784 uint8) to 128×128×1."""
 
     name = "quickdraw"
@@ -127,7 +127,7 @@ class Cifar10Params:
     root: str
 
 
-class Cifar10Dataset(_UserSource, RecordDataset):
+class Cifar10Dataset(_UserSource, CachedDataset):
     """``cifar10``: binary batches 1–4 train, 5 val, ``test_batch.bin`` test; 32×32×3."""
 
     name = "cifar10"

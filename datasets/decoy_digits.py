@@ -29,7 +29,7 @@ from typing import Optional
 import numpy as np
 
 from common.splits import stratified_split
-from datasets.records_dataset import RecordDataset
+from datasets.cached import CachedDataset
 from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records
 
@@ -109,7 +109,7 @@ def generate(params: dict):
                                 box=box, object_box=obj, spurious=spurious)
 
 
-class DecoyDigitsDataset(RecordDataset):
+class DecoyDigitsDataset(CachedDataset):
     """``decoy_digits`` (Ross et al. 2017 Decoy-MNIST on sklearn digits). Params: :class:`DecoyDigitsParams`."""
 
     name = "decoy_digits"

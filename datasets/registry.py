@@ -10,7 +10,7 @@ from common.errors import UserError
 from common.registry import Registry
 from datasets.converted import Cifar10Dataset, ImageFolderDataset, QuickDrawDataset
 from datasets.decoy_digits import DecoyDigitsDataset
-from datasets.records_dataset import RecordDataset
+from datasets.cached import CachedDataset
 from datasets.symbols import SymbolsDataset
 
 #: name -> data set class; ``datasets.load`` and every CLI's ``choices`` read it.
@@ -47,12 +47,12 @@ def parse_spec(spec: dict | str | None) -> tuple[str, dict]:
     return str(spec["name"]), dict(params)
 
 
-def get_class(name: str) -> type[RecordDataset]:
+def get_class(name: str) -> type[CachedDataset]:
     """The class registered as ``name``; a UserError listing the valid names otherwise."""
     return REGISTRY.get(name)
 
 
-def load(spec: dict | str | None = None, data_root=None, *, rebuild: bool = False) -> RecordDataset:
+def load(spec: dict | str | None = None, data_root=None, *, rebuild: bool = False) -> CachedDataset:
     """Loads (generating or converting on first use) the data set described by ``spec``.
 
     Args:

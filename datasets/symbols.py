@@ -38,7 +38,7 @@ from typing import Optional
 
 import numpy as np
 
-from datasets.records_dataset import RecordDataset
+from datasets.cached import CachedDataset
 from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records
 
@@ -269,7 +269,7 @@ def generate(params: dict):
             )
 
 
-class SymbolsDataset(RecordDataset):
+class SymbolsDataset(CachedDataset):
     """``symbols``: ε ξ ζ with a spurious corner distractor (thesis §6.2). Params: :class:`SymbolsParams`."""
 
     name = "symbols"

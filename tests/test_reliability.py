@@ -3,7 +3,6 @@ masks, non-finite config numbers, bit-identical reruns."""
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from common.cli import run_main
@@ -149,8 +148,6 @@ def test_empty_masks_are_refused_up_front_naming_method_and_image(name, env):
 
 
 def test_rerun_keeps_the_previous_run_and_is_bit_identical(tmp_path, env, caplog):
-    import tensorflow as tf
-
     cfg = _cfg(methods=[{"name": "pasa"}], iterations=3)
     first = json.loads(_run(cfg, env, tmp_path / "t").read_text())
     second = json.loads(_run(cfg, env, tmp_path / "t").read_text())

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from common.errors import UserError
 from exp_scripts.retrain.data import RetrainData, compose_indices, masked_set_from_items
-from exp_scripts.retrain.loop import Stopping, clone_classifier, make_optimizer, run_loop, to_tensors
+from exp_scripts.retrain.loop import Stopping, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import REGISTRY, get_method
 from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
 

@@ -1,6 +1,5 @@
 """A run folder is one transaction: exclusive lock, private build folder, swap when whole."""
 import json
-import os
 import signal
 import socket
 import subprocess

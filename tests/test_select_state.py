@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from common.errors import UserError
 from datasets.selection import load_selection, read_mask, write_mask

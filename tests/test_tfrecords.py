@@ -177,3 +177,17 @@ def test_split_augment_pipeline_is_repeatable(tmp_path):
     a, b = run(), run()
     np.testing.assert_array_equal(a, b)
     assert a.shape == (10, 8, 8, 1)
+
+
+def test_a_registered_data_set_without_build_cannot_be_made(tmp_path):
+    from datasets.cached import CachedDataset
+
+    shape = (6, 6, 1)
+    _write(tmp_path / "d", _make_records(14, shape), shape)
+
+    class NoBuild(CachedDataset):
+        name = "no_build"
+
+    with pytest.raises(TypeError, match="abstract method.*build"):
+        NoBuild(tmp_path / "d")
+    assert RecordDataset(tmp_path / "d").available_splits() == ["train", "test"]

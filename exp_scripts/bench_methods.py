@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exp_scripts.default_experiment import ensure_base_model
     import tempfile
 
-    from select_tool.auto_select import auto_select
+    from select_tool.auto_select import DEFAULT_PICK, auto_select
     from datasets.selection import load_selection
     from exp_scripts.retrain.data import masked_set_from_items
 
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr = load_train_result(path)
     base, dataset = tr.load_model_and_data(args.data_root)
     with tempfile.TemporaryDirectory() as tmp:
-        sel = load_selection(auto_select((dataset, base), n=55, out_dir=tmp, pick="misclassified",
+        sel = load_selection(auto_select((dataset, base), n=55, out_dir=tmp, pick=DEFAULT_PICK,
                                          mask_from="ground_truth"))
         masks = sel.load_masks(dataset.image_shape)
     selected = masked_set_from_items(dataset, sel.items, list(masks))

@@ -3,7 +3,7 @@
 A set of the shortcut benchmark suite (``datasets.shortcut_suite.DEFAULT_SET``) is
 written as an image folder under the data root, a base model is trained on it to
 convergence through the generic ``image_folder`` path, 1 % of its training images are
-masked from the set's ground-truth cue masks (misclassified first; plus 20 held-out
+masked from the set's ground-truth cue masks (the default pick: misclassified first, in turns from each class; plus 20 held-out
 masked test images) and every method runs with its default parameters. The set's
 training images carry their class's cue with probability 1, so no training image
 contradicts the cue: plain continued training or reweighting the errors cannot remove
@@ -96,7 +96,7 @@ def default_config(*, smoke: bool, data_root, output_dir: str | None):
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from common.io import atomic_write_json
-    from select_tool.auto_select import HELDOUT_FILE, auto_select
+    from select_tool.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
     from exp_scripts.efficacy_suite import MASKED_SHARE
     from exp_scripts.retrain.config import RetrainConfig
 
@@ -105,9 +105,9 @@ def default_config(*, smoke: bool, data_root, output_dir: str | None):
     n_train = len(tr.load_dataset(data_root).arrays("train"))
     out = Path(output_dir) if output_dir else results_root() / "backprops"
     name = f"{set_name(smoke)}_default"
-    sel_dir = out / f"{name}_selection"
+    sel_dir = out / f"{name}_selection_{DEFAULT_PICK}"
     n_sel = max(1, int(math.floor(MASKED_SHARE * n_train + 1e-9)))
-    sel = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+    sel = auto_select(tr, n=n_sel, out_dir=sel_dir, pick=DEFAULT_PICK, mask_from="ground_truth",
                       heldout=6 if smoke else 20, heldout_split="test", seed=0, data_root=data_root)
     held = sel.parent / HELDOUT_FILE
     batch = {"random": 10, "selected": 2} if smoke else {"random": 50, "selected": 5}

@@ -6,8 +6,8 @@ over several seeds per data set, written to ``BENCHMARKS.md``.
 Per data set and seed: trains (or reuses) the base model and the clean upper bound
 (``config_files/train_files/<ds>.json`` / ``<ds>_clean.json`` with ``train.seed`` set)
 under ``<root>/<ds>/seed<s>/{base,clean}``; selects ``floor(masked_share × train)``
-training images with a ground-truth irrelevant region (misclassified first, then lowest
-true-class probability; ``select_tool.auto_select``) plus 20 held-out masked test
+training images with a ground-truth irrelevant region (the default pick: misclassified first, then lowest
+true-class probability, in turns from each class; ``select_tool.auto_select``) plus 20 held-out masked test
 images; runs the methods with the shared loop; stores ``record_<tag>.json``. Finished runs
 are reused (same resolved config), so an interrupted report resumes.
 
@@ -148,7 +148,7 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from datasets.selection import load_selection
-    from select_tool.auto_select import HELDOUT_FILE, auto_select
+    from select_tool.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
     from exp_scripts.efficacy_suite import current_run, same_config
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
@@ -162,13 +162,13 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
         dataset = tr.load_dataset(data_root)
         n_train = len(dataset.arrays("train"))
         n_sel = max(1, int(math.floor(masked_share * n_train + 1e-9)))
-        sel_dir = folder / f"selection_{n_sel}"
+        sel_dir = folder / f"selection_{DEFAULT_PICK}_{n_sel}"
         sel_path, held_path = sel_dir / "selection.json", sel_dir / HELDOUT_FILE
         if not sel_path.exists():
             log.info("selecting %d masked training images (%s seed %s)", n_sel, ds, seed)
-            # misclassified first, masks from the ground-truth boxes; held-out masked images from test
+            # the default pick, masks from the ground-truth boxes; held-out masked images from test
             with muted("select_tool.auto_select"):
-                sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick="misclassified", mask_from="ground_truth",
+                sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick=DEFAULT_PICK, mask_from="ground_truth",
                                        heldout=6 if smoke else 20, heldout_split="test", seed=seed,
                                        data_root=data_root)
         n_rand, n_selb = parse_batch(opts["batch"])

@@ -1,6 +1,6 @@
 """Build a selection without the GUI: pick N training images and mask them automatically.
 
-    python -m select_tool.auto results/symbols/train_result.json --n 5 --pick misclassified \\
+    python -m select_tool.auto results/symbols/train_result.json --n 5 \\
         --mask-from ground_truth --heldout 20 --seed 0 --out results/symbols/auto_sel
 
     python -m select_tool.auto RESULT.json --n 10 --pick by_class --class 2 --mask-from cam \\
@@ -28,7 +28,7 @@ import sys
 
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.logs import parse_command_line
-from select_tool.auto_select import HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
+from select_tool.auto_select import DEFAULT_PICK, HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
 
 
 def main(argv=None) -> int:
@@ -37,7 +37,9 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("result", help="train result JSON")
     ap.add_argument("--n", type=int, default=5, help="images in the selection (default 5)")
-    ap.add_argument("--pick", choices=PICKS, default="misclassified")
+    ap.add_argument("--pick", choices=PICKS, default=DEFAULT_PICK,
+                    help=f"which images (default {DEFAULT_PICK}: misclassified first, then the least sure, "
+                         f"taken in turns from each class)")
     ap.add_argument("--class", dest="class_id", type=int, help="class id for --pick by_class")
     ap.add_argument("--mask-from", choices=MASK_SOURCES, default="ground_truth")
     ap.add_argument("--cam-class", default="true", help="true | pred | INT (class whose CAM makes the mask)")

@@ -5,11 +5,12 @@ layer so that ``exp_scripts`` can build its no-argument default selection withou
 importing the GUI package::
 
     from select_tool.auto_select import auto_select
-    path = auto_select("results/symbols/train_result.json", n=5, pick="misclassified",
+    path = auto_select("results/symbols/train_result.json", n=5, pick="balanced",
                        mask_from="ground_truth", heldout=20, seed=0, out_dir="results/sel")
 
 Picks (thesis §3.2.5): ``misclassified`` (misclassified images first, by lowest
 true-class probability, then the correctly classified ones by the same key),
+``balanced`` (the default: the same order taken in turns from each class),
 ``by_class`` (images of one class, seeded random order), ``random`` (seeded).
 
 Mask sources: ``ground_truth`` (the data set's known irrelevant region — the synthetic
@@ -37,7 +38,12 @@ from datasets.selection import SelectionItem, result_provenance, save_selection,
 
 log = logging.getLogger(__name__)
 
-PICKS = ("misclassified", "by_class", "random")
+PICKS = ("balanced", "misclassified", "by_class", "random")
+#: the pick of ``select_tool.auto`` and of every benchmark: the least sure images, spread
+#: over the classes. A class-coded cue looks different in each class; masks from only some
+#: classes teach propagation the cue of those classes alone (BENCHMARKS.md, "Which images
+#: to mask")
+DEFAULT_PICK = "balanced"
 MASK_SOURCES = ("ground_truth", "cam", "filter", "background")
 SELECTION_FILE = "selection.json"
 HELDOUT_FILE = "heldout_selection.json"
@@ -57,15 +63,24 @@ def candidate_order(*, labels: np.ndarray, pick: str, seed: int, probs: np.ndarr
 
     Returns:
         int64 positions: ``misclassified`` -> all images, misclassified first, each group
-        by ascending true-class probability (ties by position); ``by_class`` -> the
+        by ascending true-class probability (ties by position); ``balanced`` -> the same
+        order taken in turns from each class (the first of every class, then the second
+        of every class, ...; each turn in the ``misclassified`` order); ``by_class`` -> the
         images of ``class_id`` in a seeded random order; ``random`` -> a seeded permutation.
     """
     labels = np.asarray(labels, np.int64)
     n = len(labels)
     rng = np.random.default_rng(seed)
+    if pick == "balanced":
+        first = candidate_order(labels=labels, pick="misclassified", seed=seed, probs=probs)
+        turn = np.empty(n, np.int64)
+        for c in np.unique(labels):
+            of_c = labels[first] == c
+            turn[of_c] = np.arange(int(of_c.sum()))
+        return first[np.lexsort((np.arange(n), turn))].astype(np.int64)
     if pick == "misclassified":
         if probs is None:
-            raise UserError("pick 'misclassified' needs the classifier's probabilities")
+            raise UserError(f"pick '{pick}' needs the classifier's probabilities")
         probs = np.asarray(probs)
         p_true = probs[np.arange(n), labels]
         correct = probs.argmax(axis=1) == labels
@@ -144,7 +159,7 @@ def auto_select(
     *,
     n: int,
     out_dir: str | os.PathLike,
-    pick: str = "misclassified",
+    pick: str = DEFAULT_PICK,
     mask_from: str = "ground_truth",
     class_id: int | None = None,
     cam_class: str | int = "true",
@@ -165,7 +180,7 @@ def auto_select(
             pair (the classifier may be None when neither the pick nor the mask needs it).
         n: images in the selection (>= 1).
         out_dir: output folder.
-        pick: ``misclassified`` | ``by_class`` | ``random``.
+        pick: ``balanced`` | ``misclassified`` | ``by_class`` | ``random``.
         mask_from: ``ground_truth`` | ``cam`` | ``filter`` | ``background``.
         class_id: class for ``by_class``.
         cam_class: ``"true"``, ``"pred"`` or a class id: which class's CAM makes the
@@ -216,7 +231,7 @@ def auto_select(
         raise UserError(f"--cam-class {cam_class} is not a class of '{dataset.name}' (0..{n_cls - 1})")
     if pick == "by_class" and (class_id is None or not 0 <= int(class_id) < n_cls):
         raise UserError(f"pick 'by_class' needs --class in 0..{n_cls - 1}, got {class_id!r}")
-    needs_probs = pick == "misclassified" or (mask_from == "cam" and cam_class == "pred")
+    needs_probs = pick in ("balanced", "misclassified") or (mask_from == "cam" and cam_class == "pred")
     needs_clf = needs_probs or mask_from in ("cam", "filter")
     clf = classifier() if needs_clf else None
     if needs_clf and clf is None:
@@ -272,7 +287,7 @@ def _collect(dataset, clf, split, want, *, pick, mask_from, class_id, cam_class,
     arr = dataset.split_view(split)  # images read from disk as the chunks need them
     probs = clf.predict_proba(arr.images) if needs_probs else None
     order = candidate_order(labels=arr.labels, pick=pick, seed=seed, probs=probs, class_id=class_id)
-    if pick == "misclassified":
+    if pick in ("balanced", "misclassified"):
         wrong = int((probs.argmax(axis=1) != arr.labels).sum())
         if wrong < want:
             log.info(f"only {wrong} image(s) of split '{split}' are misclassified; the rest are correctly classified "

@@ -75,6 +75,17 @@ def test_candidate_order_misclassified_first_by_lowest_true_prob():
     assert order[3:].tolist() == [11, 10, 9, 8, 7, 5, 4, 2, 1]
 
 
+def test_candidate_order_balanced_takes_each_class_in_turn():
+    y = np.arange(12) % 3
+    order = candidate_order(labels=y, pick="balanced", seed=0, probs=_probs())
+    # misclassified order 0,6,3,11,10,9,8,7,5,4,2,1; class 0: 0,6,3,9; class 1: 10,7,4,1; class 2: 11,8,5,2
+    assert order.tolist() == [0, 11, 10, 6, 8, 7, 3, 5, 4, 9, 2, 1]
+    # unequal classes: a class that runs out leaves the later turns to the others
+    y2 = np.array([0, 0, 0, 0, 1])
+    p2 = np.eye(2, dtype=np.float32)[y2] * 0.8 + 0.1
+    assert candidate_order(labels=y2, pick="balanced", seed=0, probs=p2).tolist() == [0, 4, 1, 2, 3]
+
+
 def test_candidate_order_by_class_and_random_are_seeded():
     y = np.arange(30) % 3
     a = candidate_order(labels=y, pick="by_class", seed=1, class_id=2)

@@ -1,8 +1,11 @@
 """Shared fixtures: quiet TF, tiny synthetic data sets and models.
 
-Area-specific fixtures live in the test modules (or ``tests/fixtures_*.py``).
+Area-specific helpers live in ``tests/fixtures_*.py`` and ``tests/gui_driver.py``; the GUI
+tests' X display and train result are fixtures here.
 """
 import os
+import subprocess
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,3 +34,34 @@ def _restore_logging():
     root.handlers[:] = saved[1]
     for name, level in saved[2].items():
         logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def xdisplay():
+    """An Xvfb display of its own (the number chosen by Xvfb), per GUI test module."""
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    try:
+        buf = b""
+        deadline = time.time() + 15
+        while not buf.endswith(b"\n") and time.time() < deadline:
+            chunk = os.read(r, 16)
+            if not chunk:
+                break
+            buf += chunk
+        os.close(r)
+        assert buf.strip(), "Xvfb did not report a display number"
+        yield f":{int(buf.strip())}"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    """A tiny real train result (32×32, 3 images per class) for the GUI tests, per module."""
+    from tests.fixtures_select import make_result
+
+    return make_result(tmp_path_factory.mktemp("gui"), hw=(32, 32), n_per_class=3, steps=2)

@@ -27,7 +27,7 @@ def tiny_images(n: int, hw=(24, 24), seed: int = 0):
     return images, labels, gt
 
 
-def tiny_dataset(n_train: int = 12, hw=(24, 24), with_gt: bool = True):
+def select_dataset(n_train: int = 12, hw=(24, 24), with_gt: bool = True):
     """An in-memory ``ArrayDataset`` (train/val/test) with ground-truth distractor masks."""
     from datasets.base import ArrayDataset
 
@@ -38,7 +38,7 @@ def tiny_dataset(n_train: int = 12, hw=(24, 24), with_gt: bool = True):
     return ArrayDataset(CLASS_NAMES, splits, irrelevant=irrelevant)
 
 
-def tiny_classifier(image_shape=(24, 24, 1), steps: int = 3, images=None, labels=None, seed: int = 0):
+def select_classifier(image_shape=(24, 24, 1), steps: int = 3, images=None, labels=None, seed: int = 0):
     """A 2-block GAP classifier (4/8 filters, K = 8), optionally trained for a few steps."""
     import tensorflow as tf
 
@@ -82,7 +82,7 @@ def make_result(tmp_path: Path, hw=(32, 32), n_per_class: int = 4, steps: int = 
     spec = {"name": "image_folder", "params": {"root": str(root), "image_size": list(hw), "channels": 1}}
     ds = registry.load(spec, data_root=data_root)
     tr = ds.arrays("train")
-    clf = tiny_classifier((hw[0], hw[1], 1), steps=steps, images=tr.images, labels=tr.labels)
+    clf = select_classifier((hw[0], hw[1], 1), steps=steps, images=tr.images, labels=tr.labels)
     run = tmp_path / "run"
     run.mkdir()
     clf.save(run / "model.keras")

@@ -12,7 +12,7 @@ from datasets.selection import SelectionItem, load_selection, read_mask, save_se
 
 
 @pytest.fixture()
-def tiny_dataset():
+def two_class_arrays():
     rng = np.random.RandomState(0)
     x = rng.randint(0, 255, (6, 8, 8, 1)).astype(np.uint8)
     y = np.array([0, 1, 0, 1, 0, 1])
@@ -26,11 +26,11 @@ def _selection(tmp_path, mask, index="train_00001", cam_class=1):
     return tmp_path / "selection.json"
 
 
-def test_selection_round_trip(tmp_path, tiny_dataset):
+def test_selection_round_trip(tmp_path, two_class_arrays):
     mask = np.zeros((8, 8), np.uint8)
     mask[5:, :3] = 1
     path = _selection(tmp_path, mask)
-    sel = load_selection(path, dataset=tiny_dataset)
+    sel = load_selection(path, dataset=two_class_arrays)
     assert sel.indices == ["train_00001"]
     assert sel.items[0].cam_class == 1 and sel.items[0].note == "corner"
     loaded = sel.load_masks((8, 8, 1))
@@ -40,16 +40,16 @@ def test_selection_round_trip(tmp_path, tiny_dataset):
         "index": "train_00001", "mask": "masks/train_00001.png", "cam_class": 1, "note": "corner"}
 
 
-def test_selection_unknown_index(tmp_path, tiny_dataset):
+def test_selection_unknown_index(tmp_path, two_class_arrays):
     path = _selection(tmp_path, np.zeros((8, 8)), index="train_00099")
     with pytest.raises(UserError, match="index 'train_00099' does not exist"):
-        load_selection(path, dataset=tiny_dataset)
+        load_selection(path, dataset=two_class_arrays)
 
 
-def test_selection_wrong_mask_size(tmp_path, tiny_dataset):
+def test_selection_wrong_mask_size(tmp_path, two_class_arrays):
     path = _selection(tmp_path, np.zeros((6, 8)))
     with pytest.raises(UserError, match="is 6×8 but the image is 8×8"):
-        load_selection(path, dataset=tiny_dataset)
+        load_selection(path, dataset=two_class_arrays)
 
 
 def test_mask_not_binary_or_rgb(tmp_path):

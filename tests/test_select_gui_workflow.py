@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from datasets.selection import SelectionItem, load_selection, read_mask, save_selection, write_mask
-from tests.test_select_gui import ROOT, Tool, capsule_reference, result, screen_to_image, screen_xy, screenshot, \
-    xdisplay  # noqa: F401 (fixtures)
+from tests.fixtures_state import capsule_reference
+from tests.gui_driver import ROOT, Tool, screen_to_image, screen_xy, screenshot
 
 HW = (32, 32)
 ART = ROOT / "test-artifacts"
@@ -214,7 +214,7 @@ def make_big_rgb_result(tmp_path, hw=(1024, 1024)):
 
     import datasets.registry as registry
     from classification_models.train_result import write_train_result
-    from tests.fixtures_select import CLASS_NAMES, tiny_classifier
+    from tests.fixtures_select import CLASS_NAMES, select_classifier
 
     rng = np.random.default_rng(0)
     root = tmp_path / "images"
@@ -228,7 +228,7 @@ def make_big_rgb_result(tmp_path, hw=(1024, 1024)):
                 Image.fromarray(img, mode="RGB").save(d / f"img_{i}.png")
     spec = {"name": "image_folder", "params": {"root": str(root), "image_size": list(hw), "channels": 3}}
     ds = registry.load(spec, data_root=tmp_path / "data")
-    clf = tiny_classifier((*hw, 3), steps=0)
+    clf = select_classifier((*hw, 3), steps=0)
     run = tmp_path / "run"
     run.mkdir()
     clf.save(run / "model.keras")

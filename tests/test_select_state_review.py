@@ -7,7 +7,7 @@ import pytest
 from common.errors import UserError
 from datasets.selection import load_selection, read_mask, write_mask
 from select_tool.state import SelectionState
-from tests.test_select_state import HW, NAMES, _deny_writes_under, make_state, stroke
+from tests.fixtures_state import HW, NAMES, deny_writes_under, make_state, stroke
 
 PROBS = np.eye(3)[[0, 2, 2, 1, 1, 2]]  # labels 0 1 2 0 1 2 -> misclassified: 1, 3
 
@@ -111,7 +111,7 @@ def test_failed_export_keeps_the_earlier_export(tmp_path, monkeypatch):
     s.clear_mask()
     s.next()
     stroke(s, [(7, 7)])
-    _deny_writes_under(monkeypatch, out)
+    deny_writes_under(monkeypatch, out)
     with pytest.raises(UserError, match="is not writable"):
         s.export(out)
     assert ((out / "selection.json").read_text(), (out / "masks" / "train_00000.png").read_bytes()) == before

@@ -7,14 +7,14 @@ import pytest
 from common.errors import UserError
 from select_tool.render import compose, jet_lut, probability_bars, to_ppm
 from select_tool.suggest import combined_region, irrelevant_energy_share, suggested_order
-from tests.fixtures_select import tiny_classifier, tiny_dataset
+from tests.fixtures_select import select_classifier, select_dataset
 
 
 @pytest.fixture(scope="module")
 def clf_and_data():
-    ds = tiny_dataset(n_train=10)
+    ds = select_dataset(n_train=10)
     tr = ds.arrays("train")
-    clf = tiny_classifier(ds.image_shape, steps=2, images=tr.images, labels=tr.labels)
+    clf = select_classifier(ds.image_shape, steps=2, images=tr.images, labels=tr.labels)
     return clf, ds
 
 
@@ -106,14 +106,14 @@ def test_irrelevant_energy_share_and_suggested_order():
 
 
 def test_combined_region_unions_ground_truth_and_expert_masks():
-    ds = tiny_dataset(n_train=4)
+    ds = select_dataset(n_train=4)
     own = np.zeros((24, 24), np.uint8)
     own[0, 0] = 255
     region = combined_region(ds, {"train_00000": own, "train_00001": np.zeros((24, 24), np.uint8)})
     r0 = region("train_00000")
     assert r0[0, 0] == 255 and r0[20, 2] == 255 and int((r0 > 0).sum()) == 17
     assert int((region("train_00001") > 0).sum()) == 16
-    assert combined_region(tiny_dataset(4, with_gt=False), {})("train_00002") is None
+    assert combined_region(select_dataset(4, with_gt=False), {})("train_00002") is None
 
 
 def test_loader_errors(tmp_path, clf_and_data):

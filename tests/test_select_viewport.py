@@ -6,7 +6,7 @@ import pytest
 
 from select_tool.render import BACKGROUND, MASK_COLOR, compose, compose_view, jet_lut
 from select_tool.viewport import MAX_ZOOM, Viewport
-from tests.test_select_state import capsule_reference, make_state
+from tests.fixtures_state import capsule_reference, make_state
 
 
 def test_fit_centres_and_downscales_large_images():

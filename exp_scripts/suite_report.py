@@ -159,8 +159,10 @@ def goal_rows(by_regime: dict[str, dict[str, list[dict]]], method: str = RECOMME
             continue
         per_set = [mean_std(per_seed(r)[method]["recovered"] for r in recs if method in r["methods"]) for recs in by_set.values()]
         per_set = [x[0] for x in per_set if x]
-        drops = [1 - d["flip_after"] / d["flip_before"] for d in ds if d["flip_before"]]
-        closes = mean_std(d["closes"] for d in ds)
+        # like the recovered gap, the other goal columns count only runs whose base leans on the cue
+        measurable = [d for d in ds if d["recovered"] is not None]
+        drops = [1 - d["flip_after"] / d["flip_before"] for d in measurable if d["flip_before"]]
+        closes = mean_std(d["closes"] for d in measurable)
         ratio = mean_std(d["step_ratio"] for d in ds)
         rec = (f"{100 * np.mean(per_set):.0f} % / {100 * min(per_set):.0f} % over {len(per_set)} set(s)" if per_set
                else f"– (no set with a gap ≥ {MIN_GAP})")

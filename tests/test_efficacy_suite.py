@@ -117,3 +117,19 @@ def test_extra_headline_seeds_count_per_method(tmp_path, capsys):
     assert set(efficacy_suite.HEADLINE_METHODS) <= {m.get("label", m["name"]) for m in efficacy_suite.METHODS}
     code = run_main(efficacy_suite.main, ["--headline", "--methods", "continued", "--report-only"])
     assert code == 2 and "--headline fixes the methods" in capsys.readouterr().err
+
+
+def test_goal_rows_count_only_sets_whose_base_leans_on_the_cue():
+    def rec(name, base, oracle, swap, flips_after):
+        return {"set": name, "seed": 0, "iterations": 100, "base_test": base, "oracle_test": oracle, "methods": {
+            "continued": {"test": base, "role": "baseline", "step_seconds": 0.1, "cue": None},
+            "swap": {"test": swap, "role": "feedback", "step_seconds": 0.1,
+                     "cue": {"before": {"flip_rate": 0.5}, "after": {"flip_rate": flips_after}}}}}
+
+    # c0.9: gap 0.005 (not measurable); c1.0: one set with a gap (75 %, flips -80 %) and one without
+    text = suite_report.goal_rows({"c0.9": {"a": [rec("a", 0.98, 0.985, 0.97, 0.5)]},
+                                   "c1.0": {"b": [rec("b", 0.5, 0.9, 0.8, 0.1)], "c": [rec("c", 0.98, 0.985, 0.9, 0.5)]}})
+    rows = {ln.split(" | ")[0][2:]: ln.split(" | ") for ln in text.splitlines() if ln.startswith("| c")}
+    assert rows["c0.9"][1].startswith("– (no set with a gap") and rows["c0.9"][2] == "–" and rows["c0.9"][3] == "–"
+    assert rows["c1.0"][1].startswith("75 % / 75 % over 1 set(s)")
+    assert rows["c1.0"][2] == "75 % ± 0" and rows["c1.0"][3] == "80 %"

@@ -3,8 +3,9 @@
 A set of the shortcut benchmark suite (``datasets.shortcut_suite.DEFAULT_SET``) is
 written as an image folder under the data root, a base model is trained on it to
 convergence through the generic ``image_folder`` path, 1 % of its training images are
-masked from the set's ground-truth cue masks (the default pick: misclassified first, in turns from each class; plus 20 held-out
-masked test images) and every method runs with its default parameters. The set's
+masked from the set's ground-truth cue masks (the default pick: misclassified first, in
+turns from each class; plus 20 held-out masked test images) and every method runs with
+its default parameters. The set's
 training images carry their class's cue with probability 1, so no training image
 contradicts the cue: plain continued training or reweighting the errors cannot remove
 the shortcut, only the feedback can — the comparison's verdict line says how much it did.

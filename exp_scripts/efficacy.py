@@ -6,9 +6,9 @@ over several seeds per data set, written to ``BENCHMARKS.md``.
 Per data set and seed: trains (or reuses) the base model and the clean upper bound
 (``config_files/train_files/<ds>.json`` / ``<ds>_clean.json`` with ``train.seed`` set)
 under ``<root>/<ds>/seed<s>/{base,clean}``; selects ``floor(masked_share × train)``
-training images with a ground-truth irrelevant region (the default pick: misclassified first, then lowest
-true-class probability, in turns from each class; ``select_tool.auto_select``) plus 20 held-out masked test
-images; runs the methods with the shared loop; stores ``record_<tag>.json``. Finished runs
+training images with a ground-truth irrelevant region (the default pick: misclassified
+first, then lowest true-class probability, in turns from each class;
+``select_tool.auto_select``) plus 20 held-out masked test images; runs the methods with the shared loop; stores ``record_<tag>.json``. Finished runs
 are reused (same resolved config), so an interrupted report resumes.
 
 The upper bound is the clean model evaluated on the *base* data set's test split (the

@@ -13,9 +13,9 @@ and a ``masks/`` tree) and seed, exactly what a user would do:
    ``image_folder`` train config (``TRAIN``: trained to convergence — the criterion
    is checked by every run: 100 more plain iterations, method ``continued``, move the
    test accuracy by less than the seed noise);
-3. ``select_tool.auto_select``: 1 % of the training images (the default pick: misclassified first, in turns
-   from each class), masks from
-   the ground-truth tree; 20 held-out masked test images;
+3. ``select_tool.auto_select``: 1 % of the training images (the default pick: misclassified
+   first, in turns from each class), masks from the ground-truth tree; 20 held-out masked
+   test images;
 4. ``exp_scripts.exp_backprops``'s runner with ``METHODS`` and default parameters.
 
 Each (set, seed) leaves ``<root>/<set>/seed<s>/record.json``; finished steps are reused,

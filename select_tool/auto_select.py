@@ -71,6 +71,8 @@ def candidate_order(*, labels: np.ndarray, pick: str, seed: int, probs: np.ndarr
     labels = np.asarray(labels, np.int64)
     n = len(labels)
     rng = np.random.default_rng(seed)
+    if pick in ("balanced", "misclassified") and probs is None:
+        raise UserError(f"pick '{pick}' needs the classifier's probabilities")
     if pick == "balanced":
         first = candidate_order(labels=labels, pick="misclassified", seed=seed, probs=probs)
         turn = np.empty(n, np.int64)
@@ -79,8 +81,6 @@ def candidate_order(*, labels: np.ndarray, pick: str, seed: int, probs: np.ndarr
             turn[of_c] = np.arange(int(of_c.sum()))
         return first[np.lexsort((np.arange(n), turn))].astype(np.int64)
     if pick == "misclassified":
-        if probs is None:
-            raise UserError(f"pick '{pick}' needs the classifier's probabilities")
         probs = np.asarray(probs)
         p_true = probs[np.arange(n), labels]
         correct = probs.argmax(axis=1) == labels

@@ -237,6 +237,7 @@ class StoppingInfo:
     min_delta: float
     restore_best: bool
     start_from: int = 0
+    min_ce_drop: Optional[float] = None
 
 
 @_frozen

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from common.errors import UserError
 from exp_scripts.retrain.data import RetrainData, compose_indices, masked_set_from_items
-from exp_scripts.retrain.loop import Stopping, clone_classifier, make_optimizer, run_loop
+from exp_scripts.retrain.loop import Stopping, ce_still_falls, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import REGISTRY, get_method
 from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
 
@@ -86,6 +86,19 @@ def test_early_stopping_without_improvement_ends_on_the_starting_weights(env):
     res = run_loop(m, iterations=20, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=1, val=val,
                    history_path=None, stopping=Stopping(on="val", patience=3, min_delta=1.0, start_from=7))
     assert res.iterations_run == 7 and res.best["iteration"] == 0
+
+
+def test_a_falling_training_loss_holds_off_the_stop():
+    # halves of the last `patience` = 4 iterations: means 1.5 and 1.25 -> fell by 0.25
+    slow_climb = [2.0, 1.0, 1.5, 1.5, 1.25, 1.25]
+    assert ce_still_falls(slow_climb, patience=4, min_drop=0.05)
+    assert not ce_still_falls(slow_climb, patience=4, min_drop=0.25)  # not by more than 0.25
+    assert not ce_still_falls(slow_climb, patience=4, min_drop=None)
+    # a flat or rising loss, or too short a history, never holds it off
+    assert not ce_still_falls([0.05, 0.04, 0.05, 0.06], patience=4, min_drop=0.0)
+    assert not ce_still_falls([1.3, 1.2, 1.0], patience=4, min_drop=0.05)
+    # only the last `patience` iterations count: an early fall is forgotten
+    assert not ce_still_falls([9.0, 5.0, 0.1, 0.1, 0.1, 0.1], patience=4, min_drop=0.05)
 
 
 def test_early_stopping_keeps_the_best_scoring_weights(env):

@@ -53,7 +53,10 @@ class Stopping:
 
     ``on``: ``val`` or ``val_swap`` (which images score the model); ``patience``:
     iterations without an improvement of ``min_delta`` before stopping; never before
-    iteration ``start_from``; ``restore_best``: end with the best-scoring weights.
+    iteration ``start_from``; ``restore_best``: end with the best-scoring weights;
+    ``min_ce_drop``: no stop either while the training cross-entropy still falls — its
+    mean over the last ``patience // 2`` iterations is more than this below the mean of
+    the ``patience // 2`` before (None: the score alone decides).
     """
 
     on: str
@@ -61,6 +64,21 @@ class Stopping:
     min_delta: float = 0.005
     restore_best: bool = True
     start_from: int = 0
+    min_ce_drop: float | None = None
+
+
+def ce_still_falls(ce: list[float], *, patience: int, min_drop: float | None) -> bool:
+    """Whether the training cross-entropy ``ce`` (one value per iteration so far) fell by
+    more than ``min_drop`` between the two halves of the last ``patience`` iterations —
+    a model still learning on its training batches while the validation score has not
+    moved by ``min_delta`` yet (a slow climb). False with ``min_drop`` None or fewer
+    than ``patience`` iterations."""
+    half = patience // 2
+    if min_drop is None or half < 1 or len(ce) < 2 * half:
+        return False
+    earlier = statistics.fmean(ce[-2 * half:-half])
+    recent = statistics.fmean(ce[-half:])
+    return earlier - recent > min_drop
 
 
 class Diverged(UserError):
@@ -198,7 +216,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                     best.update(iteration=it, score=score)
                     if stopping.restore_best:
                         best_weights = clf.model.get_weights()
-                elif it - best["iteration"] >= stopping.patience and it >= stopping.start_from:
+                elif (it - best["iteration"] >= stopping.patience and it >= stopping.start_from
+                      and not ce_still_falls([r.ce for r in history], patience=stopping.patience,
+                                             min_drop=stopping.min_ce_drop)):
                     log.info("  %s: stopped at iteration %d: %s accuracy has not improved on %.3f (iteration %d) "
                              "for %d iterations", method.label, it, stopping.on, best["score"], best["iteration"],
                              it - best["iteration"])

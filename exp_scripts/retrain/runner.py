@@ -128,7 +128,8 @@ def stopping_rule(cfg: RetrainConfig, *, has_val: bool, has_val_swap: bool) -> S
     if on == "none":
         return None
     return Stopping(on=on, patience=cfg.stopping.patience, min_delta=cfg.stopping.min_delta,
-                    restore_best=cfg.stopping.restore_best, start_from=cfg.stopping.start_from)
+                    restore_best=cfg.stopping.restore_best, start_from=cfg.stopping.start_from,
+                    min_ce_drop=cfg.stopping.min_ce_drop)
 
 
 def method_seed(seed: int, label: str) -> int:

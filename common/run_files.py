@@ -1,8 +1,7 @@
 """The files a run folder is made of, as frozen dataclasses: written and read through
 ``common.config`` (``to_dict`` / ``from_dict``), so a field is spelled in one place.
 
-* ``summary.json`` of a retraining run: :class:`RetrainSummary` (per method
-  :class:`MethodSummary`);
+* ``summary.json`` of a retraining run: :class:`RetrainSummary` (per method :class:`MethodSummary`);
 * ``run.json`` of a retraining run: :class:`RunInfo` (provenance, per method
   :class:`MethodInfo`);
 * ``<run>/<method>/history.jsonl``: one :class:`HistoryRow` per optimiser step;

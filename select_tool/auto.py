@@ -113,7 +113,7 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall:
     quality = prop.quality
     extra = (f"; precision {quality['precision']:.2f}, recall {quality['recall']:.2f} against the ground-truth masks"
              if quality and quality.get("precision") is not None else "")
-    print(f"{len(prop.positions)} training image(s) got a propagated mask{extra}")
+    print(f"{prop.n_marked} training image(s) got a propagated mask{extra}")
     return path
 
 

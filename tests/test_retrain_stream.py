@@ -18,7 +18,7 @@ from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records
 
 #: the methods that need the whole training split in memory
-REFUSING = {"misclassified", "swap", "filter_penalty", "crop_replace"}
+REFUSING = {"misclassified", "crop_replace"}
 
 
 def _records(tmp_path, shard_size=10) -> RecordDataset:
@@ -117,11 +117,12 @@ def _cfg(**over):
     return from_dict(RetrainConfig, raw, source="cfg.json")
 
 
-def test_config_names_the_field_and_refuses_counterfactual_val_with_streaming():
+def test_config_names_the_field():
     with pytest.raises(UserError, match="shuffle_buffer"):
         _cfg(data={"stream": True, "shuffle_buffer": 0})
-    with pytest.raises(UserError, match="counterfactual_val: true .* data.stream: true"):
-        _cfg(counterfactual_val=True)
+    with pytest.raises(UserError, match="propagation.bank"):
+        _cfg(propagation={"bank": 0})
+    assert _cfg(counterfactual_val=True).data.stream is True
     assert _cfg(data={}, counterfactual_val=True).data.stream is False  # arrays stay the default
 
 
@@ -145,8 +146,62 @@ def test_streamed_batch_mixes_stream_and_pool(tmp_path):
     assert not b["masks"][:6].any() and b["masks"][6:].any()
     assert set(b["labels"][6:].tolist()) <= set(sel.labels.tolist())
     assert not ds._splits
-    with pytest.raises(UserError, match="method 'swap' .*data.stream"):
-        get_method("swap").setup(clf=clf, data=data, batch_random=6, batch_selected=2, seed=5)
+
+
+def _propagation(tmp_path, *, stream: bool, bank: int = 1000):
+    ds = _records(tmp_path) if stream else make_dataset()
+    clf = make_classifier()
+    items, masks = selection_items(make_dataset(), 3)
+    sel = masked_set_from_items(ds, items, masks, stream=stream)
+    data = RetrainData(ds, sel, sel, clf.grid_shape, {"mode": "area", "threshold": 0.25},
+                       propagation_params={"bank": bank}, shuffle_buffer=16 if stream else None)
+    return ds, clf, data, data.propagated(clf)
+
+
+def test_streamed_propagation_marks_the_same_images_and_keeps_a_bounded_bank(tmp_path):
+    _, _, _, ref = _propagation(tmp_path / "a", stream=False)
+    ds, _, _, full = _propagation(tmp_path / "b", stream=True)
+    assert ref.n_marked >= 6 and ref.images is None
+    # read chunk by chunk from the records, the same marks, masks and quality as from arrays
+    np.testing.assert_array_equal(full.marked, ref.marked)
+    np.testing.assert_array_equal(full.positions, ref.positions)
+    np.testing.assert_array_equal(full.indices, ref.indices)
+    np.testing.assert_array_equal(full.masks, ref.masks)
+    assert full.quality == ref.quality and full.quality["n_images"] > 0
+    np.testing.assert_array_equal(full.images, make_dataset().arrays("train").images[ref.positions])
+    assert "train" not in ds._splits
+    # a bank of 3: every image still marked, the images and masks of 3 of them held
+    _, _, _, small = _propagation(tmp_path / "c", stream=True, bank=3)
+    np.testing.assert_array_equal(small.marked, ref.marked)
+    assert small.n_marked == ref.n_marked and len(small.positions) == len(small.images) == 3
+    assert set(small.positions) <= set(ref.positions) and small.describe()["bank"] == 3
+    for p, m in zip(small.positions, small.masks):
+        np.testing.assert_array_equal(m, ref.masks[list(ref.positions).index(p)])
+
+
+def test_streamed_swap_replaces_each_marked_image_by_a_bank_variant(tmp_path):
+    ds, clf, data, prop = _propagation(tmp_path, stream=True, bank=3)
+    m = get_method("swap")
+    m.setup(clf=clf, data=data, batch_random=12, batch_selected=2, seed=5)
+    assert m.random_variants.shape[:2] == (3, 4)  # the bank's 3 images, 4 variants each
+    indices, labels = ds.index_table("train")
+    originals = dict(zip((str(i) for i in indices), make_dataset().arrays("train").images))
+    rng = np.random.default_rng(0)
+    swapped = kept = 0
+    for _ in range(4):
+        b = m.sample_batch(rng)
+        for row, index in enumerate(m.streamed_indices):
+            pos = list(indices).index(index)
+            if prop.marked[pos]:  # random_share 1: every marked image is a bank image's variant
+                slot = [k for k in range(3) if b["labels"][row] == prop.labels[k]
+                        and any(np.array_equal(b["images"][row], v) for v in m.random_variants[k])]
+                assert slot and np.array_equal(b["masks"][row], prop.grid[slot[0]])
+                swapped += 1
+            else:  # the rest is the streamed image as it is, with no mask
+                np.testing.assert_array_equal(b["images"][row], originals[index])
+                assert b["labels"][row] == labels[pos] and not b["masks"][row].any()
+                kept += 1
+    assert swapped > 0 and kept > 0 and "train" not in ds._splits
 
 
 def test_streamed_run_completes_and_never_loads_the_training_split(tmp_path):
@@ -157,13 +212,15 @@ def test_streamed_run_completes_and_never_loads_the_training_split(tmp_path):
         run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "misclassified"}]), base=make_classifier(),
                        dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
-    path = run_retraining(_cfg(methods=[{"name": "pas"}]), base=make_classifier(), dataset=ds, selected=sel,
+    path = run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "swap"}], counterfactual_val=True,
+                               stopping={"on": "val_swap"}), base=make_classifier(), dataset=ds, selected=sel,
                           heldout=sel, run_dir=tmp_path / "run")
     assert "train" not in ds._splits  # sampled and scored from the records only
     s = json.loads(path.read_text())
-    assert s["status"] == "complete" and list(s["methods"]) == ["pas"]
-    assert set(s["base"]["accuracy"]) == {"train", "val", "test", "val_swap"} and s["base"]["accuracy"]["val_swap"] is None
+    assert s["status"] == "complete" and list(s["methods"]) == ["pas", "swap"]
+    assert set(s["base"]["accuracy"]) == {"train", "val", "test", "val_swap"}
+    assert 0.0 <= s["base"]["accuracy"]["val_swap"] <= 1.0  # the cue-swapped copy, read from the records
     m = s["methods"]["pas"]
-    assert m["iterations"]["run"] == 3 and m["iterations"]["best"]["on"] == "val"
+    assert m["iterations"]["run"] == 3 and m["iterations"]["best"]["on"] == "val_swap"
     assert all(0.0 <= m["accuracy"][k] <= 1.0 for k in ("train", "val", "test"))
     assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == {"stream": True, "shuffle_buffer": 16}

@@ -93,7 +93,10 @@ class PropagationSpec:
     ``auto`` does so when the expert's masks cover on average at least half of their
     images (a background mask: an object's outline crosses many cells, and whole cells
     would swap the object away). ``top`` filters with at least ``min_share`` of their
-    activation inside the masks are the ones ``filter_penalty`` penalises.
+    activation inside the masks are the ones ``filter_penalty`` penalises. With
+    ``data.stream`` the training split is read chunk by chunk and the images and masks
+    of at most ``bank`` propagated images (a seeded random sample) are held, which
+    ``swap`` swaps in for every streamed image that carries a propagated mask.
     Used by ``swap`` (``propagate``) and ``filter_penalty``."""
 
     threshold: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0})
@@ -103,6 +106,7 @@ class PropagationSpec:
     c: float = field(default=1.0, metadata={"gt": 0.0})
     top: int = field(default=8, metadata={"min": 1})
     min_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    bank: int = field(default=1000, metadata={"min": 1})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +193,3 @@ class RetrainConfig:
             raise UserError(f"{source}: methods: '{dup[0]}' appears twice; give one of them a 'label'")
         if self.batch.random + self.batch.selected < 1:
             raise UserError(f"{source}: batch must hold at least one image, got random=0 selected=0")
-        if self.data.stream and self.counterfactual_val:
-            raise UserError(f"{source}: counterfactual_val: true propagates the masks over the whole training split "
-                            "in memory, which data.stream: true avoids; set counterfactual_val: false (early "
-                            "stopping then scores on val)")

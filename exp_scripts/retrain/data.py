@@ -129,12 +129,17 @@ class RetrainData:
         """Images in the training split (from the index table when streaming)."""
         return len(self.dataset.index_table("train")[1]) if self.streaming else len(self.train)
 
+    def train_labels(self) -> np.ndarray:
+        """Labels of the training split, in position order (never its images when streaming)."""
+        return self.dataset.index_table("train")[1] if self.streaming else self.train.labels
+
     def random_batches(self, *, batch_size: int, seed: int):
-        """Endless ``(images uint8 [B,H,W,C], labels int64 [B])`` NumPy batches streamed from the
-        training split (``Dataset.stream``, shuffle buffer ``shuffle_buffer``); same seed -> same batches."""
+        """Endless ``(indices str [B], images uint8 [B,H,W,C], labels int64 [B])`` NumPy batches
+        streamed from the training split (``Dataset.stream``, shuffle buffer
+        ``shuffle_buffer``); same seed -> same batches."""
         ds = self.dataset.stream("train", batch_size=batch_size, shuffle_buffer=self.shuffle_buffer, seed=seed)
-        for _, images, labels in ds.as_numpy_iterator():
-            yield images, labels
+        for indices, images, labels in ds.as_numpy_iterator():
+            yield np.asarray([i.decode() if isinstance(i, bytes) else str(i) for i in indices]), images, labels
 
     def propagated(self, clf, masks: np.ndarray | None = None) -> "Propagated":
         """The feedback propagated from the selection to every training image (computed
@@ -188,6 +193,10 @@ def compose_indices(rng: np.random.Generator, *, n_train: int, n_random: int, po
     return np.asarray(tr, np.int64), np.asarray(sel, np.int64)
 
 
+#: with ``data.stream`` the cue-swapped validation copy is made of at most this many
+#: validation images (a seeded sample)
+STREAM_VAL_SWAP = 1000
+
 #: ``pixels: "auto"`` draws pixel masks when the expert's masks cover at least this share
 #: of their images on average
 PIXEL_MASK_AREA = 0.5
@@ -233,36 +242,77 @@ class Propagated:
 
     Attributes:
         positions: int ``[P]`` training positions with a non-empty propagated mask
-            (the selected images themselves excluded).
+            (the selected images themselves excluded) — with ``data.stream`` only those
+            of the bank (below).
+        indices, labels: their record indices (str) and labels.
         masks: uint8 ``[P, H, W]`` (255 = irrelevant).
         grid: float32 ``[P, h, w]``.
         filters: int ``[F]`` the filters that fire inside the expert's masks.
         share: float ``[K]`` each filter's in-mask activation share.
         quality: precision/recall against the data set's ground-truth masks, or None.
         propagator: the ``MaskPropagator`` (applied to other splits by ``counterfactual_split``).
+        marked: bool ``[N]`` over the training positions: a propagated mask (every one,
+            also outside the bank).
+        images: uint8 ``[P, H, W, C]`` with ``data.stream`` (the bank's images, read from
+            the records), None otherwise (they are ``RetrainData.train.images[positions]``).
     """
 
     positions: np.ndarray
+    indices: np.ndarray
+    labels: np.ndarray
     masks: np.ndarray
     grid: np.ndarray
     filters: np.ndarray
     share: np.ndarray
     quality: dict | None
     propagator: MaskPropagator = dataclasses.field(default=None, repr=False)
+    marked: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    images: np.ndarray | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def n_marked(self) -> int:
+        """Training images with a propagated mask (the bank's and the others)."""
+        return int(self.marked.sum()) if self.marked is not None else int(len(self.positions))
 
     def describe(self) -> dict:
         p = self.propagator
-        return {"n_images": int(len(self.positions)),
-                "threshold": None if p is None else round(float(p.threshold), 4),
-                "pixels": None if p is None or p.pixels is None else round(float(p.pixel_threshold), 4),
-                "filters": self.filters.tolist(),
-                "filter_share": [round(float(self.share[f]), 4) for f in self.filters], "quality": self.quality}
+        out = {"n_images": self.n_marked,
+               "threshold": None if p is None else round(float(p.threshold), 4),
+               "pixels": None if p is None or p.pixels is None else round(float(p.pixel_threshold), 4),
+               "filters": self.filters.tolist(),
+               "filter_share": [round(float(self.share[f]), 4) for f in self.filters], "quality": self.quality}
+        if self.images is not None:
+            out["bank"] = int(len(self.positions))
+        return out
+
+
+class _Quality:
+    """Pixel precision / recall of propagated masks against ground truth, pooled over
+    images and accumulated chunk by chunk (``classification_models.propagation.precision_recall``)."""
+
+    def __init__(self):
+        self.tp = self.predicted = self.truth = self.n_images = self.n_marked = 0
+
+    def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
+        p, t = predicted > 0, truth > 0
+        self.tp += int((p & t).sum())
+        self.predicted += int(p.sum())
+        self.truth += int(t.sum())
+        self.n_images += 1
+        self.n_marked += int(p.any())
+
+    def result(self) -> dict | None:
+        if not self.n_images:
+            return None
+        return {"precision": self.tp / self.predicted if self.predicted else None,
+                "recall": self.tp / self.truth if self.truth else None,
+                "n_images": self.n_images, "n_marked": self.n_marked}
 
 
 def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: float = 0.0,
                         threshold: float = 0.8, min_recall: float = 0.95, c: float = 1.0,
                         pixels: str = "auto", pixel_threshold: float = 0.5, seed: int = 0,
-                        batch_size: int = 256, masks: np.ndarray | None = None) -> Propagated:
+                        batch_size: int = 256, masks: np.ndarray | None = None, bank: int = 1000) -> Propagated:
     """Marks the regions of every other training image that look, to the model, like the
     regions under the expert's masks (``classification_models.propagation.CellClassifier``,
     probability above a threshold: ``threshold`` lowered until ``min_recall`` of the
@@ -270,9 +320,13 @@ def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: floa
     or ``auto`` for masks covering at least ``PIXEL_MASK_AREA`` of their images — drawn
     pixel by pixel by a ``PixelSegmenter``); ranks the filters by their share inside the
     masks (the ``top`` with at least ``min_share``) for the filter-level penalty. ``masks``:
-    other masks of the selected images than the expert's (a wrong-masks control)."""
-    from classification_models.propagation import (CellClassifier, PixelSegmenter, calibrate_threshold,
-                                                   precision_recall, rank_filters)
+    other masks of the selected images than the expert's (a wrong-masks control).
+
+    With ``data.stream`` the training split is read from its records ``batch_size``
+    images at a time and never held whole: every image's mark is kept (``marked``), but
+    the images and masks only of a seeded random sample of at most ``bank`` marked
+    images (reservoir sampling), so memory does not grow with the split."""
+    from classification_models.propagation import CellClassifier, PixelSegmenter, calibrate_threshold, rank_filters
 
     sel = data.selected
     if not len(sel):
@@ -291,25 +345,48 @@ def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: floa
         segmenter = PixelSegmenter(images=sel.images, masks=sel_masks, cell_probability=prob_sel, seed=seed)
     propagator = MaskPropagator(cells=cells_model, threshold=threshold, pixels=segmenter,
                                 pixel_threshold=pixel_threshold)
-    train = data.train
-    selected_pos = {data.dataset.locate(i)[1] for i in sel.indices}
-    all_masks = propagator.masks(clf, train.images, batch_size=batch_size)
-    keep = np.asarray([p for p in np.flatnonzero(all_masks.any(axis=(1, 2))) if p not in selected_pos], np.int64)
-    masks = all_masks[keep]
-    quality = None
-    if getattr(data.dataset, "has_ground_truth_masks", False):
-        truth, pred = [], []
-        for p in range(len(train)):
-            if p in selected_pos:
+    indices, labels = data.dataset.index_table("train")
+    selected_idx = {str(i) for i in sel.indices}
+    truth_known = getattr(data.dataset, "has_ground_truth_masks", False)
+    quality = _Quality()
+    marked = np.zeros(len(indices), bool)
+    kept: list[tuple[int, np.ndarray, np.ndarray | None]] = []  # (position, mask, image) of the bank
+    rng = np.random.default_rng(seed + 101)
+    seen = 0
+    train = None if data.streaming else data.train
+    for start in range(0, len(indices), batch_size):
+        chunk = [str(i) for i in indices[start:start + batch_size]]
+        images = data.dataset.read_rows(chunk)[0] if train is None else train.images[start:start + batch_size]
+        chunk_masks = propagator.masks(clf, images, batch_size=batch_size)
+        for j, index in enumerate(chunk):
+            if index in selected_idx:
                 continue
-            t = data.dataset.irrelevant_mask(str(train.indices[p]))
-            if t is not None:
-                truth.append(t)
-                pred.append(all_masks[p])
-        if truth:
-            quality = precision_recall(predicted=np.stack(pred), truth=np.stack(truth))
-    return Propagated(positions=keep, masks=masks, grid=data.to_grid(masks), filters=ranking.chosen,
-                      share=ranking.share, quality=quality, propagator=propagator)
+            if truth_known:
+                t = data.dataset.irrelevant_mask(index)
+                if t is not None:
+                    quality.add(chunk_masks[j], t)
+            if not chunk_masks[j].any():
+                continue
+            marked[start + j] = True
+            entry = (start + j, chunk_masks[j], images[j] if train is None else None)
+            if train is not None or len(kept) < bank:
+                kept.append(entry)
+            else:  # reservoir sampling: every marked image is in the bank with probability bank / seen
+                r = int(rng.integers(0, seen + 1))
+                if r < bank:
+                    kept[r] = entry
+            seen += 1
+    kept.sort(key=lambda e: e[0])
+    h, w = data.dataset.image_shape[:2]
+    keep = np.asarray([e[0] for e in kept], np.int64)
+    kept_masks = np.stack([e[1] for e in kept]) if kept else np.zeros((0, h, w), np.uint8)
+    return Propagated(positions=keep, indices=np.asarray([str(indices[p]) for p in keep]),
+                      labels=np.asarray(labels, np.int64)[keep], masks=kept_masks, grid=data.to_grid(kept_masks),
+                      filters=ranking.chosen, share=ranking.share, quality=quality.result(), propagator=propagator,
+                      marked=marked,
+                      images=(np.stack([e[2] for e in kept]) if kept else np.zeros((0,) + tuple(data.dataset.image_shape),
+                                                                                    np.uint8))
+                      if train is None else None)
 
 
 def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: int = 0,
@@ -327,6 +404,9 @@ def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: in
     ``masks``: other masks of the selected images than the expert's (a wrong-masks
     control chooses its iteration with its own feedback, as its user would).
 
+    With ``data.stream`` a seeded random sample of at most ``STREAM_VAL_SWAP`` images of
+    the split is read from its records, so its memory does not grow with the split.
+
     Returns:
         ``{"images", "labels", "n", "share_marked"}`` or None when the split is missing or
         no image has a marked cell.
@@ -336,16 +416,23 @@ def counterfactual_split(clf, data: RetrainData, *, split: str = "val", seed: in
     if split not in data.dataset.available_splits():
         return None
     prop = data.propagated(clf, masks=masks)
-    arr = data.dataset.arrays(split)
-    if not len(arr):
+    if data.streaming:  # a seeded sample of the split, read from its records
+        indices, _ = data.dataset.index_table(split)
+        take = np.sort(np.random.default_rng(seed).choice(len(indices), size=min(len(indices), STREAM_VAL_SWAP),
+                                                          replace=False))
+        images, labels = data.dataset.read_rows([str(indices[i]) for i in take])
+    else:
+        arr = data.dataset.arrays(split)
+        images, labels = arr.images, arr.labels
+    if not len(images):
         return None
-    all_masks = prop.propagator.masks(clf, arr.images, batch_size=batch_size)
+    all_masks = prop.propagator.masks(clf, images, batch_size=batch_size)
     keep = np.flatnonzero(all_masks.any(axis=(1, 2)))
-    if len(keep) == 0 or len(set(arr.labels[keep].tolist())) < 2:
+    if len(keep) == 0 or len(set(labels[keep].tolist())) < 2:
         return None
     masks = all_masks[keep]
-    res = cue_swap(images=arr.images[keep], masks=masks, labels=arr.labels[keep], donor_images=arr.images[keep],
-                   donor_masks=masks, donor_labels=arr.labels[keep], rng=np.random.default_rng(seed),
+    res = cue_swap(images=images[keep], masks=masks, labels=labels[keep], donor_images=images[keep],
+                   donor_masks=masks, donor_labels=labels[keep], rng=np.random.default_rng(seed),
                    exclude_same=np.arange(len(keep)), donors="any")
-    return {"images": res.images, "labels": arr.labels[keep].astype(np.int64), "n": int(len(keep)),
-            "share_marked": float(len(keep) / max(len(arr), 1))}
+    return {"images": res.images, "labels": labels[keep].astype(np.int64), "n": int(len(keep)),
+            "share_marked": float(len(keep) / max(len(images), 1))}

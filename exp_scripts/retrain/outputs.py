@@ -172,17 +172,16 @@ def verdict(summary: RetrainSummary) -> str | None:
 
 def write_propagated(folder: Path, data, *, train_result: str, sync: bool = True) -> Path:
     """The propagated masks as a selection of their own (same format; every item's note
-    says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them.
+    says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them. With
+    ``data.stream`` these are the images of the propagation's bank (``Propagated``).
     ``sync=False`` inside a run's transaction folder (``common.io.atomic_write_bytes``)."""
     from datasets.selection import SelectionItem, save_selection, write_mask
 
     prop = data._propagated
-    train = data.train
     items = []
     note = f"propagated (filters {', '.join(map(str, prop.filters.tolist()))})"
-    for pos, mask in zip(prop.positions, prop.masks):
-        index = str(train.indices[pos])
+    for index, label, mask in zip(prop.indices, prop.labels, prop.masks):
         rel = f"masks/{index}.png"
         write_mask(folder / rel, mask, sync=sync)
-        items.append(SelectionItem(index, rel, int(train.labels[pos]), note))
+        items.append(SelectionItem(str(index), rel, int(label), note))
     return save_selection(folder / "selection.json", train_result, items)

@@ -82,6 +82,8 @@ class Method(abc.ABC):
         self.batch_selected = 0
         self.with_replacement = False
         self._random = None
+        #: the record indices of the last streamed batch's random images (``data.stream``)
+        self.streamed_indices = np.zeros(0, str)
 
     # ----- parameters -------------------------------------------------------------
     @classmethod
@@ -214,7 +216,10 @@ class Method(abc.ABC):
                                      with_replacement=self.with_replacement)
             if self._random is None:
                 self._random = self.ctx.random_batches(batch_size=max(n_rand, 1), seed=self.seed)
-            images, labels = next(self._random) if n_rand else (self.pool.images[:0], self.pool.labels[:0])
+            if n_rand:
+                self.streamed_indices, images, labels = next(self._random)
+            else:
+                self.streamed_indices, images, labels = np.zeros(0, str), self.pool.images[:0], self.pool.labels[:0]
             return self.assemble_images(images, labels, sel)
         tr, sel = self.sample_positions(rng)
         return self.assemble(tr, sel)

@@ -33,7 +33,6 @@ class Swap(Method):
     DEFAULTS = {"variants": 4, "propagate": True, "random_share": 1.0, "candidates": 8, "penalty": "none",
                 "donors": "any", "lam_scale": CALIBRATED_SCALE, "pasa_base": 0.4, "pasa_threshold": 0.7}
     CHOICES = {"penalty": ("none", "pas", "pasa"), "donors": ("any", "other")}
-    whole_train = "draws swap donors from the whole training split (and propagates the masks over it)"
 
     @classmethod
     def check_params(cls, params):
@@ -50,22 +49,30 @@ class Swap(Method):
     def prepare(self):
         from image_generator.swap import cue_swap
 
-        train = self.ctx.train
-        if len(np.unique(train.labels)) < 2:
+        if len(np.unique(self.ctx.train_labels())) < 2:
             raise UserError(f"method '{self.label}': a swap needs at least two classes in the training split")
         pool = self.pool
-        self.prop = self.ctx.propagated(self.clf, masks=self.feedback_masks) if self.params["propagate"] else None
-        # donors: every image with a mask (the expert's and the propagated ones)
+        prop = self.ctx.propagated(self.clf, masks=self.feedback_masks) if self.params["propagate"] else None
+        self.prop = prop
+        has_prop = prop is not None and len(prop.positions)
+        if has_prop:
+            prop_images = prop.images if prop.images is not None else self.ctx.train.images[prop.positions]
+        # donors: every image with a mask (the expert's and the propagated ones) ...
         d_img, d_mask, d_lab = [pool.images], [pool.masks], [pool.labels]
-        if self.prop is not None and len(self.prop.positions):
-            d_img.append(train.images[self.prop.positions])
-            d_mask.append(self.prop.masks)
-            d_lab.append(train.labels[self.prop.positions])
-        # every training image, without a known region: the fallback donors when no image of
-        # another class has a mask (e.g. all masked images of one class, nothing propagated)
-        d_img.append(train.images)
-        d_mask.append(np.zeros(train.images.shape[:3], np.uint8))
-        d_lab.append(train.labels)
+        if has_prop:
+            d_img.append(prop_images)
+            d_mask.append(prop.masks)
+            d_lab.append(prop.labels)
+        # ... and, without a known region, the fallback donors when no image of another class
+        # has a mask (e.g. all masked images of one class, nothing propagated): every
+        # training image, or with data.stream the bank's and the selected images
+        if self.ctx.streaming:
+            extra_img, extra_lab = (prop_images, prop.labels) if has_prop else (pool.images, pool.labels)
+        else:
+            extra_img, extra_lab = self.ctx.train.images, self.ctx.train.labels
+        d_img.append(extra_img)
+        d_mask.append(np.zeros(extra_img.shape[:3], np.uint8))
+        d_lab.append(extra_lab)
         d_img, d_mask, d_lab = np.concatenate(d_img), np.concatenate(d_mask), np.concatenate(d_lab)
         n_pool = len(pool)
         rng = np.random.default_rng(self.seed + 11)
@@ -83,12 +90,12 @@ class Swap(Method):
                          labels=np.repeat(pool.labels, v), masks=np.repeat(pool.masks, v, axis=0),
                          grid=np.repeat(pool.grid, v, axis=0), origin=np.repeat(pool.origin, v))
         self.random_variants = None
-        self.slot = np.full(len(train), -1, np.int64)
-        if self.prop is not None and len(self.prop.positions):
-            self.random_variants = variants(train.images[self.prop.positions], self.prop.masks,
-                                            train.labels[self.prop.positions],
-                                            n_pool + np.arange(len(self.prop.positions)))
-            self.slot[self.prop.positions] = np.arange(len(self.prop.positions))
+        self.slot = np.full(len(prop.marked) if prop is not None else 0, -1, np.int64)
+        if has_prop:
+            self.random_variants = variants(prop_images, prop.masks, prop.labels, n_pool + np.arange(len(prop.positions)))
+            self.slot[prop.positions] = np.arange(len(prop.positions))
+            if self.ctx.streaming:
+                self.position = {str(i): p for p, i in enumerate(self.ctx.dataset.index_table("train")[0])}
         h, w, kk = self.ctx.grid
         self.lam = self.params["lam_scale"] * thesis_pas_lambda(h=h, w=w, k=kk)
 
@@ -99,17 +106,32 @@ class Swap(Method):
         return out
 
     def sample_batch(self, rng: np.random.Generator) -> dict:
-        tr, sel = self.sample_positions(rng)
-        batch = self.assemble(tr, sel)
+        """A batch whose random images that carry a propagated mask are swapped (with
+        ``random_share``) for one of their precomputed variants. With ``data.stream`` a
+        streamed image outside the propagation's bank is replaced by a variant of a bank
+        image drawn at random (its label and mask come along), so the swapped share of
+        the batch is the same while only the bank is held in memory."""
+        if self.ctx.streaming:
+            batch = super().sample_batch(rng)
+            positions = np.asarray([self.position.get(str(i), -1) for i in self.streamed_indices]
+                                   if self.random_variants is not None else [], np.int64)
+        else:
+            positions, sel = self.sample_positions(rng)
+            batch = self.assemble(positions, sel)
         if self.random_variants is None or self.params["random_share"] <= 0:
             return batch
-        slots = self.slot[tr]
-        swap = (slots >= 0) & (rng.random(len(tr)) < self.params["random_share"])
+        marked = self.prop.marked[positions]
+        swap = marked & (rng.random(len(positions)) < self.params["random_share"])
         if swap.any():
-            pick = rng.integers(0, self.random_variants.shape[1], size=int(swap.sum()))
             rows = np.flatnonzero(swap)
-            batch["images"][rows] = self.random_variants[slots[rows], pick].astype(np.float32)
-            batch["masks"][rows] = self.prop.grid[slots[rows]]
+            slots = self.slot[positions[rows]]
+            outside = slots < 0  # only with data.stream: a marked image outside the bank
+            if outside.any():
+                slots[outside] = rng.integers(0, len(self.random_variants), size=int(outside.sum()))
+            pick = rng.integers(0, self.random_variants.shape[1], size=len(rows))
+            batch["images"][rows] = self.random_variants[slots, pick].astype(np.float32)
+            batch["labels"][rows] = self.prop.labels[slots]
+            batch["masks"][rows] = self.prop.grid[slots]
         return batch
 
     def loss(self, clf, batch):
@@ -132,7 +154,6 @@ class FilterPenalty(Method):
     letter = ""
     description = "the filters firing inside the masks penalised on every image"
     DEFAULTS = {"lam": 1.0}
-    whole_train = "propagates the masks over the whole training split"
 
     @classmethod
     def check_params(cls, params):

@@ -4,7 +4,8 @@ from its records (``"data": {"stream": true}``), at 224×224×3 and two data set
 Builds two image-folder data sets of random shapes (4 classes; the training split at
 each size, the same 64 val and 64 test images) in a temporary folder, converts them
 through the ``image_folder`` data set, then runs a short retraining (``continued`` and
-``pas``, 20 iterations of 30 random + 2 masked images) once per size and mode, each in a
+``pas`` by default, ``--methods`` for others such as ``swap``; 20 iterations of 30
+random + 2 masked images) once per size and mode, each in a
 fresh Python process so that its peak resident memory (``ru_maxrss``) is its own. A
 second pair of modes measures the mask tool's and ``select_tool.auto``'s access: a
 whole-split scan (probabilities of every training image, CAMs of 64) with the split in
@@ -88,7 +89,7 @@ def write_folder(root: Path, n_train: int, seed: int = 0) -> Path:
 
 
 def run_once(*, root: Path, data_root: Path, run_dir: Path, stream: bool, iterations: int,
-             shuffle_buffer: int) -> dict:
+             shuffle_buffer: int, methods: tuple[str, ...] = ("continued", "pas")) -> dict:
     """One retraining in this process; the peak memory is this process's.
 
     Returns:
@@ -117,7 +118,7 @@ def run_once(*, root: Path, data_root: Path, run_dir: Path, stream: bool, iterat
     cfg = from_dict(RetrainConfig, {
         "name": run_dir.name, "selection": "unused", "iterations": iterations, "eval_every": iterations,
         "batch": {"random": 30, "selected": 2}, "data": {"stream": stream, "shuffle_buffer": shuffle_buffer},
-        "methods": [{"name": "continued"}, {"name": "pas"}], "stopping": {"on": "val"},
+        "methods": [{"name": m} for m in methods], "stopping": {"on": "val"},
         "counterfactual_val": False, "overlays": False, "save_models": False}, source="bench_stream")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
@@ -250,6 +251,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs per size and mode (peak memory varies a little)")
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--shuffle-buffer", type=int, default=1024)
+    parser.add_argument("--methods", default="continued,pas",
+                        help="comma-separated retraining methods (e.g. continued,pas,swap: swap holds the "
+                             "propagation's bank of swapped images when streaming)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child run: JSON of run_once's arguments
     args = parse_command_line(parser, argv)
     if args.one:
@@ -279,7 +283,8 @@ def main(argv=None) -> int:
                 spec["mapped"] = mode == "scan-mapped"
             else:
                 spec.update(run_dir=str(tmp / "runs" / f"{n}_{mode}_{k}"), stream=mode == "stream",
-                            iterations=args.iterations, shuffle_buffer=args.shuffle_buffer)
+                            iterations=args.iterations, shuffle_buffer=args.shuffle_buffer,
+                            methods=[m.strip() for m in args.methods.split(",") if m.strip()])
             proc = subprocess.run([sys.executable, "-m", "exp_scripts.bench_stream", "--one", json.dumps(spec)],
                                   capture_output=True, text=True, check=False)
             if proc.returncode != 0:
@@ -289,7 +294,7 @@ def main(argv=None) -> int:
     retrain = [r for r in rows if not r["mode"].startswith("scan-")]
     scans = [r for r in rows if r["mode"].startswith("scan-")]
     if retrain:
-        print(f"retraining: continued + pas, {args.iterations} iterations each, batch 30 random + 2 masked, "
+        print(f"retraining: {' + '.join(m.strip() for m in args.methods.split(','))}, {args.iterations} iterations each, batch 30 random + 2 masked, "
               f"shuffle buffer {args.shuffle_buffer}; {EVAL_IMAGES} val and {EVAL_IMAGES} test images")
         print(table(retrain))
     if scans:

@@ -12,7 +12,8 @@ Writes, under ``--out``:
   weights=None), GlobalAveragePooling2D, Dropout, Dense(3, softmax)])`` trained with
   ``model.fit`` the usual way (the user's step, not this tool's);
 * ``import.json`` (train config: ``init_from: {"model": ...}``, ``eval_only``) and
-  ``retrain.json`` (retraining config reading ``sel/selection.json``).
+  ``retrain.json`` (retraining config reading ``sel/selection.json``: ``continued``,
+  ``pas`` and the recommended ``swap``, on batches streamed from the records).
 
 Then follow "Your own model" in the README. Prints the folder last.
 """
@@ -126,8 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "name": "own_demo",
         "selection": "sel/selection.json",
         "heldout_selection": "sel/heldout_selection.json",
-        "methods": [{"name": "continued"}, {"name": "pas"}, {"name": "pasa"}, {"name": "rrr"}],
+        "methods": [{"name": "continued"}, {"name": "pas"}, {"name": "swap"}],
         "iterations": 12, "batch": {"random": 11, "selected": 5}, "eval_every": 6,
+        "data": {"stream": True, "shuffle_buffer": 64},
         "learning_rate": 0.001, "seed": 0, "output_dir": str(out / "backprops"),
         "freeze": {"up_to": None, "batch_norm": "inference"},
     }, indent=2), encoding="utf-8")

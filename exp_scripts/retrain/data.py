@@ -312,7 +312,7 @@ class _Quality:
 def propagate_selection(clf, data: RetrainData, *, top: int = 8, min_share: float = 0.0,
                         threshold: float = 0.8, min_recall: float = 0.95, c: float = 1.0,
                         pixels: str = "auto", pixel_threshold: float = 0.5, seed: int = 0,
-                        batch_size: int = 256, masks: np.ndarray | None = None, bank: int = 1000) -> Propagated:
+                        batch_size: int = 256, masks: np.ndarray | None = None, bank: int = 500) -> Propagated:
     """Marks the regions of every other training image that look, to the model, like the
     regions under the expert's masks (``classification_models.propagation.CellClassifier``,
     probability above a threshold: ``threshold`` lowered until ``min_recall`` of the

@@ -25,6 +25,7 @@ so an interrupted run resumes. The report (``exp_scripts.suite_report``) goes to
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -304,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--optimizer", default=None, choices=["adam", "sgd"])
     parser.add_argument("--stop", default=None, choices=["val_swap", "val", "none"],
                         help="early stopping criterion (default: the retraining config's, val_swap)")
+    parser.add_argument("--propagation", action="append", default=[], metavar="KEY=VALUE",
+                        help="a propagation parameter of the retraining config, repeatable (e.g. pixel_threshold=0.7)")
     parser.add_argument("--tag", default=None, help="variant name of an investigation (default: from the options)")
     parser.add_argument("--hard-case", action="store_true",
                         help=f"the hard-case budget: continued and swap, a fixed {HARD_ITERATIONS} iterations without "
@@ -353,7 +356,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  ("warmup", args.warmup), ("optimizer", args.optimizer)) if v is not None}
     if args.stop is not None:
         retrain["stopping"] = {"on": args.stop}
-    tag = args.tag or ("-".join(f"{k}{v['on'] if k == 'stopping' else v}" for k, v in retrain.items()) or "main")
+    tag_parts = [f"{k}{v['on'] if k == 'stopping' else v}" for k, v in retrain.items()]
+    if args.propagation:
+        retrain["propagation"] = {}
+        for item in args.propagation:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UserError(f"--propagation: expected KEY=VALUE, got '{item}'")
+            try:
+                retrain["propagation"][key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                retrain["propagation"][key.strip()] = value
+            tag_parts.append(f"{key.strip()}{value}")
+    tag = args.tag or ("-".join(tag_parts) or "main")
     if args.methods and tag == "main":
         raise UserError("--methods changes the comparison: give the variant a --tag")
     data_dir = Path(args.data) if args.data else results_root() / "suite_data"

@@ -120,7 +120,7 @@ class Swap(Method):
             batch = self.assemble(positions, sel)
         if self.random_variants is None or self.params["random_share"] <= 0:
             return batch
-        marked = self.prop.marked[positions]
+        marked = (positions >= 0) & self.prop.marked[np.maximum(positions, 0)]
         swap = marked & (rng.random(len(positions)) < self.params["random_share"])
         if swap.any():
             rows = np.flatnonzero(swap)

@@ -61,6 +61,13 @@ def test_unknown_set_is_one_line(capsys):
     assert code == 2 and "--sets: unknown set 'nope'" in capsys.readouterr().err
 
 
+def test_a_propagation_override_must_be_key_value(capsys):
+    from common.cli import run_main
+
+    code = run_main(efficacy_suite.main, ["--propagation", "pixel_threshold", "--report-only"])
+    assert code == 2 and "--propagation: expected KEY=VALUE, got 'pixel_threshold'" in capsys.readouterr().err
+
+
 def test_investigations_table_lists_variants_beside_the_main_run(tmp_path):
     from common.io import atomic_write_json
 

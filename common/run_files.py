@@ -60,9 +60,7 @@ class Accuracy:
 
 
 @_frozen
-class CueScores:
-    """Behavioural reliance on the cue (``exp_scripts.retrain.metrics.cue_metrics``)."""
-
+class CueScores:  # behavioural reliance on the cue (exp_scripts.retrain.metrics.cue_metrics)
     n: int
     flip_rate: float
     delta_p_true: float
@@ -125,10 +123,12 @@ class Best:
 
 
 @_frozen
-class Iterations:
+class Iterations:  # steps run of max; the kept checkpoint; how the run ended (runner.end_of_run)
     run: int
     max: int
     best: Optional[Best]
+    ce_drop: Optional[float] = None
+    still_learning: Optional[bool] = None
 
 
 @_frozen

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from common.errors import UserError
 from exp_scripts.retrain.data import RetrainData, compose_indices, masked_set_from_items
-from exp_scripts.retrain.loop import Stopping, ce_still_falls, clone_classifier, make_optimizer, run_loop
+from exp_scripts.retrain.loop import (LoopResult, Stopping, ce_still_falls, clone_classifier, end_of_run, make_optimizer,
+                                      run_loop)
 from exp_scripts.retrain.methods import REGISTRY, get_method
 from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
 
@@ -99,6 +100,24 @@ def test_a_falling_training_loss_holds_off_the_stop():
     assert not ce_still_falls([1.3, 1.2, 1.0], patience=4, min_drop=0.05)
     # only the last `patience` iterations count: an early fall is forgotten
     assert not ce_still_falls([9.0, 5.0, 0.1, 0.1, 0.1, 0.1], patience=4, min_drop=0.05)
+
+
+def test_end_of_run_says_whether_the_method_was_still_learning():
+    from common.run_files import HistoryRow
+
+    def result(ce, best_iteration):
+        rows = [HistoryRow(iteration=i + 1, total=c, ce=c, penalty=0.0) for i, c in enumerate(ce)]
+        best = {"on": "val_swap", "iteration": best_iteration, "score": 0.7, "restored": True}
+        return LoopResult(step_seconds=0.1, history=rows, iterations_run=len(ce), best=best)
+
+    falling = [2.0] * 4 + [1.5] * 2 + [1.25] * 2  # last 4: halves 1.5 and 1.25
+    end = end_of_run(result(falling, 8), iterations=8, window=4, min_drop=0.05)
+    assert end.ce_drop == 0.25 and end.still_learning is True and end.best.iteration == 8 and end.max == 8
+    # stopped early, or the loss flat, or the best check long ago: not still learning
+    assert end_of_run(result(falling, 8), iterations=10, window=4, min_drop=0.05).still_learning is False
+    assert end_of_run(result([1.0] * 8, 8), iterations=8, window=4, min_drop=0.05).still_learning is False
+    assert end_of_run(result(falling, 3), iterations=8, window=4, min_drop=0.05).still_learning is False
+    assert end_of_run(result(falling[:3], 3), iterations=3, window=4, min_drop=0.05).ce_drop is None
 
 
 def test_early_stopping_keeps_the_best_scoring_weights(env):

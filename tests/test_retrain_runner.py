@@ -164,3 +164,20 @@ def test_reversed_cue_is_flagged_before_the_verdict(real_runs):
     assert lines[-2] == warnings[0] and lines[-1].startswith("Verdict: best feedback method pasa reaches test 0.300")
     # a method that ignores the cue (both about equal) is not flagged
     assert reversed_cue_warnings(with_accuracy(summary, "pasa", val=0.96, val_swap=0.97)) == []
+
+
+def test_a_method_still_learning_at_the_last_iteration_is_flagged(real_runs):
+    from dataclasses import replace
+
+    from exp_scripts.retrain.outputs import comparison_table, still_learning_warnings
+
+    real = load_summary(real_runs.retrain)
+    assert still_learning_warnings(real) == []  # a short real run: nothing to flag
+    m = real.methods["pasa"]
+    its = replace(m.iterations, ce_drop=0.21, still_learning=True)
+    summary = replace(real, methods={**real.methods, "pasa": replace(m, iterations=its)})
+    best = its.best.iteration if its.best else its.run
+    want = (f"Warning: pasa used all {its.max} iterations and was still learning (training loss down 0.21 over "
+            f"the last iterations, best checkpoint at {best}): raise iterations.")
+    assert still_learning_warnings(summary) == [want]
+    assert want in comparison_table(summary, {}).splitlines()

@@ -27,7 +27,7 @@ from classification_models.training import WarmUp, make_optimizer  # noqa: F401 
 from classification_models.training import first_nonfinite_weight
 from common.errors import UserError
 from common.logs import progress_bars
-from common.run_files import HistoryRow, append_history
+from common.run_files import Best, HistoryRow, Iterations, append_history
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +67,23 @@ class Stopping:
     min_ce_drop: float | None = None
 
 
-def ce_still_falls(ce: list[float], *, patience: int, min_drop: float | None) -> bool:
-    """Whether the training cross-entropy ``ce`` (one value per iteration so far) fell by
-    more than ``min_drop`` between the two halves of the last ``patience`` iterations —
-    a model still learning on its training batches while the validation score has not
-    moved by ``min_delta`` yet (a slow climb). False with ``min_drop`` None or fewer
-    than ``patience`` iterations."""
+def ce_drop(ce: list[float], *, patience: int) -> float | None:
+    """How far the training cross-entropy ``ce`` (one value per iteration so far) fell
+    between the two halves of the last ``patience`` iterations (mean of the earlier half
+    minus mean of the recent one); None with fewer than ``patience`` iterations."""
     half = patience // 2
-    if min_drop is None or half < 1 or len(ce) < 2 * half:
-        return False
-    earlier = statistics.fmean(ce[-2 * half:-half])
-    recent = statistics.fmean(ce[-half:])
-    return earlier - recent > min_drop
+    if half < 1 or len(ce) < 2 * half:
+        return None
+    return statistics.fmean(ce[-2 * half:-half]) - statistics.fmean(ce[-half:])
+
+
+def ce_still_falls(ce: list[float], *, patience: int, min_drop: float | None) -> bool:
+    """Whether the training cross-entropy fell by more than ``min_drop`` over the last
+    ``patience`` iterations (``ce_drop``) — a model still learning on its training
+    batches while the validation score has not moved by ``min_delta`` yet (a slow
+    climb). False with ``min_drop`` None or fewer than ``patience`` iterations."""
+    drop = None if min_drop is None else ce_drop(ce, patience=patience)
+    return drop is not None and drop > min_drop
 
 
 class Diverged(UserError):
@@ -230,3 +235,17 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     return LoopResult(step_seconds=float(statistics.median(timed)), history=history, iterations_run=it,
                       best=None if watch is None else {**best, "restored": bool(stopping.restore_best)},
                       batch_seconds=float(statistics.median(drawn)))
+
+
+def end_of_run(res: LoopResult, *, iterations: int, window: int, min_drop: float) -> Iterations:
+    """Steps run of ``iterations``, the kept checkpoint and how the run ended: the training
+    cross-entropy's fall over the last ``window`` iterations (``ce_drop``) and whether
+    the method was still learning when the iterations ran out — every iteration used,
+    that fall above ``min_drop`` and (with early stopping) its best check within the
+    window — which says to raise ``iterations``."""
+    drop = ce_drop([r.ce for r in res.history if r.ce is not None], patience=window)
+    best = None if res.best is None else Best(**res.best)
+    recent = best is None or best.iteration > res.iterations_run - window
+    still = drop is not None and res.iterations_run == iterations and drop > min_drop and recent
+    return Iterations(run=res.iterations_run, max=iterations, best=best,
+                      ce_drop=None if drop is None else round(drop, 4), still_learning=still)

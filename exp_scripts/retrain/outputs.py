@@ -120,7 +120,7 @@ def comparison_table(summary: RetrainSummary, extras: dict) -> str:
     lines = [markdown_table(["method", "train", "val", "test", "Δtest", "cue flips (test)", "energy sel.",
                              "energy held-out", "energy pred. held-out", "p_true sel.", "iterations (kept)", "step s",
                              "× continued"], rows).rstrip()]
-    warnings = reversed_cue_warnings(summary)
+    warnings = reversed_cue_warnings(summary) + still_learning_warnings(summary)
     line = verdict(summary)
     return ("\n".join(lines) + "\n" + "".join(f"\n{w}\n" for w in warnings)
             + (f"\n{line}\n" if line else ""))
@@ -144,6 +144,16 @@ def reversed_cue_warnings(summary: RetrainSummary, gap: float = 0.3) -> list[str
                        f"{acc.val_swap:.3f} with it swapped to another class's): its cue-swapped training made "
                        "the cue anti-correlated with the label; do not trust its val-swap score.")
     return out
+
+
+def still_learning_warnings(summary: RetrainSummary) -> list[str]:
+    """One line per method that used every iteration while still learning (its training
+    loss still falling, its best check among the last ones): more iterations would
+    likely help (``runner.end_of_run``)."""
+    return [f"Warning: {key} used all {m.iterations.max} iterations and was still learning (training loss down "
+            f"{m.iterations.ce_drop:.2f} over the last iterations, best checkpoint at "
+            f"{m.iterations.best.iteration if m.iterations.best else m.iterations.run}): raise iterations."
+            for key, m in summary.methods.items() if m.iterations.still_learning]
 
 
 def verdict(summary: RetrainSummary) -> str | None:

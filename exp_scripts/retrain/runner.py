@@ -21,15 +21,15 @@ from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
 from common.paths import resolve_relative
-from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, BeforeAfter, Best, ChangedCounts,
-                              CueChange, CueScores, DatasetSpec, Energy, Explanation, ExplanationScores, Failure,
-                              Iterations, MethodInfo, MethodSummary, PerImageEnergy, Probabilities, RetrainSummary,
-                              RunInfo, StoppingInfo, Trainable, ValSwap, write_file)
+from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, BeforeAfter, ChangedCounts, CueChange,
+                              CueScores, DatasetSpec, Energy, Explanation, ExplanationScores, Failure, MethodInfo,
+                              MethodSummary, PerImageEnergy, Probabilities, RetrainSummary, RunInfo, StoppingInfo,
+                              Trainable, ValSwap, write_file)
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
-from exp_scripts.retrain.loop import Diverged, Stopping, clone_classifier, make_optimizer, run_loop
+from exp_scripts.retrain.loop import Diverged, Stopping, clone_classifier, end_of_run, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
                                          fetch_shown, split_images, swap_set, test_view)
@@ -325,8 +325,8 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
                 idx: Probabilities(before=sel_before["probs"][j].tolist(), after=sel_after["probs"][j].tolist())
                 for j, idx in enumerate(selected.indices)},
             step_seconds=res.step_seconds,
-            iterations=Iterations(run=res.iterations_run, max=cfg.iterations,
-                                  best=None if res.best is None else Best(**res.best)),
+            iterations=end_of_run(res, iterations=cfg.iterations, window=cfg.stopping.patience,
+                                  min_drop=cfg.stopping.min_ce_drop),
             changed_test=None if test_changes is None else ChangedCounts(**{k: len(v) for k, v in test_changes.items()}),
         )
         save_cams(mdir / CAMS_FILE, cam_sets)

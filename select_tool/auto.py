@@ -17,7 +17,7 @@ and the selection path last. Logic: ``select_tool.auto_select``.
 
 ``--propagate SELECTION`` instead extends an expert's selection to the other training
 images (the cells whose last-conv activations look, to the model, like the masked
-ones; ``exp_scripts.retrain.data.propagate_selection``) and writes them as a selection
+ones; ``exp_scripts.retrain.propagate.propagate_selection``) and writes them as a selection
 whose items say ``propagated``; written into the mask tool's session folder as
 ``suggested_masks`` they show as suggestions to accept (Y) or fix.
 """

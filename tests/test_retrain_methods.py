@@ -285,7 +285,7 @@ def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(en
     """``pixels: auto``: small masks are propagated as whole cells; masks covering most of
     their images (a painted background) pixel by pixel; ``never``/``always`` force it.
     The counterfactual validation copy uses the same propagator."""
-    from exp_scripts.retrain.data import counterfactual_split
+    from exp_scripts.retrain.propagate import counterfactual_split
 
     ds, clf, data = env
     small = data.propagated(clf)

@@ -103,6 +103,29 @@ def test_threshold_is_lowered_until_the_expert_cells_are_marked():
     assert calibrate_threshold(probability=prob, grid_masks=grid, start=0.8, min_recall=0.95) == pytest.approx(0.05)
 
 
+def test_leave_one_out_scores_each_masked_image_by_a_model_fit_on_the_others():
+    from classification_models.propagation import CellClassifier, leave_one_out_probability
+
+    # 4 images of 2×2 cells, 3 filters: the masked cell fires filter 0, except on image 3,
+    # where it fires filter 2 and some of filter 1 (a cue that looks different there);
+    # unmasked cells fire filter 1
+    acts = np.zeros((4, 2, 2, 3))
+    acts[..., 1] = 3.0
+    grid = np.zeros((4, 2, 2))
+    grid[:, 0, 0] = 1.0
+    acts[:, 0, 0] = [3.0, 0.0, 0.0]
+    acts[3, 0, 0] = [0.0, 1.5, 3.0]
+    inside = CellClassifier(activations=acts, grid_masks=grid).probability(acts)
+    held_out = leave_one_out_probability(activations=acts, grid_masks=grid)
+    # fit without image 3, its masked cell looks like nothing masked: far less probable
+    assert held_out[3, 0, 0] < 0.5 < inside[3, 0, 0]
+    # the others are scored by models that saw three images like them: still marked
+    assert (held_out[:3, 0, 0] > 0.5).all() and (held_out[:, 1:, :] < 0.5).all()
+    # a single image has no other to fit on: its in-sample probabilities
+    np.testing.assert_allclose(leave_one_out_probability(activations=acts[:1], grid_masks=grid[:1]),
+                               CellClassifier(activations=acts[:1], grid_masks=grid[:1]).probability(acts[:1]))
+
+
 def _striped(n, seed):
     """Backgrounds of class-like stripes (the cue) with a thin ring (the object) at a random
     place; the mask is everything but the ring, as an expert paints a background."""

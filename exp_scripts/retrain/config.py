@@ -86,7 +86,8 @@ class PropagationSpec:
     (masked against unmasked cells of the expert's images, inverse regularisation ``c``)
     gives a probability above the threshold. The threshold is ``threshold`` lowered (in
     steps of 0.05, down to 0.05) until the cell model marks at least ``min_recall`` of
-    the expert's own masked cells (0 keeps ``threshold``): a cue that covers most of the
+    the expert's own masked cells (0 keeps ``threshold``) — with ``calibrate:
+    "leave_one_out"`` each image scored by a model fit on the others: a cue that covers most of the
     image (a background) otherwise leaves strips of itself unmarked, and the model reads
     the cue from the strips. ``pixels``: masks drawn pixel by pixel
     (``PixelSegmenter``, probability above ``pixel_threshold``) instead of whole cells;
@@ -108,6 +109,7 @@ class PropagationSpec:
     top: int = field(default=8, metadata={"min": 1})
     min_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     bank: int = field(default=500, metadata={"min": 1})
+    calibrate: str = field(default="in_sample", metadata={"choices": ("in_sample", "leave_one_out")})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,8 @@ from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, B
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
 from exp_scripts.retrain.config import RetrainConfig
-from exp_scripts.retrain.data import MaskedSet, RetrainData, counterfactual_split, masked_set_from_items
+from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
+from exp_scripts.retrain.propagate import counterfactual_split
 from exp_scripts.retrain.loop import Diverged, Stopping, clone_classifier, end_of_run, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,

@@ -18,7 +18,7 @@ every point holds the swept key(s) (``lambda``, ``n_masks`` or ``B``/``th``),
 (``python -m plot_utils.figures sweep sweep_lambda.json --x lambda --log-x``).
 The best candidate is the highest accuracy on the cue-swapped validation images
 (``val_swap_accuracy``: the validation images' propagated cue cells swapped with another
-class's, see ``exp_scripts.retrain.data.counterfactual_split``) when the run has them,
+class's, see ``exp_scripts.retrain.propagate.counterfactual_split``) when the run has them,
 else the highest validation accuracy; ties go to the earlier candidate in the listed
 order. Plain validation accuracy cannot see a shortcut being removed when the
 validation split carries the same shortcut as the training split (the usual case);

@@ -8,7 +8,7 @@ cue into an anti-cue ("this is class B's background, so not B"), which a model l
 as readily as the cue itself — changing what
 the data says instead of penalising what the model looks at. With ``propagate`` the
 expert's masks are first extended to the training images where the same last-conv
-filters fire (``exp_scripts.retrain.data.propagate_selection``) and the random images
+filters fire (``exp_scripts.retrain.propagate.propagate_selection``) and the random images
 of every batch that carry a propagated mask are swapped too. ``penalty`` adds PAS or
 PASA on the swapped images' masks.
 

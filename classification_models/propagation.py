@@ -226,16 +226,17 @@ class PixelSegmenter:
         return prob
 
 
-def leave_one_out_probability(*, activations, grid_masks, c: float = 1.0) -> np.ndarray:
+def leave_one_out_probability(*, activations, grid_masks, c: float = 1.0, in_sample=None) -> np.ndarray:
     """``[S, h, w]`` each masked image's cell probabilities from a ``CellClassifier`` fit
-    on the other ``S - 1`` images (the in-sample probabilities for an image whose fold
-    cannot be fit, and with a single image). A threshold calibrated on these holds on
-    images the model has not seen; the in-sample ones are overconfident when the masks
-    are few and thin."""
+    on the other ``S - 1`` images (the in-sample probabilities — ``in_sample`` when the
+    caller has them, else from a model fit on all — for an image whose fold cannot be
+    fit, and with a single image). A threshold calibrated on these holds on images the
+    model has not seen; the in-sample ones are overconfident when the masks are few and
+    thin."""
     a = np.asarray(activations)
     m = np.asarray(grid_masks)
-    full = CellClassifier(activations=a, grid_masks=m, c=c)
-    out = full.probability(a)
+    out = np.array(in_sample if in_sample is not None
+                   else CellClassifier(activations=a, grid_masks=m, c=c).probability(a), np.float64)
     for i in range(len(a) if len(a) > 1 else 0):
         rest = np.arange(len(a)) != i
         try:
@@ -288,11 +289,33 @@ def grid_to_image(grid_masks, *, size: tuple[int, int]) -> np.ndarray:
     return np.where(g[:, rows][:, :, cols], 255, 0).astype(np.uint8)
 
 
+class PixelQuality:
+    """Pixel precision and recall of predicted masks against ground-truth masks, pooled
+    over images and accumulated image by image (a split read in chunks)."""
+
+    def __init__(self):
+        self.tp = self.predicted = self.truth = self.n_images = self.n_marked = 0
+
+    def add(self, predicted, truth) -> None:
+        """One image's ``[H, W]`` masks (nonzero = masked)."""
+        p, t = np.asarray(predicted) > 0, np.asarray(truth) > 0
+        self.tp += int((p & t).sum())
+        self.predicted += int(p.sum())
+        self.truth += int(t.sum())
+        self.n_images += 1
+        self.n_marked += int(p.any())
+
+    def result(self) -> dict:
+        """``{"precision", "recall", "n_images", "n_marked"}`` (None for a ratio without a denominator)."""
+        return {"precision": self.tp / self.predicted if self.predicted else None,
+                "recall": self.tp / self.truth if self.truth else None,
+                "n_images": self.n_images, "n_marked": self.n_marked}
+
+
 def precision_recall(*, predicted, truth) -> dict:
-    """Pixel precision and recall of predicted masks against ground-truth masks (pooled
-    over images) -> ``{"precision", "recall", "n_images", "n_marked"}``."""
-    p = np.asarray(predicted) > 0
-    t = np.asarray(truth) > 0
-    tp = float((p & t).sum())
-    return {"precision": tp / p.sum() if p.sum() else None, "recall": tp / t.sum() if t.sum() else None,
-            "n_images": int(len(p)), "n_marked": int(p.any(axis=(1, 2)).sum())}
+    """Pixel precision and recall of predicted masks ``[N, H, W]`` against ground-truth
+    masks (pooled over images) -> ``{"precision", "recall", "n_images", "n_marked"}``."""
+    quality = PixelQuality()
+    for p, t in zip(predicted, truth):
+        quality.add(p, t)
+    return quality.result()

@@ -158,7 +158,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     step = clf.make_train_step(method.loss, optimizer)
     rng = np.random.default_rng(seed)
     sel = method.ctx.selected
-    times, batch_times, history = [], [], []
+    times, batch_times, history, ces = [], [], [], []
 
     def accuracy(xy) -> float:
         return float((clf.predict_proba(xy[0]).argmax(1) == xy[1]).mean())
@@ -196,6 +196,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                     append_history(history_path, HistoryRow(iteration=it, stopped=message))
                 raise Diverged(message, method=method.label, iteration=it)
             row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
+            ces.append(row["ce"])
             if len(sel):
                 p = clf.predict_proba(sel.images)
                 row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
@@ -222,8 +223,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                     if stopping.restore_best:
                         best_weights = clf.model.get_weights()
                 elif (it - best["iteration"] >= stopping.patience and it >= stopping.start_from
-                      and not ce_still_falls([r.ce for r in history], patience=stopping.patience,
-                                             min_drop=stopping.min_ce_drop)):
+                      and not ce_still_falls(ces, patience=stopping.patience, min_drop=stopping.min_ce_drop)):
                     log.info("  %s: stopped at iteration %d: %s accuracy has not improved on %.3f (iteration %d) "
                              "for %d iterations", method.label, it, stopping.on, best["score"], best["iteration"],
                              it - best["iteration"])

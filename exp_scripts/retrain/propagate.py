@@ -102,29 +102,6 @@ class Propagated:
         return out
 
 
-class _Quality:
-    """Pixel precision / recall of propagated masks against ground truth, pooled over
-    images and accumulated chunk by chunk (``classification_models.propagation.precision_recall``)."""
-
-    def __init__(self):
-        self.tp = self.predicted = self.truth = self.n_images = self.n_marked = 0
-
-    def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
-        p, t = predicted > 0, truth > 0
-        self.tp += int((p & t).sum())
-        self.predicted += int(p.sum())
-        self.truth += int(t.sum())
-        self.n_images += 1
-        self.n_marked += int(p.any())
-
-    def result(self) -> dict | None:
-        if not self.n_images:
-            return None
-        return {"precision": self.tp / self.predicted if self.predicted else None,
-                "recall": self.tp / self.truth if self.truth else None,
-                "n_images": self.n_images, "n_marked": self.n_marked}
-
-
 def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
                         threshold: float = 0.8, min_recall: float = 0.95, c: float = 1.0,
                         pixels: str = "auto", pixel_threshold: float = 0.5, seed: int = 0,
@@ -147,7 +124,7 @@ def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
     images at a time and never held whole: every image's mark is kept (``marked``), but
     the images and masks only of a seeded random sample of at most ``bank`` marked
     images (reservoir sampling), so memory does not grow with the split."""
-    from classification_models.propagation import (CellClassifier, PixelSegmenter, calibrate_threshold,
+    from classification_models.propagation import (CellClassifier, PixelQuality, PixelSegmenter, calibrate_threshold,
                                                    leave_one_out_probability, rank_filters)
 
     sel = data.selected
@@ -160,7 +137,7 @@ def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
                            min_share=min_share)
     cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=c)
     prob_sel = cells_model.probability(acts_sel)
-    held_out = (leave_one_out_probability(activations=acts_sel, grid_masks=grid_sel, c=c)
+    held_out = (leave_one_out_probability(activations=acts_sel, grid_masks=grid_sel, c=c, in_sample=prob_sel)
                 if calibrate == "leave_one_out" else prob_sel)
     threshold = calibrate_threshold(probability=held_out, grid_masks=grid_sel, start=threshold, min_recall=min_recall)
     area = float((sel_masks > 0).mean())
@@ -172,7 +149,7 @@ def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
     indices, labels = data.dataset.index_table("train")
     selected_idx = {str(i) for i in sel.indices}
     truth_known = getattr(data.dataset, "has_ground_truth_masks", False)
-    quality = _Quality()
+    quality = PixelQuality()
     marked = np.zeros(len(indices), bool)
     kept: list[tuple[int, np.ndarray, np.ndarray | None]] = []  # (position, mask, image) of the bank
     rng = np.random.default_rng(seed + 101)
@@ -206,7 +183,7 @@ def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
     kept_masks = np.stack([e[1] for e in kept]) if kept else np.zeros((0, h, w), np.uint8)
     return Propagated(positions=keep, indices=np.asarray([str(indices[p]) for p in keep]),
                       labels=np.asarray(labels, np.int64)[keep], masks=kept_masks, grid=data.to_grid(kept_masks),
-                      filters=ranking.chosen, share=ranking.share, quality=quality.result(), propagator=propagator,
+                      filters=ranking.chosen, share=ranking.share, quality=quality.result() if quality.n_images else None, propagator=propagator,
                       marked=marked,
                       images=(np.stack([e[2] for e in kept]) if kept else np.zeros((0,) + tuple(data.dataset.image_shape),
                                                                                     np.uint8))

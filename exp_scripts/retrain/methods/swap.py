@@ -94,8 +94,6 @@ class Swap(Method):
         if has_prop:
             self.random_variants = variants(prop_images, prop.masks, prop.labels, n_pool + np.arange(len(prop.positions)))
             self.slot[prop.positions] = np.arange(len(prop.positions))
-            if self.ctx.streaming:
-                self.position = {str(i): p for p, i in enumerate(self.ctx.dataset.index_table("train")[0])}
         h, w, kk = self.ctx.grid
         self.lam = self.params["lam_scale"] * thesis_pas_lambda(h=h, w=w, k=kk)
 
@@ -113,14 +111,14 @@ class Swap(Method):
         the batch is the same while only the bank is held in memory."""
         if self.ctx.streaming:
             batch = super().sample_batch(rng)
-            positions = np.asarray([self.position.get(str(i), -1) for i in self.streamed_indices]
+            positions = np.asarray([self.ctx.dataset.locate(i)[1] for i in self.streamed_indices]
                                    if self.random_variants is not None else [], np.int64)
         else:
             positions, sel = self.sample_positions(rng)
             batch = self.assemble(positions, sel)
         if self.random_variants is None or self.params["random_share"] <= 0:
             return batch
-        marked = (positions >= 0) & self.prop.marked[np.maximum(positions, 0)]
+        marked = self.prop.marked[positions]
         swap = marked & (rng.random(len(positions)) < self.params["random_share"])
         if swap.any():
             rows = np.flatnonzero(swap)

@@ -141,8 +141,7 @@ class Classifier:
     def head_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """Dense kernel ``W [K, C]`` and bias ``[C]`` as NumPy (pooled heads only)."""
         kernel = np.asarray(self.cam_kernel("the CAM head weights")).astype(np.float32)
-        bias = (np.asarray(self._logits.bias) if self._logits.use_bias
-                else np.zeros((self.num_classes,), np.float32))
+        bias = np.asarray(self._logits.bias) if self._logits.use_bias else np.zeros((self.num_classes,), np.float32)
         return kernel, bias
 
     def describe(self) -> dict:
@@ -212,10 +211,10 @@ class Classifier:
             yield batch
 
     def predict_proba(self, images, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``[N, C]`` for an image array ``[N,H,W,C]`` or a batched tf.data."""
+        """Class probabilities ``[N, C]`` of an array ``[N,H,W,C]`` or a batched tf.data (compiled pass)."""
         import tensorflow as tf
 
-        outs = [tf.nn.softmax(self.forward(b, training=False)[1]).numpy() for b in self._batches(images, batch_size)]
+        outs = [tf.nn.softmax(self._predict_logits(b)).numpy() for b in self._batches(images, batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0, self.num_classes), np.float32)
 
     def cams(self, images, classes=None, upsample: bool = True, batch_size: int = 64,
@@ -256,11 +255,8 @@ class Classifier:
 
             self._cam_fn = cam_fn
         all_classes = classes is None
-        per_image = None
-        if not all_classes:
-            per_image = np.asarray(classes, np.int32)
-        probs, maps, acts = [], [], []
-        seen = 0
+        per_image = None if all_classes else np.asarray(classes, np.int32)
+        probs, maps, acts, seen = [], [], [], 0
         n_batches = -(-len(images) // batch_size) if isinstance(images, np.ndarray) else None  # a bar for a split
         for batch in tqdm(self._batches(images, batch_size), total=n_batches, desc="CAMs", unit="batch", leave=False,
                           disable=not progress_bars(log) or (n_batches is not None and n_batches <= 4)):
@@ -273,7 +269,11 @@ class Classifier:
                 cls = tf.constant(per_image[seen:seen + n])
             a, p, m = self._cam_fn(tf.cast(batch, tf.float32), cls, all_classes, upsample, return_activations)
             probs.append(p.numpy())
-            maps.append(m.numpy())
+            if n_batches is None:
+                maps.append(m.numpy())
+            else:  # a split: one array filled in place, no second copy to concatenate
+                maps = maps or [np.empty((len(images),) + tuple(m.shape[1:]), np.float32)]
+                maps[0][seen:seen + n] = m.numpy()
             if return_activations:
                 acts.append(a.numpy())
             seen += n
@@ -283,7 +283,7 @@ class Classifier:
             raise UserError("no images to compute CAMs for")
         return CamBatch(
             probs=np.concatenate(probs),
-            cams=np.concatenate(maps),
+            cams=maps[0] if n_batches is not None else np.concatenate(maps),
             activations=np.concatenate(acts) if return_activations else None,
         )
 
@@ -340,7 +340,7 @@ class Classifier:
             probs.append(tf.nn.softmax(self._predict_logits(images)).numpy())
             labels.append(y.numpy())
         if not probs:
-            return self.report_from_probs(np.zeros((0, self.num_classes), np.float32), np.zeros((0,), np.int64))
+            probs, labels = [np.zeros((0, self.num_classes), np.float32)], [np.zeros((0,), np.int64)]
         return self.report_from_probs(np.concatenate(probs), np.concatenate(labels))
 
     def _predict_logits(self, images):

@@ -286,3 +286,36 @@ def test_counterfactual_selection_prefers_the_model_that_ignores_the_cue():
     assert rows[0]["val_swap_accuracy"] == 0.0 and rows[1]["val_swap_accuracy"] == 1.0
     assert selection_key(rows) == "val_swap_accuracy" and best_row(rows)["lambda"] == 10.0
     assert best_row([{k: v for k, v in r.items() if k != "val_swap_accuracy"} for r in rows])["lambda"] == 0.1
+
+
+def test_the_held_out_check_scores_the_propagated_masks_and_warns_when_they_miss_the_cue(caplog):
+    """The propagator's masks on the held-out masked images against the expert's masks
+    there: half of each cue patch found -> recall 0.5 and a warning naming the share."""
+    import logging
+    import types
+
+    from exp_scripts.retrain.data import MaskedSet
+    from exp_scripts.retrain.propagate import heldout_check
+
+    x, y, m, _ = _images(6)
+    half = m.copy()
+    half[:, :, 2:] = 0  # the left half of every 4×4 patch
+
+    class _Half:
+        def masks(self, clf, images):
+            assert images.shape == x.shape
+            return half
+
+    held = MaskedSet(indices=[f"test_{i}" for i in range(6)], images=x, labels=y, masks=m, cam_classes=y)
+    data = types.SimpleNamespace(heldout=held)
+    with caplog.at_level(logging.WARNING, logger="exp_scripts.retrain.propagate"):
+        q = heldout_check(None, data, _Half())
+    assert q["recall"] == 0.5 and q["precision"] == 1.0 and q["n_images"] == 6
+    assert "cover only 50 % of the expert's masked pixels on the 6 held-out" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="exp_scripts.retrain.propagate"):
+        assert heldout_check(None, data, _Half(), expert=False)["recall"] == 0.5  # a control: scored, no warning
+    assert caplog.text == ""
+    empty = types.SimpleNamespace(heldout=MaskedSet(indices=[], images=x[:0], labels=y[:0], masks=m[:0],
+                                                    cam_classes=y[:0]))
+    assert heldout_check(None, empty, _Half()) is None

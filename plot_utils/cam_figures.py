@@ -13,6 +13,57 @@ import numpy as np
 from plot_utils.figures import _plt
 
 
+def mosaic_figure(tiles, *, notes=None, col_titles=None, row_labels=None, title: str = "", tile_in: float = 1.5,
+                  note_lines: int = 1, bold_cols=None, title_size: int = 11):
+    """A grid of equally sized RGB tiles drawn as one image in one axes, with a note under
+    each tile, column titles above the first row and labels left of each row: a few text
+    artists instead of one axes per tile, so a 16 × 4 grid renders several times faster.
+
+    Args:
+        tiles: rows of uint8 ``[h, w, 3]`` tiles (None leaves a cell empty).
+        notes: the same rows of strings (a note under each tile), or None.
+        col_titles: a title per column, or None; ``bold_cols``: the columns titled in bold
+            (None: all).
+        row_labels: a label per row, or None.
+        tile_in: a tile's width in inches; ``note_lines``: lines of each note.
+    """
+    plt = _plt()
+    first = next(t for row in tiles for t in row if t is not None)
+    h, w = first.shape[:2]
+    px = w / tile_in  # mosaic pixels per inch
+    gap = max(2, int(round(0.08 * px)))
+    note_h = int(round((0.1 + 0.14 * note_lines) * px)) if notes is not None else gap
+    head = int(round(((0.42 if title else 0.05) + (0.3 if col_titles is not None else 0.0)) * px))
+    left = int(round((0.8 if row_labels is not None else 0.05) * px))
+    n_cols = max(len(row) for row in tiles)
+    height, width = head + len(tiles) * (h + note_h), left + n_cols * (w + gap)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    fig = plt.figure(figsize=(width / px, height / px))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.axis("off")
+    for r, row in enumerate(tiles):
+        y = head + r * (h + note_h)
+        for c, tile in enumerate(row):
+            if tile is None:
+                continue
+            x = left + c * (w + gap)
+            canvas[y - 1:y + h + 1, x - 1:x + w + 1] = 90  # a thin dark frame
+            canvas[y:y + h, x:x + w] = tile
+            if notes is not None and notes[r][c]:
+                ax.text(x + w / 2, y + h + 0.03 * px, notes[r][c], ha="center", va="top", fontsize=7)
+        if row_labels is not None:
+            ax.text(left - 0.08 * px, y + h / 2, row_labels[r], ha="right", va="center", fontsize=7)
+    for c, text in enumerate(col_titles or ()):
+        ax.text(left + c * (w + gap) + w / 2, head - 0.06 * px, text, ha="center", va="bottom",
+                fontsize=9, fontweight="bold" if bold_cols is None or c in bold_cols else "normal")
+    if title:
+        ax.text(width / 2, 0.08 * px, title, ha="center", va="top", fontsize=title_size)
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    return fig
+
+
 def cam_grid_figure(cams: dict, *, title: str = "", class_names: Sequence[str] | None = None, max_rows: int = 16):
     """One row per image: image | mask | CAM before | CAM after, with column titles, the
     image's index and true class, and the predicted class and its probability under
@@ -27,33 +78,25 @@ def cam_grid_figure(cams: dict, *, title: str = "", class_names: Sequence[str] |
     """
     from classification_models.cam import cam_overlay
 
-    plt = _plt()
     n = min(len(cams["labels"]), max_rows)
     names = list(class_names) if class_names else [str(c) for c in range(cams["probs_before"].shape[1])]
-    fig, axes = plt.subplots(n, 4, figsize=(7.2, 1.9 * n + 0.5), squeeze=False)
-    for col, head in enumerate(("image", "mask (red)", "CAM before", "CAM after")):
-        axes[0, col].set_title(head, fontsize=10, fontweight="bold", pad=14)
+    tiles, notes = [], []
     for r in range(n):
         img = np.asarray(cams["images"][r])
-        rgb = np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
+        rgb = _rgb(img)
         red = rgb.copy()
         m = np.asarray(cams["masks"][r]) > 0
         red[m] = (0.5 * red[m] + 0.5 * np.array([255, 0, 0])).astype(np.uint8)
         label = int(cams["labels"][r])
-        tiles = [rgb, red, cam_overlay(img, cams["cams_before"][r]), cam_overlay(img, cams["cams_after"][r])]
-        notes = [f"{cams['indices'][r]}", f"true: {names[label]}"]
+        tiles.append([rgb, red, cam_overlay(img, cams["cams_before"][r]), cam_overlay(img, cams["cams_after"][r])])
+        row = [f"{cams['indices'][r]}", f"true: {names[label]}"]
         for when in ("before", "after"):
             p = np.asarray(cams[f"probs_{when}"][r])
             pred = int(p.argmax())
-            notes.append(f"pred {names[pred]} ({p[pred]:.2f}), p_true {p[label]:.2f}")
-        for col, (tile, note) in enumerate(zip(tiles, notes)):
-            ax = axes[r, col]
-            ax.imshow(tile, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(note, fontsize=7)
-    _title(fig, title, 11)
-    return fig
+            row.append(f"pred {names[pred]} ({p[pred]:.2f})\np_true {p[label]:.2f}")
+        notes.append(row)
+    return mosaic_figure(tiles, notes=notes, col_titles=("image", "mask (red)", "CAM before", "CAM after"),
+                         title=title, tile_in=1.55, note_lines=2)
 
 
 def _title(fig, title: str, size: int) -> None:
@@ -86,7 +129,6 @@ def cam_strip_figure(cams: dict, along: dict, *, title: str = "", class_names: S
 
     from classification_models.cam import cam_overlay
 
-    plt = _plt()
     its = np.asarray(along["iterations"])
     kept = int(along["kept"])
     cols = np.unique(np.round(np.linspace(0, len(its) - 1, min(max_cols, len(its)))).astype(int))
@@ -94,25 +136,18 @@ def cam_strip_figure(cams: dict, along: dict, *, title: str = "", class_names: S
         cols = np.unique(np.append(cols, int(np.flatnonzero(its == kept)[0])))
     n = min(len(cams["labels"]), max_rows)
     names = list(class_names) if class_names else None
-    fig, axes = plt.subplots(n, len(cols), figsize=(1.45 * len(cols) + 0.6, 1.6 * n + 0.6), squeeze=False)
+    tiles, notes, labels = [], [], []
     for r in range(n):
         img = np.asarray(cams["images"][r])
         h, w = img.shape[:2]
         label = int(cams["labels"][r])
-        for c, t in enumerate(cols):
-            cam = cv2.resize(np.asarray(along["cams"][t][r], np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-            ax = axes[r, c]
-            ax.imshow(cam_overlay(img, cam), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(f"p_true {float(along['p_true'][t][r]):.2f}", fontsize=7)
-            if r == 0:
-                mark = " (kept)" if int(its[t]) == kept else ""
-                ax.set_title(f"it {int(its[t])}{mark}", fontsize=8, fontweight="bold" if mark else "normal")
-            if c == 0:
-                ax.set_ylabel(f"{cams['indices'][r]}\n{names[label] if names else label}", fontsize=7)
-    _title(fig, title, 10)
-    return fig
+        tiles.append([cam_overlay(img, cv2.resize(np.asarray(along["cams"][t][r], np.float32), (w, h),
+                                                  interpolation=cv2.INTER_LINEAR)) for t in cols])
+        notes.append([f"p_true {float(along['p_true'][t][r]):.2f}" for t in cols])
+        labels.append(f"{cams['indices'][r]}\n{names[label] if names else label}")
+    heads = [f"it {int(its[t])}" + (" (kept)" if int(its[t]) == kept else "") for t in cols]
+    return mosaic_figure(tiles, notes=notes, col_titles=heads, row_labels=labels, title=title, tile_in=1.3,
+                         bold_cols={c for c, t in enumerate(cols) if int(its[t]) == kept}, title_size=10)
 
 
 def changed_figure(*, images, labels, indices, changes: dict, before, after, title: str = "",

@@ -57,8 +57,9 @@ def main(argv=None) -> int:
                     help="propagate this selection's masks to the other training images instead of picking")
     ap.add_argument("--threshold", type=float, default=0.8, help="for --propagate: cell probability (default 0.8), "
                     "lowered until --min-recall of the expert's masked cells are marked")
-    ap.add_argument("--min-recall", type=float, default=0.95,
-                    help="for --propagate: share of the expert's masked cells the threshold must mark (0: keep it)")
+    ap.add_argument("--min-recall", type=float, default=0.85,
+                    help="for --propagate: share of the expert's masked cells the threshold must mark, each "
+                         "scored by a cell model fit on the other masked images (default 0.85; 0: keep it)")
     args = parse_command_line(ap, argv)
     if args.propagate:
         path = propagate(args.result, args.propagate, out_dir=args.out, threshold=args.threshold,
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall: float = 0.95, data_root=None):
+def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall: float = 0.85, data_root=None):
     """Writes the propagated masks of ``selection`` (on ``result``'s model) as a selection."""
     from pathlib import Path
 

@@ -86,10 +86,12 @@ class PropagationSpec:
     (masked against unmasked cells of the expert's images, inverse regularisation ``c``)
     gives a probability above the threshold. The threshold is ``threshold`` lowered (in
     steps of 0.05, down to 0.05) until the cell model marks at least ``min_recall`` of
-    the expert's own masked cells (0 keeps ``threshold``) — with ``calibrate:
-    "leave_one_out"`` each image scored by a model fit on the others: a cue that covers most of the
-    image (a background) otherwise leaves strips of itself unmarked, and the model reads
-    the cue from the strips. ``pixels``: masks drawn pixel by pixel
+    the expert's own masked cells (0 keeps ``threshold``), each masked image scored by a
+    model fit on the other masked images (``calibrate: "leave_one_out"``; ``"in_sample"``
+    scores them by the model fit on all, which overstates how much of a thin or moving
+    cue it finds on other images): a cue that covers most of the image (a background),
+    or a thin one, otherwise leaves parts of itself unmarked, and the model reads the cue
+    from them. ``pixels``: masks drawn pixel by pixel
     (``PixelSegmenter``, probability above ``pixel_threshold``) instead of whole cells;
     ``auto`` does so when the expert's masks cover on average at least half of their
     images (a background mask: an object's outline crosses many cells, and whole cells
@@ -102,14 +104,14 @@ class PropagationSpec:
     Used by ``swap`` (``propagate``) and ``filter_penalty``."""
 
     threshold: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0})
-    min_recall: float = field(default=0.95, metadata={"min": 0.0, "max": 1.0})
+    min_recall: float = field(default=0.85, metadata={"min": 0.0, "max": 1.0})
     pixels: str = field(default="auto", metadata={"choices": ("auto", "always", "never")})
     pixel_threshold: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     c: float = field(default=1.0, metadata={"gt": 0.0})
     top: int = field(default=8, metadata={"min": 1})
     min_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     bank: int = field(default=500, metadata={"min": 1})
-    calibrate: str = field(default="in_sample", metadata={"choices": ("in_sample", "leave_one_out")})
+    calibrate: str = field(default="leave_one_out", metadata={"choices": ("in_sample", "leave_one_out")})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -137,10 +137,10 @@ def heldout_check(clf, data, propagator: MaskPropagator, *, expert: bool = True)
 
 
 def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
-                        threshold: float = 0.8, min_recall: float = 0.95, c: float = 1.0,
+                        threshold: float = 0.8, min_recall: float = 0.85, c: float = 1.0,
                         pixels: str = "auto", pixel_threshold: float = 0.5, seed: int = 0,
                         batch_size: int = 256, masks: np.ndarray | None = None, bank: int = 500,
-                        calibrate: str = "in_sample") -> Propagated:
+                        calibrate: str = "leave_one_out") -> Propagated:
     """Marks the regions of every other training image that look, to the model, like the
     regions under the expert's masks (``classification_models.propagation.CellClassifier``,
     probability above a threshold: ``threshold`` lowered until ``min_recall`` of the

@@ -322,3 +322,21 @@ def test_a_wrong_masks_control_propagates_its_own_masks(name, env):
     assert expert.prop is data.propagated(clf) and control.prop is not expert.prop
     assert control.prop is data.propagated(clf, masks=control.feedback_masks)  # cached per mask set
     assert not np.array_equal(control.prop.grid.mean(axis=0), expert.prop.grid.mean(axis=0))
+
+
+def test_the_propagation_defaults_are_the_same_in_the_config_and_the_functions():
+    """A retraining config, ``propagate_selection`` called without parameters and
+    ``select_tool.auto --propagate`` calibrate the threshold the same way."""
+    import inspect
+
+    from exp_scripts.retrain.config import PropagationSpec
+    from exp_scripts.retrain.propagate import propagate_selection
+    from select_tool.auto import propagate
+
+    spec = PropagationSpec()
+    params = inspect.signature(propagate_selection).parameters
+    shared = ("threshold", "min_recall", "c", "top", "min_share", "pixels", "pixel_threshold", "bank", "calibrate")
+    assert {k: params[k].default for k in shared} == {k: getattr(spec, k) for k in shared}
+    assert (spec.calibrate, spec.min_recall) == ("leave_one_out", 0.85)
+    auto = inspect.signature(propagate).parameters
+    assert (auto["threshold"].default, auto["min_recall"].default) == (spec.threshold, spec.min_recall)

@@ -33,8 +33,8 @@ def mosaic_figure(tiles, *, notes=None, col_titles=None, row_labels=None, title:
     px = w / tile_in  # mosaic pixels per inch
     gap = max(2, int(round(0.08 * px)))
     note_h = int(round((0.1 + 0.14 * note_lines) * px)) if notes is not None else gap
-    head = int(round(((0.42 if title else 0.05) + (0.3 if col_titles is not None else 0.0)) * px))
-    left = int(round((0.8 if row_labels is not None else 0.05) * px))
+    head = max(1, int(round(((0.42 if title else 0.05) + (0.3 if col_titles is not None else 0.0)) * px)))
+    left = max(1, int(round((0.8 if row_labels is not None else 0.05) * px)))
     n_cols = max(len(row) for row in tiles)
     height, width = head + len(tiles) * (h + note_h), left + n_cols * (w + gap)
     canvas = np.full((height, width, 3), 255, np.uint8)

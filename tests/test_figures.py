@@ -102,6 +102,32 @@ def test_base_cams_figure_rows_per_class_three_panels_per_image():
     assert [fig.axes[r * 6].get_ylabel() for r in range(3)] == ["a", "b", "c"]
 
 
+def test_mosaic_figure_places_every_tile_and_its_notes_in_one_axes():
+    from plot_utils.cam_figures import cam_grid_figure, mosaic_figure
+
+    tiles = [[np.full((10, 10, 3), 10 * (3 * r + c + 1), np.uint8) if (r, c) != (1, 2) else None for c in range(3)]
+             for r in range(2)]
+    notes = [[f"n{r}{c}" for c in range(3)] for r in range(2)]
+    fig = mosaic_figure(tiles, notes=notes, col_titles=["a", "b", "c"], row_labels=["r0", "r1"], title="T",
+                        tile_in=1.0, bold_cols={1})
+    (ax,) = fig.axes
+    canvas = ax.get_images()[0].get_array()
+    values = {int(v) for v in np.unique(canvas)}
+    assert {10, 20, 30, 40, 50} <= values and 60 not in values  # the empty cell stays empty
+    for value in (10, 20, 30, 40, 50):  # each tile whole, 10 × 10 pixels
+        assert int((canvas[..., 0] == value).sum()) == 100
+    texts = {t.get_text(): t for t in ax.texts}
+    assert {"n00", "n01", "n02", "n10", "n11", "a", "b", "c", "r0", "r1", "T"} <= set(texts) and "n12" not in texts
+    assert texts["b"].get_fontweight() == "bold" and texts["a"].get_fontweight() == "normal"
+    rng = np.random.default_rng(0)
+    cams = {"indices": ["train_1", "train_2"], "images": rng.integers(0, 255, (2, 8, 8, 1), dtype=np.uint8),
+            "masks": np.zeros((2, 8, 8), np.uint8), "labels": np.array([0, 1]),
+            "cams_before": rng.random((2, 8, 8)), "cams_after": rng.random((2, 8, 8)),
+            "probs_before": np.array([[0.9, 0.1], [0.6, 0.4]]), "probs_after": np.array([[0.8, 0.2], [0.3, 0.7]])}
+    grid = {t.get_text() for t in cam_grid_figure(cams, class_names=["x", "y"], title="g").axes[0].texts}
+    assert {"train_2", "true: y", "pred x (0.60)\np_true 0.40", "pred y (0.70)\np_true 0.70", "CAM after"} <= grid
+
+
 def test_example_grid_figure_one_row_per_class():
     from plot_utils.cam_figures import example_grid_figure
 

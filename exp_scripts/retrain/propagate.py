@@ -4,7 +4,6 @@ made from them for model selection (``counterfactual_split``)."""
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 
 import numpy as np
@@ -131,8 +130,8 @@ def heldout_check(clf, data, propagator: MaskPropagator, *, expert: bool = True)
     if expert and recall is not None and recall < HELDOUT_RECALL_WARNING:
         log.warning("the propagated masks cover only %.0f %% of the expert's masked pixels on the %d held-out masked "
                     "images: the cue survives where they miss it, and the cue-swapped validation accuracy overstates "
-                    "what retraining removed; mask more images or try \"propagation\": {\"calibrate\": "
-                    "\"leave_one_out\"} (README, \"Choosing λ, B and th\")", 100 * recall, len(held))
+                    "what retraining removed; mask more images, or raise \"propagation\": {\"min_recall\": ...} "
+                    "(README, \"Choosing λ, B and th\")", 100 * recall, len(held))
     return quality
 
 

@@ -215,13 +215,15 @@ def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
     h, w = data.dataset.image_shape[:2]
     keep = np.asarray([e[0] for e in kept], np.int64)
     kept_masks = np.stack([e[1] for e in kept]) if kept else np.zeros((0, h, w), np.uint8)
+    bank_images = None
+    if train is None:  # streamed: the bank's images, read with their masks
+        bank_images = (np.stack([e[2] for e in kept]) if kept
+                       else np.zeros((0,) + tuple(data.dataset.image_shape), np.uint8))
     return Propagated(positions=keep, indices=np.asarray([str(indices[p]) for p in keep]),
                       labels=np.asarray(labels, np.int64)[keep], masks=kept_masks, grid=data.to_grid(kept_masks),
-                      filters=ranking.chosen, share=ranking.share, quality=quality.result() if quality.n_images else None, propagator=propagator,
-                      marked=marked, heldout_quality=heldout_quality,
-                      images=(np.stack([e[2] for e in kept]) if kept else np.zeros((0,) + tuple(data.dataset.image_shape),
-                                                                                    np.uint8))
-                      if train is None else None)
+                      filters=ranking.chosen, share=ranking.share,
+                      quality=quality.result() if quality.n_images else None, propagator=propagator,
+                      marked=marked, heldout_quality=heldout_quality, images=bank_images)
 
 
 def counterfactual_split(clf, data, *, split: str = "val", seed: int = 0,

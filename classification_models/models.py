@@ -78,14 +78,7 @@ def resolve_params(name: str, overrides: dict | None = None, source: str = "mode
     from common.config import from_dict, to_dict
 
     preset = PRESETS.get(name)
-    overrides = dict(overrides or {})
-    valid = {f.name for f in dataclasses.fields(ModelParams)}
-    for key in overrides:
-        if key not in valid:
-            raise UserError(
-                f"{source}: unknown model parameter '{key}' for '{name}' (valid: {', '.join(sorted(valid))})"
-            )
-    merged = {**to_dict(preset), **overrides}
+    merged = {**to_dict(preset), **dict(overrides or {})}
     return from_dict(ModelParams, merged, source=source)
 
 

@@ -151,9 +151,8 @@ def _from_dict(cls: type[T], data: dict, path: str, source: str) -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"{path}." if path else ""
-        raise UserError(
-            f"{source}: unknown key '{where}{unknown[0]}' (valid keys: {', '.join(sorted(fields))})"
-        )
+        valid = f"valid keys: {', '.join(sorted(fields))}" if fields else "it takes no keys"
+        raise UserError(f"{source}: unknown key '{where}{unknown[0]}' ({valid})")
     kwargs = {}
     for name, f in fields.items():
         sub = f"{path}.{name}" if path else name

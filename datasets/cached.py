@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from common.config import from_dict, to_dict
 from common.errors import UserError
+from common.registry import Registry
 from common.io import ensure_dir
 from common.paths import REBUILD_CORRUPT_ENV, rebuild_corrupt
 from common.paths import data_root as resolve_data_root
@@ -29,6 +30,12 @@ from datasets.records_dataset import RecordDataset
 from tf_records_parser.manifest import MANIFEST, CorruptCacheError, load_manifest, remove_stale_temporaries, verify_shards
 
 log = logging.getLogger(__name__)
+
+
+#: name -> data set class: each data set module registers its class with
+#: ``@REGISTRY.register`` (``datasets.registry`` imports them all; ``datasets.load`` and
+#: every CLI's ``choices`` read it)
+REGISTRY = Registry("data set")
 
 
 class CachedDataset(RecordDataset):

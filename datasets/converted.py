@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from common.errors import UserError
-from datasets.cached import CachedDataset
+from datasets.cached import REGISTRY, CachedDataset
 from tf_records_parser import converters, image_folder
 
 
@@ -65,6 +65,7 @@ class ImageFolderParams:
                             f"{self.val_fraction} + {self.test_fraction}")
 
 
+@REGISTRY.register
 class ImageFolderDataset(_UserSource, CachedDataset):
     """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
 
@@ -101,6 +102,7 @@ class QuickDrawParams:
     seed: int = 0
 
 
+@REGISTRY.register
 class QuickDrawDataset(_UserSource, CachedDataset):
     """``quickdraw``: ``ROOT/<class>.npy`` bitmaps (N×784 uint8) to 128×128×1."""
 
@@ -127,6 +129,7 @@ class Cifar10Params:
     root: str
 
 
+@REGISTRY.register
 class Cifar10Dataset(_UserSource, CachedDataset):
     """``cifar10``: binary batches 1–4 train, 5 val, ``test_batch.bin`` test; 32×32×3."""
 

@@ -29,7 +29,7 @@ from typing import Optional
 import numpy as np
 
 from common.splits import stratified_split
-from datasets.cached import CachedDataset
+from datasets.cached import REGISTRY, CachedDataset
 from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records
 
@@ -109,6 +109,7 @@ def generate(params: dict):
                                 box=box, object_box=obj, spurious=spurious)
 
 
+@REGISTRY.register
 class DecoyDigitsDataset(CachedDataset):
     """``decoy_digits`` (Ross et al. 2017 Decoy-MNIST on sklearn digits). Params: :class:`DecoyDigitsParams`."""
 

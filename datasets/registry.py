@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 
+from common.config import from_dict
 from common.errors import UserError
-from common.registry import Registry
-from datasets.converted import Cifar10Dataset, ImageFolderDataset, QuickDrawDataset
-from datasets.decoy_digits import DecoyDigitsDataset
-from datasets.cached import CachedDataset
-from datasets.symbols import SymbolsDataset
+from common.run_files import DatasetSpec
+from datasets import converted, decoy_digits, symbols
+from datasets.cached import REGISTRY, CachedDataset
 
-#: name -> data set class; ``datasets.load`` and every CLI's ``choices`` read it.
-REGISTRY = Registry("data set")
-for _cls in (SymbolsDataset, DecoyDigitsDataset, ImageFolderDataset, QuickDrawDataset, Cifar10Dataset):
-    REGISTRY.register(_cls)
+#: the modules whose import registers the data sets in ``REGISTRY``
+MODULES = (converted, decoy_digits, symbols)
 
 DEFAULT_DATASET = "symbols"
 
@@ -36,15 +33,8 @@ def parse_spec(spec: dict | str | None) -> tuple[str, dict]:
             return text, {}
     if not isinstance(spec, dict):
         raise UserError(f"a data set spec is a name or an object {{name, params}}, got {spec!r}")
-    unknown = sorted(set(spec) - {"name", "params"})
-    if unknown:
-        raise UserError(f"data set spec: unknown key '{unknown[0]}' (valid keys: name, params)")
-    if "name" not in spec:
-        raise UserError("data set spec: missing key 'name'")
-    params = spec.get("params") or {}
-    if not isinstance(params, dict):
-        raise UserError(f"data set spec: params must be an object, got {params!r}")
-    return str(spec["name"]), dict(params)
+    parsed = from_dict(DatasetSpec, spec, source="data set spec")
+    return parsed.name, dict(parsed.params)
 
 
 def get_class(name: str) -> type[CachedDataset]:

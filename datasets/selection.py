@@ -30,7 +30,7 @@ import numpy as np
 
 from common.config import from_dict
 from common.errors import UserError
-from common.images import read_mask, write_mask  # noqa: F401 - mask files are read and written there (re-exported)
+from common.images import read_mask
 from common.io import atomic_write_json, read_json
 from common.paths import resolve_relative
 

@@ -38,7 +38,7 @@ from typing import Optional
 
 import numpy as np
 
-from datasets.cached import CachedDataset
+from datasets.cached import REGISTRY, CachedDataset
 from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records
 
@@ -269,6 +269,7 @@ def generate(params: dict):
             )
 
 
+@REGISTRY.register
 class SymbolsDataset(CachedDataset):
     """``symbols``: ε ξ ζ with a spurious corner distractor (thesis §6.2). Params: :class:`SymbolsParams`."""
 

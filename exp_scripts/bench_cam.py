@@ -95,7 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             tf.nn.softmax(logits).numpy()
 
     import cv2
-    import keras
 
     act_model = keras.Model(model.input, [model.get_layer("last_conv").output, model.output])
     w_np = np.asarray(kernel)

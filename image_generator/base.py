@@ -63,6 +63,11 @@ def check_inputs(images, masks, donors=None) -> tuple[np.ndarray, np.ndarray, np
     return images, masks > 0, donors
 
 
+@dataclasses.dataclass(frozen=True)
+class NoParams:
+    """A generator without parameters."""
+
+
 class Generator(abc.ABC):
     """Base class of every replacement generator.
 
@@ -70,11 +75,13 @@ class Generator(abc.ABC):
         name: registry name.
         stochastic: True when different seeds give different fills.
         needs_donors: True when ``replace`` requires ``donors`` (crop replacement).
+        Params: the constructor parameters a config can give (a frozen dataclass).
     """
 
     name: str = "base"
     stochastic: bool = False
     needs_donors: bool = False
+    Params: type = NoParams
 
     def replace(self, *, images, masks, seed: int, donors=None) -> np.ndarray:
         """Fills the masked region of each image.

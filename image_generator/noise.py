@@ -1,10 +1,20 @@
 """Uniform-noise fill: the masked region becomes random pixels (CAIPI-style counterexamples)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from common.errors import UserError
 from image_generator.base import Generator
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseParams:
+    """Uniform grey levels in ``[low, high]``."""
+
+    low: int = dataclasses.field(default=0, metadata={"min": 0, "max": 255})
+    high: int = dataclasses.field(default=255, metadata={"min": 0, "max": 255})
 
 
 class NoiseFill(Generator):
@@ -12,6 +22,8 @@ class NoiseFill(Generator):
 
     name = "noise"
     stochastic = True
+
+    Params = NoiseParams
 
     def __init__(self, low: int = 0, high: int = 255):
         if not (0 <= int(low) <= int(high) <= 255):

@@ -5,14 +5,25 @@ ignored), so ``variants`` cannot make several different fills with them.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from common.errors import UserError
 from image_generator.base import Generator
 
 
+@dataclasses.dataclass(frozen=True)
+class OpenCVParams:
+    """``radius``: the inpainting neighbourhood (pixels)."""
+
+    radius: float = dataclasses.field(default=3.0, metadata={"gt": 0.0})
+
+
 class _OpenCVInpaint(Generator):
     flag_name = ""
+
+    Params = OpenCVParams
 
     def __init__(self, radius: float = 3.0):
         if not radius > 0:

@@ -6,13 +6,15 @@
 
 ``GENERATORS`` (a ``common.registry.Registry``) holds each name as ``"module:Class"``
 so that the TensorFlow-backed generators are imported only when asked for. An unknown name or parameter is a
-UserError listing the valid ones.
+UserError listing the valid ones. Each generator class declares its parameters as a frozen
+dataclass ``Params`` (the keyword arguments of its constructor that a config can give).
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
+from typing import Any
 
-from common.errors import UserError
+from common.config import from_dict
 from common.registry import Registry
 from image_generator.base import Generator
 
@@ -32,30 +34,30 @@ def generator_class(name: str) -> type[Generator]:
 
 
 def param_names(name: str) -> list[str]:
-    """Constructor parameters of generator ``name``."""
-    sig = inspect.signature(generator_class(name).__init__)
-    return [p for p in sig.parameters if p != "self"]
+    """The parameters a config can give generator ``name`` (its ``Params`` fields)."""
+    return [f.name for f in dataclasses.fields(generator_class(name).Params)]
 
 
 def get(name: str, **params) -> Generator:
-    """An instance of generator ``name`` with ``params`` (unknown keys fail with the valid list)."""
+    """An instance of generator ``name`` with ``params``, read into its ``Params`` by
+    ``common.config.from_dict`` (an unknown key, a wrong type or a value out of range
+    fails naming the generator and the key)."""
     cls = generator_class(name)
-    valid = param_names(name)
-    for key in params:
-        if key not in valid:
-            raise UserError(
-                f"unknown parameter '{key}' for generator '{name}' (valid: {', '.join(valid) if valid else 'none'})"
-            )
-    return cls(**params)
+    resolved = from_dict(cls.Params, params, source=f"generator '{name}' params")
+    return cls(**{f.name: getattr(resolved, f.name) for f in dataclasses.fields(resolved)})
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorSpec:
+    """A generator named in a config: ``name`` and its ``params``."""
+
+    name: str
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def from_spec(spec) -> Generator:
     """``"telea"`` or ``{"name": "learned", "params": {"model_path": ...}}`` -> generator."""
     if isinstance(spec, str):
         return get(spec)
-    if not isinstance(spec, dict) or "name" not in spec or set(spec) - {"name", "params"}:
-        raise UserError(f"generator spec must be a name or {{\"name\", \"params\"}}, got {spec!r}")
-    params = spec.get("params") or {}
-    if not isinstance(params, dict):
-        raise UserError(f"generator '{spec['name']}': params must be an object, got {params!r}")
-    return get(spec["name"], **params)
+    parsed = from_dict(GeneratorSpec, spec, source="generator spec")
+    return get(parsed.name, **parsed.params)

@@ -20,7 +20,9 @@ custom layers registered with ``keras.saving.register_keras_serializable``).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+from typing import Optional
 
 import numpy as np
 
@@ -94,6 +96,15 @@ def load_inpainting_model(path: str | os.PathLike):
     return model
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    """``model_path``: the ``.keras`` inpainting model; ``batch_size``: images per forward
+    pass. (An in-memory ``model`` is a constructor argument only, not a config key.)"""
+
+    model_path: Optional[str] = None
+    batch_size: int = dataclasses.field(default=64, metadata={"min": 1})
+
+
 class UserModelGenerator(Generator):
     """Fills holes with a Keras model of the documented signature (see module docstring).
 
@@ -105,6 +116,7 @@ class UserModelGenerator(Generator):
 
     name = "user_model"
     stochastic = True
+    Params = ModelParams
 
     def __init__(self, model_path: str | None = None, model=None, batch_size: int = 64):
         if (model_path is None) == (model is None):

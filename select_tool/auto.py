@@ -90,7 +90,8 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall:
 
     from classification_models.train_result import load_train_result
     from common.errors import UserError
-    from datasets.selection import load_selection, read_mask
+    from common.images import read_mask
+    from datasets.selection import load_selection
     from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
     from exp_scripts.retrain.outputs import write_propagated
 

@@ -34,7 +34,8 @@ import numpy as np
 
 from common.errors import UserError
 from common.io import ensure_dir
-from datasets.selection import SelectionItem, result_provenance, save_selection, write_mask
+from common.images import write_mask
+from datasets.selection import SelectionItem, result_provenance, save_selection
 
 log = logging.getLogger(__name__)
 

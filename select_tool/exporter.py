@@ -28,8 +28,8 @@ import numpy as np
 from common.errors import UserError
 from common.io import ensure_dir
 from common.paths import resolve_relative
-from datasets.selection import (SelectionItem, load_selection, read_mask, result_provenance, save_selection,
-                                write_mask)
+from common.images import read_mask, write_mask
+from datasets.selection import SelectionItem, load_selection, result_provenance, save_selection
 
 SELECTION_FILE = "selection.json"
 HELDOUT_FILE = "heldout_selection.json"

@@ -12,7 +12,8 @@ from pathlib import Path
 from common.errors import UserError
 from select_tool.errors import NotReady
 from common.io import atomic_write_json, read_json
-from datasets.selection import SelectionItem, load_selection, read_mask, save_selection, write_mask
+from common.images import read_mask, write_mask
+from datasets.selection import SelectionItem, load_selection, save_selection
 from select_tool.state_editing import MAX_BRUSH, MIN_BRUSH, MODES
 from select_tool.state_review import REVIEW_MARKS
 from select_tool.strokes import mask_filename

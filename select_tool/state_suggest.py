@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from common.errors import UserError
-from datasets.selection import load_selection, read_mask
+from common.images import read_mask
+from datasets.selection import load_selection
 
 SUGGESTED_DIR = "suggested_masks"
 

@@ -12,7 +12,8 @@ from classification_models.classifier import CamBatch
 from common.errors import UserError
 from select_tool.auto_select import candidate_order, cam_mask, filter_mask, auto_select
 from datasets.base import ArrayDataset
-from datasets.selection import load_selection, read_mask
+from common.images import read_mask
+from datasets.selection import load_selection
 
 S = 16
 
@@ -262,7 +263,8 @@ def test_propagate_writes_the_propagated_masks_as_a_selection(tmp_path, monkeypa
     the selection format (notes say ``propagated``); every propagated image is a training
     image outside the selection, every mask binary and of image size."""
     import classification_models.train_result as trmod
-    from datasets.selection import SelectionItem, save_selection, write_mask
+    from common.images import write_mask
+    from datasets.selection import SelectionItem, save_selection
     from select_tool import auto
     from tests.fixtures_retrain import make_classifier, make_dataset
 

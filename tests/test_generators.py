@@ -41,9 +41,9 @@ def _tiny_learned_model(c=1):
 
 def make(name, c=1):
     if name == "user_model":
-        return registry.get(name, model=_tiny_user_model(c))
+        return registry.generator_class(name)(model=_tiny_user_model(c))
     if name == "learned":
-        return registry.get(name, model=_tiny_learned_model(c))
+        return registry.generator_class(name)(model=_tiny_learned_model(c))
     return registry.get(name)
 
 
@@ -127,8 +127,15 @@ def test_noise_range():
 def test_registry_errors_list_valid_names():
     with pytest.raises(UserError, match="valid generators: crop_replace, learned, noise, ns, telea, user_model"):
         registry.get("deepfill")
-    with pytest.raises(UserError, match="unknown parameter 'k' for generator 'telea' \\(valid: radius\\)"):
+    with pytest.raises(UserError, match="^generator 'telea' params: unknown key 'k' \\(valid keys: radius\\)$"):
         registry.get("telea", k=3)
+    with pytest.raises(UserError, match="^generator 'noise' params: high must be an integer in \\[0, 255\\], got 300$"):
+        registry.get("noise", high=300)
+    with pytest.raises(UserError, match="^generator 'user_model' params: batch_size must be an integer >= 1, got 0$"):
+        registry.get("user_model", model_path="m.keras", batch_size=0)
+    with pytest.raises(UserError, match="^generator spec: unknown key 'parms'"):
+        registry.from_spec({"name": "telea", "parms": {}})
+    assert registry.param_names("learned") == ["model_path", "batch_size"]
     with pytest.raises(UserError, match="needs model_path"):
         registry.get("learned")
     assert isinstance(registry.from_spec({"name": "telea", "params": {"radius": 2}}), Generator)

@@ -79,7 +79,8 @@ def test_preview_cli_writes_grid(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
     import classification_models.train_result as tr
-    from datasets.selection import SelectionItem, save_selection, write_mask
+    from common.images import write_mask
+    from datasets.selection import SelectionItem, save_selection
     from image_generator import preview
 
     ds = _tiny_ds()

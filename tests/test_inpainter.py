@@ -50,15 +50,15 @@ def test_adapter_accepts_documented_signature_and_round_trips(tmp_path):
 ])
 def test_adapter_rejects_wrong_signature(kwargs, message):
     with pytest.raises(UserError, match=message):
-        registry.get("user_model", model=_model(**kwargs))
+        registry.generator_class("user_model")(model=_model(**kwargs))
 
 
 def test_adapter_rejects_size_and_channel_mismatch_with_images():
-    gen = registry.get("user_model", model=_model(size=8))
+    gen = registry.generator_class("user_model")(model=_model(size=8))
     images, masks = _arrays()
     with pytest.raises(UserError, match="image expects \\[N,8,8,1\\] but the images need \\[N,16,16,1\\]"):
         gen.replace(images=images, masks=masks, seed=0)
-    gen = registry.get("user_model", model=_model(img_ch=3, out_ch=3))
+    gen = registry.generator_class("user_model")(model=_model(img_ch=3, out_ch=3))
     with pytest.raises(UserError, match="image expects \\[N,None,None,3\\] but the images need \\[N,16,16,1\\]"):
         gen.replace(images=images, masks=masks, seed=0)
 
@@ -123,7 +123,7 @@ def test_learned_needs_sides_divisible_by_4():
 
     with pytest.raises(UserError, match="divisible by 4"):
         build_inpainter(image_shape=(18, 18, 1))
-    gen = registry.get("learned", model=build_inpainter(image_shape=(S, S, 1), base_filters=4))
+    gen = registry.generator_class("learned")(model=build_inpainter(image_shape=(S, S, 1), base_filters=4))
     with pytest.raises(UserError, match="divisible by 4"):
         gen.replace(images=np.zeros((1, 18, 18, 1), np.uint8), masks=np.full((1, 18, 18), 255, np.uint8), seed=0)
 

@@ -85,7 +85,8 @@ def test_ten_class_model_on_three_class_data(base_result, tmp_path, capsys):
 
 
 def test_rgb_32_model_on_gray_24_data_in_retraining(base_result, tmp_path, capsys):
-    from datasets.selection import SelectionItem, save_selection, write_mask
+    from common.images import write_mask
+    from datasets.selection import SelectionItem, save_selection
     from exp_scripts import exp_backprops
 
     result = copy_result(base_result, tmp_path)
@@ -205,7 +206,8 @@ def test_selections_carry_provenance_and_are_refused_on_another_variant(base_res
 
 
 def test_old_selections_without_provenance_still_load(tmp_path):
-    from datasets.selection import load_selection, write_mask
+    from common.images import write_mask
+    from datasets.selection import load_selection
 
     write_mask(tmp_path / "m.png", np.zeros((4, 4), np.uint8))
     (tmp_path / "selection.json").write_text(json.dumps(

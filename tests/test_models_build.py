@@ -44,7 +44,7 @@ def test_same_seed_same_weights():
     "name,overrides,message",
     [
         ("vgg_gap_nope", {}, "unknown model 'vgg_gap_nope' (valid models: vgg_gap_224"),
-        ("vgg_gap_small", {"filterz": [8]}, "unknown model parameter 'filterz'"),
+        ("vgg_gap_small", {"filterz": [8]}, "cfg.json: model.params: unknown key 'filterz' (valid keys: "),
         ("vgg_gap_small", {"dropout": 2.0}, "cfg.json: model.params: dropout must be a number in [0.0, 0.95], got 2.0"),
         ("vgg_gap_small", {"filters": "abc"}, "filters must be a list, got 'abc'"),
         ("vgg_gap_small", {"filters": []}, "filters must have at least 1 item(s), got []"),

@@ -202,12 +202,20 @@ def test_rrr_calibrates_start_penalty(env):
 def test_unknown_method_and_params():
     with pytest.raises(UserError, match="valid methods: continued"):
         get_method("pass")
-    with pytest.raises(UserError, match=r"unknown parameter 'B' for method 'pasa' \(valid: base, detach"):
+    with pytest.raises(UserError, match=r"^method 'pasa' params: unknown key 'B' \(valid keys: base, detach_probability, "
+                                        r"mask_variant, threshold\)$"):
         get_method("pasa", {"B": 1})
-    with pytest.raises(UserError, match="must be float"):
+    with pytest.raises(UserError, match=r"^method 'pasa' params: base must be a number > 0.0, got 'x'$"):
         get_method("pasa", {"base": "x"})
-    with pytest.raises(UserError, match="one of"):
+    with pytest.raises(UserError, match=r"^method 'pas' params: normalize must be one of \[.*\], got 'all'$"):
         get_method("pas", {"normalize": "all"})
+    with pytest.raises(UserError, match=r"^method 'swap' params: random_share must be a number in \[0.0, 1.0\], got 1.5$"):
+        get_method("swap", {"random_share": 1.5})
+    with pytest.raises(UserError, match=r"^method 'continued' params: unknown key 'mask_variant' \(it takes no keys\)$"):
+        get_method("continued", {"mask_variant": "inverted"})
+    # the defaults and the types a config gets
+    p = get_method("rrr", {"lam": 2}).params
+    assert (p.lam, p.start_penalty, p.mask_variant) == (2.0, 1.0, "none") and isinstance(p.lam, float)
 
 
 def test_empty_selection_fails_for_mask_methods(env):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.selection import load_selection, read_mask
+from common.images import read_mask
+from datasets.selection import load_selection
 from tests.gui_driver import ROOT, TITLE, ZOOM, Tool, screen_xy, screenshot
 from tests.fixtures_state import capsule_reference
 

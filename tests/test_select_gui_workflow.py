@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.selection import SelectionItem, load_selection, read_mask, save_selection, write_mask
+from common.images import read_mask, write_mask
+from datasets.selection import SelectionItem, load_selection, save_selection
 from tests.fixtures_state import capsule_reference
 from tests.gui_driver import ROOT, Tool, screen_to_image, screen_xy, screenshot
 

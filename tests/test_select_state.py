@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from datasets.selection import load_selection, read_mask, write_mask
+from common.images import read_mask, write_mask
+from datasets.selection import load_selection
 from select_tool.state_filters import read_index_file
 from select_tool.strokes import mask_filename, paint_segment
 from tests.fixtures_state import HW, capsule_reference, deny_writes_under, make_state, stroke

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from datasets.selection import load_selection, read_mask, write_mask
+from common.images import read_mask, write_mask
+from datasets.selection import load_selection
 from select_tool.state import SelectionState
 from tests.fixtures_state import HW, NAMES, deny_writes_under, make_state, stroke
 

@@ -155,7 +155,8 @@ def test_top_filters_in_mask_exact():
 
 
 def test_mask_filters_cli(patched, tmp_path):
-    from datasets.selection import SelectionItem, save_selection, write_mask
+    from common.images import write_mask
+    from datasets.selection import SelectionItem, save_selection
 
     m = np.zeros((16, 16), np.uint8)
     m[:8, :8] = 255

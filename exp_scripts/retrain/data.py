@@ -1,4 +1,5 @@
-"""Everything a method needs in memory: train split, selected images and masks, batches.
+"""The run's inputs (``load_inputs``: selections, train result, base model, data set) and
+everything a method needs in memory: train split, selected images and masks, batches.
 
 Masks are validated once here (index exists, size, binarity, class id) before anything
 is written, so a bad selection fails with one error naming the item.
@@ -7,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from classification_models.mask_ops import resize_masks
 from common.errors import UserError
+from common.paths import resolve_relative
 
 if TYPE_CHECKING:
+    from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.propagate import Propagated
 
 
@@ -197,3 +201,54 @@ def compose_indices(rng: np.random.Generator, *, n_train: int, n_random: int, po
     sel = (rng.choice(pool_size, size=n_selected, replace=with_replacement)
            if n_selected else np.zeros(0, np.int64))
     return np.asarray(tr, np.int64), np.asarray(sel, np.int64)
+
+
+def _same_dataset(a: dict, b: dict) -> bool:
+    return a.get("name") == b.get("name") and dict(a.get("params") or {}) == dict(b.get("params") or {})
+
+
+def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, data_root=None):
+    """Reads the selection(s), the train result, the base model and the data set.
+
+    Returns:
+        ``(train_result, base Classifier, dataset, selected MaskedSet, heldout MaskedSet)``.
+
+    Raises:
+        UserError naming the file/item at fault (unknown index, bad mask, train result
+        of another data set, model/data shape mismatch).
+    """
+    from classification_models.train_result import load_train_result
+    from common.images import read_mask
+    from datasets.selection import load_selection
+
+    base_file = Path(config_path) if config_path else Path("config.json")
+    sel_path = resolve_relative(cfg.selection, base_file)
+    sel = load_selection(sel_path, check_masks=False)
+    if not sel.train_result:
+        raise UserError(f"selection '{sel_path}' names no train_result")
+    tr = load_train_result(sel.train_result_path())
+    sel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
+    base, dataset = tr.load_model_and_data(data_root if data_root is not None else cfg.data_root)
+
+    def masked(selection, where, train_only=True):
+        masks = [read_mask(selection.mask_path(it), expected_hw=dataset.image_shape[:2],
+                           what=f"{where}: mask for index '{it.index}'") for it in selection.items]
+        return masked_set_from_items(dataset, selection.items, masks, where=where, train_only=train_only,
+                                     stream=cfg.data.stream)
+
+    selected = masked(sel, f"selection '{sel_path}'")
+    heldout = MaskedSet.empty(dataset.image_shape)
+    if cfg.heldout_selection:
+        h_path = resolve_relative(cfg.heldout_selection, base_file)
+        hsel = load_selection(h_path, check_masks=False)
+        hsel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
+        if hsel.train_result:
+            htr = load_train_result(hsel.train_result_path())
+            if not _same_dataset(htr.dataset_spec, tr.dataset_spec):
+                raise UserError(f"held-out selection '{h_path}' comes from a train result on data set "
+                                f"{htr.dataset_spec} but the selection's is {tr.dataset_spec}")
+        heldout = masked(hsel, f"held-out selection '{h_path}'", train_only=False)
+        overlap = sorted(set(heldout.indices) & set(selected.indices))
+        if overlap:
+            raise UserError(f"held-out selection '{h_path}': index '{overlap[0]}' is also in the training selection")
+    return tr, base, dataset, selected, heldout

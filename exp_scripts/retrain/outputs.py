@@ -68,6 +68,24 @@ def save_cam_figure(path: str | Path, cams: dict, *, title: str, class_names=Non
     return save_figure(fig, path.parent, path.stem, formats=("png",), dpi=110)[0]
 
 
+def save_method_figures(folder: Path, label: str, cam_sets: dict, *, class_names=None, test=None,
+                        test_changes: dict | None = None, before=None, after=None) -> None:
+    """A method's figures in ``folder``: ``cams_selected.png`` / ``cams_heldout.png``
+    (before → after), ``cams_iterations.png`` (the selected images' CAM along the run)
+    and ``changed_test.png`` (the test images whose prediction changed; ``test`` with
+    its shown images fetched, ``before``/``after`` the test predictions)."""
+    for where, what in (("selected", "selected (masked training) images"), ("heldout", "held-out masked test images")):
+        if len(cam_sets[where]["labels"]):
+            save_cam_figure(folder / f"cams_{where}.png", cam_sets[where], class_names=class_names,
+                            title=f"{label}: true-class CAMs of the {what}, before → after")
+    if "along" in cam_sets:
+        save_iterations_figure(folder / "cams_iterations.png", cam_sets["selected"], cam_sets["along"],
+                               class_names=class_names, title=f"{label}: true-class CAM of the selected images along the run")
+    if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
+        save_changed_figure(folder / "changed_test.png", test, test_changes, before=before, after=after,
+                            class_names=class_names, title=f"{label}: test images whose prediction changed")
+
+
 def _fmt(v, digits=3) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
@@ -185,7 +203,8 @@ def write_propagated(folder: Path, data, *, train_result: str, sync: bool = True
     says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them. With
     ``data.stream`` these are the images of the propagation's bank (``Propagated``).
     ``sync=False`` inside a run's transaction folder (``common.io.atomic_write_bytes``)."""
-    from datasets.selection import SelectionItem, save_selection, write_mask
+    from common.images import write_mask
+    from datasets.selection import SelectionItem, save_selection
 
     prop = data._propagated
     items = []

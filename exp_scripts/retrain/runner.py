@@ -20,7 +20,6 @@ from classification_models.own_model import freeze_args, trainable_summary
 from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
-from common.paths import resolve_relative
 from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, BeforeAfter, ChangedCounts, CueChange,
                               CueScores, DatasetSpec, Energy, Explanation, ExplanationScores, Failure, MethodInfo,
                               MethodSummary, PerImageEnergy, Probabilities, RetrainSummary, RunInfo, StoppingInfo,
@@ -28,14 +27,13 @@ from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, B
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
 from exp_scripts.retrain.config import RetrainConfig
-from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
+from exp_scripts.retrain.data import MaskedSet, RetrainData, load_inputs
 from exp_scripts.retrain.propagate import counterfactual_split
 from exp_scripts.retrain.loop import Diverged, Stopping, clone_classifier, end_of_run, make_optimizer, run_loop
 from exp_scripts.retrain.methods import get_method
 from exp_scripts.retrain.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
                                          fetch_shown, split_images, swap_set, test_view)
-from exp_scripts.retrain.outputs import (cam_arrays, comparison_table, save_cam_figure, save_changed_figure,
-                                         save_iterations_figure, write_propagated)
+from exp_scripts.retrain.outputs import cam_arrays, comparison_table, save_method_figures, write_propagated
 from plot_utils.results import CAMS_FILE, save_cams
 
 log = logging.getLogger(__name__)
@@ -43,56 +41,6 @@ log = logging.getLogger(__name__)
 COMPARISON_FILE = "comparison.md"
 #: a training split above this many bytes as arrays earns a hint about ``data.stream``
 STREAM_HINT_BYTES = 2 << 30
-
-
-def _same_dataset(a: dict, b: dict) -> bool:
-    return a.get("name") == b.get("name") and dict(a.get("params") or {}) == dict(b.get("params") or {})
-
-
-def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, data_root=None):
-    """Reads the selection(s), the train result, the base model and the data set.
-
-    Returns:
-        ``(train_result, base Classifier, dataset, selected MaskedSet, heldout MaskedSet)``.
-
-    Raises:
-        UserError naming the file/item at fault (unknown index, bad mask, train result
-        of another data set, model/data shape mismatch).
-    """
-    from classification_models.train_result import load_train_result
-    from datasets.selection import load_selection, read_mask
-
-    base_file = Path(config_path) if config_path else Path("config.json")
-    sel_path = resolve_relative(cfg.selection, base_file)
-    sel = load_selection(sel_path, check_masks=False)
-    if not sel.train_result:
-        raise UserError(f"selection '{sel_path}' names no train_result")
-    tr = load_train_result(sel.train_result_path())
-    sel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
-    base, dataset = tr.load_model_and_data(data_root if data_root is not None else cfg.data_root)
-
-    def masked(selection, where, train_only=True):
-        masks = [read_mask(selection.mask_path(it), expected_hw=dataset.image_shape[:2],
-                           what=f"{where}: mask for index '{it.index}'") for it in selection.items]
-        return masked_set_from_items(dataset, selection.items, masks, where=where, train_only=train_only,
-                                     stream=cfg.data.stream)
-
-    selected = masked(sel, f"selection '{sel_path}'")
-    heldout = MaskedSet.empty(dataset.image_shape)
-    if cfg.heldout_selection:
-        h_path = resolve_relative(cfg.heldout_selection, base_file)
-        hsel = load_selection(h_path, check_masks=False)
-        hsel.check_provenance(tr.dataset_spec, f"train result '{tr.path}'")
-        if hsel.train_result:
-            htr = load_train_result(hsel.train_result_path())
-            if not _same_dataset(htr.dataset_spec, tr.dataset_spec):
-                raise UserError(f"held-out selection '{h_path}' comes from a train result on data set "
-                                f"{htr.dataset_spec} but the selection's is {tr.dataset_spec}")
-        heldout = masked(hsel, f"held-out selection '{h_path}'", train_only=False)
-        overlap = sorted(set(heldout.indices) & set(selected.indices))
-        if overlap:
-            raise UserError(f"held-out selection '{h_path}': index '{overlap[0]}' is also in the training selection")
-    return tr, base, dataset, selected, heldout
 
 
 def build_methods(cfg: RetrainConfig):
@@ -114,7 +62,7 @@ def method_role(method) -> str:
     ``mask_variant``: wrong or damaged masks) or ``baseline`` (uses no masks)."""
     if not method.uses_masks:
         return "baseline"
-    return "feedback" if method.params.get("mask_variant", "none") == "none" else "control"
+    return "feedback" if method.params.mask_variant == "none" else "control"
 
 
 def stopping_rule(cfg: RetrainConfig, *, has_val: bool, has_val_swap: bool) -> Stopping | None:
@@ -215,6 +163,34 @@ def _energies(values) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
 
 
+def _method_summary(m, cfg: RetrainConfig, res, *, ev: dict, val_swap, selected: MaskedSet, explained,
+                    cue: tuple, test_changes: dict | None) -> MethodSummary:
+    """One method's entry of ``summary.json``. ``explained``: ``(where, before, after)`` of
+    ``metrics.explain`` for the selected and the held-out images; ``cue``: the reliance
+    scores ``(before, after)``."""
+    (_, sel_before, sel_after), (_, held_before, held_after) = explained
+    return MethodSummary(
+        accuracy=Accuracy(**ev["accuracy"], val_swap=val_swap),
+        report=ev["report"],
+        in_mask_cam_energy=Energy(
+            selected=BeforeAfter(before=sel_before["mean_energy"], after=sel_after["mean_energy"]),
+            heldout=BeforeAfter(before=held_before["mean_energy"], after=held_after["mean_energy"])),
+        explanation=Explanation(**{
+            where: ExplanationScores(**{key: BeforeAfter(before=b[f"mean_{key}"], after=a[f"mean_{key}"])
+                                        for key in ("energy_pred", "wr")})
+            for where, b, a in explained}),
+        cue=None if cue[0] is None else CueChange(before=CueScores(**cue[0]), after=CueScores(**cue[1])),
+        role=method_role(m),
+        selected_probabilities={
+            idx: Probabilities(before=sel_before["probs"][j].tolist(), after=sel_after["probs"][j].tolist())
+            for j, idx in enumerate(selected.indices)},
+        step_seconds=res.step_seconds,
+        iterations=end_of_run(res, iterations=cfg.iterations, window=cfg.stopping.patience,
+                              min_drop=cfg.stopping.min_ce_drop),
+        changed_test=None if test_changes is None else ChangedCounts(**{k: len(v) for k, v in test_changes.items()}),
+    )
+
+
 def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, txn) -> str | None:
     """The body of ``run_retraining``: writes the whole run into ``tmp_dir`` (the comparison
     table as ``COMPARISON_FILE``) and returns that table."""
@@ -310,42 +286,16 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         if test is not None:
             test_changes = changed_predictions(labels=test.labels, before=base_eval["preds"]["test"],
                                                after=ev["preds"]["test"])
-        results[m.label] = MethodSummary(
-            accuracy=Accuracy(**ev["accuracy"], val_swap=accuracy_cf(m.clf, m_cf)),
-            report=ev["report"],
-            in_mask_cam_energy=Energy(
-                selected=BeforeAfter(before=sel_before["mean_energy"], after=sel_after["mean_energy"]),
-                heldout=BeforeAfter(before=held_before["mean_energy"], after=held_after["mean_energy"])),
-            explanation=Explanation(**{
-                where: ExplanationScores(**{key: BeforeAfter(before=b[f"mean_{key}"], after=a[f"mean_{key}"])
-                                            for key in ("energy_pred", "wr")})
-                for where, b, a in (("selected", sel_before, sel_after), ("heldout", held_before, held_after))}),
-            cue=None if cue_before is None else CueChange(before=CueScores(**cue_before), after=CueScores(**cue_after)),
-            role=method_role(m),
-            selected_probabilities={
-                idx: Probabilities(before=sel_before["probs"][j].tolist(), after=sel_after["probs"][j].tolist())
-                for j, idx in enumerate(selected.indices)},
-            step_seconds=res.step_seconds,
-            iterations=end_of_run(res, iterations=cfg.iterations, window=cfg.stopping.patience,
-                                  min_drop=cfg.stopping.min_ce_drop),
-            changed_test=None if test_changes is None else ChangedCounts(**{k: len(v) for k, v in test_changes.items()}),
-        )
+        results[m.label] = _method_summary(
+            m, cfg, res, ev=ev, val_swap=accuracy_cf(m.clf, m_cf), selected=selected, explained=(
+                ("selected", sel_before, sel_after), ("heldout", held_before, held_after)),
+            cue=(cue_before, cue_after), test_changes=test_changes)
         save_cams(mdir / CAMS_FILE, cam_sets)
         if cfg.overlays:
-            for where, what in (("selected", "selected (masked training) images"),
-                                ("heldout", "held-out masked test images")):
-                if len(cam_sets[where]["labels"]):
-                    save_cam_figure(mdir / f"cams_{where}.png", cam_sets[where], class_names=class_names,
-                                    title=f"{m.label}: true-class CAMs of the {what}, before → after")
-            if "along" in cam_sets:
-                save_iterations_figure(mdir / "cams_iterations.png", cam_sets["selected"], cam_sets["along"],
-                                       class_names=class_names,
-                                       title=f"{m.label}: true-class CAM of the selected images along the run")
             if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
                 fetch_shown(dataset, test, test_changes)
-                save_changed_figure(mdir / "changed_test.png", test, test_changes,
-                                    before=base_eval["preds"]["test"], after=ev["preds"]["test"],
-                                    class_names=class_names, title=f"{m.label}: test images whose prediction changed")
+            save_method_figures(mdir, m.label, cam_sets, class_names=class_names, test=test, test_changes=test_changes,
+                                before=base_eval["preds"].get("test"), after=ev["preds"].get("test"))
         described[m.label] = MethodInfo(
             **m.describe(), seconds=time.perf_counter() - t0, batch_seconds=res.batch_seconds,
             trainable=Trainable(**trainable_summary(m.clf.model, **freeze_args(cfg.freeze))),

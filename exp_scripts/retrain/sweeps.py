@@ -40,7 +40,8 @@ from common.runs import run_transaction
 from exp_scripts.retrain.config import MethodSpec
 from exp_scripts.retrain.data import MaskedSet
 from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
-from exp_scripts.retrain.runner import load_inputs, result_lines, run_retraining
+from exp_scripts.retrain.data import load_inputs
+from exp_scripts.retrain.runner import result_lines, run_retraining
 
 log = logging.getLogger(__name__)
 

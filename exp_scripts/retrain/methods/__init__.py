@@ -1,25 +1,17 @@
-"""The registry of retraining methods (name -> class, ``common.registry``). Unknown names
-fail listing the valid ones."""
+"""The registry of retraining methods (name -> class, ``common.registry``): every method
+module registers its classes with ``@REGISTRY.register`` when imported, and this package
+imports them all. Unknown names fail listing the valid ones."""
 from __future__ import annotations
 
-from common.registry import Registry
-from exp_scripts.retrain.methods.base import Method
-from exp_scripts.retrain.methods.continued import Continued
-from exp_scripts.retrain.methods.counterexamples import Counterexamples
-from exp_scripts.retrain.methods.crop_replace import CropReplace
-from exp_scripts.retrain.methods.inpaint_replace import InpaintReplace
-from exp_scripts.retrain.methods.misclassified import Misclassified
-from exp_scripts.retrain.methods.pas import PAS
-from exp_scripts.retrain.methods.pasa import PASA
-from exp_scripts.retrain.methods.rrr import RRR
-from exp_scripts.retrain.methods.rrr_gradcam import RRRGradCAM
-from exp_scripts.retrain.methods.selective_dropout import SelectiveDropout
-from exp_scripts.retrain.methods.swap import FilterPenalty, Swap
+from exp_scripts.retrain.methods import (continued, counterexamples, crop_replace, inpaint_replace, misclassified,
+                                         pas, pasa, rrr, rrr_gradcam, selective_dropout, swap)
+from exp_scripts.retrain.methods.base import REGISTRY, Method
 
-REGISTRY = Registry("method")
-for _cls in (Continued, Misclassified, CropReplace, InpaintReplace, SelectiveDropout, PAS, PASA, RRR,
-             RRRGradCAM, Counterexamples, Swap, FilterPenalty):
-    REGISTRY.register(_cls)
+#: the modules whose import registers the methods
+MODULES = (continued, counterexamples, crop_replace, inpaint_replace, misclassified, pas, pasa, rrr, rrr_gradcam,
+           selective_dropout, swap)
+
+__all__ = ["REGISTRY", "Method", "get_method"]
 
 
 def get_method(name: str, params: dict | None = None, label: str | None = None) -> Method:

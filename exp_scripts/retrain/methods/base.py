@@ -1,7 +1,8 @@
 """The method contract shared by every retraining method (one module per method).
 
-A method is constructed from its config params (validated against ``DEFAULTS``;
-an unknown key or a wrong type fails listing the valid ones), then ``setup`` gets the
+A method is constructed from its config params (read into its ``Params`` dataclass by
+``common.config.from_dict``: an unknown key, a wrong type or a value out of range fails
+naming the key), then ``setup`` gets the
 classifier being retrained (a fresh copy of the base model) and the run's data. The
 shared loop (``exp_scripts.retrain.loop``) then calls ``sample_batch(rng)`` and a
 compiled ``Classifier.make_train_step(method.loss, optimizer)`` each iteration.
@@ -19,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from classification_models.mask_ops import MASK_VARIANTS, mask_variant
+from common.config import from_dict, to_dict
 from common.errors import UserError
+from common.registry import Registry
 from exp_scripts.retrain.data import RetrainData, compose_indices
 
 
@@ -46,17 +49,34 @@ class Pool:
         return int(len(self.labels))
 
 
+#: name -> method class; each method module registers its classes with ``@REGISTRY.register``
+#: (``exp_scripts.retrain.methods`` imports them all)
+REGISTRY = Registry("method")
+
+
+@dataclasses.dataclass(frozen=True)
+class NoParams:
+    """A method without parameters."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskParams:
+    """What every mask method accepts: ``mask_variant``, the feedback-quality control
+    (``none``: the expert's masks; ``inverted``, ``random``, ``incomplete``: wrong or
+    damaged masks, ``classification_models.mask_ops.mask_variant``)."""
+
+    mask_variant: str = dataclasses.field(default="none", metadata={"choices": MASK_VARIANTS})
+
+
 class Method(abc.ABC):
-    """Base class. Subclasses set ``name``, ``letter``, ``DEFAULTS`` and implement ``loss``.
+    """Base class. Subclasses set ``name``, ``letter``, ``Params`` and implement ``loss``.
 
     Class attributes:
         name: registry name. letter: thesis letter ('' for baselines beyond the thesis).
         needs_selection: a run with an empty selection fails for this method.
         uses_masks: the method reads masks (the ``mask_variant`` control applies).
         needs_full_masks: the batch carries image-resolution masks (``masks_full``).
-        DEFAULTS: parameter defaults (the valid parameter names).
-        CHOICES: allowed values of string parameters.
-        TYPES: the type of parameters whose default is None (nullable).
+        Params: the parameters' dataclass (``NoParams``; mask methods extend ``MaskParams``).
         whole_train: what the method does with the whole training split in memory (it
             then refuses ``data.stream``), or None when random batches are all it reads.
     """
@@ -67,10 +87,8 @@ class Method(abc.ABC):
     needs_selection = True
     uses_masks = True
     needs_full_masks = False
-    DEFAULTS: dict[str, Any] = {}
-    CHOICES: dict[str, tuple] = {}
-    #: types of parameters whose default is None
-    TYPES: dict[str, type] = {}
+    #: the parameters (a frozen dataclass; its fields' defaults and ``metadata`` limits)
+    Params: type = MaskParams
     whole_train: str | None = None
 
     def __init__(self, params: dict | None = None, label: str | None = None):
@@ -87,51 +105,13 @@ class Method(abc.ABC):
 
     # ----- parameters -------------------------------------------------------------
     @classmethod
-    def all_defaults(cls) -> dict[str, Any]:
-        extra = {"mask_variant": "none"} if cls.uses_masks else {}
-        return {**cls.DEFAULTS, **extra}
-
-    @classmethod
-    def all_choices(cls) -> dict[str, tuple]:
-        extra = {"mask_variant": MASK_VARIANTS} if cls.uses_masks else {}
-        return {**cls.CHOICES, **extra}
-
-    @classmethod
-    def resolve_params(cls, params: dict) -> dict:
-        defaults = cls.all_defaults()
-        choices = cls.all_choices()
-        out = dict(defaults)
-        for key, value in params.items():
-            if key not in defaults:
-                valid = ", ".join(sorted(defaults)) or "none"
-                raise UserError(f"unknown parameter '{key}' for method '{cls.name}' (valid: {valid})")
-            default = defaults[key]
-            kind = cls.TYPES.get(key) or type(default)
-            if kind is bool:
-                ok = isinstance(value, bool)
-            elif kind is int:
-                ok = isinstance(value, int) and not isinstance(value, bool)
-            elif kind is float:
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                value = float(value) if ok else value
-            else:
-                ok = isinstance(value, kind)
-            if value is None and default is None:
-                ok = True
-            if not ok:
-                raise UserError(f"method '{cls.name}': parameter '{key}' must be {kind.__name__}{' or null' if default is None else ''}, got {value!r}")
-            if key in choices and value is not None and value not in choices[key]:
-                raise UserError(f"method '{cls.name}': parameter '{key}' must be one of {list(choices[key])}, got {value!r}")
-            out[key] = value
-        cls.check_params(out)
-        return out
-
-    @classmethod
-    def check_params(cls, params: dict) -> None:
-        """Range checks (subclasses raise UserError)."""
+    def resolve_params(cls, params: dict):
+        """``params`` read into ``cls.Params`` by ``common.config.from_dict``: an unknown key,
+        a wrong type or a value out of range fails naming the method and the key."""
+        return from_dict(cls.Params, params, source=f"method '{cls.name}' params")
 
     def describe(self) -> dict:
-        return {"name": self.name, "letter": self.letter, "params": dict(self.params)}
+        return {"name": self.name, "letter": self.letter, "params": to_dict(self.params)}
 
     def whole_train_need(self) -> str | None:
         """Why this method (with its params) needs the whole training split in memory, or
@@ -175,8 +155,8 @@ class Method(abc.ABC):
         self.batch_selected = int(batch_selected)
         self.with_replacement = bool(with_replacement)
         masks = sel.masks
-        if self.uses_masks and self.params.get("mask_variant", "none") != "none":
-            masks = mask_variant(masks, variant=self.params["mask_variant"], rng=np.random.default_rng(seed + 7))
+        if self.uses_masks and self.params.mask_variant != "none":
+            masks = mask_variant(masks, variant=self.params.mask_variant, rng=np.random.default_rng(seed + 7))
         #: the selected images' masks this method learns from (the expert's, or a control's
         #: variant): propagation and the cue-swapped validation copy start from them
         self.feedback_masks = masks

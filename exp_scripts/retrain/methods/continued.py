@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from exp_scripts.retrain.methods.base import Method, ce_and_forward
+from exp_scripts.retrain.methods.base import REGISTRY, Method, NoParams, ce_and_forward
 
 
+@REGISTRY.register
 class Continued(Method):
     name = "continued"
     letter = "A"
     description = "continued training, plain CE"
     needs_selection = False
     uses_masks = False
+    Params = NoParams
 
     def loss(self, clf, batch):
         _, _, ce = ce_and_forward(clf, batch)

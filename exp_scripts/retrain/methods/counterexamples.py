@@ -1,8 +1,10 @@
 """Counterexamples (CAIPI-style, Teso & Kersting 2019): the masked region filled with
 uniform noise (generator ``noise``), keeping the label."""
+from exp_scripts.retrain.methods.base import REGISTRY
 from exp_scripts.retrain.methods.replacement import ReplacementMethod
 
 
+@REGISTRY.register
 class Counterexamples(ReplacementMethod):
     name = "counterexamples"
     letter = ""

@@ -1,8 +1,10 @@
 """E — random-crop replacement (thesis §4.3): the masked region ← the same region of a
 random other training image (generator ``crop_replace``)."""
+from exp_scripts.retrain.methods.base import REGISTRY
 from exp_scripts.retrain.methods.replacement import ReplacementMethod
 
 
+@REGISTRY.register
 class CropReplace(ReplacementMethod):
     name = "crop_replace"
     letter = "E"

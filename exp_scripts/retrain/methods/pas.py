@@ -13,37 +13,44 @@
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Optional
+
 import tensorflow as tf
 
 from classification_models.losses import PAS_NORMALIZATIONS, pas_loss, thesis_pas_lambda
-from common.errors import UserError
-from exp_scripts.retrain.methods.base import Method, ce_and_forward
+from exp_scripts.retrain.methods.base import REGISTRY, MaskParams, Method, ce_and_forward
 
 CALIBRATED_SCALE = 100.0
 PRESETS = {"thesis": (1.0, "batch"), "calibrated": (CALIBRATED_SCALE, "masked")}
 
 
+@dataclasses.dataclass(frozen=True)
+class PASParams(MaskParams):
+    """``preset`` (λ scale and normalisation, above); ``lam`` λ itself or ``lam_scale`` ×
+    the thesis λ; ``normalize`` overrides the preset's normalisation."""
+
+    preset: str = dataclasses.field(default="calibrated", metadata={"choices": tuple(PRESETS)})
+    lam: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    lam_scale: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    normalize: Optional[str] = dataclasses.field(default=None, metadata={"choices": PAS_NORMALIZATIONS})
+
+
+@REGISTRY.register
 class PAS(Method):
     name = "pas"
     letter = "G"
     description = "CE + (λ/N)·Σ|M·A| on the last conv"
-    DEFAULTS = {"preset": "calibrated", "lam": None, "lam_scale": None, "normalize": None}
-    CHOICES = {"preset": tuple(PRESETS), "normalize": PAS_NORMALIZATIONS}
-    TYPES = {"lam": float, "lam_scale": float, "normalize": str}
+    Params = PASParams
 
-    @classmethod
-    def check_params(cls, params):
-        for key in ("lam", "lam_scale"):
-            if params[key] is not None and params[key] < 0:
-                raise UserError(f"method 'pas': {key} must be >= 0, got {params[key]}")
 
     def prepare(self):
         h, w, k = self.ctx.grid
-        scale, norm = PRESETS[self.params["preset"]]
-        if self.params["lam_scale"] is not None:
-            scale = self.params["lam_scale"]
-        self.lam = self.params["lam"] if self.params["lam"] is not None else scale * thesis_pas_lambda(h=h, w=w, k=k)
-        self.normalize = self.params["normalize"] or norm
+        scale, norm = PRESETS[self.params.preset]
+        if self.params.lam_scale is not None:
+            scale = self.params.lam_scale
+        self.lam = self.params.lam if self.params.lam is not None else scale * thesis_pas_lambda(h=h, w=w, k=k)
+        self.normalize = self.params.normalize or norm
 
     def describe(self):
         out = super().describe()

@@ -4,27 +4,33 @@ each selected image gets ``variants`` copies with the masked region replaced by 
 variants and trained with plain cross-entropy (the mask itself enters no loss)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
 from common.errors import UserError
-from exp_scripts.retrain.methods.base import Method, Pool, ce_and_forward
+from exp_scripts.retrain.methods.base import MaskParams, Method, Pool, ce_and_forward
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplacementParams(MaskParams):
+    """``variants`` replaced copies per selected image (``include_original``: the image
+    itself too); a fill must differ from the original by ``min_diff`` (mean grey level
+    inside the mask) within ``max_tries`` draws."""
+
+    variants: int = dataclasses.field(default=4, metadata={"min": 1})
+    include_original: bool = False
+    min_diff: float = dataclasses.field(default=8.0, metadata={"min": 0.0, "max": 255.0})
+    max_tries: int = dataclasses.field(default=5, metadata={"min": 1})
 
 
 class ReplacementMethod(Method):
     """Subclasses set ``generator`` (a registry name) or read it from params."""
 
     generator = ""
-    DEFAULTS = {"variants": 4, "include_original": False, "min_diff": 8.0, "max_tries": 5}
+    Params = ReplacementParams
 
-    @classmethod
-    def check_params(cls, params):
-        if params["variants"] < 1:
-            raise UserError(f"method '{cls.name}': variants must be >= 1, got {params['variants']}")
-        if not 0 <= params["min_diff"] <= 255:
-            raise UserError(f"method '{cls.name}': min_diff must be in [0, 255], got {params['min_diff']}")
-        if params["max_tries"] < 1:
-            raise UserError(f"method '{cls.name}': max_tries must be >= 1, got {params['max_tries']}")
 
     def describe(self) -> dict:
         out = super().describe()
@@ -59,23 +65,23 @@ class ReplacementMethod(Method):
         gen = get(name, **gparams)
         pool = self.pool
         donors = self.ctx.train.images if gen.needs_donors else None
-        n = self.params["variants"] if gen.stochastic else 1
+        n = self.params.variants if gen.stochastic else 1
         res = variants(gen, images=pool.images, masks=pool.masks, n=n, seed=self.seed,
-                       min_diff=float(self.params["min_diff"]), max_tries=int(self.params["max_tries"]),
+                       min_diff=float(self.params.min_diff), max_tries=int(self.params.max_tries),
                        donors=donors, on_failure="report")
         keep_i, keep_j = np.nonzero(res.ok)
         self.fill_report = {
             "generator": name, "per_image": n, "kept": int(len(keep_i)), "rejected": int((~res.ok).sum()),
-            "min_diff": float(self.params["min_diff"]),
+            "min_diff": float(self.params.min_diff),
             "mean_in_mask_diff": float(res.diffs[res.ok].mean()) if len(keep_i) else None,
             "diversity": None if n < 2 else float(np.nanmean(res.diversity)),
         }
         if len(keep_i) == 0:
             raise UserError(f"method '{self.label}': every fill of generator '{name}' stays within "
-                            f"{self.params['min_diff']} of the original inside the mask ({res.report()})")
+                            f"{self.params.min_diff} of the original inside the mask ({res.report()})")
         images = [res.images[keep_i, keep_j]]
         origin = [keep_i]
-        if self.params["include_original"]:
+        if self.params.include_original:
             images.append(pool.images)
             origin.append(np.arange(len(pool)))
         origin = np.concatenate(origin)

@@ -7,12 +7,14 @@ images under the base model equals ``start_penalty`` (a calibration probe: ≈ 1
 the base CE fails when the CE is ~3e-4)."""
 from __future__ import annotations
 
+import dataclasses
+from typing import Optional
+
 import numpy as np
 import tensorflow as tf
 
 from classification_models.losses import rrr_penalty
-from common.errors import UserError
-from exp_scripts.retrain.methods.base import Method, ce_and_forward
+from exp_scripts.retrain.methods.base import REGISTRY, MaskParams, Method, ce_and_forward
 
 
 def input_gradients(clf, images, training: bool):
@@ -24,17 +26,22 @@ def input_gradients(clf, images, training: bool):
     return tape.gradient(s, images)
 
 
+@dataclasses.dataclass(frozen=True)
+class RRRParams(MaskParams):
+    """``lam``: λ (null: calibrated so that the selected images' penalty under the base
+    model equals ``start_penalty``)."""
+
+    lam: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    start_penalty: float = dataclasses.field(default=1.0, metadata={"gt": 0.0})
+
+
+@REGISTRY.register
 class RRR(Method):
     name = "rrr"
     description = "CE + λ‖M ⊙ ∂Σlog p/∂x‖² (input gradients)"
     needs_full_masks = True
-    DEFAULTS = {"lam": None, "start_penalty": 1.0}
-    TYPES = {"lam": float}
+    Params = RRRParams
 
-    @classmethod
-    def check_params(cls, params):
-        if params["start_penalty"] <= 0 or (params["lam"] is not None and params["lam"] < 0):
-            raise UserError(f"method '{cls.name}': lam must be >= 0 and start_penalty > 0")
 
     def raw_penalty(self) -> float:
         x = tf.constant(self.pool.images, tf.float32)
@@ -42,11 +49,11 @@ class RRR(Method):
         return float(rrr_penalty(input_gradients=g, masks=(self.pool.masks > 0).astype(np.float32), lam=1.0))
 
     def prepare(self):
-        if self.params["lam"] is not None:
-            self.lam = self.params["lam"]
+        if self.params.lam is not None:
+            self.lam = self.params.lam
             return
         raw = self.raw_penalty()
-        self.lam = self.params["start_penalty"] / raw if raw > 0 else 1.0
+        self.lam = self.params.start_penalty / raw if raw > 0 else 1.0
 
     def describe(self):
         out = super().describe()

@@ -8,10 +8,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 from classification_models.losses import gradcam_gap, rrr_gradcam_penalty
-from exp_scripts.retrain.methods.base import ce_and_forward
+from exp_scripts.retrain.methods.base import REGISTRY, ce_and_forward
 from exp_scripts.retrain.methods.rrr import RRR
 
 
+@REGISTRY.register
 class RRRGradCAM(RRR):
     name = "rrr_gradcam"
     description = "CE + λ‖M ⊙ GradCAM‖² (Grad-CAM of the true class)"

@@ -4,28 +4,34 @@ weighted by the CAM class's Dense weights, averaged inside the (grid) mask; the 
 are computed once from the base model (``losses.selective_dropout_scale``)."""
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
 from classification_models.losses import selective_dropout_scale
 from common.errors import UserError
-from exp_scripts.retrain.methods.base import Method, ce_and_forward
+from exp_scripts.retrain.methods.base import REGISTRY, MaskParams, Method, ce_and_forward
 
 
+@dataclasses.dataclass(frozen=True)
+class SelectiveDropoutParams(MaskParams):
+    """``k``: how many of the filters that fire most inside the mask are zeroed."""
+
+    k: int = dataclasses.field(default=20, metadata={"min": 0})
+
+
+@REGISTRY.register
 class SelectiveDropout(Method):
     name = "selective_dropout"
     letter = "F"
     description = "zero the top-k filters inside the mask (CAM-weighted)"
-    DEFAULTS = {"k": 20}
+    Params = SelectiveDropoutParams
 
-    @classmethod
-    def check_params(cls, params):
-        if params["k"] < 0:
-            raise UserError(f"method 'selective_dropout': k must be >= 0, got {params['k']}")
 
     def prepare(self):
         self.clf.cam_kernel(f"method '{self.name}'")  # a head without CAM weights is refused here
         kk = self.ctx.grid[2]
-        k = self.params["k"]
+        k = self.params.k
         if k >= kk:
             raise UserError(f"method 'selective_dropout': k={k} but the last conv layer has only {kk} filters")
         acts = self.clf.cams(self.pool.images, classes=0, upsample=False, return_activations=True).activations

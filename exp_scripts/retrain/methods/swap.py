@@ -17,34 +17,43 @@ every image of the batch (``λ · mean Σ_{k∈F} A_k / reference``), masked or 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
 from classification_models.losses import pas_loss, pasa_loss, thesis_pas_lambda
 from common.errors import UserError
-from exp_scripts.retrain.methods.base import Method, Pool, ce_and_forward
+from exp_scripts.retrain.methods.base import REGISTRY, MaskParams, Method, Pool, ce_and_forward
 from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
 
 
+@dataclasses.dataclass(frozen=True)
+class SwapParams(MaskParams):
+    """``variants`` swapped copies per masked image, each the best of ``candidates``
+    donors; ``propagate`` the masks to other training images and swap ``random_share`` of
+    the batch's random images that carry one; ``donors`` of ``any`` class or ``other``
+    classes only; ``penalty`` PAS (``lam_scale`` × the thesis λ) or PASA (``pasa_base``,
+    ``pasa_threshold``) on the swapped images' masks."""
+
+    variants: int = dataclasses.field(default=4, metadata={"min": 1})
+    propagate: bool = True
+    random_share: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    candidates: int = dataclasses.field(default=8, metadata={"min": 1})
+    penalty: str = dataclasses.field(default="none", metadata={"choices": ("none", "pas", "pasa")})
+    donors: str = dataclasses.field(default="any", metadata={"choices": ("any", "other")})
+    lam_scale: float = dataclasses.field(default=CALIBRATED_SCALE, metadata={"min": 0.0})
+    pasa_base: float = dataclasses.field(default=0.4, metadata={"gt": 0.0})
+    pasa_threshold: float = dataclasses.field(default=0.7, metadata={"gt": 0.0})
+
+
+@REGISTRY.register
 class Swap(Method):
     name = "swap"
     letter = ""
     description = "masked region <- same region of another class's image (label kept); propagated to other images"
-    DEFAULTS = {"variants": 4, "propagate": True, "random_share": 1.0, "candidates": 8, "penalty": "none",
-                "donors": "any", "lam_scale": CALIBRATED_SCALE, "pasa_base": 0.4, "pasa_threshold": 0.7}
-    CHOICES = {"penalty": ("none", "pas", "pasa"), "donors": ("any", "other")}
+    Params = SwapParams
 
-    @classmethod
-    def check_params(cls, params):
-        if params["variants"] < 1:
-            raise UserError(f"method 'swap': variants must be >= 1, got {params['variants']}")
-        if not 0.0 <= params["random_share"] <= 1.0:
-            raise UserError(f"method 'swap': random_share must be in [0, 1], got {params['random_share']}")
-        if params["candidates"] < 1:
-            raise UserError(f"method 'swap': candidates must be >= 1, got {params['candidates']}")
-        if params["lam_scale"] < 0 or params["pasa_base"] <= 0 or params["pasa_threshold"] <= 0:
-            raise UserError(f"method 'swap': lam_scale must be >= 0 and pasa_base, pasa_threshold > 0, got "
-                            f"{params['lam_scale']}, {params['pasa_base']}, {params['pasa_threshold']}")
 
     def prepare(self):
         from image_generator.swap import cue_swap
@@ -52,7 +61,7 @@ class Swap(Method):
         if len(np.unique(self.ctx.train_labels())) < 2:
             raise UserError(f"method '{self.label}': a swap needs at least two classes in the training split")
         pool = self.pool
-        prop = self.ctx.propagated(self.clf, masks=self.feedback_masks) if self.params["propagate"] else None
+        prop = self.ctx.propagated(self.clf, masks=self.feedback_masks) if self.params.propagate else None
         self.prop = prop
         has_prop = prop is not None and len(prop.positions)
         if has_prop:
@@ -76,13 +85,13 @@ class Swap(Method):
         d_img, d_mask, d_lab = np.concatenate(d_img), np.concatenate(d_mask), np.concatenate(d_lab)
         n_pool = len(pool)
         rng = np.random.default_rng(self.seed + 11)
-        v = self.params["variants"]
-        k = self.params["candidates"]
+        v = self.params.variants
+        k = self.params.candidates
 
         def variants(images, masks, labels, own):
             out = [cue_swap(images=images, masks=masks, labels=labels, donor_images=d_img, donor_masks=d_mask,
                             donor_labels=d_lab, rng=rng, candidates=k, exclude_same=own,
-                            donors=self.params["donors"]).images for _ in range(v)]
+                            donors=self.params.donors).images for _ in range(v)]
             return np.stack(out, axis=1)  # [N, V, H, W, C]
 
         sel_var = variants(pool.images, pool.masks, pool.labels, np.arange(n_pool))
@@ -95,7 +104,7 @@ class Swap(Method):
             self.random_variants = variants(prop_images, prop.masks, prop.labels, n_pool + np.arange(len(prop.positions)))
             self.slot[prop.positions] = np.arange(len(prop.positions))
         h, w, kk = self.ctx.grid
-        self.lam = self.params["lam_scale"] * thesis_pas_lambda(h=h, w=w, k=kk)
+        self.lam = self.params.lam_scale * thesis_pas_lambda(h=h, w=w, k=kk)
 
     def describe(self) -> dict:
         out = super().describe()
@@ -116,10 +125,10 @@ class Swap(Method):
         else:
             positions, sel = self.sample_positions(rng)
             batch = self.assemble(positions, sel)
-        if self.random_variants is None or self.params["random_share"] <= 0:
+        if self.random_variants is None or self.params.random_share <= 0:
             return batch
         marked = self.prop.marked[positions]
-        swap = marked & (rng.random(len(positions)) < self.params["random_share"])
+        swap = marked & (rng.random(len(positions)) < self.params.random_share)
         if swap.any():
             rows = np.flatnonzero(swap)
             slots = self.slot[positions[rows]]
@@ -134,29 +143,34 @@ class Swap(Method):
 
     def loss(self, clf, batch):
         acts, logits, ce = ce_and_forward(clf, batch)
-        penalty = self.params["penalty"]
+        penalty = self.params.penalty
         if penalty == "pas":
             total, pen = pas_loss(ce=ce, activations=acts, masks=batch["masks"], lam=self.lam, normalize="masked")
         elif penalty == "pasa":
             p = tf.gather(tf.nn.softmax(logits), tf.cast(batch["labels"], tf.int32), batch_dims=1)
             total, pen = pasa_loss(ce=ce, activations=acts, masks=batch["masks"], p_true=p,
-                                   base=self.params["pasa_base"], threshold=self.params["pasa_threshold"])
+                                   base=self.params.pasa_base, threshold=self.params.pasa_threshold)
         else:
             total = tf.reduce_mean(ce)
             pen = tf.zeros_like(total)
         return total, {"ce": tf.reduce_mean(ce), "penalty": pen}
 
 
+@dataclasses.dataclass(frozen=True)
+class FilterPenaltyParams(MaskParams):
+    """``lam``: the penalty's weight (in units of the level at which the chosen filters
+    fire on the masked images)."""
+
+    lam: float = dataclasses.field(default=1.0, metadata={"min": 0.0})
+
+
+@REGISTRY.register
 class FilterPenalty(Method):
     name = "filter_penalty"
     letter = ""
     description = "the filters firing inside the masks penalised on every image"
-    DEFAULTS = {"lam": 1.0}
+    Params = FilterPenaltyParams
 
-    @classmethod
-    def check_params(cls, params):
-        if params["lam"] < 0:
-            raise UserError(f"method 'filter_penalty': lam must be >= 0, got {params['lam']}")
 
     def prepare(self):
         self.prop = self.ctx.propagated(self.clf, masks=self.feedback_masks)
@@ -181,5 +195,5 @@ class FilterPenalty(Method):
         acts, _, ce = ce_and_forward(clf, batch)
         ce = tf.reduce_mean(ce)
         fired = tf.reduce_sum(acts * self.filter_weights, axis=-1)  # [N, h, w]
-        pen = self.params["lam"] * tf.reduce_mean(tf.reduce_max(fired, axis=[1, 2])) / self.reference
+        pen = self.params.lam * tf.reduce_mean(tf.reduce_max(fired, axis=[1, 2])) / self.reference
         return ce + pen, {"ce": ce, "penalty": pen}

@@ -20,7 +20,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
-from plot_utils.tables import markdown_table
+from plot_utils.table_format import markdown_table
 
 METHODS = ("continued", "misclassified", "crop_replace", "inpaint_replace", "counterexamples",
            "selective_dropout", "pas", "pasa", "rrr", "rrr_gradcam")
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exp_scripts.default_experiment import ensure_base_model
     import tempfile
 
-    from select_tool.auto_select import DEFAULT_PICK, auto_select
+    from exp_scripts.auto_select import DEFAULT_PICK, auto_select
     from datasets.selection import load_selection
     from exp_scripts.retrain.data import masked_set_from_items
 

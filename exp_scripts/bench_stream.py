@@ -37,7 +37,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line, progress_bars
-from plot_utils.tables import markdown_table
+from plot_utils.table_format import markdown_table
 
 log = logging.getLogger(__name__)
 

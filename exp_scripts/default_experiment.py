@@ -97,7 +97,7 @@ def default_config(*, smoke: bool, data_root, output_dir: str | None):
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from common.io import atomic_write_json
-    from select_tool.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
+    from exp_scripts.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
     from exp_scripts.efficacy_suite import MASKED_SHARE
     from exp_scripts.retrain.config import RetrainConfig
 

@@ -8,7 +8,7 @@ Per data set and seed: trains (or reuses) the base model and the clean upper bou
 under ``<root>/<ds>/seed<s>/{base,clean}``; selects ``floor(masked_share × train)``
 training images with a ground-truth irrelevant region (the default pick: misclassified
 first, then lowest true-class probability, in turns from each class;
-``select_tool.auto_select``) plus 20 held-out masked test images; runs the methods with the shared loop; stores ``record_<tag>.json``. Finished runs
+``exp_scripts.auto_select``) plus 20 held-out masked test images; runs the methods with the shared loop; stores ``record_<tag>.json``. Finished runs
 are reused (same resolved config), so an interrupted report resumes.
 
 The upper bound is the clean model evaluated on the *base* data set's test split (the
@@ -148,7 +148,7 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from datasets.selection import load_selection
-    from select_tool.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
+    from exp_scripts.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
     from exp_scripts.efficacy_suite import current_run, same_config
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
@@ -167,7 +167,7 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
         if not sel_path.exists():
             log.info("selecting %d masked training images (%s seed %s)", n_sel, ds, seed)
             # the default pick, masks from the ground-truth boxes; held-out masked images from test
-            with muted("select_tool.auto_select"):
+            with muted("exp_scripts.auto_select"):
                 sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick=DEFAULT_PICK, mask_from="ground_truth",
                                        heldout=6 if smoke else 20, heldout_split="test", seed=seed,
                                        data_root=data_root)

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from plot_utils.tables import markdown_table
+from plot_utils.table_format import markdown_table
 
 NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
 

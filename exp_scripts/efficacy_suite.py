@@ -13,7 +13,7 @@ and a ``masks/`` tree) and seed, exactly what a user would do:
    ``image_folder`` train config (``TRAIN``: trained to convergence — the criterion
    is checked by every run: 100 more plain iterations, method ``continued``, move the
    test accuracy by less than the seed noise);
-3. ``select_tool.auto_select``: 1 % of the training images (the default pick: misclassified
+3. ``exp_scripts.auto_select``: 1 % of the training images (the default pick: misclassified
    first, in turns from each class), masks from the ground-truth tree; 20 held-out masked
    test images;
 4. ``exp_scripts.exp_backprops``'s runner with ``METHODS`` and default parameters.
@@ -214,7 +214,7 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
     from common.config import from_dict, to_dict
     from common.run_files import HISTORY_FILE, load_run_info, load_summary
     from datasets import shortcut_suite
-    from select_tool.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
+    from exp_scripts.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
 
@@ -242,7 +242,7 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
         sel_dir = folder / f"selection_{DEFAULT_PICK}_{n_sel}"
         sel_path = sel_dir / "selection.json"
         if not sel_path.exists():
-            with muted("select_tool.auto_select"):
+            with muted("exp_scripts.auto_select"):
                 sel_path = auto_select(tr, n=n_sel, out_dir=sel_dir, pick=DEFAULT_PICK, mask_from="ground_truth",
                                        heldout=HELDOUT, heldout_split="test", seed=seed, data_root=data_root)
         held = sel_dir / HELDOUT_FILE

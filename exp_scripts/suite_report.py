@@ -18,7 +18,7 @@ import numpy as np
 
 from common.io import atomic_write_text, read_json
 from datasets.shortcut_suite import suite_sets
-from plot_utils.tables import markdown_table
+from plot_utils.table_format import markdown_table
 
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
 #: below this base → oracle gap (about the single-run noise of these sets) a recovered

@@ -55,7 +55,7 @@ def evaluate_generators(generators: dict, images: np.ndarray, masks: np.ndarray,
 
 def format_table(results: dict) -> str:
     """A Markdown table of ``evaluate_generators``'s result."""
-    from plot_utils.tables import markdown_table
+    from plot_utils.table_format import markdown_table
 
     return markdown_table(["generator", "in-mask MAE (0-255)", "best of fills", "diversity", "ms / image"],
                           [[name, f"{r['mae']:.1f} ± {r['mae_std']:.1f}", f"{r['best_of_fills_mae']:.1f}",

@@ -21,6 +21,7 @@ custom layers registered with ``keras.saving.register_keras_serializable``).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from typing import Optional
 
@@ -85,7 +86,7 @@ def validate_signature(model, image_shape: tuple[int, int, int] | None = None, w
 def load_inpainting_model(path: str | os.PathLike):
     """Loads a ``.keras`` inpainting model in safe mode (``classification_models.model_file.
     load_keras_model``) and checks its signature."""
-    import image_generator.learned  # noqa: F401  (registers the learned inpainter's layers)
+    importlib.import_module("image_generator.inpainter_layers")  # registers the learned inpainter's layers
     from classification_models.model_file import load_keras_model
 
     try:

@@ -11,7 +11,7 @@ import numpy as np
 
 from common.errors import UserError
 from plot_utils.results import Missing, Run, is_missing
-from plot_utils.tables import IMAGE_DIR, Table, to_latex, to_markdown
+from plot_utils.table_format import IMAGE_DIR, Table, to_latex, to_markdown
 
 
 def _safe(text: str) -> str:

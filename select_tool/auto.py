@@ -13,7 +13,7 @@
 
 Writes ``OUT/selection.json`` + ``OUT/masks/*.png`` (and ``OUT/heldout_selection.json``
 with ``--heldout N``: images disjoint from the selection). Prints notes (skipped images)
-and the selection path last. Logic: ``select_tool.auto_select``.
+and the selection path last. Logic: ``exp_scripts.auto_select``.
 
 ``--propagate SELECTION`` instead extends an expert's selection to the other training
 images (the cells whose last-conv activations look, to the model, like the masked
@@ -28,7 +28,7 @@ import sys
 
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.logs import parse_command_line
-from select_tool.auto_select import DEFAULT_PICK, HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
+from exp_scripts.auto_select import DEFAULT_PICK, HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
 
 
 def main(argv=None) -> int:

@@ -5,16 +5,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: one level per package, so that no two packages may import each other
 LAYERS = {
     "common": 0,
     "tf_records_parser": 1,
     "datasets": 2,
     "classification_models": 3,
-    "image_generator": 4,
     "plot_utils": 4,
-    "vis_exp": 5,
-    "exp_scripts": 6,
-    "select_tool": 6,
+    "image_generator": 5,
+    "vis_exp": 6,
+    "exp_scripts": 7,
+    "select_tool": 8,
 }
 FORBIDDEN_IN_CORE = {"tkinter", "matplotlib"}
 
@@ -39,6 +40,11 @@ def _top_level_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
     return names
+
+
+def test_every_package_has_a_level_of_its_own():
+    assert len(set(LAYERS.values())) == len(LAYERS)
+    assert {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} - {"tests"} == set(LAYERS)
 
 
 @pytest.mark.parametrize("package", sorted(LAYERS))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from common.run_files import CueChange, MethodSummary, RetrainSummary
-from plot_utils.tables import markdown_table
+from plot_utils.table_format import markdown_table
 
 def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
     """The before/after CAM record of a masked image set, as stored in ``cams.npz``.

@@ -1,10 +1,10 @@
 """Selections without a person: pick training images and mask them automatically.
 
-The logic behind ``python -m select_tool.auto``, kept in the data
-layer so that ``exp_scripts`` can build its no-argument default selection without
-importing the GUI package::
+The logic behind ``python -m select_tool.auto``, kept with the experiments so that they
+build their selections (the default experiment's, the suite's) without importing the
+mask tool, which sits above them::
 
-    from select_tool.auto_select import auto_select
+    from exp_scripts.auto_select import auto_select
     path = auto_select("results/symbols/train_result.json", n=5, pick="balanced",
                        mask_from="ground_truth", heldout=20, seed=0, out_dir="results/sel")
 

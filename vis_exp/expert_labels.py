@@ -86,7 +86,7 @@ def write_expert_report(ranking, expert_data, *, out, cut: int | None = None, ra
     Raises:
         UserError: the ranking has no order or no cut (and ``cut`` is None), bad expert labels.
     """
-    from plot_utils.tables import to_latex, to_markdown
+    from plot_utils.table_format import to_latex, to_markdown
     from vis_exp.gap_features import out_dir
 
     order = ranking.get("order") if isinstance(ranking, dict) else None

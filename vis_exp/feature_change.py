@@ -158,7 +158,7 @@ def write_feature_change(train_result, base, dataset, *, after, out, split: str 
     from classification_models.classifier import Classifier
     from classification_models.train_result import check_model_data
     from plot_utils.figures import save_figure
-    from plot_utils.tables import to_latex, to_markdown
+    from plot_utils.table_format import to_latex, to_markdown
     from vis_exp.gap_features import gap_features, out_dir, sample_positions
 
     after_clf = Classifier.load(after, class_names=train_result.class_names,

@@ -72,7 +72,7 @@ def write_mask_filters(train_result, clf, dataset, *, selection, ranking: dict, 
 
     from classification_models.cam import upsample_bilinear
     from datasets.selection import load_selection
-    from plot_utils.tables import to_latex, to_markdown
+    from plot_utils.table_format import to_latex, to_markdown
     from vis_exp.gap_features import gap_features, out_dir
 
     relevant = relevant_filters(ranking, ranking_source)

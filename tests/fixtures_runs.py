@@ -1,5 +1,5 @@
 """One tiny real pipeline run, shared by the reader tests: an image folder with a cue and
-its masks tree -> ``do_interactive_exp`` (training run) -> ``select_tool.auto_select``
+its masks tree -> ``do_interactive_exp`` (training run) -> ``exp_scripts.auto_select``
 (ground-truth masks) -> the retraining runner. Readers are tested on what the writers
 really produce, never on hand-written run files.
 
@@ -63,7 +63,7 @@ def make_real_runs(root: Path) -> RealRuns:
     from exp_scripts import do_interactive_exp
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
-    from select_tool.auto_select import HELDOUT_FILE, auto_select
+    from exp_scripts.auto_select import HELDOUT_FILE, auto_select
 
     images, data_root = write_cue_folder(root / "images"), root / "data"
     train_cfg = root / "train.json"

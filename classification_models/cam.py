@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.images import to_rgb
+
 
 def cams_from_activations(*, activations, weights, classes=None):
     """CAMs of all classes or of one class per image.
@@ -101,9 +103,31 @@ def jet_lut() -> np.ndarray:
     return _JET
 
 
+def in_mask_energy(*, cams, masks) -> np.ndarray:
+    """Per-image in-mask CAM energy: the share of the positive CAM evidence that lies inside
+    the mask (the one definition: run metrics, the mask tool's triage order).
+
+    Args:
+        cams: ``[N, H, W]`` CAMs of the true class at image resolution.
+        masks: ``[N, H, W]``; nonzero = irrelevant.
+
+    Returns:
+        float64 ``[N]``; NaN where the CAM has no positive evidence.
+    """
+    pos = np.maximum(np.asarray(cams, np.float64), 0.0)
+    m = (np.asarray(masks) > 0).astype(np.float64)
+    num = (pos * m).sum(axis=(1, 2))
+    den = pos.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
 def cam_overlay(image: np.ndarray, cam: np.ndarray, *, opacity: float = 0.5, normalized: bool = False) -> np.ndarray:
-    """The one CAM picture: the image (gray repeated to RGB) with the jet-coloured CAM
-    blended on top at ``opacity``.
+    """The one CAM picture (figures, tables, report, the mask tool's panes): the image
+    (grey repeated to RGB) with the jet-coloured CAM blended on top at ``opacity``.
+
+    Fixed-point blend (weights in 1/256 steps, rounded): about twice as fast as float32
+    and within one grey level of it, which the mask tool's live panes need.
 
     Args:
         image: uint8 ``[H, W, C]`` (C = 1 or 3) or ``[H, W]``.
@@ -113,14 +137,14 @@ def cam_overlay(image: np.ndarray, cam: np.ndarray, *, opacity: float = 0.5, nor
     Returns:
         uint8 ``[H, W, 3]``.
     """
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = img[..., None]
-    rgb = np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
+    a = int(round(min(max(float(opacity), 0.0), 1.0) * 256))
     m = np.asarray(cam, np.float32) if normalized else normalize_per_map(cam)
-    heat = jet_lut()[np.clip(m * 255.0 + 0.5, 0, 255).astype(np.uint8)].astype(np.float32)
-    out = (1.0 - opacity) * rgb.astype(np.float32) + opacity * heat
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    idx = np.clip(m * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out = to_rgb(image).astype(np.uint16)
+    out *= 256 - a
+    out += (jet_lut().astype(np.uint16) * a + 128)[idx]
+    out >>= 8
+    return out.astype(np.uint8)
 
 
 def gradcam_from_gradients(*, activations, gradients):

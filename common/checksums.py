@@ -47,13 +47,3 @@ def file_digest(path: str | os.PathLike, *, what: str = "file") -> FileDigest:
     except OSError as exc:
         raise UserError(f"{what} '{path}' cannot be read: {exc.strerror or exc}") from exc
     return FileDigest(_MEMO[key], int(st.st_size))
-
-
-def forget(path: str | os.PathLike | None = None) -> None:
-    """Drops memoised digests (of ``path`` only, or all): for tests and rebuilds."""
-    if path is None:
-        _MEMO.clear()
-        return
-    name = str(Path(path).resolve())
-    for key in [k for k in _MEMO if k[0] == name]:
-        del _MEMO[key]

@@ -12,6 +12,15 @@ from common.errors import UserError
 from common.io import atomic_write_bytes
 
 
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """``[H, W]``, ``[..., 1]`` or ``[..., C >= 3]`` -> ``[..., 3]`` (grey repeated, extra
+    channels dropped; the dtype is kept)."""
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
+
+
 def save_png(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Writes a ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]`` array as PNG, atomically
     (values outside uint8 are clipped to [0, 255])."""

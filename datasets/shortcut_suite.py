@@ -63,6 +63,7 @@ from tqdm.auto import tqdm
 from common.cli import run_main
 from common.errors import UserError
 from common.logs import parse_command_line, progress_bars
+from common.runs import pid_alive
 from datasets.suite_params import CLASSES, CUES, MAX_SIZE, MIN_SIZE, SPLITS, VAL_WORDS, SuiteParams
 from datasets.suite_render import cue_description, iter_split, layout
 
@@ -166,21 +167,11 @@ def _as_params(spec_or_params) -> SuiteParams:
     raise UserError(f"expected a SetSpec, SuiteParams or dict of parameters, got {type(spec_or_params).__name__}")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_partials(out: Path) -> None:
     """Removes ``<out>.partial-<pid>`` folders left by runs that no longer exist."""
     for p in out.parent.glob(f"{out.name}.partial-*"):
         pid = p.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from classification_models.cam import cams_from_activations, upsample_bilinear
     from classification_models.classifier import Classifier, cross_entropy_loss
     from classification_models.models import build_model, resolve_params
+    from classification_models.training import make_optimizer
     from common.seeding import set_seed
 
     set_seed(0, deterministic_ops=False)
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ----- training step: custom tf.function step vs model.fit on the same batches
     xb = images[: args.train_batch]
     yb = labels[: args.train_batch]
-    opt = keras.optimizers.Adam(1e-4)
+    opt = make_optimizer("adam", 1e-4)
     opt.build(model.trainable_variables)
     step = clf.make_train_step(cross_entropy_loss, opt)
     batch = {"images": tf.constant(xb), "labels": tf.constant(yb, tf.int64)}
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         float(step(batch)[0])
 
     logits_model = keras.Model(model.input, model.get_layer("logits").output)
-    logits_model.compile(optimizer=keras.optimizers.Adam(1e-4),
+    logits_model.compile(optimizer=make_optimizer("adam", 1e-4),
                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ds = tf.data.Dataset.from_tensors((xb, yb)).repeat(args.steps + 1)
     opts = tf.data.Options()

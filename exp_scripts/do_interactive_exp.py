@@ -36,7 +36,7 @@ import numpy as np
 from common.cli import quiet_tf_logs, run_main
 from common.config import to_dict
 from common.errors import UserError
-from common.io import atomic_path, atomic_write_json, ensure_dir
+from common.io import atomic_write_json, ensure_dir
 from common.logs import parse_command_line
 from common.runs import run_transaction
 from common.paths import data_root as resolve_data_root
@@ -120,9 +120,8 @@ def import_classifier(cfg: TrainConfig, source: str, dataset):
 
 def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
     """CAMs (true class) of the first ``count`` training images as PNGs; returns relative paths."""
-    from PIL import Image
-
     from classification_models.cam import cam_overlay
+    from common.images import save_png
 
     if count <= 0:
         return []
@@ -144,9 +143,7 @@ def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
         pred = int(batch.probs[i].argmax())
         label = int(labels[i])
         name = f"{indices[i]}_true-{names[label]}_pred-{names[pred]}.png"
-        with atomic_path(folder / name, suffix=".png") as tmp:
-            big = cam_overlay(images[i], maps[i]).repeat(scale, axis=0).repeat(scale, axis=1)
-            Image.fromarray(big).save(tmp, format="PNG")
+        save_png(folder / name, cam_overlay(images[i], maps[i]).repeat(scale, axis=0).repeat(scale, axis=1))
         written.append(f"{folder.name}/{name}")
     return written
 

@@ -81,7 +81,9 @@ def train_user_model(root: Path, out: Path, *, size: int, epochs: int, seed: int
     from keras import layers
     from PIL import Image
 
-    keras.utils.set_random_seed(seed)
+    from common.seeding import set_seed
+
+    set_seed(seed)
     xs, ys = [], []
     for label, name in enumerate(CLASSES):
         for f in sorted((root / "train" / name).glob("*.png")):

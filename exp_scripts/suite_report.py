@@ -10,14 +10,13 @@ recommended default.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from common.io import atomic_write_text, read_json
 from datasets.shortcut_suite import suite_sets
+from exp_scripts.efficacy_report import mean_std
 from plot_utils.table_format import markdown_table
 
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
@@ -31,13 +30,6 @@ REGIME_TEXT = {
     "c1.0": "train correlation 1.0 (no training image contradicts the cue), validation like train",
     "c1.0-cleanval": "train correlation 1.0, validation cue independent of the class",
 }
-
-
-def mean_std(values) -> tuple[float, float] | None:
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
-    if not len(v):
-        return None
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
 def fmt(ms, pct: bool = False, digits: int = 3) -> str:
@@ -275,11 +267,3 @@ def write(path: Path, *, root: Path, command: str) -> str:
         text = old.rstrip("\n") + "\n\n" + section + "\n"
     atomic_write_text(path, text)
     return text
-
-
-def summarise(records: Sequence[dict]) -> dict:
-    """Per-method recovered-gap statistics of a list of records (for tests and the note)."""
-    out: dict[str, tuple[float, float] | None] = {}
-    for label in records[0]["methods"]:
-        out[label] = mean_std(per_seed(r)[label]["recovered"] for r in records)
-    return out

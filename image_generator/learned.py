@@ -26,7 +26,9 @@ from typing import Callable
 import keras
 import numpy as np
 
+from classification_models.training import make_optimizer
 from common.errors import UserError
+from common.seeding import set_seed
 from image_generator.inpainter_layers import Composite, GatedConv2D
 from image_generator.user_model import UserModelGenerator
 
@@ -211,12 +213,12 @@ def train_inpainter(images: np.ndarray, *, params: InpainterTrainParams, log_eve
     n, h, w, c = images.shape
     crop = params.crop if 0 < params.crop < min(h, w) else 0
     ph, pw = (crop, crop) if crop else (h, w)
-    keras.utils.set_random_seed(params.seed)
+    set_seed(params.seed)
     rng = np.random.default_rng(params.seed)
     if model is None:
         model = build_inpainter(image_shape=(h, w, c), base_filters=params.base_filters, seed=params.seed)
     trainer = model  # size-free (fully convolutional): trains on patches, runs on whole images
-    opt = keras.optimizers.Adam(params.lr)
+    opt = make_optimizer("adam", params.lr)
     bank = random_masks(np.random.default_rng(params.seed + 1), min(4096, max(256, 4 * params.batch_size)), ph, pw)
     data = images.astype(np.float32) / 255.0
     weights = dict(diversity_weight=params.diversity_weight, diversity_target=params.diversity_target)

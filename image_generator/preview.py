@@ -18,12 +18,8 @@ import numpy as np
 
 from common.cli import json_object, quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
-from common.images import save_png
+from common.images import save_png, to_rgb
 from common.logs import parse_command_line
-
-
-def _rgb(img: np.ndarray) -> np.ndarray:
-    return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img
 
 
 def preview_grid(images: np.ndarray, masks: np.ndarray, fills: np.ndarray, ok: np.ndarray | None = None,
@@ -43,11 +39,11 @@ def preview_grid(images: np.ndarray, masks: np.ndarray, fills: np.ndarray, ok: n
     cols = 2 + v
     grid = np.full((n * (h + gap) + gap, cols * (w + gap) + gap, 3), 255, np.uint8)
     for i in range(n):
-        orig = _rgb(images[i]).astype(np.float32)
+        orig = to_rgb(images[i]).astype(np.float32)
         over = orig.copy()
         hole = masks[i] > 0
         over[hole] = 0.5 * over[hole] + 0.5 * np.array([255, 0, 0], np.float32)
-        cells = [orig, over] + [_rgb(fills[i, j]).astype(np.float32) for j in range(v)]
+        cells = [orig, over] + [to_rgb(fills[i, j]).astype(np.float32) for j in range(v)]
         for k, cell in enumerate(cells):
             y0, x0 = gap + i * (h + gap), gap + k * (w + gap)
             grid[y0:y0 + h, x0:x0 + w] = np.clip(cell, 0, 255).astype(np.uint8)

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from common.images import to_rgb
 from plot_utils.figures import _plt
 
 
@@ -83,7 +84,7 @@ def cam_grid_figure(cams: dict, *, title: str = "", class_names: Sequence[str] |
     tiles, notes = [], []
     for r in range(n):
         img = np.asarray(cams["images"][r])
-        rgb = _rgb(img)
+        rgb = to_rgb(img)
         red = rgb.copy()
         m = np.asarray(cams["masks"][r]) > 0
         red[m] = (0.5 * red[m] + 0.5 * np.array([255, 0, 0])).astype(np.uint8)
@@ -107,11 +108,6 @@ def _title(fig, title: str, size: int) -> None:
         fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.36 / fig.get_figheight()))
     else:
         fig.tight_layout()
-
-
-def _rgb(img) -> np.ndarray:
-    img = np.asarray(img)
-    return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
 
 
 def cam_strip_figure(cams: dict, along: dict, *, title: str = "", class_names: Sequence[str] | None = None,
@@ -168,7 +164,7 @@ def changed_figure(*, images, labels, indices, changes: dict, before, after, tit
                 ax.axis("off")
                 continue
             i = pos[c]
-            ax.imshow(_rgb(images[i]), interpolation="nearest", cmap=None)
+            ax.imshow(to_rgb(images[i]), interpolation="nearest", cmap=None)
             ax.set_title(f"{indices[i]}", fontsize=6)
             ax.set_xlabel(f"true {names[labels[i]]}\n{names[before[i]]} → {names[after[i]]}", fontsize=7)
             if c == 0:
@@ -210,7 +206,7 @@ def base_cams_figure(*, images, labels, probs, cams_true, cams_pred, indices, cl
         for j, i in enumerate(np.flatnonzero(labels == c)):
             pred = int(probs[i].argmax())
             img = np.asarray(images[i])
-            panels = [(_rgb(img), f"{indices[i]}", "black"),
+            panels = [(to_rgb(img), f"{indices[i]}", "black"),
                       (cam_overlay(img, cams_true[i]), f"true {class_names[c]} ({probs[i, c]:.2f})", "black"),
                       (cam_overlay(img, cams_pred[i]), f"pred {class_names[pred]} ({probs[i, pred]:.2f})",
                        "black" if pred == c else "tab:red")]

@@ -57,14 +57,3 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
         ("?", "this list (Esc closes)"),
     ]),
 ]
-
-
-def help_text() -> str:
-    """The key list as plain text (the README and the help window show the same)."""
-    width = max(len(k) for _, rows in HELP for k, _ in rows)
-    out = []
-    for title, rows in HELP:
-        out.append(title)
-        out += [f"  {k:<{width}}  {d}" for k, d in rows]
-        out.append("")
-    return "\n".join(out).rstrip()

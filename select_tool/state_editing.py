@@ -138,10 +138,6 @@ class EditingMixin:
         self.save()
         return True
 
-    @property
-    def stroke_in_progress(self) -> bool:
-        return self._stroke is not None
-
     def clear_mask(self) -> bool:
         """Clears the current mask (one undo step)."""
         self.end_stroke()

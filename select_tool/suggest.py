@@ -25,22 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-
-def irrelevant_energy_share(*, cam: np.ndarray, region: np.ndarray) -> float:
-    """Share of positive CAM energy inside ``region``.
-
-    Args:
-        cam: ``[H, W]`` raw CAM of the true class.
-        region: ``[H, W]`` mask, nonzero = irrelevant.
-
-    Returns:
-        A value in [0, 1]; 0 when the CAM has no positive energy.
-    """
-    pos = np.maximum(np.asarray(cam, np.float64), 0.0)
-    total = pos.sum()
-    if total <= 0:
-        return 0.0
-    return float(pos[np.asarray(region) > 0].sum() / total)
+from classification_models.cam import in_mask_energy
 
 
 def suggested_order(*, indices: Sequence[str], labels: np.ndarray, probs: np.ndarray,
@@ -69,7 +54,9 @@ def suggested_order(*, indices: Sequence[str], labels: np.ndarray, probs: np.nda
         if reg is None or not np.any(reg):
             unknown.append((p_true, idx))
             continue
-        scored.append((-irrelevant_energy_share(cam=true_cam(int(pos)), region=reg), p_true, idx))
+        share = in_mask_energy(cams=true_cam(int(pos))[None], masks=np.asarray(reg)[None])[0]
+        # a CAM without positive evidence (NaN share) sorts as nothing inside the region
+        scored.append((-(0.0 if np.isnan(share) else float(share)), p_true, idx))
     scored.sort()
     unknown.sort()
     return [(idx, -neg) for neg, _, idx in scored] + [(idx, None) for _, idx in unknown]

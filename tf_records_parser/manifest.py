@@ -22,6 +22,7 @@ from pathlib import Path
 from common.checksums import file_digest
 from common.errors import UserError
 from common.io import read_json
+from common.runs import pid_alive
 
 MANIFEST = "dataset.json"
 FORMAT_VERSION = 1
@@ -92,18 +93,6 @@ def shard_paths(folder, split: str, manifest: dict | None = None) -> list[str]:
     return paths
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def remove_stale_temporaries(folder) -> list[Path]:
     """Deletes ``.tmp-<pid>-*.part`` shards in ``folder`` whose writer process no longer runs.
 
@@ -113,7 +102,7 @@ def remove_stale_temporaries(folder) -> list[Path]:
     removed = []
     for p in Path(folder).glob(f"{TMP_PREFIX}*{TMP_SUFFIX}"):
         pid_text = p.name[len(TMP_PREFIX):].split("-", 1)[0]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+        if pid_text.isdigit() and pid_alive(int(pid_text)):
             continue
         with contextlib.suppress(FileNotFoundError):
             p.unlink()

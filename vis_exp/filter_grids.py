@@ -68,12 +68,12 @@ def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def masked_images(images: np.ndarray, maps_up: np.ndarray) -> np.ndarray:
     """Images with everything outside each map's Otsu region set to black, uint8 ``[N,H,W,3]``."""
-    from vis_exp.gap_features import to_uint8_rgb
+    from common.images import to_rgb
 
     out = []
     for img, m in zip(images, maps_up):
         keep = otsu_mask(fmap=m)
-        out.append(to_uint8_rgb(img) * keep[..., None].astype(np.uint8))
+        out.append(to_rgb(img).astype(np.uint8) * keep[..., None].astype(np.uint8))
     return np.stack(out) if out else np.zeros((0,) + images.shape[1:3] + (3,), np.uint8)
 
 

@@ -101,16 +101,6 @@ def add_common_args(parser, result_help: str = "train result JSON of the model t
     parser.add_argument("--seed", type=seed_arg, default=0)
 
 
-def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
-    """``[H,W]``/``[H,W,1]``/``[H,W,3]`` -> uint8 ``[H,W,3]``."""
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.shape[-1] == 1:
-        img = np.repeat(img, 3, axis=-1)
-    return img.astype(np.uint8)
-
-
 def out_dir(path: str | os.PathLike) -> Path:
     from common.io import ensure_dir
 

@@ -19,30 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from classification_models.cam import in_mask_energy
 from common.errors import UserError
 from datasets.base import SplitArrays
 from exp_scripts.retrain.data import MaskedSet
 
 #: images per inference batch when scoring a split (``Classifier.predict_proba``'s default)
 EVAL_BATCH = 256
-
-
-def in_mask_energy(*, cams, masks) -> np.ndarray:
-    """Per-image in-mask energy.
-
-    Args:
-        cams: ``[N, H, W]`` CAMs of the true class at image resolution.
-        masks: ``[N, H, W]``; nonzero = irrelevant.
-
-    Returns:
-        float64 ``[N]``; NaN where the CAM has no positive evidence.
-    """
-    pos = np.maximum(np.asarray(cams, np.float64), 0.0)
-    m = (np.asarray(masks) > 0).astype(np.float64)
-    num = (pos * m).sum(axis=(1, 2))
-    den = pos.sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def wrong_reason_score(*, attributions, masks) -> np.ndarray:

@@ -38,10 +38,10 @@ from common.io import atomic_path, atomic_write_json, atomic_write_text
 from common.run_files import Accuracy, RetrainSummary, load_summary
 from common.runs import run_transaction
 from exp_scripts.retrain.config import MethodSpec
-from exp_scripts.retrain.data import MaskedSet
+from exp_scripts.retrain.data import MaskedSet, load_inputs
 from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
-from exp_scripts.retrain.data import load_inputs
 from exp_scripts.retrain.runner import result_lines, run_retraining
+from plot_utils.table_format import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -123,18 +123,17 @@ def best_row(rows: list[dict]) -> dict:
     return max(rows, key=lambda r: -1.0 if r.get(key) is None else r[key])
 
 
-def _fmt(v) -> str:
+def _sweep_cell(v) -> str:
     if v is None:
         return "–"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def table_markdown(rows: list[dict]) -> str:
-    """Markdown table, one row per candidate, columns in the rows' key order."""
+    """Markdown table (``plot_utils.table_format.markdown_table``), one row per candidate,
+    columns in the rows' key order."""
     cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(cols, [[_sweep_cell(r.get(c)) for c in cols] for r in rows])
 
 
 def table_csv(rows: list[dict]) -> str:

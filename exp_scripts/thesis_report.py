@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    + ("\n".join(f"- `{c}`" for c in page.steps) or "- (all reused)"))
         text = "\n\n".join([header, *page.sections, footer]) + "\n"
         atomic_write_text(page.out / "index.md", text)
-        atomic_write_text(page.out / "index.html", to_html(text, title="Thesis report"))
+        atomic_write_text(page.out / "index.html", to_html(text, title="Thesis report", base_dir=page.out))
     print(final / "index.html")
     return 0
 

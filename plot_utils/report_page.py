@@ -26,14 +26,46 @@ def md_figures(figures: list[tuple[str, str]]) -> str:
     return "\n\n".join(f"**{caption}**\n\n{md_image(rel, caption)}" for rel, caption in figures)
 
 
-def to_html(markdown_text: str, *, title: str) -> str:
-    """The report as one HTML page (Markdown tables rendered; images stay relative
-    links, so the page opens in a browser from the report folder)."""
+#: image types a page embeds, by file suffix
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
+               ".gif": "image/gif"}
+
+
+def embed_images(html_text: str, base_dir: str | Path) -> str:
+    """``src="<relative path>"`` of every image under ``base_dir`` replaced by the file's
+    bytes as a ``data:`` URI, so the page is self-contained (it can be mailed or moved);
+    an image that is missing stays a link and is logged."""
+    import base64
+    import html
+    import re
+
+    base = Path(base_dir)
+
+    def inline(match: re.Match) -> str:
+        rel = html.unescape(match.group(1))
+        path = base / rel
+        kind = IMAGE_TYPES.get(path.suffix.lower())
+        if kind is None or "://" in rel or rel.startswith("data:"):
+            return match.group(0)
+        if not path.is_file():
+            log.warning("report page: image '%s' not found; left as a link", path)
+            return match.group(0)
+        return f'src="data:{kind};base64,{base64.b64encode(path.read_bytes()).decode("ascii")}"'
+
+    return re.sub(r'src="([^"]+)"', inline, html_text)
+
+
+def to_html(markdown_text: str, *, title: str, base_dir: str | Path | None = None) -> str:
+    """The report as one HTML page (Markdown tables rendered). With ``base_dir`` (the
+    report folder) the images are embedded (:func:`embed_images`) and the page opens
+    anywhere; without, they stay links relative to the report folder."""
     import html
 
     import markdown
 
     body = markdown.markdown(markdown_text, extensions=["tables"])
+    if base_dir is not None:
+        body = embed_images(body, base_dir)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{HTML_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
 

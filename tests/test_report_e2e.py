@@ -1,6 +1,7 @@
 """From a tiny real retraining run (the runner's own output) to tables, figures and the
 HTML page of the report; the report command (``exp_scripts.thesis_report``) on the same
-runs: the thesis grids it writes and the page that links them."""
+runs: the thesis grids it writes and the page that embeds them."""
+import base64
 import json
 
 import numpy as np
@@ -26,6 +27,10 @@ def test_real_run_to_tables_and_html(real_runs, tmp_path):
     page = to_html("# Report\n\n" + "\n\n".join(t.markdown for t in built), title="Report")
     assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == len(built)
     assert f'<img alt="" src="{rel}"' in page
+    # with the report folder given, the page carries its images (a missing one stays a link)
+    alone = to_html(f"![x]({rel})\n\n![y](gone.png)", title="R", base_dir=tmp_path / "report" / "tables")
+    encoded = base64.b64encode((tmp_path / "report" / "tables" / rel).read_bytes()).decode()
+    assert f'src="data:image/png;base64,{encoded}"' in alone and 'src="gone.png"' in alone
     for m in ("continued", "pasa"):
         for name in ("cams_selected.png", "cams_iterations.png", "cams.npz"):
             assert (real_runs.retrain / m / name).stat().st_size > 0
@@ -75,7 +80,8 @@ def test_report_writes_the_thesis_grids_and_links_them(report):
     for rel in new:
         img = np.asarray(Image.open(out / rel).convert("L"), float)
         assert min(img.shape) >= 200 and (img < 250).mean() > 0.01, rel
-        assert f"]({rel})" in md and f'src="{rel}"' in page
+        assert f"]({rel})" in md and f'src="{rel}"' not in page  # embedded: the page opens anywhere
+        assert f'src="data:image/png;base64,{base64.b64encode((out / rel).read_bytes()).decode()}"' in page
     assert "thesis Table 3.7" in md and "thesis Tables 6.1 / 6.5 / 6.9" in md and "thesis Fig 7.10" in md
     # the run's tables and each method's CAM figures, and the steps as their stand-alone commands
     assert md.count("[LaTeX](tables/") == 3 and "/pasa/cams_selected.png)" in md

@@ -3,8 +3,7 @@
 Run::
 
     python -m plot_utils.figures loss results/backprops_symbols --out results/figures
-    python -m plot_utils.figures sweep results/lambda_sweep.json --x lambda --name lambda_sweep --out results/figures
-    python -m plot_utils.figures sweep results/masks_sweep.json --x n_masks --name masks_sweep --out results/figures
+    python -m plot_utils.figures sweep results/backprops/NAME_sweep_lambda/sweep_lambda.json --out results/figures
     python -m plot_utils.figures act-hist results/train_symbols/result.json --out results/figures
     python -m plot_utils.figures surface --base 0.4 --threshold 0.7 --out results/figures
 
@@ -12,9 +11,8 @@ Run::
   activation (penalty) term, with the selected images' true-class probabilities
   (thesis Tables 5.5 / 5.10), from the retraining run's ``history.jsonl``.
 * ``sweep``: a swept parameter vs validation accuracy (λ: Fig 5.1, number of masks:
-  Fig 5.2). The sweep file is a JSON list of points (or ``{"points"|"results"|"rows":
-  [...]}``); each point holds the ``--x`` key and ``val_accuracy`` (or
-  ``{"accuracy": {"val": ...}}``).
+  Fig 5.2) from the ``sweep_<kind>.json`` a retraining sweep writes
+  (``common.sweep_file.SweepFile``); ``--x`` defaults to the file's swept key.
 * ``act-hist``: histogram of PASA's ``Act`` term with the mask covering the whole
   image ("without masks", Fig 5.3) over a split of the training data.
 * ``surface``: the PASA penalty ``Act · B^(p_true/th)`` over (Act, p_true) (Fig 5.4).
@@ -31,8 +29,10 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
-from common.io import atomic_path, read_json
+from common.io import atomic_path
 from common.logs import parse_command_line
+from common.run_files import from_file_data, load_file
+from common.sweep_file import SweepFile
 
 
 
@@ -143,23 +143,19 @@ def start_figure(curves: dict[str, dict[str, Any]], title: str = ""):
 
 
 # ----- sweeps ----------------------------------------------------------------------
-def sweep_points(data: Any, x_key: str, source: str = "sweep") -> tuple[np.ndarray, np.ndarray]:
-    """``(x, val_accuracy)`` sorted by x from a sweep JSON (see module docstring)."""
-    if isinstance(data, dict):
-        data = next((data[k] for k in ("points", "results", "rows") if isinstance(data.get(k), list)), None)
-    if not isinstance(data, list) or not data:
-        raise UserError(f"{source}: expected a non-empty list of sweep points (or {{\"points\": [...]}})")
+def sweep_points(data: Any, x_key: str | None = None, source: str = "sweep") -> tuple[np.ndarray, np.ndarray]:
+    """``(x, val_accuracy)`` sorted by x from a sweep file's data (``common.sweep_file.
+    SweepFile``, read strictly); ``x_key`` defaults to the file's swept key."""
+    sweep = data if isinstance(data, SweepFile) else from_file_data(SweepFile, data, source=source)
+    x_key = x_key or sweep.x
     xs, ys = [], []
-    for i, p in enumerate(data):
-        if not isinstance(p, dict) or x_key not in p:
-            raise UserError(f"{source}: point {i} has no '{x_key}' (keys: {sorted(p) if isinstance(p, dict) else p!r})")
-        y = p.get("val_accuracy")
-        if y is None and isinstance(p.get("accuracy"), dict):
-            y = p["accuracy"].get("val")
-        if y is None:
-            raise UserError(f"{source}: point {i} has no 'val_accuracy' or 'accuracy.val'")
+    for i, p in enumerate(sweep.points):
+        if x_key not in p:
+            raise UserError(f"{source}: points[{i}] has no '{x_key}' (keys: {', '.join(sorted(p))})")
+        if p["val_accuracy"] is None:
+            raise UserError(f"{source}: points[{i}] has no validation accuracy (val_accuracy is null)")
         xs.append(float(p[x_key]))
-        ys.append(float(y))
+        ys.append(float(p["val_accuracy"]))
     order = np.argsort(xs)
     return np.asarray(xs)[order], np.asarray(ys)[order]
 
@@ -325,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--name", default="optimizer_start")
     p = sub.add_parser("sweep", help="swept parameter vs validation accuracy")
     p.add_argument("sweep_json")
-    p.add_argument("--x", required=True, help="key of the swept parameter in each point")
+    p.add_argument("--x", default=None, help="key of the swept parameter in each point (default: the file's)")
     p.add_argument("--name", default=None, help="output file stem (default: <x>_sweep)")
     p.add_argument("--log-x", action="store_true")
     p.add_argument("--baseline", type=float, default=None, help="base model validation accuracy line")
@@ -359,9 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             curves[label] = history_series(load_history(run_dir), args.method)
         written += save_figure(start_figure(curves, title=f"retraining start ({args.method})"), args.out, args.name)
     elif args.cmd == "sweep":
-        x, y = sweep_points(read_json(args.sweep_json, what="sweep file"), args.x, source=args.sweep_json)
-        fig = sweep_figure(x, y, xlabel=args.x, log_x=args.log_x, baseline=args.baseline)
-        written += save_figure(fig, args.out, args.name or f"{args.x}_sweep")
+        sweep = load_file(SweepFile, args.sweep_json, what="sweep file")
+        x_key = args.x or sweep.x
+        x, y = sweep_points(sweep, x_key, source=args.sweep_json)
+        fig = sweep_figure(x, y, xlabel=x_key, log_x=args.log_x, baseline=args.baseline)
+        written += save_figure(fig, args.out, args.name or f"{x_key}_sweep")
     elif args.cmd == "act-hist":
         quiet_tf_logs()
         values = compute_act_values(args.result_json, args.split, args.max_images, data_root=args.data_root)

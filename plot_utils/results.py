@@ -2,10 +2,11 @@
 
 Two kinds of run directory are recognised:
 
-* **training run** (``exp_scripts.do_interactive_exp``): ``metrics.json``
-  ``{"train"|"val"|"test": {"accuracy", "n", "report", "confusion"}}``, ``result.json``
-  (the train result, ``common.run_files.TrainResultFile``), ``config.json``,
-  ``history.jsonl``, ``model.keras``;
+* **training run** (``exp_scripts.do_interactive_exp``): read from ``result.json`` (the
+  train result, ``common.run_files.TrainResultFile``: the resolved config and every
+  split's accuracy, report and confusion matrix); the folder also holds
+  ``metrics.json`` (the same metrics, for people), ``config.json``, ``history.jsonl``,
+  ``model.keras``;
 * **retraining run** (``exp_scripts.exp_backprops``): ``summary.json``
   (``common.run_files.RetrainSummary``), ``run.json`` (``RunInfo``: the train result,
   data set and base model's reports), ``config.json`` (with the ``selection`` path) and,
@@ -187,29 +188,16 @@ def _class_names_from_report(report: Any) -> list[str] | None:
     return None
 
 
-def _accuracy_from(container: Any, file: str, prefix: str) -> dict[str, Any]:
-    """Accuracy per split from ``metrics.json`` (``{split: {"accuracy": ...}}``) or a
-    summary's :class:`Accuracy`; a split without a value is a :class:`Missing`."""
-    out = {}
-    for split in SPLITS:
-        if isinstance(container, Accuracy):
-            value = getattr(container, split)
-        else:
-            value = (container.get(split) or {}).get("accuracy")
-        out[split] = float(value) if value is not None else Missing(f"{file} {prefix}{split}")
-    return out
+def _accuracy_from(accuracy: Accuracy, file: str, prefix: str) -> dict[str, Any]:
+    """Accuracy per split; a split without a value is a :class:`Missing` naming where it
+    would be."""
+    return {split: float(getattr(accuracy, split)) if getattr(accuracy, split) is not None
+            else Missing(f"{file} {prefix}{split}") for split in SPLITS}
 
 
-def _report_from(container: dict, file: str, prefix: str, key: str | None = None) -> dict[str, Any]:
-    """Per-class report per split (``container[split]``, or ``container[split][key]`` for
-    ``metrics.json``); a split without one is a :class:`Missing`."""
-    out = {}
-    for split in SPLITS:
-        value = container.get(split)
-        if key is not None and value is not None:
-            value = value.get(key)
-        out[split] = value if value else Missing(f"{file} {prefix}{split}")
-    return out
+def _report_from(reports: dict, file: str, prefix: str) -> dict[str, Any]:
+    """Per-class report per split (``reports[split]``); a split without one is a :class:`Missing`."""
+    return {split: reports.get(split) or Missing(f"{file} {prefix}{split}") for split in SPLITS}
 
 
 def _dataset_from_train_result(path: Path) -> tuple[dict, list[str]]:
@@ -234,26 +222,32 @@ def load_run(path: str | os.PathLike) -> Run:
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"run directory '{path}' does not exist")
-    config = read_json(path / "config.json", what="run config") if (path / "config.json").exists() else {}
-    if not isinstance(config, dict):
-        raise UserError(f"run config '{path / 'config.json'}' must be a JSON object")
     if (path / SUMMARY_FILE).exists():
+        # the runner writes the resolved config beside every summary
+        config = read_json(path / "config.json", what="retraining run config")
+        if not isinstance(config, dict):
+            raise UserError(f"retraining run config '{path / 'config.json'}' must be a JSON object")
         return _load_retrain_run(path, config)
     if (path / TRAIN_RESULT_FILE).exists():
-        return _load_train_run(path, config)
+        return _load_train_run(path)
     raise UserError(
         f"'{path}' is not a run directory: it has neither {SUMMARY_FILE} (retraining run) "
         f"nor {TRAIN_RESULT_FILE} (training run)"
     )
 
 
-def _load_train_run(path: Path, config: dict) -> Run:
+def _load_train_run(path: Path) -> Run:
+    """A training run from its train result alone (the resolved config and the metrics
+    of every split are in it)."""
     result_path = path / TRAIN_RESULT_FILE
-    dataset, names = _dataset_from_train_result(result_path)
-    metrics = read_json(path / "metrics.json", what="metrics file")
-    base = MethodRow("Base", _accuracy_from(metrics, "metrics.json", ""),
-                     _report_from(metrics, "metrics.json", "", key="report"), path)
-    return Run(path, "train", dataset, str(result_path), names, base, [], config, train_result_path=result_path)
+    result = load_train_result_file(result_path)
+    dataset = {"name": result.dataset.name, "params": dict(result.dataset.params)}
+    accuracy = Accuracy(**{s: result.metrics[s].accuracy for s in SPLITS if s in result.metrics})
+    reports = {s: result.metrics[s].report for s in SPLITS if s in result.metrics}
+    base = MethodRow("Base", _accuracy_from(accuracy, TRAIN_RESULT_FILE, "metrics."),
+                     _report_from(reports, TRAIN_RESULT_FILE, "metrics."), path)
+    return Run(path, "train", dataset, str(result_path), list(result.class_names), base, [], dict(result.config),
+               train_result_path=result_path)
 
 
 def _load_retrain_run(path: Path, config: dict) -> Run:

@@ -108,7 +108,7 @@ def per_class_frame(runs: list[Run], digits: int = 2):
 
 
 def _where(row) -> str:
-    return "metrics.json" if (row.source / "metrics.json").exists() and row.label == "Base" else "summary.json"
+    return "result.json" if (row.source / "result.json").exists() and row.label == "Base" else "summary.json"
 
 
 def per_class_table(runs: list[Run], digits: int = 2) -> Table:

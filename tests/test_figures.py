@@ -9,11 +9,6 @@ from common.errors import UserError
 from plot_utils import figures
 
 
-def write_json(path, obj):
-    path.write_text(json.dumps(obj), encoding="utf-8")
-    return path
-
-
 def assert_figure(path_png, min_side=200):
     assert path_png.exists() and path_png.with_suffix(".pdf").exists()
     assert path_png.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
@@ -44,19 +39,36 @@ def test_loss_figure_from_history(real_runs, tmp_path):
 
 
 def test_sweep_figures(tmp_path):
-    lam = write_json(tmp_path / "lam.json", {"points": [
-        {"lambda": 1e-4 * 2 ** i, "val_accuracy": 0.7 + 0.01 * i} for i in range(5)]})
-    masks = write_json(tmp_path / "masks.json", [
-        {"n_masks": n, "accuracy": {"val": 0.6 + n / 1000}} for n in (250, 5, 50)])
+    # sweep files as the sweep writes them (common.sweep_file.SweepFile, through write_file)
+    from common.run_files import write_file
+    from common.sweep_file import SweepBase, SweepFile
+
+    def sweep_file(kind, x, points):
+        best = max(points, key=lambda p: p["val_accuracy"])
+        return SweepFile(kind=kind, x=x, base=SweepBase(val=0.7, test=0.6), chosen_on="val_accuracy", best=best,
+                         points=points)
+
+    lam = write_file(tmp_path / "lam.json", sweep_file("lambda", "lambda", [
+        {"lambda": 1e-4 * 2 ** i, "val_accuracy": 0.7 + 0.01 * i, "test_accuracy": 0.6} for i in range(5)]))
+    masks = write_file(tmp_path / "masks.json", sweep_file("masks", "n_masks", [
+        {"n_masks": n, "val_accuracy": 0.6 + n / 1000} for n in (250, 5, 50)]))
     out = tmp_path / "fig"
-    figures.main(["sweep", str(lam), "--x", "lambda", "--log-x", "--baseline", "0.7", "--out", str(out)])
-    figures.main(["sweep", str(masks), "--x", "n_masks", "--name", "masks_sweep", "--out", str(out)])
+    figures.main(["sweep", str(lam), "--log-x", "--baseline", "0.7", "--out", str(out)])
+    figures.main(["sweep", str(masks), "--name", "masks_sweep", "--out", str(out)])
     assert_figure(out / "lambda_sweep.png")
     assert_figure(out / "masks_sweep.png")
-    x, y = figures.sweep_points(json.loads(masks.read_text()), "n_masks")
+    x, y = figures.sweep_points(json.loads(masks.read_text()), source=str(masks))
     assert x.tolist() == [5, 50, 250] and y.tolist() == pytest.approx([0.605, 0.65, 0.85])
-    with pytest.raises(UserError, match="point 0 has no 'beta'"):
+    with pytest.raises(UserError, match=r"points\[0\] has no 'beta'"):
         figures.sweep_points(json.loads(masks.read_text()), "beta")
+    # the layouts the sweep never writes are refused, naming the field
+    with pytest.raises(UserError, match=r"^sweep: the top level must be a JSON object, got list$"):
+        figures.sweep_points([{"n_masks": 5, "accuracy": {"val": 0.6}}], "n_masks")
+    with pytest.raises(UserError, match=r"^sweep: unknown key 'rows'"):
+        figures.sweep_points({**json.loads(masks.read_text()), "rows": []})
+    with pytest.raises(UserError, match=r"^sweep: points\[0\] has no 'val_accuracy'"):
+        data = json.loads(masks.read_text())
+        figures.sweep_points({**data, "points": [{"n_masks": 5, "accuracy": {"val": 0.6}}]})
 
 
 def test_act_without_masks_and_histogram(tmp_path):

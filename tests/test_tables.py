@@ -66,13 +66,14 @@ def test_per_class_table_exact_rows(real_runs):
 
 def test_missing_split_is_a_marked_cell(real_runs, tmp_path):
     train = copy_run(real_runs.train, tmp_path)
-    edit_json(train / "metrics.json", lambda m: m.pop("val"))
-    acc = json.loads((train / "metrics.json").read_text())
+    # a data set without a validation split: the train result has no val metrics
+    edit_json(train / "result.json", lambda r: r["metrics"].pop("val"))
+    acc = json.loads((train / "result.json").read_text())["metrics"]
     t = tables.accuracy_table(load_runs([train]))
-    row = rf"Base & {_f(acc['train']['accuracy'])} & missing: metrics.json val & {_f(acc['test']['accuracy'])} \\"
+    row = rf"Base & {_f(acc['train']['accuracy'])} & missing: result.json metrics.val & {_f(acc['test']['accuracy'])} \\"
     assert row in t.latex.splitlines()
     pc = tables.per_class_table(load_runs([train]))
-    assert "missing: metrics.json val" in pc.markdown.splitlines()[2]
+    assert "missing: result.json metrics.val" in pc.markdown.splitlines()[2]
 
 
 def test_missing_method_value_names_the_key(real_runs, tmp_path):

@@ -34,8 +34,9 @@ from pathlib import Path
 
 from classification_models.losses import pas_lambda_candidates, thesis_pas_lambda
 from common.errors import UserError
-from common.io import atomic_path, atomic_write_json, atomic_write_text
-from common.run_files import Accuracy, RetrainSummary, load_summary
+from common.io import atomic_path, atomic_write_text
+from common.run_files import Accuracy, RetrainSummary, checked_dict, load_summary, write_file
+from common.sweep_file import SWEEP_X, SweepBase, SweepFile
 from common.runs import run_transaction
 from exp_scripts.retrain.config import MethodSpec
 from exp_scripts.retrain.data import MaskedSet, load_inputs
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 KINDS = ("lambda", "masks", "pasa")
 PASA_B = (0.2, 0.4, 0.8, 2.0, 5.0)
 PASA_TH = (0.3, 0.7, 1.0, 2.0)
-X_KEY = {"lambda": "lambda", "masks": "n_masks", "pasa": "th"}
+X_KEY = SWEEP_X
 
 
 def lambda_candidates(*, h: int, w: int, k: int, scale: float = CALIBRATED_SCALE) -> list[float]:
@@ -182,11 +183,12 @@ def write_outputs(root: Path, kind: str, rows: list[dict], base_acc: Accuracy) -
     import matplotlib.pyplot as plt
 
     best = best_row(rows)
-    payload = {"kind": kind, "x": X_KEY[kind], "base": {"val": base_acc.val, "test": base_acc.test},
-               "chosen_on": selection_key(rows), "best": best, "points": rows}
+    sweep_file = SweepFile(kind=kind, x=X_KEY[kind], base=SweepBase(val=base_acc.val, test=base_acc.test),
+                           chosen_on=selection_key(rows), best=best, points=rows)
+    payload = checked_dict(sweep_file)
     atomic_write_text(root / f"sweep_{kind}.md", table_markdown(rows))
     atomic_write_text(root / f"sweep_{kind}.csv", table_csv(rows))
-    atomic_write_json(root / f"sweep_{kind}.json", payload)
+    write_file(root / f"sweep_{kind}.json", sweep_file)
     fig = sweep_plot(rows, kind, base_val=base_acc.val)
     with atomic_path(root / f"sweep_{kind}.png", suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100)

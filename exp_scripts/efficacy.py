@@ -75,7 +75,7 @@ def variant_tag(opts: dict) -> str:
     return "-".join(parts).replace("+", "p") if parts else "main"
 
 
-def ensure_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke: bool, data_root) -> Path:
+def ensure_bundled_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke: bool, data_root) -> Path:
     """Train result of the base (``kind='base'``) or clean model for ``ds`` and ``seed``
     (trained once, logging one line; reused afterwards).
 
@@ -156,8 +156,8 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
     folder = root / ds / f"seed{seed}"
     # one process per (data set, seed) folder: a second efficacy run on it fails at once
     with run_lock(folder):
-        base_res = ensure_trained(ds, seed, "base", folder, smoke=smoke, data_root=data_root)
-        clean_res = ensure_trained(ds, seed, "clean", folder, smoke=smoke, data_root=data_root)
+        base_res = ensure_bundled_trained(ds, seed, "base", folder, smoke=smoke, data_root=data_root)
+        clean_res = ensure_bundled_trained(ds, seed, "clean", folder, smoke=smoke, data_root=data_root)
         tr = load_train_result(base_res)
         dataset = tr.load_dataset(data_root)
         n_train = len(dataset.arrays("train"))

@@ -1,7 +1,8 @@
 """Shared fixtures: quiet TF, tiny synthetic data sets and models.
 
 Area-specific helpers live in ``tests/fixtures_*.py`` and ``tests/gui_driver.py``; the GUI
-tests' X display and train result are fixtures here.
+tests' X display and train result, the retraining methods' environment and the training
+CLI's in-memory data sets are fixtures here.
 """
 import os
 import subprocess
@@ -18,6 +19,28 @@ def real_runs(tmp_path_factory):
     from tests.fixtures_runs import make_real_runs
 
     return make_real_runs(tmp_path_factory.mktemp("real_runs"))
+
+
+@pytest.fixture(scope="module")
+def method_env():
+    """``(dataset, base classifier, RetrainData)`` of the retraining method tests
+    (``tests.fixtures_retrain.make_method_env``), per module."""
+    from tests.fixtures_retrain import make_method_env
+
+    return make_method_env()
+
+
+@pytest.fixture()
+def cli_datasets(monkeypatch):
+    """A dict ``do_interactive_exp`` loads data sets from by name (``{"name": ...}`` specs):
+    the tests put in-memory data sets in it; other names load as usual."""
+    from exp_scripts import do_interactive_exp as cli
+
+    real = cli.load_dataset
+    datasets = {}
+    monkeypatch.setattr(cli, "load_dataset",
+                        lambda spec, root: datasets[spec["name"]] if spec["name"] in datasets else real(spec, root))
+    return datasets
 
 
 @pytest.fixture(autouse=True)

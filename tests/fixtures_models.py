@@ -76,3 +76,14 @@ def tiny_config(tmp_path, **overrides) -> dict:
 def write_config(path, cfg: dict):
     path.write_text(json.dumps(cfg), encoding="utf-8")
     return path
+
+
+def run_interactive_cli(config_path, cfg: dict, capsys) -> tuple[int, list[str], str]:
+    """``do_interactive_exp`` as a user runs it (``run_main``, ``--quiet``) on ``cfg`` written
+    to ``config_path`` (data root ``data`` next to it): ``(exit code, stdout lines, stderr)``."""
+    from exp_scripts import do_interactive_exp as cli
+
+    path = write_config(config_path, cfg)
+    code = cli.run_main(cli.main, [str(path), "--quiet", "--data-root", str(path.parent / "data")])
+    out = capsys.readouterr()
+    return code, out.out.strip().splitlines(), out.err.strip()

@@ -48,3 +48,44 @@ def selection_items(dataset, n: int = 4, offset: int = 0) -> tuple[list[Selectio
         items.append(SelectionItem(idx, f"masks/{idx}.png", int(dataset.get(idx)[1])))
         masks.append(dataset.irrelevant_mask(idx))
     return items, np.stack(masks)
+
+
+#: method params the shared method tests use (a small ``k`` for the 8-filter model)
+METHOD_PARAMS = {"selective_dropout": {"k": 3}}
+
+
+def make_method_env():
+    """``(dataset, base classifier, RetrainData)``: 4 selected training images with their
+    ground-truth masks, no held-out images."""
+    from exp_scripts.retrain.data import RetrainData, masked_set_from_items
+
+    ds = make_dataset()
+    clf = make_classifier()
+    items, masks = selection_items(ds, 4)
+    sel = masked_set_from_items(ds, items, masks)
+    # the untrained tiny model has no filter firing mostly inside the masks: propagate from
+    # the two with the largest share so swap/filter_penalty have something to work with
+    data = RetrainData(ds, sel, masked_set_from_items(ds, [], []), tuple(clf.grid_shape),
+                       {"mode": "area", "threshold": 0.25},
+                       propagation_params={"top": 2, "min_share": 0.0})
+    return ds, clf, data
+
+
+def ready_method(name, env, params=None, random=6, selected=3, seed=0):
+    """Method ``name`` (``METHOD_PARAMS`` and ``params``) set up on a fresh copy of the
+    ``make_method_env`` classifier, ``random`` + ``selected`` images per batch."""
+    from exp_scripts.retrain.loop import clone_classifier
+    from exp_scripts.retrain.methods import get_method
+
+    _, clf, data = env
+    m = get_method(name, {**METHOD_PARAMS.get(name, {}), **(params or {})})
+    m.setup(clf=clone_classifier(clf), data=data, batch_random=random, batch_selected=selected, seed=seed)
+    return m
+
+
+def make_retrain_config(defaults: dict, **over):
+    """A ``RetrainConfig`` from ``defaults`` with top-level keys replaced by ``over`` (source ``cfg.json``)."""
+    from common.config import from_dict
+    from exp_scripts.retrain.config import RetrainConfig
+
+    return from_dict(RetrainConfig, {**defaults, **over}, source="cfg.json")

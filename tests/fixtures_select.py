@@ -72,6 +72,20 @@ def write_image_folder(root: Path, n_per_class: int = 4, hw=(32, 32)) -> Path:
     return root
 
 
+def run_prepare(spec: dict, data_root: Path, capsys, *extra: str) -> tuple[int, str, str]:
+    """``python -m datasets.prepare`` in process on data set ``spec`` (``{"name", "params"}``):
+    ``(exit code, stdout, stderr stripped)``."""
+    import json
+
+    from common.cli import run_main
+    from datasets import prepare as prepare_cli
+
+    code = run_main(prepare_cli.main, ["--name", spec["name"], "--params", json.dumps(spec["params"]),
+                                       "--data-root", str(data_root), *extra])
+    out, err = capsys.readouterr()
+    return code, out, err.strip()
+
+
 def make_result(tmp_path: Path, hw=(32, 32), n_per_class: int = 4, steps: int = 3) -> Path:
     """A real train result JSON: image_folder data set (via ``datasets.registry``) + a tiny saved model."""
     import datasets.registry as registry

@@ -16,7 +16,7 @@ import pytest
 import datasets.registry as registry
 from common.cli import run_main
 from common.errors import UserError
-from tests.fixtures_select import write_image_folder
+from tests.fixtures_select import run_prepare, write_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,15 +36,6 @@ def cache(tmp_path):
 
 def shard(ds, split="train") -> Path:
     return ds.folder / ds.manifest["files"][split][0]
-
-
-def prepare(s, root, capsys, *extra) -> tuple[int, str, str]:
-    from datasets import prepare as prepare_cli
-
-    code = run_main(prepare_cli.main, ["--name", s["name"], "--params", json.dumps(s["params"]),
-                                       "--data-root", str(root), *extra])
-    out, err = capsys.readouterr()
-    return code, out, err.strip()
 
 
 def test_manifest_pins_every_shard(cache):
@@ -68,14 +59,14 @@ def test_corrupt_shard_is_reported_with_file_and_rebuild_hint(cache, capsys, dam
     else:
         data[len(data) // 2] ^= 0x40
         path.write_bytes(bytes(data))
-    code, out, err = prepare(s, root, capsys)
+    code, out, err = run_prepare(s, root, capsys)
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
     assert f"data set cache '{ds.folder}' is corrupt: shard '{path}'" in err
     assert ("truncated" in err) if damage == "truncate" else ("SHA-256" in err)
     assert "--rebuild" in err and "VF_REBUILD_CORRUPT=1" in err
     assert "DataLossError" not in err
 
-    code, out, err = prepare(s, root, capsys, "--rebuild")
+    code, out, err = run_prepare(s, root, capsys, "--rebuild")
     assert code == 0 and "data set   image_folder" in out
     rebuilt = registry.load(s, data_root=root)
     assert rebuilt.folder == ds.folder and rebuilt.manifest["content_hash"] == ds.manifest["content_hash"]

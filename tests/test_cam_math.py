@@ -91,13 +91,13 @@ def test_normalize_per_map_exact():
 
 
 @pytest.fixture(scope="module")
-def clf_and_data():
+def untrained_clf_and_data():
     ds = tiny_dataset()
     return tiny_classifier(ds, seed=3), ds
 
 
-def test_cam_equals_gradcam_of_logit_up_to_positive_factor(clf_and_data):
-    clf, ds = clf_and_data
+def test_cam_equals_gradcam_of_logit_up_to_positive_factor(untrained_clf_and_data):
+    clf, ds = untrained_clf_and_data
     x = tf.constant(ds.arrays("train").images[:4], tf.float32)
     kernel, _ = clf.head_weights()
     h, w, k = clf.grid_shape
@@ -118,8 +118,8 @@ def test_cam_equals_gradcam_of_logit_up_to_positive_factor(clf_and_data):
         np.testing.assert_allclose(normalize_per_map(np.maximum(gradcam, 0)), normalize_per_map(cam), atol=1e-4)
 
 
-def test_batched_cams_equal_per_image_and_numpy_reference(clf_and_data):
-    clf, ds = clf_and_data
+def test_batched_cams_equal_per_image_and_numpy_reference(untrained_clf_and_data):
+    clf, ds = untrained_clf_and_data
     arr = ds.arrays("train")
     images, labels = arr.images[:10], arr.labels[:10]
     batch = clf.cams(images, upsample=True, batch_size=4, return_activations=True)

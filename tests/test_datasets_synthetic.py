@@ -66,7 +66,7 @@ def test_symbols_boxes_contain_distractor_pixels_outside_glyph(symbols_ds):
     ds = symbols_ds
     zx, zy, cmax = sym.ZONE_X, sym.ZONE_Y, sym.CLUTTER_MAX
     assert ds.manifest["clutter_max"] == cmax
-    n_bright_distractor = 0
+    n_bright_distractor = n_plain = 0
     for split in ("train", "test"):
         arr = ds.arrays(split)
         spur = ds.spurious_labels(split)
@@ -86,6 +86,7 @@ def test_symbols_boxes_contain_distractor_pixels_outside_glyph(symbols_ds):
                 # all ink brighter than the clutter is the glyph
                 ys, xs = np.nonzero(img > cmax)
                 assert xs.min() >= gx0 and xs.max() < gx1 and ys.min() >= gy0 and ys.max() < gy1
+                n_plain += 1
                 continue
             x0, y0, x1, y1 = box
             # the box is tight around ink and lies in the corner zone; the distractor is bright
@@ -107,6 +108,8 @@ def test_symbols_boxes_contain_distractor_pixels_outside_glyph(symbols_ds):
             assert mask.sum() == 255 * (x1 - x0) * (y1 - y0) and (mask[(img > 0) & (mask == 0) & zone] == 0).all()
     assert n_bright_distractor > 0 and n_bright_distractor == (ds.spurious_labels("train") != 1).sum() + (
         ds.spurious_labels("test") != 1).sum()
+    # both kinds of image were checked: those without a distractor too
+    assert n_plain > 0 and n_plain == (ds.spurious_labels("train") == 1).sum() + (ds.spurious_labels("test") == 1).sum()
 
 
 def test_symbols_layers_glyph_box_holds_every_glyph_pixel_and_clutter_avoids_zone():

@@ -11,7 +11,7 @@ from image_generator.base import Generator, diversity, in_mask_diff, seed_for, v
 H = W = 16
 
 
-def _data(c=1, n=3, seed=0):
+def _images_masks_donors(c=1, n=3, seed=0):
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, H, W, c), dtype=np.uint8)
     masks = np.zeros((n, H, W), np.uint8)
@@ -54,7 +54,7 @@ STOCHASTIC = ["crop_replace", "noise", "learned", "user_model"]
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("name", ALL)
 def test_outside_mask_unchanged_exactly(name, channels):
-    images, masks, donors = _data(channels)
+    images, masks, donors = _images_masks_donors(channels)
     gen = make(name, channels)
     out = gen.replace(images=images, masks=masks, seed=3, donors=donors)
     assert out.dtype == np.uint8 and out.shape == images.shape
@@ -66,7 +66,7 @@ def test_outside_mask_unchanged_exactly(name, channels):
 
 @pytest.mark.parametrize("name", ALL)
 def test_same_seed_same_fill(name):
-    images, masks, donors = _data()
+    images, masks, donors = _images_masks_donors()
     gen = make(name)
     a = gen.replace(images=images, masks=masks, seed=11, donors=donors)
     b = gen.replace(images=images, masks=masks, seed=11, donors=donors)
@@ -75,7 +75,7 @@ def test_same_seed_same_fill(name):
 
 @pytest.mark.parametrize("name", STOCHASTIC)
 def test_different_seeds_different_fills(name):
-    images, masks, donors = _data()
+    images, masks, donors = _images_masks_donors()
     gen = make(name)
     assert gen.stochastic
     a = gen.replace(images=images, masks=masks, seed=1, donors=donors)
@@ -98,7 +98,7 @@ def test_opencv_is_deterministic_and_smooth(name):
 
 
 def test_crop_replace_takes_same_region_of_another_image():
-    images, masks, donors = _data(n=4)
+    images, masks, donors = _images_masks_donors(n=4)
     donors = np.concatenate([images[:1], donors[:1]])  # image 0 is among the donors
     out = registry.get("crop_replace").replace(images=images, masks=masks, seed=0, donors=donors)
     hole = masks > 0
@@ -112,13 +112,13 @@ def test_crop_replace_takes_same_region_of_another_image():
 
 
 def test_crop_replace_needs_donors():
-    images, masks, _ = _data()
+    images, masks, _ = _images_masks_donors()
     with pytest.raises(UserError, match="donor"):
         registry.get("crop_replace").replace(images=images, masks=masks, seed=0)
 
 
 def test_noise_range():
-    images, masks, _ = _data()
+    images, masks, _ = _images_masks_donors()
     out = registry.get("noise", low=10, high=20).replace(images=images, masks=masks, seed=0)
     vals = out[masks > 0]
     assert vals.min() >= 10 and vals.max() <= 20
@@ -142,7 +142,7 @@ def test_registry_errors_list_valid_names():
 
 
 def test_bad_shapes_fail_clearly():
-    images, masks, _ = _data()
+    images, masks, _ = _images_masks_donors()
     gen = registry.get("noise")
     with pytest.raises(UserError, match="masks have shape"):
         gen.replace(images=images, masks=masks[:, :8], seed=0)
@@ -185,7 +185,7 @@ class _FirstTryIdentity(Generator):
 
 
 def test_variants_rejects_a_fill_equal_to_the_original():
-    images, masks, _ = _data()
+    images, masks, _ = _images_masks_donors()
     with pytest.raises(UserError, match="stayed within 8 of the original"):
         variants(_Identity(), images=images, masks=masks, n=2, seed=0, max_tries=3)
     res = variants(_Identity(), images=images, masks=masks, n=2, seed=0, max_tries=3, on_failure="report")
@@ -195,7 +195,7 @@ def test_variants_rejects_a_fill_equal_to_the_original():
 
 
 def test_variants_resamples_until_the_margin_is_met():
-    images, masks, _ = _data()
+    images, masks, _ = _images_masks_donors()
     res = variants(_FirstTryIdentity(), images=images, masks=masks, n=3, seed=0, min_diff=20.0)
     assert res.ok.all() and (res.tries == 2).all()
     assert (res.diffs >= 20.0).all()
@@ -208,7 +208,7 @@ def test_variants_resamples_until_the_margin_is_met():
 
 
 def test_variants_diversity_zero_for_deterministic_generator():
-    images, masks, _ = _data()
+    images, masks, _ = _images_masks_donors()
     res = variants(registry.get("telea"), images=images, masks=masks, n=3, seed=0, min_diff=0.0)
     np.testing.assert_allclose(res.diversity, 0.0)
     noisy = variants(registry.get("noise"), images=images, masks=masks, n=3, seed=0)
@@ -216,7 +216,7 @@ def test_variants_diversity_zero_for_deterministic_generator():
 
 
 def test_variants_empty_mask_is_an_error():
-    images, masks, _ = _data()
+    images, masks, _ = _images_masks_donors()
     masks[1] = 0
     with pytest.raises(UserError, match="mask of image 1 is empty"):
         variants(registry.get("noise"), images=images, masks=masks, n=2, seed=0)

@@ -9,7 +9,7 @@ from common.images import save_png
 from image_generator.preview import preview_grid
 
 
-def _data():
+def _flat_images_square_masks():
     images = np.full((2, 8, 8, 1), 50, np.uint8)
     masks = np.zeros((2, 8, 8), np.uint8)
     masks[:, 2:6, 2:6] = 255
@@ -17,7 +17,7 @@ def _data():
 
 
 def test_preview_grid_layout_and_failure_frame(tmp_path):
-    images, masks = _data()
+    images, masks = _flat_images_square_masks()
     fills = np.stack([images, np.full_like(images, 200)], axis=1)  # [2, 2, 8, 8, 1]
     ok = np.array([[False, True], [True, True]])
     g = preview_grid(images, masks, fills, ok, scale=1, gap=2)
@@ -36,7 +36,7 @@ def test_preview_grid_layout_and_failure_frame(tmp_path):
 
 
 def test_evaluate_generators_values():
-    images, masks = _data()
+    images, masks = _flat_images_square_masks()
     res = evaluate_generators({"telea": registry.get("telea"), "noise": registry.get("noise", low=50, high=50)},
                               images, masks, fills=3, seed=0)
     assert res["telea"]["diversity"] == 0.0

@@ -2,7 +2,6 @@
 the matched-mask count in the summary, unique stable indices for any Unicode names."""
 from __future__ import annotations
 
-import json
 import unicodedata
 from pathlib import Path
 
@@ -11,17 +10,12 @@ import pytest
 from PIL import Image
 
 import datasets.registry as registry
-from common.cli import run_main
-from tests.fixtures_select import write_image_folder
+from tests.fixtures_select import run_prepare, write_image_folder
 
 
-def prepare(images: Path, root: Path, capsys, **params) -> tuple[int, str, str]:
-    from datasets import prepare as prepare_cli
-
-    p = {"root": str(images), "image_size": 8, "channels": 1, **params}
-    code = run_main(prepare_cli.main, ["--name", "image_folder", "--params", json.dumps(p), "--data-root", str(root)])
-    out, err = capsys.readouterr()
-    return code, out, err.strip()
+def _folder_spec(images: Path, **params) -> dict:
+    """The spec of the 8×8 gray image-folder data set of ``images``."""
+    return {"name": "image_folder", "params": {"root": str(images), "image_size": 8, "channels": 1, **params}}
 
 
 def put_mask(images: Path, rel: str, arr: np.ndarray) -> Path:
@@ -41,11 +35,10 @@ def test_binary_masks_are_counted_in_the_summary(images, tmp_path, capsys):
     box[:4] = 255
     put_mask(images, "train/left/img_000.png", box)
     put_mask(images, "test/middle/img_001.png", 255 - box)
-    code, out, err = prepare(images, tmp_path / "data", capsys)
+    code, out, err = run_prepare(_folder_spec(images), tmp_path / "data", capsys)
     assert code == 0, err
     assert "masks      2 matched to their images" in out
-    ds = registry.load({"name": "image_folder", "params": {"root": str(images), "image_size": 8, "channels": 1}},
-                       data_root=tmp_path / "data")
+    ds = registry.load(_folder_spec(images), data_root=tmp_path / "data")
     assert np.array_equal(ds.irrelevant_mask("train/left/img_000"), box)
 
 
@@ -54,22 +47,21 @@ def test_gray_or_colour_masks_fail_unless_thresholded(images, tmp_path, capsys, 
     grad = np.tile(np.linspace(0, 255, 8).astype(np.uint8), (8, 1))
     arr = grad if kind == "gradient" else np.stack([grad, grad, grad], axis=-1)
     path = put_mask(images, "train/left/img_000.png", arr)
-    code, out, err = prepare(images, tmp_path / "data", capsys)
+    code, out, err = run_prepare(_folder_spec(images), tmp_path / "data", capsys)
     assert code == 2 and len(err.splitlines()) == 1, err
     assert f"'{path}'" in err and "mask_threshold" in err
     assert ("is not binary" in err) if kind == "gradient" else ("must be a single-channel PNG" in err)
     assert not list((tmp_path / "data").rglob("dataset.json"))
 
-    code, out, err = prepare(images, tmp_path / "data", capsys, mask_threshold=128)
+    code, out, err = run_prepare(_folder_spec(images, mask_threshold=128), tmp_path / "data", capsys)
     assert code == 0 and "masks      1 matched" in out, err
-    ds = registry.load({"name": "image_folder", "params": {"root": str(images), "image_size": 8, "channels": 1,
-                                                           "mask_threshold": 128}}, data_root=tmp_path / "data")
+    ds = registry.load(_folder_spec(images, mask_threshold=128), data_root=tmp_path / "data")
     assert np.array_equal(ds.irrelevant_mask("train/left/img_000"), np.where(grad >= 128, 255, 0))
 
 
 def test_orphan_mask_fails_naming_the_file(images, tmp_path, capsys):
     path = put_mask(images, "train/left/img_999.png", np.zeros((8, 8), np.uint8))
-    code, out, err = prepare(images, tmp_path / "data", capsys)
+    code, out, err = run_prepare(_folder_spec(images), tmp_path / "data", capsys)
     assert code == 2 and len(err.splitlines()) == 1, err
     assert f"mask '{path}' has no image" in err
     assert not list((tmp_path / "data").rglob("dataset.json"))
@@ -89,9 +81,9 @@ def test_unicode_class_names_give_unique_stable_indices(tmp_path, capsys):
     box = np.zeros((8, 8), np.uint8)
     box[2:5] = 255
     put_mask(images, f"train/{nfd}/1.png", box)
-    code, out, err = prepare(images, tmp_path / "data", capsys)
+    code, out, err = run_prepare(_folder_spec(images), tmp_path / "data", capsys)
     assert code == 0, err
-    spec = {"name": "image_folder", "params": {"root": str(images), "image_size": 8, "channels": 1}}
+    spec = _folder_spec(images)
     ds = registry.load(spec, data_root=tmp_path / "data")
     indices = [str(i) for s in ("train", "val", "test") for i in ds.arrays(s).indices]
     assert len(indices) == len(set(indices)) == 15

@@ -7,11 +7,10 @@ import pytest
 
 from classification_models.train_result import load_train_result
 from common.config import from_dict
-from exp_scripts import do_interactive_exp as cli
 from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import masked_set_from_items
 from exp_scripts.retrain.runner import run_retraining
-from tests.fixtures_models import write_config
+from tests.fixtures_models import run_interactive_cli
 from tests.fixtures_retrain import SIZE, make_dataset, selection_items
 
 
@@ -40,28 +39,28 @@ def ds():
 
 
 @pytest.fixture()
-def patched(monkeypatch, ds):
-    monkeypatch.setattr(cli, "load_dataset", lambda spec, root: ds)
+def retrain_data_in_cli(cli_datasets, ds):
+    """The CLI loads the 16×16 retraining data set for 'arrays'."""
+    cli_datasets["arrays"] = ds
     return ds
 
 
-def _cfg(tmp_path, model_path, **init):
+def _import_config(tmp_path, model_path, **init):
+    """A ``do_interactive_exp`` config that evaluates the user's model at ``model_path``."""
     return {"name": "imported", "dataset": {"name": "arrays", "params": {}}, "eval_only": True,
             "init_from": {"model": str(model_path), **init}, "output_dir": str(tmp_path / "run"),
             "cam_overlays": 1}
 
 
-def _run(tmp_path, cfg, capsys):
-    path = write_config(tmp_path / "import.json", cfg)
-    code = cli.run_main(cli.main, [str(path), "--quiet", "--data-root", str(tmp_path / "data")])
-    out = capsys.readouterr()
-    return code, out.out.strip().splitlines(), out.err.strip()
+def _import_user_model(tmp_path, model_path, capsys, **init):
+    return run_interactive_cli(tmp_path / "import.json", _import_config(tmp_path, model_path, **init), capsys)
 
 
-def test_import_writes_a_train_result_and_retrains(tmp_path, patched, capsys):
+def test_import_writes_a_train_result_and_retrains(tmp_path, retrain_data_in_cli, capsys):
+    data = retrain_data_in_cli
     model = user_model()
     model.save(tmp_path / "user.keras")
-    code, out, err = _run(tmp_path, _cfg(tmp_path, tmp_path / "user.keras"), capsys)
+    code, out, err = _import_user_model(tmp_path, tmp_path / "user.keras", capsys)
     assert code == 0, err
     res = load_train_result(out[-1])
     assert res.file.mode == "eval_only" and res.image_shape == (SIZE, SIZE, 1)
@@ -70,18 +69,18 @@ def test_import_writes_a_train_result_and_retrains(tmp_path, patched, capsys):
     assert res.file.model_parts["logits_layer"] == "head" and res.file.model_parts["maps"] == "cam"
     assert res.config["resolved_model"]["imported"] == str((tmp_path / "user.keras").resolve())
     clf = res.load_classifier()
-    x = patched.arrays("test").images
+    x = data.arrays("test").images
     expect = model.predict(np.repeat(x, 3, axis=-1).astype(np.float32), verbose=0)
     np.testing.assert_allclose(clf.predict_proba(x), expect, rtol=1e-4, atol=1e-5)
-    assert res.metrics["test"].accuracy == pytest.approx(float((expect.argmax(1) == patched.arrays("test").labels).mean()))
+    assert res.metrics["test"].accuracy == pytest.approx(float((expect.argmax(1) == data.arrays("test").labels).mean()))
     # retraining the imported model: every method sees gray pixels; the saved model is the user's RGB one
-    items, masks = selection_items(patched, 3)
-    sel = masked_set_from_items(patched, items, masks)
+    items, masks = selection_items(data, 3)
+    sel = masked_set_from_items(data, items, masks)
     cfg = from_dict(RetrainConfig, {"name": "r", "selection": "s.json", "iterations": 2, "eval_every": 1,
                                     "batch": {"random": 4, "selected": 2}, "freeze": {"up_to": "first", "batch_norm": "inference"},
                                     "methods": [{"name": "continued"}, {"name": "pas"}, {"name": "pasa"}, {"name": "rrr"}]},
                     source="cfg.json")
-    summary = run_retraining(cfg, base=clf, dataset=patched, selected=sel, heldout=sel, run_dir=tmp_path / "r")
+    summary = run_retraining(cfg, base=clf, dataset=data, selected=sel, heldout=sel, run_dir=tmp_path / "r")
     s = json.loads(summary.read_text())
     assert set(s["methods"]) == {"continued", "pas", "pasa", "rrr"}
     run = json.loads((tmp_path / "r" / "run.json").read_text())
@@ -93,38 +92,39 @@ def test_import_writes_a_train_result_and_retrains(tmp_path, patched, capsys):
     assert back.model.name == "user" and back.input_shape == (SIZE, SIZE, 3)
 
 
-def _error(tmp_path, capsys, model=None, raw=None, **init):
+def _import_error(tmp_path, capsys, model=None, raw=None, **init):
+    """The one-line error of importing ``model`` (or a file holding ``raw``)."""
     path = tmp_path / "m.keras"
     if raw is not None:
         path.write_text(raw)
     else:
         model.save(path)
-    code, out, err = _run(tmp_path, _cfg(tmp_path, path, **init), capsys)
+    code, _, err = _import_user_model(tmp_path, path, capsys, **init)
     assert code == 2 and len(err.splitlines()) == 1, err
     assert str(path) in err
     return err
 
 
-def test_bad_models_fail_with_one_line(tmp_path, patched, capsys):
-    assert "cannot be read: not a .keras (zip) archive" in _error(tmp_path, capsys, raw="not a model")
-    assert "Lambda" in _error(tmp_path, capsys, model=user_model(lam=True))
-    assert "the model takes 24×24 images but data set 'arrays' has 16×16" in _error(tmp_path, capsys,
-                                                                                  model=user_model(size=24))
-    assert "the model takes 2-channel images but the data set has 1 channel(s)" in _error(
+def test_bad_models_fail_with_one_line(tmp_path, retrain_data_in_cli, capsys):
+    assert "cannot be read: not a .keras (zip) archive" in _import_error(tmp_path, capsys, raw="not a model")
+    assert "Lambda" in _import_error(tmp_path, capsys, model=user_model(lam=True))
+    assert "the model takes 24×24 images but data set 'arrays' has 16×16" in _import_error(
+        tmp_path, capsys, model=user_model(size=24))
+    assert "the model takes 2-channel images but the data set has 1 channel(s)" in _import_error(
         tmp_path, capsys, model=user_model(channels=2))
-    assert "Dense layer 'head' has 4 classes but data set 'arrays' has 3" in _error(tmp_path, capsys,
-                                                                                    model=user_model(classes=4))
-    assert "feature layer 'missing' does not exist in model 'user'" in _error(
+    assert "Dense layer 'head' has 4 classes but data set 'arrays' has 3" in _import_error(
+        tmp_path, capsys, model=user_model(classes=4))
+    assert "feature layer 'missing' does not exist in model 'user'" in _import_error(
         tmp_path, capsys, model=user_model(), layers={"features": "missing"})
     user_model().save(tmp_path / "m.keras")
-    code, _, err = _run(tmp_path, _cfg(tmp_path, tmp_path / "m.keras", input={"scale": "0_2"}), capsys)
+    code, _, err = _import_user_model(tmp_path, tmp_path / "m.keras", capsys, input={"scale": "0_2"})
     assert code == 2 and "import.json: init_from: input.scale must be one of" in err and "'0_2'" in err
 
 
-def test_no_conv_feature_map(tmp_path, patched, capsys):
+def test_no_conv_feature_map(tmp_path, retrain_data_in_cli, capsys):
     import keras
     from keras import layers
 
     inp = keras.Input((SIZE, SIZE, 1))
     flat = keras.Model(inp, layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(layers.Rescaling(1.0)(inp))))
-    assert "no conv feature map" in _error(tmp_path, capsys, model=flat)
+    assert "no conv feature map" in _import_error(tmp_path, capsys, model=flat)

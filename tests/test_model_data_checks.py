@@ -45,14 +45,16 @@ def forget_pin(result: Path) -> None:
 
 
 def auto(result: Path, tmp_path: Path, capsys, *extra) -> tuple[int, str]:
+    """``select_tool.auto`` on ``result``: ``(exit code, stderr)``; a run that succeeds wrote a
+    selection, one that fails wrote none."""
     from select_tool import auto as auto_cli
 
     out = tmp_path / "sel"
     code = run_main(auto_cli.main, [str(result), "--n", "2", "--pick", "random", "--mask-from", "cam",
                                     "--out", str(out), *extra])
     err = capsys.readouterr().err.strip()
-    if code:
-        assert not out.exists() or not any(out.rglob("selection.json")), "a failed run wrote a selection"
+    wrote = out.exists() and any(out.rglob("selection.json"))
+    assert wrote == (code == 0), f"exit code {code} but a selection {'was' if wrote else 'was not'} written"
     return code, err
 
 

@@ -98,7 +98,7 @@ def eager_steps():
     tf.config.run_functions_eagerly(False)
 
 
-def _data(size: int):
+def _rgb_data_and_selection(size: int):
     from tests.fixtures_retrain import selection_items
 
     ds = rgb_dataset(size)
@@ -108,7 +108,7 @@ def _data(size: int):
 
 @pytest.fixture(scope="module")
 def data():
-    return _data(SIZE)
+    return _rgb_data_and_selection(SIZE)
 
 
 def _import(model, ds):
@@ -133,7 +133,7 @@ def _tape_gradcam(clf, x):
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_import_cam_retrain_save_load(name, data, tmp_path):
     size = SIZES.get(name, SIZE)
-    ds, sel = data if size == SIZE else _data(size)
+    ds, sel = data if size == SIZE else _rgb_data_and_selection(size)
     model = BUILDERS[name]()
     clf = _import(model, ds)
     assert clf.has_cam_head and clf.input_shape == (size, size, 3)

@@ -6,36 +6,31 @@ from pathlib import Path
 import pytest
 
 from common.cli import run_main
-from common.config import from_dict
 from common.errors import UserError
 from common.run_files import HistoryRow, load_history_file, load_summary
 from common.runs import lock_path
-from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import RetrainData, masked_set_from_items
 from exp_scripts.retrain.loop import Diverged, clone_classifier, make_optimizer, run_loop
 from exp_scripts.retrain.methods import REGISTRY, get_method
 from exp_scripts.retrain.runner import run_retraining
 from exp_scripts.train_config import train_config_from_dict
 from tests.fixtures_models import tiny_config
-from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
+from tests.fixtures_retrain import make_classifier, make_dataset, make_retrain_config, selection_items
 
 
 @pytest.fixture(scope="module")
-def env():
+def selection_env():
     ds, clf = make_dataset(), make_classifier()
     items, masks = selection_items(ds, 3)
     return ds, clf, items, masks, masked_set_from_items(ds, items, masks)
 
 
-def _cfg(**over):
-    raw = {"name": "t", "selection": "sel.json", "iterations": 2, "eval_every": 2,
-           "batch": {"random": 6, "selected": 2}, "overlays": False, "save_models": False,
-           "counterfactual_val": False, "methods": [{"name": "continued"}]}
-    raw.update(over)
-    return from_dict(RetrainConfig, raw, source="cfg.json")
+#: the retraining config the runs here start from
+RUN = {"name": "t", "selection": "sel.json", "iterations": 2, "eval_every": 2, "batch": {"random": 6, "selected": 2},
+       "overlays": False, "save_models": False, "counterfactual_val": False, "methods": [{"name": "continued"}]}
 
 
-def _run(cfg, env, run_dir, selected=None):
+def _retrain(cfg, env, run_dir, selected=None):
     ds, clf, _, _, sel = env
     return run_retraining(cfg, base=clf, dataset=ds, selected=sel if selected is None else selected,
                           heldout=sel, run_dir=run_dir)
@@ -48,13 +43,14 @@ def _finished_run(folder):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")
-def test_divergence_stops_the_method_and_marks_the_run_failed(tmp_path, env):
+def test_divergence_stops_the_method_and_marks_the_run_failed(tmp_path, selection_env):
     run = tmp_path / "t"
     before = _finished_run(run)
     # λ = 1e40 overflows float32: pas's loss is inf at its first step; continued finishes first
-    cfg = _cfg(methods=[{"name": "continued"}, {"name": "pas", "params": {"lam": 1e40}}, {"name": "pasa"}])
+    cfg = make_retrain_config(RUN, methods=[{"name": "continued"}, {"name": "pas", "params": {"lam": 1e40}},
+                                            {"name": "pasa"}])
     with pytest.raises(UserError) as info:
-        _run(cfg, env, run)
+        _retrain(cfg, selection_env, run)
     msg = str(info.value)
     assert msg.startswith("method pas diverged at iteration 1 of 2: the loss became inf (learning_rate 0.001)")
     assert f"the run is marked failed in '{tmp_path / 't.failed' / 'summary.json'}'" in msg
@@ -70,8 +66,8 @@ def test_divergence_stops_the_method_and_marks_the_run_failed(tmp_path, env):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t", "t.failed"]  # no lock, no partial left
 
 
-def test_huge_learning_rate_diverges_naming_method_iteration_and_rate(env):
-    ds, clf, _, _, sel = env
+def test_huge_learning_rate_diverges_naming_method_iteration_and_rate(selection_env):
+    ds, clf, _, _, sel = selection_env
     data = RetrainData(ds, sel, sel, clf.grid_shape, {"mode": "area", "threshold": 0.25, "dilate_px": None})
     m = get_method("continued")
     m.setup(clf=clone_classifier(clf), data=data, batch_random=6, batch_selected=2, seed=0)
@@ -86,7 +82,7 @@ def test_huge_learning_rate_diverges_naming_method_iteration_and_rate(env):
 def test_configs_reject_non_finite_numbers(value):
     raw = json.loads('{"learning_rate": %s}' % value)  # what json.load accepts from a config file
     with pytest.raises(UserError, match=r"^cfg.json: learning_rate must be a finite number, got "):
-        _cfg(**raw)
+        make_retrain_config(RUN, **raw)
     with pytest.raises(UserError, match=r"train.learning_rate must be a finite number"):
         cfg = tiny_config(Path("."))
         cfg["train"]["learning_rate"] = raw["learning_rate"]
@@ -96,7 +92,7 @@ def test_configs_reject_non_finite_numbers(value):
 @pytest.mark.parametrize("seed", [-5, -1_000_000_000, 2**31])
 def test_one_seed_range_for_every_config_and_option(seed):
     with pytest.raises(UserError, match=rf"^cfg.json: seed must be an integer in \[0, 2147483647\], got {seed}$"):
-        _cfg(seed=seed)
+        make_retrain_config(RUN, seed=seed)
     cfg = tiny_config(Path("."))
     cfg["train"]["seed"] = seed
     with pytest.raises(UserError, match=rf"train.seed must be an integer in \[0, 2147483647\], got {seed}$"):
@@ -104,7 +100,7 @@ def test_one_seed_range_for_every_config_and_option(seed):
     from common.cli import seeds_arg
     with pytest.raises(UserError, match=rf"^--seeds: seed must be an integer in \[0, 2147483647\], got {seed}$"):
         seeds_arg(f"0,{seed}")
-    assert _cfg(seed=2**31 - 1).seed == 2**31 - 1
+    assert make_retrain_config(RUN, seed=2**31 - 1).seed == 2**31 - 1
 
 
 @pytest.mark.parametrize("command", ["train_inpainter", "auto"])
@@ -120,24 +116,25 @@ def test_seed_option_of_a_command_uses_the_same_rule(command, capsys):
     assert info.value.code == 2 and "argument --seed: the seed must be an integer in [0, 2147483647], got -1" in err
 
 
-def test_batch_larger_than_the_pool_is_an_error_unless_asked_for(tmp_path, env):
-    ds, clf, items, masks, _ = env
+def test_batch_larger_than_the_pool_is_an_error_unless_asked_for(tmp_path, selection_env):
+    ds, clf, items, masks, _ = selection_env
     one = masked_set_from_items(ds, items[:1], masks[:1])
-    cfg = _cfg(batch={"random": 6, "selected": 2}, methods=[{"name": "pas"}])
+    cfg = make_retrain_config(RUN, batch={"random": 6, "selected": 2}, methods=[{"name": "pas"}])
     with pytest.raises(UserError, match=r"^method 'pas': batch.selected is 2 but there are only 1 images to draw them "
                                         r"from \(1 selected masked images\); lower batch.selected or set "
                                         r"batch.with_replacement: true$"):
-        _run(cfg, env, tmp_path / "t", selected=one)
+        _retrain(cfg, selection_env, tmp_path / "t", selected=one)
     assert list(tmp_path.iterdir()) == []  # refused before the run folder was touched
-    cfg = _cfg(batch={"random": 6, "selected": 2, "with_replacement": True}, methods=[{"name": "pas"}])
-    path = _run(cfg, env, tmp_path / "t", selected=one)
+    cfg = make_retrain_config(RUN, batch={"random": 6, "selected": 2, "with_replacement": True},
+                              methods=[{"name": "pas"}])
+    path = _retrain(cfg, selection_env, tmp_path / "t", selected=one)
     assert json.loads(path.read_text())["status"] == "complete"
     assert json.loads((tmp_path / "t" / "config.json").read_text())["batch"]["with_replacement"] is True
 
 
 @pytest.mark.parametrize("name", sorted(n for n, cls in REGISTRY.items() if cls.uses_masks))
-def test_empty_masks_are_refused_up_front_naming_method_and_image(name, env):
-    ds, clf, items, masks, _ = env
+def test_empty_masks_are_refused_up_front_naming_method_and_image(name, selection_env):
+    ds, clf, items, masks, _ = selection_env
     masks = masks.copy()
     masks[1] = 0
     sel = masked_set_from_items(ds, items, masks)
@@ -147,10 +144,10 @@ def test_empty_masks_are_refused_up_front_naming_method_and_image(name, env):
         get_method(name).setup(clf=clf, data=data, batch_random=4, batch_selected=2, seed=0)
 
 
-def test_rerun_keeps_the_previous_run_and_is_bit_identical(tmp_path, env, caplog):
-    cfg = _cfg(methods=[{"name": "pasa"}], iterations=3)
-    first = json.loads(_run(cfg, env, tmp_path / "t").read_text())
-    second = json.loads(_run(cfg, env, tmp_path / "t").read_text())
+def test_rerun_keeps_the_previous_run_and_is_bit_identical(tmp_path, selection_env, caplog):
+    cfg = make_retrain_config(RUN, methods=[{"name": "pasa"}], iterations=3)
+    first = json.loads(_retrain(cfg, selection_env, tmp_path / "t").read_text())
+    second = json.loads(_retrain(cfg, selection_env, tmp_path / "t").read_text())
     assert f"replaced the run in '{tmp_path / 't'}'; the previous one is kept in '{tmp_path / 't.previous'}'" \
         in caplog.text
     assert json.loads((tmp_path / "t.previous" / "summary.json").read_text()) == first

@@ -8,30 +8,7 @@ from exp_scripts.retrain.data import RetrainData, compose_indices, masked_set_fr
 from exp_scripts.retrain.loop import (LoopResult, Stopping, ce_still_falls, clone_classifier, end_of_run, make_optimizer,
                                       run_loop)
 from exp_scripts.retrain.methods import REGISTRY, get_method
-from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
-
-PARAMS = {"selective_dropout": {"k": 3}}
-
-
-@pytest.fixture(scope="module")
-def env():
-    ds = make_dataset()
-    clf = make_classifier()
-    items, masks = selection_items(ds, 4)
-    sel = masked_set_from_items(ds, items, masks)
-    h, w, k = clf.grid_shape
-    # the untrained tiny model has no filter firing mostly inside the masks: propagate from
-    # the two with the largest share so swap/filter_penalty have something to work with
-    data = RetrainData(ds, sel, masked_set_from_items(ds, [], []), (h, w, k), {"mode": "area", "threshold": 0.25},
-                       propagation_params={"top": 2, "min_share": 0.0})
-    return ds, clf, data
-
-
-def _setup(name, env, params=None, random=6, selected=3, seed=0):
-    ds, clf, data = env
-    m = get_method(name, {**PARAMS.get(name, {}), **(params or {})})
-    m.setup(clf=clone_classifier(clf), data=data, batch_random=random, batch_selected=selected, seed=seed)
-    return m
+from tests.fixtures_retrain import ready_method, selection_items
 
 
 def test_compose_indices_counts_and_seed():
@@ -49,17 +26,17 @@ def test_compose_indices_counts_and_seed():
 
 
 @pytest.mark.parametrize("name", sorted(set(REGISTRY) - {"misclassified"}))
-def test_every_method_composes_batches_and_steps(name, env):
-    ds, _, data = env
-    m = _setup(name, env)
+def test_every_method_composes_batches_and_steps(name, method_env):
+    ds, _, data = method_env
+    m = ready_method(name, method_env)
     batch = m.sample_batch(np.random.default_rng(0))
     n = len(batch["labels"])
     assert n == 9 and batch["images"].shape == (9, 16, 16, 1) and batch["masks"].shape == (9, 4, 4)
     assert batch["selected"].tolist() == [0] * 6 + [1] * 3
-    if name != "swap":  # swap also masks (and swaps) random images with a propagated mask
-        assert np.all(batch["masks"][:6] == 0)
-    if m.uses_masks and name not in ("crop_replace", "inpaint_replace", "counterexamples"):
-        assert batch["masks"][6:].sum() > 0
+    # only swap masks (and swaps) random images: those that carry a propagated mask
+    assert bool(batch["masks"][:6].any()) == (name == "swap")
+    # the selected slots carry their pool items' masks (the methods that ignore masks too)
+    assert batch["masks"][6:].sum() > 0
     # the selected slots hold pool images, whose labels match their original
     origin_labels = data.selected.labels[m.pool.origin]
     np.testing.assert_array_equal(m.pool.labels, origin_labels)
@@ -70,9 +47,9 @@ def test_every_method_composes_batches_and_steps(name, env):
     assert res.history[1].val_accuracy is not None
 
 
-def test_early_stopping_without_improvement_ends_on_the_starting_weights(env):
-    ds, clf, _ = env
-    m = _setup("continued", env)
+def test_early_stopping_without_improvement_ends_on_the_starting_weights(method_env):
+    ds, clf, _ = method_env
+    m = ready_method("continued", method_env)
     start = [w.copy() for w in m.clf.model.get_weights()]
     val = (ds.arrays("val").images, ds.arrays("val").labels)
     # no score can rise by more than 1: the run stops after `patience` iterations
@@ -83,7 +60,7 @@ def test_early_stopping_without_improvement_ends_on_the_starting_weights(env):
     for a, b in zip(m.clf.model.get_weights(), start):
         np.testing.assert_array_equal(a, b)
     # start_from: no stop before that iteration, however long the plateau; then at once
-    m = _setup("continued", env)
+    m = ready_method("continued", method_env)
     res = run_loop(m, iterations=20, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=1, val=val,
                    history_path=None, stopping=Stopping(on="val", patience=3, min_delta=1.0, start_from=7))
     assert res.iterations_run == 7 and res.best["iteration"] == 0
@@ -120,9 +97,9 @@ def test_end_of_run_says_whether_the_method_was_still_learning():
     assert end_of_run(result(falling[:3], 3), iterations=3, window=4, min_drop=0.05).ce_drop is None
 
 
-def test_early_stopping_keeps_the_best_scoring_weights(env):
-    ds, clf, _ = env
-    m = _setup("continued", env)
+def test_early_stopping_keeps_the_best_scoring_weights(method_env):
+    ds, clf, _ = method_env
+    m = ready_method("continued", method_env)
     val = (ds.arrays("val").images, ds.arrays("val").labels)
     start = float((m.clf.predict_proba(val[0]).argmax(1) == val[1]).mean())
     res = run_loop(m, iterations=8, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=2, val=val,
@@ -135,16 +112,16 @@ def test_early_stopping_keeps_the_best_scoring_weights(env):
     assert final == pytest.approx(res.best["score"])
 
 
-def test_same_seed_same_batches(env):
-    m = _setup("pas", env)
+def test_same_seed_same_batches(method_env):
+    m = ready_method("pas", method_env)
     b1 = m.sample_batch(np.random.default_rng(5))
     b2 = m.sample_batch(np.random.default_rng(5))
     for k in b1:
         np.testing.assert_array_equal(b1[k], b2[k])
 
 
-def test_misclassified_batch_mix(env):
-    ds, clf, data = env
+def test_misclassified_batch_mix(method_env):
+    ds, clf, data = method_env
     m = get_method("misclassified")
     m.setup(clf=clone_classifier(clf), data=data, batch_random=7, batch_selected=3, seed=0)
     assert len(m.wrong) > 0  # untrained tiny model: many wrong
@@ -154,9 +131,9 @@ def test_misclassified_batch_mix(env):
 
 
 @pytest.mark.parametrize("name", ["crop_replace", "inpaint_replace", "counterexamples"])
-def test_replacements_change_only_masked_pixels(name, env):
-    ds, _, data = env
-    m = _setup(name, env, {"variants": 2, "min_diff": 0.0})
+def test_replacements_change_only_masked_pixels(name, method_env):
+    ds, _, data = method_env
+    m = ready_method(name, method_env, {"variants": 2, "min_diff": 0.0})
     pool = m.pool
     # OpenCV inpainting is deterministic: one fill per image (copies would only re-weight)
     per_image = 1 if name == "inpaint_replace" else 2
@@ -168,34 +145,34 @@ def test_replacements_change_only_masked_pixels(name, env):
     assert np.any(pool.images[~keep] != orig[~keep])
 
 
-def test_selective_dropout_scale_in_batch(env):
-    m = _setup("selective_dropout", env)
+def test_selective_dropout_scale_in_batch(method_env):
+    m = ready_method("selective_dropout", method_env)
     batch = m.sample_batch(np.random.default_rng(1))
     fs = batch["feature_scale"]
     assert np.all(fs[:6] == 1.0)
     assert np.all((fs[6:] == 0).sum(1) == 3) and np.allclose(fs[6:][fs[6:] > 0], 8 / 5)
 
 
-def test_pas_presets_and_scaling(env):
-    _, _, data = env
+def test_pas_presets_and_scaling(method_env):
+    _, _, data = method_env
     h, w, k = data.grid
-    th = _setup("pas", env, {"preset": "thesis"})
+    th = ready_method("pas", method_env, {"preset": "thesis"})
     assert th.lam == pytest.approx(1 / (5 * h * w * k)) and th.normalize == "batch"
-    cal = _setup("pas", env)
+    cal = ready_method("pas", method_env)
     assert cal.normalize == "masked" and cal.lam == pytest.approx(th.lam * 100)
-    assert _setup("pas", env, {"lam": 0.5}).lam == 0.5
+    assert ready_method("pas", method_env, {"lam": 0.5}).lam == 0.5
 
 
-def test_mask_variants_apply_to_pool(env):
-    _, _, data = env
-    inv = _setup("pasa", env, {"mask_variant": "inverted"})
+def test_mask_variants_apply_to_pool(method_env):
+    _, _, data = method_env
+    inv = ready_method("pasa", method_env, {"mask_variant": "inverted"})
     np.testing.assert_array_equal(inv.pool.masks > 0, data.selected.masks == 0)
-    inc = _setup("pasa", env, {"mask_variant": "incomplete"})
+    inc = ready_method("pasa", method_env, {"mask_variant": "incomplete"})
     assert (inc.pool.masks > 0).sum() * 2 == (data.selected.masks > 0).sum()
 
 
-def test_rrr_calibrates_start_penalty(env):
-    m = _setup("rrr", env, {"start_penalty": 2.0})
+def test_rrr_calibrates_start_penalty(method_env):
+    m = ready_method("rrr", method_env, {"start_penalty": 2.0})
     assert m.raw_penalty() * m.lam == pytest.approx(2.0, rel=1e-3)
 
 
@@ -218,8 +195,8 @@ def test_unknown_method_and_params():
     assert (p.lam, p.start_penalty, p.mask_variant) == (2.0, 1.0, "none") and isinstance(p.lam, float)
 
 
-def test_empty_selection_fails_for_mask_methods(env):
-    ds, clf, data = env
+def test_empty_selection_fails_for_mask_methods(method_env):
+    ds, clf, data = method_env
     empty = RetrainData(ds, masked_set_from_items(ds, [], []), data.heldout, data.grid, data.mask_resize)
     with pytest.raises(UserError, match="'pas' needs a selection"):
         get_method("pas").setup(clf=clf, data=empty, batch_random=4, batch_selected=2, seed=0)
@@ -228,8 +205,8 @@ def test_empty_selection_fails_for_mask_methods(env):
     assert len(m.sample_batch(np.random.default_rng(0))["labels"]) == 6
 
 
-def test_bad_selection_items(env):
-    ds, _, _ = env
+def test_bad_selection_items(method_env):
+    ds, _, _ = method_env
     items, masks = selection_items(ds, 2)
     items[1].index = "train_99999"
     with pytest.raises(UserError, match="'train_99999' does not exist"):
@@ -246,23 +223,23 @@ def test_bad_selection_items(env):
         masked_set_from_items(ds, items, masks)
 
 
-def test_replacement_rejects_fills_too_close_to_the_original(env):
+def test_replacement_rejects_fills_too_close_to_the_original(method_env):
     """A fill within ``min_diff`` of the original inside the mask is never trained on."""
     from common.errors import UserError
 
     with pytest.raises(UserError, match="stays within 255"):
-        _setup("crop_replace", env, {"variants": 2, "min_diff": 255.0, "max_tries": 2})
+        ready_method("crop_replace", method_env, {"variants": 2, "min_diff": 255.0, "max_tries": 2})
 
 
-def test_inpaint_replace_with_a_learned_inpainter_from_params(env, tmp_path):
+def test_inpaint_replace_with_a_learned_inpainter_from_params(method_env, tmp_path):
     """Method D takes the learned inpainter by name and model path, as a config gives it."""
     from image_generator.learned import build_inpainter
 
-    ds, _, data = env
+    ds, _, data = method_env
     model = build_inpainter(image_shape=ds.image_shape, base_filters=4, seed=0)
     path = tmp_path / "inpainter.keras"
     model.save(path)
-    m = _setup("inpaint_replace", env, {"generator": "learned", "generator_params": {"model_path": str(path)},
+    m = ready_method("inpaint_replace", method_env, {"generator": "learned", "generator_params": {"model_path": str(path)},
                                          "variants": 2, "min_diff": 0.0})
     pool = m.pool
     assert m.describe()["fills"]["generator"] == "learned"
@@ -289,13 +266,13 @@ def test_warmup_ramps_the_learning_rate_linearly():
     assert float(make_optimizer("sgd", 1e-2).learning_rate) == pytest.approx(1e-2)
 
 
-def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(env):
+def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(method_env):
     """``pixels: auto``: small masks are propagated as whole cells; masks covering most of
     their images (a painted background) pixel by pixel; ``never``/``always`` force it.
     The counterfactual validation copy uses the same propagator."""
     from exp_scripts.retrain.propagate import counterfactual_split
 
-    ds, clf, data = env
+    ds, clf, data = method_env
     small = data.propagated(clf)
     assert small.describe()["pixels"] is None and small.describe()["threshold"] <= 0.8
     # cell masks are unions of whole cells: constant on every 4x4 block of the 16x16 images
@@ -318,13 +295,13 @@ def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(en
 
 
 @pytest.mark.parametrize("name", ["swap", "filter_penalty"])
-def test_a_wrong_masks_control_propagates_its_own_masks(name, env):
+def test_a_wrong_masks_control_propagates_its_own_masks(name, method_env):
     """``mask_variant``: the control's masks, not the expert's, are what propagation starts
     from, so its feedback is wrong on the propagated images too; the expert's propagation
     is computed once and shared by the methods without a variant."""
-    ds, clf, data = env
-    expert = _setup(name, env)
-    control = _setup(name, env, params={"mask_variant": "inverted"})
+    ds, clf, data = method_env
+    expert = ready_method(name, method_env)
+    control = ready_method(name, method_env, params={"mask_variant": "inverted"})
     assert np.array_equal(expert.feedback_masks, data.selected.masks)
     assert np.array_equal(control.feedback_masks, 255 - data.selected.masks)
     assert expert.prop is data.propagated(clf) and control.prop is not expert.prop

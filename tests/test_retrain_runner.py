@@ -5,23 +5,18 @@ import logging
 import numpy as np
 import pytest
 
-from common.config import from_dict
+from classification_models.cam import in_mask_energy
 from common.errors import UserError
 from common.run_files import SCHEMA_VERSION, load_history_file, load_run_info, load_summary
-from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import masked_set_from_items
-from exp_scripts.retrain.metrics import in_mask_energy
 from exp_scripts.retrain.runner import result_lines, run_retraining
-from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
+from tests.fixtures_retrain import make_classifier, make_dataset, make_retrain_config, selection_items
 
 
-def _cfg(**over):
-    raw = {"name": "t", "selection": "sel.json", "iterations": 2, "eval_every": 1,
-           "batch": {"random": 6, "selected": 2},
-           "methods": [{"name": "continued"}, {"name": "pasa"}, {"name": "pas", "label": "pas_inv",
-                                                                 "params": {"mask_variant": "inverted"}}]}
-    raw.update(over)
-    return from_dict(RetrainConfig, raw, source="cfg.json")
+#: the retraining config the runs here start from
+RUN = {"name": "t", "selection": "sel.json", "iterations": 2, "eval_every": 1, "batch": {"random": 6, "selected": 2},
+       "methods": [{"name": "continued"}, {"name": "pasa"},
+                   {"name": "pas", "label": "pas_inv", "params": {"mask_variant": "inverted"}}]}
 
 
 def test_in_mask_energy_reference():
@@ -44,7 +39,8 @@ def test_run_writes_contract_outputs(tmp_path, caplog, monkeypatch):
     held = masked_set_from_items(ds, hitems, hmasks)
     before = [w.copy() for w in clf.model.get_weights()]
     caplog.set_level(logging.INFO, logger="exp_scripts.retrain")
-    path = run_retraining(_cfg(), base=clf, dataset=ds, selected=sel, heldout=held, run_dir=tmp_path / "t")
+    path = run_retraining(make_retrain_config(RUN), base=clf, dataset=ds, selected=sel, heldout=held,
+                          run_dir=tmp_path / "t")
     lines = "\n".join(result_lines(path)).strip().splitlines()  # what exp_backprops prints
     assert lines[-1] == str(path) and "| pasa |" in "\n".join(lines)
     progress = [r.getMessage() for r in caplog.records if r.name.startswith("exp_scripts.retrain")]
@@ -110,27 +106,28 @@ def test_bad_method_writes_nothing(tmp_path):
     ds, clf = make_dataset(), make_classifier()
     items, masks = selection_items(ds, 2)
     sel = masked_set_from_items(ds, items, masks)
-    cfg = _cfg(methods=[{"name": "continued"}, {"name": "selective_dropout", "params": {"k": 50}}])
+    cfg = make_retrain_config(RUN, methods=[{"name": "continued"},
+                                            {"name": "selective_dropout", "params": {"k": 50}}])
     with pytest.raises(UserError, match="k=50 but the last conv layer has only 8 filters"):
         run_retraining(cfg, base=clf, dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "t")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(UserError, match=r"methods\[1\]: unknown method 'foo'"):
-        run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "foo"}]), base=clf, dataset=ds, selected=sel,
-                       heldout=sel, run_dir=tmp_path / "t")
+        run_retraining(make_retrain_config(RUN, methods=[{"name": "pas"}, {"name": "foo"}]), base=clf, dataset=ds,
+                       selected=sel, heldout=sel, run_dir=tmp_path / "t")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_config_validation():
     with pytest.raises(UserError, match="unknown key 'iteration'"):
-        _cfg(iteration=3)
+        make_retrain_config(RUN, iteration=3)
     with pytest.raises(UserError, match="iterations must be an integer >= 1, got 0"):
-        _cfg(iterations=0)
+        make_retrain_config(RUN, iterations=0)
     with pytest.raises(UserError, match="'pas' appears twice"):
-        _cfg(methods=[{"name": "pas"}, {"name": "pas"}])
+        make_retrain_config(RUN, methods=[{"name": "pas"}, {"name": "pas"}])
     with pytest.raises(UserError, match="mask_resize.mode must be one of"):
-        _cfg(mask_resize={"mode": "nearest"})
+        make_retrain_config(RUN, mask_resize={"mode": "nearest"})
     with pytest.raises(UserError, match="methods must have at least 1"):
-        _cfg(methods=[])
+        make_retrain_config(RUN, methods=[])
 
 
 def test_method_seed_depends_on_label_not_position():

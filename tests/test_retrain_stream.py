@@ -5,15 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from common.config import from_dict
 from common.errors import UserError
 from datasets.records_dataset import RecordDataset
-from exp_scripts.retrain.config import RetrainConfig
 from exp_scripts.retrain.data import RetrainData, masked_set_from_items
 from exp_scripts.retrain.methods import REGISTRY, get_method
 from exp_scripts.retrain.metrics import evaluate_splits
 from exp_scripts.retrain.runner import run_retraining
-from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
+from tests.fixtures_retrain import make_classifier, make_dataset, make_retrain_config, selection_items
 from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records
 
@@ -61,8 +59,8 @@ def test_streamed_batches_cover_the_split_with_the_right_labels_and_repeat_with_
     np.testing.assert_array_equal(lab, truth.labels[pos])
     assert idx != sorted(idx, key=where.get)  # shuffled
     assert _epoch(ds, seed=3)[0] == idx and _epoch(ds, seed=4)[0] != idx
-    if kind == "records":
-        assert not ds._splits  # never loaded whole
+    # records are never loaded whole; an array data set holds the split it streams
+    assert list(ds._splits) == ([] if kind == "records" else ["train"])
 
 
 def test_records_read_rows_index_table_and_masks_without_loading_a_split(tmp_path):
@@ -90,12 +88,17 @@ def test_streaming_evaluation_equals_the_array_path(tmp_path):
         np.testing.assert_array_equal(streamed["preds"][split], arrays["preds"][split])
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - REFUSING))
+def test_methods_that_read_random_batches_only_accept_streaming(name):
+    m = get_method(name)
+    assert m.whole_train_need() is None
+    assert m.check_streaming() is None
+
+
+@pytest.mark.parametrize("name", sorted(REFUSING))
 def test_methods_that_need_the_whole_training_split_refuse_streaming_in_one_line(name):
     m = get_method(name)
-    if name not in REFUSING:
-        m.check_streaming()
-        return
+    assert m.whole_train_need()
     with pytest.raises(UserError) as exc:
         m.check_streaming()
     text = str(exc.value)
@@ -108,22 +111,21 @@ def test_inpainting_streams_but_a_donor_generator_does_not():
         get_method("inpaint_replace", {"generator": "crop_replace"}).check_streaming()
 
 
-def _cfg(**over):
-    raw = {"name": "t", "selection": "sel.json", "iterations": 3, "eval_every": 2,
-           "batch": {"random": 6, "selected": 2}, "data": {"stream": True, "shuffle_buffer": 16},
-           "counterfactual_val": False, "overlays": False, "save_models": False,
-           "methods": [{"name": "continued"}, {"name": "pas"}]}
-    raw.update(over)
-    return from_dict(RetrainConfig, raw, source="cfg.json")
+#: the streamed retraining config the runs here start from
+STREAMED_RUN = {"name": "t", "selection": "sel.json", "iterations": 3, "eval_every": 2,
+                "batch": {"random": 6, "selected": 2}, "data": {"stream": True, "shuffle_buffer": 16},
+                "counterfactual_val": False, "overlays": False, "save_models": False,
+                "methods": [{"name": "continued"}, {"name": "pas"}]}
 
 
 def test_config_names_the_field():
     with pytest.raises(UserError, match="shuffle_buffer"):
-        _cfg(data={"stream": True, "shuffle_buffer": 0})
+        make_retrain_config(STREAMED_RUN, data={"stream": True, "shuffle_buffer": 0})
     with pytest.raises(UserError, match="propagation.bank"):
-        _cfg(propagation={"bank": 0})
-    assert _cfg(counterfactual_val=True).data.stream is True
-    assert _cfg(data={}, counterfactual_val=True).data.stream is False  # arrays stay the default
+        make_retrain_config(STREAMED_RUN, propagation={"bank": 0})
+    assert make_retrain_config(STREAMED_RUN, counterfactual_val=True).data.stream is True
+    # arrays stay the default
+    assert make_retrain_config(STREAMED_RUN, data={}, counterfactual_val=True).data.stream is False
 
 
 def test_streamed_batch_mixes_stream_and_pool(tmp_path):
@@ -209,12 +211,12 @@ def test_streamed_run_completes_and_never_loads_the_training_split(tmp_path):
     ds = _records(tmp_path)
     sel = masked_set_from_items(ds, items, masks, stream=True)
     with pytest.raises(UserError, match="methods\\[1\\]: method 'misclassified'"):
-        run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "misclassified"}]), base=make_classifier(),
-                       dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "refused")
+        run_retraining(make_retrain_config(STREAMED_RUN, methods=[{"name": "pas"}, {"name": "misclassified"}]),
+                       base=make_classifier(), dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
-    path = run_retraining(_cfg(methods=[{"name": "pas"}, {"name": "swap"}], counterfactual_val=True,
-                               stopping={"on": "val_swap"}), base=make_classifier(), dataset=ds, selected=sel,
-                          heldout=sel, run_dir=tmp_path / "run")
+    cfg = make_retrain_config(STREAMED_RUN, methods=[{"name": "pas"}, {"name": "swap"}], counterfactual_val=True,
+                              stopping={"on": "val_swap"})
+    path = run_retraining(cfg, base=make_classifier(), dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / "run")
     assert "train" not in ds._splits  # sampled and scored from the records only
     s = json.loads(path.read_text())
     assert s["status"] == "complete" and list(s["methods"]) == ["pas", "swap"]

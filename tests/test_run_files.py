@@ -11,7 +11,7 @@ from common.run_files import (SCHEMA_VERSION, HistoryRow, RetrainSummary, RunInf
 from tests.fixtures_runs import copy_run, edit_json
 
 
-def _files(real_runs):
+def _written_run_files(real_runs):
     return {RetrainSummary: (real_runs.retrain / "summary.json", load_summary),
             RunInfo: (real_runs.retrain / "run.json", load_run_info),
             TrainResultFile: (real_runs.train / "result.json", load_train_result_file)}
@@ -19,7 +19,7 @@ def _files(real_runs):
 
 @pytest.mark.parametrize("cls", [RetrainSummary, RunInfo, TrainResultFile])
 def test_written_files_round_trip(real_runs, cls):
-    path, load = _files(real_runs)[cls]
+    path, load = _written_run_files(real_runs)[cls]
     raw = json.loads(path.read_text())
     obj = load(path)
     assert raw["schema_version"] == SCHEMA_VERSION == obj.schema_version

@@ -6,23 +6,24 @@ import pytest
 
 from common.errors import UserError
 from select_tool.render import compose, jet_lut, probability_bars, to_ppm
-from select_tool.suggest import combined_region, irrelevant_energy_share, suggested_order
+from classification_models.cam import in_mask_energy
+from select_tool.suggest import combined_region, suggested_order
 from tests.fixtures_select import select_classifier, select_dataset
 
 
 @pytest.fixture(scope="module")
-def clf_and_data():
+def select_clf_and_data():
     ds = select_dataset(n_train=10)
     tr = ds.arrays("train")
     clf = select_classifier(ds.image_shape, steps=2, images=tr.images, labels=tr.labels)
     return clf, ds
 
 
-def test_cam_cache_matches_the_batched_cam_call(clf_and_data):
+def test_cam_cache_matches_the_batched_cam_call(select_clf_and_data):
     from classification_models.cam import normalize_per_map
     from select_tool.cam_cache import CamCache
 
-    clf, ds = clf_and_data
+    clf, ds = select_clf_and_data
     images = ds.arrays("train").images
     cache = CamCache(clf, images, chunk=4)  # 3 chunks, background thread
     cache.request(9)
@@ -39,10 +40,10 @@ def test_cam_cache_matches_the_batched_cam_call(clf_and_data):
     assert cache.cam(0, 1) is cache.cam(0, 1)  # LRU hit
 
 
-def test_cam_cache_reports_not_ready(clf_and_data):
+def test_cam_cache_reports_not_ready(select_clf_and_data):
     from select_tool.cam_cache import CamCache
 
-    clf, ds = clf_and_data
+    clf, ds = select_clf_and_data
     cache = CamCache(clf, ds.arrays("train").images, chunk=4, start=False)
     assert cache.cam(0, 0) is None and cache.probs_of(0) is None and cache.progress == (0, 10)
     cache.compute_now(5)
@@ -77,15 +78,17 @@ def test_probability_bars_marks_true_and_predicted():
     assert "computing" in probability_bars(None, ["a"], 0)
 
 
-def test_irrelevant_energy_share_and_suggested_order():
+def test_in_mask_energy_and_suggested_order():
     region = np.zeros((4, 4), np.uint8)
     region[:, :1] = 255
     cam = np.zeros((4, 4))
     cam[:, 0] = 1.0
     cam[:, 1] = 3.0
     cam[:, 3] = -5.0  # negatives are not energy for the class
-    assert irrelevant_energy_share(cam=cam, region=region) == pytest.approx(0.25)
-    assert irrelevant_energy_share(cam=-cam, region=region) == pytest.approx(0.0)
+    assert in_mask_energy(cams=cam[None], masks=region[None])[0] == pytest.approx(0.25)
+    # only negative evidence: no share (NaN), which the triage order ranks as nothing inside the region
+    assert in_mask_energy(cams=-cam[None], masks=region[None])[0] == 0.0  # the positive evidence is outside
+    assert np.isnan(in_mask_energy(cams=-np.abs(cam)[None], masks=region[None])[0])
 
     indices = ["i0", "i1", "i2", "i3", "i4", "i5"]
     labels = np.array([0, 0, 1, 1, 2, 2])
@@ -103,6 +106,11 @@ def test_irrelevant_energy_share_and_suggested_order():
                             region=lambda i: regions.get(i))
     assert [i for i, _ in order] == ["i2", "i1", "i4", "i3"]
     assert order[0][1] == pytest.approx(12 / 16) and order[1][1] == pytest.approx(0.25) and order[2][1] is None
+    # a misclassified image whose CAM has no positive evidence ranks after the ones with a share
+    cams[1] = -np.abs(cam)
+    order = suggested_order(indices=indices, labels=labels, probs=probs, true_cam=lambda p: cams[p],
+                            region=lambda i: regions.get(i))
+    assert [i for i, _ in order] == ["i2", "i1", "i4", "i3"] and order[1][1] == 0.0
 
 
 def test_combined_region_unions_ground_truth_and_expert_masks():
@@ -116,7 +124,7 @@ def test_combined_region_unions_ground_truth_and_expert_masks():
     assert combined_region(select_dataset(4, with_gt=False), {})("train_00002") is None
 
 
-def test_loader_errors(tmp_path, clf_and_data):
+def test_loader_errors(tmp_path, select_clf_and_data):
     from select_tool.loader import open_result
 
     with pytest.raises(UserError, match="does not exist"):
@@ -131,15 +139,15 @@ def test_loader_errors(tmp_path, clf_and_data):
     (tmp_path / "m.keras").write_text("x")
     with pytest.raises(UserError, match="unknown data set 'no_such_set'"):
         open_result(bad)
-    clf, ds = clf_and_data
+    clf, ds = select_clf_and_data
     opened = open_result(bad, classifier=clf, dataset=ds, split="val")
     assert len(opened.split) == 3 and opened.class_names == ds.class_names
 
 
-def test_cam_cache_scaled_per_map_and_common(clf_and_data):
+def test_cam_cache_scaled_per_map_and_common(select_clf_and_data):
     from select_tool.cam_cache import CamCache
 
-    clf, ds = clf_and_data
+    clf, ds = select_clf_and_data
     cache = CamCache(clf, ds.arrays("train").images, chunk=4, start=False)
     assert cache.scaled(0, 0) == (None, 0.0, 0.0)
     cache.compute_now(0)
@@ -148,10 +156,11 @@ def test_cam_cache_scaled_per_map_and_common(clf_and_data):
     scale = common[0][1]
     assert all(c[1] == scale for c in common)  # one scale for every class of the image
     assert scale == pytest.approx(max(max(p[2] for p in per), float(cache.grid[0].max())))
+    # every class map of the image has a positive peak: each is scaled to reach 1
+    assert all(own > 0 for _, _, own in per)
     for c in range(3):
         m, s, own = per[c]
-        assert s == pytest.approx(max(own, 0.0))
-        if own > 0:
-            assert m.max() == pytest.approx(1.0)
+        assert s == pytest.approx(own)
+        assert m.max() == pytest.approx(1.0)
         raw = cache.cam(0, c, normalized=False)
         np.testing.assert_allclose(common[c][0], np.clip(raw / scale, 0, 1), atol=1e-6)

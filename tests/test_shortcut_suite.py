@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import json
 import logging
 import subprocess
@@ -34,7 +35,7 @@ def _params(cue: str, **kw) -> sp.SuiteParams:
     return sp.SuiteParams(**{**FAMILY_PARAMS[cue], **TINY, **kw})
 
 
-def _files(root: Path) -> dict[str, bytes]:
+def _file_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
@@ -111,9 +112,9 @@ def test_mask_is_exactly_the_pixels_the_cue_changes(written, cue):
     p = _params(cue)
     lo, hi = AREA[cue]
     for split in ("train", "test"):
-        for i, ex in sr.iter_split(p, split):
-            if i >= 12:
-                break
+        checked = []
+        for i, ex in itertools.islice(sr.iter_split(p, split), 12):
+            checked.append(i)
             changed = (ex.image != ex.clean).any(axis=2)
             assert np.array_equal(changed, ex.mask == 255), (cue, split, i)
             assert set(np.unique(ex.mask)) <= {0, 255}
@@ -125,6 +126,7 @@ def test_mask_is_exactly_the_pixels_the_cue_changes(written, cue):
             assert np.array_equal(img, ex.image)
             assert np.array_equal(np.asarray(Image.open(written[cue] / "masks" / split / cls / f"{i:05d}.png")),
                                   ex.mask)
+        assert checked == list(range(12))  # the first 12 images of the split
 
 
 @pytest.mark.parametrize("cue", ["patch", "frame", "text", "background"])
@@ -145,9 +147,9 @@ def test_cue_depends_on_the_cue_class_only_through_its_code(cue):
 # ----------------------------------------------------------------------------- determinism
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path, written):
     again = ss.generate(tmp_path / "again", _params("text"))
-    assert _files(again) == _files(written["text"])
+    assert _file_bytes(again) == _file_bytes(written["text"])
     other = ss.generate(tmp_path / "other", _params("text", seed=1))
-    a, b = _files(written["text"]), _files(other)
+    a, b = _file_bytes(written["text"]), _file_bytes(other)
     differing = [k for k in a if k.endswith(".png") and not k.startswith("masks") and a[k] != b.get(k)]
     assert len(differing) > 0.9 * sum(TINY.values())
 
@@ -155,7 +157,7 @@ def test_same_seed_same_bytes_other_seed_other_images(tmp_path, written):
 def test_base_and_oracle_share_test_images_and_train_objects(tmp_path, written):
     base = written["patch"]
     oracle = ss.generate(tmp_path / "oracle", _params("patch", correlation=None, val_correlation="independent"))
-    fb, fo = _files(base), _files(oracle)
+    fb, fo = _file_bytes(base), _file_bytes(oracle)
     test_files = [k for k in fb if k.startswith(("test/", "masks/test/"))]
     assert test_files and all(fb[k] == fo[k] for k in test_files)
     rb, ro = _cues_csv(base), _cues_csv(oracle)
@@ -171,7 +173,7 @@ def test_base_and_oracle_share_test_images_and_train_objects(tmp_path, written):
         assert np.array_equal(train_b[i].mask, train_o[i].mask)  # the cue sits at the same place
     # the clean-validation variant changes val only
     clean_val = ss.generate(tmp_path / "cleanval", _params("patch", val_correlation="independent"))
-    fc = _files(clean_val)
+    fc = _file_bytes(clean_val)
     assert all(fc[k] == fb[k] for k in fb if k.startswith(("train/", "test/", "masks/")))
 
 
@@ -213,13 +215,13 @@ def test_cli_writes_a_set_and_refuses_to_overwrite(tmp_path, capsys):
     meta = json.loads((out / "suite.json").read_text())
     assert meta["params"]["val_correlation"] == "independent" and meta["params"]["channels"] == 3
     assert meta["counts"]["train"]["cue_match_rate"] == 1.0
-    before = _files(out)
+    before = _file_bytes(out)
     assert run_main(ss.main, args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already exists" in err[0] and "--overwrite" in err[0]
-    assert _files(out) == before
+    assert _file_bytes(out) == before
     assert run_main(ss.main, args + ["--overwrite"]) == 0
-    assert _files(out) == before and not list(tmp_path.glob("set.*"))
+    assert _file_bytes(out) == before and not list(tmp_path.glob("set.*"))
     assert run_main(ss.main, ["--out", str(tmp_path / "x"), "--correlation", "high"]) == 2
     assert "correlation" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert run_main(ss.main, ["--suite", "--out", str(tmp_path / "s"), "--cue", "text"]) == 2

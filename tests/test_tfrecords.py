@@ -50,11 +50,11 @@ def test_round_trip_exact_eager_and_tf_data(tmp_path, shape):
             np.testing.assert_array_equal(got["spurious"], [r.spurious for r in want])
             np.testing.assert_array_equal(got["box"], [r.box or NO_BOX for r in want])
             np.testing.assert_array_equal(got["object_box"], [r.object_box or NO_BOX for r in want])
-            for data, r in zip(got["mask"], want):
-                if r.mask is None:
-                    assert data == b""
-                else:
-                    np.testing.assert_array_equal(decode_png(data, 1)[:, :, 0], r.mask)
+            masked = [k for k, r in enumerate(want) if r.mask is not None]
+            assert 0 < len(masked) < len(want)  # records with and without a mask
+            assert [k for k, data in enumerate(got["mask"]) if data != b""] == masked
+            for k in masked:
+                np.testing.assert_array_equal(decode_png(got["mask"][k], 1)[:, :, 0], want[k].mask)
 
 
 def test_manifest_counts_stats_from_train_only(tmp_path):
@@ -116,20 +116,25 @@ def test_record_dataset_contract_get_split_and_masks(tmp_path):
         img, label = ds.get(r.index)
         np.testing.assert_array_equal(img, r.image)
         assert label == r.label
-        m = ds.irrelevant_mask(r.index)
-        if r.mask is not None:
-            np.testing.assert_array_equal(m, r.mask)
-        elif r.box is not None:
-            want = np.zeros(shape[:2], np.uint8)
-            want[2:5, 1:4] = 255
-            np.testing.assert_array_equal(m, want)
-        else:
-            assert m is None
+    # the irrelevant mask: the record's own, else its box filled, else none
+    with_mask = [r for r in recs if r.mask is not None]
+    box_only = [r for r in recs if r.mask is None and r.box is not None]
+    neither = [r for r in recs if r.mask is None and r.box is None]
+    assert (len(with_mask), len(box_only), len(neither)) == (5, 5, 4)
+    for r in with_mask:
+        np.testing.assert_array_equal(ds.irrelevant_mask(r.index), r.mask)
+    box = np.zeros(shape[:2], np.uint8)
+    box[2:5, 1:4] = 255
+    for r in box_only:
+        np.testing.assert_array_equal(ds.irrelevant_mask(r.index), box)
+    assert [ds.irrelevant_mask(r.index) for r in neither] == [None] * len(neither)
+    # the background mask: everything but the object box, none without one
+    with_object = [r for r in recs if r.object_box is not None]
+    assert len(with_object) == 7
+    for r in with_object:
         bg = ds.background_mask(r.index)
-        if r.object_box is None:
-            assert bg is None
-        else:
-            assert bg[:3, :3].max() == 0 and bg.sum() == 255 * (36 - 9)
+        assert bg[:3, :3].max() == 0 and bg.sum() == 255 * (36 - 9)
+    assert [ds.background_mask(r.index) for r in recs if r.object_box is None] == [None] * 7
     idx, imgs, labels = [], [], []
     for i, x, y in ds.split("train", batch_size=3):
         idx += [s.decode() for s in i.numpy()]

@@ -15,24 +15,16 @@ from common.errors import UserError
 from common.io import read_jsonl
 from exp_scripts import do_interactive_exp as cli
 from exp_scripts.train_config import train_config_from_dict
-from tests.fixtures_models import tiny_config, tiny_dataset, write_config
+from tests.fixtures_models import run_interactive_cli, tiny_config, tiny_dataset, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
-def patched(monkeypatch):
-    """The CLI's data set loader returns the tiny in-memory data set for 'arrays'."""
-    real = cli.load_dataset
-    ds = {"arrays": tiny_dataset(), "arrays_big": tiny_dataset(size=32)}
-
-    def fake(spec, root):
-        if spec["name"] in ds:
-            return ds[spec["name"]]
-        return real(spec, root)
-
-    monkeypatch.setattr(cli, "load_dataset", fake)
-    return ds
+def tiny_cli_datasets(cli_datasets):
+    """The CLI loads the tiny in-memory data sets for 'arrays' (24×24) and 'arrays_big' (32×32)."""
+    cli_datasets.update(arrays=tiny_dataset(), arrays_big=tiny_dataset(size=32))
+    return cli_datasets
 
 
 def _main(tmp_path, cfg, capsys, extra=()):
@@ -40,13 +32,6 @@ def _main(tmp_path, cfg, capsys, extra=()):
     code = cli.main([str(path), "--quiet", "--data-root", str(tmp_path / "data"), *extra])
     out = capsys.readouterr().out.strip().splitlines()
     return code, out
-
-
-def _error(tmp_path, cfg, capsys):
-    path = write_config(tmp_path / "bad.json", cfg)
-    code = cli.run_main(cli.main, [str(path), "--quiet", "--data-root", str(tmp_path / "data")])
-    err = capsys.readouterr().err.strip()
-    return code, err
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +84,7 @@ def test_base_run_writes_self_describing_folder(base_run):
     assert res.file.training.epochs_completed == 3 and res.file.training.steps == 9
 
 
-def test_result_path_is_last_stdout_line(tmp_path, patched, capsys):
+def test_result_path_is_last_stdout_line(tmp_path, tiny_cli_datasets, capsys):
     code, out = _main(tmp_path, tiny_config(tmp_path, cam_overlays=0, train={"epochs": 1, "batch_size": 16}),
                       capsys)
     assert code == 0
@@ -107,7 +92,7 @@ def test_result_path_is_last_stdout_line(tmp_path, patched, capsys):
     assert not (tmp_path / "run" / "cams").exists()
 
 
-def test_same_config_same_metrics(tmp_path, patched, capsys):
+def test_same_config_same_metrics(tmp_path, tiny_cli_datasets, capsys):
     cfg = tiny_config(tmp_path)
     cfg["train"]["augmentation"] = True
     metrics = []
@@ -121,7 +106,7 @@ def test_same_config_same_metrics(tmp_path, patched, capsys):
     assert load_train_result(tmp_path / "one" / "result.json").file.mode == "augmentation"
 
 
-def test_eval_only_reproduces_metrics(tmp_path, base_run, patched, capsys):
+def test_eval_only_reproduces_metrics(tmp_path, base_run, tiny_cli_datasets, capsys):
     _, res, _ = base_run
     cfg = tiny_config(tmp_path, model=None, init_from=str(res.path), eval_only=True)
     code, out = _main(tmp_path, cfg, capsys)
@@ -135,7 +120,7 @@ def test_eval_only_reproduces_metrics(tmp_path, base_run, patched, capsys):
         np.testing.assert_array_equal(x, y)
 
 
-def test_init_from_continues_training(tmp_path, base_run, patched, capsys):
+def test_init_from_continues_training(tmp_path, base_run, tiny_cli_datasets, capsys):
     _, res, ds = base_run
     cfg = tiny_config(tmp_path, model=None, init_from=str(res.path))
     cfg["train"]["epochs"] = 1
@@ -149,7 +134,7 @@ def test_init_from_continues_training(tmp_path, base_run, patched, capsys):
     assert [h["epoch"] for h in read_jsonl(tmp_path / "run" / "history.jsonl")] == [1]
 
 
-def test_upper_bound_never_evaluates_on_trained_data(tmp_path, patched, capsys):
+def test_upper_bound_never_evaluates_on_trained_data(tmp_path, tiny_cli_datasets, capsys):
     cfg = tiny_config(tmp_path, upper_bound={"test_fraction": 0.5})
     code, out = _main(tmp_path, cfg, capsys)
     assert code == 0
@@ -160,7 +145,7 @@ def test_upper_bound_never_evaluates_on_trained_data(tmp_path, patched, capsys):
     assert set(split["train_from_test"]).isdisjoint(split["heldout_test"])
     assert res.metrics["test"].n == 12 and res.metrics["train"].n == 48 + 24 + 12
     # the held-out accuracy is the model's accuracy on exactly the held-out images
-    ds = patched["arrays"]
+    ds = tiny_cli_datasets["arrays"]
     images, labels = ds.get_many(split["heldout_test"])
     assert res.load_classifier().evaluate_arrays(images, labels)["accuracy"] == res.metrics["test"].accuracy
     assert all("val_accuracy" not in h for h in read_jsonl(tmp_path / "run" / "history.jsonl"))
@@ -224,26 +209,26 @@ def test_top_level_validation(change, message, tmp_path):
         ({"init_from": "missing/result.json", "model": None}, "train result 'missing/result.json' does not exist"),
     ],
 )
-def test_cli_bad_input_exits_2(change, message, tmp_path, patched, capsys):
+def test_cli_bad_input_exits_2(change, message, tmp_path, tiny_cli_datasets, capsys):
     cfg = tiny_config(tmp_path, **{k: v for k, v in change.items() if v is not None})
     for key in [k for k, v in change.items() if v is None]:
         cfg.pop(key)
-    code, err = _error(tmp_path, cfg, capsys)
+    code, _, err = run_interactive_cli(tmp_path / "bad.json", cfg, capsys)
     assert code == 2
     assert err.startswith("error: ") and message in err and "\n" not in err
     assert not (tmp_path / "run" / "result.json").exists()
 
 
-def test_init_from_with_gone_model_or_wrong_shape(tmp_path, base_run, patched, capsys):
+def test_init_from_with_gone_model_or_wrong_shape(tmp_path, base_run, tiny_cli_datasets, capsys):
     _, res, _ = base_run
     cfg = tiny_config(tmp_path, model=None, init_from=str(res.path), dataset={"name": "arrays_big"})
-    code, err = _error(tmp_path, cfg, capsys)
+    code, _, err = run_interactive_cli(tmp_path / "bad.json", cfg, capsys)
     assert code == 2 and "takes 24×24×1 images but data set 'arrays' has 32×32×1" in err
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "result.json").write_text(res.path.read_text())  # same result, but no model.keras next to it
     cfg = tiny_config(tmp_path, model=None, init_from=str(copy / "result.json"))
-    code, err = _error(tmp_path, cfg, capsys)
+    code, _, err = run_interactive_cli(tmp_path / "bad.json", cfg, capsys)
     assert code == 2 and f"model file '{copy / 'model.keras'}' does not exist" in err
 
 
@@ -253,14 +238,14 @@ def _short(tmp_path, **train):
     return cfg
 
 
-def test_nan_loss_keeps_the_finished_run_and_the_last_good_model(tmp_path, patched, capsys):
+def test_nan_loss_keeps_the_finished_run_and_the_last_good_model(tmp_path, tiny_cli_datasets, capsys):
     code, _ = _main(tmp_path, _short(tmp_path), capsys)
     run = tmp_path / "run"
     assert code == 0
     finished = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     cfg = tiny_config(tmp_path)
     cfg["train"].update({"optimizer": "sgd", "learning_rate": 1e30, "epochs": 3})
-    code, err = _error(tmp_path, cfg, capsys)
+    code, _, err = run_interactive_cli(tmp_path / "bad.json", cfg, capsys)
     assert code == 2 and len(err.splitlines()) == 1
     assert ("training stopped: the loss became nan at epoch 1" in err or "the loss became inf" in err
             or "became non-finite at epoch 1" in err)
@@ -272,11 +257,11 @@ def test_nan_loss_keeps_the_finished_run_and_the_last_good_model(tmp_path, patch
     failed = tmp_path / "run.failed"
     assert not (failed / "result.json").exists() and not (failed / "metrics.json").exists()
     clf = Classifier.load(failed / "model.keras")
-    assert np.isfinite(clf.predict_proba(patched["arrays"].arrays("test").images)).all()
+    assert np.isfinite(clf.predict_proba(tiny_cli_datasets["arrays"].arrays("test").images)).all()
     assert read_jsonl(failed / "history.jsonl")[-1]["epochs_completed"] == 0
 
 
-def test_rerun_keeps_the_previous_run_and_a_locked_folder_fails_at_once(tmp_path, patched, capsys):
+def test_rerun_keeps_the_previous_run_and_a_locked_folder_fails_at_once(tmp_path, tiny_cli_datasets, capsys):
     import socket
 
     from common.runs import lock_path
@@ -293,7 +278,7 @@ def test_rerun_keeps_the_previous_run_and_a_locked_folder_fails_at_once(tmp_path
     try:
         lock_path(tmp_path / "run").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
                                                            "started": "2024-01-01T00:00:00"}))
-        code, err = _error(tmp_path, tiny_config(tmp_path), capsys)
+        code, _, err = run_interactive_cli(tmp_path / "bad.json", tiny_config(tmp_path), capsys)
     finally:
         holder.kill()
         holder.wait()
@@ -338,7 +323,7 @@ def test_shipped_configs_are_valid(path):
     assert cfg.train.seed == 0 and cfg.train.distribute == "none"
 
 
-def test_quiet_prints_the_same_results(tmp_path, patched, capsys):
+def test_quiet_prints_the_same_results(tmp_path, tiny_cli_datasets, capsys):
     # the accuracy line and the train result's path are results: on stdout with or without -q
     path = write_config(tmp_path / "short.json", _short(tmp_path))
     result = tmp_path / "run" / "result.json"

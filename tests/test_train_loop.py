@@ -19,7 +19,8 @@ from tests.fixtures_models import tiny_classifier, tiny_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(seed=0, augment=False, epochs=3, history=None, batch_size=16, lr=3e-3):
+def _fit_tiny(seed=0, augment=False, epochs=3, history=None, batch_size=16, lr=3e-3):
+    """``(classifier, data set, fit result)`` of base training on the tiny data set."""
     set_seed(seed)
     ds = tiny_dataset()
     clf = tiny_classifier(ds, seed=seed)
@@ -29,7 +30,7 @@ def _run(seed=0, augment=False, epochs=3, history=None, batch_size=16, lr=3e-3):
 
 
 def test_fit_learns_and_writes_history(tmp_path):
-    clf, ds, res = _run(epochs=10, history=tmp_path / "history.jsonl", batch_size=8, lr=1e-2)
+    clf, ds, res = _fit_tiny(epochs=10, history=tmp_path / "history.jsonl", batch_size=8, lr=1e-2)
     rows = read_jsonl(tmp_path / "history.jsonl")
     assert [r["epoch"] for r in rows] == list(range(1, 11))
     assert all(r["steps"] == 6 for r in rows)  # 48 images / 8
@@ -42,14 +43,14 @@ def test_fit_learns_and_writes_history(tmp_path):
 
 @pytest.mark.parametrize("augment", [False, True])
 def test_same_seed_identical_metrics(augment):
-    a, ds, ra = _run(seed=4, augment=augment)
-    b, _, rb = _run(seed=4, augment=augment)
+    a, ds, ra = _fit_tiny(seed=4, augment=augment)
+    b, _, rb = _fit_tiny(seed=4, augment=augment)
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert strip(ra.history) == strip(rb.history)
     for x, y in zip(a.model.get_weights(), b.model.get_weights()):
         np.testing.assert_array_equal(x, y)
     assert a.evaluate(ds, "test") == b.evaluate(ds, "test")
-    c, _, rc = _run(seed=5, augment=augment)
+    c, _, rc = _fit_tiny(seed=5, augment=augment)
     assert strip(rc.history) != strip(ra.history)
 
 

@@ -34,7 +34,8 @@ def tiny():
 
 
 @pytest.fixture
-def patched(tiny, monkeypatch):
+def tiny_loaded(tiny, monkeypatch):
+    """The vis_exp CLIs load the tiny model and data set for any train result."""
     monkeypatch.setattr(gap_features, "load_model_and_data", lambda result, data_root=None: tiny)
     return tiny
 
@@ -75,7 +76,7 @@ def test_find_cut_and_head_accuracy():
     assert feature_ranking.head_accuracy(f, np.array([0, 1, 1]), np.eye(2), np.zeros(2)) == pytest.approx(2 / 3)
 
 
-def test_feature_ranking_cli(patched, tmp_path):
+def test_feature_ranking_cli(tiny_loaded, tmp_path):
     assert feature_ranking.main(["result.json", "--out", str(tmp_path), "--n-estimators", "20"]) == 0
     r = json.loads((tmp_path / "ranking.json").read_text())
     assert sorted(r["order"]) == list(range(8)) and len(r["curve"]["accuracy"]) == 8
@@ -109,7 +110,7 @@ def test_otsu_mask_known_threshold():
     assert shown[0, 7, 7, 0] == 200 and shown[0, 0, 0, 0] == 0 and shown[0, :4, :4].max() == 0
 
 
-def test_filter_grids_cli(patched, tmp_path):
+def test_filter_grids_cli(tiny_loaded, tmp_path):
     assert filter_grids.main(["r.json", "--out", str(tmp_path), "--filters", "0", "3", "--brackets", "3",
                               "--per-bracket", "3"]) == 0
     assert_png(tmp_path / "filter_000.png")
@@ -154,7 +155,7 @@ def test_top_filters_in_mask_exact():
         mask_filters.top_filters_in_mask(activations_up=acts, mask=np.zeros((4, 4)))
 
 
-def test_mask_filters_cli(patched, tmp_path):
+def test_mask_filters_cli(tiny_loaded, tmp_path):
     from common.images import write_mask
     from datasets.selection import SelectionItem, save_selection
 
@@ -189,8 +190,8 @@ def test_feature_change_math():
     assert np.isnan(feature_change.as_grid(np.ones(10))[1, 7])
 
 
-def test_feature_change_cli(patched, tmp_path):
-    _, clf, _ = patched
+def test_feature_change_cli(tiny_loaded, tmp_path):
+    _, clf, _ = tiny_loaded
     from classification_models.classifier import Classifier
     from classification_models.models import ModelParams, build_model
 
@@ -208,7 +209,7 @@ def test_feature_change_cli(patched, tmp_path):
 
 
 # ----- embedding and CAM dump ---------------------------------------------------------------
-def test_embedding_cli(patched, tmp_path):
+def test_embedding_cli(tiny_loaded, tmp_path):
     assert embedding.main(["r.json", "--split", "val", "--out", str(tmp_path), "--tsne-iter", "250"]) == 0
     e = json.loads((tmp_path / "embedding.json").read_text())
     assert np.asarray(e["pca"]).shape == (12, 2) and np.asarray(e["tsne"]).shape == (12, 2)
@@ -216,7 +217,7 @@ def test_embedding_cli(patched, tmp_path):
     assert_png(tmp_path / "embedding_tsne.png")
 
 
-def test_cam_dump_cli(patched, tmp_path):
+def test_cam_dump_cli(tiny_loaded, tmp_path):
     assert cam_dump.main(["r.json", "--split", "test", "--class", "true", "--out", str(tmp_path)]) == 0
     info = json.loads((tmp_path / "cams.json").read_text())
     assert len(info["items"]) == 12

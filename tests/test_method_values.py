@@ -1,0 +1,102 @@
+"""Retraining methods by value: the penalty term on one batch (zero for the plain-CE
+methods, positive for the mask penalties where the model fires inside the masks) and the
+selected images' true-class probability after a short run."""
+import numpy as np
+import pytest
+
+from exp_scripts.retrain.loop import make_optimizer, run_loop, to_tensors
+from tests.fixtures_retrain import ready_method
+
+#: the replacement methods' fills, as the other method tests make them
+FILLS = {"variants": 2, "min_diff": 0.0}
+
+
+def _case_id(value):
+    """Test ids: the method name, then its params as ``key=value``."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "defaults"
+    return str(value)
+
+
+def _loss_on_one_batch(m, seed=0):
+    """``(batch, total, ce, penalty)`` of ``m.loss`` on the batch ``m`` draws with ``seed``."""
+    batch = m.sample_batch(np.random.default_rng(seed))
+    total, logs = m.loss(m.clf, to_tensors(batch))
+    return batch, float(total), float(logs["ce"]), float(logs["penalty"])
+
+
+def _activation_inside_masks(clf, batch):
+    """Per batch image: the last-conv activation summed over its mask's grid cells."""
+    acts, _ = clf.forward(batch["images"], training=False)
+    return np.einsum("nhwk,nhw->n", np.asarray(acts), batch["masks"])
+
+
+def _mean_selected_p_true(clf, selected):
+    p = clf.predict_proba(selected.images)
+    return float(p[np.arange(len(selected)), selected.labels].mean())
+
+
+@pytest.mark.parametrize("name, params", [
+    ("continued", {}), ("selective_dropout", {}), ("swap", {}), ("crop_replace", FILLS),
+    ("inpaint_replace", FILLS), ("counterexamples", FILLS),
+], ids=_case_id)
+def test_plain_ce_methods_add_no_penalty_though_the_model_fires_inside_the_masks(name, params, method_env):
+    m = ready_method(name, method_env, params)
+    batch, total, ce, penalty = _loss_on_one_batch(m)
+    inside = _activation_inside_masks(m.clf, batch)
+    assert batch["selected"].sum() == 3 and (inside[batch["selected"] == 1] > 0).all()
+    assert penalty == 0.0
+    assert total == ce and ce > 0
+
+
+def test_misclassified_adds_no_penalty(method_env):
+    m = ready_method("misclassified", method_env, random=7, selected=3)
+    batch, total, ce, penalty = _loss_on_one_batch(m)
+    assert len(batch["labels"]) == 10 and batch["selected"].sum() == 0
+    assert penalty == 0.0
+    assert total == ce and ce > 0
+
+
+@pytest.mark.parametrize("name, params", [
+    ("pas", {}), ("pas", {"preset": "thesis"}), ("pasa", {}), ("rrr", {}), ("rrr_gradcam", {}),
+    ("filter_penalty", {}), ("swap", {"penalty": "pas"}), ("swap", {"penalty": "pasa"}),
+], ids=_case_id)
+def test_mask_penalties_are_positive_where_the_model_fires_inside_the_masks(name, params, method_env):
+    m = ready_method(name, method_env, params)
+    batch, total, ce, penalty = _loss_on_one_batch(m)
+    selected = batch["selected"] == 1
+    inside = _activation_inside_masks(m.clf, batch)
+    assert selected.sum() == 3 and (inside[selected] > 0).all()
+    assert penalty > 0 and np.isfinite(penalty)
+    assert total == pytest.approx(ce + penalty, rel=1e-5)
+
+
+def test_pas_penalty_is_zero_on_a_batch_without_masks(method_env):
+    m = ready_method("pas", method_env, random=6, selected=0)
+    batch, total, ce, penalty = _loss_on_one_batch(m)
+    assert batch["masks"].sum() == 0 and len(batch["labels"]) == 6
+    assert penalty == 0.0 and total == pytest.approx(ce)
+
+
+def test_rrr_start_penalty_is_calibrated_on_the_selected_images(method_env):
+    m = ready_method("rrr", method_env, {"start_penalty": 0.5}, random=0, selected=4)
+    batch, _, _, penalty = _loss_on_one_batch(m)
+    # every pool image once: the batch penalty is the calibrated one (dropout-free model)
+    assert sorted(batch["labels"].tolist()) == sorted(m.pool.labels.tolist())
+    assert penalty == pytest.approx(0.5, rel=1e-3)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("continued", {}), ("pas", {}), ("pasa", {}), ("rrr", {}), ("rrr_gradcam", {}), ("swap", {}),
+], ids=_case_id)
+def test_a_short_run_raises_the_selected_images_true_class_probability(name, params, method_env):
+    _, clf, data = method_env
+    before = _mean_selected_p_true(clf, data.selected)
+    m = ready_method(name, method_env, params)
+    res = run_loop(m, iterations=15, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=15, val=None,
+                   history_path=None)
+    after = _mean_selected_p_true(m.clf, data.selected)
+    assert res.iterations_run == 15 and len(res.history) == 15
+    assert after == pytest.approx(np.mean(list(res.history[-1].selected_p_true.values())), abs=1e-6)
+    assert before == pytest.approx(0.4188, abs=1e-3)
+    assert after > before + 0.1

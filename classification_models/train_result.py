@@ -32,7 +32,8 @@ from common.errors import UserError
 from common.config import from_dict
 from common.io import to_json_text
 from common.paths import DATA_ROOT_ENV, resolve_relative
-from common.run_files import SCHEMA_VERSION, SplitMetrics, TrainResultFile, load_train_result_file, write_file
+from common.run_files import SCHEMA_VERSION, write_file
+from common.train_files import SplitMetrics, TrainResultFile, load_train_result_file
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,9 @@ import numpy as np
 
 from classification_models.classifier import Classifier, cross_entropy_loss
 from common.errors import UserError
-from common.io import append_jsonl
+from common.config import from_dict
 from common.logs import progress_bars
+from common.train_files import EpochRow, StopRow, append_epoch
 from datasets.base import Dataset
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,18 @@ def first_nonfinite_weight(model) -> str | None:
         if not np.isfinite(np.asarray(v.numpy())).all():
             return v.path
     return None
+
+
+def shrink_and_perturb(model, *, shrink: float, noise: float, seed: int) -> None:
+    """Every trainable weight ``w <- shrink·w + noise·std(w)·ε`` with ``ε ~ N(0, 1)`` drawn
+    from ``seed`` (Ash & Adams 2020, "shrink and perturb"): a warm start that keeps the
+    direction of what the model learned but weakens it, so that new features can grow.
+    ``std(w)`` is the tensor's own spread (a scalar has none), so ``noise`` is relative."""
+    rng = np.random.default_rng(seed)
+    for v in model.trainable_weights:
+        w = np.asarray(v.numpy())
+        spread = float(w.std()) if w.size > 1 else 0.0
+        v.assign((shrink * w + noise * spread * rng.standard_normal(w.shape)).astype(w.dtype))
 
 
 def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, warmup: int = 0):
@@ -188,7 +201,8 @@ def fit(
         options: see :class:`FitOptions`.
         train_split: split to train on.
         val_split: split whose accuracy is logged per epoch (None: none).
-        loss_fn: ``loss_fn(clf, batch) -> (loss, logs)``; batch has ``images`` and ``labels``.
+        loss_fn: ``loss_fn(clf, batch) -> (loss, logs)``; batch has ``images`` and ``labels``;
+            ``logs`` may hold ``ce`` and ``penalty`` (the fields of ``common.train_files.EpochRow``).
         history_path: ``history.jsonl`` to append one line per epoch to.
         strategy: a ``tf.distribute.Strategy`` or None.
         optimizer: a Keras optimiser (default: from ``options``).
@@ -269,11 +283,11 @@ def fit(
         record["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(record)
         if history_path is not None:
-            append_jsonl(history_path, record)
+            append_epoch(history_path, from_dict(EpochRow, record, source=f"{history_path} epoch {epoch}"))
         epoch_bar.set_postfix({k: f"{record[k]:.4f}" for k in ("loss", "val_accuracy") if k in record})
         good = clf.model.get_weights()
     epoch_bar.close()
     if stopped and history_path is not None:
-        append_jsonl(history_path, {"stopped": stopped, "epochs_completed": len(history)})
+        append_epoch(history_path, StopRow(stopped=stopped, epochs_completed=len(history)))
     return FitResult(history=history, epochs_completed=len(history), steps=total_steps, stopped=stopped,
                      seconds=round(time.perf_counter() - start, 3))

@@ -5,7 +5,7 @@
 * ``run.json`` of a retraining run: :class:`RunInfo` (provenance, per method
   :class:`MethodInfo`);
 * ``<run>/<method>/history.jsonl``: one :class:`HistoryRow` per optimiser step;
-* ``result.json``, the train result: :class:`TrainResultFile`.
+* the train result and the base training's history: ``common.train_files``.
 
 Every file (every history line) carries ``schema_version``. Reading is strict: an
 unknown key, a missing required key or a wrong type fails with one line naming the file
@@ -32,14 +32,15 @@ from common.io import append_jsonl, atomic_write_json, read_json, read_jsonl
 SCHEMA_VERSION = 1
 SUMMARY_FILE, RUN_INFO_FILE, HISTORY_FILE, TRAIN_RESULT_FILE = "summary.json", "run.json", "history.jsonl", "result.json"
 ROLES = ("feedback", "control", "baseline")
-_VERSION = field(default=SCHEMA_VERSION, metadata={"min": 1})
-_frozen = dataclasses.dataclass(frozen=True, kw_only=True)
+#: the ``schema_version`` field of every file, and the decorator of the file dataclasses
+VERSION_FIELD = field(default=SCHEMA_VERSION, metadata={"min": 1})
+file_dataclass = dataclasses.dataclass(frozen=True, kw_only=True)
 
 T = TypeVar("T")
 
 
 # ----- shared parts ---------------------------------------------------------------------
-@_frozen
+@file_dataclass
 class BeforeAfter:
     """A mean score of the base model (``before``) and the retrained one (``after``);
     None when there was nothing to score (an empty set, no positive evidence)."""
@@ -48,7 +49,7 @@ class BeforeAfter:
     after: Optional[float]
 
 
-@_frozen
+@file_dataclass
 class Accuracy:
     """Accuracy per split (None: the data set has no such split) and on the cue-swapped
     validation copy (``val_swap``; None when not computed)."""
@@ -59,7 +60,7 @@ class Accuracy:
     val_swap: Optional[float] = None
 
 
-@_frozen
+@file_dataclass
 class CueScores:  # behavioural reliance on the cue (exp_scripts.retrain.metrics.cue_metrics)
     n: int
     flip_rate: float
@@ -69,50 +70,50 @@ class CueScores:  # behavioural reliance on the cue (exp_scripts.retrain.metrics
     wr: Optional[float]
 
 
-@_frozen
+@file_dataclass
 class DatasetSpec:  # a data set by registry name and parameters (datasets.registry)
     name: str
     params: dict[str, Any] = field(default_factory=dict)
 
 
 # ----- summary.json ---------------------------------------------------------------------
-@_frozen
+@file_dataclass
 class BaseSummary:
     accuracy: Accuracy
     cue: Optional[CueScores]  # None: the data set has no test images with a known cue region
 
 
-@_frozen
+@file_dataclass
 class Energy:  # true-class in-mask CAM energy on the selected and held-out masked images
     selected: BeforeAfter
     heldout: BeforeAfter
 
 
-@_frozen
+@file_dataclass
 class ExplanationScores:  # predicted-class in-mask energy and wrong-reason score of one image set
     energy_pred: BeforeAfter
     wr: BeforeAfter
 
 
-@_frozen
+@file_dataclass
 class Explanation:
     selected: ExplanationScores
     heldout: ExplanationScores
 
 
-@_frozen
+@file_dataclass
 class CueChange:
     before: CueScores
     after: CueScores
 
 
-@_frozen
+@file_dataclass
 class Probabilities:  # one selected image's class probabilities
     before: list[float]
     after: list[float]
 
 
-@_frozen
+@file_dataclass
 class Best:
     """Early stopping: the criterion, the kept iteration (0: the base model) and its score."""
 
@@ -122,7 +123,7 @@ class Best:
     restored: bool
 
 
-@_frozen
+@file_dataclass
 class Iterations:  # steps run of max; the kept checkpoint; how the run ended (runner.end_of_run)
     run: int
     max: int
@@ -131,14 +132,14 @@ class Iterations:  # steps run of max; the kept checkpoint; how the run ended (r
     still_learning: Optional[bool] = None
 
 
-@_frozen
+@file_dataclass
 class ChangedCounts:  # test images fixed, broken, moved from one wrong class to another
     fixed: int
     broken: int
     switched: int
 
 
-@_frozen
+@file_dataclass
 class MethodSummary:
     """One method's results in ``summary.json``."""
 
@@ -154,18 +155,18 @@ class MethodSummary:
     changed_test: Optional[ChangedCounts] = None
 
 
-@_frozen
+@file_dataclass
 class Failure:  # why a run stopped: the message, the method that diverged, the methods not run
     reason: str
     method: str
     not_run: list[str]
 
 
-@_frozen
+@file_dataclass
 class RetrainSummary:
     """``summary.json``: the base model's scores and every finished method's, in run order."""
 
-    schema_version: int = _VERSION
+    schema_version: int = VERSION_FIELD
     status: str = field(default="complete", metadata={"choices": ("complete", "failed")})
     base: BaseSummary
     methods: dict[str, MethodSummary]
@@ -173,13 +174,13 @@ class RetrainSummary:
 
 
 # ----- run.json -------------------------------------------------------------------------
-@_frozen
+@file_dataclass
 class PerImageEnergy:  # true-class in-mask energy per image (None: no positive evidence)
     selected: list[Optional[float]]
     heldout: list[Optional[float]]
 
 
-@_frozen
+@file_dataclass
 class BaseInfo:
     """The base model: its train result and data set (None when the run was given the
     model in memory), its per-split reports and per-image energies."""
@@ -190,7 +191,7 @@ class BaseInfo:
     per_image_energy: PerImageEnergy
 
 
-@_frozen
+@file_dataclass
 class Trainable:
     """``classification_models.own_model.trainable_summary`` of the retrained model."""
 
@@ -203,7 +204,7 @@ class Trainable:
     first_trainable_layer: Optional[str]
 
 
-@_frozen
+@file_dataclass
 class MethodInfo:
     """One method in ``run.json``: ``Method.describe()`` (name, thesis letter, parameters,
     and what a method resolves at set-up: ``resolved`` values, replacement ``fills``,
@@ -223,13 +224,13 @@ class MethodInfo:
     per_image_energy: PerImageEnergy
 
 
-@_frozen
+@file_dataclass
 class ValSwap:  # the cue-swapped validation copy: images, share with a marked cue
     n: int
     share_marked: float
 
 
-@_frozen
+@file_dataclass
 class StoppingInfo:
     on: str = field(metadata={"choices": ("val", "val_swap")})
     patience: int
@@ -239,11 +240,11 @@ class StoppingInfo:
     min_ce_drop: Optional[float] = None
 
 
-@_frozen
+@file_dataclass
 class RunInfo:
     """``run.json``: provenance and set-up of a retraining run."""
 
-    schema_version: int = _VERSION
+    schema_version: int = VERSION_FIELD
     name: str
     base: BaseInfo
     methods: dict[str, MethodInfo]
@@ -258,12 +259,12 @@ class RunInfo:
 
 
 # ----- history.jsonl --------------------------------------------------------------------
-@_frozen
+@file_dataclass
 class HistoryRow:
     """One optimiser step of a method: losses, the selected images' true-class
     probabilities, validation accuracies at checks; a diverged step has only ``stopped``."""
 
-    schema_version: int = _VERSION
+    schema_version: int = VERSION_FIELD
     iteration: int
     total: Optional[float] = None
     ce: Optional[float] = None
@@ -272,52 +273,6 @@ class HistoryRow:
     val_accuracy: Optional[float] = None
     val_swap_accuracy: Optional[float] = None
     stopped: Optional[str] = None
-
-
-# ----- result.json (train result) -------------------------------------------------------
-@_frozen
-class SplitMetrics:  # Classifier.evaluate of one split (accuracy None for an empty split)
-    accuracy: Optional[float]
-    n: int
-    report: dict[str, Any]
-    confusion: list[list[int]]
-
-
-@_frozen
-class ModelFile:
-    sha256: str
-    size: int
-
-
-@_frozen
-class TrainingInfo:
-    epochs_completed: int
-    steps: int
-    seconds: float
-
-
-@_frozen
-class TrainResultFile:
-    """The train result (``classification_models.train_result``); ``model_path`` and
-    ``run_dir`` are relative to the file. ``model_file`` pins the model's bytes."""
-
-    schema_version: int = _VERSION
-    kind: str = field(default="train_result", metadata={"choices": ("train_result",)})
-    name: Optional[str] = None
-    mode: Optional[str] = None
-    model_path: str
-    dataset: DatasetSpec
-    data_root: Optional[str] = None
-    class_names: list[str] = field(metadata={"min_len": 1})
-    image_shape: list[int] = field(metadata={"min_len": 3})
-    input: Optional[dict[str, Any]] = None
-    model_parts: Optional[dict[str, Any]] = None
-    metrics: dict[str, SplitMetrics] = field(default_factory=dict)
-    run_dir: str = "."
-    config: dict[str, Any] = field(default_factory=dict)
-    files: Optional[dict[str, Any]] = None
-    training: Optional[TrainingInfo] = None
-    model_file: Optional[ModelFile] = None
 
 
 # ----- reading and writing --------------------------------------------------------------
@@ -393,8 +348,3 @@ def load_history_file(path: str | os.PathLike) -> list[HistoryRow]:
     """One method's ``history.jsonl`` (a torn last line is skipped, ``read_jsonl``)."""
     return [from_file_data(HistoryRow, row, source=f"{path} row {i}")
             for i, row in enumerate(read_jsonl(path), start=1)]
-
-
-def load_train_result_file(path: str | os.PathLike) -> TrainResultFile:
-    """A train result file, strictly (paths left relative; see ``classification_models.train_result``)."""
-    return load_file(TrainResultFile, path, what="train result")

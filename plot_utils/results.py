@@ -31,7 +31,8 @@ from typing import Any
 from common.errors import UserError
 from common.io import read_json
 from common.run_files import (HISTORY_FILE, SUMMARY_FILE, TRAIN_RESULT_FILE, Accuracy, HistoryRow, RetrainSummary,
-                              RunInfo, load_history_file, load_run_info, load_summary, load_train_result_file)
+                              RunInfo, load_history_file, load_run_info, load_summary)
+from common.train_files import load_train_result_file
 
 CAMS_FILE = "cams.npz"
 SPLITS = ("train", "val", "test")

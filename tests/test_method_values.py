@@ -100,3 +100,32 @@ def test_a_short_run_raises_the_selected_images_true_class_probability(name, par
     assert after == pytest.approx(np.mean(list(res.history[-1].selected_p_true.values())), abs=1e-6)
     assert before == pytest.approx(0.4188, abs=1e-3)
     assert after > before + 0.1
+
+
+def test_shrink_and_perturb_scales_every_weight_and_draws_seeded_noise(method_env):
+    from classification_models.training import shrink_and_perturb
+    from exp_scripts.retrain.loop import clone_classifier
+
+    _, clf, _ = method_env
+    before = [np.asarray(v.numpy()) for v in clf.model.trainable_weights]
+    halved = clone_classifier(clf)
+    shrink_and_perturb(halved.model, shrink=0.5, noise=0.0, seed=0)
+    for w, v in zip(before, halved.model.trainable_weights):
+        np.testing.assert_array_equal(np.asarray(v.numpy()), (0.5 * w).astype(w.dtype))
+    a, b = clone_classifier(clf), clone_classifier(clf)
+    for c in (a, b):
+        shrink_and_perturb(c.model, shrink=1.0, noise=0.1, seed=3)
+    kernel = max(range(len(before)), key=lambda i: before[i].size)  # the largest kernel: a stable spread
+    noise = np.asarray(a.model.trainable_weights[kernel].numpy()) - before[kernel]
+    np.testing.assert_array_equal(noise, np.asarray(b.model.trainable_weights[kernel].numpy()) - before[kernel])
+    assert np.std(noise) == pytest.approx(0.1 * before[kernel].std(), rel=0.1)
+
+
+def test_swap_shrinks_after_the_propagation_used_the_base_weights(method_env):
+    plain = ready_method("swap", method_env)
+    shrunk = ready_method("swap", method_env, {"shrink": 0.5})
+    assert list(shrunk.prop.filters) == list(plain.prop.filters) and len(plain.prop.filters) == 2
+    np.testing.assert_array_equal(shrunk.prop.marked, plain.prop.marked)
+    w_plain = [np.asarray(v.numpy()) for v in plain.clf.model.trainable_weights]
+    w_shrunk = [np.asarray(v.numpy()) for v in shrunk.clf.model.trainable_weights]
+    assert all(np.array_equal(s, (0.5 * p).astype(p.dtype)) for s, p in zip(w_shrunk, w_plain))

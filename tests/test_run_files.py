@@ -6,8 +6,9 @@ import pytest
 
 from common.config import from_dict, to_dict
 from common.errors import UserError
-from common.run_files import (SCHEMA_VERSION, HistoryRow, RetrainSummary, RunInfo, TrainResultFile, checked_dict,
-                              load_history_file, load_run_info, load_summary, load_train_result_file)
+from common.run_files import (SCHEMA_VERSION, HistoryRow, RetrainSummary, RunInfo, checked_dict, load_history_file,
+                              load_run_info, load_summary)
+from common.train_files import TrainResultFile, load_train_result_file
 from tests.fixtures_runs import copy_run, edit_json
 
 

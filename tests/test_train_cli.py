@@ -1,4 +1,5 @@
 """``python -m exp_scripts.do_interactive_exp``: config validation, run folder, modes, bad input."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ from classification_models.classifier import Classifier
 from classification_models.train_result import load_train_result
 from common.config import to_dict
 from common.errors import UserError
-from common.io import read_jsonl
+from common.train_files import load_epochs
 from exp_scripts import do_interactive_exp as cli
 from exp_scripts.train_config import train_config_from_dict
 from tests.fixtures_models import run_interactive_cli, tiny_config, tiny_dataset, write_config
@@ -68,8 +69,8 @@ def test_base_run_writes_self_describing_folder(base_run):
         assert metrics[split]["confusion"] == expect["confusion"]
         assert np.array(metrics[split]["confusion"]).sum() == len(ds.arrays(split))
         assert set(metrics[split]["report"]) >= {"a", "b", "c", "macro avg"}
-    history = read_jsonl(run / "history.jsonl")
-    assert [h["epoch"] for h in history] == [1, 2, 3] and all("val_accuracy" in h for h in history)
+    history = load_epochs(run / "history.jsonl")
+    assert [h.epoch for h in history] == [1, 2, 3] and all(h.val_accuracy is not None for h in history)
     config = json.loads((run / "config.json").read_text())
     assert config["mode"] == "base" and config["train"]["epochs"] == 3
     assert config["resolved_model"]["params"]["filters"] == [8, 8]
@@ -100,8 +101,8 @@ def test_same_config_same_metrics(tmp_path, tiny_cli_datasets, capsys):
         cfg["output_dir"] = str(tmp_path / name)
         assert _main(tmp_path, cfg, capsys)[0] == 0
         metrics.append(json.loads((tmp_path / name / "metrics.json").read_text()))
-        hist = read_jsonl(tmp_path / name / "history.jsonl")
-        metrics.append([{k: v for k, v in h.items() if k != "seconds"} for h in hist])
+        hist = load_epochs(tmp_path / name / "history.jsonl")
+        metrics.append([dataclasses.replace(h, seconds=0.0) for h in hist])
     assert metrics[0] == metrics[2] and metrics[1] == metrics[3]
     assert load_train_result(tmp_path / "one" / "result.json").file.mode == "augmentation"
 
@@ -131,7 +132,7 @@ def test_init_from_continues_training(tmp_path, base_run, tiny_cli_datasets, cap
     assert cont.config["resolved_model"]["init_from"] == str(res.path.resolve())
     before, after = res.load_classifier().model.get_weights(), cont.load_classifier().model.get_weights()
     assert any(not np.array_equal(x, y) for x, y in zip(before, after))  # it trained from there
-    assert [h["epoch"] for h in read_jsonl(tmp_path / "run" / "history.jsonl")] == [1]
+    assert [h.epoch for h in load_epochs(tmp_path / "run" / "history.jsonl")] == [1]
 
 
 def test_upper_bound_never_evaluates_on_trained_data(tmp_path, tiny_cli_datasets, capsys):
@@ -148,7 +149,7 @@ def test_upper_bound_never_evaluates_on_trained_data(tmp_path, tiny_cli_datasets
     ds = tiny_cli_datasets["arrays"]
     images, labels = ds.get_many(split["heldout_test"])
     assert res.load_classifier().evaluate_arrays(images, labels)["accuracy"] == res.metrics["test"].accuracy
-    assert all("val_accuracy" not in h for h in read_jsonl(tmp_path / "run" / "history.jsonl"))
+    assert all(h.val_accuracy is None for h in load_epochs(tmp_path / "run" / "history.jsonl"))
 
 
 @pytest.mark.parametrize(
@@ -258,7 +259,7 @@ def test_nan_loss_keeps_the_finished_run_and_the_last_good_model(tmp_path, tiny_
     assert not (failed / "result.json").exists() and not (failed / "metrics.json").exists()
     clf = Classifier.load(failed / "model.keras")
     assert np.isfinite(clf.predict_proba(tiny_cli_datasets["arrays"].arrays("test").images)).all()
-    assert read_jsonl(failed / "history.jsonl")[-1]["epochs_completed"] == 0
+    assert load_epochs(failed / "history.jsonl")[-1].epochs_completed == 0
 
 
 def test_rerun_keeps_the_previous_run_and_a_locked_folder_fails_at_once(tmp_path, tiny_cli_datasets, capsys):

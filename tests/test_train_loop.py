@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from classification_models import training
 from classification_models.classifier import cross_entropy_loss
-from common.io import read_jsonl
+from common.train_files import EpochRow, StopRow, load_epochs
 from common.seeding import set_seed
 from tests.fixtures_models import tiny_classifier, tiny_dataset
 
@@ -31,13 +31,13 @@ def _fit_tiny(seed=0, augment=False, epochs=3, history=None, batch_size=16, lr=3
 
 def test_fit_learns_and_writes_history(tmp_path):
     clf, ds, res = _fit_tiny(epochs=10, history=tmp_path / "history.jsonl", batch_size=8, lr=1e-2)
-    rows = read_jsonl(tmp_path / "history.jsonl")
-    assert [r["epoch"] for r in rows] == list(range(1, 11))
-    assert all(r["steps"] == 6 for r in rows)  # 48 images / 8
-    assert rows == res.history
+    rows = load_epochs(tmp_path / "history.jsonl")
+    assert [r.epoch for r in rows] == list(range(1, 11))
+    assert all(r.steps == 6 and r.schema_version == 1 for r in rows)  # 48 images / 8
+    assert rows == [EpochRow(**h) for h in res.history]
     assert res.steps == 60 and res.epochs_completed == 10 and res.stopped is None
-    assert rows[-1]["loss"] < rows[0]["loss"]
-    assert rows[-1]["val_accuracy"] == clf.evaluate(ds, "val")["accuracy"]
+    assert rows[-1].loss < rows[0].loss
+    assert rows[-1].val_accuracy == clf.evaluate(ds, "val")["accuracy"]
     assert clf.evaluate(ds, "test")["accuracy"] >= 0.9
 
 
@@ -80,7 +80,7 @@ def test_nan_loss_stops_and_restores_last_good_epoch(tmp_path):
     for x, y in zip(clf.model.get_weights(), snapshots["after2"]):
         np.testing.assert_array_equal(x, y)  # the step that produced NaN was undone
     assert np.isfinite(clf.predict_proba(ds.arrays("test").images)).all()
-    assert read_jsonl(tmp_path / "h.jsonl") == [{"stopped": res.stopped, "epochs_completed": 0}]
+    assert load_epochs(tmp_path / "h.jsonl") == [StopRow(stopped=res.stopped, epochs_completed=0)]
 
 
 MIRRORED_SCRIPT = textwrap.dedent(

@@ -34,7 +34,10 @@ class SwapParams(MaskParams):
     donors; ``propagate`` the masks to other training images and swap ``random_share`` of
     the batch's random images that carry one; ``donors`` of ``any`` class or ``other``
     classes only; ``penalty`` PAS (``lam_scale`` × the thesis λ) or PASA (``pasa_base``,
-    ``pasa_threshold``) on the swapped images' masks."""
+    ``pasa_threshold``) on the swapped images' masks; ``shrink`` < 1 or ``perturb`` > 0
+    start from the base model's weights shrunk and perturbed
+    (``classification_models.training.shrink_and_perturb``), after the propagation has used
+    them: an investigation for a base that learned only the cue."""
 
     variants: int = dataclasses.field(default=4, metadata={"min": 1})
     propagate: bool = True
@@ -45,6 +48,8 @@ class SwapParams(MaskParams):
     lam_scale: float = dataclasses.field(default=CALIBRATED_SCALE, metadata={"min": 0.0})
     pasa_base: float = dataclasses.field(default=0.4, metadata={"gt": 0.0})
     pasa_threshold: float = dataclasses.field(default=0.7, metadata={"gt": 0.0})
+    shrink: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    perturb: float = dataclasses.field(default=0.0, metadata={"min": 0.0})
 
 
 @REGISTRY.register
@@ -105,6 +110,10 @@ class Swap(Method):
             self.slot[prop.positions] = np.arange(len(prop.positions))
         h, w, kk = self.ctx.grid
         self.lam = self.params.lam_scale * thesis_pas_lambda(h=h, w=w, k=kk)
+        if self.params.shrink < 1.0 or self.params.perturb > 0.0:
+            from classification_models.training import shrink_and_perturb
+
+            shrink_and_perturb(self.clf.model, shrink=self.params.shrink, noise=self.params.perturb, seed=self.seed + 13)
 
     def describe(self) -> dict:
         out = super().describe()

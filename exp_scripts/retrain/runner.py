@@ -13,6 +13,7 @@ import logging
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -191,120 +192,160 @@ def _method_summary(m, cfg: RetrainConfig, res, *, ev: dict, val_swap, selected:
     )
 
 
-def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, txn) -> str | None:
-    """The body of ``run_retraining``: writes the whole run into ``tmp_dir`` (the comparison
-    table as ``COMPARISON_FILE``) and returns that table."""
-    h, w, k = base.grid_shape
-    atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
+@dataclasses.dataclass
+class _BaseScores:
+    """What a run measures once on the base model, before any method: every method's
+    "before" and its choice criteria."""
 
+    stream: bool  # data.stream: the training split is streamed, not held as arrays
+    evaluation: dict
+    selected: dict  # metrics.explain of the selected images
+    heldout: dict  # ... and of the held-out masked images
+    cue_images: Any
+    cue_swapped: Any
+    cue: dict | None  # behavioural reliance on the test images with a known cue region
+    val: Any  # the validation split's (images, labels), or None
+    val_cf: dict | None  # the cue-swapped validation copy
+    stopping: Stopping | None
+    class_names: list[str] | None
+
+
+def _accuracy_cf(clf, cf: dict | None) -> float | None:
+    return None if cf is None else float((clf.predict_proba(cf["images"]).argmax(1) == cf["labels"]).mean())
+
+
+def _score_base(cfg: RetrainConfig, *, data, base, dataset, selected, heldout) -> _BaseScores:
     log.info("evaluating the base model (%d selected, %d held-out masked images)", len(selected), len(heldout))
     stream = data.streaming
-    base_eval = evaluate_splits(base, dataset, stream=stream)
+    evaluation = evaluate_splits(base, dataset, stream=stream)
     if not stream and dataset.arrays("train").images.nbytes > STREAM_HINT_BYTES:
         log.warning("the training split holds %.1f GB as arrays; \"data\": {\"stream\": true} keeps retraining "
                     "memory bounded", dataset.arrays("train").images.nbytes / 1e9)
-    sel_before, held_before = explain(base, selected), explain(base, heldout)
-    # test images with a known cue region: behavioural reliance before/after every method
     cue_images = cue_set(dataset, split="test", seed=cfg.seed, stream=stream)
     cue_swapped = None if cue_images is None else swap_set(
         images=cue_images.images, labels=cue_images.labels, masks=cue_images.masks, seed=cfg.seed)
-    cue_before = cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped)
-    val_xy = split_images(dataset, "val", stream=stream) if "val" in dataset.available_splits() else None
+    val = split_images(dataset, "val", stream=stream) if "val" in dataset.available_splits() else None
     # the user's validation split usually carries the cue: score models on a cue-swapped
     # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
     val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
+    return _BaseScores(stream=stream, evaluation=evaluation, selected=explain(base, selected), heldout=explain(base, heldout),
+                       cue_images=cue_images, cue_swapped=cue_swapped,
+                       cue=cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped), val=val, val_cf=val_cf,
+                       stopping=stopping_rule(cfg, has_val=val is not None, has_val_swap=val_cf is not None),
+                       class_names=list(base.class_names or dataset.class_names or []) or None)
 
-    def accuracy_cf(clf, cf=val_cf):
-        return None if cf is None else float((clf.predict_proba(cf["images"]).argmax(1) == cf["labels"]).mean())
 
-    def own_choice(m):
-        """``(cue-swapped copy, stopping)`` of ``m``: a wrong-masks control chooses with a copy
-        from its own masks, as its user would (on ``val`` if they mark no validation image)."""
-        masks = getattr(m, "feedback_masks", None)
-        if val_cf is None or masks is None or np.array_equal(masks, selected.masks):
-            return val_cf, stopping
-        own = counterfactual_split(base, data, split="val", seed=cfg.seed, masks=masks)
-        if own is None and stopping is not None and stopping.on == "val_swap":
-            return None, dataclasses.replace(stopping, on="val")
-        return own, stopping
+def _own_choice(cfg: RetrainConfig, m, before: _BaseScores, *, base, data, selected):
+    """``(cue-swapped copy, stopping)`` of ``m``: a wrong-masks control chooses with a copy
+    from its own masks, as its user would (on ``val`` if they mark no validation image)."""
+    masks = getattr(m, "feedback_masks", None)
+    if before.val_cf is None or masks is None or np.array_equal(masks, selected.masks):
+        return before.val_cf, before.stopping
+    own = counterfactual_split(base, data, split="val", seed=cfg.seed, masks=masks)
+    if own is None and before.stopping is not None and before.stopping.on == "val_swap":
+        return None, dataclasses.replace(before.stopping, on="val")
+    return own, before.stopping
 
-    stopping = stopping_rule(cfg, has_val=val_xy is not None, has_val_swap=val_cf is not None)
 
-    base_summary = BaseSummary(accuracy=Accuracy(**base_eval["accuracy"], val_swap=accuracy_cf(base)), cue=_cue(cue_before))
+def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, val_cf, stopping):
+    """Runs method ``m``'s loop; returns ``(LoopResult, the selected images' grid CAMs at
+    every check)``. Raises ``Diverged``."""
+    along: dict[str, list] = {"iterations": [], "cams": [], "p_true": []}
+
+    def record_cams(it, clf=m.clf):
+        if len(selected):
+            cb = clf.cams(selected.images, classes=selected.labels, upsample=False)
+            along["iterations"].append(it)
+            along["cams"].append(np.asarray(cb.cams, np.float32))
+            along["p_true"].append(cb.probs[np.arange(len(selected)), selected.labels].astype(np.float32))
+
+    set_seed(method_seed(cfg.seed, m.label))  # each method's TF/Keras randomness, independent of order
+    try:
+        res = run_loop(m, iterations=cfg.iterations,
+                       optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
+                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=before.val,
+                       val_swap=None if val_cf is None else (val_cf["images"], val_cf["labels"]),
+                       history_path=mdir / "history.jsonl", stopping=stopping, on_check=record_cams)
+    finally:
+        m.release()
+    return res, along
+
+
+def _score_method(cfg: RetrainConfig, m, res, along: dict, before: _BaseScores, *, dataset, selected, heldout,
+                  mdir: Path, val_cf, started: float):
+    """Scores the retrained ``m`` and writes its ``cams.npz`` and figures into ``mdir``;
+    returns ``(MethodSummary, MethodInfo, extra comparison cells)``."""
+    ev = evaluate_splits(m.clf, dataset, stream=before.stream)
+    if cfg.save_models:
+        # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
+        m.clf.save(mdir / "model.keras")
+    sel_after, held_after = explain(m.clf, selected), explain(m.clf, heldout)
+    cue_after = cue_metrics(m.clf, before.cue_images, seed=cfg.seed, swapped=before.cue_swapped)
+    extras = {}
+    if len(selected):
+        rows = np.arange(len(selected))
+        extras = {"p_true_before": float(before.selected["probs"][rows, selected.labels].mean()),
+                  "p_true_after": float(sel_after["probs"][rows, selected.labels].mean())}
+    cam_sets = {"selected": cam_arrays(selected, before.selected, sel_after),
+                "heldout": cam_arrays(heldout, before.heldout, held_after)}
+    if along["iterations"]:
+        # grid-size CAMs at every check (image size would grow with image area)
+        cam_sets["along"] = {"iterations": np.asarray(along["iterations"]), "cams": np.stack(along["cams"]),
+                             "p_true": np.stack(along["p_true"]),
+                             "kept": np.asarray(res.best["iteration"] if res.best else res.iterations_run)}
+    test_changes = None
+    test = test_view(dataset, stream=before.stream) if "test" in ev["preds"] else None
+    if test is not None:
+        test_changes = changed_predictions(labels=test.labels, before=before.evaluation["preds"]["test"],
+                                           after=ev["preds"]["test"])
+    summary = _method_summary(
+        m, cfg, res, ev=ev, val_swap=_accuracy_cf(m.clf, val_cf), selected=selected, explained=(
+            ("selected", before.selected, sel_after), ("heldout", before.heldout, held_after)),
+        cue=(before.cue, cue_after), test_changes=test_changes)
+    save_cams(mdir / CAMS_FILE, cam_sets)
+    if cfg.overlays:
+        if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
+            fetch_shown(dataset, test, test_changes)
+        save_method_figures(mdir, m.label, cam_sets, class_names=before.class_names, test=test,
+                            test_changes=test_changes, before=before.evaluation["preds"].get("test"),
+                            after=ev["preds"].get("test"))
+    info = MethodInfo(
+        **m.describe(), seconds=time.perf_counter() - started, batch_seconds=res.batch_seconds,
+        trainable=Trainable(**trainable_summary(m.clf.model, **freeze_args(cfg.freeze))),
+        changed_test=None if test_changes is None else {
+            k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},
+        per_image_energy=PerImageEnergy(selected=_energies(sel_after["energy"]), heldout=_energies(held_after["energy"])))
+    log.info("  %s: test acc %.3f (base %.3f), step %.0f ms", m.label, ev["accuracy"].get("test", float("nan")),
+             before.evaluation["accuracy"].get("test", float("nan")), res.step_seconds * 1000)
+    return summary, info, extras
+
+
+def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, txn) -> str | None:
+    """The body of ``run_retraining``: scores the base, trains and scores every method,
+    writes the whole run into ``tmp_dir`` (the comparison table as ``COMPARISON_FILE``) and
+    returns that table."""
+    h, w, k = base.grid_shape
+    atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
+    before = _score_base(cfg, data=data, base=base, dataset=dataset, selected=selected, heldout=heldout)
+    base_summary = BaseSummary(accuracy=Accuracy(**before.evaluation["accuracy"], val_swap=_accuracy_cf(base, before.val_cf)),
+                               cue=_cue(before.cue))
     results: dict[str, MethodSummary] = {}
-    class_names = list(base.class_names or dataset.class_names or []) or None
     extras, described = {}, {}
     failure = None
     for m in methods:
-        m_cf, m_stopping = own_choice(m)
+        m_cf, m_stopping = _own_choice(cfg, m, before, base=base, data=data, selected=selected)
         log.info("method %s (%s%s): up to %d iterations%s", m.label, m.name, ", " + m.letter if m.letter else "",
                  cfg.iterations, f", stopping on {m_stopping.on} accuracy" if m_stopping else "")
         mdir = ensure_dir(tmp_dir / m.label)
-        t0 = time.perf_counter()
-        along: dict[str, list] = {"iterations": [], "cams": [], "p_true": []}
-
-        def record_cams(it, clf=m.clf):
-            if len(selected):
-                cb = clf.cams(selected.images, classes=selected.labels, upsample=False)
-                along["iterations"].append(it)
-                along["cams"].append(np.asarray(cb.cams, np.float32))
-                along["p_true"].append(cb.probs[np.arange(len(selected)), selected.labels].astype(np.float32))
-
-        set_seed(method_seed(cfg.seed, m.label))  # each method's TF/Keras randomness, independent of order
+        started = time.perf_counter()
         try:
-            res = run_loop(m, iterations=cfg.iterations,
-                           optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
-                           seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val_xy,
-                           val_swap=None if m_cf is None else (m_cf["images"], m_cf["labels"]),
-                           history_path=mdir / "history.jsonl", stopping=m_stopping, on_check=record_cams)
+            res, along = _train(cfg, m, before, selected=selected, mdir=mdir, val_cf=m_cf, stopping=m_stopping)
         except Diverged as exc:
             failure = exc
             break
-        finally:
-            m.release()
-        ev = evaluate_splits(m.clf, dataset, stream=stream)
-        if cfg.save_models:
-            # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
-            m.clf.save(mdir / "model.keras")
-        sel_after, held_after = explain(m.clf, selected), explain(m.clf, heldout)
-        cue_after = cue_metrics(m.clf, cue_images, seed=cfg.seed, swapped=cue_swapped)
-        if len(selected):
-            lab = selected.labels
-            extras[m.label] = {
-                "p_true_before": float(sel_before["probs"][np.arange(len(lab)), lab].mean()),
-                "p_true_after": float(sel_after["probs"][np.arange(len(lab)), lab].mean()),
-            }
-        cam_sets = {"selected": cam_arrays(selected, sel_before, sel_after),
-                    "heldout": cam_arrays(heldout, held_before, held_after)}
-        if along["iterations"]:
-            # grid-size CAMs at every check (image size would grow with image area)
-            cam_sets["along"] = {"iterations": np.asarray(along["iterations"]), "cams": np.stack(along["cams"]),
-                                 "p_true": np.stack(along["p_true"]),
-                                 "kept": np.asarray(res.best["iteration"] if res.best else res.iterations_run)}
-        test_changes = None
-        test = test_view(dataset, stream=stream) if "test" in ev["preds"] else None
-        if test is not None:
-            test_changes = changed_predictions(labels=test.labels, before=base_eval["preds"]["test"],
-                                               after=ev["preds"]["test"])
-        results[m.label] = _method_summary(
-            m, cfg, res, ev=ev, val_swap=accuracy_cf(m.clf, m_cf), selected=selected, explained=(
-                ("selected", sel_before, sel_after), ("heldout", held_before, held_after)),
-            cue=(cue_before, cue_after), test_changes=test_changes)
-        save_cams(mdir / CAMS_FILE, cam_sets)
-        if cfg.overlays:
-            if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
-                fetch_shown(dataset, test, test_changes)
-            save_method_figures(mdir, m.label, cam_sets, class_names=class_names, test=test, test_changes=test_changes,
-                                before=base_eval["preds"].get("test"), after=ev["preds"].get("test"))
-        described[m.label] = MethodInfo(
-            **m.describe(), seconds=time.perf_counter() - t0, batch_seconds=res.batch_seconds,
-            trainable=Trainable(**trainable_summary(m.clf.model, **freeze_args(cfg.freeze))),
-            changed_test=None if test_changes is None else {
-                k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},
-            per_image_energy=PerImageEnergy(selected=_energies(sel_after["energy"]),
-                                            heldout=_energies(held_after["energy"])))
-        log.info("  %s: test acc %.3f (base %.3f), step %.0f ms", m.label, ev["accuracy"].get("test", float("nan")),
-                 base_eval["accuracy"].get("test", float("nan")), res.step_seconds * 1000)
+        results[m.label], described[m.label], extras[m.label] = _score_method(
+            cfg, m, res, along, before, dataset=dataset, selected=selected, heldout=heldout, mdir=mdir, val_cf=m_cf,
+            started=started)
 
     if data._propagated is not None:
         write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")),
@@ -313,22 +354,21 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         schema_version=SCHEMA_VERSION, status="complete" if failure is None else "failed", base=base_summary,
         methods=results, failure=None if failure is None else Failure(
             reason=str(failure), method=failure.method, not_run=[m.label for m in methods[len(results) + 1:]]))
-    table = None if failure is not None else comparison_table(summary, extras)
-    n_train = data.train_size()
+    table = None if failure is not None else comparison_table(summary, {k: v for k, v in extras.items() if v})
     info = dict(base_info or {})
     if info.get("dataset") is not None:
         info["dataset"] = DatasetSpec(**info["dataset"])
     write_file(tmp_dir / "run.json", RunInfo(
         schema_version=SCHEMA_VERSION, name=cfg.name,
-        base=BaseInfo(**info, report=base_eval["report"],
-                      per_image_energy=PerImageEnergy(selected=_energies(sel_before["energy"]),
-                                                      heldout=_energies(held_before["energy"]))),
+        base=BaseInfo(**info, report=before.evaluation["report"],
+                      per_image_energy=PerImageEnergy(selected=_energies(before.selected["energy"]),
+                                                      heldout=_energies(before.heldout["energy"]))),
         methods=described, grid=[h, w, k], mask_resize=data.mask_resize,
         selected=list(selected.indices), heldout=list(heldout.indices),
-        share_of_train_masked=len(selected) / max(n_train, 1),
+        share_of_train_masked=len(selected) / max(data.train_size(), 1),
         propagated=None if data._propagated is None else data._propagated.describe(),
-        val_swap=None if val_cf is None else ValSwap(n=val_cf["n"], share_marked=val_cf["share_marked"]),
-        stopping=None if stopping is None else StoppingInfo(**dataclasses.asdict(stopping)),
+        val_swap=None if before.val_cf is None else ValSwap(n=before.val_cf["n"], share_marked=before.val_cf["share_marked"]),
+        stopping=None if before.stopping is None else StoppingInfo(**dataclasses.asdict(before.stopping)),
     ))
     write_file(tmp_dir / "summary.json", summary)
     if failure is not None:

@@ -314,20 +314,9 @@ class Classifier:
 
     def report_from_probs(self, probs: np.ndarray, labels) -> dict:
         """``evaluate_arrays``'s dict from already computed probabilities."""
-        from sklearn.metrics import classification_report, confusion_matrix
+        from classification_models.reports import split_report
 
-        preds = probs.argmax(axis=1)
-        labels = np.asarray(labels)
-        n_cls = self.num_classes
-        names = self.class_names or [str(c) for c in range(n_cls)]
-        report = classification_report(labels, preds, labels=list(range(n_cls)), target_names=names,
-                                       output_dict=True, zero_division=0)
-        return {
-            "accuracy": float((preds == labels).mean()) if len(labels) else float("nan"),
-            "n": int(len(labels)),
-            "report": report,
-            "confusion": confusion_matrix(labels, preds, labels=list(range(n_cls))).tolist(),
-        }
+        return split_report(probs, labels, class_names=self.class_names or [str(c) for c in range(self.num_classes)])
 
     def evaluate(self, dataset, split: str, batch_size: int = 64) -> dict:
         """``evaluate_arrays`` on a split of a ``datasets.Dataset``, streamed in batches

@@ -2,7 +2,7 @@
 
 Written by ``exp_scripts.do_interactive_exp``; read by ``select_tool``,
 ``exp_scripts.exp_backprops``, ``vis_exp`` and ``plot_utils``. Its schema is
-``common.run_files.TrainResultFile``::
+``common.train_files.TrainResultFile``::
 
     {"schema_version": 1, "kind": "train_result", "name": "symbols", "model_path": "model.keras",
      "dataset": {"name": "symbols", "params": {...}}, "data_root": "data",
@@ -189,7 +189,7 @@ def check_model_data(classifier, dataset, *, where: str | None = None) -> None:
 
 
 def load_train_result(path: str | os.PathLike) -> TrainResult:
-    """Reads a train result strictly (``common.run_files.TrainResultFile``).
+    """Reads a train result strictly (``common.train_files.TrainResultFile``).
 
     Raises:
         UserError: one line naming the file: missing, not JSON, an unknown or missing
@@ -214,7 +214,7 @@ def load_train_result(path: str | os.PathLike) -> TrainResult:
 
 def write_train_result(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Writes a train result atomically; ``payload`` holds the fields of
-    ``common.run_files.TrainResultFile`` (``schema_version``, ``kind`` and ``model_file``
+    ``common.train_files.TrainResultFile`` (``schema_version``, ``kind`` and ``model_file``
     are filled in here).
 
     The model file (already saved) is pinned by its SHA-256 and size (``model_file``).

@@ -23,8 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from classification_models.classifier import Classifier, cross_entropy_loss
-from common.errors import UserError
 from common.config import from_dict
+from common.errors import UserError
 from common.logs import progress_bars
 from common.train_files import EpochRow, StopRow, append_epoch
 from datasets.base import Dataset
@@ -202,7 +202,8 @@ def fit(
         train_split: split to train on.
         val_split: split whose accuracy is logged per epoch (None: none).
         loss_fn: ``loss_fn(clf, batch) -> (loss, logs)``; batch has ``images`` and ``labels``;
-            ``logs`` may hold ``ce`` and ``penalty`` (the fields of ``common.train_files.EpochRow``).
+            every log's epoch mean is written (``ce`` and ``penalty`` as fields of
+            ``common.train_files.EpochRow``, any other under ``extra``).
         history_path: ``history.jsonl`` to append one line per epoch to.
         strategy: a ``tf.distribute.Strategy`` or None.
         optimizer: a Keras optimiser (default: from ``options``).
@@ -283,7 +284,11 @@ def fit(
         record["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(record)
         if history_path is not None:
-            append_epoch(history_path, from_dict(EpochRow, record, source=f"{history_path} epoch {epoch}"))
+            fields = {f.name for f in dataclasses.fields(EpochRow)}
+            row = {k: v for k, v in record.items() if k in fields}
+            extra = {k: v for k, v in record.items() if k not in fields}
+            append_epoch(history_path, from_dict(EpochRow, {**row, "extra": extra or None},
+                                                 source=f"{history_path} epoch {epoch}"))
         epoch_bar.set_postfix({k: f"{record[k]:.4f}" for k in ("loss", "val_accuracy") if k in record})
         good = clf.model.get_weights()
     epoch_bar.close()

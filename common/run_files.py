@@ -115,7 +115,8 @@ class Probabilities:  # one selected image's class probabilities
 
 @file_dataclass
 class Best:
-    """Early stopping: the criterion, the kept iteration (0: the base model) and its score."""
+    """Early stopping: the criterion, the kept iteration (0: the starting weights, the base
+    model's unless a method changed them first, e.g. ``swap``'s ``shrink``) and its score."""
 
     on: str = field(metadata={"choices": ("val", "val_swap")})
     iteration: int

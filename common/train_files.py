@@ -61,7 +61,6 @@ class TrainResultFile:
     model_file: Optional[ModelFile] = None
 
 
-
 # ----- history.jsonl (base training) ----------------------------------------------------
 @file_dataclass
 class EpochRow:
@@ -76,6 +75,7 @@ class EpochRow:
     penalty: Optional[float] = None
     val_accuracy: Optional[float] = None
     seconds: float
+    extra: Optional[dict[str, float]] = None  # the epoch means of any other log of a custom loss
 
 
 @file_dataclass

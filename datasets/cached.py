@@ -22,10 +22,10 @@ from typing import ClassVar
 
 from common.config import from_dict, to_dict
 from common.errors import UserError
-from common.registry import Registry
 from common.io import ensure_dir
 from common.paths import REBUILD_CORRUPT_ENV, rebuild_corrupt
 from common.paths import data_root as resolve_data_root
+from common.registry import Registry
 from datasets.records_dataset import RecordDataset
 from tf_records_parser.manifest import MANIFEST, CorruptCacheError, load_manifest, remove_stale_temporaries, verify_shards
 

@@ -33,6 +33,8 @@ def parse_spec(spec: dict | str | None) -> tuple[str, dict]:
             return text, {}
     if not isinstance(spec, dict):
         raise UserError(f"a data set spec is a name or an object {{name, params}}, got {spec!r}")
+    if spec.get("params", {}) is None:  # "params": null means no parameters
+        spec = {**spec, "params": {}}
     parsed = from_dict(DatasetSpec, spec, source="data set spec")
     return parsed.name, dict(parsed.params)
 

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.io import ensure_dir
 from common.images import write_mask
+from common.io import ensure_dir
 from datasets.selection import SelectionItem, result_provenance, save_selection
 
 log = logging.getLogger(__name__)

@@ -82,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exp_scripts.default_experiment import ensure_base_model
     import tempfile
 
-    from exp_scripts.auto_select import DEFAULT_PICK, auto_select
     from datasets.selection import load_selection
+    from exp_scripts.auto_select import DEFAULT_PICK, auto_select
     from exp_scripts.retrain.data import masked_set_from_items
 
     path = args.train_result or ensure_base_model(smoke=False, data_root=args.data_root)

@@ -59,5 +59,7 @@ def from_spec(spec) -> Generator:
     """``"telea"`` or ``{"name": "learned", "params": {"model_path": ...}}`` -> generator."""
     if isinstance(spec, str):
         return get(spec)
+    if isinstance(spec, dict) and spec.get("params", {}) is None:  # "params": null means no parameters
+        spec = {**spec, "params": {}}
     parsed = from_dict(GeneratorSpec, spec, source="generator spec")
     return get(parsed.name, **parsed.params)

@@ -3,7 +3,7 @@
 Two kinds of run directory are recognised:
 
 * **training run** (``exp_scripts.do_interactive_exp``): read from ``result.json`` (the
-  train result, ``common.run_files.TrainResultFile``: the resolved config and every
+  train result, ``common.train_files.TrainResultFile``: the resolved config and every
   split's accuracy, report and confusion matrix); the folder also holds
   ``metrics.json`` (the same metrics, for people), ``config.json``, ``history.jsonl``,
   ``model.keras``;

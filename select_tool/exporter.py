@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
+from common.images import read_mask, write_mask
 from common.io import ensure_dir
 from common.paths import resolve_relative
-from common.images import read_mask, write_mask
 from datasets.selection import SelectionItem, load_selection, result_provenance, save_selection
 
 SELECTION_FILE = "selection.json"

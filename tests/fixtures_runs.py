@@ -61,9 +61,9 @@ def make_real_runs(root: Path) -> RealRuns:
     """Trains, selects and retrains (continued and pasa, 2 iterations) under ``root``."""
     from common.config import from_dict
     from exp_scripts import do_interactive_exp
+    from exp_scripts.auto_select import HELDOUT_FILE, auto_select
     from exp_scripts.retrain.config import RetrainConfig
     from exp_scripts.retrain.runner import run_experiment
-    from exp_scripts.auto_select import HELDOUT_FILE, auto_select
 
     images, data_root = write_cue_folder(root / "images"), root / "data"
     train_cfg = root / "train.json"

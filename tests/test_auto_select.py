@@ -10,10 +10,10 @@ import pytest
 from classification_models.cam import upsample_bilinear
 from classification_models.classifier import CamBatch
 from common.errors import UserError
-from exp_scripts.auto_select import candidate_order, cam_mask, filter_mask, auto_select
-from datasets.base import ArrayDataset
 from common.images import read_mask
+from datasets.base import ArrayDataset
 from datasets.selection import load_selection
+from exp_scripts.auto_select import candidate_order, cam_mask, filter_mask, auto_select
 
 S = 16
 
@@ -239,9 +239,9 @@ def test_heldout_from_another_split_is_disjoint_and_from_that_split(tmp_path):
     """``heldout_split='test'``: held-out masked images the model never trained on."""
     import numpy as _np
 
-    from exp_scripts.auto_select import auto_select as _auto
     from datasets.base import ArrayDataset
     from datasets.selection import load_selection as _load
+    from exp_scripts.auto_select import auto_select as _auto
 
     rng = _np.random.RandomState(3)
     x = rng.randint(0, 255, (12, 8, 8, 1)).astype(_np.uint8)

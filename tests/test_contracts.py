@@ -7,8 +7,8 @@ from PIL import Image
 
 from classification_models.train_result import load_train_result, write_train_result
 from common.errors import UserError
-from datasets.base import ArrayDataset
 from common.images import read_mask, write_mask
+from datasets.base import ArrayDataset
 from datasets.selection import SelectionItem, load_selection, save_selection
 
 

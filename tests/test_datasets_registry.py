@@ -43,6 +43,7 @@ def test_bad_params_name_the_parameter(tmp_path, spec, message):
 def test_spec_forms():
     assert parse_spec("symbols") == ("symbols", {})
     assert parse_spec('{"name": "symbols", "params": {"seed": 3}}') == ("symbols", {"seed": 3})
+    assert parse_spec('{"name": "symbols", "params": null}') == ("symbols", {})
     assert parse_spec(None) == ("symbols", {})
     assert get_class("decoy_digits").name == "decoy_digits"
 

@@ -139,6 +139,7 @@ def test_registry_errors_list_valid_names():
     with pytest.raises(UserError, match="needs model_path"):
         registry.get("learned")
     assert isinstance(registry.from_spec({"name": "telea", "params": {"radius": 2}}), Generator)
+    assert registry.from_spec({"name": "telea", "params": None}).radius == 3.0
 
 
 def test_bad_shapes_fail_clearly():

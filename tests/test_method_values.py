@@ -122,8 +122,12 @@ def test_shrink_and_perturb_scales_every_weight_and_draws_seeded_noise(method_en
 
 
 def test_swap_shrinks_after_the_propagation_used_the_base_weights(method_env):
+    from tests.fixtures_retrain import make_method_env
+
     plain = ready_method("swap", method_env)
-    shrunk = ready_method("swap", method_env, {"shrink": 0.5})
+    # a fresh environment: the module's one caches its propagation, which would hide the order
+    shrunk = ready_method("swap", make_method_env(), {"shrink": 0.5})
+    assert shrunk.prop is not plain.prop
     assert list(shrunk.prop.filters) == list(plain.prop.filters) and len(plain.prop.filters) == 2
     np.testing.assert_array_equal(shrunk.prop.marked, plain.prop.marked)
     w_plain = [np.asarray(v.numpy()) for v in plain.clf.model.trainable_weights]

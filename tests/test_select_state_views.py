@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
+from classification_models.cam import in_mask_energy
 from common.errors import UserError
 from select_tool.render import compose, jet_lut, probability_bars, to_ppm
-from classification_models.cam import in_mask_energy
 from select_tool.suggest import combined_region, suggested_order
 from tests.fixtures_select import select_classifier, select_dataset
 
@@ -86,8 +86,8 @@ def test_in_mask_energy_and_suggested_order():
     cam[:, 1] = 3.0
     cam[:, 3] = -5.0  # negatives are not energy for the class
     assert in_mask_energy(cams=cam[None], masks=region[None])[0] == pytest.approx(0.25)
-    # only negative evidence: no share (NaN), which the triage order ranks as nothing inside the region
     assert in_mask_energy(cams=-cam[None], masks=region[None])[0] == 0.0  # the positive evidence is outside
+    # only negative evidence: no share (NaN), which the triage order ranks as nothing inside the region
     assert np.isnan(in_mask_energy(cams=-np.abs(cam)[None], masks=region[None])[0])
 
     indices = ["i0", "i1", "i2", "i3", "i4", "i5"]

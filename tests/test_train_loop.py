@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from classification_models import training
 from classification_models.classifier import cross_entropy_loss
-from common.train_files import EpochRow, StopRow, load_epochs
 from common.seeding import set_seed
+from common.train_files import EpochRow, StopRow, load_epochs
 from tests.fixtures_models import tiny_classifier, tiny_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +81,22 @@ def test_nan_loss_stops_and_restores_last_good_epoch(tmp_path):
         np.testing.assert_array_equal(x, y)  # the step that produced NaN was undone
     assert np.isfinite(clf.predict_proba(ds.arrays("test").images)).all()
     assert load_epochs(tmp_path / "h.jsonl") == [StopRow(stopped=res.stopped, epochs_completed=0)]
+
+
+def test_a_custom_loss_logs_its_own_terms_under_extra(tmp_path):
+    set_seed(0)
+    ds = tiny_dataset()
+    clf = tiny_classifier(ds)
+
+    def with_a_term(c, batch):
+        loss, logs = cross_entropy_loss(c, batch)
+        return loss, {**logs, "reg": loss * 0.0 + 2.0}
+
+    res = training.fit(clf, ds, training.FitOptions(epochs=2, batch_size=16, learning_rate=1e-3, seed=0),
+                       loss_fn=with_a_term, history_path=tmp_path / "h.jsonl")
+    rows = load_epochs(tmp_path / "h.jsonl")
+    assert [r.epoch for r in rows] == [1, 2] and all(r.extra == {"reg": 2.0} for r in rows)
+    assert [r.ce for r in rows] == [h["ce"] for h in res.history] and res.history[0]["reg"] == 2.0
 
 
 MIRRORED_SCRIPT = textwrap.dedent(

@@ -12,10 +12,11 @@ per candidate from the same base model and writes, into ``<output_dir>/<name>_sw
   fewer masks than ``batch.selected`` draw them with replacement;
 * ``pasa``: PASA over B ∈ {0.2, 0.4, 0.8, 2, 5} × th ∈ {0.3, 0.7, 1, 2}.
 
-The JSON is ``{"kind", "x", "base": {"val", "test"}, "best": point, "points": [...]}``;
-every point holds the swept key(s) (``lambda``, ``n_masks`` or ``B``/``th``),
-``val_accuracy`` and ``test_accuracy`` — the format ``plot_utils.figures sweep`` reads
-(``python -m plot_utils.figures sweep sweep_lambda.json --x lambda --log-x``).
+The JSON is a ``common.sweep_file.SweepFile`` (``schema_version``, ``kind``, ``x``,
+``base``, ``chosen_on``, ``best``, ``points``); every point holds the swept key(s)
+(``lambda``, ``n_masks`` or ``B``/``th``), ``val_accuracy`` and ``test_accuracy`` — what
+``plot_utils.figures sweep`` reads (``python -m plot_utils.figures sweep sweep_lambda.json
+--log-x``; the swept key is the file's ``x`` unless ``--x`` names another).
 The best candidate is the highest accuracy on the cue-swapped validation images
 (``val_swap_accuracy``: the validation images' propagated cue cells swapped with another
 class's, see ``exp_scripts.retrain.propagate.counterfactual_split``) when the run has them,
@@ -36,8 +37,8 @@ from classification_models.losses import pas_lambda_candidates, thesis_pas_lambd
 from common.errors import UserError
 from common.io import atomic_path, atomic_write_text
 from common.run_files import Accuracy, RetrainSummary, checked_dict, load_summary, write_file
-from common.sweep_file import SWEEP_X, SweepBase, SweepFile
 from common.runs import run_transaction
+from common.sweep_file import SWEEP_X, SweepBase, SweepFile
 from exp_scripts.retrain.config import MethodSpec
 from exp_scripts.retrain.data import MaskedSet, load_inputs
 from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE

@@ -17,7 +17,6 @@ class InpaintParams(ReplacementParams):
     generator_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-
 @REGISTRY.register
 class InpaintReplace(ReplacementMethod):
     name = "inpaint_replace"

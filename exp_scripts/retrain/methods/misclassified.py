@@ -33,7 +33,6 @@ class Misclassified(Continued):
     Params = MisclassifiedParams
     whole_train = "scores every training image at the start and draws the misclassified ones by position"
 
-
     def prepare(self):
         train = self.ctx.train
         probs = self.clf.predict_proba(train.images)

@@ -43,7 +43,6 @@ class PAS(Method):
     description = "CE + (λ/N)·Σ|M·A| on the last conv"
     Params = PASParams
 
-
     def prepare(self):
         h, w, k = self.ctx.grid
         scale, norm = PRESETS[self.params.preset]

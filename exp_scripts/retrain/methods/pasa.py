@@ -27,7 +27,6 @@ class PASA(Method):
     description = "CE + Act·B^(p_true/th)"
     Params = PASAParams
 
-
     def loss(self, clf, batch):
         acts, logits, ce = ce_and_forward(clf, batch)
         p = tf.gather(tf.nn.softmax(logits), tf.cast(batch["labels"], tf.int32), batch_dims=1)

@@ -31,7 +31,6 @@ class ReplacementMethod(Method):
     generator = ""
     Params = ReplacementParams
 
-
     def describe(self) -> dict:
         out = super().describe()
         if getattr(self, "fill_report", None) is not None:

@@ -42,7 +42,6 @@ class RRR(Method):
     needs_full_masks = True
     Params = RRRParams
 
-
     def raw_penalty(self) -> float:
         x = tf.constant(self.pool.images, tf.float32)
         g = input_gradients(self.clf, x, training=False)

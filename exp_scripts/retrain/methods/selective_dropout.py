@@ -27,7 +27,6 @@ class SelectiveDropout(Method):
     description = "zero the top-k filters inside the mask (CAM-weighted)"
     Params = SelectiveDropoutParams
 
-
     def prepare(self):
         self.clf.cam_kernel(f"method '{self.name}'")  # a head without CAM weights is refused here
         kk = self.ctx.grid[2]

@@ -59,7 +59,6 @@ class Swap(Method):
     description = "masked region <- same region of another class's image (label kept); propagated to other images"
     Params = SwapParams
 
-
     def prepare(self):
         from image_generator.swap import cue_swap
 
@@ -179,7 +178,6 @@ class FilterPenalty(Method):
     letter = ""
     description = "the filters firing inside the masks penalised on every image"
     Params = FilterPenaltyParams
-
 
     def prepare(self):
         self.prop = self.ctx.propagated(self.clf, masks=self.feedback_masks)

@@ -100,14 +100,15 @@ def cam_grid_figure(cams: dict, *, title: str = "", class_names: Sequence[str] |
                          title=title, tile_in=1.55, note_lines=2)
 
 
-def _title(fig, title: str, size: int) -> None:
+def _title(fig, title: str, size: int, h_pad: float | None = None) -> None:
     """Lays the axes out below a figure title of fixed height (about 0.36 in), whatever
-    the figure's height, so the title never runs into the column titles."""
+    the figure's height, so the title never runs into the column titles; ``h_pad``: extra
+    room between rows (font sizes), for rows with notes below and titles above."""
     if title:
         fig.suptitle(title, fontsize=size, y=1.0 - 0.12 / fig.get_figheight(), va="top")
-        fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.36 / fig.get_figheight()))
+        fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.36 / fig.get_figheight()), h_pad=h_pad)
     else:
-        fig.tight_layout()
+        fig.tight_layout(h_pad=h_pad)
 
 
 def cam_strip_figure(cams: dict, along: dict, *, title: str = "", class_names: Sequence[str] | None = None,
@@ -154,7 +155,7 @@ def changed_figure(*, images, labels, indices, changes: dict, before, after, tit
     kinds = [(k, changes[k][:per_kind]) for k in ("fixed", "broken") if changes.get(k)]
     cols = max(len(v) for _, v in kinds)
     names = list(class_names) if class_names else [str(c) for c in range(int(max(np.max(labels), np.max(before), np.max(after))) + 1)]
-    fig, axes = plt.subplots(len(kinds), cols, figsize=(1.5 * cols + 0.8, 1.9 * len(kinds) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(kinds), cols, figsize=(1.5 * cols + 0.8, 2.2 * len(kinds) + 0.6), squeeze=False)
     for r, (kind, pos) in enumerate(kinds):
         for c in range(cols):
             ax = axes[r, c]
@@ -169,7 +170,7 @@ def changed_figure(*, images, labels, indices, changes: dict, before, after, tit
             ax.set_xlabel(f"true {names[labels[i]]}\n{names[before[i]]} → {names[after[i]]}", fontsize=7)
             if c == 0:
                 ax.set_ylabel(f"{kind} ({len(changes[kind])})", fontsize=9, fontweight="bold")
-    _title(fig, title, 10)
+    _title(fig, title, 10, h_pad=1.5)
     return fig
 
 

@@ -29,6 +29,9 @@ from common.logs import progress_bars
 from common.train_files import EpochRow, StopRow, append_epoch
 from datasets.base import Dataset
 
+#: the fields of a base-training history row; a custom loss's other logs go under ``extra``
+EPOCH_FIELDS = frozenset(f.name for f in dataclasses.fields(EpochRow))
+
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "sgd")
@@ -284,9 +287,8 @@ def fit(
         record["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(record)
         if history_path is not None:
-            fields = {f.name for f in dataclasses.fields(EpochRow)}
-            row = {k: v for k, v in record.items() if k in fields}
-            extra = {k: v for k, v in record.items() if k not in fields}
+            row = {k: v for k, v in record.items() if k in EPOCH_FIELDS}
+            extra = {k: v for k, v in record.items() if k not in EPOCH_FIELDS}
             append_epoch(history_path, from_dict(EpochRow, {**row, "extra": extra or None},
                                                  source=f"{history_path} epoch {epoch}"))
         epoch_bar.set_postfix({k: f"{record[k]:.4f}" for k in ("loss", "val_accuracy") if k in record})

@@ -47,10 +47,9 @@ from plot_utils.table_format import markdown_table
 
 log = logging.getLogger(__name__)
 
-KINDS = ("lambda", "masks", "pasa")
+KINDS = tuple(SWEEP_X)
 PASA_B = (0.2, 0.4, 0.8, 2.0, 5.0)
 PASA_TH = (0.3, 0.7, 1.0, 2.0)
-X_KEY = SWEEP_X
 
 
 def lambda_candidates(*, h: int, w: int, k: int, scale: float = CALIBRATED_SCALE) -> list[float]:
@@ -154,7 +153,7 @@ def sweep_plot(rows: list[dict], kind: str, *, base_val: float | None = None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = X_KEY[kind]
+    x = SWEEP_X[kind]
     fig, ax = plt.subplots(figsize=(6, 4))
     groups = sorted({r["B"] for r in rows}) if kind == "pasa" else [None]
     for g in groups:
@@ -184,7 +183,7 @@ def write_outputs(root: Path, kind: str, rows: list[dict], base_acc: Accuracy) -
     import matplotlib.pyplot as plt
 
     best = best_row(rows)
-    sweep_file = SweepFile(kind=kind, x=X_KEY[kind], base=SweepBase(val=base_acc.val, test=base_acc.test),
+    sweep_file = SweepFile(kind=kind, x=SWEEP_X[kind], base=SweepBase(val=base_acc.val, test=base_acc.test),
                            chosen_on=selection_key(rows), best=best, points=rows)
     payload = checked_dict(sweep_file)
     atomic_write_text(root / f"sweep_{kind}.md", table_markdown(rows))

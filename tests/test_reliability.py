@@ -150,6 +150,9 @@ def test_rerun_keeps_the_previous_run_and_is_bit_identical(tmp_path, selection_e
     second = json.loads(_retrain(cfg, selection_env, tmp_path / "t").read_text())
     assert f"replaced the run in '{tmp_path / 't'}'; the previous one is kept in '{tmp_path / 't.previous'}'" \
         in caplog.text
+    # the config turns the cue-swapped validation copy off: the fallback of the default stopping is said once a run
+    assert caplog.text.count("stopping.on 'val_swap': no cue-swapped validation copy (counterfactual_val is false); "
+                             "early stopping falls back to 'val'") == 2
     assert json.loads((tmp_path / "t.previous" / "summary.json").read_text()) == first
     for label in ("pasa",):
         a = (tmp_path / "t.previous" / label / "history.jsonl").read_text()

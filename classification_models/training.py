@@ -106,6 +106,47 @@ def shrink_and_perturb(model, *, shrink: float, noise: float, seed: int) -> None
         v.assign((shrink * w + noise * spread * rng.standard_normal(w.shape)).astype(w.dtype))
 
 
+def training_batch_norm_layers(model) -> list:
+    """The batch-normalisation layers of ``model`` that train (nested models included):
+    the ones whose moving statistics lag behind weights that change."""
+    import keras
+
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+
+
+def recalibrate_batch_norm(model, forward, batches) -> int:
+    """Sets the moving mean and variance of every training batch-normalisation layer of
+    ``model`` to the average of its batch statistics over ``batches`` ("precise BN"; the
+    batch-norm update of Izmailov et al. 2018, SWA): ``forward(images)`` runs the model in
+    training mode on each batch while each layer's momentum makes its moving statistics a
+    running mean. After a short, fast retraining the moving statistics (momentum 0.99)
+    still describe the old weights, and the model in inference mode scores far below the
+    same model on batch statistics. Every other non-trainable variable (a dropout's seed
+    state) is put back, so training goes on as if no pass had run.
+
+    Returns:
+        The number of layers recalibrated (0: the model has none; no pass is run).
+    """
+    layers = training_batch_norm_layers(model)
+    if not layers:
+        return 0
+    moving = {id(v) for layer in layers for v in (layer.moving_mean, layer.moving_variance)}
+    kept = [(v, v.numpy()) for v in model.non_trainable_variables if id(v) not in moving]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for k, images in enumerate(batches, start=1):
+            for layer in layers:
+                layer.momentum = (k - 1) / k  # the k-th batch weighs 1/k: a running mean
+            forward(images)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        for v, value in kept:
+            v.assign(value)
+    return len(layers)
+
+
 def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, warmup: int = 0):
     """The one optimiser factory (base training and retraining): ``adam`` or ``sgd`` (with
     ``momentum``).

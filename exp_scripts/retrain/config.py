@@ -165,7 +165,15 @@ class Freeze:
 
 @dataclasses.dataclass(frozen=True)
 class RetrainConfig:
-    """A retraining experiment."""
+    """A retraining experiment.
+
+    ``bn_recalibration``: before every check and at the end, the moving statistics of
+    the model's training batch-norm layers are recomputed from this many batches of
+    plain training images (0: never). In a short retraining the weights move faster
+    than the moving statistics follow, and the model scores far lower in inference
+    mode than it has learned to (BENCHMARKS.md, "Batch normalisation after a short retraining"). Models without batch
+    normalisation are not touched.
+    """
 
     name: str
     selection: str
@@ -186,6 +194,7 @@ class RetrainConfig:
     data_root: Optional[str] = None
     overlays: bool = True
     counterfactual_val: bool = True
+    bn_recalibration: int = field(default=20, metadata={"min": 0})
     save_models: bool = True
     freeze: Optional[Freeze] = None
 

@@ -149,6 +149,20 @@ class RetrainData:
         for indices, images, labels in ds.as_numpy_iterator():
             yield np.asarray([i.decode() if isinstance(i, bytes) else str(i) for i in indices]), images, labels
 
+    def plain_batches(self, *, batch_size: int, seed: int):
+        """Endless float32 ``[B,H,W,C]`` batches of training images as they are (no mask,
+        no replacement): what the model meets at inference, for recalibrating its
+        batch-norm statistics. Drawn from their own seed, so the training batches are not
+        touched; streamed from the records with ``data.stream``."""
+        if self.streaming:
+            for _, images, _ in self.random_batches(batch_size=batch_size, seed=seed):
+                yield images.astype(np.float32)
+        rng = np.random.default_rng(seed)
+        images = self.train.images
+        while True:
+            take = np.sort(rng.choice(len(images), size=min(batch_size, len(images)), replace=False))
+            yield images[take].astype(np.float32)
+
     def propagated(self, clf, masks: np.ndarray | None = None) -> "Propagated":
         """The feedback propagated from the selection to every training image (computed
         once per run from the base model ``clf``; see ``classification_models.propagation``).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import statistics
@@ -128,7 +129,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
              val: tuple[np.ndarray, np.ndarray] | None, history_path: Path | None,
              val_swap: tuple[np.ndarray, np.ndarray] | None = None,
              stopping: Stopping | None = None,
-             on_check: Callable[[int], None] | None = None) -> LoopResult:
+             on_check: Callable[[int], None] | None = None, bn_batches: int = 0) -> LoopResult:
     """Trains ``method.clf`` in place (``method.setup`` must have run).
 
     Args:
@@ -146,6 +147,10 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             a run that never beats it ends with the starting weights.
         on_check: called with the iteration number before the first step (0) and at
             every validation check (e.g. to record CAMs along the run).
+        bn_batches: batches of plain training images that recalibrate the model's
+            training batch-norm layers before every check and at the end
+            (``classification_models.training.recalibrate_batch_norm``); 0 or a model
+            without such layers: none.
 
     Returns:
         ``LoopResult``. A line per validation check and the early stop are logged (INFO).
@@ -163,6 +168,8 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     def accuracy(xy) -> float:
         return float((clf.predict_proba(xy[0]).argmax(1) == xy[1]).mean())
 
+    refresh = batch_norm_refresh(method, batches=bn_batches, seed=seed)
+
     watch = None
     if stopping is not None:
         watch = {"val": val, "val_swap": val_swap}[stopping.on]
@@ -172,7 +179,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         best_weights = clf.model.get_weights() if stopping.restore_best else None
     if on_check is not None:
         on_check(0)
-    it = 0
+    it, checked = 0, False
     # a bar on a terminal (quiet in CI and under -q); the check lines print above it
     bars = progress_bars(log)
     bar = tqdm(total=iterations, desc=method.label, unit="it", leave=False, disable=not bars)
@@ -201,6 +208,8 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                 p = clf.predict_proba(sel.images)
                 row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
             checked = val is not None and (it % eval_every == 0 or it == iterations)
+            if checked and refresh is not None:
+                refresh()
             if checked:
                 row["val_accuracy"] = accuracy(val)
                 if val_swap is not None:
@@ -229,12 +238,31 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                              it - best["iteration"])
                     break
     if watch is not None and stopping.restore_best and best["iteration"] != it:
-        clf.model.set_weights(best_weights)
+        clf.model.set_weights(best_weights)  # recalibrated at its check
+    elif refresh is not None and not checked:
+        refresh()
     timed = times[1:] if len(times) > 1 else times
     drawn = batch_times[1:] if len(batch_times) > 1 else batch_times  # the first fills a stream's buffer
     return LoopResult(step_seconds=float(statistics.median(timed)), history=history, iterations_run=it,
                       best=None if watch is None else {**best, "restored": bool(stopping.restore_best)},
                       batch_seconds=float(statistics.median(drawn)))
+
+
+def batch_norm_refresh(method, *, batches: int, seed: int) -> Callable[[], None] | None:
+    """The recalibration of ``method.clf``'s training batch-norm layers on ``batches``
+    batches of plain training images (a stream of their own, seeded from ``seed``), or
+    None when there is nothing to recalibrate."""
+    from classification_models.training import recalibrate_batch_norm, training_batch_norm_layers
+
+    clf = method.clf
+    if batches <= 0 or not training_batch_norm_layers(clf.model):
+        return None
+    plain = method.ctx.plain_batches(batch_size=max(1, sum(method.batch_counts())), seed=seed + 1)
+
+    def refresh() -> None:
+        recalibrate_batch_norm(clf.model, lambda x: clf.forward(x, training=True), itertools.islice(plain, batches))
+
+    return refresh
 
 
 def end_of_run(res: LoopResult, *, iterations: int, window: int, min_drop: float) -> Iterations:

@@ -272,7 +272,8 @@ def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, 
                        optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
                        seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=before.val,
                        val_swap=None if val_cf is None else (val_cf["images"], val_cf["labels"]),
-                       history_path=mdir / "history.jsonl", stopping=stopping, on_check=record_cams)
+                       history_path=mdir / "history.jsonl", stopping=stopping, on_check=record_cams,
+                       bn_batches=cfg.bn_recalibration)
     finally:
         m.release()
     return res, along

@@ -204,12 +204,12 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                 raise Diverged(message, method=method.label, iteration=it)
             row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
             ces.append(row["ce"])
-            if len(sel):
-                p = clf.predict_proba(sel.images)
-                row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
             checked = val is not None and (it % eval_every == 0 or it == iterations)
             if checked and refresh is not None:
                 refresh()
+            if len(sel):
+                p = clf.predict_proba(sel.images)
+                row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
             if checked:
                 row["val_accuracy"] = accuracy(val)
                 if val_swap is not None:

@@ -1,5 +1,6 @@
 """Retraining with ``data.stream``: batches streamed from the records, batch-wise
 evaluation equal to the array path, refusals, a whole streamed run on tiny data."""
+import itertools
 import json
 
 import numpy as np
@@ -148,6 +149,26 @@ def test_streamed_batch_mixes_stream_and_pool(tmp_path):
     assert not b["masks"][:6].any() and b["masks"][6:].any()
     assert set(b["labels"][6:].tolist()) <= set(sel.labels.tolist())
     assert not ds._splits
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_plain_batches_are_training_images_as_they_are_and_repeat_with_the_seed(tmp_path, stream):
+    """The batches that recalibrate batch normalisation: unmasked training images, never the
+    split held whole while streaming."""
+    ds, clf = (_records(tmp_path) if stream else make_dataset()), make_classifier()
+    data = RetrainData(ds, masked_set_from_items(ds, [], [], stream=stream), masked_set_from_items(ds, [], [], stream=stream),
+                       clf.grid_shape, {"mode": "area", "threshold": 0.25}, shuffle_buffer=16 if stream else None)
+    truth = make_dataset().arrays("train").images.astype(np.float32)
+    first = list(itertools.islice(data.plain_batches(batch_size=8, seed=2), 7))  # more than one pass of 48
+    again = list(itertools.islice(data.plain_batches(batch_size=8, seed=2), 7))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    for batch in first:
+        assert batch.shape == (8, 16, 16, 1) and batch.dtype == np.float32
+        assert all((truth == image).all(axis=(1, 2, 3)).any() for image in batch)
+    assert not np.array_equal(np.concatenate(first), np.concatenate(
+        list(itertools.islice(data.plain_batches(batch_size=8, seed=3), 7))))
+    assert list(ds._splits) == ([] if stream else ["train"])  # a streamed split is never loaded whole
 
 
 def _propagation(tmp_path, *, stream: bool, bank: int = 1000):

@@ -157,6 +157,7 @@ class RetrainData:
         if self.streaming:
             for _, images, _ in self.random_batches(batch_size=batch_size, seed=seed):
                 yield images.astype(np.float32)
+            return
         rng = np.random.default_rng(seed)
         images = self.train.images
         while True:

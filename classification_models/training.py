@@ -118,12 +118,14 @@ def training_batch_norm_layers(model) -> list:
 def recalibrate_batch_norm(model, forward, batches) -> int:
     """Sets the moving mean and variance of every training batch-normalisation layer of
     ``model`` to the average of its batch statistics over ``batches`` ("precise BN"; the
-    batch-norm update of Izmailov et al. 2018, SWA): ``forward(images)`` runs the model in
-    training mode on each batch while each layer's momentum makes its moving statistics a
-    running mean. After a short, fast retraining the moving statistics (momentum 0.99)
-    still describe the old weights, and the model in inference mode scores far below the
-    same model on batch statistics. Every other non-trainable variable (a dropout's seed
-    state) is put back, so training goes on as if no pass had run.
+    batch-norm update of Izmailov et al. 2018, SWA). After a short, fast retraining the
+    moving statistics (momentum 0.99) still describe the old weights, and the model in
+    inference mode scores far below the same model on batch statistics.
+
+    ``forward(images)`` runs the model in training mode on one batch (it may be a
+    ``tf.function``: the layers' momentum is 0 whenever it runs, so each call leaves one
+    batch's statistics, which are averaged here). Every other non-trainable variable (a
+    dropout's seed state) is put back, so training goes on as if no pass had run.
 
     Returns:
         The number of layers recalibrated (0: the model has none; no pass is run).
@@ -134,11 +136,22 @@ def recalibrate_batch_norm(model, forward, batches) -> int:
     moving = {id(v) for layer in layers for v in (layer.moving_mean, layer.moving_variance)}
     kept = [(v, v.numpy()) for v in model.non_trainable_variables if id(v) not in moving]
     momenta = [layer.momentum for layer in layers]
+    sums = [[np.zeros(layer.moving_mean.shape, np.float64), np.zeros(layer.moving_variance.shape, np.float64)]
+            for layer in layers]
+    n = 0
     try:
-        for k, images in enumerate(batches, start=1):
-            for layer in layers:
-                layer.momentum = (k - 1) / k  # the k-th batch weighs 1/k: a running mean
+        for layer in layers:
+            layer.momentum = 0.0  # each pass leaves exactly its batch's statistics
+        for images in batches:
             forward(images)
+            n += 1
+            for (mean, var), layer in zip(sums, layers):
+                mean += layer.moving_mean.numpy()
+                var += layer.moving_variance.numpy()
+        if n:
+            for (mean, var), layer in zip(sums, layers):
+                layer.moving_mean.assign((mean / n).astype(layer.moving_mean.dtype))
+                layer.moving_variance.assign((var / n).astype(layer.moving_variance.dtype))
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum

@@ -194,7 +194,7 @@ class RetrainConfig:
     data_root: Optional[str] = None
     overlays: bool = True
     counterfactual_val: bool = True
-    bn_recalibration: int = field(default=20, metadata={"min": 0})
+    bn_recalibration: int = field(default=5, metadata={"min": 0})
     save_models: bool = True
     freeze: Optional[Freeze] = None
 

@@ -257,10 +257,14 @@ def batch_norm_refresh(method, *, batches: int, seed: int) -> Callable[[], None]
     clf = method.clf
     if batches <= 0 or not training_batch_norm_layers(clf.model):
         return None
+    import tensorflow as tf
+
     plain = method.ctx.plain_batches(batch_size=max(1, sum(method.batch_counts())), seed=seed + 1)
+    # compiled once, on its first call inside the recalibration (momentum 0 then and ever after)
+    forward = tf.function(lambda x: clf.forward(x, training=True)[1], reduce_retracing=True)
 
     def refresh() -> None:
-        recalibrate_batch_norm(clf.model, lambda x: clf.forward(x, training=True), itertools.islice(plain, batches))
+        recalibrate_batch_norm(clf.model, forward, itertools.islice(plain, batches))
 
     return refresh
 

@@ -7,7 +7,8 @@ Per model (each in its own process, so peak memory is that model's): images/s of
 forward pass, of all-class CAMs and of true-class CAMs (upsampled to the image, NumPy
 out); the step time of ``continued``, ``pas``, ``pasa`` and ``rrr`` on the same batch
 (``--selected`` masked images in it) relative to ``continued`` (fastest of ``--steps``
-rounds that interleave the methods); the process's peak
+rounds that interleave the methods); the batch-norm recalibration a retraining run does
+before each check (5 batches, the default), in continued steps; the process's peak
 resident memory. Goals: CAM ≥ 0.95× forward; PAS/PASA ≤ 1.05× continued; RRR is reported.
 """
 from __future__ import annotations
@@ -61,7 +62,7 @@ def bench_one(name: str, *, size: int, batch: int, classes: int, selected: int, 
     from datasets.selection import SelectionItem
     from exp_scripts.bench_cam import _best_rates
     from exp_scripts.retrain.data import RetrainData, masked_set_from_items
-    from exp_scripts.retrain.loop import clone_classifier, make_optimizer, to_tensors
+    from exp_scripts.retrain.loop import batch_norm_refresh, clone_classifier, make_optimizer, to_tensors
     from exp_scripts.retrain.methods import get_method
 
     t0 = time.perf_counter()
@@ -88,7 +89,7 @@ def bench_one(name: str, *, size: int, batch: int, classes: int, selected: int, 
     items = [SelectionItem(f"train_{i:05d}", "", int(labels[i])) for i in range(selected)]
     sel = masked_set_from_items(ds, items, masks)
     data = RetrainData(ds, sel, sel, clf.grid_shape, {"mode": "area", "threshold": 0.25})
-    trace_s, runs = {}, {}
+    trace_s, runs, continued = {}, {}, None
     work = clone_classifier(clf)
     for method in METHODS:
         m = get_method(method, {"lam": 1e-3} if method == "rrr" else {})
@@ -99,6 +100,7 @@ def bench_one(name: str, *, size: int, batch: int, classes: int, selected: int, 
         float(step(tensors)[0])  # traces
         trace_s[method] = time.perf_counter() - t1
         runs[method] = (step, tensors)
+        continued = m if method == "continued" else continued
     # timed rounds interleave the methods, so a busy phase of a shared machine hits all of them
     times: dict = {method: [] for method in METHODS}
     for _ in range(steps):
@@ -106,10 +108,18 @@ def bench_one(name: str, *, size: int, batch: int, classes: int, selected: int, 
             t1 = time.perf_counter()
             float(step(tensors)[0])
             times[method].append(time.perf_counter() - t1)
+    # the batch-norm recalibration before each check (5 batches of plain images, the default)
+    refresh = batch_norm_refresh(continued, batches=5, seed=0)
+    recal = []
+    for _ in range(steps + 1):  # the first call traces
+        t1 = time.perf_counter()
+        refresh()
+        recal.append(time.perf_counter() - t1)
     step_s = {method: min(ts) for method, ts in times.items()}
     step_median = {method: statistics.median(ts) for method, ts in times.items()}
     return {"model": name, "size": size, "batch": batch, "grid": list(clf.grid_shape), "build_s": build_s,
             "rates": rates, "step_s": step_s, "step_median_s": step_median, "trace_s": trace_s, "inference_peak_mb": inference_peak,
+            "bn_recalibration_s": min(recal[1:]),
             "peak_mb": peak_rss_mb(), "steps": steps}
 
 
@@ -127,10 +137,12 @@ def table(results: list[dict]) -> str:
         s = r["step_s"]
         c = s["continued"]
         steps.append([r["model"], f"{c:.2f}", f"{s['pas'] / c:.2f}", f"{s['pasa'] / c:.2f}", f"{s['rrr'] / c:.2f}",
+                      f"{r['bn_recalibration_s']:.2f} ({r['bn_recalibration_s'] / c:.1f})",
                       " / ".join(f"{r['trace_s'][m]:.0f}" for m in METHODS)])
     return (markdown_table(["model", "grid", "forward img/s", "all-class CAM img/s (× fwd)",
                             "true-class CAM img/s (× fwd)", "peak MiB (inference / all)"], speed) + "\n"
-            + markdown_table(["model", "continued s/step", "PAS ×", "PASA ×", "RRR ×", "first step (trace) s"],
+            + markdown_table(["model", "continued s/step", "PAS ×", "PASA ×", "RRR ×",
+                              "batch-norm recalibration s (× step)", "first step (trace) s"],
                              steps)).rstrip()
 
 

@@ -88,10 +88,21 @@ def first_nonfinite_weight(model) -> str | None:
     A diverging step can leave the loss it reports finite and still write NaN into the
     weights (the loss is computed before the update), so training checks both.
     """
+    global _ALL_FINITE
+    if _ALL_FINITE is None:  # one compiled check: a boolean crosses to the host, not the weights
+        import tensorflow as tf
+
+        _ALL_FINITE = tf.function(lambda ws: tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(w)) for w in ws])),
+                                  reduce_retracing=True)
+    if bool(_ALL_FINITE([v.value for v in model.weights])):
+        return None
     for v in model.weights:
         if not np.isfinite(np.asarray(v.numpy())).all():
             return v.path
     return None
+
+
+_ALL_FINITE = None
 
 
 def shrink_and_perturb(model, *, shrink: float, noise: float, seed: int) -> None:

@@ -177,3 +177,21 @@ def test_multi_worker_single_local_worker_trains(tmp_path):
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["replicas"] == 1
     assert data["history"][0]["steps"] == 3 and np.isfinite(data["history"][0]["loss"])
+
+
+def test_first_nonfinite_weight_names_the_weight_of_each_model_it_is_given():
+    import keras
+
+    from classification_models.training import first_nonfinite_weight
+
+    def model(name):
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name=f"{name}_dense"),
+                                 keras.layers.Dense(1, name=f"{name}_out")])
+
+    a, b = model("a"), model("b")
+    assert first_nonfinite_weight(a) is None and first_nonfinite_weight(b) is None
+    b.get_layer("b_out").bias.assign(np.array([np.inf], np.float32))
+    assert first_nonfinite_weight(b) == b.get_layer("b_out").bias.path and first_nonfinite_weight(a) is None
+    assert b.get_layer("b_out").bias.path.endswith("b_out/bias")
+    a.get_layer("a_dense").kernel.assign(np.full((3, 2), np.nan, np.float32))
+    assert first_nonfinite_weight(a) == a.get_layer("a_dense").kernel.path

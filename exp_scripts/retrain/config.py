@@ -171,8 +171,8 @@ class RetrainConfig:
     the model's training batch-norm layers are recomputed from this many batches of
     plain training images (0: never). In a short retraining the weights move faster
     than the moving statistics follow, and the model scores far lower in inference
-    mode than it has learned to (BENCHMARKS.md, "Batch normalisation after a short retraining"). Models without batch
-    normalisation are not touched.
+    mode than it has learned to (BENCHMARKS.md, "Batch normalisation after a short
+    retraining"). Models without batch normalisation are not touched.
     """
 
     name: str

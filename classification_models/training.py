@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -88,13 +89,7 @@ def first_nonfinite_weight(model) -> str | None:
     A diverging step can leave the loss it reports finite and still write NaN into the
     weights (the loss is computed before the update), so training checks both.
     """
-    global _ALL_FINITE
-    if _ALL_FINITE is None:  # one compiled check: a boolean crosses to the host, not the weights
-        import tensorflow as tf
-
-        _ALL_FINITE = tf.function(lambda ws: tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(w)) for w in ws])),
-                                  reduce_retracing=True)
-    if bool(_ALL_FINITE([v.value for v in model.weights])):
+    if bool(_all_finite_check()([v.value for v in model.weights])):  # a boolean to the host, not the weights
         return None
     for v in model.weights:
         if not np.isfinite(np.asarray(v.numpy())).all():
@@ -102,7 +97,13 @@ def first_nonfinite_weight(model) -> str | None:
     return None
 
 
-_ALL_FINITE = None
+@functools.cache
+def _all_finite_check():
+    """One compiled test that every tensor of a list is finite (built on first use)."""
+    import tensorflow as tf
+
+    return tf.function(lambda ws: tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(w)) for w in ws])),
+                       reduce_retracing=True)
 
 
 def shrink_and_perturb(model, *, shrink: float, noise: float, seed: int) -> None:

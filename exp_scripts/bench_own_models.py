@@ -100,7 +100,8 @@ def bench_one(name: str, *, size: int, batch: int, classes: int, selected: int, 
         float(step(tensors)[0])  # traces
         trace_s[method] = time.perf_counter() - t1
         runs[method] = (step, tensors)
-        continued = m if method == "continued" else continued
+        if method == "continued":
+            continued = m
     # timed rounds interleave the methods, so a busy phase of a shared machine hits all of them
     times: dict = {method: [] for method in METHODS}
     for _ in range(steps):

@@ -228,17 +228,18 @@ def _score_base(cfg: RetrainConfig, *, data, base, dataset, selected, heldout) -
     # the user's validation split usually carries the cue: score models on a cue-swapped
     # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
     val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
+    stopping = stopping_rule(cfg, has_val=val is not None, has_val_swap=val_cf is not None)
     if cfg.stopping.on == "val_swap" and val_cf is None:
         why = ("the dataset has no validation split" if val is None else
                "counterfactual_val is false" if not cfg.counterfactual_val else
                "the selection has no masked image" if not len(selected) else
                "the propagated masks mark no cue cell on the validation images of two classes")
         log.warning("stopping.on 'val_swap': no cue-swapped validation copy (%s); early stopping falls back to %s",
-                    why, "'val'" if val is not None else "none")
+                    why, f"'{stopping.on}'" if stopping else "none")
     return _BaseScores(stream=stream, evaluation=evaluation, selected=explain(base, selected), heldout=explain(base, heldout),
                        cue_images=cue_images, cue_swapped=cue_swapped,
                        cue=cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped), val=val, val_cf=val_cf,
-                       stopping=stopping_rule(cfg, has_val=val is not None, has_val_swap=val_cf is not None),
+                       stopping=stopping,
                        class_names=list(base.class_names or dataset.class_names or []) or None)
 
 

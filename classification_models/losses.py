@@ -2,7 +2,7 @@
 Schramowski et al. 2020).
 
 Every function takes keyword-only tensors (NumPy or TF) and returns TF tensors; the
-gradient tapes, optimisers and batches live in ``exp_scripts.retrain``. Conventions:
+gradient tapes, optimisers and batches live in ``retraining``. Conventions:
 
 * ``activations`` ``A``: last-conv maps ``[N, h, w, K]`` (ReLU outputs, but ``|·|`` is
   taken anyway as in the thesis, so a linear last conv cannot cheat);

@@ -24,7 +24,7 @@ from typing import Iterator
 #: the repository's top-level packages (and a ``python -m`` module's own logger): ``-v``
 #: shows their DEBUG lines; third-party loggers (matplotlib, PIL, absl) stay at INFO
 PACKAGES = ("__main__", "common", "tf_records_parser", "datasets", "classification_models", "image_generator",
-            "plot_utils", "vis_exp", "exp_scripts", "select_tool")
+            "plot_utils", "vis_exp", "retraining", "exp_scripts", "select_tool", "benchmarks")
 
 _PREFIX = {logging.WARNING: "warning: ", logging.ERROR: "error: ", logging.CRITICAL: "error: "}
 
@@ -131,7 +131,7 @@ def muted(*names: str) -> Iterator[None]:
     ``-v`` (a logger already at DEBUG) nothing is muted.
 
     Args:
-        names: logger names, e.g. ``"exp_scripts.retrain"``.
+        names: logger names, e.g. ``"retraining"``.
     """
     loggers = [logging.getLogger(n) for n in names]
     saved = [lg.level for lg in loggers]

@@ -61,7 +61,7 @@ class Accuracy:
 
 
 @file_dataclass
-class CueScores:  # behavioural reliance on the cue (exp_scripts.retrain.metrics.cue_metrics)
+class CueScores:  # behavioural reliance on the cue (retraining.metrics.cue_metrics)
     n: int
     flip_rate: float
     delta_p_true: float

@@ -1,4 +1,4 @@
-"""``sweep_<kind>.json``, the file a retraining sweep writes (``exp_scripts.retrain.sweeps``)
+"""``sweep_<kind>.json``, the file a retraining sweep writes (``retraining.sweeps``)
 and the sweep figure reads (``plot_utils.figures``), as a frozen dataclass read and written
 through ``common.run_files``."""
 from __future__ import annotations

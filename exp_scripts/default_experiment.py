@@ -20,17 +20,15 @@ from pathlib import Path
 from common.errors import UserError
 from common.paths import data_root as default_data_root
 from common.paths import results_root
-from exp_scripts.efficacy_suite import METHODS as SUITE_METHODS
+from retraining import suite_configs
 
 log = logging.getLogger(__name__)
 
-#: the methods of the default comparison: no-feedback baselines, the thesis's PAS and PASA,
-#: RRR, and the recommended default (``swap``, masks propagated) with its wrong-masks
-#: control. The other thesis methods are one config away. On 2 quiet cores the whole
-#: default takes about 5 min 50 s: 13 s data, 2 min 8 s base training, about 25 s per method
-#: (10 s of optimiser steps, the rest evaluation, CAM metrics, tracing and outputs).
-METHODS = tuple(m for label in ("continued", "misclassified", "pas", "pasa", "rrr", "swap", "swap_random_masks")
-                for m in SUITE_METHODS if m.get("label", m["name"]) == label)
+#: the methods of the default comparison (``config_files/default_experiment/default.json``):
+#: no-feedback baselines, the thesis's PAS and PASA, RRR, and the recommended default
+#: (``swap``, masks propagated) with its wrong-masks control. The other thesis methods are
+#: one config away.
+METHODS = suite_configs.default_experiment_methods(smoke=False)
 
 
 def set_name(smoke: bool) -> str:
@@ -42,13 +40,12 @@ def set_name(smoke: bool) -> str:
 def ensure_data(*, smoke: bool, data_root) -> tuple[Path, object]:
     """The default set's image folder (written on first use) and its suite spec."""
     from datasets.shortcut_suite import DEFAULT_SET
-    from exp_scripts.efficacy_suite import ensure_set, get_set, smoke_spec
 
-    spec = get_set(DEFAULT_SET)
+    spec = suite_configs.get_set(DEFAULT_SET)
     if smoke:
-        spec = smoke_spec(spec)
+        spec = suite_configs.smoke_spec(spec)
     root = default_data_root(data_root)
-    return ensure_set(root / "suite", spec), spec
+    return suite_configs.ensure_set(root / "suite", spec), spec
 
 
 def base_result_path(smoke: bool) -> Path:
@@ -66,16 +63,16 @@ def ensure_base_model(*, smoke: bool, data_root) -> Path:
     """
     from common.io import atomic_write_json
     from exp_scripts import do_interactive_exp
-    from exp_scripts.efficacy_suite import train_config
 
     result = base_result_path(smoke)
     if result.exists():
         log.info("reusing the base model %s", result)
         return result
     folder, spec = ensure_data(smoke=smoke, data_root=data_root)
-    cfg = train_config(set_name(smoke), folder, spec, seed=0)
-    if smoke:
-        cfg["train"]["epochs"] = 2
+    cfg = suite_configs.train_config(set_name(smoke), folder, spec, seed=0)
+    epochs = suite_configs.default_experiment(smoke).epochs
+    if epochs is not None:
+        cfg["train"]["epochs"] = epochs
     out = result.parent
     cfg_path = out.parent / f"{out.name}_train_config.json"
     atomic_write_json(cfg_path, cfg)
@@ -97,9 +94,8 @@ def default_config(*, smoke: bool, data_root, output_dir: str | None):
     from classification_models.train_result import load_train_result
     from common.config import from_dict
     from common.io import atomic_write_json
-    from exp_scripts.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
-    from exp_scripts.efficacy_suite import MASKED_SHARE
-    from exp_scripts.retrain.config import RetrainConfig
+    from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
+    from retraining.config import RetrainConfig
 
     result = ensure_base_model(smoke=smoke, data_root=data_root)
     tr = load_train_result(result)
@@ -107,25 +103,22 @@ def default_config(*, smoke: bool, data_root, output_dir: str | None):
     out = Path(output_dir) if output_dir else results_root() / "backprops"
     name = f"{set_name(smoke)}_default"
     sel_dir = out / f"{name}_selection_{DEFAULT_PICK}"
-    n_sel = max(1, int(math.floor(MASKED_SHARE * n_train + 1e-9)))
+    exp = suite_configs.default_experiment(smoke)
+    n_sel = max(1, int(math.floor(suite_configs.suite_methods().masked_share * n_train + 1e-9)))
     sel = auto_select(tr, n=n_sel, out_dir=sel_dir, pick=DEFAULT_PICK, mask_from="ground_truth",
-                      heldout=6 if smoke else 20, heldout_split="test", seed=0, data_root=data_root)
+                      heldout=exp.heldout, heldout_split="test", seed=0, data_root=data_root)
     held = sel.parent / HELDOUT_FILE
-    batch = {"random": 10, "selected": 2} if smoke else {"random": 50, "selected": 5}
+    retrain = dict(exp.retrain)
+    batch = dict(retrain.pop("batch"))
     raw = {
         "name": name,
         "selection": str(sel.resolve()),
         "heldout_selection": str(held.resolve()) if held.exists() else None,
-        "methods": [dict(m) for m in METHODS],
-        "iterations": 3 if smoke else 100,
+        "methods": [dict(m) for m in suite_configs.default_experiment_methods(smoke)],
+        **retrain,
         # fewer masked images than batch slots (small sets, smoke): drawn with replacement, said so
         "batch": {**batch, "with_replacement": n_sel < batch["selected"]},
-        "eval_every": 3 if smoke else 25,
-        "learning_rate": 1e-3,
-        "seed": 0,
         "output_dir": str(out),
-        # CI size: no per-method figures (about 1 s each; the full run draws them)
-        "overlays": not smoke,
     }
     if data_root:
         raw["data_root"] = str(data_root)

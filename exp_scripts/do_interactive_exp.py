@@ -15,7 +15,7 @@ argument. Its path is the last line on stdout, after a line with the accuracy pe
 transaction (``common.runs``): a second run into it fails at once, naming the first;
 the new run replaces the old one only when complete, and the old one is kept as
 ``<folder>.previous``; a failed attempt is kept as ``<folder>.failed``. Modes (eval only, continued training,
-augmentation from scratch, upper bound K): see ``exp_scripts/train_config.py``.
+augmentation from scratch, upper bound K): see ``retraining/train_config.py``.
 
 A user's own ``.keras`` model is imported with ``init_from: {"model": "x.keras"}`` (and
 ``eval_only: true``): its feature map, head and input convention are found (or taken
@@ -41,7 +41,7 @@ from common.logs import parse_command_line
 from common.runs import run_transaction
 from common.paths import data_root as resolve_data_root
 from common.paths import results_root
-from exp_scripts.train_config import TrainConfig, load_train_config, smoke
+from retraining.train_config import TrainConfig, load_train_config, smoke
 
 log = logging.getLogger(__name__)
 

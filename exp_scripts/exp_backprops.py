@@ -33,7 +33,7 @@ from common.logs import parse_command_line
 
 def smoke_config(cfg):
     """3 iterations of 10 + 2 images; same methods."""
-    from exp_scripts.retrain.config import BatchSpec
+    from retraining.config import BatchSpec
 
     return dataclasses.replace(cfg, iterations=3, eval_every=3, batch=BatchSpec(random=10, selected=2), overlays=True)
 
@@ -46,11 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-dir", default=None, help="overrides the config's output_dir")
     parser.add_argument("--methods", default=None, help="comma-separated subset of the config's method labels")
     parser.add_argument("--sweep", default=None, choices=["lambda", "masks", "pasa"],
-                        help="run a sweep instead (see exp_scripts.retrain.sweeps)")
+                        help="run a sweep instead (see retraining.sweeps)")
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
-    from exp_scripts.retrain.config import RetrainConfig
-    from exp_scripts.retrain.runner import result_lines, run_experiment
+    from retraining.config import RetrainConfig
+    from retraining.runner import result_lines, run_experiment
 
     if args.config:
         cfg = load_config(RetrainConfig, args.config)
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tf.get_logger().setLevel("ERROR")
     if args.sweep:
-        from exp_scripts.retrain.sweeps import run_sweep, sweep_result_lines, sweep_root
+        from retraining.sweeps import run_sweep, sweep_result_lines, sweep_root
 
         payload = run_sweep(args.sweep, cfg, config_path=cfg_path, data_root=args.data_root)
         lines = sweep_result_lines(args.sweep, payload, sweep_root(cfg, args.sweep))

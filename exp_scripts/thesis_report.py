@@ -69,7 +69,7 @@ def ensure_retraining_run(*, smoke: bool, rerun: bool, data_root: str | None, pa
     (``exp_scripts.exp_backprops`` with no config) in-process when absent or ``rerun``."""
     from datasets.shortcut_suite import default_set_name
     from exp_scripts.default_experiment import default_config
-    from exp_scripts.retrain.runner import run_experiment
+    from retraining.runner import run_experiment
 
     run_dir = results_root() / "backprops" / f"{default_set_name(smoke)}_default"
     if (run_dir / "summary.json").exists() and not rerun:
@@ -79,7 +79,7 @@ def ensure_retraining_run(*, smoke: bool, rerun: bool, data_root: str | None, pa
         page.step("python -m exp_scripts.exp_backprops" + (" --smoke" if smoke else ""))
     # the page lists the step; its own progress is muted (shown with -v)
     with muted("exp_scripts.default_experiment", "exp_scripts.do_interactive_exp", "classification_models",
-               "exp_scripts.auto_select", "exp_scripts.retrain"):
+               "retraining.auto_select", "retraining"):
         cfg, cfg_path = default_config(smoke=smoke, data_root=data_root, output_dir=None)
         summary = Path(run_experiment(cfg, config_path=cfg_path, data_root=data_root))
     if not summary.exists():
@@ -97,7 +97,7 @@ def dataset_spec_from_file(path: str | os.PathLike) -> dict:
     """
     from common.config import load_config
     from datasets.registry import parse_spec
-    from exp_scripts.train_config import TrainConfig
+    from retraining.train_config import TrainConfig
 
     data = read_json(path, what="data set config")
     if isinstance(data, dict) and "dataset" in data:

@@ -71,7 +71,7 @@ def cam_grid_figure(cams: dict, *, title: str = "", class_names: Sequence[str] |
     each CAM (the CAM shown is the true class's).
 
     Args:
-        cams: ``exp_scripts.retrain.outputs.cam_arrays`` of one image set (``indices``,
+        cams: ``retraining.outputs.cam_arrays`` of one image set (``indices``,
             ``images``, ``masks``, ``labels``, ``cams_before``/``after``,
             ``probs_before``/``after``).
         class_names: names for the class ids (default: the ids).

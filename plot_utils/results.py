@@ -42,7 +42,7 @@ REPORT_AVERAGES = {"accuracy", "macro avg", "weighted avg", "micro avg", "sample
 
 def save_cams(path: str | os.PathLike, sets: dict[str, dict[str, Any]]) -> Path:
     """Writes a method's CAM record ``{"selected": arrays, "heldout": arrays}`` (arrays as
-    ``exp_scripts.retrain.outputs.cam_arrays``; optionally ``"along"``: ``iterations``
+    ``retraining.outputs.cam_arrays``; optionally ``"along"``: ``iterations``
     [T], grid-size true-class ``cams`` [T,S,h,w] and ``p_true`` [T,S] of the selected
     images at every check, and the ``kept`` iteration) as one compressed ``.npz`` with
     keys ``<set>/<name>``, atomically."""

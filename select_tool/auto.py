@@ -13,11 +13,11 @@
 
 Writes ``OUT/selection.json`` + ``OUT/masks/*.png`` (and ``OUT/heldout_selection.json``
 with ``--heldout N``: images disjoint from the selection). Prints notes (skipped images)
-and the selection path last. Logic: ``exp_scripts.auto_select``.
+and the selection path last. Logic: ``retraining.auto_select``.
 
 ``--propagate SELECTION`` instead extends an expert's selection to the other training
 images (the cells whose last-conv activations look, to the model, like the masked
-ones; ``exp_scripts.retrain.propagate.propagate_selection``) and writes them as a selection
+ones; ``retraining.propagate.propagate_selection``) and writes them as a selection
 whose items say ``propagated``; written into the mask tool's session folder as
 ``suggested_masks`` they show as suggestions to accept (Y) or fix.
 """
@@ -28,7 +28,7 @@ import sys
 
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.logs import parse_command_line
-from exp_scripts.auto_select import DEFAULT_PICK, HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
+from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
 
 
 def main(argv=None) -> int:
@@ -92,8 +92,8 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall:
     from common.errors import UserError
     from common.images import read_mask
     from datasets.selection import load_selection
-    from exp_scripts.retrain.data import MaskedSet, RetrainData, masked_set_from_items
-    from exp_scripts.retrain.outputs import write_propagated
+    from retraining.data import MaskedSet, RetrainData, masked_set_from_items
+    from retraining.outputs import write_propagated
 
     if not 0.0 <= threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")

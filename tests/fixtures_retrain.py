@@ -57,7 +57,7 @@ METHOD_PARAMS = {"selective_dropout": {"k": 3}}
 def make_method_env():
     """``(dataset, base classifier, RetrainData)``: 4 selected training images with their
     ground-truth masks, no held-out images."""
-    from exp_scripts.retrain.data import RetrainData, masked_set_from_items
+    from retraining.data import RetrainData, masked_set_from_items
 
     ds = make_dataset()
     clf = make_classifier()
@@ -74,8 +74,8 @@ def make_method_env():
 def ready_method(name, env, params=None, random=6, selected=3, seed=0):
     """Method ``name`` (``METHOD_PARAMS`` and ``params``) set up on a fresh copy of the
     ``make_method_env`` classifier, ``random`` + ``selected`` images per batch."""
-    from exp_scripts.retrain.loop import clone_classifier
-    from exp_scripts.retrain.methods import get_method
+    from retraining.loop import clone_classifier
+    from retraining.methods import get_method
 
     _, clf, data = env
     m = get_method(name, {**METHOD_PARAMS.get(name, {}), **(params or {})})
@@ -86,6 +86,6 @@ def ready_method(name, env, params=None, random=6, selected=3, seed=0):
 def make_retrain_config(defaults: dict, **over):
     """A ``RetrainConfig`` from ``defaults`` with top-level keys replaced by ``over`` (source ``cfg.json``)."""
     from common.config import from_dict
-    from exp_scripts.retrain.config import RetrainConfig
+    from retraining.config import RetrainConfig
 
     return from_dict(RetrainConfig, {**defaults, **over}, source="cfg.json")

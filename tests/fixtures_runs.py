@@ -1,5 +1,5 @@
 """One tiny real pipeline run, shared by the reader tests: an image folder with a cue and
-its masks tree -> ``do_interactive_exp`` (training run) -> ``exp_scripts.auto_select``
+its masks tree -> ``do_interactive_exp`` (training run) -> ``retraining.auto_select``
 (ground-truth masks) -> the retraining runner. Readers are tested on what the writers
 really produce, never on hand-written run files.
 
@@ -61,9 +61,9 @@ def make_real_runs(root: Path) -> RealRuns:
     """Trains, selects and retrains (continued and pasa, 2 iterations) under ``root``."""
     from common.config import from_dict
     from exp_scripts import do_interactive_exp
-    from exp_scripts.auto_select import HELDOUT_FILE, auto_select
-    from exp_scripts.retrain.config import RetrainConfig
-    from exp_scripts.retrain.runner import run_experiment
+    from retraining.auto_select import HELDOUT_FILE, auto_select
+    from retraining.config import RetrainConfig
+    from retraining.runner import run_experiment
 
     images, data_root = write_cue_folder(root / "images"), root / "data"
     train_cfg = root / "train.json"

@@ -1,4 +1,4 @@
-"""Non-GUI selection (exp_scripts.auto_select, select_tool.auto)."""
+"""Non-GUI selection (retraining.auto_select, select_tool.auto)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from common.errors import UserError
 from common.images import read_mask
 from datasets.base import ArrayDataset
 from datasets.selection import load_selection
-from exp_scripts.auto_select import candidate_order, cam_mask, filter_mask, auto_select
+from retraining.auto_select import candidate_order, cam_mask, filter_mask, auto_select
 
 S = 16
 
@@ -100,10 +100,10 @@ def test_candidate_order_by_class_and_random_are_seeded():
 
 def test_ground_truth_masks_equal_boxes_and_heldout_is_disjoint(tmp_path, caplog):
     ds, boxes = _dataset()
-    caplog.set_level(logging.INFO, logger="exp_scripts.auto_select")
+    caplog.set_level(logging.INFO, logger="retraining.auto_select")
     path = auto_select((ds, FakeClassifier(_probs())), n=4, pick="misclassified", mask_from="ground_truth",
                        heldout=3, seed=0, out_dir=tmp_path / "sel")
-    notes = [r.getMessage() for r in caplog.records if r.name == "exp_scripts.auto_select"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "retraining.auto_select"]
     assert path == tmp_path / "sel" / "selection.json"
     sel = load_selection(path, dataset=ds)
     held = load_selection(tmp_path / "sel" / "heldout_selection.json", dataset=ds)
@@ -198,7 +198,7 @@ def test_with_a_real_tiny_classifier_cam_masks_match_cams(tmp_path):
 
 
 def test_cli_prints_selection_path_last(tmp_path, capsys, monkeypatch):
-    import exp_scripts.auto_select as mod
+    import retraining.auto_select as mod
     from select_tool import auto
 
     ds, _ = _dataset()
@@ -214,7 +214,7 @@ def test_cli_prints_selection_path_last(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_quiet_drops_the_notes_and_keeps_the_results(tmp_path, capsys, monkeypatch):
-    import exp_scripts.auto_select as mod
+    import retraining.auto_select as mod
     from select_tool import auto
 
     ds, boxes = _dataset()
@@ -241,7 +241,7 @@ def test_heldout_from_another_split_is_disjoint_and_from_that_split(tmp_path):
 
     from datasets.base import ArrayDataset
     from datasets.selection import load_selection as _load
-    from exp_scripts.auto_select import auto_select as _auto
+    from retraining.auto_select import auto_select as _auto
 
     rng = _np.random.RandomState(3)
     x = rng.randint(0, 255, (12, 8, 8, 1)).astype(_np.uint8)

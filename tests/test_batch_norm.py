@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from classification_models.training import recalibrate_batch_norm, training_batch_norm_layers
-from exp_scripts.retrain.loop import make_optimizer, run_loop
+from retraining.loop import make_optimizer, run_loop
 from tests.fixtures_retrain import ready_method
 
 

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from exp_scripts.efficacy import DEFAULTS, parse_batch, variant_tag, write_report
-from exp_scripts.efficacy_report import (NOTES_BEGIN, NOTES_END, aggregate, dataset_section, fmt_ms, keep_notes,
+from benchmarks.efficacy import DEFAULTS, parse_batch, variant_tag, write_report
+from benchmarks.efficacy_report import (NOTES_BEGIN, NOTES_END, aggregate, dataset_section, fmt_ms, keep_notes,
                                          mean_std, recovered_share)
 from common.errors import UserError
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from exp_scripts import efficacy_suite, suite_report
+from benchmarks import efficacy_suite, suite_report
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import pytest
 
 from classification_models.train_result import load_train_result
 from common.config import from_dict
-from exp_scripts.retrain.config import RetrainConfig
-from exp_scripts.retrain.data import masked_set_from_items
-from exp_scripts.retrain.runner import run_retraining
+from retraining.config import RetrainConfig
+from retraining.data import masked_set_from_items
+from retraining.runner import run_retraining
 from tests.fixtures_models import run_interactive_cli
 from tests.fixtures_retrain import SIZE, make_dataset, selection_items
 

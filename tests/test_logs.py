@@ -25,7 +25,7 @@ def test_levels_of_the_flags(argv, level, root, ours):
     assert setup_logging(args) == level
     assert logging.getLogger().level == root
     # our packages (and a `python -m` module's own logger) open DEBUG only with -v ...
-    for name in ("exp_scripts.retrain.runner", "datasets.prepare", "__main__"):
+    for name in ("retraining.runner", "datasets.prepare", "__main__"):
         assert logging.getLogger(name).getEffectiveLevel() == ours
     # ... third-party loggers never go below INFO
     assert logging.getLogger("matplotlib.font_manager").getEffectiveLevel() == root
@@ -63,12 +63,12 @@ def test_setup_logging_needs_args_or_level():
 
 def test_muted_passes_warnings_restores_the_level_and_yields_to_verbose(caplog):
     setup_logging(_parse())
-    inner = logging.getLogger("exp_scripts.retrain.runner")
-    with muted("exp_scripts.retrain"):
+    inner = logging.getLogger("retraining.runner")
+    with muted("retraining"):
         assert not inner.isEnabledFor(logging.INFO) and inner.isEnabledFor(logging.WARNING)
-    assert inner.isEnabledFor(logging.INFO) and logging.getLogger("exp_scripts.retrain").level == logging.NOTSET
+    assert inner.isEnabledFor(logging.INFO) and logging.getLogger("retraining").level == logging.NOTSET
     setup_logging(_parse("-v"))
-    with muted("exp_scripts.retrain"):
+    with muted("retraining"):
         assert inner.isEnabledFor(logging.DEBUG)
 
 

@@ -4,7 +4,7 @@ selected images' true-class probability after a short run."""
 import numpy as np
 import pytest
 
-from exp_scripts.retrain.loop import make_optimizer, run_loop, to_tensors
+from retraining.loop import make_optimizer, run_loop, to_tensors
 from tests.fixtures_retrain import ready_method
 
 #: the replacement methods' fills, as the other method tests make them
@@ -104,7 +104,7 @@ def test_a_short_run_raises_the_selected_images_true_class_probability(name, par
 
 def test_shrink_and_perturb_scales_every_weight_and_draws_seeded_noise(method_env):
     from classification_models.training import shrink_and_perturb
-    from exp_scripts.retrain.loop import clone_classifier
+    from retraining.loop import clone_classifier
 
     _, clf, _ = method_env
     before = [np.asarray(v.numpy()) for v in clf.model.trainable_weights]

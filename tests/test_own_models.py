@@ -13,9 +13,9 @@ from classification_models.input_convention import resolve_convention
 from classification_models.own_model import find_parts
 from common.errors import UserError
 from datasets.base import ArrayDataset
-from exp_scripts.retrain.data import RetrainData, masked_set_from_items
-from exp_scripts.retrain.loop import clone_classifier, make_optimizer, to_tensors
-from exp_scripts.retrain.methods import get_method
+from retraining.data import RetrainData, masked_set_from_items
+from retraining.loop import clone_classifier, make_optimizer, to_tensors
+from retraining.methods import get_method
 
 SIZE = 32
 CLASSES = ["a", "b", "c"]
@@ -229,7 +229,7 @@ def test_gray_data_into_rgb_model_and_scales():
 
 
 def test_freeze_up_to_a_layer_and_batch_norm_inference(data):
-    from exp_scripts.retrain.config import Freeze
+    from retraining.config import Freeze
 
     ds, sel = data
     clf = _import(functional(), ds)

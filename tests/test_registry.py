@@ -31,7 +31,7 @@ def test_register_lazy_get_and_messages():
 def test_project_registries_share_the_helper():
     from classification_models.models import PRESETS
     from datasets.registry import REGISTRY as DATASETS
-    from exp_scripts.retrain.methods import REGISTRY as METHODS
+    from retraining.methods import REGISTRY as METHODS
     from image_generator.registry import GENERATORS
 
     for reg, kind in ((PRESETS, "model"), (DATASETS, "data set"), (METHODS, "method"), (GENERATORS, "generator")):
@@ -43,7 +43,7 @@ def test_project_registries_share_the_helper():
 
 def test_hooks_are_abstract():
     from datasets.base import Dataset
-    from exp_scripts.retrain.methods.base import Method
+    from retraining.methods.base import Method
     from image_generator.base import Generator
 
     for cls, hook in ((Dataset, "_load_split"), (Method, "loss"), (Generator, "_fill")):

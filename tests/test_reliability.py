@@ -9,11 +9,11 @@ from common.cli import run_main
 from common.errors import UserError
 from common.run_files import HistoryRow, load_history_file, load_summary
 from common.runs import lock_path
-from exp_scripts.retrain.data import RetrainData, masked_set_from_items
-from exp_scripts.retrain.loop import Diverged, clone_classifier, make_optimizer, run_loop
-from exp_scripts.retrain.methods import REGISTRY, get_method
-from exp_scripts.retrain.runner import run_retraining
-from exp_scripts.train_config import train_config_from_dict
+from retraining.data import RetrainData, masked_set_from_items
+from retraining.loop import Diverged, clone_classifier, make_optimizer, run_loop
+from retraining.methods import REGISTRY, get_method
+from retraining.runner import run_retraining
+from retraining.train_config import train_config_from_dict
 from tests.fixtures_models import tiny_config
 from tests.fixtures_retrain import make_classifier, make_dataset, make_retrain_config, selection_items
 

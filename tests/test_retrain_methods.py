@@ -4,10 +4,10 @@ import pytest
 import tensorflow as tf
 
 from common.errors import UserError
-from exp_scripts.retrain.data import RetrainData, compose_indices, masked_set_from_items
-from exp_scripts.retrain.loop import (LoopResult, Stopping, ce_still_falls, clone_classifier, end_of_run, make_optimizer,
+from retraining.data import RetrainData, compose_indices, masked_set_from_items
+from retraining.loop import (LoopResult, Stopping, ce_still_falls, clone_classifier, end_of_run, make_optimizer,
                                       run_loop)
-from exp_scripts.retrain.methods import REGISTRY, get_method
+from retraining.methods import REGISTRY, get_method
 from tests.fixtures_retrain import ready_method, selection_items
 
 
@@ -253,7 +253,7 @@ def test_inpaint_replace_with_a_learned_inpainter_from_params(method_env, tmp_pa
 
 
 def test_warmup_ramps_the_learning_rate_linearly():
-    from exp_scripts.retrain.loop import WarmUp
+    from retraining.loop import WarmUp
 
     schedule = WarmUp(1e-3, 4)
     rates = [float(schedule(tf.constant(s))) for s in range(6)]
@@ -270,7 +270,7 @@ def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(me
     """``pixels: auto``: small masks are propagated as whole cells; masks covering most of
     their images (a painted background) pixel by pixel; ``never``/``always`` force it.
     The counterfactual validation copy uses the same propagator."""
-    from exp_scripts.retrain.propagate import counterfactual_split
+    from retraining.propagate import counterfactual_split
 
     ds, clf, data = method_env
     small = data.propagated(clf)
@@ -314,8 +314,8 @@ def test_the_propagation_defaults_are_the_same_in_the_config_and_the_functions()
     ``select_tool.auto --propagate`` calibrate the threshold the same way."""
     import inspect
 
-    from exp_scripts.retrain.config import PropagationSpec
-    from exp_scripts.retrain.propagate import propagate_selection
+    from retraining.config import PropagationSpec
+    from retraining.propagate import propagate_selection
     from select_tool.auto import propagate
 
     spec = PropagationSpec()

@@ -8,8 +8,8 @@ import pytest
 from classification_models.cam import in_mask_energy
 from common.errors import UserError
 from common.run_files import SCHEMA_VERSION, load_history_file, load_run_info, load_summary
-from exp_scripts.retrain.data import masked_set_from_items
-from exp_scripts.retrain.runner import result_lines, run_retraining
+from retraining.data import masked_set_from_items
+from retraining.runner import result_lines, run_retraining
 from tests.fixtures_retrain import make_classifier, make_dataset, make_retrain_config, selection_items
 
 
@@ -27,7 +27,7 @@ def test_in_mask_energy_reference():
 
 
 def test_run_writes_contract_outputs(tmp_path, caplog, monkeypatch):
-    import exp_scripts.retrain.runner as runner
+    import retraining.runner as runner
 
     made = []  # the masks each cue-swapped validation copy was built from
     real_split = runner.counterfactual_split
@@ -38,12 +38,12 @@ def test_run_writes_contract_outputs(tmp_path, caplog, monkeypatch):
     hitems, hmasks = selection_items(ds, 2, offset=5)
     held = masked_set_from_items(ds, hitems, hmasks)
     before = [w.copy() for w in clf.model.get_weights()]
-    caplog.set_level(logging.INFO, logger="exp_scripts.retrain")
+    caplog.set_level(logging.INFO, logger="retraining")
     path = run_retraining(make_retrain_config(RUN), base=clf, dataset=ds, selected=sel, heldout=held,
                           run_dir=tmp_path / "t")
     lines = "\n".join(result_lines(path)).strip().splitlines()  # what exp_backprops prints
     assert lines[-1] == str(path) and "| pasa |" in "\n".join(lines)
-    progress = [r.getMessage() for r in caplog.records if r.name.startswith("exp_scripts.retrain")]
+    progress = [r.getMessage() for r in caplog.records if r.name.startswith("retraining")]
     assert progress[0] == "evaluating the base model (3 selected, 2 held-out masked images)"
     assert [m.split(" (")[0] for m in progress if m.startswith("method ")] == [
         "method continued", "method pasa", "method pas_inv"]
@@ -131,7 +131,7 @@ def test_config_validation():
 
 
 def test_method_seed_depends_on_label_not_position():
-    from exp_scripts.retrain.runner import method_seed
+    from retraining.runner import method_seed
 
     assert method_seed(0, "pas") == method_seed(0, "pas")
     assert method_seed(0, "pas") != method_seed(0, "pasa")
@@ -141,7 +141,7 @@ def test_method_seed_depends_on_label_not_position():
 def test_reversed_cue_is_flagged_before_the_verdict(real_runs):
     from dataclasses import replace
 
-    from exp_scripts.retrain.outputs import comparison_table, reversed_cue_warnings
+    from retraining.outputs import comparison_table, reversed_cue_warnings
 
     real = load_summary(real_runs.retrain)  # a real run's summary, its accuracies set to a reversed cue
 
@@ -166,7 +166,7 @@ def test_reversed_cue_is_flagged_before_the_verdict(real_runs):
 def test_a_method_still_learning_at_the_last_iteration_is_flagged(real_runs):
     from dataclasses import replace
 
-    from exp_scripts.retrain.outputs import comparison_table, still_learning_warnings
+    from retraining.outputs import comparison_table, still_learning_warnings
 
     real = load_summary(real_runs.retrain)
     assert still_learning_warnings(real) == []  # a short real run: nothing to flag

@@ -8,10 +8,10 @@ import pytest
 
 from common.errors import UserError
 from datasets.records_dataset import RecordDataset
-from exp_scripts.retrain.data import RetrainData, masked_set_from_items
-from exp_scripts.retrain.methods import REGISTRY, get_method
-from exp_scripts.retrain.metrics import evaluate_splits
-from exp_scripts.retrain.runner import run_retraining
+from retraining.data import RetrainData, masked_set_from_items
+from retraining.methods import REGISTRY, get_method
+from retraining.metrics import evaluate_splits
+from retraining.runner import run_retraining
 from tests.fixtures_retrain import make_classifier, make_dataset, make_retrain_config, selection_items
 from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records

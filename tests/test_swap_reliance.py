@@ -5,7 +5,7 @@ import pytest
 
 from classification_models.propagation import grid_to_image, precision_recall, propagate_grid, rank_filters
 from common.errors import UserError
-from exp_scripts.retrain.metrics import cue_reliance, wrong_reason_score
+from retraining.metrics import cue_reliance, wrong_reason_score
 from image_generator.swap import cue_swap
 
 C, S = 4, 16
@@ -270,7 +270,7 @@ def test_counterfactual_selection_prefers_the_model_that_ignores_the_cue():
     """Validation carries the cue (cue = label): plain validation accuracy cannot tell a
     cue reader (weak penalty left the shortcut) from an object reader (strong penalty);
     accuracy on the cue-swapped copy picks the object reader."""
-    from exp_scripts.retrain.sweeps import best_row, selection_key
+    from retraining.sweeps import best_row, selection_key
 
     x, y, m, _ = _images(200, seed=5)
     for i in range(200):  # validation with the shortcut: the patch shade encodes the label
@@ -294,8 +294,8 @@ def test_the_held_out_check_scores_the_propagated_masks_and_warns_when_they_miss
     import logging
     import types
 
-    from exp_scripts.retrain.data import MaskedSet
-    from exp_scripts.retrain.propagate import heldout_check
+    from retraining.data import MaskedSet
+    from retraining.propagate import heldout_check
 
     x, y, m, _ = _images(6)
     half = m.copy()
@@ -308,12 +308,12 @@ def test_the_held_out_check_scores_the_propagated_masks_and_warns_when_they_miss
 
     held = MaskedSet(indices=[f"test_{i}" for i in range(6)], images=x, labels=y, masks=m, cam_classes=y)
     data = types.SimpleNamespace(heldout=held)
-    with caplog.at_level(logging.WARNING, logger="exp_scripts.retrain.propagate"):
+    with caplog.at_level(logging.WARNING, logger="retraining.propagate"):
         q = heldout_check(None, data, _Half())
     assert q["recall"] == 0.5 and q["precision"] == 1.0 and q["n_images"] == 6
     assert "cover only 50 % of the expert's masked pixels on the 6 held-out" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="exp_scripts.retrain.propagate"):
+    with caplog.at_level(logging.WARNING, logger="retraining.propagate"):
         assert heldout_check(None, data, _Half(), expert=False)["recall"] == 0.5  # a control: scored, no warning
     assert caplog.text == ""
     empty = types.SimpleNamespace(heldout=MaskedSet(indices=[], images=x[:0], labels=y[:0], masks=m[:0],

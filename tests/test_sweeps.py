@@ -6,10 +6,10 @@ import pytest
 from classification_models.losses import thesis_pas_lambda
 from common.config import from_dict
 from common.errors import UserError
-from exp_scripts.retrain.config import RetrainConfig
-from exp_scripts.retrain.data import masked_set_from_items
-from exp_scripts.retrain.methods.pas import CALIBRATED_SCALE
-from exp_scripts.retrain.sweeps import (best_row, lambda_candidates, mask_counts, pasa_grid, plan, sweep,
+from retraining.config import RetrainConfig
+from retraining.data import masked_set_from_items
+from retraining.methods.pas import CALIBRATED_SCALE
+from retraining.sweeps import (best_row, lambda_candidates, mask_counts, pasa_grid, plan, sweep,
                                         sweep_result_lines, table_csv, table_markdown)
 from tests.fixtures_retrain import make_classifier, make_dataset, selection_items
 

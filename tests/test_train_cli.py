@@ -15,7 +15,7 @@ from common.config import to_dict
 from common.errors import UserError
 from common.train_files import load_epochs
 from exp_scripts import do_interactive_exp as cli
-from exp_scripts.train_config import train_config_from_dict
+from retraining.train_config import train_config_from_dict
 from tests.fixtures_models import run_interactive_cli, tiny_config, tiny_dataset, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,7 +317,7 @@ def test_smoke_subprocess_on_tiny_symbols(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "config_files" / "train_files").glob("*.json")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
-    from exp_scripts.train_config import load_train_config
+    from retraining.train_config import load_train_config
 
     cfg = load_train_config(path)
     assert cfg.name == path.stem and cfg.model is not None and cfg.mode in ("base", "augmentation")

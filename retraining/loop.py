@@ -1,0 +1,283 @@
+"""The one retraining loop every method shares (thesis §3.1).
+
+Start from a fresh copy of the base model; up to ``iterations`` optimiser steps, each
+on a batch from ``method.sample_batch`` (``random`` training images + ``selected`` pool
+items, seeded); after each step the selected images' true-class probabilities are
+recorded, and validation accuracy every ``eval_every`` steps, in ``history.jsonl``.
+With ``Stopping`` the run ends early when the chosen validation score stops improving
+and keeps the best-scoring weights.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import logging
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from classification_models.classifier import Classifier
+from classification_models.training import WarmUp, make_optimizer  # noqa: F401 - the one optimiser factory
+from classification_models.training import first_nonfinite_weight
+from common.errors import UserError
+from common.logs import progress_bars
+from common.run_files import Best, HistoryRow, Iterations, append_history
+
+log = logging.getLogger(__name__)
+
+
+def clone_classifier(base: Classifier, freeze=None) -> Classifier:
+    """A trainable copy of ``base`` with identical weights (same parts and input convention).
+
+    Args:
+        freeze: optional ``retraining.config.Freeze``: layers up to ``up_to``
+            and (``batch_norm: "inference"``) batch-norm layers are frozen in the copy.
+    """
+    from classification_models.own_model import freeze as freeze_layers
+
+    clf = base.clone()
+    if freeze is not None:
+        freeze_layers(clf.model, up_to=freeze.up_to, batch_norm=freeze.batch_norm, source="freeze")
+    return clf
+
+
+@dataclasses.dataclass(frozen=True)
+class Stopping:
+    """Early stopping on a validation score (see ``retraining.config.StopSpec``).
+
+    ``on``: ``val`` or ``val_swap`` (which images score the model); ``patience``:
+    iterations without an improvement of ``min_delta`` before stopping; never before
+    iteration ``start_from``; ``restore_best``: end with the best-scoring weights;
+    ``min_ce_drop``: no stop either while the training cross-entropy still falls — its
+    mean over the last ``patience // 2`` iterations is more than this below the mean of
+    the ``patience // 2`` before (None: the score alone decides).
+    """
+
+    on: str
+    patience: int
+    min_delta: float = 0.005
+    restore_best: bool = True
+    start_from: int = 0
+    min_ce_drop: float | None = None
+
+
+def ce_drop(ce: list[float], *, patience: int) -> float | None:
+    """How far the training cross-entropy ``ce`` (one value per iteration so far) fell
+    between the two halves of the last ``patience`` iterations (mean of the earlier half
+    minus mean of the recent one); None with fewer than ``patience`` iterations."""
+    half = patience // 2
+    if half < 1 or len(ce) < 2 * half:
+        return None
+    return statistics.fmean(ce[-2 * half:-half]) - statistics.fmean(ce[-half:])
+
+
+def ce_still_falls(ce: list[float], *, patience: int, min_drop: float | None) -> bool:
+    """Whether the training cross-entropy fell by more than ``min_drop`` over the last
+    ``patience`` iterations (``ce_drop``) — a model still learning on its training
+    batches while the validation score has not moved by ``min_delta`` yet (a slow
+    climb). False with ``min_drop`` None or fewer than ``patience`` iterations."""
+    drop = None if min_drop is None else ce_drop(ce, patience=patience)
+    return drop is not None and drop > min_drop
+
+
+class Diverged(UserError):
+    """A method's loss or weights became non-finite; ``method`` and ``iteration`` say where."""
+
+    def __init__(self, message: str, *, method: str, iteration: int):
+        super().__init__(message)
+        self.method = method
+        self.iteration = iteration
+
+
+def current_learning_rate(optimizer) -> float | None:
+    """The rate ``optimizer`` uses at its current step (after warm-up, schedules)."""
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+@dataclasses.dataclass
+class LoopResult:
+    """What the loop measured. ``step_seconds``: median wall time of a step (first step,
+    which traces the function, excluded); ``batch_seconds``: median wall time of drawing
+    a batch (from arrays or the records' stream) before it; ``history``: the rows written to history.jsonl;
+    ``iterations_run``: steps taken; ``best``: with early stopping, the criterion, the
+    iteration whose weights the model ends with (0: the starting model) and its score."""
+
+    step_seconds: float
+    history: list[HistoryRow]
+    iterations_run: int = 0
+    best: dict | None = None
+    batch_seconds: float = 0.0
+
+
+def to_tensors(batch: dict) -> dict:
+    import tensorflow as tf
+
+    return {k: tf.constant(v) for k, v in batch.items()}
+
+
+def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
+             val: tuple[np.ndarray, np.ndarray] | None, history_path: Path | None,
+             val_swap: tuple[np.ndarray, np.ndarray] | None = None,
+             stopping: Stopping | None = None,
+             on_check: Callable[[int], None] | None = None, bn_batches: int = 0) -> LoopResult:
+    """Trains ``method.clf`` in place (``method.setup`` must have run).
+
+    Args:
+        method: a set-up ``Method``.
+        iterations: optimiser steps.
+        optimizer: a Keras optimiser (fresh per method).
+        seed: batch sampling seed (same seed -> same batches).
+        eval_every: validation accuracy every this many steps (and at the last one).
+        val: ``(images, labels)`` of the validation split, or None.
+        val_swap: ``(images, labels)`` of the cue-swapped validation images, or None
+            (``val_swap_accuracy`` in the history at the same iterations as ``val``).
+        history_path: ``history.jsonl`` to append to (None: keep in memory only).
+        stopping: early stopping (its ``on`` split must be given), or None to run all
+            ``iterations``. The starting model is scored first, so with ``restore_best``
+            a run that never beats it ends with the starting weights.
+        on_check: called with the iteration number before the first step (0) and at
+            every validation check (e.g. to record CAMs along the run).
+        bn_batches: batches of plain training images that recalibrate the model's
+            training batch-norm layers before every check and at the end
+            (``classification_models.training.recalibrate_batch_norm``); 0 or a model
+            without such layers: none.
+
+    Returns:
+        ``LoopResult``. A line per validation check and the early stop are logged (INFO).
+
+    Raises:
+        Diverged: the loss or a weight became NaN/inf (the step is logged in the history
+            as ``{"iteration", "stopped"}``).
+    """
+    clf = method.clf
+    step = clf.make_train_step(method.loss, optimizer)
+    rng = np.random.default_rng(seed)
+    sel = method.ctx.selected
+    times, batch_times, history, ces = [], [], [], []
+
+    def accuracy(xy) -> float:
+        return float((clf.predict_proba(xy[0]).argmax(1) == xy[1]).mean())
+
+    refresh = batch_norm_refresh(method, batches=bn_batches, seed=seed)
+
+    watch = None
+    if stopping is not None:
+        watch = {"val": val, "val_swap": val_swap}[stopping.on]
+        if watch is None:
+            raise ValueError(f"early stopping on '{stopping.on}' needs that split")
+        best = {"on": stopping.on, "iteration": 0, "score": accuracy(watch)}
+        best_weights = clf.model.get_weights() if stopping.restore_best else None
+    if on_check is not None:
+        on_check(0)
+    it, checked = 0, False
+    # a bar on a terminal (quiet in CI and under -q); the check lines print above it
+    bars = progress_bars(log)
+    bar = tqdm(total=iterations, desc=method.label, unit="it", leave=False, disable=not bars)
+    with bar, (logging_redirect_tqdm() if bars else contextlib.nullcontext()):
+        for it in range(1, iterations + 1):
+            t0 = time.perf_counter()
+            batch = to_tensors(method.sample_batch(rng))
+            batch_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            total, logs = step(batch)
+            total = float(total)
+            times.append(time.perf_counter() - t0)
+            # a NaN/inf loss or weight ends the method here: every later number would be noise
+            bad_weight = None if not math.isfinite(total) else first_nonfinite_weight(clf.model)
+            if not math.isfinite(total) or bad_weight is not None:
+                what = f"the loss became {total}" if bad_weight is None else f"weight '{bad_weight}' became non-finite"
+                rate = current_learning_rate(optimizer)
+                message = (f"method {method.label} diverged at iteration {it} of {iterations}: {what} "
+                           f"(learning_rate {'?' if rate is None else f'{rate:g}'})")
+                if history_path is not None:
+                    append_history(history_path, HistoryRow(iteration=it, stopped=message))
+                raise Diverged(message, method=method.label, iteration=it)
+            row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
+            ces.append(row["ce"])
+            checked = val is not None and (it % eval_every == 0 or it == iterations)
+            if checked and refresh is not None:
+                refresh()
+            if len(sel):
+                p = clf.predict_proba(sel.images)
+                row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
+            if checked:
+                row["val_accuracy"] = accuracy(val)
+                if val_swap is not None:
+                    row["val_swap_accuracy"] = accuracy(val_swap)
+                extra = f" val-swap acc {row['val_swap_accuracy']:.3f}" if "val_swap_accuracy" in row else ""
+                log.info("  %s: iteration %d/%d loss %.4f val acc %.3f%s", method.label, it, iterations, total,
+                         row["val_accuracy"], extra)
+            history.append(HistoryRow(**row))
+            bar.update(1)
+            if checked:
+                bar.set_postfix({k: round(row[k], 3) for k in ("val_accuracy", "val_swap_accuracy") if k in row})
+            if history_path is not None:
+                append_history(history_path, history[-1])
+            if on_check is not None and checked:
+                on_check(it)
+            if watch is not None and checked:
+                score = row[f"{stopping.on}_accuracy"]
+                if score > best["score"] + stopping.min_delta:
+                    best.update(iteration=it, score=score)
+                    if stopping.restore_best:
+                        best_weights = clf.model.get_weights()
+                elif (it - best["iteration"] >= stopping.patience and it >= stopping.start_from
+                      and not ce_still_falls(ces, patience=stopping.patience, min_drop=stopping.min_ce_drop)):
+                    log.info("  %s: stopped at iteration %d: %s accuracy has not improved on %.3f (iteration %d) "
+                             "for %d iterations", method.label, it, stopping.on, best["score"], best["iteration"],
+                             it - best["iteration"])
+                    break
+    if watch is not None and stopping.restore_best and best["iteration"] != it:
+        clf.model.set_weights(best_weights)  # recalibrated at its check
+    elif refresh is not None and not checked:
+        refresh()
+    timed = times[1:] if len(times) > 1 else times
+    drawn = batch_times[1:] if len(batch_times) > 1 else batch_times  # the first fills a stream's buffer
+    return LoopResult(step_seconds=float(statistics.median(timed)), history=history, iterations_run=it,
+                      best=None if watch is None else {**best, "restored": bool(stopping.restore_best)},
+                      batch_seconds=float(statistics.median(drawn)))
+
+
+def batch_norm_refresh(method, *, batches: int, seed: int) -> Callable[[], None] | None:
+    """The recalibration of ``method.clf``'s training batch-norm layers on ``batches``
+    batches of plain training images (a stream of their own, seeded from ``seed``), or
+    None when there is nothing to recalibrate."""
+    from classification_models.training import recalibrate_batch_norm, training_batch_norm_layers
+
+    clf = method.clf
+    if batches <= 0 or not training_batch_norm_layers(clf.model):
+        return None
+    import tensorflow as tf
+
+    plain = method.ctx.plain_batches(batch_size=max(1, sum(method.batch_counts())), seed=seed + 1)
+    # compiled once, on its first call inside the recalibration (momentum 0 then and ever after)
+    forward = tf.function(lambda x: clf.forward(x, training=True)[1], reduce_retracing=True)
+
+    def refresh() -> None:
+        recalibrate_batch_norm(clf.model, forward, itertools.islice(plain, batches))
+
+    return refresh
+
+
+def end_of_run(res: LoopResult, *, iterations: int, window: int, min_drop: float) -> Iterations:
+    """Steps run of ``iterations``, the kept checkpoint and how the run ended: the training
+    cross-entropy's fall over the last ``window`` iterations (``ce_drop``) and whether
+    the method was still learning when the iterations ran out — every iteration used,
+    that fall above ``min_drop`` and (with early stopping) its best check within the
+    window — which says to raise ``iterations``."""
+    drop = ce_drop([r.ce for r in res.history if r.ce is not None], patience=window)
+    best = None if res.best is None else Best(**res.best)
+    recent = best is None or best.iteration > res.iterations_run - window
+    still = drop is not None and res.iterations_run == iterations and drop > min_drop and recent
+    return Iterations(run=res.iterations_run, max=iterations, best=best,
+                      ce_drop=None if drop is None else round(drop, 4), still_learning=still)

@@ -1,0 +1,206 @@
+"""Counterfactual swaps and the filter-level penalty: making a few masks count for many images.
+
+``swap``: the masked region of an image is replaced by the same region of another
+image (``image_generator.swap.cue_swap``: pixels irrelevant in both, the rest
+inpainted) while the label stays, so the cue stops predicting the class. The donors
+come from every class (``donors: "any"``): donors of other classes only would turn the
+cue into an anti-cue ("this is class B's background, so not B"), which a model learns
+as readily as the cue itself — changing what
+the data says instead of penalising what the model looks at. With ``propagate`` the
+expert's masks are first extended to the training images where the same last-conv
+filters fire (``retraining.propagate.propagate_selection``) and the random images
+of every batch that carry a propagated mask are swapped too. ``penalty`` adds PAS or
+PASA on the swapped images' masks.
+
+``filter_penalty``: the filters that fire inside the expert's masks are penalised on
+every image of the batch (``λ · mean Σ_{k∈F} A_k / reference``), masked or not.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from classification_models.losses import pas_loss, pasa_loss, thesis_pas_lambda
+from common.errors import UserError
+from retraining.methods.base import REGISTRY, MaskParams, Method, Pool, ce_and_forward
+from retraining.methods.pas import CALIBRATED_SCALE
+
+
+@dataclasses.dataclass(frozen=True)
+class SwapParams(MaskParams):
+    """``variants`` swapped copies per masked image, each the best of ``candidates``
+    donors; ``propagate`` the masks to other training images and swap ``random_share`` of
+    the batch's random images that carry one; ``donors`` of ``any`` class or ``other``
+    classes only; ``penalty`` PAS (``lam_scale`` × the thesis λ) or PASA (``pasa_base``,
+    ``pasa_threshold``) on the swapped images' masks; ``shrink`` < 1 or ``perturb`` > 0
+    start from the base model's weights shrunk and perturbed
+    (``classification_models.training.shrink_and_perturb``), after the propagation has used
+    them: an investigation for a base that learned only the cue."""
+
+    variants: int = dataclasses.field(default=4, metadata={"min": 1})
+    propagate: bool = True
+    random_share: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    candidates: int = dataclasses.field(default=8, metadata={"min": 1})
+    penalty: str = dataclasses.field(default="none", metadata={"choices": ("none", "pas", "pasa")})
+    donors: str = dataclasses.field(default="any", metadata={"choices": ("any", "other")})
+    lam_scale: float = dataclasses.field(default=CALIBRATED_SCALE, metadata={"min": 0.0})
+    pasa_base: float = dataclasses.field(default=0.4, metadata={"gt": 0.0})
+    pasa_threshold: float = dataclasses.field(default=0.7, metadata={"gt": 0.0})
+    shrink: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    perturb: float = dataclasses.field(default=0.0, metadata={"min": 0.0})
+
+
+@REGISTRY.register
+class Swap(Method):
+    name = "swap"
+    letter = ""
+    description = "masked region <- same region of another class's image (label kept); propagated to other images"
+    Params = SwapParams
+
+    def prepare(self):
+        from image_generator.swap import cue_swap
+
+        if len(np.unique(self.ctx.train_labels())) < 2:
+            raise UserError(f"method '{self.label}': a swap needs at least two classes in the training split")
+        pool = self.pool
+        prop = self.ctx.propagated(self.clf, masks=self.feedback_masks) if self.params.propagate else None
+        self.prop = prop
+        has_prop = prop is not None and len(prop.positions)
+        if has_prop:
+            prop_images = prop.images if prop.images is not None else self.ctx.train.images[prop.positions]
+        # donors: every image with a mask (the expert's and the propagated ones) ...
+        d_img, d_mask, d_lab = [pool.images], [pool.masks], [pool.labels]
+        if has_prop:
+            d_img.append(prop_images)
+            d_mask.append(prop.masks)
+            d_lab.append(prop.labels)
+        # ... and, without a known region, the fallback donors when no image of another class
+        # has a mask (e.g. all masked images of one class, nothing propagated): every
+        # training image, or with data.stream the bank's and the selected images
+        if self.ctx.streaming:
+            extra_img, extra_lab = (prop_images, prop.labels) if has_prop else (pool.images, pool.labels)
+        else:
+            extra_img, extra_lab = self.ctx.train.images, self.ctx.train.labels
+        d_img.append(extra_img)
+        d_mask.append(np.zeros(extra_img.shape[:3], np.uint8))
+        d_lab.append(extra_lab)
+        d_img, d_mask, d_lab = np.concatenate(d_img), np.concatenate(d_mask), np.concatenate(d_lab)
+        n_pool = len(pool)
+        rng = np.random.default_rng(self.seed + 11)
+        v = self.params.variants
+        k = self.params.candidates
+
+        def variants(images, masks, labels, own):
+            out = [cue_swap(images=images, masks=masks, labels=labels, donor_images=d_img, donor_masks=d_mask,
+                            donor_labels=d_lab, rng=rng, candidates=k, exclude_same=own,
+                            donors=self.params.donors).images for _ in range(v)]
+            return np.stack(out, axis=1)  # [N, V, H, W, C]
+
+        sel_var = variants(pool.images, pool.masks, pool.labels, np.arange(n_pool))
+        self.pool = Pool(images=sel_var.reshape((-1,) + sel_var.shape[2:]),
+                         labels=np.repeat(pool.labels, v), masks=np.repeat(pool.masks, v, axis=0),
+                         grid=np.repeat(pool.grid, v, axis=0), origin=np.repeat(pool.origin, v))
+        self.random_variants = None
+        self.slot = np.full(len(prop.marked) if prop is not None else 0, -1, np.int64)
+        if has_prop:
+            self.random_variants = variants(prop_images, prop.masks, prop.labels, n_pool + np.arange(len(prop.positions)))
+            self.slot[prop.positions] = np.arange(len(prop.positions))
+        h, w, kk = self.ctx.grid
+        self.lam = self.params.lam_scale * thesis_pas_lambda(h=h, w=w, k=kk)
+        if self.params.shrink < 1.0 or self.params.perturb > 0.0:
+            from classification_models.training import shrink_and_perturb
+
+            shrink_and_perturb(self.clf.model, shrink=self.params.shrink, noise=self.params.perturb, seed=self.seed + 13)
+
+    def describe(self) -> dict:
+        out = super().describe()
+        if getattr(self, "prop", None) is not None:
+            out["propagated"] = self.prop.describe()
+        return out
+
+    def sample_batch(self, rng: np.random.Generator) -> dict:
+        """A batch whose random images that carry a propagated mask are swapped (with
+        ``random_share``) for one of their precomputed variants. With ``data.stream`` a
+        streamed image outside the propagation's bank is replaced by a variant of a bank
+        image drawn at random (its label and mask come along), so the swapped share of
+        the batch is the same while only the bank is held in memory."""
+        if self.ctx.streaming:
+            batch = super().sample_batch(rng)
+            positions = np.asarray([self.ctx.dataset.locate(i)[1] for i in self.streamed_indices]
+                                   if self.random_variants is not None else [], np.int64)
+        else:
+            positions, sel = self.sample_positions(rng)
+            batch = self.assemble(positions, sel)
+        if self.random_variants is None or self.params.random_share <= 0:
+            return batch
+        marked = self.prop.marked[positions]
+        swap = marked & (rng.random(len(positions)) < self.params.random_share)
+        if swap.any():
+            rows = np.flatnonzero(swap)
+            slots = self.slot[positions[rows]]
+            outside = slots < 0  # only with data.stream: a marked image outside the bank
+            if outside.any():
+                slots[outside] = rng.integers(0, len(self.random_variants), size=int(outside.sum()))
+            pick = rng.integers(0, self.random_variants.shape[1], size=len(rows))
+            batch["images"][rows] = self.random_variants[slots, pick].astype(np.float32)
+            batch["labels"][rows] = self.prop.labels[slots]
+            batch["masks"][rows] = self.prop.grid[slots]
+        return batch
+
+    def loss(self, clf, batch):
+        acts, logits, ce = ce_and_forward(clf, batch)
+        penalty = self.params.penalty
+        if penalty == "pas":
+            total, pen = pas_loss(ce=ce, activations=acts, masks=batch["masks"], lam=self.lam, normalize="masked")
+        elif penalty == "pasa":
+            p = tf.gather(tf.nn.softmax(logits), tf.cast(batch["labels"], tf.int32), batch_dims=1)
+            total, pen = pasa_loss(ce=ce, activations=acts, masks=batch["masks"], p_true=p,
+                                   base=self.params.pasa_base, threshold=self.params.pasa_threshold)
+        else:
+            total = tf.reduce_mean(ce)
+            pen = tf.zeros_like(total)
+        return total, {"ce": tf.reduce_mean(ce), "penalty": pen}
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterPenaltyParams(MaskParams):
+    """``lam``: the penalty's weight (in units of the level at which the chosen filters
+    fire on the masked images)."""
+
+    lam: float = dataclasses.field(default=1.0, metadata={"min": 0.0})
+
+
+@REGISTRY.register
+class FilterPenalty(Method):
+    name = "filter_penalty"
+    letter = ""
+    description = "the filters firing inside the masks penalised on every image"
+    Params = FilterPenaltyParams
+
+    def prepare(self):
+        self.prop = self.ctx.propagated(self.clf, masks=self.feedback_masks)
+        if not len(self.prop.filters):
+            raise UserError(f"method '{self.label}': no filter has most of its activation inside the masks "
+                            "(propagation chose none); nothing to penalise")
+        acts = self.clf.cams(self.pool.images, classes=0, upsample=False, return_activations=True).activations
+        # the level at which the chosen filters fire on the masked images: the penalty's unit
+        fired = acts[..., self.prop.filters].sum(-1).reshape(len(acts), -1).max(axis=1)
+        self.reference = max(float(fired.mean()), 1e-6)
+        onehot = np.zeros(self.ctx.grid[2], np.float32)
+        onehot[self.prop.filters] = 1.0
+        self.filter_weights = tf.constant(onehot)
+
+    def describe(self) -> dict:
+        out = super().describe()
+        if getattr(self, "prop", None) is not None:
+            out["propagated"] = self.prop.describe()
+        return out
+
+    def loss(self, clf, batch):
+        acts, _, ce = ce_and_forward(clf, batch)
+        ce = tf.reduce_mean(ce)
+        fired = tf.reduce_sum(acts * self.filter_weights, axis=-1)  # [N, h, w]
+        pen = self.params.lam * tf.reduce_mean(tf.reduce_max(fired, axis=[1, 2])) / self.reference
+        return ce + pen, {"ce": ce, "penalty": pen}

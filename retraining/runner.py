@@ -1,0 +1,399 @@
+"""Runs a retraining experiment: validate everything, then train each method from the
+base model with the shared loop, then write ``summary.json``,
+``history.jsonl`` and CAM overlays per method, ``comparison.md`` and ``run.json``.
+
+Order matters for "nothing half-written": the config, selection, masks, data set and
+every method (parameters, generators, calibration, misclassified list) are checked and
+set up *before* the run folder is touched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classification_models.own_model import freeze_args, trainable_summary
+from common.config import to_dict
+from common.errors import UserError
+from common.io import atomic_write_json, atomic_write_text, ensure_dir
+from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, BeforeAfter, ChangedCounts, CueChange,
+                              CueScores, DatasetSpec, Energy, Explanation, ExplanationScores, Failure, MethodInfo,
+                              MethodSummary, PerImageEnergy, Probabilities, RetrainSummary, RunInfo, StoppingInfo,
+                              Trainable, ValSwap, write_file)
+from common.runs import run_lock, run_transaction
+from common.seeding import SEED_MAX, set_seed
+from retraining.config import RetrainConfig
+from retraining.data import MaskedSet, RetrainData, load_inputs
+from retraining.propagate import counterfactual_split
+from retraining.loop import Diverged, Stopping, clone_classifier, end_of_run, make_optimizer, run_loop
+from retraining.methods import get_method
+from retraining.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
+                                         fetch_shown, split_images, swap_set, test_view)
+from retraining.outputs import cam_arrays, comparison_table, save_method_figures, write_propagated
+from plot_utils.results import CAMS_FILE, save_cams
+
+log = logging.getLogger(__name__)
+#: the comparison table of a finished run, next to ``summary.json``
+COMPARISON_FILE = "comparison.md"
+#: a training split above this many bytes as arrays earns a hint about ``data.stream``
+STREAM_HINT_BYTES = 2 << 30
+
+
+def build_methods(cfg: RetrainConfig):
+    """Method instances for the config (unknown names/params, and with ``data.stream``
+    methods that need the whole training split, fail before any work)."""
+    out = []
+    for i, spec in enumerate(cfg.methods):
+        try:
+            out.append(get_method(spec.name, spec.params, label=spec.key))
+            if cfg.data.stream:
+                out[-1].check_streaming()
+        except UserError as exc:
+            raise UserError(f"methods[{i}]: {exc}") from None
+    return out
+
+
+def method_role(method) -> str:
+    """``feedback`` (reads the expert's masks), ``control`` (a mask method run with a
+    ``mask_variant``: wrong or damaged masks) or ``baseline`` (uses no masks)."""
+    if not method.uses_masks:
+        return "baseline"
+    return "feedback" if method.params.mask_variant == "none" else "control"
+
+
+def stopping_rule(cfg: RetrainConfig, *, has_val: bool, has_val_swap: bool) -> Stopping | None:
+    """The early-stopping rule of a run: ``cfg.stopping`` on the split it names, falling
+    back from ``val_swap`` to ``val`` (no masks, or ``counterfactual_val`` off) and to
+    none (no validation split)."""
+    on = cfg.stopping.on
+    if on == "val_swap" and not has_val_swap:
+        on = "val"
+    if on == "val" and not has_val:
+        on = "none"
+    if on == "none":
+        return None
+    return Stopping(on=on, patience=cfg.stopping.patience, min_delta=cfg.stopping.min_delta,
+                    restore_best=cfg.stopping.restore_best, start_from=cfg.stopping.start_from,
+                    min_ce_drop=cfg.stopping.min_ce_drop)
+
+
+def method_seed(seed: int, label: str) -> int:
+    """The seed of one method's run: from the config seed and the method's label, not its
+    position, so adding or reordering methods never changes another method's numbers.
+    Stays in the seed range of ``common.seeding``."""
+    return (int(seed) + zlib.crc32(label.encode("utf-8")) % 100_000) % (SEED_MAX + 1)
+
+
+def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, heldout: MaskedSet,
+                   run_dir: str | Path, base_info: dict | None = None) -> Path:
+    """Runs every method of ``cfg`` on in-memory inputs and writes the run folder.
+
+    Args:
+        cfg: the retraining config (``selection`` paths are not read here).
+        base: the base ``Classifier`` (never modified).
+        dataset: ``datasets.Dataset`` with train/val/test.
+        selected, heldout: masked sets (``heldout`` may be empty).
+        run_dir: output folder, written as one transaction (``common.runs``): locked,
+            built in a private folder and swapped in when whole; an existing run is
+            kept as ``<run_dir>.previous``.
+        base_info: provenance for ``run.json``: ``{"train_result": path, "dataset": spec}``.
+
+    Returns:
+        Path of ``summary.json``; the comparison table is ``COMPARISON_FILE`` next to it
+        (``result_lines`` gives both as a command prints them). Progress lines are logged
+        (INFO, this module's and ``retraining.loop``'s logger).
+
+    Raises:
+        UserError: bad inputs (before anything is written); the folder is locked by
+            another run; a method diverged (non-finite loss or weight): the run stops,
+            its ``summary.json`` says ``"status": "failed"``, the failing method and the
+            finished methods' results, and is kept in ``<run_dir>.failed``.
+    """
+    h, w, k = base.grid_shape
+    data = RetrainData(dataset, selected, heldout, (h, w, k),
+                       {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
+                       propagation_params=dataclasses.asdict(cfg.propagation),
+                       shuffle_buffer=cfg.data.shuffle_buffer if cfg.data.stream else None)
+    methods = build_methods(cfg)
+    # same seed, same machine -> bit-identical numbers (see common.seeding.set_seed)
+    set_seed(cfg.seed)
+    # set up every method before writing anything (calibration, variants, checks)
+    for m in methods:
+        m.setup(clf=clone_classifier(base, freeze=cfg.freeze), data=data, batch_random=cfg.batch.random,
+                batch_selected=cfg.batch.selected, seed=method_seed(cfg.seed, m.label),
+                with_replacement=cfg.batch.with_replacement)
+
+    run_dir = Path(run_dir)
+    with run_transaction(run_dir) as txn:
+        _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
+                     heldout=heldout, tmp_dir=txn.path, base_info=base_info, txn=txn)
+    return run_dir / "summary.json"
+
+
+def result_lines(summary_path: str | Path) -> list[str]:
+    """What a retraining command prints when a run finished: the comparison table, then
+    the path of ``summary.json`` (the last line, for scripts).
+
+    Args:
+        summary_path: the ``summary.json`` returned by ``run_retraining`` / ``run_experiment``.
+
+    Returns:
+        ``[table, path]``.
+
+    Raises:
+        UserError: the run folder has no comparison table (a failed or foreign run).
+    """
+    summary_path = Path(summary_path)
+    table = summary_path.parent / COMPARISON_FILE
+    if not table.exists():
+        raise UserError(f"run '{summary_path.parent}' has no {COMPARISON_FILE} (a failed run?)")
+    return [table.read_text(encoding="utf-8"), str(summary_path)]
+
+
+def _cue(scores: dict | None) -> CueScores | None:
+    return None if scores is None else CueScores(**scores)
+
+
+def _energies(values) -> list[float | None]:
+    """Per-image energies with NaN (no positive evidence) as None."""
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
+
+
+def _method_summary(m, cfg: RetrainConfig, res, *, ev: dict, val_swap, selected: MaskedSet, explained,
+                    cue: tuple, test_changes: dict | None) -> MethodSummary:
+    """One method's entry of ``summary.json``. ``explained``: ``(where, before, after)`` of
+    ``metrics.explain`` for the selected and the held-out images; ``cue``: the reliance
+    scores ``(before, after)``."""
+    (_, sel_before, sel_after), (_, held_before, held_after) = explained
+    return MethodSummary(
+        accuracy=Accuracy(**ev["accuracy"], val_swap=val_swap),
+        report=ev["report"],
+        in_mask_cam_energy=Energy(
+            selected=BeforeAfter(before=sel_before["mean_energy"], after=sel_after["mean_energy"]),
+            heldout=BeforeAfter(before=held_before["mean_energy"], after=held_after["mean_energy"])),
+        explanation=Explanation(**{
+            where: ExplanationScores(**{key: BeforeAfter(before=b[f"mean_{key}"], after=a[f"mean_{key}"])
+                                        for key in ("energy_pred", "wr")})
+            for where, b, a in explained}),
+        cue=None if cue[0] is None else CueChange(before=CueScores(**cue[0]), after=CueScores(**cue[1])),
+        role=method_role(m),
+        selected_probabilities={
+            idx: Probabilities(before=sel_before["probs"][j].tolist(), after=sel_after["probs"][j].tolist())
+            for j, idx in enumerate(selected.indices)},
+        step_seconds=res.step_seconds,
+        iterations=end_of_run(res, iterations=cfg.iterations, window=cfg.stopping.patience,
+                              min_drop=cfg.stopping.min_ce_drop),
+        changed_test=None if test_changes is None else ChangedCounts(**{k: len(v) for k, v in test_changes.items()}),
+    )
+
+
+@dataclasses.dataclass
+class _BaseScores:
+    """What a run measures once on the base model, before any method: every method's
+    "before" and its choice criteria."""
+
+    stream: bool  # data.stream: the training split is streamed, not held as arrays
+    evaluation: dict
+    selected: dict  # metrics.explain of the selected images
+    heldout: dict  # ... and of the held-out masked images
+    cue_images: Any
+    cue_swapped: Any
+    cue: dict | None  # behavioural reliance on the test images with a known cue region
+    val: Any  # the validation split's (images, labels), or None
+    val_cf: dict | None  # the cue-swapped validation copy
+    stopping: Stopping | None
+    class_names: list[str] | None
+
+
+def _accuracy_cf(clf, cf: dict | None) -> float | None:
+    return None if cf is None else float((clf.predict_proba(cf["images"]).argmax(1) == cf["labels"]).mean())
+
+
+def _score_base(cfg: RetrainConfig, *, data, base, dataset, selected, heldout) -> _BaseScores:
+    log.info("evaluating the base model (%d selected, %d held-out masked images)", len(selected), len(heldout))
+    stream = data.streaming
+    evaluation = evaluate_splits(base, dataset, stream=stream)
+    if not stream and dataset.arrays("train").images.nbytes > STREAM_HINT_BYTES:
+        log.warning("the training split holds %.1f GB as arrays; \"data\": {\"stream\": true} keeps retraining "
+                    "memory bounded", dataset.arrays("train").images.nbytes / 1e9)
+    cue_images = cue_set(dataset, split="test", seed=cfg.seed, stream=stream)
+    cue_swapped = None if cue_images is None else swap_set(
+        images=cue_images.images, labels=cue_images.labels, masks=cue_images.masks, seed=cfg.seed)
+    val = split_images(dataset, "val", stream=stream) if "val" in dataset.available_splits() else None
+    # the user's validation split usually carries the cue: score models on a cue-swapped
+    # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
+    val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
+    stopping = stopping_rule(cfg, has_val=val is not None, has_val_swap=val_cf is not None)
+    if cfg.stopping.on == "val_swap" and val_cf is None:
+        why = ("the dataset has no validation split" if val is None else
+               "counterfactual_val is false" if not cfg.counterfactual_val else
+               "the selection has no masked image" if not len(selected) else
+               "the propagated masks mark no cue cell on the validation images of two classes")
+        log.warning("stopping.on 'val_swap': no cue-swapped validation copy (%s); early stopping falls back to %s",
+                    why, f"'{stopping.on}'" if stopping else "none")
+    return _BaseScores(stream=stream, evaluation=evaluation, selected=explain(base, selected), heldout=explain(base, heldout),
+                       cue_images=cue_images, cue_swapped=cue_swapped,
+                       cue=cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped), val=val, val_cf=val_cf,
+                       stopping=stopping,
+                       class_names=list(base.class_names or dataset.class_names or []) or None)
+
+
+def _own_choice(cfg: RetrainConfig, m, before: _BaseScores, *, base, data, selected):
+    """``(cue-swapped copy, stopping)`` of ``m``: a wrong-masks control chooses with a copy
+    from its own masks, as its user would (on ``val`` if they mark no validation image)."""
+    masks = getattr(m, "feedback_masks", None)
+    if before.val_cf is None or masks is None or np.array_equal(masks, selected.masks):
+        return before.val_cf, before.stopping
+    own = counterfactual_split(base, data, split="val", seed=cfg.seed, masks=masks)
+    if own is None and before.stopping is not None and before.stopping.on == "val_swap":
+        return None, dataclasses.replace(before.stopping, on="val")
+    return own, before.stopping
+
+
+def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, val_cf, stopping):
+    """Runs method ``m``'s loop; returns ``(LoopResult, the selected images' grid CAMs at
+    every check)``. Raises ``Diverged``."""
+    along: dict[str, list] = {"iterations": [], "cams": [], "p_true": []}
+
+    def record_cams(it, clf=m.clf):
+        if len(selected):
+            cb = clf.cams(selected.images, classes=selected.labels, upsample=False)
+            along["iterations"].append(it)
+            along["cams"].append(np.asarray(cb.cams, np.float32))
+            along["p_true"].append(cb.probs[np.arange(len(selected)), selected.labels].astype(np.float32))
+
+    set_seed(method_seed(cfg.seed, m.label))  # each method's TF/Keras randomness, independent of order
+    try:
+        res = run_loop(m, iterations=cfg.iterations,
+                       optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
+                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=before.val,
+                       val_swap=None if val_cf is None else (val_cf["images"], val_cf["labels"]),
+                       history_path=mdir / "history.jsonl", stopping=stopping, on_check=record_cams,
+                       bn_batches=cfg.bn_recalibration)
+    finally:
+        m.release()
+    return res, along
+
+
+def _score_method(cfg: RetrainConfig, m, res, along: dict, before: _BaseScores, *, dataset, selected, heldout,
+                  mdir: Path, val_cf, started: float):
+    """Scores the retrained ``m`` and writes its ``cams.npz`` and figures into ``mdir``;
+    returns ``(MethodSummary, MethodInfo, extra comparison cells)``."""
+    ev = evaluate_splits(m.clf, dataset, stream=before.stream)
+    if cfg.save_models:
+        # the retrained model, for the before/after feature analyses (vis_exp.feature_change)
+        m.clf.save(mdir / "model.keras")
+    sel_after, held_after = explain(m.clf, selected), explain(m.clf, heldout)
+    cue_after = cue_metrics(m.clf, before.cue_images, seed=cfg.seed, swapped=before.cue_swapped)
+    extras = {}
+    if len(selected):
+        rows = np.arange(len(selected))
+        extras = {"p_true_before": float(before.selected["probs"][rows, selected.labels].mean()),
+                  "p_true_after": float(sel_after["probs"][rows, selected.labels].mean())}
+    cam_sets = {"selected": cam_arrays(selected, before.selected, sel_after),
+                "heldout": cam_arrays(heldout, before.heldout, held_after)}
+    if along["iterations"]:
+        # grid-size CAMs at every check (image size would grow with image area)
+        cam_sets["along"] = {"iterations": np.asarray(along["iterations"]), "cams": np.stack(along["cams"]),
+                             "p_true": np.stack(along["p_true"]),
+                             "kept": np.asarray(res.best["iteration"] if res.best else res.iterations_run)}
+    test_changes = None
+    test = test_view(dataset, stream=before.stream) if "test" in ev["preds"] else None
+    if test is not None:
+        test_changes = changed_predictions(labels=test.labels, before=before.evaluation["preds"]["test"],
+                                           after=ev["preds"]["test"])
+    summary = _method_summary(
+        m, cfg, res, ev=ev, val_swap=_accuracy_cf(m.clf, val_cf), selected=selected, explained=(
+            ("selected", before.selected, sel_after), ("heldout", before.heldout, held_after)),
+        cue=(before.cue, cue_after), test_changes=test_changes)
+    save_cams(mdir / CAMS_FILE, cam_sets)
+    if cfg.overlays:
+        if test_changes is not None and (test_changes["fixed"] or test_changes["broken"]):
+            fetch_shown(dataset, test, test_changes)
+        save_method_figures(mdir, m.label, cam_sets, class_names=before.class_names, test=test,
+                            test_changes=test_changes, before=before.evaluation["preds"].get("test"),
+                            after=ev["preds"].get("test"))
+    info = MethodInfo(
+        **m.describe(), seconds=time.perf_counter() - started, batch_seconds=res.batch_seconds,
+        trainable=Trainable(**trainable_summary(m.clf.model, **freeze_args(cfg.freeze))),
+        changed_test=None if test_changes is None else {
+            k: [str(test.indices[i]) for i in v] for k, v in test_changes.items()},
+        per_image_energy=PerImageEnergy(selected=_energies(sel_after["energy"]), heldout=_energies(held_after["energy"])))
+    log.info("  %s: test acc %.3f (base %.3f), step %.0f ms", m.label, ev["accuracy"].get("test", float("nan")),
+             before.evaluation["accuracy"].get("test", float("nan")), res.step_seconds * 1000)
+    return summary, info, extras
+
+
+def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, txn) -> str | None:
+    """The body of ``run_retraining``: scores the base, trains and scores every method,
+    writes the whole run into ``tmp_dir`` (the comparison table as ``COMPARISON_FILE``) and
+    returns that table."""
+    h, w, k = base.grid_shape
+    atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
+    before = _score_base(cfg, data=data, base=base, dataset=dataset, selected=selected, heldout=heldout)
+    base_summary = BaseSummary(accuracy=Accuracy(**before.evaluation["accuracy"], val_swap=_accuracy_cf(base, before.val_cf)),
+                               cue=_cue(before.cue))
+    results: dict[str, MethodSummary] = {}
+    extras, described = {}, {}
+    failure = None
+    for m in methods:
+        m_cf, m_stopping = _own_choice(cfg, m, before, base=base, data=data, selected=selected)
+        log.info("method %s (%s%s): up to %d iterations%s", m.label, m.name, ", " + m.letter if m.letter else "",
+                 cfg.iterations, f", stopping on {m_stopping.on} accuracy" if m_stopping else "")
+        mdir = ensure_dir(tmp_dir / m.label)
+        started = time.perf_counter()
+        try:
+            res, along = _train(cfg, m, before, selected=selected, mdir=mdir, val_cf=m_cf, stopping=m_stopping)
+        except Diverged as exc:
+            failure = exc
+            break
+        results[m.label], described[m.label], extras[m.label] = _score_method(
+            cfg, m, res, along, before, dataset=dataset, selected=selected, heldout=heldout, mdir=mdir, val_cf=m_cf,
+            started=started)
+
+    if data._propagated is not None:
+        write_propagated(tmp_dir / "propagated", data, train_result=str((base_info or {}).get("train_result", "")),
+                         sync=False)
+    summary = RetrainSummary(
+        schema_version=SCHEMA_VERSION, status="complete" if failure is None else "failed", base=base_summary,
+        methods=results, failure=None if failure is None else Failure(
+            reason=str(failure), method=failure.method, not_run=[m.label for m in methods[len(results) + 1:]]))
+    table = None if failure is not None else comparison_table(summary, {k: v for k, v in extras.items() if v})
+    info = dict(base_info or {})
+    if info.get("dataset") is not None:
+        info["dataset"] = DatasetSpec(**info["dataset"])
+    write_file(tmp_dir / "run.json", RunInfo(
+        schema_version=SCHEMA_VERSION, name=cfg.name,
+        base=BaseInfo(**info, report=before.evaluation["report"],
+                      per_image_energy=PerImageEnergy(selected=_energies(before.selected["energy"]),
+                                                      heldout=_energies(before.heldout["energy"]))),
+        methods=described, grid=[h, w, k], mask_resize=data.mask_resize,
+        selected=list(selected.indices), heldout=list(heldout.indices),
+        share_of_train_masked=len(selected) / max(data.train_size(), 1),
+        propagated=None if data._propagated is None else data._propagated.describe(),
+        val_swap=None if before.val_cf is None else ValSwap(n=before.val_cf["n"], share_marked=before.val_cf["share_marked"]),
+        stopping=None if before.stopping is None else StoppingInfo(**dataclasses.asdict(before.stopping)),
+    ))
+    write_file(tmp_dir / "summary.json", summary)
+    if failure is not None:
+        # the finished methods stay readable in the failed attempt; the last finished run stays in place
+        raise UserError(f"{failure}; the run is marked failed in '{txn.failed / 'summary.json'}' "
+                        f"({len(results)} finished method(s) kept there; '{txn.final}' is unchanged)")
+    atomic_write_text(tmp_dir / COMPARISON_FILE, table)
+    return table
+
+
+def run_experiment(cfg: RetrainConfig, *, config_path=None, data_root=None) -> Path:
+    """Loads the inputs named by ``cfg`` and runs it (see ``run_retraining``); returns the
+    path of ``summary.json``."""
+    build_methods(cfg)  # fail fast on unknown methods/params before loading models
+    run_dir = Path(cfg.output_dir) / cfg.name
+    with run_lock(run_dir):  # a second run into the same folder fails before loading anything
+        tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)
+        return run_retraining(cfg, base=base, dataset=dataset, selected=selected, heldout=heldout, run_dir=run_dir,
+                              base_info={"train_result": str(tr.path), "dataset": tr.dataset_spec})

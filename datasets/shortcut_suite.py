@@ -64,8 +64,9 @@ from common.cli import run_main
 from common.errors import UserError
 from common.logs import parse_command_line, progress_bars
 from common.runs import pid_alive
-from datasets.suite_params import CLASSES, CUES, MAX_SIZE, MIN_SIZE, SPLITS, VAL_WORDS, SuiteParams
-from datasets.suite_render import cue_description, iter_split, layout
+from datasets.cues import CUE_FAMILIES
+from datasets.suite_params import CLASSES, MAX_SIZE, MIN_SIZE, SPLITS, VAL_WORDS, SuiteParams
+from datasets.suite_render import cue_description, iter_split
 
 log = logging.getLogger(__name__)
 
@@ -258,14 +259,13 @@ def _write_set(root: Path, params: SuiteParams) -> None:
     writer.writerow(["split", "class", "name", "label", "cue_class"])
     writer.writerows(rows)
     (root / "cues.csv").write_text(buf.getvalue(), encoding="utf-8")
-    lay = layout(cue=params.cue, image_size=params.image_size)
     meta = {
         "generator": "datasets.shortcut_suite",
         "version": VERSION,
         "params": params_dict(params),
         "class_names": list(names),
         "counts": counts,
-        "cue": cue_description(params, lay),
+        "cue": cue_description(params),
         "layout": {"images": "<split>/<class>/<name>.png",
                    "masks": "masks/<split>/<class>/<name>.png (0 = keep, 255 = the cue's pixels)",
                    "cues": "cues.csv (label and cue_class are indices into class_names)"},
@@ -341,7 +341,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"with --suite: only {', '.join(QUICK_FAMILIES)}")
     single = {  # option: (default, help); only without --suite
         "content": ("digits", f"{' | '.join(CLASSES)} (default digits)"),
-        "cue": ("patch", f"{' | '.join(CUES)} (default patch)"),
+        "cue": ("patch", f"{' | '.join(CUE_FAMILIES.names())} (default patch)"),
         "correlation": ("0.9", "train: P(cue encodes the label), or null = independent (default 0.9)"),
         "val_correlation": ("same", "same | independent | a number in [0, 1] (default same)"),
         "channels": ("1", "1 (gray) or 3 (RGB) (default 1)"),

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
+from datasets.fonts import load_font
 from datasets.suite_params import CLASSES, SOURCES_STREAM
 
 OBJECT_ANGLE = 15.0             # ± degrees
@@ -20,28 +21,9 @@ GLYPH_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf"
 DIGIT_SOURCE_SHARES = (0.6, 0.15, 0.25)  # disjoint train/val/test shares of the source digits
 
 
-
-
-
-def _fonts_dir() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-
-
-@functools.lru_cache(maxsize=None)
-def load_font(name: str, size: int):
-    """A TrueType font bundled with matplotlib (``name`` like ``DejaVuSans.ttf``), cached."""
-    from PIL import ImageFont
-
-    return ImageFont.truetype(str(_fonts_dir() / name), size=size)
-
-
 @functools.lru_cache(maxsize=None)
 def _glyph_template(letter: str, font: str) -> np.ndarray:
     """float32 ``[h, w]`` in [0, 1]: ``letter`` in ``font`` at about 120 px, cropped to its ink."""
-    from PIL import Image, ImageDraw
-
     img = Image.new("L", (240, 240), 0)
     ImageDraw.Draw(img).text((60, 30), letter, fill=255, font=load_font(font, 120))
     return _crop(np.asarray(img, np.float32) / 255.0)

@@ -10,6 +10,7 @@ from typing import Optional, Union
 import numpy as np
 
 from common.errors import UserError
+from datasets.cues import CUE_FAMILIES
 
 SPLITS = ("train", "val", "test")
 CLASSES = {
@@ -17,10 +18,7 @@ CLASSES = {
     "glyphs": ("A", "E", "K", "R"),
     "shapes": ("circle", "cross", "square", "triangle"),
 }
-CUES = ("patch", "text", "background", "frame")
 MIN_SIZE, MAX_SIZE = 32, 128
-#: smallest image side each cue leaves enough room at (the caption must stay legible)
-CUE_MIN_SIZE = {"patch": 32, "text": 48, "background": 32, "frame": 32}
 VAL_WORDS = ("same", "independent")
 #: random stream purposes: ``np.random.SeedSequence([seed, split id, purpose(, image)])``
 LABELS_STREAM, OBJECT_STREAM, CUE_CLASS_STREAM, CUE_LAYOUT_STREAM, SOURCES_STREAM = range(5)
@@ -74,8 +72,8 @@ class SuiteParams:
             raise UserError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}")
         if self.content not in CLASSES:
             raise UserError(f"content must be one of {', '.join(CLASSES)}, got {self.content!r}")
-        if self.cue not in CUES:
-            raise UserError(f"cue must be one of {', '.join(CUES)}, got {self.cue!r}")
+        if self.cue not in CUE_FAMILIES:
+            raise UserError(f"cue must be one of {', '.join(CUE_FAMILIES.names())}, got {self.cue!r}")
         if self.correlation is not None and not _is_rate(self.correlation):
             raise UserError(f"correlation must be a number in [0, 1] or null, got {self.correlation!r}")
         if not (_is_rate(self.val_correlation) or self.val_correlation in VAL_WORDS):
@@ -85,9 +83,10 @@ class SuiteParams:
             raise UserError(f"channels must be 1 or 3, got {self.channels!r}")
         if not _is_int(self.image_size) or not MIN_SIZE <= self.image_size <= MAX_SIZE:
             raise UserError(f"image_size must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {self.image_size!r}")
-        if self.image_size < CUE_MIN_SIZE[self.cue]:
+        min_size = CUE_FAMILIES.get(self.cue).min_size
+        if self.image_size < min_size:
             raise UserError(f"image_size {self.image_size} is too small for cue '{self.cue}' "
-                            f"(needs at least {CUE_MIN_SIZE[self.cue]})")
+                            f"(needs at least {min_size})")
         for name in ("n_train", "n_val", "n_test"):
             value = getattr(self, name)
             if not _is_int(value) or value < len(CLASSES[self.content]):

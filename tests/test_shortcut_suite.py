@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from common.errors import UserError
+from datasets.cues import CUE_FAMILIES
 from datasets import shortcut_suite as ss
 from datasets import suite_objects as so
 from datasets import suite_params as sp
@@ -200,7 +201,8 @@ def test_cli_exit_code_2_with_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "datasets.shortcut_suite", "--out", str(out), "--cue", "stamp"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["error: cue must be one of patch, text, background, frame, got 'stamp'"]
+    assert proc.stderr.strip().splitlines() == [f"error: cue must be one of {', '.join(CUE_FAMILIES.names())}, "
+                                                "got 'stamp'"]
     assert not out.exists()
 
 
@@ -233,7 +235,7 @@ def test_suite_names_regimes_and_oracles():
     sets = ss.suite_sets(quick=False)
     names = [s.name for s in sets]
     assert len(names) == len(set(names)) == len(ss.FAMILIES) * len(ss.REGIMES)
-    assert {s.params.cue for s in sets} == set(sp.CUES)
+    assert {s.params.cue for s in sets} == set(CUE_FAMILIES.names())
     assert {s.params.content for s in sets} == set(sp.CLASSES)
     assert {s.params.channels for s in sets} == {1, 3}
     assert all(64 <= s.params.image_size <= 96 for s in sets)

@@ -30,6 +30,7 @@ import numpy as np
 
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from common.paths import results_root
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,13 @@ def train_user_model(root: Path, out: Path, *, size: int, epochs: int, seed: int
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.own_model_demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="results/own_demo", help="folder for images, model and configs")
+    parser.add_argument("--out", default=None, help="folder for images, model and configs (default <results>/own_demo)")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--per-class", type=int, default=24, help="training images per class")
     parser.add_argument("--epochs", type=int, default=4)
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
-    out = Path(args.out).resolve()
+    out = Path(args.out or results_root() / "own_demo").resolve()
     images = out / "images"
     sizes = write_folder(images, size=args.size, per_class=args.per_class)
     log.info("image folder %s: %s", images, sizes)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from typing import Callable, Sequence
+import threading
+from typing import Callable, Iterator, Sequence
 
-from common.errors import UserError
+from common.errors import Interrupted, UserError
 
 
 def quiet_tf_logs() -> None:
@@ -14,15 +17,41 @@ def quiet_tf_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
-    """Runs ``main``; a UserError becomes ``error: ...`` on stderr and exit code 2."""
+def _on_sigterm(signum, frame) -> None:
+    raise Interrupted("terminated (SIGTERM)", exit_code=143)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (a job scheduler's or ``kill``'s stop) raises
+    ``Interrupted`` like Ctrl-C raises ``KeyboardInterrupt``: the run folder keeps the attempt
+    as ``<name>.failed`` and the command says so. Only in the main thread (elsewhere
+    signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        code = main(argv)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+    """Runs ``main``; a UserError becomes ``error: ...`` on stderr and exit code 2; Ctrl-C
+    and SIGTERM become one ``error:`` line saying what happened (and, for a run folder,
+    where the attempt is kept) and exit codes 130 / 143."""
+    try:
+        with sigterm_as_interrupt():
+            code = main(argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
     return int(code or 0)
 

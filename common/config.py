@@ -11,6 +11,7 @@ Declare limits with ``field(metadata=...)``::
     class Train:
         epochs: int = field(default=10, metadata={"min": 1})
         optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
+        name: str = field(metadata=PATH_NAME_FIELD)   # becomes a file name: common.paths rule
 
 Supported annotations: bool, int, float, str, Optional[...], list[...], tuple[...],
 dict[str, ...], nested dataclasses, ``typing.Any``.
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 from common.errors import UserError
 from common.io import read_json
+from common.paths import check_path_name
 
 T = TypeVar("T")
 
@@ -120,6 +122,8 @@ def _convert(tp: Any, value: Any, path: str, source: str, meta: dict) -> Any:
         choices = meta.get("choices")
         if choices is not None and value not in choices:
             raise _fail(source, path, f"must be one of {sorted(choices)}", value)
+        if meta.get("path_name"):
+            check_path_name(value, f"{source}: {path}")
         return value
     raise TypeError(f"unsupported config annotation {tp!r} at {path}")
 

@@ -2,7 +2,8 @@
 
 Every file the project writes goes through a temporary file in the same folder
 followed by ``os.replace``, so an interrupted run never leaves a half-written file
-where a complete one is expected.
+where a complete one is expected. The file gets the mode the umask gives a new file
+(0644 under umask 022), like files written directly.
 """
 from __future__ import annotations
 
@@ -15,6 +16,18 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from common.errors import UserError
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status``; elsewhere
+    set and restored at once)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -32,6 +45,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes 0600 files: give the file the mode any new file gets under the umask
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -157,9 +157,9 @@ class MethodSummary:
 
 
 @file_dataclass
-class Failure:  # why a run stopped: the message, the method that diverged, the methods not run
+class Failure:  # why a run stopped: the message, the method it stopped in (None: before any), the methods not run
     reason: str
-    method: str
+    method: Optional[str]
     not_run: list[str]
 
 
@@ -169,7 +169,7 @@ class RetrainSummary:
 
     schema_version: int = VERSION_FIELD
     status: str = field(default="complete", metadata={"choices": ("complete", "failed")})
-    base: BaseSummary
+    base: Optional[BaseSummary]  # None only in a run that failed before the base model was scored
     methods: dict[str, MethodSummary]
     failure: Optional[Failure] = None
 

@@ -17,7 +17,9 @@ the report) goes through :func:`run_transaction`:
    is whole.
 4. **Failure.** On an exception the existing run is left untouched; whatever the
    failed attempt wrote is kept as ``<name>.failed`` (replacing an older one) for
-   inspection, and the exception propagates.
+   inspection, and the exception propagates. Ctrl-C and SIGTERM (``common.cli.run_main``
+   turns it into an exception) become ``Interrupted`` with a message saying where the
+   attempt is.
 
 Renames within one folder are atomic on POSIX file systems, so at every instant
 ``<name>`` is either the old finished run or the new finished run (a crash between
@@ -40,7 +42,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from common.errors import UserError
+from common.errors import Interrupted, UserError, interruption_text
 from common.io import ensure_dir
 
 log = logging.getLogger(__name__)
@@ -297,7 +299,14 @@ def run_transaction(run_dir: str | os.PathLike) -> Iterator[RunFolder]:
             raise UserError(f"cannot create folder '{run.path}': {exc.strerror or exc}") from exc
         try:
             yield run
-        except BaseException:
+        except BaseException as exc:
             _keep_failed(run)
+            kept = (f"the attempt is kept in '{run.failed}'" if run.failed.exists() and not run.path.exists()
+                    else "nothing was written")
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"{interruption_text(exc)}; {kept}; '{run.final}' is unchanged",
+                                  exit_code=getattr(exc, "exit_code", 130)) from exc
+            if not isinstance(exc, UserError):  # a bug: its traceback follows; say where the attempt is
+                log.error("%s failed (%s: %s); %s", run.final, type(exc).__name__, exc, kept)
             raise
         _commit(run)

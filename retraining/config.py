@@ -11,7 +11,8 @@ Example (``config_files/backprop_files/symbols.json``)::
      "freeze": {"up_to": "conv4_block6_out", "batch_norm": "inference"}}
 
 Relative ``selection`` / ``heldout_selection`` paths are relative to the config file;
-``output_dir`` relative paths are relative to the working directory.
+``output_dir`` relative paths are relative to the working directory; without it the runs go to
+``$VF_RESULTS_ROOT/backprops`` (``./results/backprops`` when the variable is not set).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any, Optional
 
 from classification_models.mask_ops import RESIZE_MODES
 from common.errors import UserError
+from common.paths import PATH_NAME_FIELD, results_root
 from common.seeding import SEED_FIELD
 
 
@@ -31,7 +33,7 @@ class MethodSpec:
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
-    label: Optional[str] = None
+    label: Optional[str] = field(default=None, metadata=PATH_NAME_FIELD)
 
     @property
     def key(self) -> str:
@@ -175,7 +177,7 @@ class RetrainConfig:
     retraining"). Models without batch normalisation are not touched.
     """
 
-    name: str
+    name: str = field(metadata=PATH_NAME_FIELD)
     selection: str
     methods: list[MethodSpec] = field(metadata={"min_len": 1})
     heldout_selection: Optional[str] = None
@@ -188,7 +190,7 @@ class RetrainConfig:
     warmup: int = field(default=0, metadata={"min": 0})
     stopping: StopSpec = field(default_factory=StopSpec)
     seed: int = field(default=0, metadata=SEED_FIELD)
-    output_dir: str = "results/backprops"
+    output_dir: Optional[str] = None
     mask_resize: MaskResize = field(default_factory=MaskResize)
     propagation: PropagationSpec = field(default_factory=PropagationSpec)
     data_root: Optional[str] = None
@@ -198,9 +200,11 @@ class RetrainConfig:
     save_models: bool = True
     freeze: Optional[Freeze] = None
 
+    def __post_init__(self) -> None:
+        if self.output_dir is None:  # the documented default: $VF_RESULTS_ROOT (or ./results) / backprops
+            object.__setattr__(self, "output_dir", str(results_root() / "backprops"))
+
     def validate(self, source: str) -> None:
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise UserError(f"{source}: name must be a non-empty folder name, got {self.name!r}")
         keys = [m.key for m in self.methods]
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:

@@ -156,8 +156,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         ``LoopResult``. A line per validation check and the early stop are logged (INFO).
 
     Raises:
-        Diverged: the loss or a weight became NaN/inf (the step is logged in the history
-            as ``{"iteration", "stopped"}``).
+        Diverged: the loss, a weight or the predicted probabilities of the selected or
+            validation images became NaN/inf (the step is logged in the history as
+            ``{"iteration", "stopped"}``).
     """
     clf = method.clf
     step = clf.make_train_step(method.loss, optimizer)
@@ -165,8 +166,23 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     sel = method.ctx.selected
     times, batch_times, history, ces = [], [], [], []
 
-    def accuracy(xy) -> float:
-        return float((clf.predict_proba(xy[0]).argmax(1) == xy[1]).mean())
+    def stop(it: int, what: str):
+        rate = current_learning_rate(optimizer)
+        message = (f"method {method.label} diverged at iteration {it} of {iterations}: {what} "
+                   f"(learning_rate {'?' if rate is None else f'{rate:g}'})")
+        if history_path is not None:
+            append_history(history_path, HistoryRow(iteration=it, stopped=message))
+        return Diverged(message, method=method.label, iteration=it)
+
+    def finite_probs(x, it: int, where: str) -> np.ndarray:
+        # a finite loss can hide overflowing logits on other images: every later number would be noise
+        p = clf.predict_proba(x)
+        if not np.isfinite(p).all():
+            raise stop(it, f"the predicted probabilities of the {where} became non-finite")
+        return p
+
+    def accuracy(xy, it: int = 0, where: str = "validation images") -> float:
+        return float((finite_probs(xy[0], it, where).argmax(1) == xy[1]).mean())
 
     refresh = batch_norm_refresh(method, batches=bn_batches, seed=seed)
 
@@ -195,25 +211,20 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             # a NaN/inf loss or weight ends the method here: every later number would be noise
             bad_weight = None if not math.isfinite(total) else first_nonfinite_weight(clf.model)
             if not math.isfinite(total) or bad_weight is not None:
-                what = f"the loss became {total}" if bad_weight is None else f"weight '{bad_weight}' became non-finite"
-                rate = current_learning_rate(optimizer)
-                message = (f"method {method.label} diverged at iteration {it} of {iterations}: {what} "
-                           f"(learning_rate {'?' if rate is None else f'{rate:g}'})")
-                if history_path is not None:
-                    append_history(history_path, HistoryRow(iteration=it, stopped=message))
-                raise Diverged(message, method=method.label, iteration=it)
+                raise stop(it, f"the loss became {total}" if bad_weight is None
+                           else f"weight '{bad_weight}' became non-finite")
             row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
             ces.append(row["ce"])
             checked = val is not None and (it % eval_every == 0 or it == iterations)
             if checked and refresh is not None:
                 refresh()
             if len(sel):
-                p = clf.predict_proba(sel.images)
+                p = finite_probs(sel.images, it, "selected images")
                 row["selected_p_true"] = {i: float(p[j, sel.labels[j]]) for j, i in enumerate(sel.indices)}
             if checked:
-                row["val_accuracy"] = accuracy(val)
+                row["val_accuracy"] = accuracy(val, it)
                 if val_swap is not None:
-                    row["val_swap_accuracy"] = accuracy(val_swap)
+                    row["val_swap_accuracy"] = accuracy(val_swap, it, "cue-swapped validation images")
                 extra = f" val-swap acc {row['val_swap_accuracy']:.3f}" if "val_swap_accuracy" in row else ""
                 log.info("  %s: iteration %d/%d loss %.4f val acc %.3f%s", method.label, it, iterations, total,
                          row["val_accuracy"], extra)

@@ -21,16 +21,17 @@ from classification_models.own_model import freeze_args, trainable_summary
 from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
-from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, BeforeAfter, ChangedCounts, CueChange,
-                              CueScores, DatasetSpec, Energy, Explanation, ExplanationScores, Failure, MethodInfo,
-                              MethodSummary, PerImageEnergy, Probabilities, RetrainSummary, RunInfo, StoppingInfo,
+from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, CueScores, DatasetSpec, Failure,
+                              MethodInfo, MethodSummary, PerImageEnergy, RetrainSummary, RunInfo, StoppingInfo,
                               Trainable, ValSwap, write_file)
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
 from retraining.config import RetrainConfig
 from retraining.data import MaskedSet, RetrainData, load_inputs
+from retraining.failure import Progress, record_failure
+from retraining.method_summary import method_role, method_summary  # noqa: F401 - method_role: part of this API
 from retraining.propagate import counterfactual_split
-from retraining.loop import Diverged, Stopping, clone_classifier, end_of_run, make_optimizer, run_loop
+from retraining.loop import Diverged, Stopping, clone_classifier, make_optimizer, run_loop
 from retraining.methods import get_method
 from retraining.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
                                          fetch_shown, split_images, swap_set, test_view)
@@ -56,14 +57,6 @@ def build_methods(cfg: RetrainConfig):
         except UserError as exc:
             raise UserError(f"methods[{i}]: {exc}") from None
     return out
-
-
-def method_role(method) -> str:
-    """``feedback`` (reads the expert's masks), ``control`` (a mask method run with a
-    ``mask_variant``: wrong or damaged masks) or ``baseline`` (uses no masks)."""
-    if not method.uses_masks:
-        return "baseline"
-    return "feedback" if method.params.mask_variant == "none" else "control"
 
 
 def stopping_rule(cfg: RetrainConfig, *, has_val: bool, has_val_swap: bool) -> Stopping | None:
@@ -130,8 +123,14 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
 
     run_dir = Path(run_dir)
     with run_transaction(run_dir) as txn:
-        _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
-                     heldout=heldout, tmp_dir=txn.path, base_info=base_info, txn=txn)
+        progress = Progress(labels=[m.label for m in methods])
+        try:
+            _run_methods(cfg, methods, data=data, base=base, dataset=dataset, selected=selected,
+                         heldout=heldout, tmp_dir=txn.path, base_info=base_info, txn=txn, progress=progress)
+        except _Recorded:
+            raise
+        except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk, a bug: summary.json says so
+            raise record_failure(txn.path, progress, exc) from exc
     return run_dir / "summary.json"
 
 
@@ -162,34 +161,6 @@ def _cue(scores: dict | None) -> CueScores | None:
 def _energies(values) -> list[float | None]:
     """Per-image energies with NaN (no positive evidence) as None."""
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
-
-
-def _method_summary(m, cfg: RetrainConfig, res, *, ev: dict, val_swap, selected: MaskedSet, explained,
-                    cue: tuple, test_changes: dict | None) -> MethodSummary:
-    """One method's entry of ``summary.json``. ``explained``: ``(where, before, after)`` of
-    ``metrics.explain`` for the selected and the held-out images; ``cue``: the reliance
-    scores ``(before, after)``."""
-    (_, sel_before, sel_after), (_, held_before, held_after) = explained
-    return MethodSummary(
-        accuracy=Accuracy(**ev["accuracy"], val_swap=val_swap),
-        report=ev["report"],
-        in_mask_cam_energy=Energy(
-            selected=BeforeAfter(before=sel_before["mean_energy"], after=sel_after["mean_energy"]),
-            heldout=BeforeAfter(before=held_before["mean_energy"], after=held_after["mean_energy"])),
-        explanation=Explanation(**{
-            where: ExplanationScores(**{key: BeforeAfter(before=b[f"mean_{key}"], after=a[f"mean_{key}"])
-                                        for key in ("energy_pred", "wr")})
-            for where, b, a in explained}),
-        cue=None if cue[0] is None else CueChange(before=CueScores(**cue[0]), after=CueScores(**cue[1])),
-        role=method_role(m),
-        selected_probabilities={
-            idx: Probabilities(before=sel_before["probs"][j].tolist(), after=sel_after["probs"][j].tolist())
-            for j, idx in enumerate(selected.indices)},
-        step_seconds=res.step_seconds,
-        iterations=end_of_run(res, iterations=cfg.iterations, window=cfg.stopping.patience,
-                              min_drop=cfg.stopping.min_ce_drop),
-        changed_test=None if test_changes is None else ChangedCounts(**{k: len(v) for k, v in test_changes.items()}),
-    )
 
 
 @dataclasses.dataclass
@@ -307,7 +278,7 @@ def _score_method(cfg: RetrainConfig, m, res, along: dict, before: _BaseScores, 
     if test is not None:
         test_changes = changed_predictions(labels=test.labels, before=before.evaluation["preds"]["test"],
                                            after=ev["preds"]["test"])
-    summary = _method_summary(
+    summary = method_summary(
         m, cfg, res, ev=ev, val_swap=_accuracy_cf(m.clf, val_cf), selected=selected, explained=(
             ("selected", before.selected, sel_after), ("heldout", before.heldout, held_after)),
         cue=(before.cue, cue_after), test_changes=test_changes)
@@ -329,7 +300,12 @@ def _score_method(cfg: RetrainConfig, m, res, along: dict, before: _BaseScores, 
     return summary, info, extras
 
 
-def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, txn) -> str | None:
+class _Recorded(UserError):
+    """A divergence whose failed ``summary.json`` and ``run.json`` are already written."""
+
+
+def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_dir: Path, base_info, txn,
+                 progress: Progress) -> str | None:
     """The body of ``run_retraining``: scores the base, trains and scores every method,
     writes the whole run into ``tmp_dir`` (the comparison table as ``COMPARISON_FILE``) and
     returns that table."""
@@ -338,13 +314,15 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     before = _score_base(cfg, data=data, base=base, dataset=dataset, selected=selected, heldout=heldout)
     base_summary = BaseSummary(accuracy=Accuracy(**before.evaluation["accuracy"], val_swap=_accuracy_cf(base, before.val_cf)),
                                cue=_cue(before.cue))
-    results: dict[str, MethodSummary] = {}
+    progress.base = base_summary
+    results: dict[str, MethodSummary] = progress.results
     extras, described = {}, {}
     failure = None
     for m in methods:
         m_cf, m_stopping = _own_choice(cfg, m, before, base=base, data=data, selected=selected)
         log.info("method %s (%s%s): up to %d iterations%s", m.label, m.name, ", " + m.letter if m.letter else "",
                  cfg.iterations, f", stopping on {m_stopping.on} accuracy" if m_stopping else "")
+        progress.current = m.label
         mdir = ensure_dir(tmp_dir / m.label)
         started = time.perf_counter()
         try:
@@ -382,7 +360,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     write_file(tmp_dir / "summary.json", summary)
     if failure is not None:
         # the finished methods stay readable in the failed attempt; the last finished run stays in place
-        raise UserError(f"{failure}; the run is marked failed in '{txn.failed / 'summary.json'}' "
+        raise _Recorded(f"{failure}; the run is marked failed in '{txn.failed / 'summary.json'}' "
                         f"({len(results)} finished method(s) kept there; '{txn.final}' is unchanged)")
     atomic_write_text(tmp_dir / COMPARISON_FILE, table)
     return table

@@ -31,17 +31,16 @@ object) is given. Relative paths (``init_from``,
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import field
 from typing import Any, Optional
 
 from common.config import from_dict, load_config, to_dict
 from common.errors import UserError
+from common.paths import PATH_NAME_FIELD
 from common.seeding import SEED_FIELD
 
 OPTIMIZERS = ("adam", "sgd")
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +119,7 @@ class UpperBound:
 class TrainConfig:
     """The whole train config; see the module docstring for the modes."""
 
-    name: str
+    name: str = field(metadata=PATH_NAME_FIELD)
     dataset: DatasetSpec
     model: Optional[ModelSpec] = None
     train: TrainSettings = field(default_factory=TrainSettings)
@@ -137,8 +136,6 @@ class TrainConfig:
                 raise UserError(f"{source}: init_from must be a train result path or {{\"model\": \"x.keras\"}}, "
                                 f"got {self.init_from!r}")
             from_dict(ModelImport, self.init_from, source=f"{source}: init_from")
-        if not _NAME.match(self.name):
-            raise UserError(f"{source}: name must be letters, digits, '_', '-' or '.', got {self.name!r}")
         if self.model is None and self.init_from is None:
             raise UserError(f"{source}: give 'model' (train a new model) or 'init_from' (a train result)")
         if self.model is not None and self.init_from is not None:

@@ -9,13 +9,13 @@ from typing import Sequence
 
 import numpy as np
 
+from common.paths import file_stem
+
 
 def mask_filename(index: str) -> str:
     """``<index>.png`` with characters other than ``A-Za-z0-9_.-`` percent-encoded (injective;
-    ``train/cat/img_01`` -> ``train%2Fcat%2Fimg_01.png``)."""
-    from urllib.parse import quote
-
-    return quote(str(index), safe="-_.") + ".png"
+    ``train/cat/img_01`` -> ``train%2Fcat%2Fimg_01.png``; ``common.paths.file_stem``)."""
+    return file_stem(index) + ".png"
 
 
 def paint_segment(mask: np.ndarray, p0: Sequence[float], p1: Sequence[float], *, radius: float, value: int):

@@ -180,7 +180,7 @@ def test_train_section_validation(change, message, tmp_path):
         ({"extra": 1}, "unknown key 'extra'"),
         ({"dataset": {"name": "x", "parms": {}}}, "unknown key 'dataset.parms'"),
         ({"dataset": "symbols"}, "dataset must be an object, got 'symbols'"),
-        ({"name": "a b/c"}, "name must be letters, digits"),
+        ({"name": "a b/c"}, "name must be a single file name of letters, digits"),
         ({"model": None}, "give 'model' (train a new model) or 'init_from'"),
         ({"init_from": "r.json"}, "give either 'model' or 'init_from', not both"),
         ({"eval_only": True}, "eval_only needs 'init_from'"),

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from common.errors import UserError
+from common.paths import check_path_name
 from common.splits import stratified_split
 from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records
@@ -101,6 +102,7 @@ def convert_quickdraw(root, out_dir, *, classes: Sequence[str] | None = None, pe
     if not classes:
         raise UserError(f"QuickDraw folder '{root}' contains no <class>.npy files")
     for c in classes:
+        check_path_name(c, f"QuickDraw classes: class {c!r}")
         if not (root / f"{c}.npy").is_file():
             raise UserError(f"QuickDraw file '{root / (c + '.npy')}' does not exist (available: {', '.join(available)})")
     arrays = {c: load_quickdraw_npy(root / f"{c}.npy") for c in classes}

@@ -138,7 +138,11 @@ def scan_image_folder(root) -> tuple[list[str], dict[str, dict[str, list[Path]]]
     train = root / "train"
     if not train.is_dir():
         raise UserError(f"'{train}' does not exist: expected ROOT/{{train,val,test}}/<class>/*.png|jpg|jpeg|bmp")
-    classes = sorted(p.name for p in train.iterdir() if p.is_dir())
+    hidden = sorted(p.name for p in train.iterdir() if p.is_dir() and p.name.startswith("."))
+    if hidden:  # .ipynb_checkpoints, .thumbnails: tool folders, never a class
+        log.warning("'%s': ignoring hidden folder(s) %s (a class folder name must not start with '.')",
+                    train, ", ".join(hidden))
+    classes = sorted(p.name for p in train.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise UserError(f"'{train}' contains no class folders")
     found: dict[str, dict[str, list[Path]]] = {}
@@ -146,7 +150,7 @@ def scan_image_folder(root) -> tuple[list[str], dict[str, dict[str, list[Path]]]
         sdir = root / split
         if not sdir.is_dir():
             continue
-        present = sorted(p.name for p in sdir.iterdir() if p.is_dir())
+        present = sorted(p.name for p in sdir.iterdir() if p.is_dir() and not p.name.startswith("."))
         for c in classes:
             if c not in present:
                 raise UserError(f"class '{c}' is missing from split folder '{sdir}' (classes in train: {', '.join(classes)})")

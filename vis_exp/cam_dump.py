@@ -21,6 +21,7 @@ from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import atomic_write_json
 from common.logs import parse_command_line
+from common.paths import file_stem
 
 
 def cam_classes(choice: str, labels: np.ndarray, preds: np.ndarray | None, num_classes: int) -> np.ndarray:
@@ -50,7 +51,7 @@ def dump_cams(clf, images: np.ndarray, indices: Sequence[str], classes: np.ndarr
         sl = slice(start, start + batch_size)
         cb = clf.cams(images[sl], classes=classes[sl], upsample=True, batch_size=batch_size)
         for img, cam, idx in zip(images[sl], cb.cams, indices[sl]):
-            save_png(out / f"{idx}.png", cam_overlay(img, cam))
+            save_png(out / f"{file_stem(idx)}.png", cam_overlay(img, cam))
         probs.append(cb.probs)
     return np.concatenate(probs) if probs else np.zeros((0, clf.num_classes))
 
@@ -71,7 +72,7 @@ def write_cam_dump(train_result, clf, dataset, *, out, split: str = "test", cam_
     payload = {
         "split": split, "cam_class": cam_class, "class_names": train_result.class_names,
         "items": [{"index": str(i), "label": int(y), "prediction": int(p.argmax()), "cam_class": int(c),
-                   "probabilities": p.tolist(), "file": f"{i}.png"}
+                   "probabilities": p.tolist(), "file": f"{file_stem(i)}.png"}
                   for i, y, p, c in zip(indices, labels, probs, classes)]}
     atomic_write_json(out / "cams.json", payload)
     return payload

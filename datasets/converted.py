@@ -15,6 +15,7 @@ from typing import Any, Optional
 from common.errors import UserError
 from datasets.cached import REGISTRY, CachedDataset
 from tf_records_parser import converters, image_folder
+from tf_records_parser.image_depth import ALPHA_CHOICES, DepthRule
 
 
 def _abs(path: str) -> str:
@@ -39,7 +40,9 @@ class _UserSource:
 class ImageFolderParams:
     """Parameters of ``image_folder``: ``image_size`` is an int (square) or ``[H, W]``;
     ``mask_threshold`` (1..255) accepts gray or colour masks, thresholded at that value
-    (by default masks must be 0/255 single-channel PNGs)."""
+    (by default masks must be 0/255 single-channel PNGs); ``window`` ``[low, high]`` and
+    ``alpha`` (``black``/``white``/``drop``) set how 16-bit, float and transparent images
+    become 8 bits (``tf_records_parser.image_depth``)."""
 
     root: str
     image_size: Any = 224
@@ -49,8 +52,12 @@ class ImageFolderParams:
     seed: int = 0
     skip_corrupt: bool = False
     mask_threshold: Optional[int] = dataclasses.field(default=None, metadata={"min": 1, "max": 255})
+    window: Optional[list[float]] = None
+    alpha: Optional[str] = dataclasses.field(default=None, metadata={"choices": ALPHA_CHOICES})
 
     def validate(self, source: str) -> None:
+        if self.window is not None and (len(self.window) != 2 or not self.window[0] < self.window[1]):
+            raise UserError(f"{source}: window must be [low, high] with low < high, got {self.window!r}")
         size = self.image_size
         ok = (isinstance(size, int) and not isinstance(size, bool) and size >= 1) or (
             isinstance(size, list) and len(size) == 2
@@ -70,7 +77,8 @@ class ImageFolderDataset(_UserSource, CachedDataset):
     """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
 
     name = "image_folder"
-    VERSION = 3  # 2: unique indices for colliding file names, strict masks; 3: splits by scikit-learn
+    VERSION = 4  # 2: unique indices for colliding file names, strict masks; 3: splits by scikit-learn;
+    # 4: 16-bit, float and transparent images by an explicit rule (was: clipped by Pillow)
     Params = ImageFolderParams
 
     @classmethod
@@ -84,6 +92,8 @@ class ImageFolderDataset(_UserSource, CachedDataset):
             params["root"], folder, image_size=params["image_size"], channels=params["channels"],
             val_fraction=params["val_fraction"], test_fraction=params["test_fraction"], seed=params["seed"],
             skip_corrupt=params["skip_corrupt"], mask_threshold=params["mask_threshold"], name=cls.name,
+            rule=DepthRule(window=None if params.get("window") is None else tuple(params["window"]),
+                           alpha=params.get("alpha")),
             params=params,
             fingerprint=cls.source_fingerprint(params),
         )

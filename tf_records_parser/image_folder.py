@@ -24,10 +24,11 @@ from common.splits import stratified_split
 from tf_records_parser.features import Record
 from tf_records_parser.writer import RecordWriter
 from tf_records_parser.converters import SPLITS, require_dir, sanitize_index
+from tf_records_parser.image_depth import ConversionRefused, DepthRule, source_mode, to_8bit
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def file_indices(root: Path, files: Sequence[Path]) -> dict[Path, str]:
@@ -52,22 +53,32 @@ def file_indices(root: Path, files: Sequence[Path]) -> dict[Path, str]:
     return out
 
 
-def load_image(path: Path, size_hw: tuple[int, int], channels: int) -> np.ndarray:
-    """uint8 ``[H, W, channels]``: ``path`` decoded, converted and resized (bilinear).
+def load_image(path: Path, size_hw: tuple[int, int], channels: int, rule: DepthRule | None = None,
+               modes: dict | None = None) -> np.ndarray:
+    """uint8 ``[H, W, channels]``: ``path`` decoded, brought to 8 bits by ``rule``
+    (``tf_records_parser.image_depth``), converted and resized (bilinear).
+
+    Args:
+        modes: if given, counts the files per source mode (``{"I;16": 12, "RGB": 3}``).
 
     Raises:
-        UserError: naming ``path`` when it cannot be decoded.
+        UserError: naming ``path`` when it cannot be decoded, or when the rule would clip
+            or flatten it (naming its mode).
     """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
+            mode = source_mode(img)
             img.load()
+            img, mode = to_8bit(img, path, rule or DepthRule(), mode)
             img = img.convert("L" if channels == 1 else "RGB")
             img = img.resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise UserError(f"cannot read image '{path}': {exc}") from exc
+    if modes is not None:
+        modes[mode] = modes.get(mode, 0) + 1
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
@@ -170,7 +181,7 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
                          val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
                          skip_corrupt: bool = False, mask_threshold: int | None = None,
                          name: str = "image_folder", params: dict | None = None,
-                         fingerprint: str | None = None) -> dict:
+                         fingerprint: str | None = None, rule: DepthRule | None = None) -> dict:
     """Converts an image-folder tree to a TFRecord data set folder.
 
     Missing ``val``/``test`` folders are carved out of ``train`` by a seeded split
@@ -189,6 +200,8 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
         skip_corrupt: skip unreadable images (listed in the manifest's ``skipped``)
             instead of failing.
         mask_threshold: accept gray/colour masks, thresholded at this value (see :func:`load_mask`).
+        rule: how 16-bit, float and transparent images become 8 bits
+            (``tf_records_parser.image_depth``; recorded as ``conversion`` in the manifest).
 
     Returns:
         The manifest.
@@ -224,6 +237,8 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
     indices = file_indices(root, [f for _, _, _, f in assignments])
     skipped: list[dict] = []
     n_masks = 0
+    rule = rule or DepthRule()
+    modes: dict[str, int] = {}
 
     def records():
         nonlocal n_masks
@@ -231,9 +246,9 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
         for split, source_split, label, f in bar:
             index = indices[f]
             try:
-                image = load_image(f, (h, w), channels)
+                image = load_image(f, (h, w), channels, rule, modes)
             except UserError as exc:
-                if not skip_corrupt:
+                if not skip_corrupt or isinstance(exc, ConversionRefused):
                     raise
                 skipped.append({"file": str(f), "error": str(exc)})
                 continue
@@ -250,5 +265,6 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
             name=name, params=params,
             source={"kind": "image_folder", "root": str(root), "fingerprint": fingerprint,
                     "generated_splits": [s for s in SPLITS if s not in found]},
-            skipped=skipped, extra={"has_ground_truth": n_masks > 0, "n_masks": n_masks},
+            skipped=skipped, extra={"has_ground_truth": n_masks > 0, "n_masks": n_masks,
+                                    "conversion": {"rule": rule.describe(), "source_modes": dict(sorted(modes.items()))}},
         )

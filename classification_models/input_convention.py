@@ -120,22 +120,32 @@ def detect_scale(model) -> str | None:
 def resolve_convention(model, *, scale=None, data_channels: int, source: str) -> InputConvention:
     """The input convention of an imported model: ``scale`` from the config, else detected.
 
+    One rule: a model with its own ``Rescaling``/``Normalization`` layer before the first
+    convolution takes pixels in [0, 255]; a config scale other than ``0_255`` on top of it
+    is refused (it would scale the pixels twice).
+
     Raises:
         UserError when the config gives no scale and the model has no preprocessing layer,
-        or the channel counts cannot be matched.
+        the config gives a scale the model's own layer already applies, or the channel
+        counts cannot be matched.
     """
     model_channels = int(model.inputs[0].shape[-1])
     if data_channels != model_channels and not (data_channels == 1 and model_channels == 3):
         raise UserError(f"{source}: the model takes {model_channels}-channel images but the data set has "
                         f"{data_channels} channel(s)")
+    found = detect_scale(model)
     if scale is not None:
         name, mean, std = parse_scale(scale, source=f"{source}: input.scale")
+        if found is not None and name != "0_255":
+            # one rule: the model's own layer wins; a second scaling would squash every input
+            raise UserError(f"{source}: input.scale is {scale!r} but the model scales its input itself (layer "
+                            f"'{found}' before its first convolution), so pixels would be scaled twice; drop "
+                            "input.scale (or set it to \"0_255\"), or remove that layer from the model")
         if mean is not None and len(mean) not in (1, model_channels):
             raise UserError(f"{source}: input.scale has {len(mean)} mean value(s) but the model takes "
                             f"{model_channels} channel(s)")
         return InputConvention(scale=name, mean=mean, std=std, data_channels=data_channels,
                                model_channels=model_channels, source="config")
-    found = detect_scale(model)
     if found is None:
         raise UserError(f"{source}: the model has no Rescaling/Normalization layer before its first convolution; "
                         f"say which pixel range it expects with input.scale "

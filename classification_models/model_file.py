@@ -23,6 +23,13 @@ def load_keras_model(path: str | os.PathLike):
     reason = model_file_problem(path)
     if reason:
         raise UserError(f"model file '{path}' cannot be read: {reason}")
+    code_layers = lambda_layers(path)
+    if code_layers:
+        raise UserError(
+            f"model file '{path}' has Lambda layer(s) {', '.join(map(repr, code_layers[:5]))}: they hold Python code, "
+            "which is never run from a model file here; if a Lambda only scales the pixels, remove it and give "
+            "input.scale in the config; otherwise rebuild that step from built-in Keras layers (Rescaling, "
+            "Normalization, Activation, Multiply, ...) and save the model again")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # zip, JSON and deserialisation errors of every kind
@@ -57,3 +64,30 @@ def model_file_problem(path: str | os.PathLike) -> str | None:
         return f"damaged .keras archive (member '{bad}' fails its CRC check)"
     return None
 
+
+
+def lambda_layers(path: str | os.PathLike) -> list[str]:
+    """Names of the ``Lambda`` layers in a readable ``.keras`` archive's ``config.json``
+    (nested models included); [] when there are none or the config cannot be read."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            config = json.loads(zf.read("config.json"))
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return []
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                found.append(str((node.get("config") or {}).get("name", "?")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return found

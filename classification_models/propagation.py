@@ -26,10 +26,17 @@ masks ``[N, h, w]`` in [0, 1].
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 
 from common.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class CannotPropagate(UserError):
+    """The masks give the cell model nothing to learn from (no masked cell, or no unmasked one)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,9 +136,11 @@ class CellClassifier:
             raise UserError(f"propagation: activations {a.shape} and grid masks {m.shape} do not match ([S,h,w,K] and [S,h,w])")
         y = (m.reshape(-1) > 0.5).astype(int)
         if not y.any():
-            raise UserError("propagation needs at least one masked image with a non-empty mask; the selection has none")
+            raise CannotPropagate(f"propagation needs at least one masked image with a non-empty mask; none of the "
+                                  f"{len(m)} masked image(s) has one")
         if y.all():
-            raise UserError("propagation needs unmasked cells to contrast with; every cell of the masked images is masked")
+            raise CannotPropagate(f"propagation needs unmasked cells to contrast with; every cell of the {len(m)} masked "
+                                  "image(s) is masked (all-255 masks?)")
         self.model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
         self.model.fit(self._features(a), y)
 
@@ -237,12 +246,18 @@ def leave_one_out_probability(*, activations, grid_masks, c: float = 1.0, in_sam
     m = np.asarray(grid_masks)
     out = np.array(in_sample if in_sample is not None
                    else CellClassifier(activations=a, grid_masks=m, c=c).probability(a), np.float64)
+    in_sample_only = 1 if len(a) == 1 else 0
     for i in range(len(a) if len(a) > 1 else 0):
         rest = np.arange(len(a)) != i
         try:
             out[i] = CellClassifier(activations=a[rest], grid_masks=m[rest], c=c).probability(a[i:i + 1])[0]
-        except UserError:  # the other images have no masked (or no unmasked) cell
-            pass
+        except CannotPropagate:  # the other images have no masked (or no unmasked) cell
+            in_sample_only += 1
+    if in_sample_only:
+        log.warning("propagation: %d of %d masked image(s) cannot be held out (too few masked images with both masked "
+                    "and unmasked cells), so the threshold is calibrated on probabilities the cell model was fit on, "
+                    "which marks more than it should; mask at least 3 images for a held-out calibration",
+                    in_sample_only, len(a))
     return out
 
 

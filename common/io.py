@@ -8,14 +8,41 @@ where a complete one is expected. The file gets the mode the umask gives a new f
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 from common.errors import UserError
+
+
+#: errno values of a write that found no space (a full disk, an exhausted quota)
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def disk_full(path: str | os.PathLike, *, needed: int | None = None, written: int = 0) -> UserError:
+    """The one-line error of a write that ran out of space: the file, the free space left
+    there and what the file needed (or had written when the space ran out)."""
+    path = Path(path)
+    try:
+        free = _size(shutil.disk_usage(path.parent).free)
+    except OSError:
+        free = "?"
+    need = f"it needed {_size(needed)}" if needed else f"{_size(written)} of it were written when space ran out"
+    return UserError(f"cannot write '{path}': no space left on the disk ({free} free in '{path.parent}'; {need}); "
+                     "free some space or write elsewhere (--output-dir, $VF_RESULTS_ROOT, $VF_DATA_ROOT)")
 
 
 def current_umask() -> int:
@@ -48,6 +75,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         # mkstemp makes 0600 files: give the file the mode any new file gets under the umask
         os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        written = tmp_path.stat().st_size if tmp_path.exists() else 0
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        if exc.errno in _DISK_FULL:
+            raise disk_full(path, needed=getattr(exc, "needed", None), written=written) from exc
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -73,11 +107,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, sync: bool = Tru
     path = Path(path)
     try:
         with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                if sync:
-                    os.fsync(fh.fileno())
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    if sync:
+                        os.fsync(fh.fileno())
+            except OSError as exc:
+                exc.needed = len(data)  # for the disk-full message
+                raise
     except PermissionError as exc:
         raise UserError(f"cannot write '{path}': permission denied") from exc
     return path
@@ -129,9 +167,15 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
     """Appends one JSON line (history files; a torn last line is ignored by readers)."""
     path = Path(path)
     ensure_dir(path.parent)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, default=_json_default) + "\n")
-        fh.flush()
+    line = json.dumps(record, default=_json_default) + "\n"
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise disk_full(path, needed=len(line.encode("utf-8"))) from exc
+        raise
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

@@ -42,8 +42,27 @@ def stratified_split(labels, *, val_fraction: float, test_fraction: float, seed:
         try:
             rest, drawn = train_test_split(rest, test_size=k, stratify=labels[rest], random_state=seed)
         except ValueError as exc:
-            counts = dict(zip(*(v.tolist() for v in np.unique(labels[rest], return_counts=True))))
+            reason = str(exc) if len(str(exc)) <= 200 else str(exc)[:197] + "..."  # scikit-learn may list every class
             raise UserError(f"cannot draw {k} of {len(rest)} {what} stratified by class "
-                            f"(items per class: {counts}): {exc}") from None
+                            f"({count_summary(labels[rest])}): {reason}") from None
         out[drawn] = split_id
     return out
+
+
+def count_summary(labels, *, limit: int = 8) -> str:
+    """Items per class, short enough for one error line: every class up to ``limit``
+    classes (``items per class: {0: 4, 1: 1}``), else a summary (``1000 classes, 1 to 2
+    items each; 998 with a single item, e.g. 0, 1, 2``).
+
+    Args:
+        labels: int ``[N]``.
+        limit: the most classes listed one by one.
+    """
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    if len(values) <= limit:
+        return f"items per class: {dict(zip(values.tolist(), counts.tolist()))}"
+    single = values[counts == 1].tolist()
+    text = f"{len(values)} classes, {counts.min()} to {counts.max()} items each"
+    if single:
+        text += f"; {len(single)} with a single item, e.g. {', '.join(map(str, single[:3]))}"
+    return text

@@ -177,6 +177,10 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Pa
     with run_transaction(run_dir) as txn:
         work = txn.path
         dataset = load_dataset({"name": cfg.dataset.name, "params": dict(cfg.dataset.params)}, root)
+        if len(dataset.class_names) < 2:
+            raise UserError(f"{source}: data set '{cfg.dataset.name}' has a single class "
+                            f"({', '.join(map(repr, dataset.class_names))}): a classifier needs at least two classes "
+                            "(for an image folder, one sub-folder per class under train/)")
 
         train_view, split_info = dataset, None
         if cfg.upper_bound is not None:

@@ -209,5 +209,9 @@ class RetrainConfig:
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:
             raise UserError(f"{source}: methods: '{dup[0]}' appears twice; give one of them a 'label'")
+        if self.warmup and self.warmup >= self.iterations:
+            raise UserError(f"{source}: warmup {self.warmup} is not shorter than iterations {self.iterations}: the "
+                            f"learning rate would never reach learning_rate {self.learning_rate:g}; use a warmup below "
+                            f"{self.iterations} (a tenth of the run is usual) or 0")
         if self.batch.random + self.batch.selected < 1:
             raise UserError(f"{source}: batch must hold at least one image, got random=0 selected=0")

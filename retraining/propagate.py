@@ -8,6 +8,7 @@ import logging
 
 import numpy as np
 
+from classification_models.propagation import CannotPropagate
 from common.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,12 @@ def counterfactual_split(clf, data, *, split: str = "val", seed: int = 0,
 
     if split not in data.dataset.available_splits():
         return None
-    prop = data.propagated(clf, masks=masks)
+    try:
+        prop = data.propagated(clf, masks=masks)
+    except CannotPropagate as exc:
+        raise CannotPropagate(f"{exc}; the cue-swapped {split} copy (\"counterfactual_val\": true, the default) needs "
+                              "the masks propagated: leave part of each masked image unmasked, or set "
+                              "\"counterfactual_val\": false") from None
     if data.streaming:  # a seeded sample of the split, read from its records
         indices, _ = data.dataset.index_table(split)
         take = np.sort(np.random.default_rng(seed).choice(len(indices), size=min(len(indices), STREAM_VAL_SWAP),

@@ -112,6 +112,9 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
                        propagation_params=dataclasses.asdict(cfg.propagation),
                        shuffle_buffer=cfg.data.shuffle_buffer if cfg.data.stream else None)
+    if cfg.batch.random > data.train_size():
+        raise UserError(f"batch.random {cfg.batch.random} is larger than the training split ({data.train_size()} "
+                        f"images): every batch would repeat images; use at most {data.train_size()}")
     methods = build_methods(cfg)
     # same seed, same machine -> bit-identical numbers (see common.seeding.set_seed)
     set_seed(cfg.seed)

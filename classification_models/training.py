@@ -358,6 +358,9 @@ def fit(
             append_epoch(history_path, from_dict(EpochRow, {**row, "extra": extra or None},
                                                  source=f"{history_path} epoch {epoch}"))
         epoch_bar.set_postfix({k: f"{record[k]:.4f}" for k in ("loss", "val_accuracy") if k in record})
+        if not bars:  # no terminal (a job scheduler's log, a pipe): a plain line per epoch shows the run lives
+            log.info("epoch %d/%d: loss %.4f%s (%.1f s)", epoch, options.epochs, record.get("loss", float("nan")),
+                     f" val acc {record['val_accuracy']:.3f}" if "val_accuracy" in record else "", record["seconds"])
         good = clf.model.get_weights()
     epoch_bar.close()
     if stopped and history_path is not None:

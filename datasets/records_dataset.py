@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.checksums import file_digest
 from common.errors import UserError
-from common.io import ensure_dir
+from common.io import atomic_write_json, ensure_dir
 from datasets.base import Dataset, SplitArrays, finish_pipeline
 from tf_records_parser.features import LEAN_KEYS, TRAIN_KEYS, box_mask, decode_mask
 from tf_records_parser.manifest import CorruptCacheError, load_manifest, verify_shards
@@ -113,7 +114,8 @@ class RecordDataset(Dataset):
 
     def split_view(self, name: str) -> SplitArrays:
         """Split ``name`` with its images mapped from ``decoded/<split>-<key>.npy`` (decoded
-        from the shards once, batch by batch, then reused): random access at memory cost of
+        from the shards once, batch by batch, then reused while it matches the SHA-256 recorded
+        next to it, else rebuilt from the verified shards): random access at memory cost of
         the pages touched. The arrays in memory when the split is loaded already."""
         if name in self._splits:
             return self._splits[name]
@@ -129,13 +131,17 @@ class RecordDataset(Dataset):
         key = hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
         path = self.folder / "decoded" / f"{name}-{key}.npy"
         shape = (n, *self.image_shape)
+        digest_path = path.with_suffix(".sha256.json")
         if path.is_file():
             images = np.load(path, mmap_mode="r")
-            if images.shape == shape and images.dtype == np.uint8:
+            if images.shape == shape and images.dtype == np.uint8 and self._decoded_intact(path, digest_path):
                 return images
+            del images
+            log.warning("decoded copy '%s' does not match its checksum (changed or damaged on disk); rebuilding it "
+                        "from the verified shards", path)
         ensure_dir(path.parent)
-        for old in path.parent.glob(f"{name}-*.npy"):  # earlier builds' copies
-            old.unlink()
+        for old in [*path.parent.glob(f"{name}-*.npy"), *path.parent.glob(f"{name}-*.sha256.json")]:
+            old.unlink()  # earlier builds' copies
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
@@ -151,12 +157,25 @@ class RecordDataset(Dataset):
             if pos != n:
                 raise CorruptCacheError(f"split '{name}' of '{self.folder}' holds other than the manifest's {n} "
                                         "records", folder=self.folder, shard=None)
+            digest = file_digest(tmp, what="decoded copy")
             os.replace(tmp, path)
+            atomic_write_json(digest_path, digest.to_dict())
         finally:
             tmp.unlink(missing_ok=True)
         log.info("decoded split '%s' of '%s' to %s (%.1f MB, mapped from disk)", name, self.folder, path,
                  path.stat().st_size / 1e6)
         return np.load(path, mmap_mode="r")
+
+    @staticmethod
+    def _decoded_intact(path: Path, digest_path: Path) -> bool:
+        """Whether the decoded copy ``path`` has the SHA-256 recorded when it was written
+        (hashed once per process per file version, ``common.checksums``)."""
+        try:
+            want = json.loads(digest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        got = file_digest(path, what="decoded copy")
+        return isinstance(want, dict) and want.get("sha256") == got.sha256 and want.get("size") == got.size
 
     def stream(self, name: str, *, batch_size: int, shuffle_buffer: int, seed: int):
         """Endless shuffled batches read from the shards (see ``Dataset.stream``); the split

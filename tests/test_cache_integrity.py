@@ -185,3 +185,24 @@ def test_split_view_of_a_truncated_decoded_copy_is_decoded_again(cache):
     view = registry.load(s, data_root=root).split_view("val")
     np.testing.assert_array_equal(np.asarray(view.images), ds.arrays("val").images)
     assert len(list((ds.folder / "decoded").glob("val-*.npy"))) == 1
+
+
+def test_a_tampered_decoded_copy_is_rebuilt_from_the_verified_shards(cache, caplog):
+    """Inverted pixels in the decoded copy (same shape and dtype) fail its checksum: the copy
+    is rebuilt from the shards, so the mask tool, auto-selection and vis_exp never read it."""
+    import numpy as np
+
+    s, root, ds = cache
+    ds.split_view("train")
+    path = next((ds.folder / "decoded").glob("train-*.npy"))
+    recorded = json.loads(path.with_suffix(".sha256.json").read_text())
+    tampered = np.load(path)
+    np.save(path, 255 - tampered)
+    view = registry.load(s, data_root=root).split_view("train")
+    np.testing.assert_array_equal(np.asarray(view.images), ds.arrays("train").images)
+    assert f"decoded copy '{path}' does not match its checksum" in caplog.text
+    assert json.loads(path.with_suffix(".sha256.json").read_text()) == recorded  # the same bytes again
+    path.with_suffix(".sha256.json").unlink()  # a copy without its checksum is not trusted either
+    stamp = path.stat().st_mtime_ns
+    registry.load(s, data_root=root).split_view("train")
+    assert path.stat().st_mtime_ns != stamp and path.with_suffix(".sha256.json").is_file()

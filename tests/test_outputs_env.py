@@ -1,6 +1,7 @@
 """Every writer honours the documented roots ($VF_RESULTS_ROOT, $VF_DATA_ROOT, --output-dir)
 and every file a run writes gets the mode the umask gives (colleagues can read it)."""
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_every_file_of_a_retraining_run_follows_the_umask(tmp_path, umask_027):
     assert wrong == {}
 
 
-def test_training_run_files_follow_the_umask_and_results_root(tmp_path, cli_datasets, umask_027, monkeypatch):
+def test_training_run_files_follow_the_umask_and_results_root(tmp_path, cli_datasets, umask_027, monkeypatch, capsys):
     cli_datasets.update(arrays=tiny_dataset())
     monkeypatch.setenv("VF_RESULTS_ROOT", str(tmp_path / "res"))
     cfg = tiny_config(tmp_path, output_dir=None, cam_overlays=1, train={"epochs": 1, "batch_size": 16})
@@ -59,10 +60,14 @@ def test_training_run_files_follow_the_umask_and_results_root(tmp_path, cli_data
     modes = _modes(run)
     assert {"result.json", "config.json", "model.keras"} <= set(modes)
     assert {p: oct(m) for p, m in modes.items() if m != (0o750 if (run / p).is_dir() else 0o640)} == {}
-    # --output-dir wins over the root
-    assert cli.main([str(path), "--quiet", "--data-root", str(tmp_path / "data"), "--output-dir",
+    # --output-dir wins over the root; stderr is no terminal here: a plain line per epoch, no bars
+    capsys.readouterr()
+    assert cli.main([str(path), "--data-root", str(tmp_path / "data"), "--output-dir",
                      str(tmp_path / "elsewhere")]) == 0
     assert (tmp_path / "elsewhere" / "result.json").is_file()
+    err = capsys.readouterr().err
+    assert re.search(r"^epoch 1/1: loss \d+\.\d{4} val acc \d\.\d{3} \(\d+\.\d s\)$", err, re.M), err
+    assert "\r" not in err and "it/s" not in err
 
 
 def test_retraining_without_output_dir_goes_under_the_results_root(tmp_path, monkeypatch):

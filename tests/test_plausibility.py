@@ -142,3 +142,18 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_space(tmp_path, monkeyp
         with atomic_path(tmp_path / "model.keras") as tmp:
             tmp.write_bytes(b"12345")
             raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_single_class_data_set_is_refused_before_training(tmp_path, cli_datasets, capsys):
+    from datasets.base import ArrayDataset
+    from exp_scripts import do_interactive_exp as cli
+    from tests.fixtures_models import tiny_config, write_config
+
+    x = np.zeros((6, 24, 24, 1), np.uint8)
+    cli_datasets["arrays"] = ArrayDataset(["cat"], {s: (x, np.zeros(6, np.int64)) for s in ("train", "val", "test")})
+    path = write_config(tmp_path / "one.json", tiny_config(tmp_path))
+    assert cli.run_main(cli.main, [str(path), "--quiet", "--data-root", str(tmp_path / "data")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: data set 'arrays' has a single class ('cat'): a classifier needs at least two classes (for an "
+        "image folder, one sub-folder per class under train/)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json"]  # nothing written

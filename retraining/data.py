@@ -9,17 +9,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from classification_models.mask_ops import resize_masks
 from common.errors import UserError
 from common.paths import resolve_relative
-
-if TYPE_CHECKING:
-    from retraining.config import RetrainConfig
-    from retraining.propagate import Propagated
+from retraining.config import PropagationSpec, RetrainConfig
+from retraining.propagate import Propagated, propagate_selection
 
 
 @dataclasses.dataclass
@@ -107,6 +104,7 @@ class RetrainData:
         heldout: masked images never trained on (explanation metrics only), or empty.
         grid: ``(h, w, K)`` of the last conv layer.
         mask_resize: kwargs of ``mask_ops.resize_masks`` (mode, threshold, dilate_px).
+        propagation: the settings of ``propagated`` (the config's ``propagation``).
         shuffle_buffer: with ``data.stream``, the shuffle buffer of the streamed training
             split (which is then never loaded whole); None: the split as arrays.
     """
@@ -116,8 +114,8 @@ class RetrainData:
     heldout: MaskedSet
     grid: tuple[int, int, int]
     mask_resize: dict
-    propagation_params: dict = dataclasses.field(default_factory=dict)
-    _propagated: "Propagated | None" = dataclasses.field(default=None, repr=False)
+    propagation: PropagationSpec = dataclasses.field(default_factory=PropagationSpec)
+    _propagated: Propagated | None = dataclasses.field(default=None, repr=False)
     _propagated_from: dict = dataclasses.field(default_factory=dict, repr=False)
     shuffle_buffer: int | None = None
 
@@ -164,7 +162,7 @@ class RetrainData:
             take = np.sort(rng.choice(len(images), size=min(batch_size, len(images)), replace=False))
             yield images[take].astype(np.float32)
 
-    def propagated(self, clf, masks: np.ndarray | None = None) -> "Propagated":
+    def propagated(self, clf, masks: np.ndarray | None = None) -> Propagated:
         """The feedback propagated from the selection to every training image (computed
         once per run from the base model ``clf``; see ``classification_models.propagation``).
 
@@ -174,15 +172,13 @@ class RetrainData:
                 control, ``mask_variant``): propagated from those instead, so that the
                 control's feedback is wrong on every image, not only on the selected ones.
         """
-        from retraining.propagate import propagate_selection
-
         if masks is None or np.array_equal(masks, self.selected.masks):
             if self._propagated is None:
-                self._propagated = propagate_selection(clf, self, **self.propagation_params)
+                self._propagated = propagate_selection(clf, self, spec=self.propagation)
             return self._propagated
         key = hashlib.sha256(np.ascontiguousarray(masks).tobytes()).hexdigest()
         if key not in self._propagated_from:
-            self._propagated_from[key] = propagate_selection(clf, self, masks=masks, **self.propagation_params)
+            self._propagated_from[key] = propagate_selection(clf, self, spec=self.propagation, masks=masks)
         return self._propagated_from[key]
 
     def to_grid(self, masks: np.ndarray) -> np.ndarray:

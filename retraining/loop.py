@@ -4,8 +4,8 @@ Start from a fresh copy of the base model; up to ``iterations`` optimiser steps,
 on a batch from ``method.sample_batch`` (``random`` training images + ``selected`` pool
 items, seeded); after each step the selected images' true-class probabilities are
 recorded, and validation accuracy every ``eval_every`` steps, in ``history.jsonl``.
-With ``Stopping`` the run ends early when the chosen validation score stops improving
-and keeps the best-scoring weights.
+With a ``StopSpec`` the run ends early when the chosen validation score stops improving
+(``retraining.stopping``) and keeps the best-scoring weights.
 """
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ from classification_models.training import first_nonfinite_weight
 from common.errors import UserError
 from common.logs import progress_bars
 from common.run_files import Best, HistoryRow, Iterations, append_history
+from retraining.config import StopSpec
+from retraining.stopping import EarlyStop, ce_drop
 
 log = logging.getLogger(__name__)
 
@@ -46,45 +48,6 @@ def clone_classifier(base: Classifier, freeze=None) -> Classifier:
     if freeze is not None:
         freeze_layers(clf.model, up_to=freeze.up_to, batch_norm=freeze.batch_norm, source="freeze")
     return clf
-
-
-@dataclasses.dataclass(frozen=True)
-class Stopping:
-    """Early stopping on a validation score (see ``retraining.config.StopSpec``).
-
-    ``on``: ``val`` or ``val_swap`` (which images score the model); ``patience``:
-    iterations without an improvement of ``min_delta`` before stopping; never before
-    iteration ``start_from``; ``restore_best``: end with the best-scoring weights;
-    ``min_ce_drop``: no stop either while the training cross-entropy still falls — its
-    mean over the last ``patience // 2`` iterations is more than this below the mean of
-    the ``patience // 2`` before (None: the score alone decides).
-    """
-
-    on: str
-    patience: int
-    min_delta: float = 0.005
-    restore_best: bool = True
-    start_from: int = 0
-    min_ce_drop: float | None = None
-
-
-def ce_drop(ce: list[float], *, patience: int) -> float | None:
-    """How far the training cross-entropy ``ce`` (one value per iteration so far) fell
-    between the two halves of the last ``patience`` iterations (mean of the earlier half
-    minus mean of the recent one); None with fewer than ``patience`` iterations."""
-    half = patience // 2
-    if half < 1 or len(ce) < 2 * half:
-        return None
-    return statistics.fmean(ce[-2 * half:-half]) - statistics.fmean(ce[-half:])
-
-
-def ce_still_falls(ce: list[float], *, patience: int, min_drop: float | None) -> bool:
-    """Whether the training cross-entropy fell by more than ``min_drop`` over the last
-    ``patience`` iterations (``ce_drop``) — a model still learning on its training
-    batches while the validation score has not moved by ``min_delta`` yet (a slow
-    climb). False with ``min_drop`` None or fewer than ``patience`` iterations."""
-    drop = None if min_drop is None else ce_drop(ce, patience=patience)
-    return drop is not None and drop > min_drop
 
 
 class Diverged(UserError):
@@ -128,7 +91,7 @@ def to_tensors(batch: dict) -> dict:
 def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
              val: tuple[np.ndarray, np.ndarray] | None, history_path: Path | None,
              val_swap: tuple[np.ndarray, np.ndarray] | None = None,
-             stopping: Stopping | None = None,
+             stopping: StopSpec | None = None,
              on_check: Callable[[int], None] | None = None, bn_batches: int = 0) -> LoopResult:
     """Trains ``method.clf`` in place (``method.setup`` must have run).
 
@@ -142,8 +105,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         val_swap: ``(images, labels)`` of the cue-swapped validation images, or None
             (``val_swap_accuracy`` in the history at the same iterations as ``val``).
         history_path: ``history.jsonl`` to append to (None: keep in memory only).
-        stopping: early stopping (its ``on`` split must be given), or None to run all
-            ``iterations``. The starting model is scored first, so with ``restore_best``
+        stopping: early stopping, ``on`` ``val`` or ``val_swap`` (that split must be given;
+            ``retraining.stopping.stopping_rule`` resolves the config's), or None to run
+            all ``iterations``. The starting model is scored first, so with ``restore_best``
             a run that never beats it ends with the starting weights.
         on_check: called with the iteration number before the first step (0) and at
             every validation check (e.g. to record CAMs along the run).
@@ -186,12 +150,12 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
 
     refresh = batch_norm_refresh(method, batches=bn_batches, seed=seed)
 
-    watch = None
+    early = None
     if stopping is not None:
-        watch = {"val": val, "val_swap": val_swap}[stopping.on]
+        watch = {"val": val, "val_swap": val_swap}.get(stopping.on)
         if watch is None:
             raise ValueError(f"early stopping on '{stopping.on}' needs that split")
-        best = {"on": stopping.on, "iteration": 0, "score": accuracy(watch)}
+        early = EarlyStop(spec=stopping, score=accuracy(watch))
         best_weights = clf.model.get_weights() if stopping.restore_best else None
     if on_check is not None:
         on_check(0)
@@ -236,26 +200,24 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
                 append_history(history_path, history[-1])
             if on_check is not None and checked:
                 on_check(it)
-            if watch is not None and checked:
-                score = row[f"{stopping.on}_accuracy"]
-                if score > best["score"] + stopping.min_delta:
-                    best.update(iteration=it, score=score)
+            if early is not None and checked:
+                if early.improved(it, row[f"{stopping.on}_accuracy"]):
                     if stopping.restore_best:
                         best_weights = clf.model.get_weights()
-                elif (it - best["iteration"] >= stopping.patience and it >= stopping.start_from
-                      and not ce_still_falls(ces, patience=stopping.patience, min_drop=stopping.min_ce_drop)):
+                elif early.should_stop(it, ces):
                     log.info("  %s: stopped at iteration %d: %s accuracy has not improved on %.3f (iteration %d) "
-                             "for %d iterations", method.label, it, stopping.on, best["score"], best["iteration"],
-                             it - best["iteration"])
+                             "for %d iterations", method.label, it, stopping.on, early.score, early.iteration,
+                             it - early.iteration)
                     break
-    if watch is not None and stopping.restore_best and best["iteration"] != it:
+    if early is not None and stopping.restore_best and early.iteration != it:
         clf.model.set_weights(best_weights)  # recalibrated at its check
     elif refresh is not None and not checked:
         refresh()
     timed = times[1:] if len(times) > 1 else times
     drawn = batch_times[1:] if len(batch_times) > 1 else batch_times  # the first fills a stream's buffer
     return LoopResult(step_seconds=float(statistics.median(timed)), history=history, iterations_run=it,
-                      best=None if watch is None else {**best, "restored": bool(stopping.restore_best)},
+                      best=None if early is None else {"on": stopping.on, "iteration": early.iteration,
+                                                        "score": early.score, "restored": bool(stopping.restore_best)},
                       batch_seconds=float(statistics.median(drawn)))
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from classification_models.propagation import CannotPropagate
 from common.errors import UserError
+from retraining.config import PropagationSpec
 
 log = logging.getLogger(__name__)
 
@@ -136,28 +137,28 @@ def heldout_check(clf, data, propagator: MaskPropagator, *, expert: bool = True)
     return quality
 
 
-def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
-                        threshold: float = 0.8, min_recall: float = 0.85, c: float = 1.0,
-                        pixels: str = "auto", pixel_threshold: float = 0.5, seed: int = 0,
-                        batch_size: int = 256, masks: np.ndarray | None = None, bank: int = 500,
-                        calibrate: str = "leave_one_out") -> Propagated:
+def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batch_size: int = 256,
+                        masks: np.ndarray | None = None) -> Propagated:
     """Marks the regions of every other training image that look, to the model, like the
     regions under the expert's masks (``classification_models.propagation.CellClassifier``,
-    probability above a threshold: ``threshold`` lowered until ``min_recall`` of the
-    expert's masked cells are marked, ``calibrate_threshold``; with ``pixels`` — always,
-    or ``auto`` for masks covering at least ``PIXEL_MASK_AREA`` of their images — drawn
-    pixel by pixel by a ``PixelSegmenter``); ranks the filters by their share inside the
-    masks (the ``top`` with at least ``min_share``) for the filter-level penalty. ``masks``:
-    other masks of the selected images than the expert's (a wrong-masks control).
-    ``calibrate``: the threshold is lowered on the cell model's probabilities of the
-    expert's own images (``in_sample``) or, with ``leave_one_out``, on each image's
-    probabilities from a model fit on the other masked images — what an image the model
-    was not fit on looks like (``leave_one_out_probability``).
+    probability above a threshold: ``spec.threshold`` lowered until ``spec.min_recall`` of
+    the expert's masked cells are marked, ``calibrate_threshold``; with ``spec.pixels`` —
+    always, or ``auto`` for masks covering at least ``PIXEL_MASK_AREA`` of their images —
+    drawn pixel by pixel by a ``PixelSegmenter``); ranks the filters by their share inside
+    the masks (the ``spec.top`` with at least ``spec.min_share``) for the filter-level
+    penalty. ``masks``: other masks of the selected images than the expert's (a
+    wrong-masks control). ``spec.calibrate``: the threshold is lowered on the cell model's
+    probabilities of the expert's own images (``in_sample``) or, with ``leave_one_out``, on
+    each image's probabilities from a model fit on the other masked images — what an image
+    the model was not fit on looks like (``leave_one_out_probability``).
 
     With ``data.stream`` the training split is read from its records ``batch_size``
     images at a time and never held whole: every image's mark is kept (``marked``), but
-    the images and masks only of a seeded random sample of at most ``bank`` marked
-    images (reservoir sampling), so memory does not grow with the split."""
+    the images and masks only of a seeded random sample of at most ``spec.bank`` marked
+    images (reservoir sampling), so memory does not grow with the split.
+
+    Args:
+        spec: the settings (``retraining.config.PropagationSpec``, the config's ``propagation``)."""
     from classification_models.propagation import (CellClassifier, PixelQuality, PixelSegmenter, calibrate_threshold,
                                                    leave_one_out_probability, rank_filters)
 
@@ -167,19 +168,20 @@ def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
     sel_masks = sel.masks if masks is None else np.asarray(masks)
     acts_sel = clf.cams(sel.images, classes=0, upsample=False, return_activations=True).activations
     grid_sel = data.to_grid(sel_masks)
-    ranking = rank_filters(activations=acts_sel, grid_masks=grid_sel, top=min(top, acts_sel.shape[-1]),
-                           min_share=min_share)
-    cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=c)
+    ranking = rank_filters(activations=acts_sel, grid_masks=grid_sel, top=min(spec.top, acts_sel.shape[-1]),
+                           min_share=spec.min_share)
+    cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=spec.c)
     prob_sel = cells_model.probability(acts_sel)
-    held_out = (leave_one_out_probability(activations=acts_sel, grid_masks=grid_sel, c=c, in_sample=prob_sel)
-                if calibrate == "leave_one_out" else prob_sel)
-    threshold = calibrate_threshold(probability=held_out, grid_masks=grid_sel, start=threshold, min_recall=min_recall)
+    held_out = (leave_one_out_probability(activations=acts_sel, grid_masks=grid_sel, c=spec.c, in_sample=prob_sel)
+                if spec.calibrate == "leave_one_out" else prob_sel)
+    threshold = calibrate_threshold(probability=held_out, grid_masks=grid_sel, start=spec.threshold,
+                                    min_recall=spec.min_recall)
     area = float((sel_masks > 0).mean())
     segmenter = None
-    if pixels == "always" or (pixels == "auto" and area >= PIXEL_MASK_AREA):
+    if spec.pixels == "always" or (spec.pixels == "auto" and area >= PIXEL_MASK_AREA):
         segmenter = PixelSegmenter(images=sel.images, masks=sel_masks, cell_probability=prob_sel, seed=seed)
     propagator = MaskPropagator(cells=cells_model, threshold=threshold, pixels=segmenter,
-                                pixel_threshold=pixel_threshold)
+                                pixel_threshold=spec.pixel_threshold)
     heldout_quality = heldout_check(clf, data, propagator, expert=masks is None)
     indices, labels = data.dataset.index_table("train")
     selected_idx = {str(i) for i in sel.indices}
@@ -205,11 +207,11 @@ def propagate_selection(clf, data, *, top: int = 8, min_share: float = 0.0,
                 continue
             marked[start + j] = True
             entry = (start + j, chunk_masks[j], images[j] if train is None else None)
-            if train is not None or len(kept) < bank:
+            if train is not None or len(kept) < spec.bank:
                 kept.append(entry)
             else:  # reservoir sampling: every marked image is in the bank with probability bank / seen
                 r = int(rng.integers(0, seen + 1))
-                if r < bank:
+                if r < spec.bank:
                     kept[r] = entry
             seen += 1
     kept.sort(key=lambda e: e[0])

@@ -26,13 +26,14 @@ from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, C
                               Trainable, ValSwap, write_file)
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
-from retraining.config import RetrainConfig
+from retraining.config import RetrainConfig, StopSpec
 from retraining.data import MaskedSet, RetrainData, load_inputs
 from retraining.failure import Progress, record_failure
 from retraining.method_summary import method_role, method_summary  # noqa: F401 - method_role: part of this API
 from retraining.propagate import counterfactual_split
-from retraining.loop import Diverged, Stopping, clone_classifier, make_optimizer, run_loop
+from retraining.loop import Diverged, clone_classifier, make_optimizer, run_loop
 from retraining.methods import get_method
+from retraining.stopping import stopping_rule
 from retraining.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
                                          fetch_shown, split_images, swap_set, test_view)
 from retraining.outputs import cam_arrays, comparison_table, save_method_figures, write_propagated
@@ -57,22 +58,6 @@ def build_methods(cfg: RetrainConfig):
         except UserError as exc:
             raise UserError(f"methods[{i}]: {exc}") from None
     return out
-
-
-def stopping_rule(cfg: RetrainConfig, *, has_val: bool, has_val_swap: bool) -> Stopping | None:
-    """The early-stopping rule of a run: ``cfg.stopping`` on the split it names, falling
-    back from ``val_swap`` to ``val`` (no masks, or ``counterfactual_val`` off) and to
-    none (no validation split)."""
-    on = cfg.stopping.on
-    if on == "val_swap" and not has_val_swap:
-        on = "val"
-    if on == "val" and not has_val:
-        on = "none"
-    if on == "none":
-        return None
-    return Stopping(on=on, patience=cfg.stopping.patience, min_delta=cfg.stopping.min_delta,
-                    restore_best=cfg.stopping.restore_best, start_from=cfg.stopping.start_from,
-                    min_ce_drop=cfg.stopping.min_ce_drop)
 
 
 def method_seed(seed: int, label: str) -> int:
@@ -110,7 +95,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     h, w, k = base.grid_shape
     data = RetrainData(dataset, selected, heldout, (h, w, k),
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
-                       propagation_params=dataclasses.asdict(cfg.propagation),
+                       propagation=cfg.propagation,
                        shuffle_buffer=cfg.data.shuffle_buffer if cfg.data.stream else None)
     if cfg.batch.random > data.train_size():
         raise UserError(f"batch.random {cfg.batch.random} is larger than the training split ({data.train_size()} "
@@ -180,7 +165,7 @@ class _BaseScores:
     cue: dict | None  # behavioural reliance on the test images with a known cue region
     val: Any  # the validation split's (images, labels), or None
     val_cf: dict | None  # the cue-swapped validation copy
-    stopping: Stopping | None
+    stopping: StopSpec | None  # the rule every method stops by (stopping_rule)
     class_names: list[str] | None
 
 
@@ -202,14 +187,13 @@ def _score_base(cfg: RetrainConfig, *, data, base, dataset, selected, heldout) -
     # the user's validation split usually carries the cue: score models on a cue-swapped
     # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
     val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
-    stopping = stopping_rule(cfg, has_val=val is not None, has_val_swap=val_cf is not None)
-    if cfg.stopping.on == "val_swap" and val_cf is None:
-        why = ("the dataset has no validation split" if val is None else
-               "counterfactual_val is false" if not cfg.counterfactual_val else
-               "the selection has no masked image" if not len(selected) else
-               "the propagated masks mark no cue cell on the validation images of two classes")
-        log.warning("stopping.on 'val_swap': no cue-swapped validation copy (%s); early stopping falls back to %s",
-                    why, f"'{stopping.on}'" if stopping else "none")
+    why = None if val_cf is not None else (
+        "the dataset has no validation split" if val is None else
+        "counterfactual_val is false" if not cfg.counterfactual_val else
+        "the selection has no masked image" if not len(selected) else
+        "the propagated masks mark no cue cell on the validation images of two classes")
+    stopping = stopping_rule(cfg.stopping, has_val=val is not None, has_val_swap=val_cf is not None,
+                             why_no_val_swap=why)
     return _BaseScores(stream=stream, evaluation=evaluation, selected=explain(base, selected), heldout=explain(base, heldout),
                        cue_images=cue_images, cue_swapped=cue_swapped,
                        cue=cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped), val=val, val_cf=val_cf,
@@ -224,9 +208,7 @@ def _own_choice(cfg: RetrainConfig, m, before: _BaseScores, *, base, data, selec
     if before.val_cf is None or masks is None or np.array_equal(masks, selected.masks):
         return before.val_cf, before.stopping
     own = counterfactual_split(base, data, split="val", seed=cfg.seed, masks=masks)
-    if own is None and before.stopping is not None and before.stopping.on == "val_swap":
-        return None, dataclasses.replace(before.stopping, on="val")
-    return own, before.stopping
+    return own, stopping_rule(cfg.stopping, has_val=before.val is not None, has_val_swap=own is not None)
 
 
 def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, val_cf, stopping):

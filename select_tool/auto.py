@@ -92,6 +92,7 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall:
     from common.errors import UserError
     from common.images import read_mask
     from datasets.selection import load_selection
+    from retraining.config import PropagationSpec
     from retraining.data import MaskedSet, RetrainData, masked_set_from_items
     from retraining.outputs import write_propagated
 
@@ -109,7 +110,7 @@ def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall:
                        what=f"selection '{selection}': mask for index '{it.index}'") for it in sel.items]
     selected = masked_set_from_items(dataset, sel.items, masks, where=f"selection '{selection}'")
     data = RetrainData(dataset, selected, MaskedSet.empty(dataset.image_shape), clf.grid_shape,
-                       {"mode": "area", "threshold": 0.25}, propagation_params={"threshold": threshold, "min_recall": min_recall})
+                       {"mode": "area", "threshold": 0.25}, propagation=PropagationSpec(threshold=threshold, min_recall=min_recall))
     prop = data.propagated(clf)
     path = write_propagated(Path(out_dir), data, train_result=str(Path(result).resolve()))
     quality = prop.quality

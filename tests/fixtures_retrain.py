@@ -57,6 +57,7 @@ METHOD_PARAMS = {"selective_dropout": {"k": 3}}
 def make_method_env():
     """``(dataset, base classifier, RetrainData)``: 4 selected training images with their
     ground-truth masks, no held-out images."""
+    from retraining.config import PropagationSpec
     from retraining.data import RetrainData, masked_set_from_items
 
     ds = make_dataset()
@@ -67,7 +68,7 @@ def make_method_env():
     # the two with the largest share so swap/filter_penalty have something to work with
     data = RetrainData(ds, sel, masked_set_from_items(ds, [], []), tuple(clf.grid_shape),
                        {"mode": "area", "threshold": 0.25},
-                       propagation_params={"top": 2, "min_share": 0.0})
+                       propagation=PropagationSpec(top=2, min_share=0.0))
     return ds, clf, data
 
 

@@ -1,13 +1,16 @@
 """Retraining methods: registry contract, batch composition, replacements, params."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from common.errors import UserError
+from retraining.config import PropagationSpec, StopSpec
 from retraining.data import RetrainData, compose_indices, masked_set_from_items
-from retraining.loop import (LoopResult, Stopping, ce_still_falls, clone_classifier, end_of_run, make_optimizer,
-                                      run_loop)
+from retraining.loop import LoopResult, clone_classifier, end_of_run, make_optimizer, run_loop
 from retraining.methods import REGISTRY, get_method
+from retraining.stopping import ce_still_falls
 from tests.fixtures_retrain import ready_method, selection_items
 
 
@@ -47,6 +50,11 @@ def test_every_method_composes_batches_and_steps(name, method_env):
     assert res.history[1].val_accuracy is not None
 
 
+def _stop(**kw) -> StopSpec:
+    """Stopping on ``val`` from iteration 0, the training loss not consulted (unless given)."""
+    return StopSpec(**{"on": "val", "start_from": 0, "min_ce_drop": 1e9, **kw})
+
+
 def test_early_stopping_without_improvement_ends_on_the_starting_weights(method_env):
     ds, clf, _ = method_env
     m = ready_method("continued", method_env)
@@ -54,7 +62,7 @@ def test_early_stopping_without_improvement_ends_on_the_starting_weights(method_
     val = (ds.arrays("val").images, ds.arrays("val").labels)
     # no score can rise by more than 1: the run stops after `patience` iterations
     res = run_loop(m, iterations=20, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=1, val=val,
-                   history_path=None, stopping=Stopping(on="val", patience=3, min_delta=1.0))
+                   history_path=None, stopping=_stop(patience=3, min_delta=1.0))
     assert res.iterations_run == 3 and len(res.history) == 3
     assert res.best["iteration"] == 0 and res.best["restored"] is True
     for a, b in zip(m.clf.model.get_weights(), start):
@@ -62,7 +70,7 @@ def test_early_stopping_without_improvement_ends_on_the_starting_weights(method_
     # start_from: no stop before that iteration, however long the plateau; then at once
     m = ready_method("continued", method_env)
     res = run_loop(m, iterations=20, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=1, val=val,
-                   history_path=None, stopping=Stopping(on="val", patience=3, min_delta=1.0, start_from=7))
+                   history_path=None, stopping=_stop(patience=3, min_delta=1.0, start_from=7))
     assert res.iterations_run == 7 and res.best["iteration"] == 0
 
 
@@ -71,7 +79,7 @@ def test_a_falling_training_loss_holds_off_the_stop():
     slow_climb = [2.0, 1.0, 1.5, 1.5, 1.25, 1.25]
     assert ce_still_falls(slow_climb, patience=4, min_drop=0.05)
     assert not ce_still_falls(slow_climb, patience=4, min_drop=0.25)  # not by more than 0.25
-    assert not ce_still_falls(slow_climb, patience=4, min_drop=None)
+    assert not ce_still_falls(slow_climb, patience=4, min_drop=1e9)  # a large value turns it off
     # a flat or rising loss, or too short a history, never holds it off
     assert not ce_still_falls([0.05, 0.04, 0.05, 0.06], patience=4, min_drop=0.0)
     assert not ce_still_falls([1.3, 1.2, 1.0], patience=4, min_drop=0.05)
@@ -103,7 +111,7 @@ def test_early_stopping_keeps_the_best_scoring_weights(method_env):
     val = (ds.arrays("val").images, ds.arrays("val").labels)
     start = float((m.clf.predict_proba(val[0]).argmax(1) == val[1]).mean())
     res = run_loop(m, iterations=8, optimizer=make_optimizer("adam", 1e-2), seed=0, eval_every=2, val=val,
-                   history_path=None, stopping=Stopping(on="val", patience=100, min_delta=0.0))
+                   history_path=None, stopping=_stop(patience=100, min_delta=0.0))
     scores = {0: start, **{r.iteration: r.val_accuracy for r in res.history if r.val_accuracy is not None}}
     assert res.iterations_run == 8 and sorted(scores) == [0, 2, 4, 6, 8]
     assert res.best["score"] == max(scores.values()) == scores[res.best["iteration"]]
@@ -283,14 +291,14 @@ def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(me
     assert (inverse.masks > 0).mean() >= 0.5
     h, w, k = clf.grid_shape
     big = RetrainData(ds, inverse, masked_set_from_items(ds, [], []), (h, w, k), {"mode": "area", "threshold": 0.25},
-                      propagation_params={"top": 2})
+                      propagation=PropagationSpec(top=2))
     prop = big.propagated(clf)
     assert prop.describe()["pixels"] == 0.5 and prop.propagator.pixels is not None
     assert set(np.unique(prop.masks).tolist()) <= {0, 255}
     cf = counterfactual_split(clf, big, split="val", seed=0)
     assert cf is not None and cf["images"].shape[1:] == ds.image_shape and cf["n"] == len(cf["labels"])
     never = RetrainData(ds, inverse, masked_set_from_items(ds, [], []), (h, w, k), {"mode": "area", "threshold": 0.25},
-                        propagation_params={"top": 2, "pixels": "never"})
+                        propagation=PropagationSpec(top=2, pixels="never"))
     assert never.propagated(clf).propagator.pixels is None
 
 
@@ -309,19 +317,19 @@ def test_a_wrong_masks_control_propagates_its_own_masks(name, method_env):
     assert not np.array_equal(control.prop.grid.mean(axis=0), expert.prop.grid.mean(axis=0))
 
 
-def test_the_propagation_defaults_are_the_same_in_the_config_and_the_functions():
-    """A retraining config, ``propagate_selection`` called without parameters and
-    ``select_tool.auto --propagate`` calibrate the threshold the same way."""
+def test_the_propagation_settings_have_one_source():
+    """``propagate_selection`` takes the config's ``PropagationSpec`` itself (no restated
+    defaults), ``RetrainData`` carries it, and ``select_tool.auto --propagate`` calibrates
+    the threshold as a retraining config does."""
     import inspect
 
-    from retraining.config import PropagationSpec
     from retraining.propagate import propagate_selection
     from select_tool.auto import propagate
 
     spec = PropagationSpec()
     params = inspect.signature(propagate_selection).parameters
-    shared = ("threshold", "min_recall", "c", "top", "min_share", "pixels", "pixel_threshold", "bank", "calibrate")
-    assert {k: params[k].default for k in shared} == {k: getattr(spec, k) for k in shared}
-    assert (spec.calibrate, spec.min_recall) == ("leave_one_out", 0.85)
+    assert params["spec"].default is inspect.Parameter.empty
+    assert not {f.name for f in dataclasses.fields(PropagationSpec)} & set(params)
+    assert (spec.calibrate, spec.min_recall, spec.threshold) == ("leave_one_out", 0.85, 0.8)
     auto = inspect.signature(propagate).parameters
     assert (auto["threshold"].default, auto["min_recall"].default) == (spec.threshold, spec.min_recall)

@@ -8,6 +8,7 @@ import pytest
 
 from common.errors import UserError
 from datasets.records_dataset import RecordDataset
+from retraining.config import PropagationSpec
 from retraining.data import RetrainData, masked_set_from_items
 from retraining.methods import REGISTRY, get_method
 from retraining.metrics import evaluate_splits
@@ -177,7 +178,7 @@ def _propagation(tmp_path, *, stream: bool, bank: int = 1000):
     items, masks = selection_items(make_dataset(), 3)
     sel = masked_set_from_items(ds, items, masks, stream=stream)
     data = RetrainData(ds, sel, sel, clf.grid_shape, {"mode": "area", "threshold": 0.25},
-                       propagation_params={"bank": bank}, shuffle_buffer=16 if stream else None)
+                       propagation=PropagationSpec(bank=bank), shuffle_buffer=16 if stream else None)
     return ds, clf, data, data.propagated(clf)
 
 

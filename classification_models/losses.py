@@ -114,7 +114,7 @@ def pasa_activation(*, activations, masks):
     return masked_activation_sum(activations=a, masks=m) / (k * (cells + 1.0))
 
 
-def pasa_loss(*, ce, activations, masks, p_true, base: float = 0.4, threshold: float = 0.7,
+def pasa_loss(*, ce, activations, masks, p_true, base: float, threshold: float,
               detach_probability: bool = False):
     """PASA (thesis §5.2, eq. 5.2): ``(1/N) Σ_a [CE(a) + Act(a) · B^(p_true(a)/th)]``.
 

@@ -4,7 +4,9 @@ selected images' true-class probability after a short run."""
 import numpy as np
 import pytest
 
+from common.errors import UserError
 from retraining.loop import make_optimizer, run_loop, to_tensors
+from retraining.methods import get_method
 from tests.fixtures_retrain import ready_method
 
 #: the replacement methods' fills, as the other method tests make them
@@ -133,3 +135,27 @@ def test_swap_shrinks_after_the_propagation_used_the_base_weights(method_env):
     w_plain = [np.asarray(v.numpy()) for v in plain.clf.model.trainable_weights]
     w_shrunk = [np.asarray(v.numpy()) for v in shrunk.clf.model.trainable_weights]
     assert all(np.array_equal(s, (0.5 * p).astype(p.dtype)) for s, p in zip(w_shrunk, w_plain))
+
+
+# ----------------------------------------------------------------------------- PASA's parameters, named once
+def test_swap_reuses_pasa_s_parameters_and_old_keys_name_the_new_one(method_env):
+    import dataclasses
+
+    from retraining.methods.pasa import PASAParams, PASAWeight
+    from retraining.methods.swap import SwapParams
+
+    assert issubclass(PASAParams, PASAWeight)
+    assert {f.name: f.type for f in dataclasses.fields(SwapParams)}["pasa"] == "PASAWeight"
+    assert get_method("swap", {"penalty": "pasa", "pasa": {"base": 0.3}}).params.pasa == PASAWeight(base=0.3)
+    assert get_method("pasa", {"base": 0.3}).params.threshold == PASAWeight().threshold
+    with pytest.raises(UserError, match=r"pasa\.base.*0"):
+        get_method("swap", {"pasa": {"base": 0.0}})
+    for old, new in (("pasa_base", '"pasa": {"base": ...}'), ("pasa_threshold", '"pasa": {"threshold": ...}')):
+        with pytest.raises(UserError) as exc:
+            get_method("swap", {"penalty": "pasa", old: 0.5})
+        assert str(exc.value).startswith(f"method 'swap' params: '{old}' is now {new}")
+    # swap's PASA term is PASA's: same weight, same batch -> same penalty
+    swap = ready_method("swap", method_env, {"penalty": "pasa", "pasa": {"base": 0.3, "threshold": 0.9}})
+    pasa = ready_method("pasa", method_env, {"base": 0.3, "threshold": 0.9})
+    batch = to_tensors(swap.sample_batch(np.random.default_rng(0)))
+    assert float(swap.loss(swap.clf, batch)[1]["penalty"]) == pytest.approx(float(pasa.loss(swap.clf, batch)[1]["penalty"]))

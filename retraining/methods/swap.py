@@ -1,4 +1,4 @@
-"""Counterfactual swaps and the filter-level penalty: making a few masks count for many images.
+"""Counterfactual swaps: making a few masks count for many images.
 
 ``swap``: the masked region of an image is replaced by the same region of another
 image (``image_generator.swap.cue_swap``: pixels irrelevant in both, the rest
@@ -11,9 +11,6 @@ expert's masks are first extended to the training images where the same last-con
 filters fire (``retraining.propagate.propagate_selection``) and the random images
 of every batch that carry a propagated mask are swapped too. ``penalty`` adds PAS or
 PASA on the swapped images' masks.
-
-``filter_penalty``: the filters that fire inside the expert's masks are penalised on
-every image of the batch (``λ · mean Σ_{k∈F} A_k / reference``), masked or not.
 """
 from __future__ import annotations
 
@@ -22,10 +19,14 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from classification_models.losses import pas_loss, pasa_loss, thesis_pas_lambda
+from classification_models.losses import pas_loss, thesis_pas_lambda
 from common.errors import UserError
 from retraining.methods.base import REGISTRY, MaskParams, Method, Pool, ce_and_forward
 from retraining.methods.pas import CALIBRATED_SCALE
+from retraining.methods.pasa import PASAWeight, pasa_objective
+
+#: keys of earlier versions -> what replaced them
+RENAMED = {"pasa_base": '"pasa": {"base": ...}', "pasa_threshold": '"pasa": {"threshold": ...}'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +34,8 @@ class SwapParams(MaskParams):
     """``variants`` swapped copies per masked image, each the best of ``candidates``
     donors; ``propagate`` the masks to other training images and swap ``random_share`` of
     the batch's random images that carry one; ``donors`` of ``any`` class or ``other``
-    classes only; ``penalty`` PAS (``lam_scale`` × the thesis λ) or PASA (``pasa_base``,
-    ``pasa_threshold``) on the swapped images' masks; ``shrink`` < 1 or ``perturb`` > 0
+    classes only; ``penalty`` PAS (``lam_scale`` × the thesis λ) or PASA (``pasa``: its
+    B and th, ``retraining.methods.pasa.PASAWeight``) on the swapped images' masks; ``shrink`` < 1 or ``perturb`` > 0
     start from the base model's weights shrunk and perturbed
     (``classification_models.training.shrink_and_perturb``), after the propagation has used
     them: an investigation for a base that learned only the cue."""
@@ -46,8 +47,7 @@ class SwapParams(MaskParams):
     penalty: str = dataclasses.field(default="none", metadata={"choices": ("none", "pas", "pasa")})
     donors: str = dataclasses.field(default="any", metadata={"choices": ("any", "other")})
     lam_scale: float = dataclasses.field(default=CALIBRATED_SCALE, metadata={"min": 0.0})
-    pasa_base: float = dataclasses.field(default=0.4, metadata={"gt": 0.0})
-    pasa_threshold: float = dataclasses.field(default=0.7, metadata={"gt": 0.0})
+    pasa: PASAWeight = dataclasses.field(default_factory=PASAWeight)
     shrink: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
     perturb: float = dataclasses.field(default=0.0, metadata={"min": 0.0})
 
@@ -58,6 +58,14 @@ class Swap(Method):
     letter = ""
     description = "masked region <- same region of another class's image (label kept); propagated to other images"
     Params = SwapParams
+
+    @classmethod
+    def resolve_params(cls, params: dict):
+        old = sorted(set(params) & set(RENAMED))
+        if old:
+            raise UserError(f"method '{cls.name}' params: '{old[0]}' is now {RENAMED[old[0]]} "
+                            "(PASA's B and th, named as in method 'pasa')")
+        return super().resolve_params(params)
 
     def prepare(self):
         from image_generator.swap import cue_swap
@@ -155,52 +163,9 @@ class Swap(Method):
         if penalty == "pas":
             total, pen = pas_loss(ce=ce, activations=acts, masks=batch["masks"], lam=self.lam, normalize="masked")
         elif penalty == "pasa":
-            p = tf.gather(tf.nn.softmax(logits), tf.cast(batch["labels"], tf.int32), batch_dims=1)
-            total, pen = pasa_loss(ce=ce, activations=acts, masks=batch["masks"], p_true=p,
-                                   base=self.params.pasa_base, threshold=self.params.pasa_threshold)
+            total, pen = pasa_objective(ce=ce, activations=acts, logits=logits, labels=batch["labels"],
+                                        masks=batch["masks"], weight=self.params.pasa)
         else:
             total = tf.reduce_mean(ce)
             pen = tf.zeros_like(total)
         return total, {"ce": tf.reduce_mean(ce), "penalty": pen}
-
-
-@dataclasses.dataclass(frozen=True)
-class FilterPenaltyParams(MaskParams):
-    """``lam``: the penalty's weight (in units of the level at which the chosen filters
-    fire on the masked images)."""
-
-    lam: float = dataclasses.field(default=1.0, metadata={"min": 0.0})
-
-
-@REGISTRY.register
-class FilterPenalty(Method):
-    name = "filter_penalty"
-    letter = ""
-    description = "the filters firing inside the masks penalised on every image"
-    Params = FilterPenaltyParams
-
-    def prepare(self):
-        self.prop = self.ctx.propagated(self.clf, masks=self.feedback_masks)
-        if not len(self.prop.filters):
-            raise UserError(f"method '{self.label}': no filter has most of its activation inside the masks "
-                            "(propagation chose none); nothing to penalise")
-        acts = self.clf.cams(self.pool.images, classes=0, upsample=False, return_activations=True).activations
-        # the level at which the chosen filters fire on the masked images: the penalty's unit
-        fired = acts[..., self.prop.filters].sum(-1).reshape(len(acts), -1).max(axis=1)
-        self.reference = max(float(fired.mean()), 1e-6)
-        onehot = np.zeros(self.ctx.grid[2], np.float32)
-        onehot[self.prop.filters] = 1.0
-        self.filter_weights = tf.constant(onehot)
-
-    def describe(self) -> dict:
-        out = super().describe()
-        if getattr(self, "prop", None) is not None:
-            out["propagated"] = self.prop.describe()
-        return out
-
-    def loss(self, clf, batch):
-        acts, _, ce = ce_and_forward(clf, batch)
-        ce = tf.reduce_mean(ce)
-        fired = tf.reduce_sum(acts * self.filter_weights, axis=-1)  # [N, h, w]
-        pen = self.params.lam * tf.reduce_mean(tf.reduce_max(fired, axis=[1, 2])) / self.reference
-        return ce + pen, {"ce": ce, "penalty": pen}

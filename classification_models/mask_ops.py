@@ -14,6 +14,10 @@ stay unmasked, so the shortcut leaks into them. Three documented modes:
   overlap marks the cell. Covers leaking neighbours at the price of a larger area.
 
 ``DEFAULT_RESIZE`` is what the retraining uses unless a config says otherwise.
+
+A threshold never empties a mask: a cue smaller than a cell (a 15-px stamp on a
+stride-32 backbone's 3×3 grid at 96 px covers at most 0.03 of a cell) keeps its most
+covered cell(s), and ``threshold_report`` says, image by image, where that happened.
 """
 from __future__ import annotations
 
@@ -71,6 +75,35 @@ def dilate(masks, *, pixels: int) -> np.ndarray:
     return maximum_filter(m, size=(1, 2 * pixels + 1, 2 * pixels + 1), mode="constant").astype(np.float32)
 
 
+def _keep_nonempty(fractions: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Images with a non-empty mask but no cell above the threshold keep their most covered cell(s)."""
+    lost = (fractions.max(axis=(1, 2)) > 0) & ~cells.any(axis=(1, 2))
+    if lost.any():
+        top = fractions[lost].max(axis=(1, 2), keepdims=True)
+        cells[lost] = fractions[lost] >= top
+    return cells
+
+
+def threshold_report(*, masks, grid: tuple[int, int], threshold: float = 0.25) -> list[dict]:
+    """Which masks an area threshold would empty on ``grid`` (``resize_masks`` keeps
+    their most covered cell(s) instead).
+
+    Args:
+        masks: ``[N, H, W]``; nonzero = irrelevant.
+        grid: ``(h, w)``.
+        threshold: the area threshold.
+
+    Returns:
+        One ``{"position", "max_cell_fraction", "kept_cells"}`` per such image (position
+        in ``masks``), in order; empty when every mask survives the threshold.
+    """
+    f = area_fraction(masks=masks, grid=grid)
+    top = f.max(axis=(1, 2))
+    lost = np.flatnonzero((top > 0) & ~(f > threshold).any(axis=(1, 2)))
+    return [{"position": int(i), "max_cell_fraction": round(float(top[i]), 4),
+             "kept_cells": int((f[i] >= top[i]).sum())} for i in lost]
+
+
 def resize_masks(*, masks, grid: tuple[int, int], mode: str = "area", threshold: float = 0.25,
                  dilate_px: int | None = None) -> np.ndarray:
     """Image-resolution masks -> activation-grid masks (see the module docstring).
@@ -85,7 +118,9 @@ def resize_masks(*, masks, grid: tuple[int, int], mode: str = "area", threshold:
 
     Returns:
         ``[N, h, w]`` float32 (binary for area/dilate, fractions for soft). An empty
-        mask stays all zero in every mode.
+        mask stays all zero in every mode; a non-empty one never becomes empty (with
+        ``"area"``, when no cell is covered above ``threshold`` its most covered
+        cell(s) are kept: ``threshold_report`` lists those images).
     """
     if mode not in RESIZE_MODES:
         raise ValueError(f"unknown mask resize mode {mode!r} (valid: {', '.join(RESIZE_MODES)})")
@@ -94,7 +129,8 @@ def resize_masks(*, masks, grid: tuple[int, int], mode: str = "area", threshold:
     if mode == "area":
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"area threshold must be in [0, 1), got {threshold}")
-        return (area_fraction(masks=masks, grid=grid) > threshold).astype(np.float32)
+        f = area_fraction(masks=masks, grid=grid)
+        return _keep_nonempty(f, f > threshold).astype(np.float32)
     m = _as_binary(masks)
     px = int(math.ceil(m.shape[1] / grid[0])) if dilate_px is None else int(dilate_px)
     return (area_fraction(masks=dilate(m, pixels=px), grid=grid) > 0).astype(np.float32)

@@ -257,6 +257,7 @@ class RunInfo:
     propagated: Optional[dict[str, Any]]
     val_swap: Optional[ValSwap]
     stopping: Optional[StoppingInfo]
+    mask_grid_kept: Optional[list[dict[str, Any]]] = None  # masks an area threshold would have emptied
 
 
 # ----- history.jsonl --------------------------------------------------------------------

@@ -94,6 +94,7 @@ def import_classifier(cfg: TrainConfig, source: str, dataset):
     """A Classifier around the user's ``.keras`` model of ``cfg.init_from``, checked against
     ``dataset`` (input size, channels, class count); returns ``(clf, model_info)``."""
     from classification_models.classifier import Classifier
+    from classification_models.feature_layers import grid_facts
     from classification_models.model_file import load_keras_model
     from classification_models.input_convention import resolve_convention
 
@@ -114,7 +115,13 @@ def import_classifier(cfg: TrainConfig, source: str, dataset):
     if clf.num_classes != dataset.num_classes:
         raise UserError(f"{where}: Dense layer '{clf.parts.dense.name}' has {clf.num_classes} classes but data set "
                         f"'{dataset.name}' has {dataset.num_classes}")
-    return clf, {"imported": str(Path(imp.model).resolve()), **clf.describe()}
+    facts = grid_facts(clf)
+    layer = facts["propagation_layer_for_small_cues"]
+    log.info("imported %s: feature grid %s (cells of %s px)%s", imp.model, "×".join(map(str, facts["feature_grid"])),
+             facts["cell_px"], "" if layer is None else
+             f"; cues smaller than two cells are localised on '{layer}' (cells of {facts['smallest_cue_px']} px, "
+             "the smallest cue it can represent)")
+    return clf, {"imported": str(Path(imp.model).resolve()), **clf.describe(), "resolution": facts}
 
 
 

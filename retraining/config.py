@@ -114,6 +114,7 @@ class PropagationSpec:
     min_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     bank: int = field(default=500, metadata={"min": 1})
     calibrate: str = field(default="leave_one_out", metadata={"choices": ("in_sample", "leave_one_out")})
+    layer: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True)

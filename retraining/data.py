@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from classification_models.mask_ops import resize_masks
+from classification_models.mask_ops import resize_masks, threshold_report
 from common.errors import UserError
 from common.paths import resolve_relative
 from retraining.config import PropagationSpec, RetrainConfig
 from retraining.propagate import Propagated, propagate_selection
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -118,6 +121,7 @@ class RetrainData:
     _propagated: Propagated | None = dataclasses.field(default=None, repr=False)
     _propagated_from: dict = dataclasses.field(default_factory=dict, repr=False)
     shuffle_buffer: int | None = None
+    _grid_reported: bool = dataclasses.field(default=False, repr=False)
 
     @property
     def streaming(self) -> bool:
@@ -180,6 +184,25 @@ class RetrainData:
         if key not in self._propagated_from:
             self._propagated_from[key] = propagate_selection(clf, self, spec=self.propagation, masks=masks)
         return self._propagated_from[key]
+
+    def grid_report(self) -> list[dict]:
+        """The selected images whose mask no feature-map cell is covered by more than the
+        area threshold of (a cue smaller than a cell): ``{"index", "max_cell_fraction",
+        "kept_cells"}`` each — their most covered cell(s) are kept (``mask_ops``). Logged
+        once as a warning, for ``run.json``."""
+        if self.mask_resize.get("mode", "area") != "area" or not len(self.selected):
+            return []
+        rows = threshold_report(masks=self.selected.masks, grid=self.grid[:2],
+                                threshold=self.mask_resize.get("threshold", 0.25))
+        out = [{"index": self.selected.indices[r.pop("position")], **r} for r in rows]
+        if out and not self._grid_reported:
+            self._grid_reported = True
+            shown = ", ".join(f"'{r['index']}' ({r['max_cell_fraction']:.2f})" for r in out[:5])
+            log.warning("%d of %d masks cover no %d×%d feature-map cell by more than mask_resize.threshold %.2f "
+                        "(most covered share: %s%s): each keeps its most covered cell(s) for the penalties; swaps "
+                        "and metrics use the masks as painted", len(out), len(self.selected), self.grid[0],
+                        self.grid[1], self.mask_resize.get("threshold", 0.25), shown, ", ..." if len(out) > 5 else "")
+        return out
 
     def to_grid(self, masks: np.ndarray) -> np.ndarray:
         """uint8 ``[N,H,W]`` image masks -> float32 ``[N,h,w]`` grid masks."""

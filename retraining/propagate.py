@@ -8,6 +8,9 @@ import logging
 
 import numpy as np
 
+from classification_models.feature_layers import choose_layer, cue_size, layer_activations
+from classification_models.mask_ops import resize_masks
+from classification_models.own_model import find_layer
 from classification_models.propagation import CannotPropagate
 from common.errors import UserError
 from retraining.config import PropagationSpec
@@ -36,12 +39,14 @@ class MaskPropagator:
         threshold: its probability threshold (``calibrate_threshold``).
         pixels: optional ``PixelSegmenter`` (pixel masks instead of whole cells).
         pixel_threshold: its probability threshold.
+        layer: the layer whose activations the cell model reads (None: the feature map).
     """
 
     cells: object
     threshold: float
     pixels: object | None = None
     pixel_threshold: float = 0.5
+    layer: str | None = None
 
     def masks(self, clf, images, *, batch_size: int = 256) -> np.ndarray:
         """uint8 ``[N, H, W]`` masks (255 = irrelevant) of ``images`` on ``clf``'s activations."""
@@ -51,8 +56,7 @@ class MaskPropagator:
         out = []
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size]
-            acts = clf.cams(batch, classes=0, upsample=False, return_activations=True).activations
-            prob = self.cells.probability(acts)
+            prob = self.cells.probability(layer_activations(clf, batch, layer=self.layer))
             if self.pixels is None:
                 out.append(grid_to_image(prob > self.threshold, size=(h, w)))
             else:
@@ -97,6 +101,7 @@ class Propagated:
     marked: np.ndarray | None = dataclasses.field(default=None, repr=False)
     images: np.ndarray | None = dataclasses.field(default=None, repr=False)
     heldout_quality: dict | None = None
+    layer_info: dict | None = None
 
     @property
     def n_marked(self) -> int:
@@ -105,7 +110,7 @@ class Propagated:
 
     def describe(self) -> dict:
         p = self.propagator
-        out = {"n_images": self.n_marked,
+        out = {"n_images": self.n_marked, "layer": self.layer_info,
                "threshold": None if p is None else round(float(p.threshold), 4),
                "pixels": None if p is None or p.pixels is None else round(float(p.pixel_threshold), 4),
                "filters": self.filters.tolist(),
@@ -137,6 +142,38 @@ def heldout_check(clf, data, propagator: MaskPropagator, *, expert: bool = True)
     return quality
 
 
+def propagation_layer(clf, masks, layer: str = "auto") -> tuple[str | None, dict]:
+    """The layer propagation reads: ``"features"`` (the feature map), a layer name (checked:
+    a name the model lacks fails naming it) or ``"auto"``: a finer layer when the masks
+    are smaller than twice a feature-map cell (``feature_layers.choose_layer``).
+
+    Returns:
+        ``(name or None for the feature map, {"name", "grid", "cell_px", "cue_px", "why"})``.
+    """
+    image_h = clf.input_shape[0]
+    cue = cue_size(masks)
+    h, w, k = clf.grid_shape
+    info = {"name": clf.parts.feature_layer, "grid": [h, w, k], "cell_px": round(image_h / h, 2),
+            "cue_px": round(cue, 1), "why": "the feature map"}
+    if layer == "features":
+        return None, {**info, "why": "propagation.layer: features"}
+    if layer == "auto":
+        chosen = choose_layer(clf.model, feature_layer=clf.parts.feature_layer, cue_px=cue)
+        if chosen is None:
+            return None, info
+        log.info("propagation reads layer '%s' (%d×%d cells of %.0f px): the masked cues (about %.0f px) are smaller "
+                 "than two feature-map cells of %.0f px", chosen.name, chosen.grid[0], chosen.grid[1], chosen.stride,
+                 cue, image_h / h)
+        return chosen.name, {"name": chosen.name, "grid": list(chosen.grid), "cell_px": round(chosen.stride, 2),
+                             "cue_px": round(cue, 1), "why": "auto: the cue is smaller than two feature-map cells"}
+    find_layer(clf.model, layer, source="propagation.layer", what="layer")
+    acts = layer_activations(clf, np.zeros((1,) + tuple(clf.input_shape), np.uint8), layer=layer)
+    if acts.ndim != 4:
+        raise UserError(f"propagation.layer: layer '{layer}' outputs shape {acts.shape[1:]}, not a [h, w, K] map")
+    return layer, {"name": layer, "grid": list(acts.shape[1:]), "cell_px": round(image_h / acts.shape[1], 2),
+                   "cue_px": round(cue, 1), "why": "propagation.layer"}
+
+
 def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batch_size: int = 256,
                         masks: np.ndarray | None = None) -> Propagated:
     """Marks the regions of every other training image that look, to the model, like the
@@ -150,7 +187,9 @@ def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batc
     wrong-masks control). ``spec.calibrate``: the threshold is lowered on the cell model's
     probabilities of the expert's own images (``in_sample``) or, with ``leave_one_out``, on
     each image's probabilities from a model fit on the other masked images — what an image
-    the model was not fit on looks like (``leave_one_out_probability``).
+    the model was not fit on looks like (``leave_one_out_probability``). ``spec.layer``:
+    whose activations the cell model reads (``propagation_layer``; a cue smaller than a
+    feature-map cell is read on a finer layer).
 
     With ``data.stream`` the training split is read from its records ``batch_size``
     images at a time and never held whole: every image's mark is kept (``marked``), but
@@ -166,10 +205,15 @@ def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batc
     if not len(sel):
         raise UserError("propagation needs a selection with at least one masked image; the selection is empty")
     sel_masks = sel.masks if masks is None else np.asarray(masks)
-    acts_sel = clf.cams(sel.images, classes=0, upsample=False, return_activations=True).activations
-    grid_sel = data.to_grid(sel_masks)
-    ranking = rank_filters(activations=acts_sel, grid_masks=grid_sel, top=min(spec.top, acts_sel.shape[-1]),
-                           min_share=spec.min_share)
+    acts_last = clf.cams(sel.images, classes=0, upsample=False, return_activations=True).activations
+    ranking = rank_filters(activations=acts_last, grid_masks=data.to_grid(sel_masks),
+                           top=min(spec.top, acts_last.shape[-1]), min_share=spec.min_share)
+    layer_name, layer_info = propagation_layer(clf, sel_masks, spec.layer)
+    if layer_name is None:
+        acts_sel, grid_sel = acts_last, data.to_grid(sel_masks)
+    else:
+        acts_sel = layer_activations(clf, sel.images, layer=layer_name)
+        grid_sel = resize_masks(masks=sel_masks, grid=acts_sel.shape[1:3], **data.mask_resize)
     cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=spec.c)
     prob_sel = cells_model.probability(acts_sel)
     held_out = (leave_one_out_probability(activations=acts_sel, grid_masks=grid_sel, c=spec.c, in_sample=prob_sel)
@@ -181,7 +225,7 @@ def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batc
     if spec.pixels == "always" or (spec.pixels == "auto" and area >= PIXEL_MASK_AREA):
         segmenter = PixelSegmenter(images=sel.images, masks=sel_masks, cell_probability=prob_sel, seed=seed)
     propagator = MaskPropagator(cells=cells_model, threshold=threshold, pixels=segmenter,
-                                pixel_threshold=spec.pixel_threshold)
+                                pixel_threshold=spec.pixel_threshold, layer=layer_name)
     heldout_quality = heldout_check(clf, data, propagator, expert=masks is None)
     indices, labels = data.dataset.index_table("train")
     selected_idx = {str(i) for i in sel.indices}
@@ -226,7 +270,7 @@ def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batc
                       labels=np.asarray(labels, np.int64)[keep], masks=kept_masks, grid=data.to_grid(kept_masks),
                       filters=ranking.chosen, share=ranking.share,
                       quality=quality.result() if quality.n_images else None, propagator=propagator,
-                      marked=marked, heldout_quality=heldout_quality, images=bank_images)
+                      marked=marked, heldout_quality=heldout_quality, images=bank_images, layer_info=layer_info)
 
 
 def counterfactual_split(clf, data, *, split: str = "val", seed: int = 0,

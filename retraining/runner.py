@@ -341,7 +341,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         propagated=None if data._propagated is None else data._propagated.describe(),
         val_swap=None if before.val_cf is None else ValSwap(n=before.val_cf["n"], share_marked=before.val_cf["share_marked"]),
         stopping=None if before.stopping is None else StoppingInfo(**dataclasses.asdict(before.stopping)),
-    ))
+        mask_grid_kept=data.grid_report() or None))
     write_file(tmp_dir / "summary.json", summary)
     if failure is not None:
         # the finished methods stay readable in the failed attempt; the last finished run stays in place

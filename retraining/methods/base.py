@@ -160,6 +160,8 @@ class Method(abc.ABC):
         #: the selected images' masks this method learns from (the expert's, or a control's
         #: variant): propagation and the cue-swapped validation copy start from them
         self.feedback_masks = masks
+        if self.uses_masks:
+            data.grid_report()  # warns once when a cue is smaller than a feature-map cell
         self.pool = Pool(sel.images, sel.labels, masks, data.to_grid(masks), np.arange(len(sel)))
         self.prepare()
         if len(self.pool) and self.batch_selected > len(self.pool) and not self.with_replacement:

@@ -218,6 +218,7 @@ class MethodInfo:
     resolved: Optional[dict[str, Any]] = None
     fills: Optional[dict[str, Any]] = None
     propagated: Optional[dict[str, Any]] = None
+    path: Optional[dict[str, Any]] = None  # the fast or full path (retraining.fast)
     seconds: float
     batch_seconds: Optional[float] = None  # median time to draw a batch (arrays or the records' stream)
     trainable: Trainable

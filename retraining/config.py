@@ -167,6 +167,22 @@ class Freeze:
 
 
 @dataclasses.dataclass(frozen=True)
+class FastSpec:
+    """The fast path (``mode: "fast"``, ``retraining.fast``): layers up to and including
+    ``freeze_up_to`` (default: the narrowest block output before the feature map's last
+    downsampling, the input of a backbone's last stage) are frozen, their output is
+    computed once per image a method can draw and kept in ``cache_dir`` (default: the
+    system's temporary folder; removed after each method), and only the later layers
+    train. When a linear probe on those features reaches less than chance plus
+    ``probe_margin`` of the way to 1 on the cue-swapped validation copy, the features do
+    not encode the object and the run takes the full path (``run.json`` says why)."""
+
+    freeze_up_to: Optional[str] = None
+    probe_margin: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
+    cache_dir: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class RetrainConfig:
     """A retraining experiment.
 
@@ -176,6 +192,9 @@ class RetrainConfig:
     than the moving statistics follow, and the model scores far lower in inference
     mode than it has learned to (BENCHMARKS.md, "Batch normalisation after a short
     retraining"). Models without batch normalisation are not touched.
+
+    ``mode``: ``full`` trains the whole model; ``fast`` only the layers after a freeze
+    point, on cached features (``FastSpec``).
     """
 
     name: str = field(metadata=PATH_NAME_FIELD)
@@ -200,6 +219,8 @@ class RetrainConfig:
     bn_recalibration: int = field(default=5, metadata={"min": 0})
     save_models: bool = True
     freeze: Optional[Freeze] = None
+    mode: str = field(default="full", metadata={"choices": ("full", "fast")})
+    fast: FastSpec = field(default_factory=FastSpec)
 
     def __post_init__(self) -> None:
         if self.output_dir is None:  # the documented default: $VF_RESULTS_ROOT (or ./results) / backprops

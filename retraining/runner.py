@@ -1,6 +1,5 @@
-"""Runs a retraining experiment: validate everything, then train each method from the
-base model with the shared loop, then write ``summary.json``,
-``history.jsonl`` and CAM overlays per method, ``comparison.md`` and ``run.json``.
+"""Runs a retraining experiment: validate everything, then train each method from the base model with the
+shared loop, then write ``summary.json``, ``history.jsonl`` and CAM overlays per method, ``comparison.md`` and ``run.json``.
 
 Order matters for "nothing half-written": the config, selection, masks, data set and
 every method (parameters, generators, calibration, misclassified list) are checked and
@@ -34,8 +33,9 @@ from retraining.propagate import counterfactual_split
 from retraining.loop import Diverged, clone_classifier, make_optimizer, run_loop
 from retraining.methods import get_method
 from retraining.stopping import stopping_rule
-from retraining.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain,
-                                         fetch_shown, split_images, swap_set, test_view)
+from retraining.fast import method_on_path, plan_for
+from retraining.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain, fetch_shown,
+                                split_images, swap_set, test_view)
 from retraining.outputs import cam_arrays, comparison_table, save_method_figures, write_propagated
 from plot_utils.results import CAMS_FILE, save_cams
 
@@ -153,8 +153,7 @@ def _energies(values) -> list[float | None]:
 
 @dataclasses.dataclass
 class _BaseScores:
-    """What a run measures once on the base model, before any method: every method's
-    "before" and its choice criteria."""
+    """What a run measures once on the base model: every method's "before", its choice criteria, its path."""
 
     stream: bool  # data.stream: the training split is streamed, not held as arrays
     evaluation: dict
@@ -167,6 +166,7 @@ class _BaseScores:
     val_cf: dict | None  # the cue-swapped validation copy
     stopping: StopSpec | None  # the rule every method stops by (stopping_rule)
     class_names: list[str] | None
+    fast: dict  # the run's path (retraining.fast.plan_for)
 
 
 def _accuracy_cf(clf, cf: dict | None) -> float | None:
@@ -197,7 +197,7 @@ def _score_base(cfg: RetrainConfig, *, data, base, dataset, selected, heldout) -
     return _BaseScores(stream=stream, evaluation=evaluation, selected=explain(base, selected), heldout=explain(base, heldout),
                        cue_images=cue_images, cue_swapped=cue_swapped,
                        cue=cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped), val=val, val_cf=val_cf,
-                       stopping=stopping,
+                       stopping=stopping, fast=plan_for(cfg, base, val_cf),
                        class_names=list(base.class_names or dataset.class_names or []) or None)
 
 
@@ -224,15 +224,15 @@ def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, 
             along["p_true"].append(cb.probs[np.arange(len(selected)), selected.labels].astype(np.float32))
 
     set_seed(method_seed(cfg.seed, m.label))  # each method's TF/Keras randomness, independent of order
+    run, val, val_swap = method_on_path(m, before.fast, val=before.val, val_cf=val_cf, cache_dir=cfg.fast.cache_dir)
     try:
-        res = run_loop(m, iterations=cfg.iterations,
+        res = run_loop(run, iterations=cfg.iterations,
                        optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
-                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=before.val,
-                       val_swap=None if val_cf is None else (val_cf["images"], val_cf["labels"]),
+                       seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val, val_swap=val_swap,
                        history_path=mdir / "history.jsonl", stopping=stopping, on_check=record_cams,
                        bn_batches=cfg.bn_recalibration)
     finally:
-        m.release()
+        run.release()
     return res, along
 
 

@@ -38,25 +38,27 @@ def make_model(nested: bool, seed: int = 0):
     return Classifier(model, ["a", "b", "c"])
 
 
-def make_stamped(seed: int = 0, n: int = 24):
+def make_stamped(seed: int = 0, n: int = 24, val_object: bool = True):
     """Class c: a bright horizontal bar at row 20 + 10c; an 8×8 checkerboard stamp at
-    (48, 8) on every training and validation image; ground-truth masks mark the stamp."""
+    (48, 8) on every training and validation image; ground-truth masks mark the stamp.
+    ``val_object=False``: the validation bars at random rows (nothing there to learn)."""
     from datasets.base import ArrayDataset
 
     rng = np.random.default_rng(seed)
 
-    def split(count, stamp):
+    def split(count, stamp, obj=True):
         y = np.arange(count) % 3
         x = rng.integers(0, 40, size=(count, SIZE, SIZE, 3)).astype(np.uint8)
         for i, c in enumerate(y):
-            x[i, 20 + 10 * c:24 + 10 * c, 16:48] = 220
+            row = 20 + 10 * (c if obj else int(rng.integers(3)))
+            x[i, row:row + 4, 16:48] = 220
             if stamp:
                 x[i, 48:56, 8:16] = np.where((np.arange(8)[:, None] + np.arange(8)) % 2, 255, 0)[..., None]
         return x, y
 
     truth = np.zeros((SIZE, SIZE), np.uint8)
     truth[48:56, 8:16] = 255
-    splits = {"train": split(n, True), "val": split(12, True), "test": split(12, False)}
+    splits = {"train": split(n, True), "val": split(12, True, val_object), "test": split(12, False)}
     return ArrayDataset(["a", "b", "c"], splits, irrelevant={f"train_{i:05d}": truth for i in range(n)})
 
 

@@ -111,7 +111,10 @@ class Method(abc.ABC):
         return from_dict(cls.Params, params, source=f"method '{cls.name}' params")
 
     def describe(self) -> dict:
-        return {"name": self.name, "letter": self.letter, "params": to_dict(self.params)}
+        out = {"name": self.name, "letter": self.letter, "params": to_dict(self.params)}
+        if getattr(self, "path", None):  # the fast or full path it took (retraining.fast)
+            out["path"] = self.path
+        return out
 
     def whole_train_need(self) -> str | None:
         """Why this method (with its params) needs the whole training split in memory, or

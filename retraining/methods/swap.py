@@ -141,21 +141,36 @@ class Swap(Method):
         else:
             positions, sel = self.sample_positions(rng)
             batch = self.assemble(positions, sel)
-        if self.random_variants is None or self.params.random_share <= 0:
-            return batch
-        marked = self.prop.marked[positions]
-        swap = marked & (rng.random(len(positions)) < self.params.random_share)
-        if swap.any():
-            rows = np.flatnonzero(swap)
-            slots = self.slot[positions[rows]]
-            outside = slots < 0  # only with data.stream: a marked image outside the bank
-            if outside.any():
-                slots[outside] = rng.integers(0, len(self.random_variants), size=int(outside.sum()))
-            pick = rng.integers(0, self.random_variants.shape[1], size=len(rows))
-            batch["images"][rows] = self.random_variants[slots, pick].astype(np.float32)
+        rows, slots, pick = self.choose_swaps(positions, rng)
+        return self.apply_swaps(batch, rows, slots, self.random_variants[slots, pick])
+
+    def apply_swaps(self, batch: dict, rows, slots, images) -> dict:
+        """``batch`` with rows ``rows`` replaced by ``images`` (the swapped variants of the
+        propagated images ``slots``, or their cached features), their labels and masks."""
+        if len(rows):
+            batch["images"][rows] = np.asarray(images, np.float32)
             batch["labels"][rows] = self.prop.labels[slots]
             batch["masks"][rows] = self.prop.grid[slots]
         return batch
+
+    def choose_swaps(self, positions: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """``(rows, slots, pick)``: the batch rows (of the random images at training
+        ``positions``) that are swapped, for ``random_variants[slots, pick]``; empty when
+        nothing is."""
+        none = np.zeros(0, np.int64)
+        if self.random_variants is None or self.params.random_share <= 0:
+            return none, none, none
+        marked = self.prop.marked[positions]
+        swap = marked & (rng.random(len(positions)) < self.params.random_share)
+        if not swap.any():
+            return none, none, none
+        rows = np.flatnonzero(swap)
+        slots = self.slot[positions[rows]]
+        outside = slots < 0  # only with data.stream: a marked image outside the bank
+        if outside.any():
+            slots[outside] = rng.integers(0, len(self.random_variants), size=int(outside.sum()))
+        pick = rng.integers(0, self.random_variants.shape[1], size=len(rows))
+        return rows, slots, pick
 
     def loss(self, clf, batch):
         acts, logits, ce = ce_and_forward(clf, batch)

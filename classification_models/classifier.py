@@ -178,6 +178,8 @@ class Classifier:
             layers = layers[1:]
         for layer in layers:
             x = layer(x, training=training)
+        if x.dtype == tf.float16:  # a mixed-precision head: class scores in float32
+            x = tf.cast(x, tf.float32)
         logits = tf.matmul(x, tf.cast(self._logits.kernel, x.dtype))
         if self._logits.use_bias:
             logits = logits + tf.cast(self._logits.bias, x.dtype)
@@ -195,7 +197,11 @@ class Classifier:
         Returns:
             ``(activations [N, h, w, K], logits [N, C])`` tensors.
         """
+        from keras import ops
+
         acts = self._features(self.model_input(images), training=training)
+        if acts.dtype == "float16":  # a mixed-precision model: maps, penalties and losses in float32
+            acts = ops.cast(acts, "float32")
         return acts, self.head_logits(acts, training=training, feature_scale=feature_scale)
 
     # ----- inference ------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 One ``tf.function`` per (loss, optimizer, strategy): the loss function's value plus
 the model's own regularisation losses, differentiated with respect to the trainable
-variables; under a ``tf.distribute.Strategy`` each replica's loss is divided by the
-number of replicas and the returned values are replica means.
+variables (scaled by Keras's ``LossScaleOptimizer`` for a mixed-precision model); under
+a ``tf.distribute.Strategy`` each replica's loss is divided by the number of replicas
+and the returned values are replica means.
 """
 from __future__ import annotations
 
@@ -23,11 +24,18 @@ def build_train_step(clf, *, loss_fn: Callable, optimizer, strategy=None) -> Cal
     Returns:
         The step function (see ``Classifier.make_train_step``).
     """
+    import keras
     import tensorflow as tf
+
+    from classification_models.precision import is_mixed
 
     model = clf.model
     variables = model.trainable_variables
     replicas = 1 if strategy is None else int(strategy.num_replicas_in_sync)
+    # a float16 model's small gradients underflow: scale the loss up, the gradients down
+    scale = is_mixed(model)
+    if scale and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     if strategy is None and not getattr(optimizer, "built", True):
         # slot variables made before tracing: creating them inside the step traces it twice
         # (minutes for a 150-layer backbone on a CPU)
@@ -38,6 +46,8 @@ def build_train_step(clf, *, loss_fn: Callable, optimizer, strategy=None) -> Cal
             loss, logs = loss_fn(clf, batch)
             total = loss + tf.add_n(model.losses) if model.losses else loss
             scaled = total / replicas if replicas > 1 else total
+            if scale:
+                scaled = optimizer.scale_loss(scaled)
         grads = tape.gradient(scaled, variables)
         optimizer.apply_gradients(zip(grads, variables))
         return total, logs

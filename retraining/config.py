@@ -194,7 +194,9 @@ class RetrainConfig:
     retraining"). Models without batch normalisation are not touched.
 
     ``mode``: ``full`` trains the whole model; ``fast`` only the layers after a freeze
-    point, on cached features (``FastSpec``).
+    point, on cached features (``FastSpec``). ``precision: "mixed_float16"``: the
+    retrained copies compute in float16 with float32 weights and a scaled loss
+    (``classification_models.precision``; for GPUs — on a CPU it is slower).
     """
 
     name: str = field(metadata=PATH_NAME_FIELD)
@@ -220,6 +222,7 @@ class RetrainConfig:
     save_models: bool = True
     freeze: Optional[Freeze] = None
     mode: str = field(default="full", metadata={"choices": ("full", "fast")})
+    precision: str = field(default="float32", metadata={"choices": ("float32", "mixed_float16")})
     fast: FastSpec = field(default_factory=FastSpec)
 
     def __post_init__(self) -> None:

@@ -13,9 +13,10 @@ batches are the full path's batches, drawn with the same random numbers. The who
 model is scored afterwards as usual (its frozen layers are unchanged).
 
 The freeze point (``fast.freeze_up_to``, default ``default_freeze_layer``): the
-narrowest block output before the feature map's last downsampling — the input of the
-backbone's last stage (ResNet50 ``conv4_block6_out``, MobileNetV2 ``block_12_add``,
-EfficientNetB0 ``block5c_add``) — where every later layer reads only from it.
+narrowest layer on the grid before the feature map's last downsampling that every later
+layer reads only from — the input of the backbone's last stage, and the cheapest to
+cache there (ResNet50 ``conv4_block6_out``, 14×14×1024 at 224 px; MobileNetV2 α 0.35
+``block_9_add``, 6×6×24 at 96 px; EfficientNetB0 ``block4c_add``, 14×14×80 at 224 px).
 
 When a linear probe on the frozen features cannot tell the classes apart on the
 cue-swapped validation copy (``features_encode_object``), the features do not encode
@@ -201,7 +202,11 @@ class FeatureClassifier:
 
     def forward(self, features, training: bool = False, feature_scale=None):
         """``(feature map [N, h, w, K], logits [N, C])`` from cached features."""
+        from keras import ops
+
         acts = self.top(features, training=training)
+        if acts.dtype == "float16":  # mixed precision: as Classifier.forward
+            acts = ops.cast(acts, "float32")
         return acts, self.full.head_logits(acts, training=training, feature_scale=feature_scale)
 
     def make_train_step(self, loss_fn, optimizer=None, strategy=None):

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from classification_models.classifier import Classifier
+from classification_models.precision import with_precision
 from classification_models.training import WarmUp, make_optimizer  # noqa: F401 - the one optimiser factory
 from classification_models.training import first_nonfinite_weight
 from common.errors import UserError
@@ -35,16 +36,17 @@ from retraining.stopping import EarlyStop, ce_drop
 log = logging.getLogger(__name__)
 
 
-def clone_classifier(base: Classifier, freeze=None) -> Classifier:
+def clone_classifier(base: Classifier, freeze=None, precision: str = "float32") -> Classifier:
     """A trainable copy of ``base`` with identical weights (same parts and input convention).
 
     Args:
         freeze: optional ``retraining.config.Freeze``: layers up to ``up_to``
             and (``batch_norm: "inference"``) batch-norm layers are frozen in the copy.
+        precision: ``float32`` or ``mixed_float16`` (``classification_models.precision``).
     """
     from classification_models.own_model import freeze as freeze_layers
 
-    clf = base.clone()
+    clf = base.clone() if precision == "float32" else with_precision(base, precision)
     if freeze is not None:
         freeze_layers(clf.model, up_to=freeze.up_to, batch_norm=freeze.batch_norm, source="freeze")
     return clf

@@ -105,9 +105,9 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     set_seed(cfg.seed)
     # set up every method before writing anything (calibration, variants, checks)
     for m in methods:
-        m.setup(clf=clone_classifier(base, freeze=cfg.freeze), data=data, batch_random=cfg.batch.random,
-                batch_selected=cfg.batch.selected, seed=method_seed(cfg.seed, m.label),
-                with_replacement=cfg.batch.with_replacement)
+        m.setup(clf=clone_classifier(base, freeze=cfg.freeze, precision=cfg.precision), data=data,
+                batch_random=cfg.batch.random, batch_selected=cfg.batch.selected,
+                seed=method_seed(cfg.seed, m.label), with_replacement=cfg.batch.with_replacement)
 
     run_dir = Path(run_dir)
     with run_transaction(run_dir) as txn:

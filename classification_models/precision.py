@@ -7,7 +7,21 @@ and is how the tests exercise the path.
 """
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger(__name__)
+
 PRECISIONS = ("float32", "mixed_float16")
+
+
+def device_line() -> str:
+    """What TensorFlow computes on: ``"TensorFlow runs on 1 GPU (…)"`` or on the CPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "TensorFlow runs on the CPU (no GPU visible; tools/setup.sh --gpu installs the CUDA build)"
+    return f"TensorFlow runs on {len(gpus)} GPU(s): {', '.join(g.name for g in gpus)}"
 
 
 def is_mixed(model) -> bool:
@@ -32,6 +46,8 @@ def with_precision(clf, precision: str):
         return clf
     if precision != "mixed_float16":
         raise ValueError(f"unknown precision {precision!r} (valid: {', '.join(PRECISIONS)})")
+    if "GPU" not in device_line():
+        log.warning("precision mixed_float16 on the CPU: it runs, slower than float32; it pays on a GPU")
     keep = {clf.parts.dense.name}
 
     def clone(layer):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +31,9 @@ from common.cli import quiet_tf_logs, run_main
 from common.config import load_config
 from common.errors import UserError
 from common.logs import parse_command_line
+
+log = logging.getLogger(__name__)
+
 
 def smoke_config(cfg):
     """3 iterations of 10 + 2 images; same methods."""
@@ -72,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = dataclasses.replace(cfg, methods=[m for m in cfg.methods if m.key in wanted])
     import tensorflow as tf
 
+    from classification_models.precision import device_line
+
     tf.get_logger().setLevel("ERROR")
+    log.info(device_line())
     if args.sweep:
         from retraining.sweeps import run_sweep, sweep_result_lines, sweep_root
 

@@ -14,9 +14,9 @@ from retraining.train_config import TrainConfig
 from select_tool.strokes import mask_filename
 
 #: string fields that are the user's own paths (anywhere the user chooses)
-USER_PATHS = {"selection", "heldout_selection", "output_dir", "data_root"}
+USER_PATHS = {"selection", "heldout_selection", "output_dir", "data_root", "fast.cache_dir"}
 #: string fields checked against a registry or a model's layers (never a path of their own)
-LOOKED_UP = {"methods.name", "dataset.name", "model.name", "freeze.up_to"}
+LOOKED_UP = {"methods.name", "dataset.name", "model.name", "freeze.up_to", "propagation.layer", "fast.freeze_up_to"}
 BAD = ["../../evil", "/etc/evil", "a/b", "a\\b", "..", ".", ".hidden", "", "a b"]
 
 RETRAIN = {"name": "ok", "selection": "sel.json", "methods": [{"name": "continued", "label": "fine"}]}

@@ -83,10 +83,10 @@ def ensure_bundled_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke
         Pending: the data set's train config does not exist yet.
         UserError: the training failed.
     """
-    from exp_scripts import do_interactive_exp
+    from retraining import base_training
 
     out = folder / kind
-    result = out / do_interactive_exp.RESULT_FILE
+    result = out / base_training.RESULT_FILE
     if result.exists():
         return result
     src = TRAIN_CONFIGS / (f"{ds}.json" if kind == "base" else f"{ds}_clean.json")

@@ -78,16 +78,16 @@ def ensure_trained(cfg: dict, out: Path, *, data_root, smoke: bool = False) -> P
     Raises:
         UserError: the training failed (its error, or no train result written).
     """
-    from exp_scripts import do_interactive_exp
+    from retraining import base_training
 
-    result = out / do_interactive_exp.RESULT_FILE
+    result = out / base_training.RESULT_FILE
     if result.exists():
         return result
     cfg_path = out.parent / f"{out.name}_train_config.json"
     atomic_write_json(cfg_path, cfg)
     log.info("training %s into %s", cfg["name"], out)
-    with muted("exp_scripts.do_interactive_exp", "classification_models"):
-        written = do_interactive_exp.run_file(cfg_path, data_root=data_root, output_dir=out, smoke_preset=smoke)
+    with muted("retraining.base_training", "classification_models"):
+        written = base_training.run_file(cfg_path, data_root=data_root, output_dir=out, smoke_preset=smoke)
     if not result.exists():
         raise UserError(f"training {cfg_path} wrote '{written}', not '{result}'; "
                         f"run python -m exp_scripts.do_interactive_exp {cfg_path}")

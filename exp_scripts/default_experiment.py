@@ -49,9 +49,9 @@ def ensure_data(*, smoke: bool, data_root) -> tuple[Path, object]:
 
 
 def base_result_path(smoke: bool) -> Path:
-    from exp_scripts import do_interactive_exp
+    from retraining import base_training
 
-    return results_root() / "train" / set_name(smoke) / do_interactive_exp.RESULT_FILE
+    return results_root() / "train" / set_name(smoke) / base_training.RESULT_FILE
 
 
 def ensure_base_model(*, smoke: bool, data_root) -> Path:
@@ -62,7 +62,7 @@ def ensure_base_model(*, smoke: bool, data_root) -> Path:
         UserError: the training failed (its error, or no train result written).
     """
     from common.io import atomic_write_json
-    from exp_scripts import do_interactive_exp
+    from retraining import base_training
 
     result = base_result_path(smoke)
     if result.exists():
@@ -77,11 +77,11 @@ def ensure_base_model(*, smoke: bool, data_root) -> Path:
     cfg_path = out.parent / f"{out.name}_train_config.json"
     atomic_write_json(cfg_path, cfg)
     log.info("training the default base model on %s into %s (once; reused afterwards)", folder, out)
-    written = do_interactive_exp.run_file(cfg_path, data_root=data_root, output_dir=out)
+    written = base_training.run_file(cfg_path, data_root=data_root, output_dir=out)
     if not result.exists():
         raise UserError(f"training the default base model wrote '{written}', not '{result}'; run "
                         f"python -m exp_scripts.do_interactive_exp {cfg_path} to see why")
-    log.info("%s", do_interactive_exp.summary_line(result))
+    log.info("%s", base_training.summary_line(result))
     log.info("%s", result)
     return result
 

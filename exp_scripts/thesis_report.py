@@ -78,7 +78,7 @@ def ensure_retraining_run(*, smoke: bool, rerun: bool, data_root: str | None, pa
     if page is not None:
         page.step("python -m exp_scripts.exp_backprops" + (" --smoke" if smoke else ""))
     # the page lists the step; its own progress is muted (shown with -v)
-    with muted("exp_scripts.default_experiment", "exp_scripts.do_interactive_exp", "classification_models",
+    with muted("exp_scripts.default_experiment", "retraining.base_training", "classification_models",
                "retraining.auto_select", "retraining"):
         cfg, cfg_path = default_config(smoke=smoke, data_root=data_root, output_dir=None)
         summary = Path(run_experiment(cfg, config_path=cfg_path, data_root=data_root))

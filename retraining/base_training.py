@@ -16,12 +16,24 @@ from pathlib import Path
 
 import numpy as np
 
+from classification_models import training
+from classification_models.cam import cam_overlay
+from classification_models.classifier import Classifier
+from classification_models.feature_layers import grid_facts
+from classification_models.input_convention import resolve_convention
+from classification_models.model_file import load_keras_model
+from classification_models.models import build_model, check_input_shape, resolve_params
+from classification_models.train_result import check_model_data, load_train_result, write_train_result
 from common.config import to_dict
 from common.errors import UserError
+from common.images import save_png
 from common.io import atomic_write_json, ensure_dir
-from common.runs import run_transaction
 from common.paths import data_root as resolve_data_root
 from common.paths import results_root
+from common.runs import run_transaction
+from common.seeding import set_seed
+from datasets import registry
+from datasets.remapped import upper_bound_view
 from retraining.train_config import TrainConfig, load_train_config, smoke
 
 log = logging.getLogger(__name__)
@@ -32,8 +44,6 @@ MODEL_FILE = "model.keras"
 
 def load_dataset(spec: dict, data_root):
     """The data set of ``spec`` via ``datasets.registry`` (tests replace this function)."""
-    from datasets import registry
-
     return registry.load(spec, data_root)
 
 
@@ -43,10 +53,6 @@ def _shape_text(shape) -> str:
 
 def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strategy):
     """A new Classifier for ``cfg.model`` or the one of ``cfg.init_from``; checks shapes."""
-    from classification_models.classifier import Classifier
-    from classification_models.models import build_model, check_input_shape, resolve_params
-    from classification_models.train_result import check_model_data, load_train_result
-
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     if cfg.model_import is not None:
         with scope:
@@ -74,11 +80,6 @@ def _build_classifier(cfg: TrainConfig, source: str, dataset, stats_from, strate
 def import_classifier(cfg: TrainConfig, source: str, dataset):
     """A Classifier around the user's ``.keras`` model of ``cfg.init_from``, checked against
     ``dataset`` (input size, channels, class count); returns ``(clf, model_info)``."""
-    from classification_models.classifier import Classifier
-    from classification_models.feature_layers import grid_facts
-    from classification_models.model_file import load_keras_model
-    from classification_models.input_convention import resolve_convention
-
     imp = cfg.model_import
     where = f"{source}: init_from.model '{imp.model}'"
     model = load_keras_model(imp.model)
@@ -108,9 +109,6 @@ def import_classifier(cfg: TrainConfig, source: str, dataset):
 
 def save_cam_overlays(clf, dataset, folder: Path, count: int) -> list[str]:
     """CAMs (true class) of the first ``count`` training images as PNGs; returns relative paths."""
-    from classification_models.cam import cam_overlay
-    from common.images import save_png
-
     if count <= 0:
         return []
     first = [(i.numpy(), x.numpy(), y.numpy()) for i, x, y in dataset.split("train", batch_size=count).take(1)]
@@ -152,10 +150,6 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Pa
     The run is a transaction (``common.runs``): built in a private folder, swapped in
     only when complete; an existing run is moved to ``<run>.previous``.
     """
-    from classification_models import training
-    from common.seeding import set_seed
-    from datasets.remapped import upper_bound_view
-
     strategy = training.make_strategy(cfg.train.distribute)  # before TF runs any op (multi_worker)
     set_seed(cfg.train.seed)
     root = resolve_data_root(data_root).resolve()
@@ -232,7 +226,6 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Pa
                 "seconds": fit_result.seconds,
             },
         }
-        from classification_models.train_result import write_train_result
 
         write_train_result(work / RESULT_FILE, payload)
     return run_dir / RESULT_FILE
@@ -263,8 +256,6 @@ def run_file(config_path: str | Path, *, data_root=None, output_dir=None, smoke_
 
 def summary_line(result_path: Path) -> str:
     """One line on a train result: name, mode, training time and accuracy per split."""
-    from classification_models.train_result import load_train_result
-
     res = load_train_result(result_path)
     parts = [f"{s} {float('nan') if m.accuracy is None else m.accuracy:.4f} (n={m.n})" for s, m in res.metrics.items()]
     took = f" in {res.file.training.seconds:.1f}s" if res.file.training is not None else ""

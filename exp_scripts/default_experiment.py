@@ -15,12 +15,19 @@ The base model is trained once and reused (``<results>/train/<set>``).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
+from classification_models.train_result import load_train_result
+from common.config import from_dict
 from common.errors import UserError
+from common.io import atomic_write_json
 from common.paths import data_root as default_data_root
 from common.paths import results_root
-from retraining import suite_configs
+from datasets.shortcut_suite import DEFAULT_SET, default_set_name
+from retraining import base_training, suite_configs
+from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
+from retraining.config import RetrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +39,11 @@ METHODS = suite_configs.default_experiment_methods(smoke=False)
 
 
 def set_name(smoke: bool) -> str:
-    from datasets.shortcut_suite import default_set_name
-
     return default_set_name(smoke)
 
 
 def ensure_data(*, smoke: bool, data_root) -> tuple[Path, object]:
     """The default set's image folder (written on first use) and its suite spec."""
-    from datasets.shortcut_suite import DEFAULT_SET
-
     spec = suite_configs.get_set(DEFAULT_SET)
     if smoke:
         spec = suite_configs.smoke_spec(spec)
@@ -49,8 +52,6 @@ def ensure_data(*, smoke: bool, data_root) -> tuple[Path, object]:
 
 
 def base_result_path(smoke: bool) -> Path:
-    from retraining import base_training
-
     return results_root() / "train" / set_name(smoke) / base_training.RESULT_FILE
 
 
@@ -61,9 +62,6 @@ def ensure_base_model(*, smoke: bool, data_root) -> Path:
     Raises:
         UserError: the training failed (its error, or no train result written).
     """
-    from common.io import atomic_write_json
-    from retraining import base_training
-
     result = base_result_path(smoke)
     if result.exists():
         log.info("reusing the base model %s", result)
@@ -89,13 +87,6 @@ def ensure_base_model(*, smoke: bool, data_root) -> Path:
 def default_config(*, smoke: bool, data_root, output_dir: str | None):
     """Builds the default experiment (base model, auto selection) and returns ``(config, config_path)``;
     what it does is logged at INFO."""
-    import math
-
-    from classification_models.train_result import load_train_result
-    from common.config import from_dict
-    from common.io import atomic_write_json
-    from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
-    from retraining.config import RetrainConfig
 
     result = ensure_base_model(smoke=smoke, data_root=data_root)
     tr = load_train_result(result)

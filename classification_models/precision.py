@@ -12,8 +12,6 @@ import logging
 import keras
 import tensorflow as tf
 
-from classification_models.classifier import Classifier
-
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "mixed_float16")
@@ -58,5 +56,8 @@ def with_precision(clf, precision: str):
 
     model = keras.models.clone_model(clf.model, clone_function=clone, recursive=True)
     model.set_weights(clf.model.get_weights())
+    # an import cycle otherwise: classifier -> train_step -> precision
+    from classification_models.classifier import Classifier
+
     return Classifier(model, clf.class_names, input_convention=clf.input_convention, source=clf.source,
                       **clf._layer_names)

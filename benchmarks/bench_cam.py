@@ -12,10 +12,18 @@ import sys
 import time
 from typing import Sequence
 
+import cv2
+import keras
 import numpy as np
+import tensorflow as tf
 
+from classification_models.cam import cams_from_activations, upsample_bilinear
+from classification_models.classifier import Classifier, cross_entropy_loss
+from classification_models.models import build_model, resolve_params
+from classification_models.training import make_optimizer
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from common.seeding import set_seed
 
 
 def _best_rates(cases: dict, repeats: int) -> dict:
@@ -52,15 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
 
-    import keras
-    import tensorflow as tf
-
-    from classification_models.cam import cams_from_activations, upsample_bilinear
-    from classification_models.classifier import Classifier, cross_entropy_loss
-    from classification_models.models import build_model, resolve_params
-    from classification_models.training import make_optimizer
-    from common.seeding import set_seed
-
     set_seed(0, deterministic_ops=False)
     shape = (args.size, args.size, args.channels)
     model = build_model(input_shape=shape, num_classes=args.classes, params=resolve_params(args.preset), seed=0)
@@ -94,8 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             maps = cams_from_activations(activations=acts, weights=kernel)
             upsample_bilinear(maps=maps, size=shape[:2]).numpy()
             tf.nn.softmax(logits).numpy()
-
-    import cv2
 
     act_model = keras.Model(model.input, [model.get_layer("last_conv").output, model.output])
     w_np = np.asarray(kernel)

@@ -13,14 +13,23 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from classification_models.train_result import load_train_result
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from datasets.selection import load_selection
+from exp_scripts.default_experiment import ensure_base_model
 from plot_utils.table_format import markdown_table
+from retraining.auto_select import DEFAULT_PICK, auto_select
+from retraining.data import RetrainData, masked_set_from_items
+from retraining.loop import clone_classifier, make_optimizer, to_tensors
+from retraining.methods import get_method
 
 METHODS = ("continued", "misclassified", "crop_replace", "inpaint_replace", "counterexamples",
            "selective_dropout", "pas", "pasa", "rrr", "rrr_gradcam")
@@ -28,10 +37,6 @@ METHODS = ("continued", "misclassified", "crop_replace", "inpaint_replace", "cou
 
 def bench(base, dataset, selected, *, mixes=((50, 5), (0, 55)), steps: int = 20, out=print) -> dict:
     """Median step seconds per method and mix: ``{mix: {method: seconds}}``."""
-    from retraining.data import RetrainData
-    from retraining.loop import clone_classifier, make_optimizer, to_tensors
-    from retraining.methods import get_method
-
     h, w, k = base.grid_shape
     data = RetrainData(dataset, selected, selected, (h, w, k), {"mode": "area", "threshold": 0.25})
     results = {}
@@ -75,16 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None)
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
-    import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    from classification_models.train_result import load_train_result
-    from exp_scripts.default_experiment import ensure_base_model
-    import tempfile
-
-    from datasets.selection import load_selection
-    from retraining.auto_select import DEFAULT_PICK, auto_select
-    from retraining.data import masked_set_from_items
 
     path = args.train_result or ensure_base_model(smoke=False, data_root=args.data_root)
     tr = load_train_result(path)

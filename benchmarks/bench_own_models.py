@@ -23,11 +23,23 @@ import sys
 import time
 from typing import Sequence
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import layers
 
+from benchmarks.bench_cam import _best_rates
+from classification_models.classifier import Classifier
+from classification_models.input_convention import resolve_convention
 from common.cli import quiet_tf_logs, run_main
+from common.errors import UserError
 from common.logs import parse_command_line
+from datasets.base import ArrayDataset
+from datasets.selection import SelectionItem
 from plot_utils.table_format import markdown_table
+from retraining.data import RetrainData, masked_set_from_items
+from retraining.loop import batch_norm_refresh, clone_classifier, make_optimizer, to_tensors
+from retraining.methods import get_method
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +55,6 @@ def peak_rss_mb() -> float:
 
 def nested_model(app: str, *, size: int, classes: int):
     """``Sequential([Rescaling(1/127.5, -1), App(include_top=False, weights=None), GAP, Dropout, Dense softmax])``."""
-    import keras
-    from keras import layers
-
     backbone = getattr(keras.applications, app)(include_top=False, weights=None, input_shape=(size, size, 3))
     return keras.Sequential([keras.Input((size, size, 3)), layers.Rescaling(1 / 127.5, offset=-1), backbone,
                              layers.GlobalAveragePooling2D(), layers.Dropout(0.2),
@@ -54,16 +63,6 @@ def nested_model(app: str, *, size: int, classes: int):
 
 def bench_one(name: str, *, size: int, batch: int, classes: int, selected: int, steps: int, repeats: int) -> dict:
     """Figures of one model (runs in the calling process)."""
-    import tensorflow as tf
-
-    from classification_models.classifier import Classifier
-    from classification_models.input_convention import resolve_convention
-    from datasets.base import ArrayDataset
-    from datasets.selection import SelectionItem
-    from benchmarks.bench_cam import _best_rates
-    from retraining.data import RetrainData, masked_set_from_items
-    from retraining.loop import batch_norm_refresh, clone_classifier, make_optimizer, to_tensors
-    from retraining.methods import get_method
 
     t0 = time.perf_counter()
     model = nested_model(MODELS[name], size=size, classes=classes)
@@ -162,7 +161,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
     if unknown:
-        from common.errors import UserError
 
         raise UserError(f"--models: unknown model '{unknown[0]}' (valid: {', '.join(MODELS)})")
     common = dict(size=args.size, batch=args.batch, classes=args.classes, selected=args.selected,

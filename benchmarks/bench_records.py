@@ -16,6 +16,9 @@ from pathlib import Path
 
 from common.cli import json_object, quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from datasets.symbols import SymbolsDataset, generate
+from tf_records_parser.reader import read_split_eager
+from tf_records_parser.writer import write_records
 
 
 def _throughput(ds_fn, n_images: int, repeats: int) -> float:
@@ -39,12 +42,6 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parse_command_line(parser, argv)
     params = json_object(args.params, "--params")
-
-    import tensorflow as tf  # noqa: F401  (import time is not part of the figures)
-
-    from datasets.symbols import SymbolsDataset, generate
-    from tf_records_parser.reader import read_split_eager
-    from tf_records_parser.writer import write_records
 
     resolved = SymbolsDataset.resolve_params(params)
     t0 = time.perf_counter()

@@ -30,14 +30,26 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
+from tqdm.auto import tqdm
 
+from classification_models.classifier import Classifier
+from classification_models.models import ModelParams, build_model
 from common.cli import quiet_tf_logs, run_main
+from common.config import from_dict
 from common.logs import parse_command_line, progress_bars
+from common.run_files import load_run_info, load_summary
+from datasets.converted import ImageFolderDataset
+from datasets.selection import SelectionItem
 from plot_utils.table_format import markdown_table
+from retraining.config import RetrainConfig
+from retraining.data import masked_set_from_items
+from retraining.runner import run_retraining
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +62,6 @@ SELECTED = 4
 def draw_image(rng: np.random.Generator, label: int) -> np.ndarray:
     """uint8 ``[224, 224, 3]``: a shape of class ``label`` (random place, size, colour) and
     two distractor lines on a random flat background."""
-    from PIL import Image, ImageDraw
-
     bg = tuple(int(v) for v in rng.integers(0, 256, 3))
     img = Image.new("RGB", (SIZE, SIZE), bg)
     d = ImageDraw.Draw(img)
@@ -76,8 +86,6 @@ def draw_image(rng: np.random.Generator, label: int) -> np.ndarray:
 def write_folder(root: Path, n_train: int, seed: int = 0) -> Path:
     """``root/{train,val,test}/<class>/*.png``: ``n_train`` training images and
     ``EVAL_IMAGES`` each for val and test, classes in turn."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", EVAL_IMAGES), ("test", EVAL_IMAGES)):
         for c in CLASSES:
@@ -96,16 +104,6 @@ def run_once(*, root: Path, data_root: Path, run_dir: Path, stream: bool, iterat
         ``{"n_train", "rss_before_mb", "peak_mb", "batch_s", "step_s", "wall_s"}`` (batch and
         step: means over both methods of their medians, from the run's files).
     """
-    from classification_models.classifier import Classifier
-    from classification_models.models import ModelParams, build_model
-    from common.config import from_dict
-    from common.run_files import load_run_info, load_summary
-    from datasets.converted import ImageFolderDataset
-    from datasets.selection import SelectionItem
-    from retraining.config import RetrainConfig
-    from retraining.data import masked_set_from_items
-    from retraining.runner import run_retraining
-
     dataset = ImageFolderDataset.open({"root": str(root), "image_size": SIZE}, data_root=data_root)
     params = ModelParams(filters=(4, 8, 16, 32, 64), convs_per_block=1, last_conv_filters=64)
     clf = Classifier(build_model(input_shape=dataset.image_shape, num_classes=len(CLASSES), params=params, seed=0),
@@ -138,8 +136,6 @@ class AnonPeak:
     with the page cache (those count in ``ru_maxrss`` but the kernel reclaims them)."""
 
     def __init__(self) -> None:
-        import threading
-
         self.peak_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -173,10 +169,6 @@ def scan_once(*, root: Path, data_root: Path, mapped: bool) -> dict:
     Returns:
         ``{"n_train", "rss_before_mb", "peak_mb", "anon_peak_mb", "wall_s"}``.
     """
-    from classification_models.classifier import Classifier
-    from classification_models.models import ModelParams, build_model
-    from datasets.converted import ImageFolderDataset
-
     dataset = ImageFolderDataset.open({"root": str(root), "image_size": SIZE}, data_root=data_root)
     params = ModelParams(filters=(4, 8, 16, 32, 64), convs_per_block=1, last_conv_filters=64)
     clf = Classifier(build_model(input_shape=dataset.image_shape, num_classes=len(CLASSES), params=params, seed=0),
@@ -262,10 +254,6 @@ def main(argv=None) -> int:
         res = scan_once(**spec) if "mapped" in spec else run_once(**spec)
         print(json.dumps(res))
         return 0
-
-    from tqdm.auto import tqdm
-
-    from datasets.converted import ImageFolderDataset
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_stream_") as tmp:

@@ -36,15 +36,27 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from benchmarks import efficacy_suite
+from benchmarks.efficacy_report import dataset_section, investigations_table, keep_notes, render_report
+from benchmarks.efficacy_suite import current_run, same_config
+from benchmarks.suite_report import BEGIN, END
+from classification_models.train_result import load_train_result
 from common.cli import quiet_tf_logs, run_main, seeds_arg
+from common.config import from_dict, to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
 from common.logs import muted, parse_command_line
 from common.paths import results_root
 from common.run_files import RetrainSummary, RunInfo, load_run_info, load_summary
 from common.runs import run_lock
-from benchmarks.efficacy_report import dataset_section, investigations_table, keep_notes, render_report
+from datasets.selection import load_selection
+from retraining import base_training
+from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
+from retraining.config import RetrainConfig
+from retraining.methods import get_method
+from retraining.runner import run_experiment
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +95,8 @@ def ensure_bundled_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke
         Pending: the data set's train config does not exist yet.
         UserError: the training failed.
     """
-    from exp_scripts import do_interactive_exp
-
     out = folder / kind
-    result = out / do_interactive_exp.RESULT_FILE
+    result = out / base_training.RESULT_FILE
     if result.exists():
         return result
     src = TRAIN_CONFIGS / (f"{ds}.json" if kind == "base" else f"{ds}_clean.json")
@@ -95,7 +105,6 @@ def ensure_bundled_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke
     cfg = json.loads(src.read_text())
     cfg.setdefault("train", {})["seed"] = seed
     log.info("training %s %s seed %s into %s", ds, kind, seed, out)
-    from benchmarks import efficacy_suite
 
     with muted(efficacy_suite.__name__):  # this line says it already
         return efficacy_suite.ensure_trained(cfg, out, data_root=data_root, smoke=smoke)
@@ -103,8 +112,6 @@ def ensure_bundled_trained(ds: str, seed: int, kind: str, folder: Path, *, smoke
 
 def clean_on_base_test(clean_result: Path, base_dataset) -> dict:
     """The clean model's accuracy on the base data set's test split (cached next to it)."""
-    from classification_models.train_result import load_train_result
-
     cache = clean_result.parent / "eval_on_base_test.json"
     if cache.exists():
         return read_json(cache)
@@ -122,8 +129,6 @@ def make_record(*, ds: str, seed: int, tag: str, summary: RetrainSummary, run_in
                 selected_labels: Sequence[int], clean: dict, cfg, n_train: int) -> dict:
     """The per-seed record the report aggregates (everything read from the run's files;
     ``selected_labels``: the true classes of ``run_info.selected``)."""
-    from common.config import to_dict
-
     methods = {}
     for label, m in summary.methods.items():
         methods[label] = {"test": m.accuracy.test, "val": m.accuracy.val,
@@ -145,14 +150,6 @@ def run_seed(ds: str, seed: int, *, root: Path, opts: dict, tag: str, masked_sha
              data_root, methods: Sequence[str]) -> dict:
     """Trains/reuses the models, selects, retrains (or reuses the run); returns the record.
     Logs a line per step (INFO); the retraining's own progress is muted (shown with ``-v``)."""
-    from classification_models.train_result import load_train_result
-    from common.config import from_dict
-    from datasets.selection import load_selection
-    from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
-    from benchmarks.efficacy_suite import current_run, same_config
-    from retraining.config import RetrainConfig
-    from retraining.runner import run_experiment
-
     folder = root / ds / f"seed{seed}"
     # one process per (data set, seed) folder: a second efficacy run on it fails at once
     with run_lock(folder):
@@ -223,7 +220,6 @@ def write_report(path: Path, *, root: Path, datasets, seeds, methods, command: s
     previous = path.read_text() if path.exists() else None
     text = render_report(sections=sections, investigations=investigations_table(others, methods) if others else None,
                          notes=keep_notes(previous), command=command)
-    from benchmarks.suite_report import BEGIN, END
 
     if previous and BEGIN in previous and END in previous:  # the suite's section is kept
         block = previous[previous.index(BEGIN): previous.index(END) + len(END)]
@@ -259,7 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("--methods must include 'continued' (the step-time reference)")
     if not 0 < args.masked_share <= 1:
         raise UserError(f"--masked-share must be in (0, 1], got {args.masked_share}")
-    from retraining.methods import get_method
 
     for m in methods:
         get_method(m, {})  # unknown names fail with the valid list
@@ -273,7 +268,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(args.root) if args.root else results_root() / ("efficacy_smoke" if args.smoke else "efficacy")
     quiet_tf_logs()
     if not args.report_only:
-        import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
         for ds in datasets:

@@ -34,15 +34,23 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from benchmarks import suite_report
+from classification_models.train_result import load_train_result
 from common.cli import quiet_tf_logs, run_main, seeds_arg
+from common.config import from_dict, to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, read_json
 from common.logs import muted, parse_command_line
 from common.paths import results_root
-from common.run_files import SUMMARY_FILE
+from common.run_files import HISTORY_FILE, SUMMARY_FILE, load_history_file, load_run_info, load_summary
 from common.runs import run_lock
-from retraining import suite_configs
+from datasets import shortcut_suite
+from retraining import base_training, suite_configs
+from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
+from retraining.config import RetrainConfig
+from retraining.runner import run_experiment
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +86,14 @@ def ensure_trained(cfg: dict, out: Path, *, data_root, smoke: bool = False) -> P
     Raises:
         UserError: the training failed (its error, or no train result written).
     """
-    from exp_scripts import do_interactive_exp
-
-    result = out / do_interactive_exp.RESULT_FILE
+    result = out / base_training.RESULT_FILE
     if result.exists():
         return result
     cfg_path = out.parent / f"{out.name}_train_config.json"
     atomic_write_json(cfg_path, cfg)
     log.info("training %s into %s", cfg["name"], out)
-    with muted("exp_scripts.do_interactive_exp", "classification_models"):
-        written = do_interactive_exp.run_file(cfg_path, data_root=data_root, output_dir=out, smoke_preset=smoke)
+    with muted("retraining.base_training", "classification_models"):
+        written = base_training.run_file(cfg_path, data_root=data_root, output_dir=out, smoke_preset=smoke)
     if not result.exists():
         raise UserError(f"training {cfg_path} wrote '{written}', not '{result}'; "
                         f"run python -m exp_scripts.do_interactive_exp {cfg_path}")
@@ -96,8 +102,6 @@ def ensure_trained(cfg: dict, out: Path, *, data_root, smoke: bool = False) -> P
 
 def oracle_on_base_test(oracle_result: Path, base_dataset, base_name: str) -> float:
     """The oracle's test accuracy on the base set's test images (identical by construction)."""
-    from classification_models.train_result import load_train_result
-
     cache = oracle_result.parent / f"eval_on_{base_name}.json"
     if cache.exists():
         return float(read_json(cache)["test_on_base"])
@@ -111,9 +115,6 @@ def oracle_on_base_test(oracle_result: Path, base_dataset, base_name: str) -> fl
 def same_config(path: Path, cfg) -> bool:
     """True when the run's stored ``config.json`` resolves to ``cfg`` (fields added to the
     config since then count with their defaults)."""
-    from common.config import from_dict
-    from retraining.config import RetrainConfig
-
     if not path.exists():
         return False
     try:
@@ -125,8 +126,6 @@ def same_config(path: Path, cfg) -> bool:
 def current_run(run_dir: Path) -> bool:
     """True when ``run_dir`` holds a finished run this version reads; a run written by an
     older version (``common.run_files``) is logged and run again."""
-    from common.run_files import load_run_info, load_summary
-
     if not (run_dir / SUMMARY_FILE).exists():
         return False
     try:
@@ -143,8 +142,6 @@ def start_profile(history: Path) -> dict | None:
     before the first step is unknown here, so: after step 1, its minimum over the run,
     its value at the end, and its total variation (Σ |Δ| between iterations — a smooth
     rise is ≈ end − start, an oscillation much more). None without selected images."""
-    from common.run_files import load_history_file
-
     means = [float(np.mean(list(r.selected_p_true.values()))) for r in load_history_file(history)
              if r.selected_p_true]
     if not means:
@@ -157,14 +154,6 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
             tag: str = "main", smoke: bool = False) -> dict:
     """One suite set and seed, end to end; returns (and stores) its record. Logs a line
     per step (INFO); the retraining's own progress is muted (shown with ``-v``)."""
-    from classification_models.train_result import load_train_result
-    from common.config import from_dict, to_dict
-    from common.run_files import HISTORY_FILE, load_run_info, load_summary
-    from datasets import shortcut_suite
-    from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
-    from retraining.config import RetrainConfig
-    from retraining.runner import run_experiment
-
     retrain = {**RETRAIN, **(retrain or {})}
     if smoke:
         retrain.update(iterations=3, batch={"random": 10, "selected": 2}, eval_every=3)
@@ -260,8 +249,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"early stopping, tag {HARD_TAG} (default sets: the c1.0 ones)")
     parser.add_argument("--report-only", action="store_true")
     args = parse_command_line(parser, argv)
-    from datasets import shortcut_suite
-    from benchmarks import suite_report
 
     seeds_text = args.seeds or ("0" if args.quick else "0,1,2")
     seeds = seeds_arg(seeds_text)
@@ -322,7 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(args.root) if args.root else results_root() / "suite"
     quiet_tf_logs()
     if not args.report_only:
-        import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
         for seed in seeds:

@@ -26,11 +26,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import keras
 import numpy as np
+from keras import layers
+from PIL import Image
 
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
 from common.paths import results_root
+from common.seeding import set_seed
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +60,6 @@ def draw(rng: np.random.Generator, *, size: int, label: int, corner_class: int) 
 
 def write_folder(root: Path, *, size: int, per_class: int, seed: int = 0) -> dict:
     """The image folder with masks; returns split sizes."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     counts = {"train": per_class, "val": max(2, per_class // 3), "test": max(2, per_class // 3)}
     c = size // 4
@@ -78,11 +80,6 @@ def write_folder(root: Path, *, size: int, per_class: int, seed: int = 0) -> dic
 
 def train_user_model(root: Path, out: Path, *, size: int, epochs: int, seed: int = 0) -> Path:
     """Fine-tunes the nested MobileNetV2 on ``root/train`` with ``model.fit`` and saves it."""
-    import keras
-    from keras import layers
-    from PIL import Image
-
-    from common.seeding import set_seed
 
     set_seed(seed)
     xs, ys = [], []

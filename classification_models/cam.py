@@ -6,6 +6,7 @@ return TF tensors (NumPy in, NumPy-convertible out).
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from common.images import to_rgb
@@ -22,7 +23,7 @@ def cams_from_activations(*, activations, weights, classes=None):
     Returns:
         ``[N, h, w, C]`` when ``classes`` is None, else ``[N, h, w]``.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: the CAM arithmetic serves the mask tool without TensorFlow
 
     a = tf.convert_to_tensor(activations, tf.float32)
     w = tf.convert_to_tensor(weights, tf.float32)
@@ -34,7 +35,7 @@ def cams_from_activations(*, activations, weights, classes=None):
 
 def _interpolation_matrix(n_in, n_out):
     """``[n_out, n_in]`` bilinear weights with half-pixel centres, edges clamped."""
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: the CAM arithmetic serves the mask tool without TensorFlow
 
     n_in = tf.cast(n_in, tf.int32)
     x = (tf.range(n_out, dtype=tf.float32) + 0.5) * tf.cast(n_in, tf.float32) / tf.cast(n_out, tf.float32) - 0.5
@@ -53,7 +54,7 @@ def upsample_bilinear(*, maps, size):
     axis — which is about twice as fast as ``tf.image.resize`` on the CPU for CAM-sized
     maps and gives the same values up to float rounding.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: the CAM arithmetic serves the mask tool without TensorFlow
 
     m = tf.convert_to_tensor(maps, tf.float32)
     squeeze = m.shape.rank == 3
@@ -96,7 +97,6 @@ def jet_lut() -> np.ndarray:
     the one palette every CAM picture of the project uses."""
     global _JET
     if _JET is None:
-        import cv2
 
         bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0, :]
         _JET = np.ascontiguousarray(bgr[:, ::-1])
@@ -161,7 +161,7 @@ def gradcam_from_gradients(*, activations, gradients):
     Returns:
         ``[N, h, w]``.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: the CAM arithmetic serves the mask tool without TensorFlow
 
     a = tf.convert_to_tensor(activations, tf.float32)
     g = tf.convert_to_tensor(gradients, tf.float32)

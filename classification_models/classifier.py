@@ -24,9 +24,18 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
+from tqdm.auto import tqdm
 
-from classification_models.cam import cams_from_activations, upsample_bilinear
+from classification_models.cam import cams_from_activations, gradcam_from_gradients, upsample_bilinear
+from classification_models.input_convention import InputConvention, to_model_pixels
+from classification_models.model_file import load_keras_model
+from classification_models.own_model import find_parts
+from classification_models.reports import split_report
+from classification_models.train_step import build_train_step
 from common.errors import UserError
 from common.io import atomic_path
 from common.logs import progress_bars
@@ -52,15 +61,11 @@ class CamBatch:
 
 def sparse_ce(labels, logits):
     """Per-example cross-entropy ``[N]`` from integer labels and logits."""
-    import tensorflow as tf
-
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
 
 
 def cross_entropy_loss(clf: "Classifier", batch: dict) -> tuple[Any, dict]:
     """Plain mean cross-entropy (method A and base training)."""
-    import tensorflow as tf
-
     _, logits = clf.forward(batch["images"], training=True, feature_scale=batch.get("feature_scale"))
     ce = tf.reduce_mean(sparse_ce(batch["labels"], logits))
     return ce, {"ce": ce}
@@ -88,9 +93,6 @@ class Classifier:
 
     def __init__(self, model, class_names: list[str] | None = None, *, input_convention=None,
                  feature_layer: str | None = None, logits_layer: str | None = None, source: str | None = None):
-        from classification_models.input_convention import InputConvention
-        from classification_models.own_model import find_parts
-
         self.model = model
         self.class_names = list(class_names) if class_names else None
         self.source = source or f"model '{model.name}'"
@@ -150,8 +152,6 @@ class Classifier:
 
     def clone(self) -> "Classifier":
         """A trainable copy with identical weights, parts and input convention."""
-        import keras
-
         model = keras.models.clone_model(self.model)
         model.set_weights(self.model.get_weights())
         return Classifier(model, self.class_names, input_convention=self.input_convention,
@@ -160,15 +160,11 @@ class Classifier:
     # ----- forward --------------------------------------------------------------
     def model_input(self, images):
         """Our pixels ``[N, H, W, C]`` in [0, 255] -> the model's input convention (differentiable)."""
-        from classification_models.input_convention import to_model_pixels
-
         return to_model_pixels(images, convention=self.input_convention)
 
     def head_logits(self, activations, training: bool = False, feature_scale=None):
         """Logits ``[N, C]`` from feature maps ``[N, h, w, K]`` through the model's head;
         the last Dense layer's pre-activation (softmax left out)."""
-        import tensorflow as tf
-
         x = activations
         if feature_scale is not None:
             x = x * tf.cast(feature_scale, x.dtype)[:, None, None, :]
@@ -197,8 +193,6 @@ class Classifier:
         Returns:
             ``(activations [N, h, w, K], logits [N, C])`` tensors.
         """
-        from keras import ops
-
         acts = self._features(self.model_input(images), training=training)
         if acts.dtype == "float16":  # a mixed-precision model: maps, penalties and losses in float32
             acts = ops.cast(acts, "float32")
@@ -218,8 +212,6 @@ class Classifier:
 
     def predict_proba(self, images, batch_size: int = 256) -> np.ndarray:
         """Class probabilities ``[N, C]`` of an array ``[N,H,W,C]`` or a batched tf.data (compiled pass)."""
-        import tensorflow as tf
-
         outs = [tf.nn.softmax(self._predict_logits(b)).numpy() for b in self._batches(images, batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0, self.num_classes), np.float32)
 
@@ -239,9 +231,6 @@ class Classifier:
         Returns:
             ``CamBatch`` of NumPy arrays.
         """
-        import tensorflow as tf
-        from tqdm.auto import tqdm
-
         if self._cam_fn is None:
             weights = self._logits.kernel
             pooled = self.parts.pooled
@@ -296,9 +285,6 @@ class Classifier:
     def _gradcam(self, images, classes):
         """``(activations, logits, Grad-CAM maps)`` for heads without CAM weights
         (``cam.gradcam_from_gradients``; all classes when ``classes`` is None)."""
-        import tensorflow as tf
-
-        from classification_models.cam import gradcam_from_gradients
 
         acts = self._features(self.model_input(images), training=False)
         n_cls = self.num_classes
@@ -320,16 +306,12 @@ class Classifier:
 
     def report_from_probs(self, probs: np.ndarray, labels) -> dict:
         """``evaluate_arrays``'s dict from already computed probabilities."""
-        from classification_models.reports import split_report
-
         return split_report(probs, labels, class_names=self.class_names or [str(c) for c in range(self.num_classes)])
 
     def evaluate(self, dataset, split: str, batch_size: int = 64) -> dict:
         """``evaluate_arrays`` on a split of a ``datasets.Dataset``, streamed in batches
         (``dataset.split``: from the TFRecord shards for converted data sets), so memory
         does not grow with the split."""
-        import tensorflow as tf
-
         probs, labels = [], []
         for _, images, y in dataset.split(split, batch_size=batch_size):
             probs.append(tf.nn.softmax(self._predict_logits(images)).numpy())
@@ -340,8 +322,6 @@ class Classifier:
 
     def _predict_logits(self, images):
         """Logits of one batch by a compiled inference pass (traced once per batch shape)."""
-        import tensorflow as tf
-
         if getattr(self, "_logits_fn", None) is None:
             self._logits_fn = tf.function(lambda x: self.forward(x, training=False)[1], reduce_retracing=True)
         return self._logits_fn(tf.cast(images, tf.float32))
@@ -362,8 +342,6 @@ class Classifier:
                 divided by the number of replicas (the optimizer sums gradients across
                 replicas) and the returned loss/logs are replica means.
         """
-        from classification_models.train_step import build_train_step
-
         if optimizer is None:
             raise ValueError("make_train_step needs an optimizer")
         key = (id(loss_fn), id(optimizer), id(strategy))
@@ -388,8 +366,6 @@ class Classifier:
         ``kwargs`` go to the constructor (``input_convention``, ``feature_layer``,
         ``logits_layer``); errors name the file.
         """
-        from classification_models.model_file import load_keras_model
-
         model = load_keras_model(path)
         kwargs.setdefault("source", f"model '{path}'")
         return cls(model, class_names, **kwargs)

@@ -15,7 +15,9 @@ import dataclasses
 import math
 import weakref
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from classification_models.own_model import _feature_view, find_layer
 from common.errors import UserError
@@ -47,8 +49,6 @@ def _rectified(layer) -> bool:
 
 def spatial_layers(model) -> list[SpatialLayer]:
     """Every layer with one 4-D output, in order (nested models entered, ``a/b`` names)."""
-    import keras
-
     image_h = int(model.inputs[0].shape[1])
     out = []
 
@@ -80,8 +80,6 @@ def layer_view(model, name: str, *, source: str = "model"):
     Raises:
         UserError naming the layer when it does not exist.
     """
-    import keras
-
     layer = find_layer(model, name, source=source, what="propagation layer")
     stack, scope = [], model
     path = name.split("/") if "/" in name else _path_to(model, layer)
@@ -95,8 +93,6 @@ def layer_view(model, name: str, *, source: str = "model"):
 
 
 def _path_to(model, target) -> list[str]:
-    import keras
-
     for layer in model.layers:
         if layer is target:
             return [layer.name]
@@ -155,8 +151,6 @@ def layer_activations(clf, images, *, layer: str | None, batch_size: int = 64) -
     """``[N, h, w, K]`` float32 activations of ``layer`` (None: the feature map) for
     uint8/float pixels ``[N, H, W, C]`` in [0, 255], inference mode, compiled once per
     model and layer."""
-    import tensorflow as tf
-
     if layer is None:
         return clf.cams(images, classes=0, upsample=False, batch_size=batch_size, return_activations=True).activations
     fns = _READERS.setdefault(clf.model, {})

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import tensorflow as tf
+
 from classification_models.own_model import CONV_TYPES, iter_layers
 from common.errors import UserError
 
@@ -91,8 +93,6 @@ def to_model_pixels(images, *, convention: InputConvention):
 
     Differentiable (input gradients of RRR flow back to the [0, 255] pixels).
     """
-    import tensorflow as tf
-
     x = tf.cast(images, tf.float32)
     if convention.repeats_channels:
         x = tf.repeat(x, convention.model_channels, axis=-1)

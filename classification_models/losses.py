@@ -14,14 +14,13 @@ gradient tapes, optimisers and batches live in ``retraining``. Conventions:
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
 #: Valid ``normalize`` values of :func:`pas_penalty`.
 PAS_NORMALIZATIONS = ("batch", "masked")
 
 
 def _tf():
-    import tensorflow as tf
-
     return tf
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.ndimage import maximum_filter
 
 RESIZE_MODES = ("area", "soft", "dilate")
 MASK_VARIANTS = ("none", "inverted", "random", "incomplete")
@@ -70,7 +71,6 @@ def dilate(masks, *, pixels: int) -> np.ndarray:
     m = _as_binary(masks)
     if pixels <= 0:
         return m
-    from scipy.ndimage import maximum_filter
 
     return maximum_filter(m, size=(1, 2 * pixels + 1, 2 * pixels + 1), mode="constant").astype(np.float32)
 

@@ -5,16 +5,18 @@ Keras reports empty, truncated and damaged archives alike as "File not found";
 """
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 from pathlib import Path
+
+import keras
 
 from common.errors import UserError
 
 
 def load_keras_model(path: str | os.PathLike):
     """A ``.keras`` file loaded in safe mode; anything else is a one-line UserError naming the file."""
-    import keras
-
     path = Path(path)
     if not path.exists():
         raise UserError(f"model file '{path}' does not exist")
@@ -45,8 +47,6 @@ def model_file_problem(path: str | os.PathLike) -> str | None:
 
     Keras reports all of these as "File not found", which misleads when the file exists.
     """
-    import zipfile
-
     path = Path(path)
     if path.is_dir():
         return "it is a folder, not a .keras file"
@@ -69,9 +69,6 @@ def model_file_problem(path: str | os.PathLike) -> str | None:
 def lambda_layers(path: str | os.PathLike) -> list[str]:
     """Names of the ``Lambda`` layers in a readable ``.keras`` archive's ``config.json``
     (nested models included); [] when there are none or the config cannot be read."""
-    import json
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as zf:
             config = json.loads(zf.read("config.json"))

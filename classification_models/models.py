@@ -12,6 +12,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+import keras
+from keras import layers
+
+from common.config import from_dict, to_dict
 from common.errors import UserError
 from common.registry import Registry
 
@@ -75,8 +79,6 @@ def resolve_params(name: str, overrides: dict | None = None, source: str = "mode
     Unknown keys, wrong types and out-of-range values raise a UserError naming
     ``source`` (e.g. ``"cfg.json: model.params"``), the key and the value.
     """
-    from common.config import from_dict, to_dict
-
     preset = PRESETS.get(name)
     merged = {**to_dict(preset), **dict(overrides or {})}
     return from_dict(ModelParams, merged, source=source)
@@ -123,9 +125,6 @@ def build_model(
         A ``keras.Model`` mapping images ``[N,H,W,C]`` to probabilities ``[N,C]``
         with layers ``preprocess``, ``last_conv``, ``gap``, ``logits``, ``probs``.
     """
-    import keras
-    from keras import layers
-
     h, w, c = (int(v) for v in input_shape)
     mean = list(mean) if mean is not None else [127.5] * c
     std = list(std) if std is not None else [64.0] * c

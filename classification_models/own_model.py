@@ -26,6 +26,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import keras
+import numpy as np
+
 from common.errors import UserError
 
 CONV_TYPES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Conv1D", "Conv3D")
@@ -63,8 +66,6 @@ class ModelParts:
 
 def iter_layers(model):
     """Every layer of ``model`` in order, nested models' layers in place (depth first)."""
-    import keras
-
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             yield from iter_layers(layer)
@@ -74,8 +75,6 @@ def iter_layers(model):
 
 def find_layer(model, name: str, *, source: str, what: str):
     """The layer called ``name`` at any depth (``a/b`` addresses a layer inside nested model ``a``)."""
-    import keras
-
     if "/" not in name:
         names = []
         for layer in _all_layers(model):
@@ -98,8 +97,6 @@ def find_layer(model, name: str, *, source: str, what: str):
 
 
 def _all_layers(model):
-    import keras
-
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
@@ -137,8 +134,6 @@ def find_parts(model, *, feature_layer: str | None = None, logits_layer: str | N
             Dense layer at the end; an activation other than softmax/linear; no conv
             feature map.
     """
-    import keras
-
     if len(model.inputs) != 1:
         raise UserError(f"{source}: the model takes {len(model.inputs)} inputs; only single-image models are supported")
     target = find_layer(model, feature_layer, source=source, what="feature layer") if feature_layer else None
@@ -221,8 +216,6 @@ def _activation_name(layer) -> str:
 
 def _feature_view(model, stack, tensor):
     """``model input -> tensor`` where ``tensor`` lives inside the nested models of ``stack``."""
-    import keras
-
     if not stack:
         return keras.Model(model.inputs, tensor, name="features")
     nested, outer_node = stack[-1]
@@ -266,8 +259,6 @@ def freeze_args(freeze) -> dict:
 
 def trainable_summary(model, *, up_to: str | None = None, batch_norm: str = "train") -> dict:
     """Counts of trainable / frozen parameters and layers, and the first trainable layer."""
-    import numpy as np
-
     def count(vs):
         return int(sum(int(np.prod(v.shape)) for v in vs))
 

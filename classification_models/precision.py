@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 
+import keras
+import tensorflow as tf
+
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "mixed_float16")
@@ -16,8 +19,6 @@ PRECISIONS = ("float32", "mixed_float16")
 
 def device_line() -> str:
     """What TensorFlow computes on: ``"TensorFlow runs on 1 GPU (…)"`` or on the CPU."""
-    import tensorflow as tf
-
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return "TensorFlow runs on the CPU (no GPU visible; tools/setup.sh --gpu installs the CUDA build)"
@@ -38,9 +39,6 @@ def with_precision(clf, precision: str):
     Raises:
         ValueError for another precision.
     """
-    import keras
-
-    from classification_models.classifier import Classifier
 
     if precision == "float32":
         return clf
@@ -58,5 +56,8 @@ def with_precision(clf, precision: str):
 
     model = keras.models.clone_model(clf.model, clone_function=clone, recursive=True)
     model.set_weights(clf.model.get_weights())
+    # an import cycle otherwise: classifier -> train_step -> precision
+    from classification_models.classifier import Classifier
+
     return Classifier(model, clf.class_names, input_convention=clf.input_convention, source=clf.source,
                       **clf._layer_names)

@@ -28,7 +28,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import cv2
 import numpy as np
+from skimage.feature import multiscale_basic_features
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 
 from common.errors import UserError
 
@@ -128,8 +132,6 @@ class CellClassifier:
     """
 
     def __init__(self, *, activations, grid_masks, c: float = 1.0, seed: int = 0):
-        from sklearn.linear_model import LogisticRegression
-
         a = np.asarray(activations, np.float64)
         m = np.asarray(grid_masks, np.float64)
         if a.ndim != 4 or m.shape != a.shape[:3]:
@@ -176,9 +178,6 @@ class PixelSegmenter:
 
     def __init__(self, *, images, masks, cell_probability, max_pixels: int = 60_000, max_side: int = 96,
                  seed: int = 0):
-        import cv2
-        from sklearn.ensemble import RandomForestClassifier
-
         self.max_side = int(max_side)
         masks = np.asarray(masks) > 0
         size = self._work_size(masks.shape[1:3])
@@ -207,9 +206,6 @@ class PixelSegmenter:
 
     def features(self, images, cell_probability) -> np.ndarray:
         """``[N, h', w', F]`` float32 pixel features at the working size."""
-        import cv2
-        from skimage.feature import multiscale_basic_features
-
         images = np.asarray(images)
         h, w = self._work_size(images.shape[1:3])
         out = []
@@ -224,8 +220,6 @@ class PixelSegmenter:
 
     def probability(self, images, cell_probability) -> np.ndarray:
         """``[N, H, W]`` probability that each pixel shows what the masks cover."""
-        import cv2
-
         images = np.asarray(images)
         x = self.features(images, cell_probability)
         prob = self.model.predict_proba(x.reshape(-1, x.shape[-1]))[:, 1].reshape(x.shape[:3]).astype(np.float32)

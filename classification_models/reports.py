@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix
 
 
 def split_report(probs: np.ndarray, labels, *, class_names: Sequence[str]) -> dict:
@@ -12,8 +13,6 @@ def split_report(probs: np.ndarray, labels, *, class_names: Sequence[str]) -> di
     accuracy (NaN for an empty split), scikit-learn's per-class precision / recall / F1
     (``classification_report``, ``zero_division=0``) and the confusion matrix, both over all
     ``C = len(class_names)`` classes."""
-    from sklearn.metrics import classification_report, confusion_matrix
-
     preds = np.asarray(probs).argmax(axis=1)
     labels = np.asarray(labels)
     classes = list(range(len(class_names)))

@@ -27,9 +27,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import datasets.registry as registry
+from classification_models.classifier import Classifier
+from classification_models.input_convention import convention_from_dict
+from classification_models.model_file import load_keras_model, model_file_problem
 from common.checksums import file_digest
-from common.errors import UserError
 from common.config import from_dict
+from common.errors import UserError
 from common.io import to_json_text
 from common.paths import DATA_ROOT_ENV, resolve_relative
 from common.run_files import SCHEMA_VERSION, write_file
@@ -63,7 +67,6 @@ class TrainResult:
         """
         if not self.model_path.exists():
             raise UserError(f"train result '{self.path}': model file '{self.model_path}' does not exist")
-        from classification_models.model_file import model_file_problem
 
         problem = model_file_problem(self.model_path)
         if problem:
@@ -81,10 +84,6 @@ class TrainResult:
 
     def load_classifier(self):
         """The trained ``Classifier`` (a UserError naming the file if the model is gone, unreadable or replaced)."""
-        from classification_models.classifier import Classifier
-        from classification_models.model_file import load_keras_model
-        from classification_models.input_convention import convention_from_dict
-
         self.verify_model_file()
         model = load_keras_model(self.model_path)
         parts = self.file.model_parts or {}
@@ -114,8 +113,6 @@ class TrainResult:
 
     def load_dataset(self, data_root: str | os.PathLike | None = None, *, rebuild: bool = False):
         """The data set the model was trained on (generated/converted if not cached)."""
-        import datasets.registry as registry
-
         ds = registry.load(self.dataset_spec, data_root=self.resolve_data_root(data_root), rebuild=rebuild)
         if list(ds.class_names) != list(self.class_names):
             raise UserError(

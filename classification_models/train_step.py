@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+import keras
+import tensorflow as tf
+
+from classification_models.precision import is_mixed
+
 
 def build_train_step(clf, *, loss_fn: Callable, optimizer, strategy=None) -> Callable:
     """A compiled ``step(batch: dict) -> (loss, logs)`` training ``clf.model`` in place.
@@ -24,10 +29,6 @@ def build_train_step(clf, *, loss_fn: Callable, optimizer, strategy=None) -> Cal
     Returns:
         The step function (see ``Classifier.make_train_step``).
     """
-    import keras
-    import tensorflow as tf
-
-    from classification_models.precision import is_mixed
 
     model = clf.model
     variables = model.trainable_variables

@@ -21,7 +21,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import keras
 import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
 
 from classification_models.classifier import Classifier, cross_entropy_loss
 from common.config import from_dict
@@ -100,8 +103,6 @@ def first_nonfinite_weight(model) -> str | None:
 @functools.cache
 def _all_finite_check():
     """One compiled test that every tensor of a list is finite (built on first use)."""
-    import tensorflow as tf
-
     return tf.function(lambda ws: tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(w)) for w in ws])),
                        reduce_retracing=True)
 
@@ -121,8 +122,6 @@ def shrink_and_perturb(model, *, shrink: float, noise: float, seed: int) -> None
 def training_batch_norm_layers(model) -> list:
     """The batch-normalisation layers of ``model`` that train (nested models included):
     the ones whose moving statistics lag behind weights that change."""
-    import keras
-
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
             if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
 
@@ -183,8 +182,6 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, warmu
             steps, whatever the gradient's size; on a converged model that jolts the
             predictions before any learning happens.
     """
-    import keras
-
     lr = WarmUp(learning_rate, warmup) if warmup > 0 else learning_rate
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=lr)
@@ -194,8 +191,6 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, warmu
 
 
 def _warmup_class():
-    import keras
-
     class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
         """Linear warm-up: step s (0-based) uses ``rate · min(1, (s + 1) / steps)``."""
 
@@ -204,8 +199,6 @@ def _warmup_class():
             self.steps = int(steps)
 
         def __call__(self, step):
-            import tensorflow as tf
-
             frac = tf.minimum(1.0, (tf.cast(step, tf.float32) + 1.0) / float(self.steps))
             return self.rate * frac
 
@@ -225,8 +218,6 @@ def make_strategy(distribute: str):
     ``multi_worker`` reads the cluster from ``$TF_CONFIG`` (without it: one local
     worker) and must be created before TensorFlow runs any op, so call this first.
     """
-    import tensorflow as tf
-
     if distribute == "none":
         return None
     if distribute == "mirrored":
@@ -283,8 +274,6 @@ def fit(
         the weights of the last complete epoch are restored and ``stopped`` says where
         it happened.
     """
-    from tqdm.auto import tqdm
-
     n_train = len(dataset.arrays(train_split))
     if n_train == 0:
         raise UserError(f"data set '{dataset.name}' has no images in split '{train_split}'")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -10,6 +11,7 @@ import threading
 from typing import Callable, Iterator, Sequence
 
 from common.errors import Interrupted, UserError
+from common.seeding import check_seed
 
 
 def quiet_tf_logs() -> None:
@@ -58,8 +60,6 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
 
 def seed_arg(text: str) -> int:
     """``argparse`` type of a ``--seed`` option: the range rule of ``common.seeding``."""
-    from common.seeding import check_seed
-
     try:
         return check_seed(text, "the seed")
     except UserError as exc:
@@ -68,8 +68,6 @@ def seed_arg(text: str) -> int:
 
 def seeds_arg(text: str, where: str = "--seeds") -> list[int]:
     """A comma-separated list of seeds (``--seeds 0,1,2``); a UserError names the bad one."""
-    from common.seeding import check_seed
-
     seeds = [check_seed(s, f"{where}: seed") for s in text.split(",") if s.strip()]
     if not seeds:
         raise UserError(f"{where} must list at least one seed, got {text!r}")
@@ -89,8 +87,6 @@ def json_object(text: str, where: str = "--params") -> dict:
     Raises:
         UserError: not valid JSON, or not an object.
     """
-    import json
-
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:

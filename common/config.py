@@ -19,6 +19,7 @@ dict[str, ...], nested dataclasses, ``typing.Any``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import types
@@ -58,8 +59,6 @@ def _fail(source: str, path: str, message: str, value: Any) -> UserError:
 
 
 def _short(value: Any) -> str:
-    import json
-
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from common.errors import UserError
 from common.io import atomic_write_bytes
@@ -24,8 +25,6 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 def save_png(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Writes a ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]`` array as PNG, atomically
     (values outside uint8 are clipped to [0, 255])."""
-    from PIL import Image
-
     arr = np.asarray(array)
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
@@ -43,8 +42,6 @@ def read_mask(path: str | os.PathLike, expected_hw: tuple[int, int] | None = Non
         UserError: missing/corrupt file, more than one channel, values other than
             0/255, or a size other than ``expected_hw``.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.exists():
         raise UserError(f"{what}: file '{path}' does not exist")
@@ -73,8 +70,6 @@ def read_mask(path: str | os.PathLike, expected_hw: tuple[int, int] | None = Non
 def write_mask(path: str | os.PathLike, mask: np.ndarray, *, sync: bool = True) -> Path:
     """Writes ``mask`` (bool or uint8 [H, W]; nonzero = irrelevant) as a 0/255 PNG, atomically
     (``sync``: see ``common.io.atomic_write_bytes``)."""
-    from PIL import Image
-
     m = np.asarray(mask)
     if m.ndim != 2:
         raise UserError(f"mask for '{path}' must be 2-D, got shape {m.shape}")

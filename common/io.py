@@ -8,6 +8,7 @@ where a complete one is expected. The file gets the mode the umask gives a new f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import math
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from common.errors import UserError
-
 
 #: errno values of a write that found no space (a full disk, an exhausted quota)
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -135,7 +135,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
 
         return dataclasses.asdict(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

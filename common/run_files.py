@@ -26,7 +26,7 @@ from typing import Any, Optional, TypeVar
 
 from common.config import from_dict, to_dict
 from common.errors import UserError
-from common.io import append_jsonl, atomic_write_json, read_json, read_jsonl
+from common.io import append_jsonl, atomic_write_json, read_json, read_jsonl, to_json_text
 
 #: the layout version this code writes and reads
 SCHEMA_VERSION = 1
@@ -318,8 +318,6 @@ def load_file(cls: type[T], path: str | os.PathLike, *, what: str) -> T:
 def checked_dict(obj: Any) -> dict:
     """``obj`` as JSON-ready data, after checking that the loader accepts it (a writer
     never leaves a file its readers refuse). Non-finite floats become null."""
-    from common.io import to_json_text
-
     data = json.loads(to_json_text(to_dict(obj)))
     from_dict(type(obj), data, source=f"{type(obj).__name__} about to be written")
     return data

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -104,7 +105,6 @@ def _describe(holder: dict) -> str:
 def _folder_mutex(folder: Path) -> Iterator[None]:
     """Serialises stale-lock takeovers in ``folder`` (a ``flock`` on the folder itself)."""
     try:
-        import fcntl
 
         fd = os.open(folder, os.O_RDONLY)
     except (ImportError, OSError):

@@ -42,6 +42,7 @@ def set_seed(seed: int, deterministic_ops: bool = True) -> None:
     of that machine, i.e. no measurable cost on CPU.
     """
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    # deferred: every command imports common; TensorFlow loads only where a seed is set for it
     import keras
     import tensorflow as tf
 

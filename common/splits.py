@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from common.errors import UserError
 
@@ -29,8 +30,6 @@ def stratified_split(labels, *, val_fraction: float, test_fraction: float, seed:
         UserError: the split cannot be stratified (a class with a single item, or fewer
             items drawn for a split than there are classes).
     """
-    from sklearn.model_selection import train_test_split
-
     labels = np.asarray(labels)
     n = len(labels)
     out = np.full(n, TRAIN, np.int64)

@@ -9,7 +9,7 @@ from datasets.base import SPLITS, ArrayDataset, Dataset, SplitArrays
 
 def load(spec=None, data_root=None, *, rebuild: bool = False):
     """See :func:`datasets.registry.load` (imported lazily to keep ``import datasets`` light)."""
-    from datasets.registry import load as _load
+    from datasets.registry import load as _load  # deferred: the registry imports every data set module
 
     return _load(spec, data_root, rebuild=rebuild)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from typing import Any, Iterable
 
 import numpy as np
@@ -106,7 +107,7 @@ class Dataset(abc.ABC):
         augment: bool = False,
     ):
         """``tf.data`` of ``(index, image float32 [H,W,C] in [0,255], label int64)``."""
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: the data sets load and write without TensorFlow
 
         arr = self.arrays(name)
         ds = tf.data.Dataset.from_tensor_slices((arr.indices.astype(str), arr.images, arr.labels))
@@ -135,7 +136,7 @@ class Dataset(abc.ABC):
         Raises:
             UserError: an unknown split.
         """
-        import tensorflow as tf
+        import tensorflow as tf  # deferred: the data sets load and write without TensorFlow
 
         arr = self.arrays(name)
         ds = tf.data.Dataset.from_tensor_slices((arr.indices.astype(str), arr.images, arr.labels))
@@ -234,7 +235,7 @@ def finish_pipeline(ds, n: int, batch_size, shuffle, repeat, seed, augment, augm
     the same as casting first. Autotune is disabled on purpose: with it, ``model.fit``
     stalls ~9 s at iterator teardown on this machine; throughput is unchanged.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: the data sets load and write without TensorFlow
 
     ds = ds.map(lambda i, x, y: (i, x, tf.cast(y, tf.int64)), num_parallel_calls=2)
     if shuffle:
@@ -284,9 +285,7 @@ def make_augment_fn(
         ``fn(image float32 [H,W,C] in [0,255], seed=None) -> float32 [H,W,C] in [0,255]``;
         ``seed`` an int ``[2]`` tensor makes it stateless (repeatable).
     """
-    import math
-
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: the data sets load and write without TensorFlow
 
     fill_mode = {"reflect": "REFLECT", "nearest": "NEAREST", "constant": "CONSTANT"}[fill]
 

@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from PIL import Image
+from sklearn.datasets import load_digits
 
+from common.errors import UserError
 from common.splits import stratified_split
 from datasets.cached import REGISTRY, CachedDataset
 from tf_records_parser.features import Record
@@ -52,8 +55,6 @@ class DecoyDigitsParams:
     seed: int = 0
 
     def validate(self, source: str) -> None:
-        from common.errors import UserError
-
         if self.image_size - 2 * (self.swatch_size + 2) < 8:
             raise UserError(
                 f"{source}: image_size {self.image_size} leaves no room for the digit with swatch_size "
@@ -68,9 +69,6 @@ def shade(k: int) -> int:
 
 def generate(params: dict):
     """Yields ``(split, Record)`` for resolved ``params``."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
     digits = load_digits()
     images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)  # [1797, 8, 8]
     labels = digits.target.astype(np.int64)

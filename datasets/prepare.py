@@ -13,6 +13,7 @@ import time
 
 from common.cli import json_object, quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from datasets.registry import DEFAULT_DATASET, REGISTRY, load
 
 
 def summary(ds) -> dict:
@@ -57,7 +58,6 @@ def format_summary(s: dict) -> str:
 
 def main(argv=None) -> int:
     quiet_tf_logs()
-    from datasets.registry import DEFAULT_DATASET, REGISTRY, load
 
     parser = argparse.ArgumentParser(prog="python -m datasets.prepare", description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=None, help="cache root (default $VF_DATA_ROOT or ./data)")

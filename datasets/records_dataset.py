@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from common.checksums import file_digest
 from common.errors import UserError
@@ -20,6 +21,7 @@ from datasets.base import Dataset, SplitArrays, finish_pipeline
 from tf_records_parser.features import LEAN_KEYS, TRAIN_KEYS, box_mask, decode_mask
 from tf_records_parser.manifest import CorruptCacheError, load_manifest, verify_shards
 from tf_records_parser.reader import read_split, tf_dataset
+from tf_records_parser.stream import read_positions, stream_records
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,6 @@ class RecordDataset(Dataset):
     def read_rows(self, indices) -> tuple[np.ndarray, np.ndarray]:
         """``(images, labels)`` of ``indices``: from the arrays of splits in memory, else only
         these records decoded from the shards (``tf_records_parser.stream.read_positions``)."""
-        from tf_records_parser.stream import read_positions
-
         where = [self.locate(i) for i in indices]
         h, w, c = self.image_shape
         images, labels = np.zeros((len(where), h, w, c), np.uint8), np.zeros((len(where),), np.int64)
@@ -124,8 +124,6 @@ class RecordDataset(Dataset):
 
     def _decoded_images(self, name: str, n: int) -> np.ndarray:
         """The read-only ``uint8 [n,H,W,C]`` memmap of split ``name``'s images."""
-        from tf_records_parser.reader import tf_dataset
-
         # keyed by the split's shards (names, sizes and checksums): a rebuilt cache gets a new file
         pins = {k: self._manifest.get("shards", {}).get(k) for k in self._manifest["files"][name]}
         key = hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
@@ -180,9 +178,6 @@ class RecordDataset(Dataset):
     def stream(self, name: str, *, batch_size: int, shuffle_buffer: int, seed: int):
         """Endless shuffled batches read from the shards (see ``Dataset.stream``); the split
         is never loaded whole."""
-        import tensorflow as tf
-
-        from tf_records_parser.stream import stream_records
 
         self._check_split(name)
         ds = stream_records(self.folder, name, batch_size=batch_size, shuffle_buffer=shuffle_buffer, seed=seed,

@@ -58,10 +58,12 @@ from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
 
 from common.cli import run_main
 from common.errors import UserError
+from common.io import ensure_dir, to_json_text
 from common.logs import parse_command_line, progress_bars
 from common.runs import pid_alive
 from datasets.cues import CUE_FAMILIES
@@ -145,8 +147,6 @@ def oracle_name(set_name: str) -> str:
 # ============================================================================ random streams
 def png_bytes(array: np.ndarray) -> bytes:
     """Deterministic PNG bytes of uint8 ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]``."""
-    from PIL import Image
-
     arr = array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=6)
@@ -208,7 +208,6 @@ def generate(out_dir, spec_or_params, *, overwrite: bool = False) -> Path:
         raise UserError(f"output folder '{out}' already exists (pass --overwrite to replace it)")
     if out.exists() and not out.is_dir():
         raise UserError(f"output path '{out}' exists and is not a folder")
-    from common.io import ensure_dir
 
     ensure_dir(out.parent)
     _remove_stale_partials(out)
@@ -270,7 +269,6 @@ def _write_set(root: Path, params: SuiteParams) -> None:
                    "masks": "masks/<split>/<class>/<name>.png (0 = keep, 255 = the cue's pixels)",
                    "cues": "cues.csv (label and cue_class are indices into class_names)"},
     }
-    from common.io import to_json_text
 
     (root / "suite.json").write_text(to_json_text(meta), encoding="utf-8")
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import functools
 import math
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
+from sklearn.datasets import load_digits
 
 from datasets.fonts import load_font
 from datasets.suite_params import CLASSES, SOURCES_STREAM
@@ -32,8 +34,6 @@ def _glyph_template(letter: str, font: str) -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def digit_images() -> tuple[np.ndarray, np.ndarray]:
     """``(images float32 [N, 8, 8] in [0, 1], class ids [N])`` of the digits 0, 1, 4, 7."""
-    from sklearn.datasets import load_digits
-
     d = load_digits()
     keep = np.isin(d.target, [int(c) for c in CLASSES["digits"]])
     ids = np.searchsorted(np.array([int(c) for c in CLASSES["digits"]]), d.target[keep])
@@ -67,8 +67,6 @@ def _crop(alpha: np.ndarray, thresh: float = 0.02) -> np.ndarray:
 
 def _transform(alpha: np.ndarray, *, long_side: float, aspect: float, angle: float) -> np.ndarray:
     """``alpha`` resized so its long side is ``long_side`` (width × ``aspect``), rotated, cropped."""
-    import cv2
-
     h, w = alpha.shape
     f = long_side / max(h, w)
     nw, nh = max(2, round(w * f * aspect)), max(2, round(h * f))
@@ -85,8 +83,6 @@ def _transform(alpha: np.ndarray, *, long_side: float, aspect: float, angle: flo
 
 def digit_alpha(source: np.ndarray, rng: np.random.Generator, long_side: float) -> np.ndarray:
     """A smooth stroke image of an 8×8 digit: cubic upscaling, soft threshold (stroke width)."""
-    import cv2
-
     src = np.pad(source, 2)
     up = cv2.resize(src, (12 * 12, 12 * 12), interpolation=cv2.INTER_CUBIC)
     up = cv2.GaussianBlur(up, (0, 0), 4.0)
@@ -105,8 +101,6 @@ def glyph_alpha(letter: str, rng: np.random.Generator, long_side: float) -> np.n
 
 def shape_alpha(shape: str, rng: np.random.Generator, long_side: float) -> np.ndarray:
     """circle / cross / square / triangle, filled or outlined, drawn 4× supersampled."""
-    import cv2
-
     k = 4
     n = int(round(long_side)) * k
     pad = n // 4

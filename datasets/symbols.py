@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
 
 from datasets.cached import REGISTRY, CachedDataset
 from tf_records_parser.features import Record
@@ -98,9 +99,10 @@ class _Renderer:
     """Renders glyph and distractor templates once (mathtext, high resolution) and samples variants."""
 
     def __init__(self):
-        import matplotlib
+        import matplotlib  # deferred: the core imports no plotting library at module level
 
         matplotlib.use("Agg", force=False)
+        # mathtext renders the glyphs (after the backend is chosen)
         from matplotlib.font_manager import FontProperties
         from matplotlib.mathtext import MathTextParser
 
@@ -114,8 +116,6 @@ class _Renderer:
 
         def canonical(img: np.ndarray, height: int) -> np.ndarray:
             # same template height for every glyph/font, so a stroke filter means the same everywhere
-            from PIL import Image
-
             w = max(2, round(img.shape[1] * height / img.shape[0]))
             return np.asarray(Image.fromarray(img).resize((w, height), Image.Resampling.LANCZOS))
 
@@ -127,8 +127,6 @@ class _Renderer:
     @staticmethod
     def _variant(template: np.ndarray, height: float, aspect: float, angle: float, shear: float, stroke: int):
         """Stroke-thickened, resized, sheared and rotated template, cropped to its ink (> 24)."""
-        from PIL import Image, ImageFilter
-
         img = Image.fromarray(template)
         if stroke > 1:
             img = img.filter(ImageFilter.MaxFilter(stroke))
@@ -156,8 +154,6 @@ class _Renderer:
     @staticmethod
     def _clutter(rng: np.random.Generator) -> np.ndarray:
         """Faint strokes and speckle (≤ CLUTTER_MAX) everywhere except the distractor zone (+GAP)."""
-        from PIL import Image, ImageDraw
-
         img = Image.new("L", (SIZE, SIZE), 0)
         draw = ImageDraw.Draw(img)
         for _ in range(int(rng.integers(*CLUTTER_STROKES))):
@@ -180,8 +176,6 @@ class _Renderer:
 
     def layers(self, label: int, distractor: str | None, rng: np.random.Generator):
         """One image as separate layers: ``(glyph, clutter, distractor or None)`` uint8 [72,72]."""
-        from PIL import Image
-
         cls = CLASS_NAMES[label]
         font = int(rng.integers(len(FONTSETS)))
         glyph = self._variant(

@@ -15,12 +15,19 @@ The base model is trained once and reused (``<results>/train/<set>``).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
+from classification_models.train_result import load_train_result
+from common.config import from_dict
 from common.errors import UserError
+from common.io import atomic_write_json
 from common.paths import data_root as default_data_root
 from common.paths import results_root
-from retraining import suite_configs
+from datasets.shortcut_suite import DEFAULT_SET, default_set_name
+from retraining import base_training, suite_configs
+from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
+from retraining.config import RetrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +39,11 @@ METHODS = suite_configs.default_experiment_methods(smoke=False)
 
 
 def set_name(smoke: bool) -> str:
-    from datasets.shortcut_suite import default_set_name
-
     return default_set_name(smoke)
 
 
 def ensure_data(*, smoke: bool, data_root) -> tuple[Path, object]:
     """The default set's image folder (written on first use) and its suite spec."""
-    from datasets.shortcut_suite import DEFAULT_SET
-
     spec = suite_configs.get_set(DEFAULT_SET)
     if smoke:
         spec = suite_configs.smoke_spec(spec)
@@ -49,9 +52,7 @@ def ensure_data(*, smoke: bool, data_root) -> tuple[Path, object]:
 
 
 def base_result_path(smoke: bool) -> Path:
-    from exp_scripts import do_interactive_exp
-
-    return results_root() / "train" / set_name(smoke) / do_interactive_exp.RESULT_FILE
+    return results_root() / "train" / set_name(smoke) / base_training.RESULT_FILE
 
 
 def ensure_base_model(*, smoke: bool, data_root) -> Path:
@@ -61,9 +62,6 @@ def ensure_base_model(*, smoke: bool, data_root) -> Path:
     Raises:
         UserError: the training failed (its error, or no train result written).
     """
-    from common.io import atomic_write_json
-    from exp_scripts import do_interactive_exp
-
     result = base_result_path(smoke)
     if result.exists():
         log.info("reusing the base model %s", result)
@@ -77,11 +75,11 @@ def ensure_base_model(*, smoke: bool, data_root) -> Path:
     cfg_path = out.parent / f"{out.name}_train_config.json"
     atomic_write_json(cfg_path, cfg)
     log.info("training the default base model on %s into %s (once; reused afterwards)", folder, out)
-    written = do_interactive_exp.run_file(cfg_path, data_root=data_root, output_dir=out)
+    written = base_training.run_file(cfg_path, data_root=data_root, output_dir=out)
     if not result.exists():
         raise UserError(f"training the default base model wrote '{written}', not '{result}'; run "
                         f"python -m exp_scripts.do_interactive_exp {cfg_path} to see why")
-    log.info("%s", do_interactive_exp.summary_line(result))
+    log.info("%s", base_training.summary_line(result))
     log.info("%s", result)
     return result
 
@@ -89,13 +87,6 @@ def ensure_base_model(*, smoke: bool, data_root) -> Path:
 def default_config(*, smoke: bool, data_root, output_dir: str | None):
     """Builds the default experiment (base model, auto selection) and returns ``(config, config_path)``;
     what it does is logged at INFO."""
-    import math
-
-    from classification_models.train_result import load_train_result
-    from common.config import from_dict
-    from common.io import atomic_write_json
-    from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
-    from retraining.config import RetrainConfig
 
     result = ensure_base_model(smoke=smoke, data_root=data_root)
     tr = load_train_result(result)

@@ -31,14 +31,13 @@ from common.cli import quiet_tf_logs, run_main
 from common.config import load_config
 from common.errors import UserError
 from common.logs import parse_command_line
+from retraining.config import BatchSpec, RetrainConfig
 
 log = logging.getLogger(__name__)
 
 
 def smoke_config(cfg):
     """3 iterations of 10 + 2 images; same methods."""
-    from retraining.config import BatchSpec
-
     return dataclasses.replace(cfg, iterations=3, eval_every=3, batch=BatchSpec(random=10, selected=2), overlays=True)
 
 
@@ -53,8 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run a sweep instead (see retraining.sweeps)")
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
-    from retraining.config import RetrainConfig
-    from retraining.runner import result_lines, run_experiment
+    # TensorFlow deferred: --help stays fast
+    from classification_models.precision import device_line
+    from retraining import runner, sweeps
 
     if args.config:
         cfg = load_config(RetrainConfig, args.config)
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output_dir:
             cfg = dataclasses.replace(cfg, output_dir=args.output_dir)
     else:
-        from exp_scripts.default_experiment import default_config
+        from exp_scripts.default_experiment import default_config  # TensorFlow deferred: --help stays fast
 
         cfg, cfg_path = default_config(smoke=args.smoke, data_root=args.data_root, output_dir=args.output_dir)
     if args.methods:
@@ -74,19 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if w not in keys:
                 raise UserError(f"--methods: '{w}' is not in the config (methods: {', '.join(keys)})")
         cfg = dataclasses.replace(cfg, methods=[m for m in cfg.methods if m.key in wanted])
-    import tensorflow as tf
-
-    from classification_models.precision import device_line
-
-    tf.get_logger().setLevel("ERROR")
+    logging.getLogger("tensorflow").setLevel("ERROR")  # TensorFlow's own logger (tf.get_logger())
     log.info(device_line())
     if args.sweep:
-        from retraining.sweeps import run_sweep, sweep_result_lines, sweep_root
-
-        payload = run_sweep(args.sweep, cfg, config_path=cfg_path, data_root=args.data_root)
-        lines = sweep_result_lines(args.sweep, payload, sweep_root(cfg, args.sweep))
+        payload = sweeps.run_sweep(args.sweep, cfg, config_path=cfg_path, data_root=args.data_root)
+        lines = sweeps.sweep_result_lines(args.sweep, payload, sweeps.sweep_root(cfg, args.sweep))
     else:
-        lines = result_lines(run_experiment(cfg, config_path=cfg_path, data_root=args.data_root))
+        lines = runner.result_lines(runner.run_experiment(cfg, config_path=cfg_path, data_root=args.data_root))
     for line in lines:  # the results: the table(s), the path last
         print(line)
     return 0

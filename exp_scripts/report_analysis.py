@@ -9,7 +9,9 @@ from typing import Sequence
 import numpy as np
 
 from common.io import atomic_write_json, read_json
+from plot_utils.figures import feature_criteria_figure, save_figure
 from plot_utils.report_page import Page, md_image
+from vis_exp import cam_dump, embedding, expert_labels, feature_change, feature_ranking, filter_grids, mask_filters
 
 
 def after_model_of(retrain_dir: Path, given: str | None) -> str | None:
@@ -28,9 +30,6 @@ def feature_change_sections(page: Page, result: Path, train_result, clf, dataset
     """Table 7.3 (the feature change after retraining) and Fig 7.10 (every feature under
     several criteria) as page sections; with no retrained model, none, and a "not
     produced" line that says what to pass."""
-    from plot_utils.figures import feature_criteria_figure, save_figure
-    from vis_exp import feature_change
-
     if not after_model:
         page.not_done.append("feature change before/after and features under several criteria (Table 7.3, "
                              "Figs 7.6-7.10): the retraining run kept no pas/pasa model (save_models false); "
@@ -67,8 +66,6 @@ def feature_change_sections(page: Page, result: Path, train_result, clf, dataset
 
 def analysis_section(page: Page, result: Path, train_result, clf, dataset, run, args) -> None:
     """The chapter-7 analyses (``vis_exp.*``), in this process on the loaded model."""
-    from vis_exp import cam_dump, embedding, expert_labels, feature_ranking, filter_grids, mask_filters
-
     ana = page.out / "analysis"
     n_img = page.n_images
     small = page.analysis_sizes

@@ -38,14 +38,28 @@ from typing import Sequence
 
 import numpy as np
 
+import datasets
 from common.cli import quiet_tf_logs, run_main
+from common.config import load_config
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
 from common.logs import muted, parse_command_line
 from common.paths import results_root
 from common.runs import run_transaction
+from datasets.registry import parse_spec
+from datasets.shortcut_suite import default_set_name
+from exp_scripts.default_experiment import default_config, ensure_base_model
 from exp_scripts.report_analysis import analysis_section
+from plot_utils import figures, tables
+from plot_utils.cam_figures import base_cams_figure, example_grid_figure
+from plot_utils.figures import save_figure
 from plot_utils.report_page import Page, md_figures, md_image, to_html
+from plot_utils.results import load_history, load_runs
+from retraining.runner import run_experiment
+from retraining.train_config import TrainConfig
+from vis_exp import gap_features
+from vis_exp.cam_dump import true_and_predicted_cams
+from vis_exp.gap_features import per_class_positions
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +73,12 @@ EXAMPLES_PER_CLASS = 6
 def ensure_training_run(*, smoke: bool, data_root: str | None) -> Path:
     """The default experiment's base model (``<results>/train/<default set>/result.json``),
     trained in-process when absent (``exp_scripts.default_experiment``)."""
-    from exp_scripts.default_experiment import ensure_base_model
-
     return ensure_base_model(smoke=smoke, data_root=data_root)
 
 
 def ensure_retraining_run(*, smoke: bool, rerun: bool, data_root: str | None, page: Page | None = None) -> Path:
     """The default retraining run's folder, running the default experiment
     (``exp_scripts.exp_backprops`` with no config) in-process when absent or ``rerun``."""
-    from datasets.shortcut_suite import default_set_name
-    from exp_scripts.default_experiment import default_config
-    from retraining.runner import run_experiment
-
     run_dir = results_root() / "backprops" / f"{default_set_name(smoke)}_default"
     if (run_dir / "summary.json").exists() and not rerun:
         log.info("reusing retraining run %s", run_dir)
@@ -78,7 +86,7 @@ def ensure_retraining_run(*, smoke: bool, rerun: bool, data_root: str | None, pa
     if page is not None:
         page.step("python -m exp_scripts.exp_backprops" + (" --smoke" if smoke else ""))
     # the page lists the step; its own progress is muted (shown with -v)
-    with muted("exp_scripts.default_experiment", "exp_scripts.do_interactive_exp", "classification_models",
+    with muted("exp_scripts.default_experiment", "retraining.base_training", "classification_models",
                "retraining.auto_select", "retraining"):
         cfg, cfg_path = default_config(smoke=smoke, data_root=data_root, output_dir=None)
         summary = Path(run_experiment(cfg, config_path=cfg_path, data_root=data_root))
@@ -95,10 +103,6 @@ def dataset_spec_from_file(path: str | os.PathLike) -> dict:
     Raises:
         UserError: unreadable JSON, an invalid train config or spec (naming the file).
     """
-    from common.config import load_config
-    from datasets.registry import parse_spec
-    from retraining.train_config import TrainConfig
-
     data = read_json(path, what="data set config")
     if isinstance(data, dict) and "dataset" in data:
         spec = load_config(TrainConfig, path).dataset
@@ -114,8 +118,6 @@ def example_images(dataset, *, split: str = "train", per_class: int = EXAMPLES_P
                    seed: int = 0) -> tuple[list[np.ndarray], list[list[str]]]:
     """Up to ``per_class`` random images of every class of ``split``: ``(images per class,
     indices per class)``."""
-    from vis_exp.gap_features import per_class_positions
-
     arr = dataset.split_view(split)
     groups = per_class_positions(arr.labels, per_class, seed)
     groups += [np.zeros(0, int)] * (dataset.num_classes - len(groups))  # classes absent from the split
@@ -129,10 +131,6 @@ def _slug(text: str) -> str:
 def example_sections(page: Page, own, own_title: str, configs: Sequence[str]) -> None:
     """Tables 6.1 / 6.5 / 6.9: example training images per class of the run's data set
     (``own``) and of every data set config in ``configs``."""
-    import datasets
-    from plot_utils.cam_figures import example_grid_figure
-    from plot_utils.figures import save_figure
-
     fig_dir = page.out / "figures"
     items = [("examples", own, own_title, None)]
     used = {"examples"}
@@ -159,8 +157,6 @@ def example_sections(page: Page, own, own_title: str, configs: Sequence[str]) ->
 
 # ----- sections ----------------------------------------------------------------------
 def table_sections(page: Page, runs) -> None:
-    from plot_utils import tables
-
     built = tables.build_tables(runs)
     tables.save_tables(built, page.out / "tables")
     for t in built:
@@ -170,10 +166,6 @@ def table_sections(page: Page, runs) -> None:
 
 def base_cam_section(page: Page, train_result, clf, dataset) -> None:
     """Table 3.7: the base model's CAMs of the true and the predicted class."""
-    from plot_utils.cam_figures import base_cams_figure
-    from plot_utils.figures import save_figure
-    from vis_exp.cam_dump import true_and_predicted_cams
-
     cams = true_and_predicted_cams(clf, dataset, split="val", per_class=CAM_IMAGES_PER_CLASS)
     fig_dir = page.out / "figures"
     fig = base_cams_figure(images=cams["images"], labels=cams["labels"], probs=cams["probs"],
@@ -192,9 +184,6 @@ def base_cam_section(page: Page, train_result, clf, dataset) -> None:
 
 
 def figure_section(page: Page, retrain_dir: Path, clf, dataset, args) -> dict:
-    from plot_utils import figures
-    from plot_utils.results import load_history
-
     fig_dir = page.out / "figures"
     figs = []
     per_method = load_history(retrain_dir)
@@ -270,9 +259,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_dir = result.parent
         retrain_dir = Path(args.retrain_run) if args.retrain_run else ensure_retraining_run(
             smoke=args.smoke, rerun=args.rerun, data_root=args.data_root, page=page)
-
-        from plot_utils.results import load_runs
-        from vis_exp import gap_features
 
         runs = load_runs([train_dir, retrain_dir])
         train_result, clf, dataset = gap_features.load_model_and_data(result, args.data_root)

@@ -22,6 +22,11 @@ from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import atomic_write_json
 from common.logs import parse_command_line
+from image_generator.base import diversity, in_mask_diff, seed_for
+from image_generator.learned import random_masks
+from image_generator.registry import get
+from image_generator.train_inpainter import load_dataset_arg
+from plot_utils.table_format import markdown_table
 
 
 def evaluate_generators(generators: dict, images: np.ndarray, masks: np.ndarray, *, fills: int = 3, seed: int = 0,
@@ -34,8 +39,6 @@ def evaluate_generators(generators: dict, images: np.ndarray, masks: np.ndarray,
         fills: seeds per image.
         donors: donor images for generators that need them.
     """
-    from image_generator.base import diversity, in_mask_diff, seed_for
-
     out = {}
     for name, gen in generators.items():
         start = time.perf_counter()
@@ -55,8 +58,6 @@ def evaluate_generators(generators: dict, images: np.ndarray, masks: np.ndarray,
 
 def format_table(results: dict) -> str:
     """A Markdown table of ``evaluate_generators``'s result."""
-    from plot_utils.table_format import markdown_table
-
     return markdown_table(["generator", "in-mask MAE (0-255)", "best of fills", "diversity", "ms / image"],
                           [[name, f"{r['mae']:.1f} ± {r['mae_std']:.1f}", f"{r['best_of_fills_mae']:.1f}",
                             f"{r['diversity']:.1f}", f"{1000 * r['seconds_per_image']:.2f}"]
@@ -77,10 +78,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--out", help="also write the figures as JSON")
     args = parse_command_line(ap, argv)
-
-    from image_generator.learned import random_masks
-    from image_generator.registry import get
-    from image_generator.train_inpainter import load_dataset_arg
 
     if args.n < 1 or args.fills < 1:
         raise UserError(f"--n and --fills must be >= 1, got {args.n}, {args.fills}")

@@ -23,14 +23,18 @@ import dataclasses
 import time
 from typing import Callable
 
+import cv2
 import keras
 import numpy as np
+import tensorflow as tf
+from keras import layers
 
 from classification_models.training import make_optimizer
 from common.errors import UserError
 from common.seeding import set_seed
 from image_generator.inpainter_layers import Composite, GatedConv2D
 from image_generator.user_model import UserModelGenerator
+
 
 def build_inpainter(*, image_shape, base_filters: int = 24, seed: int = 0):
     """The gated-conv U-Net.
@@ -45,8 +49,6 @@ def build_inpainter(*, image_shape, base_filters: int = 24, seed: int = 0):
         ``image_generator.user_model`` 's signature (output composited: known pixels
         equal the input).
     """
-    from keras import layers
-
     h, w, c = (int(v) for v in image_shape)
     if h % 4 or w % 4:
         raise UserError(f"the learned inpainter needs image sides divisible by 4, got {h}×{w}")
@@ -95,8 +97,6 @@ def random_masks(rng: np.random.Generator, n: int, h: int, w: int, *, box_share:
     Returns:
         uint8 ``[n, h, w]`` in {0, 255}; holes cover roughly 5-40 % of the image.
     """
-    import cv2
-
     s = min(h, w)
     out = np.zeros((n, h, w), np.uint8)
     for i in range(n):
@@ -176,8 +176,6 @@ def inpainting_losses(*, images, masks, fill1, fill2, z1, z2, diversity_weight: 
     Returns:
         dict with ``total``, ``hole_l1`` (mean over both draws), ``mode_seeking`` (d_img/d_z).
     """
-    import tensorflow as tf
-
     c = tf.cast(tf.shape(images)[-1], tf.float32)
     area = tf.reduce_sum(masks) * c + 1e-6
     hole1 = tf.reduce_sum(tf.abs(fill1 - images) * masks) / area
@@ -205,8 +203,6 @@ def train_inpainter(images: np.ndarray, *, params: InpainterTrainParams, log_eve
     Returns:
         ``(model, history list of dicts)``; the model takes whole ``[H, W]`` images.
     """
-    import tensorflow as tf
-
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
         raise UserError(f"inpainter training needs uint8 images [N,H,W,C], got {images.dtype} {images.shape}")

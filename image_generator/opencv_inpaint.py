@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 
 from common.errors import UserError
@@ -31,8 +32,6 @@ class _OpenCVInpaint(Generator):
         self.radius = float(radius)
 
     def _fill(self, images, hole, seed, donors):
-        import cv2
-
         flag = getattr(cv2, self.flag_name)
         out = np.empty_like(images)
         for i, img in enumerate(images):

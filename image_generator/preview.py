@@ -16,10 +16,14 @@ import sys
 
 import numpy as np
 
+from classification_models.train_result import load_train_result
 from common.cli import json_object, quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.images import save_png, to_rgb
 from common.logs import parse_command_line
+from datasets.selection import load_selection
+from image_generator.base import variants
+from image_generator.registry import GENERATORS, get
 
 
 def preview_grid(images: np.ndarray, masks: np.ndarray, fills: np.ndarray, ok: np.ndarray | None = None,
@@ -55,7 +59,6 @@ def preview_grid(images: np.ndarray, masks: np.ndarray, fills: np.ndarray, ok: n
 
 def main(argv=None) -> int:
     quiet_tf_logs()
-    from image_generator.registry import GENERATORS
 
     ap = argparse.ArgumentParser(prog="python -m image_generator.preview", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,11 +74,6 @@ def main(argv=None) -> int:
     ap.add_argument("--data-root", help="data root (default: the train result's)")
     ap.add_argument("--out", required=True, help="output PNG")
     args = parse_command_line(ap, argv)
-
-    from classification_models.train_result import load_train_result
-    from datasets.selection import load_selection
-    from image_generator.base import variants
-    from image_generator.registry import get
 
     params = json_object(args.params, "--params")
     if args.n < 1:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 
 from common.errors import UserError
@@ -60,8 +61,6 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _inpaint(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    import cv2
-
     if not hole.any():
         return image
     img = image if image.shape[-1] == 3 else image[..., 0]

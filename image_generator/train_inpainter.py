@@ -21,11 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
+import datasets.registry as registry
+from classification_models.train_result import load_train_result
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.io import append_jsonl, atomic_path, atomic_write_json, read_json
 from common.logs import parse_command_line
 from common.runs import run_transaction
+from image_generator import learned
+from image_generator.base import diversity, in_mask_diff
+from image_generator.learned import InpainterTrainParams, LearnedInpainter, random_masks
+from image_generator.registry import get
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +44,8 @@ def load_dataset_arg(result: str | None, dataset_spec: str | None, data_root: st
     if (result is None) == (dataset_spec is None):
         raise UserError("give either RESULT.json or --dataset-spec (not both)")
     if result is not None:
-        from classification_models.train_result import load_train_result
 
         return load_train_result(result).load_dataset(data_root)
-    import datasets.registry as registry
 
     spec = dataset_spec
     if spec.endswith(".json") and Path(spec).exists():
@@ -64,8 +68,6 @@ def train_and_save(images: np.ndarray, out_dir, params, *, heldout: np.ndarray |
     Returns:
         The path of the saved ``inpainter.keras``.
     """
-    from image_generator import learned
-
     final = Path(out_dir)
     # one transaction (common.runs): a second run into the folder fails at once, the
     # previous inpainter stays in place until the new one is whole
@@ -96,10 +98,6 @@ def train_and_save(images: np.ndarray, out_dir, params, *, heldout: np.ndarray |
 
 def heldout_metrics(model, images: np.ndarray, seed: int = 0, n_fills: int = 3) -> dict:
     """In-mask MAE (pixel units) of learned vs Telea on random masks, and learned diversity."""
-    from image_generator.base import diversity, in_mask_diff
-    from image_generator.learned import LearnedInpainter, random_masks
-    from image_generator.registry import get
-
     masks = random_masks(np.random.default_rng(seed + 12345), len(images), *images.shape[1:3])
     gen = LearnedInpainter(model=model)
     fills = np.stack([gen.replace(images=images, masks=masks, seed=seed + k) for k in range(n_fills)], axis=1)
@@ -117,8 +115,6 @@ def ensure_inpainter(dataset, out_dir, *, steps: int | None = None, seed: int = 
 
     For the retraining CLI's default: ``model_path = ensure_inpainter(ds, results/inpainter/symbols)``.
     """
-    from image_generator.learned import InpainterTrainParams
-
     params = InpainterTrainParams(seed=seed, **({} if steps is None else {"steps": steps}))
     out_dir = Path(out_dir)
     model_path = out_dir / MODEL_FILE
@@ -151,8 +147,6 @@ def main(argv=None) -> int:
     ap.add_argument("--max-train-images", type=int, default=0, help="use at most this many training images (0 = all)")
     ap.add_argument("--smoke", action="store_true", help=f"tiny run for CI ({SMOKE})")
     args = parse_command_line(ap, argv)
-
-    from image_generator.learned import InpainterTrainParams
 
     ds = load_dataset_arg(args.result, args.dataset_spec, args.data_root)
     overrides = dict(SMOKE) if args.smoke else {}

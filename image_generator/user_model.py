@@ -26,7 +26,9 @@ import os
 from typing import Optional
 
 import numpy as np
+import tensorflow as tf
 
+from classification_models.model_file import load_keras_model
 from common.errors import UserError
 from image_generator.base import Generator
 
@@ -87,7 +89,6 @@ def load_inpainting_model(path: str | os.PathLike):
     """Loads a ``.keras`` inpainting model in safe mode (``classification_models.model_file.
     load_keras_model``) and checks its signature."""
     importlib.import_module("image_generator.inpainter_layers")  # registers the learned inpainter's layers
-    from classification_models.model_file import load_keras_model
 
     try:
         model = load_keras_model(path)
@@ -135,8 +136,6 @@ class UserModelGenerator(Generator):
         self._predict = None
 
     def _forward(self, x, m, z):
-        import tensorflow as tf
-
         if self._predict is None:
             model = self.model
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import cv2
 import numpy as np
 
+from classification_models.cam import cam_overlay
 from common.images import to_rgb
 from plot_utils.figures import _plt
 
@@ -77,8 +79,6 @@ def cam_grid_figure(cams: dict, *, title: str = "", class_names: Sequence[str] |
         class_names: names for the class ids (default: the ids).
         max_rows: at most this many images (the first ones).
     """
-    from classification_models.cam import cam_overlay
-
     n = min(len(cams["labels"]), max_rows)
     names = list(class_names) if class_names else [str(c) for c in range(cams["probs_before"].shape[1])]
     tiles, notes = [], []
@@ -122,9 +122,6 @@ def cam_strip_figure(cams: dict, along: dict, *, title: str = "", class_names: S
         along: ``{"iterations" [T], "cams" [T,S,h,w], "p_true" [T,S], "kept"}``.
         max_cols: at most this many checks (evenly spaced; first, kept and last always in).
     """
-    import cv2
-
-    from classification_models.cam import cam_overlay
 
     its = np.asarray(along["iterations"])
     kept = int(along["kept"])
@@ -191,8 +188,6 @@ def base_cams_figure(*, images, labels, probs, cams_true, cams_pred, indices, cl
     Returns:
         The figure: ``rows = classes present``, ``3 × (most images of one class)`` columns.
     """
-    from classification_models.cam import cam_overlay
-
     plt = _plt()
     labels = np.asarray(labels, int)
     probs = np.asarray(probs, float)

@@ -25,22 +25,22 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
+from classification_models.train_result import load_train_result
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_path
 from common.logs import parse_command_line
 from common.run_files import from_file_data, load_file
 from common.sweep_file import SweepFile
-
+from plot_utils.results import load_history
 
 
 def _plt():
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     return plt
 
@@ -246,8 +246,6 @@ def act_values(clf, dataset, split: str = "train", max_images: int = 2000, seed:
 def compute_act_values(result_path: str | Path, split: str = "train", max_images: int = 2000, seed: int = 0,
                        data_root: str | None = None) -> np.ndarray:
     """``act_values`` of the train result's model on its data."""
-    from classification_models.train_result import load_train_result
-
     tr = load_train_result(result_path)
     clf, dataset = tr.load_model_and_data(data_root)
     return act_values(clf, dataset, split, max_images, seed)
@@ -339,13 +337,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_command_line(parser, argv)
     written: list[Path] = []
     if args.cmd == "loss":
-        from plot_utils.results import load_history
 
         per_method = load_history(args.run_dir)
         for m in args.method or list(per_method):
             written += save_figure(loss_figure(history_series(per_method, m), title=m), args.out, f"loss_{m}")
     elif args.cmd == "start":
-        from plot_utils.results import load_history
 
         curves = {}
         for spec in args.run_dirs:

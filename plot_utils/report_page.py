@@ -5,9 +5,14 @@ only formats them.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html
 import logging
+import re
 from pathlib import Path
+
+import markdown
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +40,6 @@ def embed_images(html_text: str, base_dir: str | Path) -> str:
     """``src="<relative path>"`` of every image under ``base_dir`` replaced by the file's
     bytes as a ``data:`` URI, so the page is self-contained (it can be mailed or moved);
     an image that is missing stays a link and is logged."""
-    import base64
-    import html
-    import re
-
     base = Path(base_dir)
 
     def inline(match: re.Match) -> str:
@@ -59,9 +60,6 @@ def to_html(markdown_text: str, *, title: str, base_dir: str | Path | None = Non
     """The report as one HTML page (Markdown tables rendered). With ``base_dir`` (the
     report folder) the images are embedded (:func:`embed_images`) and the page opens
     anywhere; without, they stay links relative to the report folder."""
-    import html
-
-    import markdown
 
     body = markdown.markdown(markdown_text, extensions=["tables"])
     if base_dir is not None:

@@ -23,16 +23,20 @@ folder that is neither kind of run is a ``UserError``.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from common.errors import UserError
-from common.io import read_json
+from common.io import atomic_write_bytes, read_json
 from common.run_files import (HISTORY_FILE, SUMMARY_FILE, TRAIN_RESULT_FILE, Accuracy, HistoryRow, RetrainSummary,
                               RunInfo, load_history_file, load_run_info, load_summary)
 from common.train_files import load_train_result_file
+from datasets.selection import load_selection
 
 CAMS_FILE = "cams.npz"
 SPLITS = ("train", "val", "test")
@@ -46,11 +50,6 @@ def save_cams(path: str | os.PathLike, sets: dict[str, dict[str, Any]]) -> Path:
     [T], grid-size true-class ``cams`` [T,S,h,w] and ``p_true`` [T,S] of the selected
     images at every check, and the ``kept`` iteration) as one compressed ``.npz`` with
     keys ``<set>/<name>``, atomically."""
-    import io
-
-    import numpy as np
-
-    from common.io import atomic_write_bytes
 
     buf = io.BytesIO()
     np.savez_compressed(buf, **{f"{where}/{k}": v for where, arrays in sets.items() for k, v in arrays.items()})
@@ -63,8 +62,6 @@ def load_cams(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     Raises:
         UserError naming the file when it is not such a record.
     """
-    import numpy as np
-
     out: dict[str, dict[str, Any]] = {}
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -267,7 +264,6 @@ def _load_retrain_run(path: Path, config: dict) -> Run:
     sel_path = _resolve(config["selection"], path, Path.cwd()) if config.get("selection") else None
     tr = info.base.train_result
     if tr is None and sel_path is not None and sel_path.exists():
-        from datasets.selection import load_selection
 
         selection = load_selection(sel_path, check_masks=False)
         tr = str(selection.train_result_path()) if selection.train_result else None

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
+import jinja2
+import pandas as pd
+
 from plot_utils.results import is_missing
 
 #: the folder, next to the tables, of the images a table shows
@@ -42,8 +45,6 @@ def fmt_value(value: Any, digits: int) -> str:
 
 def jinja_env(latex: bool = False):
     """A jinja2 environment; for LaTeX, delimiters that cannot clash with ``{%`` or ``{{``."""
-    import jinja2
-
     extra = dict(block_start_string="((*", block_end_string="*))", variable_start_string="(((",
                  variable_end_string=")))", comment_start_string="((=", comment_end_string="=))") if latex else {}
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
@@ -110,8 +111,6 @@ def to_latex(frame, *, raw_rows: Sequence[Any] = (), hide_header: bool = False) 
     ``hide_header`` drops the column header (the visualisation table's first row names
     the images already).
     """
-    import pandas as pd
-
     if frame.index.nlevels == 1 and frame.index.name:
         frame = frame.reset_index().set_index(frame.index.name, drop=False)
         frame.index.name = None

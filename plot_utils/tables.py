@@ -28,20 +28,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
+
 from common.cli import run_main
-from common.io import atomic_write_text, ensure_dir
 from common.images import save_png
+from common.io import atomic_write_text, ensure_dir
 from common.logs import parse_command_line
-from plot_utils.results import (
-    SPLIT_LABELS,
-    SPLITS,
-    Missing,
-    Run,
-    class_names_of,
-    is_missing,
-    load_runs,
-    table_rows,
-)
+from plot_utils.results import (SPLIT_LABELS, SPLITS, Missing, Run, class_names_of, is_missing, load_runs, table_rows)
 from plot_utils.table_format import Table, fmt_value, jinja_env, make_table
 from plot_utils.visualisation_table import visualisation_table
 
@@ -69,8 +62,6 @@ _STANDALONE_TEMPLATE = r"""\documentclass{article}
 # ----- accuracy ----------------------------------------------------------------------
 def accuracy_frame(runs: list[Run], digits: int = 3):
     """Accuracy per split, base row first, one row per method (strings, Missing marked)."""
-    import pandas as pd
-
     rows = table_rows(runs)
     data = [[fmt_value(r.accuracy[s], digits) for s in SPLITS] for r in rows]
     return pd.DataFrame(data, index=pd.Index([r.label for r in rows], name="Method"),
@@ -84,8 +75,6 @@ def accuracy_table(runs: list[Run], digits: int = 3) -> Table:
 # ----- per class ---------------------------------------------------------------------
 def per_class_frame(runs: list[Run], digits: int = 2):
     """Per-class P/R/F1 for every split; rows (method, class), columns (split, metric)."""
-    import pandas as pd
-
     rows = table_rows(runs)
     classes = class_names_of(runs)
     data, index = [], []

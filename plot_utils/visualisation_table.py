@@ -8,9 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from PIL import Image
 
+from classification_models.cam import cam_overlay
+from classification_models.train_result import load_train_result
 from common.errors import UserError
-from plot_utils.results import Missing, Run, is_missing
+from datasets.selection import load_selection
+from plot_utils.results import CAMS_FILE, Missing, Run, is_missing, load_cams
 from plot_utils.table_format import IMAGE_DIR, Table, to_latex, to_markdown
 
 
@@ -19,8 +24,6 @@ def _safe(text: str) -> str:
 
 
 def _read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(path) as img:
         img.load()
         return np.asarray(img.convert("RGB") if img.mode not in ("L", "RGB") else img)
@@ -30,7 +33,6 @@ def _selected_indices(run: Run) -> tuple[list[str], Any]:
     """Indices in selection order: the selection file's when it is readable (it holds the
     masks), else the ones ``run.json`` lists."""
     if run.selection_path is not None and run.selection_path.exists():
-        from datasets.selection import load_selection
 
         selection = load_selection(run.selection_path, check_masks=False)
         return selection.indices, selection
@@ -48,7 +50,6 @@ def _load_images_for(run: Run, indices: list[str]) -> dict[str, Any]:
     if run.train_result_path is None or not run.train_result_path.exists():
         reason = Missing(f"image (no train result found for {run.name})")
         return {i: reason for i in indices}
-    from classification_models.train_result import load_train_result
 
     try:
         ds = load_train_result(run.train_result_path).load_dataset()
@@ -70,8 +71,6 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
     Raises:
         UserError: the run is not a retraining run or its selection is empty.
     """
-    import pandas as pd
-
     if run.kind != "retrain":
         raise UserError(f"'{run.path}' is a training run; the visualisation table needs a retraining run")
     indices, selection = _selected_indices(run)
@@ -89,9 +88,6 @@ def visualisation_table(run: Run, load_images: bool = True, width: str = "1.6cm"
 
     raw = _load_images_for(run, indices) if load_images else {i: Missing("image (not loaded)") for i in indices}
     # per-method CAM records (cams.npz): the selected images and their CAMs before/after
-    from classification_models.cam import cam_overlay
-
-    from plot_utils.results import CAMS_FILE, load_cams
 
     cam_tiles: dict[str, dict[str, list[np.ndarray]]] = {}
     for m in run.methods:

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from classification_models.cam import upsample_bilinear
+from classification_models.train_result import TrainResult, load_train_result
 from common.errors import UserError
 from common.images import write_mask
 from common.io import ensure_dir
@@ -141,7 +143,6 @@ def _resolve_source(source, data_root):
             raise UserError("auto_select source must be a train result or a (dataset, classifier) pair")
         dataset, clf = source
         return dataset, (lambda: clf), None
-    from classification_models.train_result import TrainResult, load_train_result
 
     result = source if isinstance(source, TrainResult) else load_train_result(source)
     dataset = result.load_dataset(data_root)
@@ -346,7 +347,6 @@ def _masks_for(chunk, arr, dataset, clf, probs, mask_from, cam_class, cam_thresh
         cams = clf.cams(images, classes=np.asarray(classes, np.int32), upsample=True).cams
         return list(cam_mask(cam=cams, threshold=cam_threshold)), classes
     # filter: one last-conv filter, bilinearly upsampled to the image size
-    from classification_models.cam import upsample_bilinear
 
     acts = clf.cams(images, classes=0, upsample=False, return_activations=True).activations
     maps = np.asarray(upsample_bilinear(maps=acts[..., int(filter_index)], size=images.shape[1:3]))

@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from classification_models.mask_ops import resize_masks, threshold_report
+from classification_models.train_result import load_train_result
 from common.errors import UserError
+from common.images import read_mask
 from common.paths import resolve_relative
+from datasets.selection import load_selection
 from retraining.config import PropagationSpec, RetrainConfig
 from retraining.propagate import Propagated, propagate_selection
 
@@ -251,10 +254,6 @@ def load_inputs(cfg: RetrainConfig, *, config_path: str | Path | None = None, da
         UserError naming the file/item at fault (unknown index, bad mask, train result
         of another data set, model/data shape mismatch).
     """
-    from classification_models.train_result import load_train_result
-    from common.images import read_mask
-    from datasets.selection import load_selection
-
     base_file = Path(config_path) if config_path else Path("config.json")
     sel_path = resolve_relative(cfg.selection, base_file)
     sel = load_selection(sel_path, check_masks=False)

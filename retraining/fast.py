@@ -28,11 +28,20 @@ import dataclasses
 import logging
 import os
 import tempfile
+import time
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from classification_models.feature_layers import layer_activations, layer_view
-from classification_models.own_model import find_layer, freeze
+from classification_models.own_model import find_layer, freeze, iter_layers
+from classification_models.train_step import build_train_step
 from common.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -58,8 +67,6 @@ def _producers(scope) -> list[list[int]]:
 
 def _scope_and_end(clf):
     """``(model holding the feature map's producer, position of that producer in it)``."""
-    import keras
-
     scope = clf.model
     for part in clf.parts.feature_layer.split("/"):
         layer = next((l for l in scope.layers if l.name == part), None)
@@ -121,8 +128,6 @@ def split_model(clf, layer: str) -> FeatureSplit:
         UserError naming the layer when it does not exist or is not a cut (a later
         layer reads from before it).
     """
-    import keras
-
     target = find_layer(clf.model, layer, source="fast.freeze_up_to", what="layer")
     scope, end = _scope_and_end(clf)
     if target not in scope.layers:
@@ -147,8 +152,6 @@ def split_model(clf, layer: str) -> FeatureSplit:
 
 
 def _flat(model):
-    from classification_models.own_model import iter_layers
-
     return list(iter_layers(model))
 
 
@@ -202,16 +205,12 @@ class FeatureClassifier:
 
     def forward(self, features, training: bool = False, feature_scale=None):
         """``(feature map [N, h, w, K], logits [N, C])`` from cached features."""
-        from keras import ops
-
         acts = self.top(features, training=training)
         if acts.dtype == "float16":  # mixed precision: as Classifier.forward
             acts = ops.cast(acts, "float32")
         return acts, self.full.head_logits(acts, training=training, feature_scale=feature_scale)
 
     def make_train_step(self, loss_fn, optimizer=None, strategy=None):
-        from classification_models.train_step import build_train_step
-
         key = (id(loss_fn), id(optimizer))
         if key not in self._steps:
             self._steps[key] = build_train_step(self, loss_fn=loss_fn, optimizer=optimizer, strategy=strategy)
@@ -219,8 +218,6 @@ class FeatureClassifier:
 
     def predict_proba(self, features, batch_size: int = 256) -> np.ndarray:
         """Probabilities ``[N, C]`` of a feature array or a ``FeatureStore``."""
-        import tensorflow as tf
-
         if self._logits_fn is None:
             self._logits_fn = tf.function(lambda x: tf.nn.softmax(self.forward(x)[1]), reduce_retracing=True)
         n = features.n if isinstance(features, FeatureStore) else len(features)
@@ -295,11 +292,6 @@ def features_encode_object(features: np.ndarray, labels: np.ndarray, *, margin: 
     Returns:
         ``{"probe_accuracy", "chance", "needed", "encodes"}``.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     x = np.asarray(features, np.float64).mean(axis=(1, 2))
     y = np.asarray(labels)
     counts = np.bincount(y)
@@ -346,7 +338,6 @@ def wrap(method, plan: dict, *, val, val_swap, cache_dir: str | None = None):
     if method.ctx.streaming:
         return method, val, val_swap, {**plan, "path": "full",
                                        "why": "data.stream: the fast path caches the training split held as arrays"}
-    import time
 
     started = time.perf_counter()
     clf, layer = method.clf, plan["freeze_up_to"]

@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from classification_models.classifier import Classifier
+from classification_models.own_model import freeze as freeze_layers
 from classification_models.precision import with_precision
 from classification_models.training import WarmUp, make_optimizer  # noqa: F401 - the one optimiser factory
-from classification_models.training import first_nonfinite_weight
+from classification_models.training import first_nonfinite_weight, recalibrate_batch_norm, training_batch_norm_layers
 from common.errors import UserError
 from common.logs import progress_bars
 from common.run_files import Best, HistoryRow, Iterations, append_history
@@ -44,8 +46,6 @@ def clone_classifier(base: Classifier, freeze=None, precision: str = "float32") 
             and (``batch_norm: "inference"``) batch-norm layers are frozen in the copy.
         precision: ``float32`` or ``mixed_float16`` (``classification_models.precision``).
     """
-    from classification_models.own_model import freeze as freeze_layers
-
     clf = base.clone() if precision == "float32" else with_precision(base, precision)
     if freeze is not None:
         freeze_layers(clf.model, up_to=freeze.up_to, batch_norm=freeze.batch_norm, source="freeze")
@@ -85,8 +85,6 @@ class LoopResult:
 
 
 def to_tensors(batch: dict) -> dict:
-    import tensorflow as tf
-
     return {k: tf.constant(v) for k, v in batch.items()}
 
 
@@ -227,12 +225,9 @@ def batch_norm_refresh(method, *, batches: int, seed: int) -> Callable[[], None]
     """The recalibration of ``method.clf``'s training batch-norm layers on ``batches``
     batches of plain training images (a stream of their own, seeded from ``seed``), or
     None when there is nothing to recalibrate."""
-    from classification_models.training import recalibrate_batch_norm, training_batch_norm_layers
-
     clf = method.clf
     if batches <= 0 or not training_batch_norm_layers(clf.model):
         return None
-    import tensorflow as tf
 
     plain = method.ctx.plain_batches(batch_size=max(1, sum(method.batch_counts())), seed=seed + 1)
     # compiled once, on its first call inside the recalibration (momentum 0 then and ever after)

@@ -22,6 +22,7 @@ import numpy as np
 from classification_models.cam import in_mask_energy
 from common.errors import UserError
 from datasets.base import SplitArrays
+from image_generator.swap import cue_swap
 from retraining.data import MaskedSet
 
 #: images per inference batch when scoring a split (``Classifier.predict_proba``'s default)
@@ -117,8 +118,6 @@ def cue_reliance(clf, *, images, labels, masks, seed: int = 0, probs: np.ndarray
 
 def swap_set(*, images, labels, masks, seed: int) -> np.ndarray:
     """The cue-swapped copies of a masked image set (donors from the set itself)."""
-    from image_generator.swap import cue_swap
-
     return cue_swap(images=images, masks=masks, labels=labels, donor_images=images, donor_masks=masks,
                     donor_labels=labels, rng=np.random.default_rng(seed), exclude_same=np.arange(len(labels))).images
 

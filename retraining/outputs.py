@@ -9,8 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from common.images import write_mask
 from common.run_files import CueChange, MethodSummary, RetrainSummary
+from datasets.selection import SelectionItem, save_selection
+from plot_utils.cam_figures import cam_grid_figure, cam_strip_figure, changed_figure
+from plot_utils.figures import save_figure
 from plot_utils.table_format import markdown_table
+
 
 def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
     """The before/after CAM record of a masked image set, as stored in ``cams.npz``.
@@ -37,9 +42,6 @@ def cam_arrays(mset, before: dict, after: dict) -> dict[str, np.ndarray]:
 def save_iterations_figure(path: str | Path, cams: dict, along: dict, *, title: str, class_names=None) -> Path:
     """``cams_iterations.png``: each selected image's true-class CAM at the checks of
     the run (``plot_utils.cam_figures.cam_strip_figure``)."""
-    from plot_utils.cam_figures import cam_strip_figure
-    from plot_utils.figures import save_figure
-
     path = Path(path)
     fig = cam_strip_figure(cams, along, title=title, class_names=class_names)
     return save_figure(fig, path.parent, path.stem, formats=("png",), dpi=110)[0]
@@ -48,9 +50,6 @@ def save_iterations_figure(path: str | Path, cams: dict, along: dict, *, title: 
 def save_changed_figure(path: str | Path, test, changes: dict, *, before, after, title: str, class_names=None) -> Path:
     """``changed_test.png``: test images the retraining fixed and broke
     (``plot_utils.cam_figures.changed_figure``)."""
-    from plot_utils.cam_figures import changed_figure
-    from plot_utils.figures import save_figure
-
     path = Path(path)
     fig = changed_figure(images=test.images, labels=test.labels, indices=test.indices, changes=changes,
                          before=before, after=after, title=title, class_names=class_names)
@@ -60,9 +59,6 @@ def save_changed_figure(path: str | Path, test, changes: dict, *, before, after,
 def save_cam_figure(path: str | Path, cams: dict, *, title: str, class_names=None) -> Path:
     """``cams_selected.png`` / ``cams_heldout.png``: the titled grid of
     ``plot_utils.cam_figures.cam_grid_figure``."""
-    from plot_utils.cam_figures import cam_grid_figure
-    from plot_utils.figures import save_figure
-
     path = Path(path)
     fig = cam_grid_figure(cams, title=title, class_names=class_names)
     return save_figure(fig, path.parent, path.stem, formats=("png",), dpi=110)[0]
@@ -203,9 +199,6 @@ def write_propagated(folder: Path, data, *, train_result: str, sync: bool = True
     says ``propagated``), so the mask tool and ``select_tool.auto`` can offer them. With
     ``data.stream`` these are the images of the propagation's bank (``Propagated``).
     ``sync=False`` inside a run's transaction folder (``common.io.atomic_write_bytes``)."""
-    from common.images import write_mask
-    from datasets.selection import SelectionItem, save_selection
-
     prop = data._propagated
     items = []
     note = f"propagated (filters {', '.join(map(str, prop.filters.tolist()))})"

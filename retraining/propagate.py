@@ -11,8 +11,11 @@ import numpy as np
 from classification_models.feature_layers import choose_layer, cue_size, layer_activations
 from classification_models.mask_ops import resize_masks
 from classification_models.own_model import find_layer
-from classification_models.propagation import CannotPropagate
+from classification_models.propagation import (CannotPropagate, CellClassifier, PixelQuality, PixelSegmenter,
+                                               calibrate_threshold, grid_to_image, leave_one_out_probability,
+                                               precision_recall, rank_filters)
 from common.errors import UserError
+from image_generator.swap import cue_swap
 from retraining.config import PropagationSpec
 
 log = logging.getLogger(__name__)
@@ -50,8 +53,6 @@ class MaskPropagator:
 
     def masks(self, clf, images, *, batch_size: int = 256) -> np.ndarray:
         """uint8 ``[N, H, W]`` masks (255 = irrelevant) of ``images`` on ``clf``'s activations."""
-        from classification_models.propagation import grid_to_image
-
         h, w = images.shape[1:3]
         out = []
         for start in range(0, len(images), batch_size):
@@ -127,8 +128,6 @@ def heldout_check(clf, data, propagator: MaskPropagator, *, expert: bool = True)
     recall under ``HELDOUT_RECALL_WARNING`` is logged as a warning: the cue survives where
     the propagated masks miss it, and the cue-swapped validation copy, made from the same
     propagator, cannot see that."""
-    from classification_models.propagation import precision_recall
-
     held = data.heldout
     if not len(held) or not np.asarray(held.masks).any():
         return None
@@ -198,9 +197,6 @@ def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batc
 
     Args:
         spec: the settings (``retraining.config.PropagationSpec``, the config's ``propagation``)."""
-    from classification_models.propagation import (CellClassifier, PixelQuality, PixelSegmenter, calibrate_threshold,
-                                                   leave_one_out_probability, rank_filters)
-
     sel = data.selected
     if not len(sel):
         raise UserError("propagation needs a selection with at least one masked image; the selection is empty")
@@ -295,8 +291,6 @@ def counterfactual_split(clf, data, *, split: str = "val", seed: int = 0,
         ``{"images", "labels", "n", "share_marked"}`` or None when the split is missing or
         no image has a marked cell.
     """
-    from image_generator.swap import cue_swap
-
     if split not in data.dataset.available_splits():
         return None
     try:

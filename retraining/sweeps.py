@@ -33,17 +33,20 @@ import io
 import logging
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
+
 from classification_models.losses import pas_lambda_candidates, thesis_pas_lambda
 from common.errors import UserError
 from common.io import atomic_path, atomic_write_text
 from common.run_files import Accuracy, RetrainSummary, checked_dict, load_summary, write_file
 from common.runs import run_transaction
 from common.sweep_file import SWEEP_X, SweepBase, SweepFile
+from plot_utils.table_format import markdown_table
 from retraining.config import MethodSpec
 from retraining.data import MaskedSet, load_inputs
 from retraining.methods.pas import CALIBRATED_SCALE
 from retraining.runner import result_lines, run_retraining
-from plot_utils.table_format import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +151,7 @@ def table_csv(rows: list[dict]) -> str:
 def sweep_plot(rows: list[dict], kind: str, *, base_val: float | None = None):
     """Validation (solid), cue-swapped validation (dotted, when present) and test (dashed)
     accuracy vs the swept value; PASA: one line per B."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     x = SWEEP_X[kind]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -180,8 +180,6 @@ def sweep_plot(rows: list[dict], kind: str, *, base_val: float | None = None):
 
 def write_outputs(root: Path, kind: str, rows: list[dict], base_acc: Accuracy) -> dict:
     """Writes ``sweep_<kind>.{md,csv,json,png}`` into ``root``; returns the JSON payload."""
-    import matplotlib.pyplot as plt
-
     best = best_row(rows)
     sweep_file = SweepFile(kind=kind, x=SWEEP_X[kind], base=SweepBase(val=base_acc.val, test=base_acc.test),
                            chosen_on=selection_key(rows), best=best, points=rows)

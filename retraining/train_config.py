@@ -34,6 +34,7 @@ import dataclasses
 from dataclasses import field
 from typing import Any, Optional
 
+from classification_models.input_convention import parse_scale
 from common.config import from_dict, load_config, to_dict
 from common.errors import UserError
 from common.paths import PATH_NAME_FIELD
@@ -100,8 +101,6 @@ class ModelImport:
     input: ImportInput = field(default_factory=ImportInput)
 
     def validate(self, source: str) -> None:
-        from classification_models.input_convention import parse_scale
-
         if not self.model.endswith(".keras"):
             raise UserError(f"{source}: model must be a .keras file, got {self.model!r}")
         if self.input.scale is not None:

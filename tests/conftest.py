@@ -34,11 +34,11 @@ def method_env():
 def cli_datasets(monkeypatch):
     """A dict ``do_interactive_exp`` loads data sets from by name (``{"name": ...}`` specs):
     the tests put in-memory data sets in it; other names load as usual."""
-    from exp_scripts import do_interactive_exp as cli
+    from retraining import base_training
 
-    real = cli.load_dataset
+    real = base_training.load_dataset
     datasets = {}
-    monkeypatch.setattr(cli, "load_dataset",
+    monkeypatch.setattr(base_training, "load_dataset",
                         lambda spec, root: datasets[spec["name"]] if spec["name"] in datasets else real(spec, root))
     return datasets
 

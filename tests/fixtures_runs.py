@@ -60,7 +60,7 @@ def write_cue_folder(root: Path, seed: int = 0) -> Path:
 def make_real_runs(root: Path) -> RealRuns:
     """Trains, selects and retrains (continued and pasa, 2 iterations) under ``root``."""
     from common.config import from_dict
-    from exp_scripts import do_interactive_exp
+    from retraining import base_training
     from retraining.auto_select import HELDOUT_FILE, auto_select
     from retraining.config import RetrainConfig
     from retraining.runner import run_experiment
@@ -72,8 +72,8 @@ def make_real_runs(root: Path) -> RealRuns:
         "dataset": {"name": "image_folder", "params": {"root": str(images), "image_size": SIZE, "channels": 1}},
         "model": {"name": "vgg_gap_small", "params": {"filters": [4, 8], "last_conv_filters": 8}},
         "train": {"epochs": 2, "batch_size": 8, "learning_rate": 0.01, "seed": 0}, "cam_overlays": 0}))
-    result = root / "train" / do_interactive_exp.RESULT_FILE
-    assert do_interactive_exp.run_file(train_cfg, output_dir=root / "train", data_root=data_root) == result
+    result = root / "train" / base_training.RESULT_FILE
+    assert base_training.run_file(train_cfg, output_dir=root / "train", data_root=data_root) == result
     sel = auto_select(result, n=2, out_dir=root / "selection", pick="misclassified", mask_from="ground_truth",
                       heldout=2, heldout_split="test", seed=0, data_root=data_root)
     raw = {"name": "retrain", "selection": str(sel), "heldout_selection": str(sel.parent / HELDOUT_FILE),

@@ -78,7 +78,6 @@ def test_train_inpainter_cli_smoke(tmp_path, capsys, monkeypatch):
 def test_preview_cli_writes_grid(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
-    import classification_models.train_result as tr
     from common.images import write_mask
     from datasets.selection import SelectionItem, save_selection
     from image_generator import preview
@@ -98,7 +97,7 @@ def test_preview_cli_writes_grid(tmp_path, capsys, monkeypatch):
         def load_dataset(self, root=None):
             return ds
 
-    monkeypatch.setattr(tr, "load_train_result", lambda path: FakeResult())
+    monkeypatch.setattr(preview, "load_train_result", lambda path: FakeResult())
     code = preview.main([str(sel), "--generator", "crop_replace", "--n", "3", "--scale", "1",
                          "--out", str(tmp_path / "p.png")])
     assert code == 0

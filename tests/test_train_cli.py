@@ -15,6 +15,7 @@ from common.config import to_dict
 from common.errors import UserError
 from common.train_files import load_epochs
 from exp_scripts import do_interactive_exp as cli
+from retraining import base_training
 from retraining.train_config import train_config_from_dict
 from tests.fixtures_models import run_interactive_cli, tiny_config, tiny_dataset, write_config
 
@@ -41,7 +42,7 @@ def base_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("base")
     mp = pytest.MonkeyPatch()
     ds = tiny_dataset()
-    mp.setattr(cli, "load_dataset", lambda spec, root: ds)
+    mp.setattr(base_training, "load_dataset", lambda spec, root: ds)
     cfg = tiny_config(tmp)
     path = write_config(tmp / "tiny.json", cfg)
     code = cli.main([str(path), "--quiet", "--data-root", str(tmp / "data")])

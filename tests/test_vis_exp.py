@@ -36,7 +36,8 @@ def tiny():
 @pytest.fixture
 def tiny_loaded(tiny, monkeypatch):
     """The vis_exp CLIs load the tiny model and data set for any train result."""
-    monkeypatch.setattr(gap_features, "load_model_and_data", lambda result, data_root=None: tiny)
+    for module in (gap_features, cam_dump, embedding, feature_change, feature_ranking, filter_grids, mask_filters):
+        monkeypatch.setattr(module, "load_model_and_data", lambda result, data_root=None: tiny)
     return tiny
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
 
 from common.errors import UserError
 from common.paths import check_path_name
@@ -92,8 +93,6 @@ def convert_quickdraw(root, out_dir, *, classes: Sequence[str] | None = None, pe
     Returns:
         The manifest. Indices are ``<split>/<class>/<row in the .npy>``.
     """
-    from PIL import Image
-
     root = Path(root)
     require_dir(root, "QuickDraw folder")
     available = sorted(p.stem for p in root.glob("*.npy"))

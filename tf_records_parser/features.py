@@ -19,6 +19,8 @@ import io
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
+from PIL import Image
 
 from common.errors import UserError
 
@@ -54,8 +56,6 @@ def encode_png(array: np.ndarray) -> bytes:
 
     ``compress_level=1`` is part of the stored format: it fixes the bytes of every shard.
     """
-    from PIL import Image
-
     arr = np.asarray(array)
     if arr.dtype != np.uint8:
         raise ValueError(f"PNG encoding needs uint8, got {arr.dtype}")
@@ -68,8 +68,6 @@ def encode_png(array: np.ndarray) -> bytes:
 
 def decode_png(data: bytes, channels: int) -> np.ndarray:
     """uint8 ``[H, W, channels]`` from PNG bytes."""
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as img:
         img = img.convert("L" if channels == 1 else "RGB")
         arr = np.asarray(img, dtype=np.uint8)
@@ -202,8 +200,6 @@ def features_of(keys) -> tuple[Feature, ...]:
 # ----------------------------------------------------------------------------- writing
 def serialize(record: Record) -> bytes:
     """Serialised ``tf.train.Example`` of ``record`` (every feature of :data:`FEATURES`)."""
-    import tensorflow as tf
-
     img = np.asarray(record.image)
     if img.ndim != 3:
         raise ValueError(f"image of '{record.index}' must be [H,W,C], got shape {img.shape}")
@@ -220,8 +216,6 @@ def serialize(record: Record) -> bytes:
 # ----------------------------------------------------------------------------- tf parsing
 def feature_spec(keys=None) -> dict:
     """``{name: tf.io.FixedLenFeature}`` for ``tf.io.parse_single_example``/``parse_example``."""
-    import tensorflow as tf
-
     spec = {}
     for f in features_of(keys):
         shape = [] if f.spec.size is None else [f.spec.size]
@@ -239,8 +233,6 @@ def make_parse_fn(image_shape, keys=None):
         keys: parse only these features (default all); the lean ``("index", "image",
             "label")`` is what training pipelines need; without ``"image"`` no PNG is decoded.
     """
-    import tensorflow as tf
-
     h, w, c = (int(v) for v in image_shape)
     spec = feature_spec(keys)
     decoded = [f.name for f in features_of(keys) if f.kind == "png"]
@@ -266,8 +258,6 @@ def decode_example(raw: bytes, image_shape, keys=None) -> dict:
         UserError: a missing required feature, or an image that decodes to another shape
             than its ``shape`` feature says.
     """
-    import tensorflow as tf
-
     feats = tf.train.Example.FromString(raw).features.feature
     c = int(image_shape[2])
     out = {}

@@ -21,7 +21,9 @@ import dataclasses
 from pathlib import Path
 from typing import Optional
 
+import cv2
 import numpy as np
+from PIL import Image
 
 from common.errors import UserError
 
@@ -94,8 +96,6 @@ def _wide_to_8bit(arr: np.ndarray, path: Path, mode: str, rule: DepthRule) -> np
 
 def _read_rgb16(path: Path) -> np.ndarray:
     """A 16-bit colour PNG at full depth (Pillow keeps only the high byte): ``[H, W, C]``."""
-    import cv2  # OpenCV reads 16-bit colour; only these files need it
-
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise UserError(f"cannot read image '{path}' at 16 bits")
@@ -127,8 +127,6 @@ def to_8bit(img, path: Path, rule: DepthRule, mode: str):
         UserError: one line naming ``path`` and its mode when the default rule would clip
             or flatten it, or it has transparent pixels and no ``alpha`` rule.
     """
-    from PIL import Image
-
     if mode in ("RGB;16", "RGBA;16") and rule.window is not None:
         arr = _read_rgb16(path).astype(np.float64)
         arr8 = np.concatenate([_stretch(arr[..., :3], *rule.window),

@@ -16,15 +16,17 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from common.errors import UserError
+from common.images import read_mask
 from common.logs import progress_bars
 from common.splits import stratified_split
-from tf_records_parser.features import Record
-from tf_records_parser.writer import RecordWriter
 from tf_records_parser.converters import SPLITS, require_dir, sanitize_index
+from tf_records_parser.features import Record
 from tf_records_parser.image_depth import ConversionRefused, DepthRule, source_mode, to_8bit
+from tf_records_parser.writer import RecordWriter
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,6 @@ def load_image(path: Path, size_hw: tuple[int, int], channels: int, rule: DepthR
         UserError: naming ``path`` when it cannot be decoded, or when the rule would clip
             or flatten it (naming its mode).
     """
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             mode = source_mode(img)
@@ -99,9 +99,6 @@ def load_mask(path: Path, size_hw: tuple[int, int], image_path: Path | None = No
         UserError naming the mask (and image) when unreadable, of the wrong size, or
         (without ``threshold``) not a 0/255 single-channel image.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    from common.images import read_mask
 
     if threshold is None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from tf_records_parser.features import SPLIT_KEYS, decode_example, empty_rows, finish_rows, make_parse_fn
 from tf_records_parser.manifest import CorruptCacheError, load_manifest, shard_paths
@@ -24,8 +25,6 @@ def tf_dataset(folder, split: str, *, manifest: dict | None = None, parallel: in
     Shards are read one after the other (so the order equals the write order) and parsed
     in parallel with a deterministic map; autotune is disabled.
     """
-    import tensorflow as tf
-
     manifest = manifest or load_manifest(folder)
     paths = shard_paths(folder, split, manifest)
     ds = tf.data.TFRecordDataset(paths)
@@ -98,8 +97,6 @@ def read_split(folder, split: str, *, manifest: dict | None = None, batch: int =
     Raises:
         CorruptCacheError: unreadable shards, or a record count other than the manifest's.
     """
-    import tensorflow as tf
-
     manifest = manifest or load_manifest(folder)
     keys = tuple(keys or SPLIT_KEYS)
     ds = tf_dataset(folder, split, manifest=manifest, keys=keys).batch(batch)
@@ -118,8 +115,6 @@ def read_split_eager(folder, split: str, *, manifest: dict | None = None) -> dic
 
     A second, independent decoding path: tests check both agree with what was written.
     """
-    import tensorflow as tf
-
     manifest = manifest or load_manifest(folder)
     paths = shard_paths(folder, split, manifest)
     rows = _SplitRows(folder, split, manifest, SPLIT_KEYS)

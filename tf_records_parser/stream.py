@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import tensorflow as tf
+
+from common.errors import UserError
 from tf_records_parser.features import TRAIN_KEYS, empty_rows, finish_rows, make_parse_fn
 from tf_records_parser.manifest import CorruptCacheError, load_manifest, shard_paths
 
@@ -31,8 +35,6 @@ def stream_records(folder, split: str, *, batch_size: int, shuffle_buffer: int, 
     Returns:
         ``tf.data`` of dicts of batched features (``image`` uint8 ``[B,H,W,C]``).
     """
-    import tensorflow as tf
-
     manifest = manifest or load_manifest(folder)
     paths = shard_paths(folder, split, manifest)
     files = tf.data.Dataset.from_tensor_slices(paths).shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
@@ -63,10 +65,6 @@ def read_positions(folder, split: str, positions, *, manifest: dict | None = Non
         UserError: a position outside the split.
         CorruptCacheError: the shards hold fewer records than the manifest says.
     """
-    import numpy as np
-    import tensorflow as tf
-
-    from common.errors import UserError
 
     manifest = manifest or load_manifest(folder)
     positions = np.asarray(positions, np.int64).reshape(-1)

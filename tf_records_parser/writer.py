@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+import tensorflow as tf
 from tqdm.auto import tqdm
 
 from common.checksums import file_digest
@@ -113,8 +114,6 @@ class RecordWriter:
         self._tmp_files.clear()
 
     def _open_shard(self, split: str):
-        import tensorflow as tf
-
         files = self._tmp_files.setdefault(split, [])
         path = self.out_dir / f"{TMP_PREFIX}{os.getpid()}-{split}-{len(files):05d}{SHARD_SUFFIX}{TMP_SUFFIX}"
         files.append(path)

@@ -17,11 +17,14 @@ from typing import Sequence
 
 import numpy as np
 
+from classification_models.cam import cam_overlay
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
+from common.images import save_png
 from common.io import atomic_write_json
 from common.logs import parse_command_line
 from common.paths import file_stem
+from vis_exp.gap_features import load_model_and_data, out_dir, per_class_positions, sample_positions
 
 
 def cam_classes(choice: str, labels: np.ndarray, preds: np.ndarray | None, num_classes: int) -> np.ndarray:
@@ -43,9 +46,6 @@ def cam_classes(choice: str, labels: np.ndarray, preds: np.ndarray | None, num_c
 
 def dump_cams(clf, images: np.ndarray, indices: Sequence[str], classes: np.ndarray, out, batch_size: int = 64) -> list:
     """Writes ``<index>.png`` overlays; returns the probabilities ``[N, C]``."""
-    from common.images import save_png
-    from classification_models.cam import cam_overlay
-
     probs = []
     for start in range(0, len(images), batch_size):
         sl = slice(start, start + batch_size)
@@ -60,8 +60,6 @@ def write_cam_dump(train_result, clf, dataset, *, out, split: str = "test", cam_
                    max_images: int | None = None, seed: int = 0) -> dict:
     """``<index>.png`` CAM overlays of (a random subset of) a split and ``cams.json`` in
     ``out``; returns the ``cams.json`` payload."""
-    from vis_exp.gap_features import out_dir, sample_positions
-
     arr = dataset.split_view(split)
     pos = sample_positions(len(arr), max_images, seed)
     images, labels, indices = arr.images[pos], arr.labels[pos], arr.indices[pos]
@@ -89,8 +87,6 @@ def true_and_predicted_cams(clf, dataset, *, split: str = "val", per_class: int 
     Raises:
         UserError: the split is empty.
     """
-    from vis_exp.gap_features import per_class_positions
-
     arr = dataset.split_view(split)
     if len(arr) == 0:
         raise UserError(f"split '{split}' of data set '{dataset.name}' is empty")
@@ -105,8 +101,6 @@ def true_and_predicted_cams(clf, dataset, *, split: str = "val", per_class: int 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vis_exp.gap_features import load_model_and_data
-
     parser = argparse.ArgumentParser(prog="python -m vis_exp.cam_dump", description=__doc__.split("\n\n")[0])
     parser.add_argument("result", help="train result JSON")
     parser.add_argument("--split", default="test")

@@ -14,20 +14,23 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from sklearn.preprocessing import StandardScaler
 
 from common.cli import quiet_tf_logs, run_main
+from common.errors import UserError
 from common.io import atomic_write_json
 from common.logs import parse_command_line
+from plot_utils.figures import save_figure
+from vis_exp.gap_features import add_common_args, load_model_and_data, out_dir, split_features
 
 
 def embed(*, features: np.ndarray, method: str, seed: int = 0, tsne_iter: int = 1000) -> np.ndarray:
     """``[N, 2]`` coordinates by ``"pca"`` or ``"tsne"`` (scikit-learn; standardised features)."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    from sklearn.preprocessing import StandardScaler
-
-    from common.errors import UserError
 
     x = StandardScaler().fit_transform(np.asarray(features, float))
     if method == "pca":
@@ -40,10 +43,7 @@ def embed(*, features: np.ndarray, method: str, seed: int = 0, tsne_iter: int = 
 
 
 def embedding_figure(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray, class_names: Sequence[str], title: str):
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 5))
     cmap = plt.get_cmap("tab10")
@@ -62,9 +62,6 @@ def embedding_figure(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray, 
 def write_embedding(train_result, clf, dataset, *, out, split: str = "val", methods: Sequence[str] = ("pca", "tsne"),
                     max_images: int | None = 2000, seed: int = 0, tsne_iter: int = 1000, formats: Sequence[str] = ("png", "pdf")) -> dict:
     """``embedding_<method>`` figures (in ``formats``) and ``embedding.json`` in ``out``; returns the JSON payload."""
-    from plot_utils.figures import save_figure
-    from vis_exp.gap_features import out_dir, split_features
-
     sf = split_features(clf, dataset, split, max_images, seed)
     out = out_dir(out)
     payload = {"indices": sf.indices.tolist(), "labels": sf.labels.tolist(), "predictions": sf.predictions.tolist(),
@@ -80,8 +77,6 @@ def write_embedding(train_result, clf, dataset, *, out, split: str = "val", meth
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vis_exp.gap_features import add_common_args, load_model_and_data
-
     parser = argparse.ArgumentParser(prog="python -m vis_exp.embedding", description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--split", default="val")

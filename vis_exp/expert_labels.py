@@ -19,11 +19,15 @@ import argparse
 import sys
 from typing import Sequence
 
+import pandas as pd
+from sklearn.metrics import classification_report
 
 from common.cli import run_main
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
 from common.logs import parse_command_line
+from plot_utils.table_format import to_latex, to_markdown
+from vis_exp.gap_features import out_dir
 
 LABELS = ("irrelevant", "relevant")
 
@@ -51,8 +55,6 @@ def compare(*, order: Sequence[int], cut: int, expert: dict[int, str]) -> dict:
         cut: the first ``cut`` features of ``order`` are relevant.
         expert: ``{filter: label}``.
     """
-    from sklearn.metrics import classification_report
-
     relevant = set(int(f) for f in list(order)[:cut])
     filters = sorted(expert)
     if not filters:
@@ -67,8 +69,6 @@ def compare(*, order: Sequence[int], cut: int, expert: dict[int, str]) -> dict:
 
 
 def report_frame(report: dict):
-    import pandas as pd
-
     rows = [k for k in (*LABELS, "macro avg", "weighted avg") if k in report]
     data = [[f"{report[r]['precision']:.2f}", f"{report[r]['recall']:.2f}", f"{report[r]['f1-score']:.2f}",
              f"{int(report[r]['support'])}"] for r in rows]
@@ -86,9 +86,6 @@ def write_expert_report(ranking, expert_data, *, out, cut: int | None = None, ra
     Raises:
         UserError: the ranking has no order or no cut (and ``cut`` is None), bad expert labels.
     """
-    from plot_utils.table_format import to_latex, to_markdown
-    from vis_exp.gap_features import out_dir
-
     order = ranking.get("order") if isinstance(ranking, dict) else None
     if not isinstance(order, list) or not order:
         raise UserError(f"ranking '{ranking_source}' has no 'order' list")

@@ -21,12 +21,21 @@ import math
 import sys
 from typing import Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
 
+from classification_models.classifier import Classifier
+from classification_models.train_result import check_model_data
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text
 from common.logs import parse_command_line
+from plot_utils.figures import save_figure
+from plot_utils.table_format import to_latex, to_markdown
+from vis_exp.gap_features import add_common_args, gap_features, load_model_and_data, out_dir, sample_positions
 
 
 def mean_change(*, before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -53,10 +62,7 @@ def extremes(change: np.ndarray, top: int = 2) -> tuple[list[int], list[int]]:
 
 
 def heatmap_figure(grid: np.ndarray, title: str = "mean activation change (after − before)"):
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     lim = float(np.nanmax(np.abs(grid))) or 1.0
     fig, ax = plt.subplots(figsize=(6, 0.7 * grid.shape[0] + 1.2))
@@ -75,10 +81,7 @@ def heatmap_figure(grid: np.ndarray, title: str = "mean activation change (after
 def feature_summary_figure(*, feature: int, before: np.ndarray, after: np.ndarray, labels: np.ndarray,
                            class_names: Sequence[str], bins: int = 20):
     """Per-class histograms of one feature before and after (one panel per class)."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     n_cls = len(class_names)
     fig, axes = plt.subplots(1, n_cls, figsize=(3 * n_cls, 2.8), squeeze=False)
@@ -119,8 +122,6 @@ def feature_criteria(*, change: np.ndarray, order: Sequence[int], cut: int | Non
     Raises:
         UserError: ``order`` is not a permutation of the ``K`` feature ids.
     """
-    from scipy.stats import spearmanr
-
     ch = np.asarray(change, float)
     k = len(ch)
     order = [int(f) for f in order]
@@ -153,13 +154,6 @@ def write_feature_change(train_result, base, dataset, *, after, out, split: str 
     Raises:
         UserError: the retrained model does not fit the data or the base model's grid.
     """
-    import pandas as pd
-
-    from classification_models.classifier import Classifier
-    from classification_models.train_result import check_model_data
-    from plot_utils.figures import save_figure
-    from plot_utils.table_format import to_latex, to_markdown
-    from vis_exp.gap_features import gap_features, out_dir, sample_positions
 
     after_clf = Classifier.load(after, class_names=train_result.class_names,
                                 input_convention=getattr(base, "input_convention", None))
@@ -194,8 +188,6 @@ def write_feature_change(train_result, base, dataset, *, after, out, split: str 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vis_exp.gap_features import add_common_args, load_model_and_data
-
     parser = argparse.ArgumentParser(prog="python -m vis_exp.feature_change", description=__doc__.split("\n\n")[0])
     add_common_args(parser, "train result JSON of the base model")
     parser.add_argument("--after", required=True, help="the retrained model (.keras)")

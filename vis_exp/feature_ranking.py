@@ -19,12 +19,22 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.ensemble import ExtraTreesClassifier
+from sklearn.feature_selection import mutual_info_classif
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json
 from common.logs import parse_command_line
+from plot_utils.figures import save_figure
+from vis_exp.gap_features import add_common_args, load_model_and_data, out_dir, split_features
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -50,13 +60,6 @@ def rank_features(*, features: np.ndarray, labels: np.ndarray, seed: int = 0, cv
         dict with ``mutual_information``, ``extra_trees``, ``single_feature_accuracy``
         (each ``[K]``), ``mean_rank`` ``[K]`` and ``order`` (feature ids, best first).
     """
-    from sklearn.ensemble import ExtraTreesClassifier
-    from sklearn.feature_selection import mutual_info_classif
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     x = np.asarray(features, float)
     y = np.asarray(labels, int)
     if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
@@ -78,10 +81,6 @@ def rank_features(*, features: np.ndarray, labels: np.ndarray, seed: int = 0, cv
 
 def l1_support(*, features: np.ndarray, labels: np.ndarray, C: float = 0.1, seed: int = 0) -> tuple[np.ndarray, object]:
     """Feature ids with a non-zero weight in an L1 logistic model (features standardised), and the model."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     model = make_pipeline(StandardScaler(), LogisticRegression(l1_ratio=1.0, solver="saga", C=C, max_iter=5000,
                                                                random_state=seed))
     model.fit(features, labels)
@@ -98,10 +97,6 @@ def accuracy_vs_top_k(*, train_x, train_y, val_x, val_y, order, ks: Sequence[int
     Returns:
         ``{"k": [...], "accuracy": [...]}``.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     order = np.asarray(order, int)
     ks = list(ks or range(1, len(order) + 1))
     acc = []
@@ -127,10 +122,7 @@ def head_accuracy(features: np.ndarray, labels: np.ndarray, weights: np.ndarray,
 
 def accuracy_figure(curve: dict, full_accuracy: float, cut: int | None, l1_accuracy: float | None = None):
     """Accuracy vs number of top-ranked features, full model line and the cut (Fig 7.1)."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(curve["k"], curve["accuracy"], "o-", ms=3, label="last layer refit on top-k features")
@@ -172,9 +164,6 @@ def write_ranking(clf, dataset, *, out, fit_split: str = "train", eval_split: st
                   train_result: str = "", formats: Sequence[str] = ("png", "pdf")) -> dict:
     """The analysis on a loaded model and data set, written to ``out`` (``ranking.json``,
     ``accuracy_vs_features`` in ``formats``); returns the ranking dict (as ``analyse`` plus the inputs)."""
-    from plot_utils.figures import save_figure
-    from vis_exp.gap_features import out_dir, split_features
-
     fit = split_features(clf, dataset, fit_split, max_images, seed)
     ev = split_features(clf, dataset, eval_split, max_images, seed)
     w, b = clf.head_weights()
@@ -191,8 +180,6 @@ def write_ranking(clf, dataset, *, out, fit_split: str = "train", eval_split: st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vis_exp.gap_features import add_common_args, load_model_and_data
-
     parser = argparse.ArgumentParser(prog="python -m vis_exp.feature_ranking", description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--fit-split", default="train")

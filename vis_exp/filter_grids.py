@@ -16,11 +16,18 @@ import argparse
 import sys
 from typing import Sequence
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from skimage.filters import threshold_otsu
 
+from classification_models.cam import upsample_bilinear
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
+from common.images import to_rgb
 from common.logs import parse_command_line
+from plot_utils.figures import save_figure
+from vis_exp.gap_features import add_common_args, gap_features, load_model_and_data, out_dir, sample_positions
 
 
 def bracket_sample(*, values: np.ndarray, n_brackets: int = 9, per_bracket: int = 9, seed: int = 0) -> list[list[int]]:
@@ -51,8 +58,6 @@ def bracket_sample(*, values: np.ndarray, n_brackets: int = 9, per_bracket: int 
 
 def otsu_mask(*, fmap: np.ndarray) -> np.ndarray:
     """Boolean ``[H, W]``: pixels of ``fmap`` above its Otsu threshold (all False for a constant map)."""
-    from skimage.filters import threshold_otsu
-
     m = np.asarray(fmap, float)
     if m.max() <= m.min():
         return np.zeros(m.shape, bool)
@@ -61,15 +66,11 @@ def otsu_mask(*, fmap: np.ndarray) -> np.ndarray:
 
 def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear upsampling of ``[N, h, w]`` maps to ``size`` (same convention as the CAMs)."""
-    from classification_models.cam import upsample_bilinear
-
     return np.asarray(upsample_bilinear(maps=maps, size=size))
 
 
 def masked_images(images: np.ndarray, maps_up: np.ndarray) -> np.ndarray:
     """Images with everything outside each map's Otsu region set to black, uint8 ``[N,H,W,3]``."""
-    from common.images import to_rgb
-
     out = []
     for img, m in zip(images, maps_up):
         keep = otsu_mask(fmap=m)
@@ -79,10 +80,7 @@ def masked_images(images: np.ndarray, maps_up: np.ndarray) -> np.ndarray:
 
 def grid_figure(cells: list[list[tuple[np.ndarray, float]]], filter_id: int, brackets: np.ndarray):
     """9×9 grid: row = bracket (highest first), columns = images (masked) with their values."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     rows = len(cells)
     cols = max(1, max((len(r) for r in cells), default=1))
@@ -114,9 +112,6 @@ def write_filter_grids(clf, dataset, *, out, filters: Sequence[int] | None = Non
     Raises:
         UserError: a filter id outside 0..K-1.
     """
-    from plot_utils.figures import save_figure
-    from vis_exp.gap_features import gap_features, out_dir, sample_positions
-
     arr = dataset.split_view(split)
     pos = sample_positions(len(arr), max_images, seed)
     images = arr.images[pos]
@@ -143,8 +138,6 @@ def write_filter_grids(clf, dataset, *, out, filters: Sequence[int] | None = Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vis_exp.gap_features import add_common_args, load_model_and_data
-
     parser = argparse.ArgumentParser(prog="python -m vis_exp.filter_grids", description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--split", default="train")

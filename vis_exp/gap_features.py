@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from classification_models.train_result import load_train_result
 from common.cli import seed_arg
 from common.errors import UserError
+from common.io import ensure_dir
 
 
 @dataclasses.dataclass
@@ -86,8 +88,6 @@ def split_features(clf, dataset, split: str, max_images: int | None = None, seed
 
 def load_model_and_data(result_path: str | os.PathLike, data_root: str | None = None):
     """``(train_result, classifier, dataset)`` from a train result JSON."""
-    from classification_models.train_result import load_train_result
-
     tr = load_train_result(result_path)
     clf, dataset = tr.load_model_and_data(data_root)
     return tr, clf, dataset
@@ -102,6 +102,4 @@ def add_common_args(parser, result_help: str = "train result JSON of the model t
 
 
 def out_dir(path: str | os.PathLike) -> Path:
-    from common.io import ensure_dir
-
     return ensure_dir(path)

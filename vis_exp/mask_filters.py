@@ -18,11 +18,16 @@ import sys
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
+from classification_models.cam import upsample_bilinear
 from common.cli import quiet_tf_logs, run_main
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, read_json
 from common.logs import parse_command_line
+from datasets.selection import load_selection
+from plot_utils.table_format import to_latex, to_markdown
+from vis_exp.gap_features import gap_features, load_model_and_data, out_dir
 
 
 def top_filters_in_mask(*, activations_up: np.ndarray, mask: np.ndarray, top: int = 10) -> list[tuple[int, float]]:
@@ -68,12 +73,6 @@ def write_mask_filters(train_result, clf, dataset, *, selection, ranking: dict, 
     Returns:
         The ``mask_filters.json`` payload (``items``, ``irrelevant_share``) and ``markdown``.
     """
-    import pandas as pd
-
-    from classification_models.cam import upsample_bilinear
-    from datasets.selection import load_selection
-    from plot_utils.table_format import to_latex, to_markdown
-    from vis_exp.gap_features import gap_features, out_dir
 
     relevant = relevant_filters(ranking, ranking_source)
     sel = load_selection(selection, dataset=dataset)
@@ -105,8 +104,6 @@ def write_mask_filters(train_result, clf, dataset, *, selection, ranking: dict, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vis_exp.gap_features import load_model_and_data
-
     parser = argparse.ArgumentParser(prog="python -m vis_exp.mask_filters", description=__doc__.split("\n\n")[0])
     parser.add_argument("result", help="train result JSON")
     parser.add_argument("selection", help="selection JSON (masks)")

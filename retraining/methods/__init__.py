@@ -3,13 +3,11 @@ module registers its classes with ``@REGISTRY.register`` when imported, and this
 imports them all. Unknown names fail listing the valid ones."""
 from __future__ import annotations
 
-from retraining.methods import (continued, counterexamples, crop_replace, filter_penalty, inpaint_replace,
-                                misclassified, pas, pasa, rrr, rrr_gradcam, selective_dropout, swap)
+# importing a method's module registers it: one name here per method
+from retraining.methods import (continued, counterexamples, crop_replace, filter_penalty,  # noqa: F401
+                                inpaint_replace, misclassified, pas, pasa, rrr, rrr_gradcam,
+                                selective_dropout, swap)
 from retraining.methods.base import REGISTRY, Method
-
-#: the modules whose import registers the methods
-MODULES = (continued, counterexamples, crop_replace, filter_penalty, inpaint_replace, misclassified, pas, pasa, rrr,
-           rrr_gradcam, selective_dropout, swap)
 
 __all__ = ["REGISTRY", "Method", "get_method"]
 

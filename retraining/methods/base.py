@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from classification_models.classifier import sparse_ce
 from classification_models.mask_ops import MASK_VARIANTS, mask_variant
 from common.config import from_dict, to_dict
 from common.errors import UserError
@@ -246,7 +247,5 @@ class Method(abc.ABC):
 
 def ce_and_forward(clf, batch, feature_scale=None):
     """Shared forward: ``(activations, logits, per-example CE [N])``."""
-    from classification_models.classifier import sparse_ce
-
     acts, logits = clf.forward(batch["images"], training=True, feature_scale=feature_scale)
     return acts, logits, sparse_ce(batch["labels"], logits)

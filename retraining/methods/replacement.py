@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from common.errors import UserError
+from image_generator.base import variants
+from image_generator.registry import generator_class, get
 from retraining.methods.base import MaskParams, Method, Pool, ce_and_forward
 
 
@@ -41,8 +43,6 @@ class ReplacementMethod(Method):
         return self.generator, {}
 
     def whole_train_need(self) -> str | None:
-        from image_generator.registry import generator_class
-
         name = self.generator_spec()[0]
         if generator_class(name).needs_donors:
             return f"takes its fills from donor images anywhere in the training split (generator '{name}')"
@@ -57,9 +57,6 @@ class ReplacementMethod(Method):
         inspection of every replacement by eye (§4.2). Deterministic generators (OpenCV)
         give one fill per image: identical copies would only re-weight the batch.
         """
-        from image_generator.base import variants
-        from image_generator.registry import get
-
         name, gparams = self.generator_spec()
         gen = get(name, **gparams)
         pool = self.pool

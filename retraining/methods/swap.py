@@ -20,7 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from classification_models.losses import pas_loss, thesis_pas_lambda
+from classification_models.training import shrink_and_perturb
 from common.errors import UserError
+from image_generator.swap import cue_swap
 from retraining.methods.base import REGISTRY, MaskParams, Method, Pool, ce_and_forward
 from retraining.methods.pas import CALIBRATED_SCALE
 from retraining.methods.pasa import PASAWeight, pasa_objective
@@ -68,8 +70,6 @@ class Swap(Method):
         return super().resolve_params(params)
 
     def prepare(self):
-        from image_generator.swap import cue_swap
-
         if len(np.unique(self.ctx.train_labels())) < 2:
             raise UserError(f"method '{self.label}': a swap needs at least two classes in the training split")
         pool = self.pool
@@ -118,7 +118,6 @@ class Swap(Method):
         h, w, kk = self.ctx.grid
         self.lam = self.params.lam_scale * thesis_pas_lambda(h=h, w=w, k=kk)
         if self.params.shrink < 1.0 or self.params.perturb > 0.0:
-            from classification_models.training import shrink_and_perturb
 
             shrink_and_perturb(self.clf.model, shrink=self.params.shrink, noise=self.params.perturb, seed=self.seed + 13)
 

@@ -242,8 +242,12 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
 
     def records():
         nonlocal n_masks
-        bar = tqdm(assignments, desc=f"converting {root.name}", unit="img", leave=False, disable=not progress_bars(log))
-        for split, source_split, label, f in bar:
+        bars = progress_bars(log)
+        bar = tqdm(assignments, desc=f"converting {root.name}", unit="img", leave=False, disable=not bars)
+        every = max(1, len(assignments) // 10)
+        for done, (split, source_split, label, f) in enumerate(bar):
+            if not bars and done and done % every == 0:  # no terminal: a plain line per tenth shows it lives
+                log.info("converting '%s': %d of %d images", root, done, len(assignments))
             index = indices[f]
             try:
                 image = load_image(f, (h, w), channels, rule, modes)

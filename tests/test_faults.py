@@ -152,3 +152,19 @@ def test_an_error_met_mid_run_says_where_the_attempt_is(tmp_path):
         with run_transaction(tmp_path / "r"):
             raise UserError("bad input")
     assert str(info.value) == "bad input"
+
+
+def test_any_run_folder_interrupted_says_where_the_attempt_is(tmp_path):
+    from common.errors import Interrupted
+    from common.runs import run_transaction
+
+    for raised, code, what in ((KeyboardInterrupt(), 130, "interrupted (Ctrl-C)"),
+                               (Interrupted("terminated (SIGTERM)", exit_code=143), 143, "terminated (SIGTERM)")):
+        with pytest.raises(Interrupted) as info:
+            with run_transaction(tmp_path / "train") as run:
+                (run.path / "config.json").write_text("{}")
+                raise raised
+        assert info.value.exit_code == code
+        assert str(info.value) == (f"{what}; the attempt is kept in '{tmp_path / 'train.failed'}'; "
+                                   f"'{tmp_path / 'train'}' is unchanged")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.failed"]

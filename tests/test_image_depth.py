@@ -105,8 +105,12 @@ def test_the_rule_is_recorded_and_a_refusal_is_never_skipped_as_corrupt(tmp_path
         convert_image_folder(root, tmp_path / "out2", image_size=(16, 16), channels=1, skip_corrupt=True)
 
 
-def test_conversion_without_a_terminal_logs_a_line_per_tenth(tmp_path, caplog):
+def test_conversion_without_a_terminal_logs_a_line_per_tenth(tmp_path, caplog, monkeypatch):
     import logging
+
+    from tf_records_parser import image_folder
+
+    monkeypatch.setattr(image_folder, "PROGRESS_SECONDS", 0.0)  # a long conversion: every tenth is due
 
     root = tmp_path / "imgs"
     for c in ("a", "b"):

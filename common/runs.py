@@ -300,13 +300,16 @@ def run_transaction(run_dir: str | os.PathLike) -> Iterator[RunFolder]:
         try:
             yield run
         except BaseException as exc:
+            wrote = run.path.exists() and any(run.path.iterdir())
             _keep_failed(run)
-            kept = (f"the attempt is kept in '{run.failed}'" if run.failed.exists() and not run.path.exists()
-                    else "nothing was written")
+            wrote = wrote and run.failed.exists() and not run.path.exists()
+            kept = f"the attempt is kept in '{run.failed}'" if wrote else "nothing was written"
             if isinstance(exc, KeyboardInterrupt):
                 raise Interrupted(f"{interruption_text(exc)}; {kept}; '{run.final}' is unchanged",
                                   exit_code=getattr(exc, "exit_code", 130)) from exc
-            if not isinstance(exc, UserError):  # a bug: its traceback follows; say where the attempt is
+            if isinstance(exc, UserError) and wrote and str(run.failed) not in str(exc):
+                exc.args = (f"{exc}; {kept}",)  # the same error (and type), saying where the attempt is
+            elif not isinstance(exc, UserError):  # a bug: its traceback follows; say where the attempt is
                 log.error("%s failed (%s: %s); %s", run.final, type(exc).__name__, exc, kept)
             raise
         _commit(run)

@@ -32,19 +32,37 @@ def summary(ds) -> dict:
         "content_hash": m.get("content_hash"),
         "skipped": len(m.get("skipped", [])),
         "masks": m.get("n_masks"),
+        "conversion": m.get("conversion"),
         "params": ds.params,
     }
+
+
+#: more classes than this are summarised in the printed summary (a per-class list would be unreadable)
+LISTED_CLASSES = 20
+
+
+def _classes_text(names: list[str]) -> str:
+    if len(names) <= LISTED_CLASSES:
+        return ", ".join(names)
+    return f"{len(names)} classes: {', '.join(names[:5])}, ..., {names[-1]}"
+
+
+def _counts_text(counts: dict) -> str:
+    if len(counts) <= LISTED_CLASSES:
+        return ", ".join(f"{c} {k}" for c, k in counts.items())
+    values = list(counts.values())
+    return f"{min(values)} to {max(values)} per class"
 
 
 def format_summary(s: dict) -> str:
     """Human-readable text of :func:`summary`."""
     lines = [
         f"data set   {s['name']}  ({s['cache']})",
-        f"classes    {', '.join(s['class_names'])}",
+        f"classes    {_classes_text(list(s['class_names']))}",
         f"shape      {'x'.join(str(v) for v in s['image_shape'])}",
     ]
     for split, n in (s["split_sizes"] or {}).items():
-        counts = ", ".join(f"{c} {k}" for c, k in (s["counts_per_class"] or {}).get(split, {}).items())
+        counts = _counts_text((s["counts_per_class"] or {}).get(split, {}))
         rate = (s["shortcut_match_rate"] or {}).get(split)
         rate_text = "" if rate is None else f"; shortcut matches class in {rate:.1%}"
         lines.append(f"{split:<10} {n} images ({counts}){rate_text}")
@@ -52,6 +70,9 @@ def format_summary(s: dict) -> str:
     lines.append(f"hash       {s['content_hash'][:16]}   skipped files: {s['skipped']}")
     if s.get("masks") is not None:
         lines.append(f"masks      {s['masks']} matched to their images")
+    if s.get("conversion"):
+        modes = ", ".join(f"{k} {v}" for k, v in s["conversion"]["source_modes"].items())
+        lines.append(f"conversion {s['conversion']['rule']} (files by mode: {modes})")
     lines.append(f"params     {json.dumps(s['params'], sort_keys=True)}")
     return "\n".join(lines)
 

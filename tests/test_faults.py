@@ -137,3 +137,34 @@ def test_diverging_outputs_stop_the_method_with_the_divergence_message(tmp_path,
     rows = [json.loads(line) for line in (tmp_path / "t.failed" / "continued" / "history.jsonl").read_text().splitlines()]
     assert rows[-1]["stopped"] == s.failure.reason
     assert all(v is None or v == v for r in rows for v in r.values() if isinstance(v, float))  # no NaN written
+
+
+def test_an_error_met_mid_run_says_where_the_attempt_is(tmp_path):
+    from common.runs import run_transaction
+
+    with pytest.raises(UserError) as info:
+        with run_transaction(tmp_path / "r") as run:
+            (run.path / "a.txt").write_text("x")
+            raise UserError("cannot write 'b': no space left on the disk")
+    assert str(info.value) == (f"cannot write 'b': no space left on the disk; the attempt is kept in "
+                               f"'{tmp_path / 'r.failed'}'")
+    with pytest.raises(UserError) as info:  # nothing written: an older attempt is not claimed as this one
+        with run_transaction(tmp_path / "r"):
+            raise UserError("bad input")
+    assert str(info.value) == "bad input"
+
+
+def test_any_run_folder_interrupted_says_where_the_attempt_is(tmp_path):
+    from common.errors import Interrupted
+    from common.runs import run_transaction
+
+    for raised, code, what in ((KeyboardInterrupt(), 130, "interrupted (Ctrl-C)"),
+                               (Interrupted("terminated (SIGTERM)", exit_code=143), 143, "terminated (SIGTERM)")):
+        with pytest.raises(Interrupted) as info:
+            with run_transaction(tmp_path / "train") as run:
+                (run.path / "config.json").write_text("{}")
+                raise raised
+        assert info.value.exit_code == code
+        assert str(info.value) == (f"{what}; the attempt is kept in '{tmp_path / 'train.failed'}'; "
+                                   f"'{tmp_path / 'train'}' is unchanged")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.failed"]

@@ -103,3 +103,21 @@ def test_the_rule_is_recorded_and_a_refusal_is_never_skipped_as_corrupt(tmp_path
     Image.fromarray((RAMP16 // 64).astype(np.uint16)).save(root / "train" / "b" / "3.png")
     with pytest.raises(UserError, match=r"3\.png' is mode I;16 with values 0\.\.1023"):
         convert_image_folder(root, tmp_path / "out2", image_size=(16, 16), channels=1, skip_corrupt=True)
+
+
+def test_conversion_without_a_terminal_logs_a_line_per_tenth(tmp_path, caplog, monkeypatch):
+    import logging
+
+    from tf_records_parser import image_folder
+
+    monkeypatch.setattr(image_folder, "PROGRESS_SECONDS", 0.0)  # a long conversion: every tenth is due
+
+    root = tmp_path / "imgs"
+    for c in ("a", "b"):
+        (root / "train" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(np.full((8, 8), 20 * i, np.uint8)).save(root / "train" / c / f"{i}.png")
+    with caplog.at_level(logging.INFO, logger="tf_records_parser"):
+        convert_image_folder(root, tmp_path / "out", image_size=(8, 8), channels=1)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("converting")]
+    assert lines == [f"converting '{root}': {k} of 20 images" for k in range(2, 20, 2)]

@@ -157,3 +157,17 @@ def test_a_single_class_data_set_is_refused_before_training(tmp_path, cli_datase
         f"error: {path}: data set 'arrays' has a single class ('cat'): a classifier needs at least two classes (for an "
         "image folder, one sub-folder per class under train/)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json"]  # nothing written
+
+
+def test_the_data_set_summary_of_many_classes_is_short_and_names_the_conversion():
+    from datasets.prepare import format_summary
+
+    names = [f"c{i:04d}" for i in range(1000)]
+    s = {"name": "image_folder", "cache": "data/x", "class_names": names, "image_shape": [8, 8, 1],
+         "split_sizes": {"train": 1000}, "counts_per_class": {"train": {n: 1 for n in names}},
+         "shortcut_match_rate": None, "channel_mean": [1.0], "channel_std": [2.0], "content_hash": "ab" * 8,
+         "skipped": 0, "masks": 0, "params": {}, "conversion": {"rule": "the rule", "source_modes": {"I;16": 1000}}}
+    lines = format_summary(s).splitlines()
+    assert lines[1] == "classes    1000 classes: c0000, c0001, c0002, c0003, c0004, ..., c0999"
+    assert lines[3] == "train      1000 images (1 to 1 per class)"
+    assert "conversion the rule (files by mode: I;16 1000)" in lines and max(map(len, lines)) < 120

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +32,8 @@ from tf_records_parser.writer import RecordWriter
 log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: without a terminal, conversion progress lines are at least this many seconds apart
+PROGRESS_SECONDS = 10.0
 
 
 def file_indices(root: Path, files: Sequence[Path]) -> dict[Path, str]:
@@ -239,8 +242,14 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
 
     def records():
         nonlocal n_masks
-        bar = tqdm(assignments, desc=f"converting {root.name}", unit="img", leave=False, disable=not progress_bars(log))
-        for split, source_split, label, f in bar:
+        bars = progress_bars(log)
+        bar = tqdm(assignments, desc=f"converting {root.name}", unit="img", leave=False, disable=not bars)
+        every, last = max(1, len(assignments) // 10), time.monotonic()
+        for done, (split, source_split, label, f) in enumerate(bar):
+            # no terminal: a plain line per tenth (at most one per PROGRESS_SECONDS) shows a long conversion lives
+            if not bars and done and done % every == 0 and time.monotonic() - last >= PROGRESS_SECONDS:
+                log.info("converting '%s': %d of %d images", root, done, len(assignments))
+                last = time.monotonic()
             index = indices[f]
             try:
                 image = load_image(f, (h, w), channels, rule, modes)

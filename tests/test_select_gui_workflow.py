@@ -116,8 +116,10 @@ def test_scale_zoom_paint_export_undo_redo_clear_and_quit(xdisplay, result, tmp_
         tool.xdo("key", "--clearmodifiers", "ctrl+s")
         second = tool.wait("exported", timeout=10)
         assert list(exported_masks(second["selection"])) == [a]
-        assert sorted(p.name for p in (out / "masks").iterdir()) == [Path(load_selection(
-            Path(second["selection"])).items[0].mask).name]
+        item = load_selection(Path(second["selection"])).items[0]
+        assert [p.relative_to(out).as_posix() for p in (out / "masks").rglob("*.png")] == [item.mask]
+        assert item.mask == f"masks/{a}.png"  # readable: the index's folders, not percent codes
+        assert ((out / item.mask).stat().st_mode & 0o777) == 0o644
 
         # 6. quit with un-exported changes asks; Esc cancels; "Export and quit" exports
         tool.drag(geo, [(20, 8), (26, 8)], pane=0)

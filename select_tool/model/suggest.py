@@ -77,3 +77,38 @@ def combined_region(dataset, masks: dict[str, np.ndarray]) -> Callable[[str], np
         return np.maximum(np.asarray(gt), np.asarray(own))
 
     return region
+
+
+#: share of the predicted class's positive CAM energy inside the expert's mask from which
+#: an image counts as "still wrong" (the model still looks where it must not)
+STILL_WRONG_SHARE = 0.25
+
+
+def still_wrong_order(*, indices: Sequence[str], probs: np.ndarray, masks: dict[str, np.ndarray],
+                      pred_cam: Callable[[int, int], np.ndarray],
+                      min_share: float = STILL_WRONG_SHARE) -> list[tuple[str, float]]:
+    """The masked images where the current model still looks at the masked region.
+
+    For each image with a mask: the share of the **predicted** class's positive CAM energy
+    inside the mask (``classification_models.cam.in_mask_energy``); images with a share of
+    at least ``min_share`` are listed, highest first (ties by index).
+
+    Args:
+        indices: image indices ``[N]``; ``probs``: predicted probabilities ``[N, C]``.
+        masks: ``{index: uint8 [H, W]}`` the expert's masks (nonzero = irrelevant).
+        pred_cam: ``(pos, class) -> [H, W]`` raw CAM.
+
+    Returns:
+        ``[(index, share)]``.
+    """
+    pos_of = {str(i): k for k, i in enumerate(indices)}
+    out = []
+    for idx, m in masks.items():
+        if idx not in pos_of or not np.any(m):
+            continue
+        pos = pos_of[idx]
+        share = in_mask_energy(cams=pred_cam(pos, int(np.argmax(probs[pos])))[None], masks=np.asarray(m)[None])[0]
+        if not np.isnan(share) and share >= min_share:
+            out.append((-float(share), idx))
+    out.sort()
+    return [(idx, -neg) for neg, idx in out]

@@ -3,43 +3,51 @@
 One Tk canvas fills the centre of the window and follows its size. It holds one
 pane (CAM overlay) or two (plain image | CAM overlay) that share a
 ``select_tool.viewport.Viewport``, so both show the same region at the same zoom
-and a stroke can be painted on either. The mask is drawn on both.
+and a stroke can be painted on either. The mask is drawn on both. The panes' labels
+sit in a strip of ``LABEL_STRIP`` pixels above the panes, never over the image.
 """
 from __future__ import annotations
 
 import tkinter as tk
 
-from select_tool.render import BACKGROUND, compose_base, overlay_mask, to_ppm
-from select_tool.viewport import Viewport
+from select_tool.view.render import BACKGROUND, compose_base, overlay_mask, to_ppm
+from select_tool.view.viewport import Viewport
 
 GAP = 6  # canvas pixels between the two panes
 SUGGESTION_COLOR = (255, 255, 255)  # outline only; white is not a jet colour either
 PANE_REQUEST = 400  # initial pane size (the canvas then follows the window)
-LABEL_FONT = ("DejaVu Sans", 10, "bold")
+LABEL_FONT = ("DejaVu Sans", 9, "bold")
+LABEL_STRIP = 18  # canvas pixels above the panes for their labels
+
+
+def fit_text(text: str, width_px: int, char_px: float = 7.0) -> str:
+    """``text`` cut with "…" to about ``width_px`` pixels of the label font."""
+    n = max(4, int(width_px / char_px))
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 class CanvasView:
     """Canvas, pane geometry, composition and the brush cursor for ``app``."""
 
-    def __init__(self, app, parent):
-        self.app = app
-        s = app.state
-        self.canvas = tk.Canvas(parent, width=2 * PANE_REQUEST + GAP, height=PANE_REQUEST, highlightthickness=0, bd=0,
+    def __init__(self, parent, *, state, on_view_changed):
+        """``on_view_changed(reason)`` after every zoom, pan, fit or resize."""
+        self.state, self._on_change = state, on_view_changed
+        s = state
+        self.canvas = tk.Canvas(parent, width=2 * PANE_REQUEST + GAP, height=PANE_REQUEST + LABEL_STRIP,
+                                highlightthickness=0, bd=0,
                                 background="#%02x%02x%02x" % BACKGROUND, cursor="none")
         self.vp = Viewport(s.image_hw, (PANE_REQUEST, PANE_REQUEST))
         self.photos = [tk.PhotoImage(), tk.PhotoImage()]
         self.items = [self.canvas.create_image(0, 0, image=p, anchor="nw") for p in self.photos]
         self.labels = [self.canvas.create_text(0, 0, anchor="nw", fill="white", font=LABEL_FONT, text="")
                        for _ in range(2)]
-        self.label_bgs = [self.canvas.create_rectangle(0, 0, 0, 0, fill="#000000", outline="", stipple="gray50")
-                          for _ in range(2)]
-        for bg, lab in zip(self.label_bgs, self.labels):
-            self.canvas.tag_raise(lab, bg)
         self.cursors = [self.canvas.create_oval(0, 0, 0, 0, outline="white", width=1, state="hidden")
                         for _ in range(2)]
         self.rects = [self.canvas.create_rectangle(0, 0, 0, 0, outline="#ff00ff", width=2, dash=(4, 2),
                                                    state="hidden") for _ in range(2)]
-        self.size = (2 * PANE_REQUEST + GAP, PANE_REQUEST)
+        self.lassos = [self.canvas.create_line(0, 0, 0, 0, fill="#ff00ff", width=2, dash=(4, 2), state="hidden")
+                       for _ in range(2)]
+        self.size = (2 * PANE_REQUEST + GAP, PANE_REQUEST + LABEL_STRIP)
         self._bases: list = [None, None]
         self._base_keys: list = [None, None]
         self.canvas.bind("<Configure>", self.on_configure)
@@ -47,7 +55,7 @@ class CanvasView:
     # ----- geometry ---------------------------------------------------------------
     @property
     def n_panes(self) -> int:
-        return 2 if self.app.state.side_by_side else 1
+        return 2 if self.state.view.side_by_side else 1
 
     def pane_offsets(self) -> list[int]:
         w = self.vp.pane_w
@@ -57,14 +65,14 @@ class CanvasView:
         """Pane size from the canvas size and the layout (keeps zoom/centre unless fitting)."""
         cw, ch = self.size
         pw = (cw - GAP) // 2 if self.n_panes == 2 else cw
-        self.vp.set_pane(max(pw, 16), max(ch, 16))
+        self.vp.set_pane(max(pw, 16), max(ch - LABEL_STRIP, 16))
 
     def set_initial_zoom(self, zoom: float) -> None:
         """Requests a canvas that shows the panes at ``zoom`` screen pixels per image pixel."""
-        h, w = self.app.state.image_hw
+        h, w = self.state.image_hw
         n = self.n_panes
-        self.canvas.configure(width=int(n * w * zoom + (n - 1) * GAP), height=int(h * zoom))
-        self.size = (int(n * w * zoom + (n - 1) * GAP), int(h * zoom))
+        self.canvas.configure(width=int(n * w * zoom + (n - 1) * GAP), height=int(h * zoom) + LABEL_STRIP)
+        self.size = (int(n * w * zoom + (n - 1) * GAP), int(h * zoom) + LABEL_STRIP)
         self.layout()
         self.vp.set_zoom(zoom)
 
@@ -73,7 +81,7 @@ class CanvasView:
             return
         self.size = (event.width, event.height)
         self.layout()
-        self.app.view_changed("resize")
+        self._on_change("resize")
 
     def locate(self, x: float) -> tuple[int, float] | None:
         """``(pane, x in the pane)`` for canvas x, or None in the gap."""
@@ -83,69 +91,66 @@ class CanvasView:
         return None
 
     def to_image(self, x: float, y: float, pane: int) -> tuple[float, float]:
-        return self.vp.to_image(x - self.pane_offsets()[pane], y)
+        return self.vp.to_image(x - self.pane_offsets()[pane], y - LABEL_STRIP)
 
     def describe(self) -> dict:
         c = self.canvas
         return {"canvas_root": [c.winfo_rootx(), c.winfo_rooty()], "canvas_size": [c.winfo_width(), c.winfo_height()],
-                "panes": self.pane_offsets(), **self.vp.describe()}
+                "panes": self.pane_offsets(), "pane_top": LABEL_STRIP, **self.vp.describe()}
 
     # ----- zoom / pan ---------------------------------------------------------------
     def zoom_at(self, factor: float, x: float, y: float) -> None:
         hit = self.locate(x)
         local = hit[1] if hit else self.vp.pane_w / 2
-        self.vp.zoom_at(factor, local, y if hit else self.vp.pane_h / 2)
-        self.app.view_changed("zoom")
+        self.vp.zoom_at(factor, local, y - LABEL_STRIP if hit else self.vp.pane_h / 2)
+        self._on_change("zoom")
 
     def pan(self, dx: float, dy: float) -> None:
         self.vp.pan(dx, dy)
-        self.app.view_changed("pan")
+        self._on_change("pan")
 
     def fit(self) -> None:
         self.vp.fit()
-        self.app.view_changed("fit")
+        self._on_change("fit")
 
     # ----- drawing ------------------------------------------------------------------
     def redraw(self, image, cam01, label_texts: list[str], ident: tuple) -> None:
         """Composes and shows the panes; ``cam01`` is the CAM in [0, 1] or None (hidden / computing);
         ``ident`` names what ``image`` and ``cam01`` are (image position, class, scaling), so
         that the picture under the mask is recomposed only when it changes."""
-        s, vp = self.app.state, self.vp
-        mask = s.mask() if s.show_mask else None
+        s, vp = self.state, self.vp
+        mask = s.mask() if s.view.show_mask else None
         if self.n_panes == 2:
-            cams = [None, cam01 if s.show_cam else None]
+            cams = [None, cam01 if s.view.show_cam else None]
         else:
-            cams = [cam01 if s.show_cam else None]
+            cams = [cam01 if s.view.show_cam else None]
         offs = self.pane_offsets()
         for k in range(2):
             if k >= len(offs):
                 self.canvas.itemconfigure(self.items[k], state="hidden")
-                for item in (self.labels[k], self.label_bgs[k], self.cursors[k], self.rects[k]):
+                for item in (self.labels[k], self.cursors[k], self.rects[k], self.lassos[k]):
                     self.canvas.itemconfigure(item, state="hidden")
                 continue
-            key = (ident, cams[k] is None, s.opacity, vp.zoom, vp.ox, vp.oy, vp.pane_w, vp.pane_h)
+            key = (ident, cams[k] is None, s.view.opacity, vp.zoom, vp.ox, vp.oy, vp.pane_w, vp.pane_h)
             if self._base_keys[k] != key:  # painting only redraws the mask over a kept base
-                self._bases[k] = compose_base(image, viewport=vp, cam=cams[k], opacity=s.opacity)
+                self._bases[k] = compose_base(image, viewport=vp, cam=cams[k], opacity=s.view.opacity)
                 self._base_keys[k] = key
             rgb = self._bases[k].copy()
             if mask is not None:
-                overlay_mask(rgb, mask, viewport=vp, mask_opacity=s.mask_opacity)
+                overlay_mask(rgb, mask, viewport=vp, mask_opacity=s.view.mask_opacity)
                 suggested = s.suggestion()
                 if suggested is not None:
                     overlay_mask(rgb, suggested, viewport=vp, mask_color=SUGGESTION_COLOR, outline_only=True)
             self.photos[k].configure(data=to_ppm(rgb), format="PPM")
-            self.canvas.coords(self.items[k], offs[k], 0)
+            self.canvas.coords(self.items[k], offs[k], LABEL_STRIP)
             self.canvas.itemconfigure(self.items[k], state="normal")
-            self.canvas.coords(self.labels[k], offs[k] + 6, 4)
-            self.canvas.itemconfigure(self.labels[k], text=label_texts[k], state="normal",
-                                      width=max(40, vp.pane_w - 12))
-            x0, y0, x1, y1 = self.canvas.bbox(self.labels[k]) or (0, 0, 0, 0)
-            self.canvas.coords(self.label_bgs[k], x0 - 3, y0 - 2, x1 + 3, y1 + 2)
-            self.canvas.itemconfigure(self.label_bgs[k], state="normal")
+            self.canvas.coords(self.labels[k], offs[k] + 4, 2)
+            self.canvas.itemconfigure(self.labels[k], text=fit_text(label_texts[k], vp.pane_w - 8), state="normal")
         self._draw_rect()
+        self._draw_lasso()
 
     def _draw_rect(self) -> None:
-        box = self.app.state.rect_preview()
+        box = self.state.edit.rect_preview()
         offs = self.pane_offsets()
         for k in range(2):
             if box is None or k >= len(offs):
@@ -153,19 +158,33 @@ class CanvasView:
                 continue
             r0, r1, c0, c1 = box
             z, vp = self.vp.zoom, self.vp
-            self.canvas.coords(self.rects[k], offs[k] + vp.ox + c0 * z, vp.oy + r0 * z,
-                               offs[k] + vp.ox + (c1 + 1) * z, vp.oy + (r1 + 1) * z)
+            self.canvas.coords(self.rects[k], offs[k] + vp.ox + c0 * z, LABEL_STRIP + vp.oy + r0 * z,
+                               offs[k] + vp.ox + (c1 + 1) * z, LABEL_STRIP + vp.oy + (r1 + 1) * z)
             self.canvas.itemconfigure(self.rects[k], state="normal")
+
+    def _draw_lasso(self) -> None:
+        points = self.state.edit.lasso_preview()
+        offs = self.pane_offsets()
+        for k in range(2):
+            if not points or len(points) < 2 or k >= len(offs):
+                self.canvas.itemconfigure(self.lassos[k], state="hidden")
+                continue
+            flat = []
+            for r, c in points + points[:1]:
+                x, y = self.vp.to_canvas(r, c)
+                flat += [offs[k] + x, LABEL_STRIP + y]
+            self.canvas.coords(self.lassos[k], *flat)
+            self.canvas.itemconfigure(self.lassos[k], state="normal")
 
     def show_cursor(self, x: float, y: float) -> None:
         """The brush outline at the mouse, mirrored in the other pane."""
-        s = self.app.state
+        s = self.state
         hit = self.locate(x)
         if hit is None:
             self.hide_cursor()
             return
-        rad = (0.5 if s.mode == "rect" else s.brush_size / 2) * self.vp.zoom
-        color = "#ff5050" if s.mode == "eraser" else "white"
+        rad = (s.view.brush_size / 2 if s.view.mode in ("brush", "eraser") else 0.5) * self.vp.zoom
+        color = "#ff5050" if s.view.mode == "eraser" else "white"
         for k, off in enumerate(self.pane_offsets()):
             cx = off + hit[1]
             self.canvas.coords(self.cursors[k], cx - rad, y - rad, cx + rad, y + rad)

@@ -10,6 +10,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from classification_models.train_result import check_model_data, load_train_result
 from common.errors import UserError
 
 
@@ -34,8 +35,6 @@ def open_result(result_path: str | os.PathLike, *, split: str = "train", data_ro
     Raises:
         UserError: the result, its model or its data set is missing or does not match.
     """
-    from classification_models.train_result import check_model_data, load_train_result
-
     result = load_train_result(result_path)
     if classifier is None:
         classifier, dataset = result.load_model_and_data(data_root, dataset=dataset)

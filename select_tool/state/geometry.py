@@ -1,4 +1,4 @@
-"""Pixel-exact brush and rectangle geometry, and mask file names (no Tk, NumPy only).
+"""Pixel-exact brush, rectangle, lasso and fill geometry of the mask tool (no Tk, NumPy only).
 
 Coordinates are image pixels ``(row, col)`` as floats with pixel centres at integers.
 """
@@ -8,14 +8,8 @@ import math
 from typing import Sequence
 
 import numpy as np
-
-from common.paths import file_stem
-
-
-def mask_filename(index: str) -> str:
-    """``<index>.png`` with characters other than ``A-Za-z0-9_.-`` percent-encoded (injective;
-    ``train/cat/img_01`` -> ``train%2Fcat%2Fimg_01.png``; ``common.paths.file_stem``)."""
-    return file_stem(index) + ".png"
+from scipy import ndimage
+from skimage.draw import polygon2mask
 
 
 def paint_segment(mask: np.ndarray, p0: Sequence[float], p1: Sequence[float], *, radius: float, value: int):
@@ -66,3 +60,26 @@ def rect_pixels(p0: Sequence[float], p1: Sequence[float], hw: tuple[int, int]):
     if r0 > r1 or c0 > c1:
         return None
     return (r0, r1, c0, c1)
+
+
+def polygon_pixels(points: Sequence[Sequence[float]], hw: tuple[int, int]) -> np.ndarray:
+    """``bool [H, W]``: the pixels whose centre lies inside the closed polygon ``points`` (lasso).
+
+    ``points`` are ``(row, col)`` floats, pixel centres at integers; the polygon is closed
+    from the last point back to the first. Fewer than three points enclose nothing.
+    """
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    if len(pts) < 3:
+        return np.zeros(hw, bool)
+    return polygon2mask(hw, pts)
+
+
+def fill_region(mask: np.ndarray, row: float, col: float) -> np.ndarray:
+    """``bool [H, W]``: the 4-connected region of unmasked pixels containing pixel ``(row, col)``
+    (rounded); empty when that pixel is masked or outside the image (bucket fill)."""
+    h, w = mask.shape
+    r, c = int(round(row)), int(round(col))
+    if not (0 <= r < h and 0 <= c < w) or mask[r, c]:
+        return np.zeros((h, w), bool)
+    labels, _ = ndimage.label(np.asarray(mask) == 0)
+    return labels == labels[r, c]

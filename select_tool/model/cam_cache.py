@@ -16,6 +16,7 @@ import functools
 import threading
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from classification_models.cam import normalize_per_map
@@ -155,8 +156,6 @@ class CamCache:
             raw = self._render_cached(pos, cls, "raw")
             scale = self._common_scale(pos, raw)
             return np.clip(raw / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(raw)
-        import cv2
-
         h, w = self.hw
         m = cv2.resize(self.grid[pos, :, :, cls], (w, h), interpolation=cv2.INTER_LINEAR)
         return normalize_per_map(m) if mode == "own" else m

@@ -1,7 +1,7 @@
 """Export that cannot go stale: the export folder always matches its ``selection.json``.
 
 ``write_export`` rewrites ``OUT/selection.json`` (+ ``heldout_selection.json``) and
-``OUT/masks/*.png`` in three steps:
+``OUT/masks/**.png`` in three steps:
 
 1. every mask and JSON file is written into a staging folder ``OUT/.export-staging``
    (a read-only folder or a full disk fails here, before anything exported is touched);
@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.images import read_mask, write_mask
+from common.images import read_mask
 from common.io import ensure_dir
 from common.paths import resolve_relative
 from datasets.selection import SelectionItem, load_selection, result_provenance, save_selection
+from select_tool.export.names import write_readable_mask
 
 SELECTION_FILE = "selection.json"
 HELDOUT_FILE = "heldout_selection.json"
@@ -100,7 +101,7 @@ def write_export(out_dir: str | os.PathLike, train_result: str, items: list[Sele
             shutil.rmtree(stage)
         ensure_dir(stage / "masks")
         for it in items + heldout:
-            write_mask(stage / it.mask, masks[it.index])
+            write_readable_mask(stage / it.mask, masks[it.index])
         # paths are relative to out_dir, not to the staging folder
         provenance = result_provenance(resolve_relative(train_result, out_dir / SELECTION_FILE)) if train_result else None
         save_selection(stage / SELECTION_FILE, train_result, items, provenance=provenance)
@@ -109,6 +110,7 @@ def write_export(out_dir: str | os.PathLike, train_result: str, items: list[Sele
         # step 2: renames
         ensure_dir(out_dir / "masks")
         for it in items + heldout:
+            ensure_dir((out_dir / it.mask).parent)
             os.replace(stage / it.mask, out_dir / it.mask)
         if heldout:
             os.replace(stage / HELDOUT_FILE, out_dir / HELDOUT_FILE)
@@ -116,10 +118,13 @@ def write_export(out_dir: str | os.PathLike, train_result: str, items: list[Sele
         # step 3: nothing unlisted stays
         if not heldout and (out_dir / HELDOUT_FILE).exists():
             (out_dir / HELDOUT_FILE).unlink()
-        listed = {Path(it.mask).name for it in items + heldout}
-        for png in (out_dir / "masks").glob("*.png"):
-            if png.name not in listed:
+        listed = {(out_dir / it.mask).resolve() for it in items + heldout}
+        for png in (out_dir / "masks").rglob("*.png"):
+            if png.resolve() not in listed:
                 png.unlink()
+        for folder in sorted((out_dir / "masks").rglob("*"), key=lambda f: -len(f.parts)):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     except OSError as exc:
         raise UserError(f"export to '{out_dir}' failed: {exc.strerror or exc}"
                         f"{' (' + str(exc.filename) + ')' if getattr(exc, 'filename', None) else ''}") from exc

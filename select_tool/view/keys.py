@@ -7,10 +7,11 @@ from __future__ import annotations
 
 # action -> Tk event sequences (letters are bound in both cases, so Caps Lock does not matter)
 ACTIONS: dict[str, tuple[str, ...]] = {
-    "brush": ("b",), "eraser": ("e",), "rect": ("r",),
+    "brush": ("b",), "eraser": ("e",), "rect": ("r",), "lasso": ("l",), "fill": ("o",),
     "size_down": ("bracketleft",), "size_up": ("bracketright",),
     "size_down_big": ("braceleft",), "size_up_big": ("braceright",),
-    "mask_from_cam": ("g",), "accept_suggestion": ("y",), "clear": ("c",),
+    "mask_from_cam": ("g",), "accept_suggestion": ("y",), "clear": ("c",), "copy_previous": ("p",),
+    "apply_to_selected": ("x",), "fit_on_open": ("i",),
     "prev": ("a", "Left", "Up"), "next": ("d", "Right", "Down"),
     "review_next": ("n",), "skip_next": ("s",), "next_unreviewed": ("u",),
     "layout": ("v",), "toggle_cam": ("h",), "toggle_mask": ("m",),
@@ -18,17 +19,27 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "mask_opacity_down": ("less",), "mask_opacity_up": ("greater",),
     "true_pred": ("t",), "common_scale": ("k",),
     "zoom_in": ("plus", "equal", "KP_Add"), "zoom_out": ("minus", "KP_Subtract"), "fit": ("f",),
-    "help": ("question",), "close": ("Escape",),
+    "help": ("question",), "close": ("Escape",), "retrain": ("F5",),
+}
+
+#: actions on Ctrl combinations (both cases, so Caps Lock does not matter)
+CTRL_ACTIONS: dict[str, tuple[str, ...]] = {
+    "undo": ("<Control-z>",), "redo": ("<Control-y>", "<Control-Y>"),
+    "export": ("<Control-s>", "<Control-S>"), "quit": ("<Control-q>", "<Control-Q>"),
+    "retrain": ("<Control-r>", "<Control-R>"),
 }
 
 HELP: list[tuple[str, list[tuple[str, str]]]] = [
     ("Paint (what is IRRELEVANT)", [
         ("B / E / R", "brush / eraser / rectangle"),
-        ("[  /  ]", "brush size −1 / +1 px"),
+        ("L / O", "lasso (drag around, filled on release) / fill the unmasked region clicked"),
+        ("[  /  ],  Ctrl+wheel", "brush size −1 / +1 px (also the slider)"),
         ("Shift+[  /  ]", "brush size −5 / +5 px"),
         ("G", "mask from CAM: add pixels ≥ threshold"),
         ("Y", "accept the suggested mask (white outline)"),
         ("C", "clear this mask"),
+        ("P", "copy the previous listed image's mask"),
+        ("X", "add this mask to the images selected in the list (Ctrl+click)"),
         ("Ctrl+Z", "undo"),
         ("Ctrl+Y, Ctrl+Shift+Z", "redo"),
     ]),
@@ -43,6 +54,7 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
         ("K", "CAM scale: per map ↔ common to all classes"),
         ("wheel, + / −", "zoom at the mouse"),
         ("F", "fit the image to the window"),
+        ("I", "fit every image when it opens on / off"),
         ("middle drag, Space+drag", "pan"),
     ]),
     ("Review", [
@@ -53,6 +65,7 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
     ]),
     ("Files", [
         ("Ctrl+S", "export selection.json + masks/"),
+        ("Ctrl+R, F5", "retrain on the exported masks (background; Cancel stops)"),
         ("Ctrl+Q", "quit (asks if changes are not exported)"),
         ("?", "this list (Esc closes)"),
     ]),

@@ -1,18 +1,20 @@
 """Widget builders of the mask tool's window: list panel, tool panel, bottom bar, dialogs.
 
-Each builder creates widgets on ``app`` (a ``select_tool.main.App``) and wires their
-commands to ``app`` methods; no decision is made here.
+Each builder creates widgets on ``app`` (a ``select_tool.view.app.App``) and wires their
+commands to ``app`` methods; no decision is made here. The side panels have a fixed
+width, so that nothing moves when a counter or a message grows.
 """
 from __future__ import annotations
 
 import tkinter as tk
 from tkinter import ttk
 
-from select_tool.canvas_view import CanvasView
-from select_tool.keys import HELP
-from select_tool.render import colorbar, to_ppm
+from select_tool.view.canvas_view import CanvasView
+from select_tool.view.keys import HELP
+from select_tool.view.render import colorbar, to_ppm
 
 COLORBAR_W, COLORBAR_H = 150, 12
+RIGHT_PANEL_W = 196  # pixels, fixed
 
 
 class ScrollFrame(ttk.Frame):
@@ -42,7 +44,7 @@ class ScrollFrame(ttk.Frame):
             w.bind("<Button-5>", lambda e: (self.canvas.yview_scroll(2, "units"), "break")[1])
 
     def _sync(self, _event=None) -> None:
-        self.canvas.configure(scrollregion=self.canvas.bbox("all"), width=self.inner.winfo_reqwidth())
+        self.canvas.configure(scrollregion=self.canvas.bbox("all"))  # the width stays fixed
 
 
 def apply_styles(root) -> None:
@@ -84,10 +86,9 @@ def build_centre(app, parent) -> ttk.Frame:
     """Title (image, true and predicted class) above the canvas."""
     centre = ttk.Frame(parent)
     app.title_var = tk.StringVar()
-    title_label = ttk.Label(centre, textvariable=app.title_var, style="Title.TLabel", width=1)
-    title_label.grid(row=0, column=0, sticky="ew", pady=(0, 4))
-    centre.bind("<Configure>", lambda e: title_label.configure(wraplength=max(100, e.width - 4)))
-    app.view = CanvasView(app, centre)
+    ttk.Label(centre, textvariable=app.title_var, style="Title.TLabel", width=1).grid(  # one line, clipped
+        row=0, column=0, sticky="ew", pady=(0, 4))
+    app.view = CanvasView(centre, state=app.state, on_view_changed=app.view_changed)
     app.view.canvas.grid(row=1, column=0, sticky="nsew")
     centre.columnconfigure(0, weight=1)
     centre.rowconfigure(1, weight=1)
@@ -99,19 +100,21 @@ def build_left(app, parent) -> ttk.Frame:
     left = ttk.Frame(parent)
     ttk.Label(left, text="Show").grid(row=0, column=0, sticky="w")
     app.filter_var = tk.StringVar(value="all")
-    app.filter_box = ttk.Combobox(left, textvariable=app.filter_var, values=[c[0] for c in app.filter_choices],
+    app.filter_box = ttk.Combobox(left, textvariable=app.filter_var, values=[c[0] for c in app.list_panel_choices],
                                   state="readonly", width=24)
     app.filter_box.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(0, 4))
     app.filter_box.bind("<<ComboboxSelected>>", app.on_filter)
     app.listbox = tk.Listbox(left, width=app.list_width, height=24, activestyle="none", exportselection=False,
+                             selectmode="extended",
                              font=("DejaVu Sans Mono", 10), selectbackground="#3874d8", takefocus=0)
     app.listbox.grid(row=2, column=0, sticky="ns")
     sb = ttk.Scrollbar(left, orient="vertical", command=app.listbox.yview)
     sb.grid(row=2, column=1, sticky="ns")
     app.listbox.configure(yscrollcommand=sb.set)
     app.listbox.bind("<<ListboxSelect>>", app.on_list_select)
-    ttk.Label(left, text="✓ reviewed  – skipped  ● masked\n2→1: true → predicted class\n"
-                   "score (suggested): CAM share on\nknown distractors; n/a: none known",
+    ttk.Label(left, text="✓ reviewed  – skipped  ● masked\nzeta → xi (p = 0.93): true → predicted\n"
+                   "score (suggested): CAM share on\nknown distractors; n/a: none known\n"
+                   "Ctrl+click: select several (X)",
               foreground="#555555",
               justify="left").grid(row=3, column=0, columnspan=2, sticky="w", pady=(2, 0))
     left.rowconfigure(2, weight=1)
@@ -125,13 +128,12 @@ def _section(parent, r: int, text: str) -> int:
 
 def build_right(app, parent) -> ScrollFrame:
     """CAM, mask, tool and review controls in a scrolling panel."""
-    sf = ScrollFrame(parent, width=170)
+    sf = ScrollFrame(parent, width=RIGHT_PANEL_W)
     right, s = sf.inner, app.state
     r = _section(right, 0, "CAM")
     app.class_var = tk.StringVar()
-    app.class_box = ttk.Combobox(right, textvariable=app.class_var, state="readonly", width=14,
-                                 values=[f"{c}: {n}" + (f"  [{c + 1}]" if c < 9 else "")
-                                         for c, n in enumerate(app.names)])
+    app.class_box = ttk.Combobox(right, textvariable=app.class_var, state="readonly", width=18,
+                                 values=[f"{n}" + (f"  [{c + 1}]" if c < 9 else "") for c, n in enumerate(app.names)])
     app.class_box.grid(row=r, column=0, sticky="ew"); r += 1
     app.class_box.bind("<<ComboboxSelected>>", app.on_class_box)
     ttk.Button(right, text="True ↔ predicted (T)", command=lambda: app.act("true_pred")).grid(
@@ -144,53 +146,61 @@ def build_right(app, parent) -> ScrollFrame:
     app.scale_var = tk.StringVar()
     ttk.Label(right, textvariable=app.scale_var, justify="left", font=("DejaVu Sans", 9)).grid(
         row=r, column=0, sticky="w"); r += 1
-    app.common_var = tk.BooleanVar(value=s.common_scale)
+    app.common_var = tk.BooleanVar(value=s.view.common_scale)
     ttk.Checkbutton(right, text="Common scale (K)", variable=app.common_var,
                     command=lambda: app.act("common_scale")).grid(row=r, column=0, sticky="w"); r += 1
-    app.cam_var = tk.BooleanVar(value=s.show_cam)
+    app.cam_var = tk.BooleanVar(value=s.view.show_cam)
     ttk.Checkbutton(right, text="Show CAM (H)", variable=app.cam_var, command=lambda: app.act("toggle_cam")).grid(
         row=r, column=0, sticky="w"); r += 1
     ttk.Label(right, text="CAM opacity ( , / . )").grid(row=r, column=0, sticky="w"); r += 1
-    app.opacity_var = tk.DoubleVar(value=s.opacity * 100)
+    app.opacity_var = tk.DoubleVar(value=s.view.opacity * 100)
     ttk.Scale(right, from_=0, to=100, variable=app.opacity_var, command=app.on_opacity).grid(
         row=r, column=0, sticky="ew"); r += 1
-    app.layout_var = tk.BooleanVar(value=s.side_by_side)
+    app.layout_var = tk.BooleanVar(value=s.view.side_by_side)
     ttk.Checkbutton(right, text="Side by side (V)", variable=app.layout_var,
                     command=lambda: app.act("layout")).grid(row=r, column=0, sticky="w"); r += 1
+    app.fit_open_var = tk.BooleanVar(value=s.view.fit_on_open)
+    ttk.Checkbutton(right, text="Fit each image (I)", variable=app.fit_open_var,
+                    command=lambda: app.act("fit_on_open")).grid(row=r, column=0, sticky="w"); r += 1
 
     r = _section(right, r, "Mask")
-    app.mask_var = tk.BooleanVar(value=s.show_mask)
+    app.mask_var = tk.BooleanVar(value=s.view.show_mask)
     ttk.Checkbutton(right, text="Show mask (M)", variable=app.mask_var, command=lambda: app.act("toggle_mask")).grid(
         row=r, column=0, sticky="w"); r += 1
     ttk.Label(right, text="Mask opacity ( < / > )").grid(row=r, column=0, sticky="w"); r += 1
-    app.mask_opacity_var = tk.DoubleVar(value=s.mask_opacity * 100)
+    app.mask_opacity_var = tk.DoubleVar(value=s.view.mask_opacity * 100)
     ttk.Scale(right, from_=5, to=100, variable=app.mask_opacity_var, command=app.on_mask_opacity).grid(
         row=r, column=0, sticky="ew"); r += 1
-    app.mode_var = tk.StringVar(value=s.mode)
-    for mode, label in (("brush", "Brush (B)"), ("eraser", "Eraser (E)"), ("rect", "Rectangle (R)")):
+    app.mode_var = tk.StringVar(value=s.view.mode)
+    for mode, label in (("brush", "Brush (B)"), ("eraser", "Eraser (E)"), ("rect", "Rectangle (R)"),
+                        ("lasso", "Lasso (L)"), ("fill", "Fill (O)")):
         ttk.Radiobutton(right, text=label, value=mode, variable=app.mode_var,
                         command=lambda m=mode: app.act(m)).grid(row=r, column=0, sticky="w"); r += 1
     size_row = ttk.Frame(right)
-    size_row.grid(row=r, column=0, sticky="w", pady=(2, 2)); r += 1
-    ttk.Button(size_row, text="−", width=2, command=lambda: app.act("size_down")).pack(side="left")
+    size_row.grid(row=r, column=0, sticky="ew", pady=(2, 2)); r += 1
     app.size_var = tk.StringVar()
-    ttk.Label(size_row, textvariable=app.size_var, width=9, anchor="center").pack(side="left")
-    ttk.Button(size_row, text="+", width=2, command=lambda: app.act("size_up")).pack(side="left")
+    ttk.Label(size_row, textvariable=app.size_var, width=6, anchor="w").pack(side="left")
+    app.size_scale_var = tk.DoubleVar(value=s.view.brush_size)
+    app.size_scale = ttk.Scale(size_row, from_=1, to=64, variable=app.size_scale_var, command=app.on_size_scale)
+    app.size_scale.pack(side="left", fill="x", expand=True)
     thr_row = ttk.Frame(right)
     thr_row.grid(row=r, column=0, sticky="ew"); r += 1
     ttk.Button(thr_row, text="From CAM (G) ≥", command=lambda: app.act("mask_from_cam")).pack(side="left")
-    app.threshold_var = tk.StringVar(value=f"{s.cam_threshold:.2f}")
+    app.threshold_var = tk.StringVar(value=f"{s.view.cam_threshold:.2f}")
     spin = ttk.Spinbox(thr_row, from_=0.05, to=1.0, increment=0.05, width=5, textvariable=app.threshold_var,
                        command=app.on_threshold)
     spin.pack(side="left", padx=(2, 0))
     spin.bind("<Return>", app.on_threshold)
-    for label, action in (("Undo (Ctrl+Z)", "undo"), ("Redo (Ctrl+Y)", "redo"), ("Clear mask (C)", "clear")):
+    spin.bind("<FocusOut>", app.on_threshold)
+    app.threshold_spin = spin
+    for label, action in (("Undo (Ctrl+Z)", "undo"), ("Redo (Ctrl+Y)", "redo"), ("Clear mask (C)", "clear"),
+                          ("Copy previous mask (P)", "copy_previous"), ("Apply to selected (X)", "apply_to_selected")):
         ttk.Button(right, text=label, command=lambda a=action: app.act(a)).grid(row=r, column=0, sticky="ew", pady=1)
         r += 1
 
     r = _section(right, r, "Review")
     app.progress_var = tk.StringVar()
-    ttk.Label(right, textvariable=app.progress_var, justify="left").grid(row=r, column=0, sticky="w"); r += 1
+    ttk.Label(right, textvariable=app.progress_var, justify="left", width=26).grid(row=r, column=0, sticky="w"); r += 1
     for label, action in (("Reviewed → next (N)", "review_next"), ("Skip → next (S)", "skip_next"),
                           ("Next unreviewed (U)", "next_unreviewed")):
         ttk.Button(right, text=label, command=lambda a=action: app.act(a)).grid(row=r, column=0, sticky="ew", pady=1)
@@ -201,24 +211,34 @@ def build_right(app, parent) -> ScrollFrame:
     ttk.Label(right, textvariable=app.probs_var, font=("DejaVu Sans Mono", 9), justify="left").grid(
         row=r, column=0, sticky="w"); r += 1
     app.problem_var = tk.StringVar()
-    ttk.Label(right, textvariable=app.problem_var, style="Warn.TLabel", wraplength=165, justify="left").grid(
+    ttk.Label(right, textvariable=app.problem_var, style="Warn.TLabel", wraplength=RIGHT_PANEL_W - 12, justify="left").grid(
         row=r, column=0, sticky="w", pady=(8, 0)); r += 1
     sf.bind_wheel()
     return sf
 
 
 def build_bottom(app, parent) -> ttk.Frame:
-    """Always visible: Export, what is not exported yet, zoom, help; then the status line."""
+    """Always visible: Export, Retrain / Cancel, Keys, Fit, zoom, then what is not exported
+    (packed last, so that it is the one cut on a narrow window)."""
     bar = ttk.Frame(parent, padding=(6, 3))
-    app.export_button = ttk.Button(bar, text="Export selection (Ctrl+S)", command=lambda: app.act("export"))
+    app.export_button = ttk.Button(bar, text="Export (Ctrl+S)", command=lambda: app.act("export"))
     app.export_button.pack(side="left")
-    app.export_var = tk.StringVar()
-    app.export_label = ttk.Label(bar, textvariable=app.export_var, style="Export.TLabel")
-    app.export_label.pack(side="left", padx=(8, 0))
-    ttk.Button(bar, text="Keys (?)", command=lambda: app.act("help")).pack(side="right")
-    ttk.Button(bar, text="Fit (F)", command=lambda: app.act("fit")).pack(side="right", padx=(0, 4))
+    app.retrain_button = ttk.Button(bar, text="Retrain (Ctrl+R)", command=lambda: app.act("retrain"))
+    app.retrain_button.pack(side="left", padx=(4, 0))
+    app.cancel_button = ttk.Button(bar, text="Cancel", command=lambda: app.act("cancel_retrain"), state="disabled")
+    app.cancel_button.pack(side="left", padx=(4, 0))
+    app.retrain_var = tk.StringVar(value="")
+    ttk.Label(bar, textvariable=app.retrain_var, width=34).pack(side="left", padx=(6, 0))
+    app.keys_button = ttk.Button(bar, text="Keys (?)", command=lambda: app.act("help"))
+    app.keys_button.pack(side="right")
+    app.fit_button = ttk.Button(bar, text="Fit (F)", command=lambda: app.act("fit"))
+    app.fit_button.pack(side="right", padx=(0, 4))
+    ttk.Button(bar, text="Rounds", command=lambda: app.act("rounds")).pack(side="right", padx=(0, 4))
     app.zoom_var = tk.StringVar()
-    ttk.Label(bar, textvariable=app.zoom_var).pack(side="right", padx=(0, 6))
+    ttk.Label(bar, textvariable=app.zoom_var, width=12).pack(side="right", padx=(0, 6))
+    app.export_var = tk.StringVar()
+    app.export_label = ttk.Label(bar, textvariable=app.export_var, style="Export.TLabel", width=1)
+    app.export_label.pack(side="left", padx=(8, 0), fill="x", expand=True)
     return bar
 
 
@@ -254,7 +274,7 @@ class HelpWindow:
 class QuitDialog:
     """"N changes not exported": Export and quit (Return) / Quit without exporting / Cancel (Esc)."""
 
-    def __init__(self, root, message: str, on_choice):
+    def __init__(self, root, message: str, on_choice, can_export: bool = True):
         self.top = tk.Toplevel(root)
         self.top.title("select_tool — quit?")
         self.top.transient(root)
@@ -264,11 +284,12 @@ class QuitDialog:
         row = ttk.Frame(frame)
         row.pack(anchor="e")
         self.buttons = {}
-        for key, label in (("export", "Export and quit"), ("quit", "Quit without exporting"), ("cancel", "Cancel")):
+        choices = (("export", "Export and quit"), ("quit", "Quit without exporting"), ("cancel", "Cancel"))
+        for key, label in (choices if can_export else (("quit", "Quit"), ("cancel", "Cancel"))):
             b = ttk.Button(row, text=label, command=lambda k=key: on_choice(k))
             b.pack(side="left", padx=3)
             self.buttons[key] = b
-        self.top.bind("<Return>", lambda e: on_choice("export"))
+        self.top.bind("<Return>", lambda e: on_choice("export" if can_export else "quit"))
         self.top.bind("<Escape>", lambda e: on_choice("cancel"))
         self.top.protocol("WM_DELETE_WINDOW", lambda: on_choice("cancel"))
         self.top.update_idletasks()
@@ -276,7 +297,7 @@ class QuitDialog:
         y = root.winfo_rooty() + max(0, (root.winfo_height() - self.top.winfo_reqheight()) // 3)
         self.top.geometry(f"+{x}+{y}")
         self.top.grab_set()
-        self.buttons["export"].focus_set()
+        self.buttons["export" if can_export else "quit"].focus_set()
         self.top.focus_force()
 
     def geometry(self) -> dict:

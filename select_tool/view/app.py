@@ -44,7 +44,8 @@ class App:
         self._help = None
         self._shown = state.current
         self.list_panel_choices = filter_choices(self.names)
-        self.list_width = min(34, max(len(i) for i in state.indices) + max(len(n) for n in self.names) * 2 + 16)
+        # wide enough for "✓● 0.82 <index>  <true> → <predicted> (p = 0.93)", within reason
+        self.list_width = min(46, max(len(i) for i in state.indices) + max(len(n) for n in self.names) * 2 + 20)
 
         root.title(title)
         panels.apply_styles(root)
@@ -301,7 +302,8 @@ class App:
                       side_by_side=s.view.side_by_side, marks=s.review, filter=s.filter_kind, message=self._flash,
                       pos=s.pos, listed=len(s.visible), undo=s.edit.undo_depth_available()[0],
                       redo=s.edit.undo_depth_available()[1], opacity=s.view.opacity,
-                      mask_pixels=int((s.mask() > 0).sum()), fit_on_open=s.view.fit_on_open)
+                      mask_pixels=int((s.mask() > 0).sum()), fit_on_open=s.view.fit_on_open,
+                      zoom=self.view.vp.zoom, fit=self.view.vp.fit_mode, canvas_size=self.view.size)
         return result
 
     def _do(self, fn, *args):

@@ -14,7 +14,7 @@ from select_tool.view.keys import HELP
 from select_tool.view.render import colorbar, to_ppm
 
 COLORBAR_W, COLORBAR_H = 150, 12
-RIGHT_PANEL_W = 196  # pixels, fixed
+RIGHT_PANEL_W = 200  # pixels, fixed
 
 
 class ScrollFrame(ttk.Frame):
@@ -29,7 +29,7 @@ class ScrollFrame(ttk.Frame):
         self.bar.grid(row=0, column=1, sticky="ns")
         self.rowconfigure(0, weight=1)
         self.inner = ttk.Frame(self.canvas, padding=(4, 0))
-        self.canvas.create_window(0, 0, window=self.inner, anchor="nw")
+        self.canvas.create_window(0, 0, window=self.inner, anchor="nw", width=width)  # fixed: nothing moves
         self.inner.bind("<Configure>", self._sync)
 
     def bind_wheel(self) -> None:
@@ -194,7 +194,7 @@ def build_right(app, parent) -> ScrollFrame:
     spin.bind("<FocusOut>", app.on_threshold)
     app.threshold_spin = spin
     for label, action in (("Undo (Ctrl+Z)", "undo"), ("Redo (Ctrl+Y)", "redo"), ("Clear mask (C)", "clear"),
-                          ("Copy previous mask (P)", "copy_previous"), ("Apply to selected (X)", "apply_to_selected")):
+                          ("Copy previous (P)", "copy_previous"), ("Apply to selected (X)", "apply_to_selected")):
         ttk.Button(right, text=label, command=lambda a=action: app.act(a)).grid(row=r, column=0, sticky="ew", pady=1)
         r += 1
 
@@ -235,7 +235,7 @@ def build_bottom(app, parent) -> ttk.Frame:
     app.fit_button.pack(side="right", padx=(0, 4))
     ttk.Button(bar, text="Rounds", command=lambda: app.act("rounds")).pack(side="right", padx=(0, 4))
     app.zoom_var = tk.StringVar()
-    ttk.Label(bar, textvariable=app.zoom_var, width=12).pack(side="right", padx=(0, 6))
+    ttk.Label(bar, textvariable=app.zoom_var, width=17).pack(side="right", padx=(0, 6))
     app.export_var = tk.StringVar()
     app.export_label = ttk.Label(bar, textvariable=app.export_var, style="Export.TLabel", width=1)
     app.export_label.pack(side="left", padx=(8, 0), fill="x", expand=True)

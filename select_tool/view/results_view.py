@@ -121,6 +121,10 @@ class ResultsWindow:
         self.top.bind("<Escape>", lambda e: on_reject())
         self.top.protocol("WM_DELETE_WINDOW", on_reject)
         self.top.update_idletasks()
+        x = root.winfo_rootx() + max(0, (root.winfo_width() - self.top.winfo_reqwidth()) // 2)
+        y = root.winfo_rooty() + max(0, (root.winfo_height() - self.top.winfo_reqheight()) // 3)
+        self.top.geometry(f"+{x}+{y}")  # over the canvas, not over the list
+        self.top.update_idletasks()
         self.top.focus_force()
 
     def geometry(self) -> dict:

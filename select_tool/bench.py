@@ -6,7 +6,7 @@
     python -m select_tool.bench --result results/symbols/train_result.json
     xvfb-run -a python -m select_tool.bench --suite  # with the real window (recommended)
 
-With a display, the real window (``select_tool.app.App``, side-by-side panes fitted
+With a display, the real window (``select_tool.view.app.App``, side-by-side panes fitted
 to a 1280×860 window) is built and driven through its own actions; without one,
 drawing is measured up to the PPM bytes. Reported:
 

@@ -126,7 +126,8 @@ class App:
         self.root.bind("<KeyPress-space>", lambda e: None if KeyMap.typing(e) else p.set_space(True))
         self.root.bind("<KeyRelease-space>", lambda e: p.set_space(False))
         KeyMap(root=self.root, act=self.act, flash=self.flash, n_classes=len(self.names),
-               focus_canvas=self.view.canvas.focus_set).bind((self.listbox, self.filter_box, self.class_box))
+               focus_canvas=self.view.canvas.focus_set, emit=self.emit).bind((self.listbox, self.filter_box,
+                                                                             self.class_box))
 
     def _wheel(self, e) -> None:
         up = e.delta > 0

@@ -2,7 +2,7 @@
 
 One Tk canvas fills the centre of the window and follows its size. It holds one
 pane (CAM overlay) or two (plain image | CAM overlay) that share a
-``select_tool.viewport.Viewport``, so both show the same region at the same zoom
+``select_tool.view.viewport.Viewport``, so both show the same region at the same zoom
 and a stroke can be painted on either. The mask is drawn on both. The panes' labels
 sit in a strip of ``LABEL_STRIP`` pixels above the panes, never over the image.
 """

@@ -47,13 +47,15 @@ class KeyMap:
     """Binds the keys of ``root`` to ``act(name)``.
 
     Args:
-        root: the Tk root; ``act``: runs an action by name; ``flash``: status-line message.
+        root: the Tk root; ``act``: runs an action by name; ``flash``: status-line message;
+        ``emit``: debug event.
         n_classes: how many number keys select a CAM class (at most 9).
         focus_canvas: gives the keyboard focus back to the canvas.
     """
 
-    def __init__(self, *, root, act: Callable, flash: Callable, n_classes: int, focus_canvas: Callable[[], None]):
-        self.root, self._act, self._flash, self._focus = root, act, flash, focus_canvas
+    def __init__(self, *, root, act: Callable, flash: Callable, n_classes: int, focus_canvas: Callable[[], None],
+                 emit: Callable = lambda event, **data: None):
+        self.root, self._act, self._flash, self._focus, self._emit = root, act, flash, focus_canvas, emit
         self.n_classes = min(9, int(n_classes))
 
     def bind(self, arrow_widgets=()) -> None:
@@ -102,5 +104,7 @@ class KeyMap:
         if self.typing(event) or event.keysym in MODIFIERS or event.state & 0x4:
             return None
         name = event.keysym if len(event.keysym) > 1 or not event.char else event.char
-        self._flash(f"key '{name}' does nothing here (? lists the keys)")
+        message = f"key '{name}' does nothing here (? lists the keys)"
+        self._flash(message)
+        self._emit("unbound", key=name, message=message)
         return None

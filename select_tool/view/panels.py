@@ -243,7 +243,7 @@ def build_bottom(app, parent) -> ttk.Frame:
 
 
 class HelpWindow:
-    """The "?" window listing every key (from ``select_tool.keys.HELP``)."""
+    """The "?" window listing every key (from ``select_tool.view.keys.HELP``)."""
 
     def __init__(self, root, on_close):
         self.top = tk.Toplevel(root)

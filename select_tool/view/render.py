@@ -128,7 +128,7 @@ def compose_view(image: np.ndarray, *, viewport, cam: np.ndarray | None = None, 
 
     Args:
         image: ``uint8 [H, W, C]`` or ``[H, W]``.
-        viewport: a ``select_tool.viewport.Viewport`` for this image size.
+        viewport: a ``select_tool.view.viewport.Viewport`` for this image size.
         cam: ``[H, W]`` CAM in [0, 1] (already scaled) or None for the plain image.
         mask: ``uint8 [H, W]`` (nonzero = irrelevant) or None to hide it.
         opacity: CAM blend weight in [0, 1]; ``mask_opacity``: the mask's.

@@ -50,8 +50,9 @@ class App:
         root.title(title)
         panels.apply_styles(root)
         panels.build_window(app=self, root=root)
-        if zoom:
+        if zoom:  # a fixed zoom asked for: kept from image to image
             self.view.set_initial_zoom(zoom)
+            state.view.fit_on_open = False
         self.cams = CamFeed(root=root, state=state, cache=cache, dataset=dataset, progress=self._cam_progress,
                             error=lambda text: self.flash(text, error=True),
                             changed=lambda: self.refresh(list_too=False), ready=self._cams_ready)
@@ -280,7 +281,7 @@ class App:
             self.emit("help", shown=False)
 
     def view_changed(self, reason: str) -> None:
-        self.zoom_var.set(f"zoom {self.view.vp.zoom_percent()}{' (fit)' if self.view.vp.fit_mode else ''}")
+        self.zoom_var.set(f"{self.view.vp.zoom_percent()}{' (fit)' if self.view.vp.fit_mode else ''}")
         self.drawer.schedule()
         if self.debug_events:
             self.root.after_idle(lambda: self.emit("view", reason=reason, **self.geometry()))

@@ -218,27 +218,33 @@ def build_right(app, parent) -> ScrollFrame:
 
 
 def build_bottom(app, parent) -> ttk.Frame:
-    """Always visible: Export, Retrain / Cancel, Keys, Fit, zoom, then what is not exported
-    (packed last, so that it is the one cut on a narrow window)."""
+    """Always visible: Export, Retrain, Cancel, Rounds, zoom, Fit and Keys in one row (short
+    labels, so that they fit at 800 px), and a line below with what is not exported and
+    the retraining's progress."""
     bar = ttk.Frame(parent, padding=(6, 3))
-    app.export_button = ttk.Button(bar, text="Export (Ctrl+S)", command=lambda: app.act("export"))
-    app.export_button.pack(side="left")
-    app.retrain_button = ttk.Button(bar, text="Retrain (Ctrl+R)", command=lambda: app.act("retrain"))
-    app.retrain_button.pack(side="left", padx=(4, 0))
-    app.cancel_button = ttk.Button(bar, text="Cancel", command=lambda: app.act("cancel_retrain"), state="disabled")
-    app.cancel_button.pack(side="left", padx=(4, 0))
-    app.retrain_var = tk.StringVar(value="")
-    ttk.Label(bar, textvariable=app.retrain_var, width=34).pack(side="left", padx=(6, 0))
-    app.keys_button = ttk.Button(bar, text="Keys (?)", command=lambda: app.act("help"))
-    app.keys_button.pack(side="right")
-    app.fit_button = ttk.Button(bar, text="Fit (F)", command=lambda: app.act("fit"))
-    app.fit_button.pack(side="right", padx=(0, 4))
-    ttk.Button(bar, text="Rounds", command=lambda: app.act("rounds")).pack(side="right", padx=(0, 4))
+    row = ttk.Frame(bar)
+    row.pack(side="top", fill="x")
+
+    def button(text, action, side="left", **kw):
+        b = ttk.Button(row, text=text, width=len(text) + 1, command=lambda: app.act(action), **kw)
+        b.pack(side=side, padx=(0, 4))
+        return b
+
+    app.export_button = button("Export ^S", "export")
+    app.retrain_button = button("Retrain ^R", "retrain")
+    app.cancel_button = button("Cancel", "cancel_retrain", state="disabled")
+    app.keys_button = button("Keys ?", "help", side="right")
+    app.fit_button = button("Fit F", "fit", side="right")
+    button("Rounds", "rounds", side="right")
     app.zoom_var = tk.StringVar()
-    ttk.Label(bar, textvariable=app.zoom_var, width=17).pack(side="right", padx=(0, 6))
+    ttk.Label(row, textvariable=app.zoom_var, width=13, anchor="e").pack(side="right", padx=(0, 6))
+    info = ttk.Frame(bar)
+    info.pack(side="top", fill="x")
     app.export_var = tk.StringVar()
-    app.export_label = ttk.Label(bar, textvariable=app.export_var, style="Export.TLabel", width=1)
-    app.export_label.pack(side="left", padx=(8, 0), fill="x", expand=True)
+    app.export_label = ttk.Label(info, textvariable=app.export_var, style="Export.TLabel", width=24)
+    app.export_label.pack(side="left")
+    app.retrain_var = tk.StringVar(value="")
+    ttk.Label(info, textvariable=app.retrain_var, width=1).pack(side="left", padx=(8, 0), fill="x", expand=True)
     return bar
 
 

@@ -68,7 +68,7 @@ def test_retrain_reject_cancel_accept_and_round_two(xdisplay, result, tmp_path):
         assert tool.wait("rejected", timeout=20)["round"] == 0
         assert not (session / "rounds").exists()
 
-        # 3. Cancel while it prepares: no run folder, no partial folder
+        # 3. Cancel while it prepares: no run folder, no partial or failed folder
         tool.xdo("key", "--clearmodifiers", "ctrl+r")
         second = tool.wait("retrain_started", timeout=20)
         tool.wait("retrain_progress", timeout=30)
@@ -76,7 +76,7 @@ def test_retrain_reject_cancel_accept_and_round_two(xdisplay, result, tmp_path):
         x, y, w, h = ready["cancel_button"]
         click(tool, x + w / 2, y + h / 2)
         cancelled = tool.wait("retrain_cancelled", timeout=30)
-        assert cancelled["run"] == second["run"] and not cancelled["run_exists"] and cancelled["partial"] == []
+        assert cancelled["run"] == second["run"] and not cancelled["run_exists"] and cancelled["leftovers"] == []
 
         # 4. Retrain again and Accept (Return in the results view)
         tool.xdo("key", "--clearmodifiers", "ctrl+r")

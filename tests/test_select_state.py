@@ -215,7 +215,7 @@ def test_read_only_output_folder_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_failed_autosave_keeps_work_and_says_so(tmp_path, monkeypatch):
-    import select_tool.export.names as st
+    import select_tool.export.autosave as st
 
     s = make_state(tmp_path)
     real = st.write_mask
@@ -274,7 +274,7 @@ def test_export_with_nothing_masked_fails(tmp_path):
 def test_mask_filename_is_readable_and_safe_for_folder_indices():
     assert mask_filename("train/cat/img_01") == "train/cat/img_01.png"
     assert mask_filename("train_00017") == "train_00017.png"
-    assert mask_filename("../a b/..") == "%2E%2E/a%20b/%2E%2E.png"  # never leaves the masks folder
+    assert mask_filename("../a b/..") == "%2E./a%20b/%2E..png"  # never leaves the masks folder
     assert legacy_mask_filename("train/cat/img_01") == "train%2Fcat%2Fimg_01.png"
 
 

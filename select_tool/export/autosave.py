@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.images import read_mask
+from common.images import read_mask, write_mask
 from common.io import atomic_write_json, ensure_dir, read_json
 from datasets.selection import SelectionItem, load_selection, save_selection
-from select_tool.export.names import mask_filename, remove_mask_files, write_readable_mask
+from select_tool.export.names import mask_filename, remove_mask_files
 
 SESSION_VERSION = 3
 
@@ -62,7 +62,7 @@ class SessionStore:
             m = masks[idx]
             remove_mask_files(self.folder / "masks", idx)
             if m is not None and m.any():
-                write_readable_mask(self.mask_file(idx), m)
+                write_mask(self.mask_file(idx), m)
 
     def write_selection(self, train_result: Path | None, items: list[SelectionItem]) -> None:
         save_selection(self.selection_path, relative_to(train_result, self.folder), items)

@@ -26,11 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.images import read_mask
+from common.images import read_mask, write_mask
 from common.io import ensure_dir
 from common.paths import resolve_relative
 from datasets.selection import SelectionItem, load_selection, result_provenance, save_selection
-from select_tool.export.names import write_readable_mask
 
 SELECTION_FILE = "selection.json"
 HELDOUT_FILE = "heldout_selection.json"
@@ -101,7 +100,7 @@ def write_export(out_dir: str | os.PathLike, train_result: str, items: list[Sele
             shutil.rmtree(stage)
         ensure_dir(stage / "masks")
         for it in items + heldout:
-            write_readable_mask(stage / it.mask, masks[it.index])
+            write_mask(stage / it.mask, masks[it.index])
         # paths are relative to out_dir, not to the staging folder
         provenance = result_provenance(resolve_relative(train_result, out_dir / SELECTION_FILE)) if train_result else None
         save_selection(stage / SELECTION_FILE, train_result, items, provenance=provenance)

@@ -8,8 +8,9 @@ in a background process, reading its progress from the run's ``history.jsonl``.
 
 The run folder is written as one transaction (``common.runs``): until the run
 finishes it lives in a hidden ``.<name>.partial-<pid>`` folder, so a cancelled or
-failed run never leaves a ``<name>`` folder; ``cancel`` also removes the partial
-folder and the lock of the stopped process.
+failed run never leaves a ``<name>`` folder. A failed run keeps its attempt as
+``<name>.failed`` for inspection; ``cancel`` stops the run (SIGTERM, which the run
+handles like Ctrl-C) and removes what the attempt left and its lock.
 """
 from __future__ import annotations
 
@@ -168,6 +169,14 @@ class RetrainJob:
         errors = [ln for ln in lines if ln.lower().startswith("error")]
         return (errors or lines or [f"exit code {self.proc.returncode if self.proc else '?'}"])[-1]
 
+    def leftovers(self) -> list[Path]:
+        """What this attempt wrote besides a finished run: its partial folder, or the
+        ``<name>.failed`` folder a stopped run keeps (``common.runs``)."""
+        found = [self.run_dir.parent / f"{self.name}.failed"]
+        if self.proc is not None:
+            found.append(self.run_dir.parent / f".{self.name}.partial-{self.proc.pid}")
+        return [p for p in found if p.exists()]
+
     def cancel(self, timeout: float = 20.0) -> None:
         """Stops the run and removes what it wrote (the partial folder and the lock); a finished
         run folder is never touched."""
@@ -184,8 +193,8 @@ class RetrainJob:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout)
-        for partial in self.run_dir.parent.glob(f".{self.name}.partial-{self.proc.pid}"):
-            shutil.rmtree(partial, ignore_errors=True)
+        for left in self.leftovers():  # a cancelled attempt is not kept for inspection
+            shutil.rmtree(left, ignore_errors=True)
         lock = lock_path(self.run_dir)
         if lock.exists() and str(self.proc.pid) in lock.read_text(encoding="utf-8", errors="replace"):
             lock.unlink()

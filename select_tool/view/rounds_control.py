@@ -114,7 +114,7 @@ class RoundsController:
         self._buttons(running=False)
         self.app.retrain_var.set("retraining cancelled")
         self.app.emit("retrain_cancelled", run=str(job.run_dir), run_exists=job.run_dir.exists(),
-                      partial=[p.name for p in job.run_dir.parent.glob(f".{job.name}.partial-*")])
+                      leftovers=[p.name for p in job.run_dir.parent.glob(f"*{job.name}*")])
 
     def quit_question(self) -> str | None:
         if self.job is not None and self.job.running:

@@ -153,7 +153,7 @@ def run(result: Path, masks: int, iterations: int | None) -> None:
             return
         t_run = time.perf_counter()
         r.act("accept_round")
-        r.wait(lambda: app.cams.generation == 1 and app.cache.ready and app.cams._fed)
+        r.wait(lambda: app.cams.generation == 1 and app.cams.done)
         wall = time.perf_counter() - t0
         print(f"round: {n_masked} masks (G + N per image), retrain, review, accept: wall {wall:.1f} s "
               f"(the retraining {t_run - t0 - r.busy:.1f} s of it, incl. the accepted model's CAMs "

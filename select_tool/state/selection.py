@@ -150,9 +150,6 @@ class SelectionState:
     def end_stroke(self) -> bool:
         return self.edit.end_stroke()
 
-    def mask_file(self, index: str) -> Path:
-        return self.store.mask_file(index)
-
     def take_notices(self) -> list[str]:
         return self.listing.take_notices()
 

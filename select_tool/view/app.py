@@ -44,8 +44,8 @@ class App:
         self._help = None
         self._shown = state.current
         self.list_panel_choices = filter_choices(self.names)
-        # wide enough for "✓● 0.82 <index>  <true> → <predicted> (p = 0.93)", within reason
-        self.list_width = min(46, max(len(i) for i in state.indices) + max(len(n) for n in self.names) * 2 + 20)
+        # wide enough for "✓● 0.82 <index>  <true> → <predicted> (p = 0.93)" up to a limit (the canvas comes first)
+        self.list_width = min(36, max(len(i) for i in state.indices) + max(len(n) for n in self.names) * 2 + 20)
 
         root.title(title)
         panels.apply_styles(root)

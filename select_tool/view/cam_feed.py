@@ -34,6 +34,11 @@ class CamFeed:
         self._fed = False
         self.generation = 0  # models shown so far - 1
 
+    @property
+    def done(self) -> bool:
+        """Every CAM of the current model is computed and its lists are in the state."""
+        return self._fed and self.cache.ready
+
     def start(self, delay_ms: int = 50) -> None:
         self._poll_id = self.root.after(delay_ms, self._poll)
 

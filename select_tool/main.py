@@ -130,7 +130,8 @@ def main(argv=None) -> int:
                   title=f"select_tool — {opened.name}" + (f" · round {book.current.number}" if book.current.number else ""),
                   zoom=args.zoom, out_dir=out_dir, heldout_fraction=args.heldout_fraction, seed=args.seed,
                   export_on_exit=args.export_on_exit, debug_events=args.debug_events, split=split, rounds=book,
-                  open_cache=lambda clf: CamCache(clf, split.images), retrain_iterations=args.retrain_iterations)
+                  open_cache=lambda clf: CamCache(clf, split.images), retrain_iterations=args.retrain_iterations,
+                  split_name=args.split)
         log.info("select_tool: %d %s images, session '%s', round %d, opened in %.1f s", len(split), args.split,
                  session, book.current.number, time.perf_counter() - t0)
     except BaseException:

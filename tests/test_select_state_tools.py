@@ -139,6 +139,9 @@ def test_retrain_config_is_the_default_experiments_recommended_method(tmp_path):
     full = retrain_config(name="r", selection=tmp_path / "s.json", heldout=tmp_path / "h.json",
                           output_dir=tmp_path, n_masked=16)
     assert full["iterations"] == 100 and full["batch"]["with_replacement"] is False
+    small = retrain_config(name="r", selection=tmp_path / "s.json", heldout=None, output_dir=tmp_path, n_masked=2,
+                           n_train=9)
+    assert small["batch"]["random"] == 9  # a split smaller than the batch: the whole split
 
 
 def test_a_failing_retraining_reports_its_one_line_error_and_writes_no_run(tmp_path):

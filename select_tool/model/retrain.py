@@ -34,7 +34,7 @@ COMMAND = "exp_scripts.exp_backprops"
 
 
 def retrain_config(*, name: str, selection: Path, heldout: Path | None, output_dir: Path, n_masked: int,
-                   iterations: int | None = None, data_root: str | None = None) -> dict:
+                   n_train: int | None = None, iterations: int | None = None, data_root: str | None = None) -> dict:
     """The retraining config (``retraining.config.RetrainConfig`` as JSON) of one round.
 
     Args:
@@ -42,12 +42,16 @@ def retrain_config(*, name: str, selection: Path, heldout: Path | None, output_d
         selection / heldout: the exported selection and held-out selection (or None).
         n_masked: masked images in the selection (fewer than the batch's selected slots:
             drawn with replacement, as the default experiment does).
+        n_train: training images; a smaller training split than the batch's random slots
+            gets batches of the whole split (the retraining refuses repeating images).
         iterations: overrides the default experiment's iterations (small tests).
     """
     exp = suite_configs.default_experiment(smoke=False)
     methods = [dict(m) for m in suite_configs.suite_method_dicts() if suite_configs.method_label(m) == METHOD_LABEL]
     retrain = dict(exp.retrain)
     batch = dict(retrain.pop("batch"))
+    if n_train is not None:
+        batch["random"] = max(1, min(int(batch["random"]), int(n_train)))
     if iterations is not None:
         retrain["iterations"] = int(iterations)
         retrain["eval_every"] = min(int(retrain.get("eval_every", iterations)), int(iterations))

@@ -35,8 +35,9 @@ class App:
     def __init__(self, root, *, state, cache, dataset, title: str, zoom: float | None, out_dir: Path,
                  heldout_fraction: float = 0.0, seed: int = 0, export_on_exit: bool = False,
                  debug_events: bool = False, split=None, rounds=None, open_cache=None,
-                 retrain_iterations: int | None = None):
+                 retrain_iterations: int | None = None, split_name: str = "train"):
         self.root, self.state, self.dataset, self.split = root, state, dataset, split
+        self.split_name = split_name
         self.out_dir = Path(out_dir)
         self.debug_events = debug_events
         self.names = state.class_names

@@ -71,6 +71,7 @@ class RoundsController:
         self._masks = s.n_exported
         cfg = retrain_config(name=f"run_{k:03d}", selection=out / "selection.json",
                              heldout=held if held.exists() else None, output_dir=runs, n_masked=self._masks,
+                             n_train=len(s.indices) if app.split_name == "train" else None,
                              iterations=self.iterations)
         self.job = RetrainJob(s.session_dir, cfg)
         self.job.start()

@@ -25,10 +25,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from classification_models.train_result import load_train_result
 from common.cli import quiet_tf_logs, run_main, seed_arg
+from common.errors import UserError
+from common.images import read_mask
 from common.logs import parse_command_line
+from datasets.selection import load_selection
+from retraining.config import PropagationSpec
+from retraining.data import MaskedSet, RetrainData, masked_set_from_items
 from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, MASK_SOURCES, PICKS, auto_select
+from retraining.outputs import write_propagated
 
 
 def main(argv=None) -> int:
@@ -73,8 +81,6 @@ def main(argv=None) -> int:
         heldout_split=args.heldout_split,
         data_root=args.data_root,
     )
-    from datasets.selection import load_selection
-
     sel = load_selection(path)
     print(f"{len(sel.items)} image(s) selected: {', '.join(sel.indices)}")
     if args.heldout:
@@ -86,16 +92,6 @@ def main(argv=None) -> int:
 
 def propagate(result, selection, *, out_dir, threshold: float = 0.8, min_recall: float = 0.85, data_root=None):
     """Writes the propagated masks of ``selection`` (on ``result``'s model) as a selection."""
-    from pathlib import Path
-
-    from classification_models.train_result import load_train_result
-    from common.errors import UserError
-    from common.images import read_mask
-    from datasets.selection import load_selection
-    from retraining.config import PropagationSpec
-    from retraining.data import MaskedSet, RetrainData, masked_set_from_items
-    from retraining.outputs import write_propagated
-
     if not 0.0 <= threshold <= 1.0:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")
     if not 0.0 <= min_recall <= 1.0:

@@ -6,7 +6,7 @@
     python -m select_tool.bench --result results/symbols/train_result.json
     xvfb-run -a python -m select_tool.bench --suite  # with the real window (recommended)
 
-With a display, the real window (``select_tool.app.App``, side-by-side panes fitted
+With a display, the real window (``select_tool.view.app.App``, side-by-side panes fitted
 to a 1280×860 window) is built and driven through its own actions; without one,
 drawing is measured up to the PPM bytes. Reported:
 
@@ -30,8 +30,18 @@ from types import SimpleNamespace
 
 import numpy as np
 
+import tkinter as tk
+
+from classification_models.classifier import Classifier
+from classification_models.models import build_model, resolve_params
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from select_tool.model.cam_cache import CamCache
+from select_tool.model.loader import open_result
+from select_tool.state import SelectionState
+from select_tool.view.app import App
+from select_tool.view.render import compose_view, to_ppm
+from select_tool.view.viewport import Viewport
 
 SUITE = [  # (label, size, channels, preset, images)
     ("224×224 RGB", 224, 3, "vgg_gap_224", 64),
@@ -45,9 +55,6 @@ def _stats(times: list[float]) -> str:
 
 
 def _synthetic(size: int, channels: int, classes: int, preset: str, n: int):
-    from classification_models.classifier import Classifier
-    from classification_models.models import build_model, resolve_params
-
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(n, size, size, channels), dtype=np.uint8)
     labels = np.arange(n) % classes
@@ -62,33 +69,24 @@ class _Headless:
     """Drawing without a display: the same composition, up to the PPM bytes."""
 
     def __init__(self, state, cache, images):
-        from select_tool.viewport import Viewport
-
         self.state, self.cache, self.images = state, cache, images
         self.vp = Viewport(state.image_hw, (600, 600))
 
     def draw(self) -> None:
-        from select_tool.render import compose_view, to_ppm
-
         s = self.state
         pos = s.position_of(s.current)
         cam, _, _ = self.cache.scaled(pos, s.cam_class)
         for c in (None, cam):
-            to_ppm(compose_view(self.images[pos], viewport=self.vp, cam=c, mask=s.mask(), opacity=s.opacity))
+            to_ppm(compose_view(self.images[pos], viewport=self.vp, cam=c, mask=s.mask(), opacity=s.view.opacity))
 
 
 def run(label: str, images, labels, names, indices, clf, repeats: int, build_s: float) -> None:
-    from select_tool.cam_cache import CamCache
-    from select_tool.state import SelectionState
-
     hw = images.shape[1:3]
     print(f"\n== {label}: {len(images)} images {tuple(images.shape[1:])}, {len(names)} classes ==")
     print(f"model build (synthetic; a real start loads the saved model instead): {build_s:.2f} s")
     root = None
     if os.environ.get("DISPLAY"):
         try:
-            import tkinter as tk
-
             root = tk.Tk()
         except Exception as exc:  # noqa: BLE001 (no usable display: measure headless)
             print(f"no window ({exc}); drawing measured up to the PPM bytes")
@@ -101,8 +99,6 @@ def run(label: str, images, labels, names, indices, clf, repeats: int, build_s: 
         state.start_filter("all")
         cache = CamCache(clf, images)
         if root is not None:
-            from select_tool.app import App
-
             app = App(root, state=state, cache=cache, dataset=None, title="bench", zoom=None,
                       out_dir=Path(tmp) / "out", split=SimpleNamespace(images=images))
             root.geometry("1280x860")
@@ -171,17 +167,17 @@ def run(label: str, images, labels, names, indices, clf, repeats: int, build_s: 
                                                                    view.vp.pane_h / 2)
             for _ in range(max(1, n // 10)):
                 r, c = rng.uniform(0, hw[0]), rng.uniform(0, hw[1])
-                state.begin_stroke(r, c)
+                state.edit.begin_stroke(r, c)
                 for _ in range(10):
                     r, c = np.clip(r + rng.normal(0, 3), 0, hw[0] - 1), np.clip(c + rng.normal(0, 3), 0, hw[1] - 1)
                     t = time.perf_counter()
-                    state.extend_stroke(r, c)
+                    state.edit.extend_stroke(r, c)
                     if view is not None:
-                        app.redraw()
+                        app.drawer.redraw()
                     draw()
                     times.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                state.end_stroke()
+                state.edit.end_stroke()
                 release.append(time.perf_counter() - t)
         if root is not None:
             app.shutdown()
@@ -206,8 +202,6 @@ def main(argv=None) -> int:
     args = parse_command_line(p, argv)
     quiet_tf_logs()
     if args.result:
-        from select_tool.loader import open_result
-
         t = time.perf_counter()
         opened = open_result(args.result)
         run(str(args.result), opened.split.images, opened.split.labels, opened.class_names, opened.split.indices,

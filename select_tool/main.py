@@ -12,9 +12,14 @@ and resumed on reopening; Ctrl+S exports the selection (``selection.json`` +
 ``masks/*.png``) for ``python -m exp_scripts.exp_backprops``. On exit the path of the
 exported ``selection.json`` is printed as the last line.
 
-Keys: ``select_tool.keys`` (press ? in the window). The window only forwards events
-to ``select_tool.state.SelectionState``; widgets are built in ``select_tool.panels``
-and the drawing area is ``select_tool.canvas_view``.
+Ctrl+R retrains on the exported masks in the background (the default experiment's
+recommended method, run as ``python -m exp_scripts.exp_backprops`` with a config file
+written into the session folder), shows what changed, and Accept makes the retrained
+model the tool's current one (a new ``result.json``, round 1, 2, …); "Rounds" lists
+them and restores any.
+
+Keys: ``select_tool.view.keys`` (press ? in the window). The window only forwards events
+to ``select_tool.state.SelectionState``; the window is ``select_tool.view.app``.
 """
 from __future__ import annotations
 
@@ -25,9 +30,18 @@ import sys
 import time
 from pathlib import Path
 
+import tkinter as tk
+
+from classification_models.train_result import load_train_result
 from common.cli import quiet_tf_logs, run_main, seed_arg
 from common.errors import UserError
 from common.logs import parse_command_line
+from select_tool.export.autosave import default_session_dir
+from select_tool.model.cam_cache import CamCache
+from select_tool.model.loader import open_result
+from select_tool.model.rounds import RoundBook
+from select_tool.state import SelectionState
+from select_tool.view.app import App
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +64,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--export-on-exit", action="store_true", help="export when the window is closed")
     p.add_argument("--zoom", type=float, default=None,
                    help="initial zoom, e.g. 2 or 0.5 (default: fit the window; wheel, +/- and F change it)")
-    p.add_argument("--filter", default=None, choices=("all", "misclassified", "suggested", "masked"),
+    p.add_argument("--retrain-iterations", type=int, default=None,
+                   help="iterations of the tool's retraining (default: the default experiment's)")
+    p.add_argument("--filter", default=None, choices=("all", "misclassified", "suggested", "masked", "still_wrong"),
                    help="list to start on (default: the last session's; 'suggested' when the model has errors)")
     p.add_argument("--debug-events", action="store_true",
                    help="print JSON lines (ready + geometry, saves, exports) on stdout, for tests")
     args = parse_command_line(p, argv)
     if args.zoom is not None and not 0.05 <= args.zoom <= 64:
         raise UserError(f"--zoom must be in 0.05..64, got {args.zoom}")
+    if args.retrain_iterations is not None and args.retrain_iterations < 1:
+        raise UserError(f"--retrain-iterations must be >= 1, got {args.retrain_iterations}")
     if not 0.0 <= args.heldout_fraction < 1.0:
         raise UserError(f"--heldout-fraction must be in [0, 1), got {args.heldout_fraction}")
     return args
@@ -68,7 +86,17 @@ def check_display() -> None:
         raise UserError(f"no display available (DISPLAY is not set); {NO_DISPLAY_HINT}")
 
 
-from select_tool.app import App  # noqa: E402  (the window)
+def _classifier_of_round(book, fallback, problems: list[str]):
+    """The classifier of the work folder's current round; on a missing or changed model file,
+    the round-0 classifier ``fallback`` (and the reason in ``problems``)."""
+    if book.current.number == 0:
+        return fallback
+    try:
+        return load_train_result(book.result_path()).load_classifier()
+    except UserError as exc:
+        problems.append(f"round {book.current.number} not loaded, showing round 0: {exc}")
+        book.restore(0)
+        return fallback
 
 
 def main(argv=None) -> int:
@@ -76,40 +104,36 @@ def main(argv=None) -> int:
     quiet_tf_logs()
     check_display()
     result_path = Path(args.result)
-    from classification_models.train_result import load_train_result
-
     result = load_train_result(result_path)  # fail fast on a bad file, before TF loads
     if not result.model_path.exists():
         raise UserError(f"train result '{result_path}': model file '{result.model_path}' does not exist")
-    import tkinter as tk
-
     try:
         root = tk.Tk()
     except tk.TclError as exc:
         raise UserError(f"cannot open a window ({exc}); {NO_DISPLAY_HINT}") from exc
     root.withdraw()
     try:
-        from select_tool.cam_cache import CamCache
-        from select_tool.loader import open_result
-        from select_tool.state import SelectionState
-        from select_tool.state_session import default_session_dir
-
         t0 = time.perf_counter()
         opened = open_result(result_path, split=args.split, data_root=args.data_root)
         split = opened.split
         session = Path(args.session) if args.session else default_session_dir(result_path)
         state = SelectionState(indices=split.indices, labels=split.labels, class_names=opened.class_names,
                                image_hw=split.images.shape[1:3], session_dir=session, train_result=result_path)
-        cache = CamCache(opened.classifier, split.images)
+        book = RoundBook(session, result_path)
+        classifier = _classifier_of_round(book, opened.classifier, state.load_problems)
+        cache = CamCache(classifier, split.images)
         out_dir = Path(args.out) if args.out else result_path.parent / "selection"
         state.set_export_dir(out_dir)
         if args.filter:
             state.start_filter(args.filter)
-        app = App(root, state=state, cache=cache, dataset=opened.dataset, title=f"select_tool — {opened.name}",
+        app = App(root, state=state, cache=cache, dataset=opened.dataset,
+                  title=f"select_tool — {opened.name}" + (f" · round {book.current.number}" if book.current.number else ""),
                   zoom=args.zoom, out_dir=out_dir, heldout_fraction=args.heldout_fraction, seed=args.seed,
-                  export_on_exit=args.export_on_exit, debug_events=args.debug_events, split=split)
-        log.info("select_tool: %d %s images, session '%s', opened in %.1f s", len(split), args.split, session,
-                 time.perf_counter() - t0)
+                  export_on_exit=args.export_on_exit, debug_events=args.debug_events, split=split, rounds=book,
+                  open_cache=lambda clf: CamCache(clf, split.images), retrain_iterations=args.retrain_iterations,
+                  split_name=args.split)
+        log.info("select_tool: %d %s images, session '%s', round %d, opened in %.1f s", len(split), args.split,
+                 session, book.current.number, time.perf_counter() - t0)
     except BaseException:
         root.destroy()
         raise

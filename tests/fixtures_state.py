@@ -35,10 +35,10 @@ def capsule_reference(hw, points, radius):
 
 
 def stroke(state, points):
-    state.begin_stroke(*points[0])
+    state.edit.begin_stroke(*points[0])
     for p in points[1:]:
-        state.extend_stroke(*p)
-    return state.end_stroke()
+        state.edit.extend_stroke(*p)
+    return state.edit.end_stroke()
 
 
 def deny_writes_under(monkeypatch, folder):

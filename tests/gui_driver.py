@@ -99,14 +99,15 @@ def screen_xy(geo, p, pane=-1):
     """Screen pixel whose centre shows the centre of image pixel ``p = (row, col)``."""
     z, (rx, ry) = geo["zoom"], geo["canvas_root"]
     x = rx + geo["panes"][pane] + int((p[1] + 0.5) * z + geo["ox"])
-    y = ry + int((p[0] + 0.5) * z + geo["oy"])
+    y = ry + geo.get("pane_top", 0) + int((p[0] + 0.5) * z + geo["oy"])
     return x, y
 
 
 def screen_to_image(geo, x, y, pane=-1):
     """The tool's mapping of screen pixel ``(x, y)`` to image ``(row, col)``, computed independently."""
     z, (rx, ry) = geo["zoom"], geo["canvas_root"]
-    return (y - ry + 0.5 - geo["oy"]) / z - 0.5, (x - rx - geo["panes"][pane] + 0.5 - geo["ox"]) / z - 0.5
+    return ((y - ry - geo.get("pane_top", 0) + 0.5 - geo["oy"]) / z - 0.5,
+            (x - rx - geo["panes"][pane] + 0.5 - geo["ox"]) / z - 0.5)
 
 
 def screenshot(display, path: Path):

@@ -283,6 +283,7 @@ def test_propagate_writes_the_propagated_masks_as_a_selection(tmp_path, monkeypa
             return clf, ds
 
     monkeypatch.setattr(trmod, "load_train_result", lambda path: _Result())
+    monkeypatch.setattr(auto, "load_train_result", lambda path: _Result())  # imported at the CLI's top
     items = []
     for i in range(4):
         index = f"train_{i:05d}"

@@ -165,7 +165,7 @@ def test_missing_layer_names_the_model_file(base_result, tmp_path, capsys):
 
 def test_select_tool_loader_refuses_a_mismatched_model(base_result, tmp_path):
     from common.errors import UserError
-    from select_tool.loader import open_result
+    from select_tool.model.loader import open_result
 
     result = copy_result(base_result, tmp_path)
     other_model(result.parent / "model.keras", shape=(16, 16, 1))
@@ -221,7 +221,7 @@ def test_old_selections_without_provenance_still_load(tmp_path):
 
 def test_gui_export_records_provenance(base_result, tmp_path):
     from datasets.selection import SelectionItem, load_selection, result_provenance
-    from select_tool.exporter import write_export
+    from select_tool.export.exporter import write_export
 
     out = tmp_path / "export"
     rel = str(Path("..") / base_result.parent.name / base_result.name)

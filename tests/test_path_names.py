@@ -11,7 +11,7 @@ from common.errors import UserError
 from common.paths import check_path_name, file_stem
 from retraining.config import RetrainConfig
 from retraining.train_config import TrainConfig
-from select_tool.strokes import mask_filename
+from select_tool.export.names import legacy_mask_filename, mask_filename
 
 #: string fields that are the user's own paths (anywhere the user chooses)
 USER_PATHS = {"selection", "heldout_selection", "output_dir", "data_root", "fast.cache_dir"}
@@ -77,4 +77,6 @@ def test_the_rule_and_the_file_names_of_keys():
     stems = [file_stem(k) for k in keys]
     assert stems[:2] == ["train%2Fcat%2Fimg_01", "%2E.%2F..%2Fevil"] and stems[2:5] == ["%2E.", "%2E", "%2Ex"]
     assert len(set(stems)) == len(keys) and all("/" not in s and s not in (".", "..") for s in stems)
-    assert mask_filename("../../evil") == "%2E.%2F..%2Fevil.png"
+    assert legacy_mask_filename("../../evil") == "%2E.%2F..%2Fevil.png"
+    assert mask_filename("../../evil") == "%2E./%2E./evil.png"  # the index's folders kept, each part a stem
+    assert all(part not in ("", ".", "..") for part in mask_filename("../../evil").split("/"))

@@ -91,9 +91,11 @@ def test_scale_zoom_paint_export_undo_redo_clear_and_quit(xdisplay, result, tmp_
             if geo["window"] == [800, 600] or time.time() > deadline:
                 break
         assert geo["window"] == [800, 600]
-        x, y, w, h = geo["export_button"]
         root_x, root_y = tool.window_origin(wid)
-        assert root_x <= x and x + w <= root_x + 800 and root_y <= y and y + h <= root_y + 600, (geo, root_x, root_y)
+        for button in ("export_button", "fit_button", "keys_button", "retrain_button"):  # all on screen
+            bx, by, bw, bh = geo[button]
+            assert root_x <= bx and bx + bw <= root_x + 800 and root_y <= by and by + bh <= root_y + 600, (button, geo)
+        x, y, w, h = geo["export_button"]
         assert geo["canvas_size"][0] >= 200 and geo["fit"]
         time.sleep(0.3)
         keep_shot(xdisplay, tmp_path, "select_tool_800x600.png")
@@ -116,8 +118,10 @@ def test_scale_zoom_paint_export_undo_redo_clear_and_quit(xdisplay, result, tmp_
         tool.xdo("key", "--clearmodifiers", "ctrl+s")
         second = tool.wait("exported", timeout=10)
         assert list(exported_masks(second["selection"])) == [a]
-        assert sorted(p.name for p in (out / "masks").iterdir()) == [Path(load_selection(
-            Path(second["selection"])).items[0].mask).name]
+        item = load_selection(Path(second["selection"])).items[0]
+        assert [p.relative_to(out).as_posix() for p in (out / "masks").rglob("*.png")] == [item.mask]
+        assert item.mask == f"masks/{a}.png"  # readable: the index's folders, not percent codes
+        assert ((out / item.mask).stat().st_mode & 0o777) == 0o644
 
         # 6. quit with un-exported changes asks; Esc cancels; "Export and quit" exports
         tool.drag(geo, [(20, 8), (26, 8)], pane=0)

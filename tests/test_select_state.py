@@ -7,14 +7,15 @@ import pytest
 from common.errors import UserError
 from common.images import read_mask, write_mask
 from datasets.selection import load_selection
-from select_tool.state_filters import read_index_file
-from select_tool.strokes import mask_filename, paint_segment
+from select_tool.state.listing import read_index_file
+from select_tool.export.names import legacy_mask_filename, mask_filename
+from select_tool.state.geometry import paint_segment
 from tests.fixtures_state import HW, capsule_reference, deny_writes_under, make_state, stroke
 
 # ----- painting --------------------------------------------------------------
 def test_single_click_size3_is_a_3x3_block(tmp_path):
     s = make_state(tmp_path)
-    s.brush_size = 3
+    s.view.brush_size = 3
     stroke(s, [(4, 4)])
     expected = np.zeros(HW, np.uint8)
     expected[3:6, 3:6] = 255
@@ -23,14 +24,14 @@ def test_single_click_size3_is_a_3x3_block(tmp_path):
 
 def test_fast_drag_is_interpolated_without_gaps(tmp_path):
     s = make_state(tmp_path)
-    s.brush_size = 1
+    s.view.brush_size = 1
     stroke(s, [(0, 0), (10, 10)])  # one mouse event 14 px away: a gap-free diagonal
     expected = np.zeros(HW, np.uint8)
     expected[np.arange(11), np.arange(11)] = 255
     np.testing.assert_array_equal(s.mask(), expected)
 
-    s.brush_size = 3
-    s.clear_mask()
+    s.view.brush_size = 3
+    s.edit.clear_mask()
     stroke(s, [(4, 2), (4, 15)])  # horizontal capsule: rows 3..5, cols 1..16
     expected = np.zeros(HW, np.uint8)
     expected[3:6, 1:17] = 255
@@ -39,7 +40,7 @@ def test_fast_drag_is_interpolated_without_gaps(tmp_path):
 
 def test_polyline_stroke_matches_brute_force_reference(tmp_path):
     s = make_state(tmp_path)
-    s.brush_size = 4
+    s.view.brush_size = 4
     pts = [(2.3, 1.7), (12.8, 3.1), (13.2, 17.9), (-3.0, 19.5)]  # leaves the image at the end
     stroke(s, pts)
     np.testing.assert_array_equal(s.mask(), capsule_reference(HW, pts, 2.0))
@@ -47,11 +48,11 @@ def test_polyline_stroke_matches_brute_force_reference(tmp_path):
 
 def test_eraser_removes_exactly_its_capsule(tmp_path):
     s = make_state(tmp_path)
-    s.set_mode("rect")
+    s.edit.set_mode("rect")
     stroke(s, [(0, 0), (15, 19)])
     assert s.mask().all()
-    s.set_mode("eraser")
-    s.brush_size = 1
+    s.edit.set_mode("eraser")
+    s.view.brush_size = 1
     stroke(s, [(7, 2), (7, 12)])
     expected = np.full(HW, 255, np.uint8)
     expected[7, 2:13] = 0
@@ -60,12 +61,12 @@ def test_eraser_removes_exactly_its_capsule(tmp_path):
 
 def test_rectangle_fill_rounds_corners_to_pixels(tmp_path):
     s = make_state(tmp_path)
-    s.set_mode("rect")
-    s.begin_stroke(6.6, 8.1)
-    s.extend_stroke(3.0, 3.0)
-    assert s.rect_preview() == (3, 7, 3, 8)
+    s.edit.set_mode("rect")
+    s.edit.begin_stroke(6.6, 8.1)
+    s.edit.extend_stroke(3.0, 3.0)
+    assert s.edit.rect_preview() == (3, 7, 3, 8)
     assert not s.mask().any()  # nothing filled before release
-    assert s.end_stroke(2.2, 3.4)
+    assert s.edit.end_stroke(2.2, 3.4)
     expected = np.zeros(HW, np.uint8)
     expected[2:8, 3:9] = 255
     np.testing.assert_array_equal(s.mask(), expected)
@@ -80,34 +81,34 @@ def test_paint_segment_outside_image_is_a_no_op():
 # ----- undo / redo -----------------------------------------------------------
 def test_undo_redo_at_least_20_steps(tmp_path):
     s = make_state(tmp_path)
-    s.brush_size = 1
+    s.view.brush_size = 1
     cells = [(r, c) for r in range(0, 16, 3) for c in range(0, 20, 4)][:25]
     for rc in cells:
         stroke(s, [rc])
     assert int((s.mask() > 0).sum()) == 25
     for k in range(20):
-        assert s.undo()
+        assert s.edit.undo()
     assert int((s.mask() > 0).sum()) == 5
     assert {tuple(p) for p in np.argwhere(s.mask())} == set(cells[:5])
     for k in range(20):
-        assert s.redo()
+        assert s.edit.redo()
     assert int((s.mask() > 0).sum()) == 25
-    assert not s.redo()
+    assert not s.edit.redo()
     # a new edit clears the redo stack
-    s.undo()
+    s.edit.undo()
     stroke(s, [(15, 19)])
-    assert not s.redo()
+    assert not s.edit.redo()
 
 
 def test_undo_depth_is_bounded(tmp_path):
     s = make_state(tmp_path, undo_depth=20)
-    s.brush_size = 1
+    s.view.brush_size = 1
     for c in range(20):
         stroke(s, [(0, c)])
     stroke(s, [(1, 0)])
     stroke(s, [(1, 1)])
     undone = 0
-    while s.undo():
+    while s.edit.undo():
         undone += 1
     assert undone == 20
     assert {tuple(p) for p in np.argwhere(s.mask())} == {(0, 0), (0, 1)}
@@ -120,11 +121,11 @@ def test_undo_is_per_image_and_clear_is_undoable(tmp_path):
     stroke(s, [(5, 5)])
     first = s.mask().copy()
     s.next()
-    assert not s.undo()  # nothing painted on this image
+    assert not s.edit.undo()  # nothing painted on this image
     s.prev()
-    assert s.clear_mask()
+    assert s.edit.clear_mask()
     assert not s.mask().any()
-    assert s.undo()
+    assert s.edit.undo()
     np.testing.assert_array_equal(s.mask(), first)
 
 
@@ -133,7 +134,7 @@ def test_every_stroke_is_autosaved(tmp_path):
     s = make_state(tmp_path)
     s.next()
     s.set_cam_class(2)
-    s.brush_size = 1
+    s.view.brush_size = 1
     stroke(s, [(3, 3), (3, 6)])
     assert s.saved and "· autosaved ·" in s.status_text()
     png = tmp_path / "session" / "masks" / "train_00001.png"
@@ -144,7 +145,7 @@ def test_every_stroke_is_autosaved(tmp_path):
     view = json.loads((tmp_path / "session" / "session.json").read_text())
     assert view["current"] == "train_00001"
     # undoing to an empty mask removes the item and its file
-    assert s.undo()
+    assert s.edit.undo()
     assert not png.exists()
     assert load_selection(tmp_path / "session" / "selection.json").items == []
 
@@ -153,7 +154,7 @@ def test_resume_restores_masks_view_and_classes(tmp_path):
     probs = np.eye(3)[[0, 2, 2, 1, 1, 2]]  # misclassified: 1, 3
     s = make_state(tmp_path, probs=probs)
     s.set_filter("misclassified")
-    s.brush_size = 2
+    s.view.brush_size = 2
     stroke(s, [(1, 1), (1, 8)])
     s.next()
     s.set_cam_class(0)
@@ -163,7 +164,7 @@ def test_resume_restores_masks_view_and_classes(tmp_path):
     again = make_state(tmp_path, probs=probs)
     assert again.load_problems == []
     assert again.filter_kind == "misclassified" and again.visible == ["train_00001", "train_00003"]
-    assert again.current == "train_00003" and again.brush_size == 2
+    assert again.current == "train_00003" and again.view.brush_size == 2
     for i, m in masks.items():
         np.testing.assert_array_equal(again.mask(i), m)
     # misclassified: the default CAM was the predicted class
@@ -214,7 +215,7 @@ def test_read_only_output_folder_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_failed_autosave_keeps_work_and_says_so(tmp_path, monkeypatch):
-    import select_tool.state_session as st
+    import select_tool.export.autosave as st
 
     s = make_state(tmp_path)
     real = st.write_mask
@@ -270,9 +271,11 @@ def test_export_with_nothing_masked_fails(tmp_path):
         make_state(tmp_path).export(tmp_path / "out")
 
 
-def test_mask_filename_is_safe_for_folder_indices():
-    assert mask_filename("train/cat/img_01") == "train%2Fcat%2Fimg_01.png"
+def test_mask_filename_is_readable_and_safe_for_folder_indices():
+    assert mask_filename("train/cat/img_01") == "train/cat/img_01.png"
     assert mask_filename("train_00017") == "train_00017.png"
+    assert mask_filename("../a b/..") == "%2E./a%20b/%2E..png"  # never leaves the masks folder
+    assert legacy_mask_filename("train/cat/img_01") == "train%2Fcat%2Fimg_01.png"
 
 
 # ----- filters and navigation ------------------------------------------------
@@ -324,18 +327,18 @@ def test_navigation_and_cam_class_defaults(tmp_path):
     assert s.current == "train_00005"
     assert s.review_and_next() == "train_00000"  # N: the next unreviewed image, wrapping around
     assert s.review == {"train_00005": "reviewed"}
-    s.change_brush_size(-100)
-    assert s.brush_size == 1
-    s.change_brush_size(1000)
-    assert s.brush_size == 64
+    s.edit.change_brush_size(-100)
+    assert s.view.brush_size == 1
+    s.edit.change_brush_size(1000)
+    assert s.view.brush_size == 64
 
 
 def test_stroke_in_progress_is_unsaved_until_release(tmp_path):
     s = make_state(tmp_path)
-    s.begin_stroke(2, 2)
+    s.edit.begin_stroke(2, 2)
     assert "not autosaved yet" in s.status_text()
     assert not (tmp_path / "session" / "masks" / "train_00000.png").exists()
-    s.extend_stroke(2, 9)
-    s.end_stroke()
+    s.edit.extend_stroke(2, 9)
+    s.edit.end_stroke()
     assert (tmp_path / "session" / "masks" / "train_00000.png").exists()
     assert "· autosaved ·" in s.status_text()

@@ -68,14 +68,14 @@ def test_export_diff_counts_added_changed_removed(tmp_path):
     assert s.unexported_changes() == 0 and "all exported" in s.status_text()
     stroke(s, [(9, 9)])
     assert s.export_diff()["changed"] == ["train_00001"]
-    s.undo()
+    s.edit.undo()
     assert s.unexported_changes() == 0  # back to what was exported
     s.set_cam_class(2)
     stroke(s, [(9, 9)])
-    s.undo()  # same pixels, but painted on another CAM class
+    s.edit.undo()  # same pixels, but painted on another CAM class
     assert s.export_diff()["changed"] == ["train_00001"]
     s.go(0)
-    s.clear_mask()
+    s.edit.clear_mask()
     assert s.export_diff()["removed"] == ["train_00000"]
 
 
@@ -88,7 +88,7 @@ def test_clear_and_reexport_leaves_no_stale_png(tmp_path):
     s.export(out, heldout_fraction=0.34, seed=0)
     assert (out / "heldout_selection.json").exists() and len(list((out / "masks").iterdir())) == 3
     s.go(1)
-    s.clear_mask()
+    s.edit.clear_mask()
     sel_path, held = s.export(out)
     assert held is None and not (out / "heldout_selection.json").exists()
     sel = load_selection(sel_path)
@@ -98,7 +98,7 @@ def test_clear_and_reexport_leaves_no_stale_png(tmp_path):
     # every mask cleared: the earlier export becomes an empty selection, not a stale one
     for k in (0, 2):
         s.go(k)
-        s.clear_mask()
+        s.edit.clear_mask()
     s.export(out)
     assert load_selection(out / "selection.json").items == [] and list((out / "masks").iterdir()) == []
 
@@ -109,7 +109,7 @@ def test_failed_export_keeps_the_earlier_export(tmp_path, monkeypatch):
     stroke(s, [(3, 3)])
     s.export(out)
     before = (out / "selection.json").read_text(), (out / "masks" / "train_00000.png").read_bytes()
-    s.clear_mask()
+    s.edit.clear_mask()
     s.next()
     stroke(s, [(7, 7)])
     deny_writes_under(monkeypatch, out)
@@ -145,7 +145,7 @@ def test_hidden_mask_blocks_painting(tmp_path):
     s = make_state(tmp_path)
     assert s.toggle("show_mask") is False
     with pytest.raises(UserError, match="mask is hidden.*press M"):
-        s.begin_stroke(3, 3)
+        s.edit.begin_stroke(3, 3)
     assert not s.has_mask("train_00000")
     s.toggle("show_mask")
     stroke(s, [(3, 3)])
@@ -153,7 +153,7 @@ def test_hidden_mask_blocks_painting(tmp_path):
     s.toggle("show_cam")
     s.toggle("side_by_side")
     again = make_state(tmp_path)
-    assert (again.show_cam, again.side_by_side, again.show_mask) == (False, False, True)
+    assert (again.view.show_cam, again.view.side_by_side, again.view.show_mask) == (False, False, True)
 
 
 def test_misclassified_images_default_to_the_predicted_class_cam(tmp_path):
@@ -182,17 +182,17 @@ def test_mask_from_cam_adds_thresholded_pixels_as_one_undo_step(tmp_path):
     stroke(s, [(12, 15)])
     before = s.mask().copy()
     s.set_cam_class(2)
-    assert s.mask_from_cam(cam) == 12
+    assert s.edit.mask_from_cam(cam) == 12
     assert (s.mask()[2:5, 3:7] == 255).all() and s.mask()[10, 10] == 0 and s.mask()[12, 15] == 255
     assert s.cam_classes["train_00000"] == 2
     with pytest.raises(UserError, match="no unmasked pixel"):
-        s.mask_from_cam(cam)
-    assert s.mask_from_cam(cam, threshold=0.4) == 1
-    s.undo()
-    s.undo()
+        s.edit.mask_from_cam(cam)
+    assert s.edit.mask_from_cam(cam, threshold=0.4) == 1
+    s.edit.undo()
+    s.edit.undo()
     np.testing.assert_array_equal(s.mask(), before)
     with pytest.raises(UserError, match="still being computed"):
-        s.mask_from_cam(None)
+        s.edit.mask_from_cam(None)
 
 
 # ----- filters while predictions are computed ----------------------------------------
@@ -258,15 +258,15 @@ def test_suggested_masks_are_accepted_with_one_undo_step(tmp_path):
         SelectionItem("train_00001", "masks/a.png", 2), SelectionItem("train_00002", "masks/b.png", 0),
         SelectionItem("train_77777", "masks/a.png", 0)])
     s = make_state(tmp_path)
-    assert sorted(s.suggested_masks) == ["train_00001"] and len(s.load_problems) == 2
+    assert sorted(s.suggested.masks) == ["train_00001"] and len(s.load_problems) == 2
     assert s.suggestion() is None
     with pytest.raises(UserError, match="no suggested mask"):
-        s.accept_suggestion()
+        s.edit.accept_suggestion(s.suggested)
     s.go(1)
     assert s.suggestion() is not None
-    assert s.accept_suggestion() == 24
+    assert s.edit.accept_suggestion(s.suggested) == 24
     np.testing.assert_array_equal(s.mask(), sug)
     assert s.cam_class == 2 and s.cam_classes["train_00001"] == 2
     assert s.suggestion() is None  # nothing new left to add
-    s.undo()
+    s.edit.undo()
     assert not s.has_mask("train_00001") and s.suggestion() is not None

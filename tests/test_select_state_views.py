@@ -6,8 +6,8 @@ import pytest
 
 from classification_models.cam import in_mask_energy
 from common.errors import UserError
-from select_tool.render import compose, jet_lut, probability_bars, to_ppm
-from select_tool.suggest import combined_region, suggested_order
+from select_tool.view.render import compose, jet_lut, probability_bars, to_ppm
+from select_tool.model.suggest import combined_region, suggested_order
 from tests.fixtures_select import select_classifier, select_dataset
 
 
@@ -21,7 +21,7 @@ def select_clf_and_data():
 
 def test_cam_cache_matches_the_batched_cam_call(select_clf_and_data):
     from classification_models.cam import normalize_per_map
-    from select_tool.cam_cache import CamCache
+    from select_tool.model.cam_cache import CamCache
 
     clf, ds = select_clf_and_data
     images = ds.arrays("train").images
@@ -41,7 +41,7 @@ def test_cam_cache_matches_the_batched_cam_call(select_clf_and_data):
 
 
 def test_cam_cache_reports_not_ready(select_clf_and_data):
-    from select_tool.cam_cache import CamCache
+    from select_tool.model.cam_cache import CamCache
 
     clf, ds = select_clf_and_data
     cache = CamCache(clf, ds.arrays("train").images, chunk=4, start=False)
@@ -125,7 +125,7 @@ def test_combined_region_unions_ground_truth_and_expert_masks():
 
 
 def test_loader_errors(tmp_path, select_clf_and_data):
-    from select_tool.loader import open_result
+    from select_tool.model.loader import open_result
 
     with pytest.raises(UserError, match="does not exist"):
         open_result(tmp_path / "nope.json")
@@ -145,7 +145,7 @@ def test_loader_errors(tmp_path, select_clf_and_data):
 
 
 def test_cam_cache_scaled_per_map_and_common(select_clf_and_data):
-    from select_tool.cam_cache import CamCache
+    from select_tool.model.cam_cache import CamCache
 
     clf, ds = select_clf_and_data
     cache = CamCache(clf, ds.arrays("train").images, chunk=4, start=False)

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from select_tool.render import BACKGROUND, MASK_COLOR, compose, compose_view, jet_lut
-from select_tool.viewport import MAX_ZOOM, Viewport
+from select_tool.view.render import BACKGROUND, MASK_COLOR, compose, compose_view, jet_lut
+from select_tool.view.viewport import MAX_ZOOM, Viewport
 from tests.fixtures_state import capsule_reference, make_state
 
 
@@ -69,16 +69,16 @@ def test_pan_keeps_part_of_the_image_visible_and_resize_follows():
 @pytest.mark.parametrize("zoom,pan", [(1.0, (0, 0)), (2.7, (-31.3, 12.9)), (0.43, (5, 5)), (11.0, (-100, -80))])
 def test_strokes_through_the_viewport_paint_exactly_the_capsule(tmp_path, zoom, pan):
     s = make_state(tmp_path)
-    s.brush_size = 3
+    s.view.brush_size = 3
     vp = Viewport(s.image_hw, (160, 140))
     vp.set_zoom(zoom)
     vp.pan(*pan)
     canvas_pts = [vp.to_canvas(3, 2), vp.to_canvas(9.2, 14.6), vp.to_canvas(14, 4)]
     pts = [vp.to_image(round(x), round(y)) for x, y in canvas_pts]  # mouse events come in whole pixels
-    s.begin_stroke(*pts[0])
+    s.edit.begin_stroke(*pts[0])
     for p in pts[1:]:
-        s.extend_stroke(*p)
-    s.end_stroke()
+        s.edit.extend_stroke(*p)
+    s.edit.end_stroke()
     np.testing.assert_array_equal(s.mask(), capsule_reference(s.image_hw, pts, 1.5))
 
 

@@ -1,0 +1,1 @@
+"""Files of the mask tool: autosaved session folder, export folder, mask file names."""

@@ -30,9 +30,13 @@ class PASParams(MaskParams):
     """``preset`` (λ scale and normalisation, above); ``lam`` λ itself or ``lam_scale`` ×
     the thesis λ; ``normalize`` overrides the preset's normalisation."""
 
+    #: `thesis`: λ = 1/(5·h·w·K), ÷N; `calibrated`: 100× that, ÷ masked images in the batch
     preset: str = dataclasses.field(default="calibrated", metadata={"choices": tuple(PRESETS)})
+    #: λ itself (overrides the preset's)
     lam: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    #: λ as a multiple of the thesis λ (overrides the preset's)
     lam_scale: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    #: divide the penalty by the `batch` size or the `masked` images in it (overrides the preset's)
     normalize: Optional[str] = dataclasses.field(default=None, metadata={"choices": PAS_NORMALIZATIONS})
 
 

@@ -31,7 +31,9 @@ class RRRParams(MaskParams):
     """``lam``: λ (null: calibrated so that the selected images' penalty under the base
     model equals ``start_penalty``)."""
 
+    #: λ (null: calibrated so the selected images' starting penalty is `start_penalty`)
     lam: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    #: the starting penalty λ is calibrated to
     start_penalty: float = dataclasses.field(default=1.0, metadata={"gt": 0.0})
 
 

@@ -76,7 +76,7 @@ DIST_JITTER = 1
 
 @dataclasses.dataclass(frozen=True)
 class SymbolsParams:
-    """Parameters of ``symbols`` (defaults train a 3-block model in about a minute on 2 cores).
+    """Parameters of ``symbols``.
 
     ``train_correlation``: probability that a train image carries its own class's
     distractor; ``None`` = distractor independent of the class (no shortcut).

@@ -148,18 +148,16 @@ class StopSpec:
     validation split is known to be free of the cue) or ``none`` (run all
     ``iterations``). The run stops when the score has not improved by ``min_delta``
     for ``patience`` iterations, never before iteration ``start_from`` (a base that
-    never learned the object sits at chance for a few hundred iterations of swaps
-    before it grows the object's features: on the suite's caption and background sets
-    the cue-swapped score first rose between iterations 175 and 300), and, with
+    never learned the object can sit at chance for hundreds of iterations of swaps
+    before it grows the object's features; the same reason as Keras's
+    ``EarlyStopping(start_from_epoch=...)``), and, with
     ``restore_best``, ends with the weights of
     the best-scoring check (the base model's own score is the first check, so a
     method that only makes things worse ends where it started). Nor does it stop while
     the training cross-entropy still falls by more than ``min_ce_drop`` (mean of the
     last ``patience // 2`` iterations against the ``patience // 2`` before): a model
     that is still growing the object's features can climb more slowly than
-    ``min_delta`` per check for a while (on the suite's background set the cue-swapped
-    score rose by < 0.005 per check between iterations 450 and 650 while the training
-    loss fell from 1.27 to 1.19); a large value turns this off. Without masks or
+    ``min_delta`` per check for a while; a large value turns this off. Without masks or
     without a validation split ``val_swap`` falls back to ``val``, then to ``none``;
     the run records which was used.
     """
@@ -218,8 +216,9 @@ class RetrainConfig:
     the model's training batch-norm layers are recomputed from this many batches of
     plain training images (0: never). In a short retraining the weights move faster
     than the moving statistics follow, and the model scores far lower in inference
-    mode than it has learned to (BENCHMARKS.md, "Batch normalisation after a short
-    retraining"). Models without batch normalisation are not touched.
+    mode than it has learned to; recomputing them is the batch-norm update of SWA
+    (Izmailov et al. 2018), "precise BN" (Wu & Johnson 2021). Models without batch
+    normalisation are not touched.
 
     ``mode``: ``full`` trains the whole model; ``fast`` only the layers after a freeze
     point, on cached features (``FastSpec``). ``precision: "mixed_float16"``: the

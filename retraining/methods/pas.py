@@ -5,9 +5,8 @@
 * ``"thesis"``: λ = 1/(5·h·w·K) with the thesis's batch normalisation (÷N);
 * ``"calibrated"`` (default): λ = ``CALIBRATED_SCALE`` × 1/(5·h·w·K), normalised by the
   number of masked images in the batch (so λ does not depend on the masked share).
-  A probe found 1000× the thesis λ with ÷N at 5/55 masked images, i.e.
-  ≈ 91× with ÷(masked); the symbols λ sweep (``exp_backprops --sweep lambda``) is
-  what sets ``CALIBRATED_SCALE``.
+  ``CALIBRATED_SCALE`` is chosen by the λ sweep (``exp_backprops --sweep lambda``)
+  on a validation split free of the shortcut (docs/benchmark_log.md).
 
 ``lam`` gives λ directly; ``lam_scale`` multiplies the thesis λ.
 """

@@ -3,8 +3,8 @@
 The input gradient is taken only for the batch's masked images (a second forward of
 that subset inside a nested tape: double backpropagation), so the cost grows with the
 number of masked images. ``lam = null`` calibrates λ so the penalty of the selected
-images under the base model equals ``start_penalty`` (a calibration probe: ≈ 1 works; matching
-the base CE fails when the CE is ~3e-4)."""
+images under the base model equals ``start_penalty`` (an absolute level: matching the base model's CE instead
+would make λ vanish when that CE is near 0)."""
 from __future__ import annotations
 
 import dataclasses

@@ -60,7 +60,9 @@ class ImageFolderParams:
     skip_corrupt: bool = False
     #: accept gray or colour masks, thresholded at this value (null: 0/255 masks only)
     mask_threshold: Optional[int] = dataclasses.field(default=None, metadata={"min": 1, "max": 255})
+    #: `[low, high]`: images wider than 8 bits are stretched from this range to 0..255 (null: full range)
     window: Optional[list[float]] = None
+    #: transparent pixels composited on `black` or `white`, or `drop` the alpha (null: refused)
     alpha: Optional[str] = dataclasses.field(default=None, metadata={"choices": ALPHA_CHOICES})
 
     def validate(self, source: str) -> None:

@@ -33,7 +33,7 @@ def test_every_key_is_in_the_reference():
     text = ref.render()
     keys = [*_keys(RetrainConfig), *_keys(TrainConfig)]
     keys += [f"methods[].params.{f.name}" for name in METHODS for f in dataclasses.fields(METHODS.get(name).Params)]
-    assert len(keys) > 100 and "stopping.start_from" in keys and "methods[].params.pasa_base" in keys
+    assert len(keys) > 100 and "stopping.start_from" in keys and "methods[].params.pasa" in keys
     missing = [k for k in keys if f"| `{k}` |" not in text]
     assert missing == []
     assert "| `stopping.patience` | integer | ≥ 1 | `200` | iterations without an improvement" in text

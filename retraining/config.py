@@ -134,6 +134,7 @@ class PropagationSpec:
     bank: int = field(default=500, metadata={"min": 1})
     #: score the expert's masked images by a model fit on the others (`leave_one_out`) or on all
     calibrate: str = field(default="leave_one_out", metadata={"choices": ("in_sample", "leave_one_out")})
+    #: the layer the cell model reads: `features`, a layer name, or `auto` (a finer one for cues under two cells)
     layer: str = "auto"
 
 
@@ -203,8 +204,11 @@ class FastSpec:
     ``probe_margin`` of the way to 1 on the cue-swapped validation copy, the features do
     not encode the object and the run takes the full path (``run.json`` says why)."""
 
+    #: the last frozen layer (null: the input of the backbone's last stage)
     freeze_up_to: Optional[str] = None
+    #: the linear probe must reach chance plus this share of the way to 1, else the full path
     probe_margin: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
+    #: where the frozen layers' outputs are cached (null: the system's temporary folder)
     cache_dir: Optional[str] = None
 
 
@@ -270,8 +274,11 @@ class RetrainConfig:
     save_models: bool = True
     #: layers kept fixed during retraining (null: none)
     freeze: Optional[Freeze] = None
+    #: `full` trains the whole model; `fast` only the layers after a freeze point, on cached features
     mode: str = field(default="full", metadata={"choices": ("full", "fast")})
+    #: `mixed_float16` computes the retrained copies in float16 (for GPUs)
     precision: str = field(default="float32", metadata={"choices": ("float32", "mixed_float16")})
+    #: the fast path's settings (`mode: fast`)
     fast: FastSpec = field(default_factory=FastSpec)
 
     def __post_init__(self) -> None:

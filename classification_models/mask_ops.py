@@ -28,7 +28,7 @@ from scipy.ndimage import maximum_filter
 
 RESIZE_MODES = ("area", "soft", "dilate")
 MASK_VARIANTS = ("none", "inverted", "random", "incomplete")
-#: default resize: any cell at least 25 % covered (see module docstring / README)
+#: default resize: any cell at least 25 % covered (see the module docstring)
 DEFAULT_RESIZE = {"mode": "area", "threshold": 0.25}
 
 

@@ -41,12 +41,19 @@ class ModelParams:
         weight_decay: L2 on conv/dense kernels.
     """
 
+    #: filters per block, one entry per block (2×2 max-pooling between blocks)
     filters: tuple[int, ...] = dataclasses.field(default=(32, 64, 128), metadata={"min_len": 1})
+    #: 3×3 convolutions per block
     convs_per_block: int = dataclasses.field(default=2, metadata={"min": 1, "max": 8})
+    #: K, the filters of the last conv layer (the CAM features)
     last_conv_filters: int = dataclasses.field(default=64, metadata={"min": 1})
+    #: batch normalisation after each convolution
     batch_norm: bool = False
+    #: a residual connection (1×1 projection) around each block
     residual: bool = False
+    #: dropout rate before the classification layer (0: none)
     dropout: float = dataclasses.field(default=0.0, metadata={"min": 0.0, "max": 0.95})
+    #: L2 penalty on conv and dense kernels
     weight_decay: float = dataclasses.field(default=0.0, metadata={"min": 0.0})
 
     def validate(self, source: str) -> None:

@@ -36,10 +36,7 @@ def set_seed(seed: int, deterministic_ops: bool = True) -> None:
     the thread pools can stay at their defaults (their sharding is fixed for a given
     machine).
 
-    Cost, measured (retraining the smoke default model, batches of 50 + 5, 60
-    iterations, median step of continued / PASA / RRR over two runs each on the shared
-    2-core machine): 265 ms with determinism, 262 ms without — within the ±20 % noise
-    of that machine, i.e. no measurable cost on CPU.
+    Its cost on CPU is measured in docs/benchmark_log.md ("Determinism cost").
     """
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     # deferred: every command imports common; TensorFlow loads only where a seed is set for it

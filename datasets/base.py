@@ -233,7 +233,8 @@ def finish_pipeline(ds, n: int, batch_size, shuffle, repeat, seed, augment, augm
     Images stay in their stored dtype (uint8, a quarter of float32) in the shuffle and
     prefetch buffers and become float32 last, as each element is taken; the values are
     the same as casting first. Autotune is disabled on purpose: with it, ``model.fit``
-    stalls ~9 s at iterator teardown on this machine; throughput is unchanged.
+    can stall for seconds at iterator teardown (the autotune thread); throughput is
+    the same without it.
     """
     import tensorflow as tf  # deferred: the data sets load and write without TensorFlow
 

@@ -44,15 +44,25 @@ class ImageFolderParams:
     ``alpha`` (``black``/``white``/``drop``) set how 16-bit, float and transparent images
     become 8 bits (``tf_records_parser.image_depth``)."""
 
+    #: the folder `ROOT/{train,val,test}/<class>/*` (optional `ROOT/masks/...`)
     root: str
+    #: an integer (square) or `[H, W]`: images are resized to it
     image_size: Any = 224
+    #: 1 (gray) or 3 (RGB)
     channels: int = 3
+    #: share of train split off as validation when `ROOT/val` is missing (stratified)
     val_fraction: float = dataclasses.field(default=0.1, metadata={"min": 0.0, "max": 0.9})
+    #: share of train split off as test when `ROOT/test` is missing (stratified)
     test_fraction: float = dataclasses.field(default=0.2, metadata={"min": 0.0, "max": 0.9})
+    #: seeds the splits
     seed: int = 0
+    #: skip unreadable images (reported) instead of stopping
     skip_corrupt: bool = False
+    #: accept gray or colour masks, thresholded at this value (null: 0/255 masks only)
     mask_threshold: Optional[int] = dataclasses.field(default=None, metadata={"min": 1, "max": 255})
+    #: `[low, high]`: images wider than 8 bits are stretched from this range to 0..255 (null: full range)
     window: Optional[list[float]] = None
+    #: transparent pixels composited on `black` or `white`, or `drop` the alpha (null: refused)
     alpha: Optional[str] = dataclasses.field(default=None, metadata={"choices": ALPHA_CHOICES})
 
     def validate(self, source: str) -> None:
@@ -103,12 +113,19 @@ class ImageFolderDataset(_UserSource, CachedDataset):
 class QuickDrawParams:
     """Parameters of ``quickdraw`` (thesis §6.1: airplane, bus, car, fire truck, roller skates)."""
 
+    #: the folder holding `<class>.npy` bitmaps
     root: str
+    #: the classes to use (null: every `.npy` file)
     classes: Optional[list[str]] = None
+    #: the most bitmaps read per class (null: all)
     per_class_limit: Optional[int] = dataclasses.field(default=None, metadata={"min": 1})
+    #: bitmaps are resized to this square size
     image_size: int = dataclasses.field(default=128, metadata={"min": 28})
+    #: share held out as validation (stratified)
     val_fraction: float = dataclasses.field(default=0.1, metadata={"min": 0.0, "max": 0.9})
+    #: share held out as test (stratified)
     test_fraction: float = dataclasses.field(default=0.2, metadata={"min": 0.0, "max": 0.9})
+    #: seeds the splits
     seed: int = 0
 
 
@@ -136,6 +153,7 @@ class QuickDrawDataset(_UserSource, CachedDataset):
 class Cifar10Params:
     """Parameters of ``cifar10``: the folder holding the binary batches."""
 
+    #: the folder holding the CIFAR-10 binary batches
     root: str
 
 

@@ -44,14 +44,23 @@ CORNERS = ("random", "tl", "tr", "bl", "br")
 class DecoyDigitsParams:
     """Parameters of ``decoy_digits``."""
 
+    #: side of the square images (digits upscaled)
     image_size: int = dataclasses.field(default=48, metadata={"min": 24, "max": 256})
+    #: side of the class-coded corner swatch
     swatch_size: int = dataclasses.field(default=6, metadata={"min": 2, "max": 32})
+    #: where the swatch goes (`random`: one of the four corners per image)
     corner: str = dataclasses.field(default="random", metadata={"choices": CORNERS})
+    #: probability that a training image's swatch encodes its own class
     train_correlation: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    #: the same for val/test (null: independent of the class)
     eval_correlation: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0, "max": 1.0})
+    #: no swatch at all (the oracle's data)
     clean: bool = False
+    #: share of the digits used for validation
     val_fraction: float = dataclasses.field(default=0.15, metadata={"min": 0.0, "max": 0.5})
+    #: share of the digits used for test
     test_fraction: float = dataclasses.field(default=0.3, metadata={"min": 0.05, "max": 0.5})
+    #: seeds the generation
     seed: int = 0
 
     def validate(self, source: str) -> None:

@@ -40,7 +40,9 @@ from common.paths import resolve_relative
 class ProvenanceFile:
     """``provenance`` of a selection file: the data set it was made on."""
 
+    #: the data set's registered name
     dataset: str
+    #: the first 12 hex digits of the SHA-256 of its parameters
     params_hash: str
 
 
@@ -48,8 +50,11 @@ class ProvenanceFile:
 class SelectionFile:
     """The JSON layout of ``selection.json``, read through ``common.config.from_dict``."""
 
+    #: the masked images
     items: list[SelectionItem]
+    #: the train result the masks were painted on (relative to the selection)
     train_result: str = ""
+    #: the data set variant the masks were drawn on; another variant is refused
     provenance: Optional[ProvenanceFile] = None
 
 
@@ -75,9 +80,13 @@ class SelectionItem:
     """One masked image. ``mask`` is the path as written (relative to the selection); also
     the layout of an entry of ``items`` in a selection file (``SelectionFile``)."""
 
+    #: the image's stable index in the data set (e.g. `train_00017`, `train/cat/img_01`)
     index: str
+    #: PNG path relative to the selection: single channel, image size, 0 = keep, 255 = irrelevant
     mask: str
+    #: the class (0-based) whose CAM the mask was painted on
     cam_class: int = dataclasses.field(metadata={"min": 0})
+    #: free text (`propagated` on propagated masks)
     note: str = ""
 
 

@@ -76,17 +76,23 @@ DIST_JITTER = 1
 
 @dataclasses.dataclass(frozen=True)
 class SymbolsParams:
-    """Parameters of ``symbols`` (defaults train a 3-block model in about a minute on 2 cores).
+    """Parameters of ``symbols``.
 
     ``train_correlation``: probability that a train image carries its own class's
     distractor; ``None`` = distractor independent of the class (no shortcut).
     """
 
+    #: training images
     n_train: int = dataclasses.field(default=1200, metadata={"min": 3})
+    #: validation images
     n_val: int = dataclasses.field(default=300, metadata={"min": 3})
+    #: test images
     n_test: int = dataclasses.field(default=600, metadata={"min": 3})
+    #: probability that a training image carries its own class's distractor (null: independent)
     train_correlation: Optional[float] = dataclasses.field(default=0.9, metadata={"min": 0.0, "max": 1.0})
+    #: the same for val/test (null: independent of the class)
     eval_correlation: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0, "max": 1.0})
+    #: seeds the generation
     seed: int = 0
 
 

@@ -126,7 +126,7 @@ def random_masks(rng: np.random.Generator, n: int, h: int, w: int, *, box_share:
 # ----- training ---------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class InpainterTrainParams:
-    """Training settings (defaults fit the 72×72 symbols in a few minutes on 2 cores).
+    """Training settings of the inpainter.
 
     Attributes:
         steps: optimiser steps.

@@ -13,7 +13,9 @@ from image_generator.base import Generator
 class NoiseParams:
     """Uniform grey levels in ``[low, high]``."""
 
+    #: the lowest grey level drawn
     low: int = dataclasses.field(default=0, metadata={"min": 0, "max": 255})
+    #: the highest grey level drawn
     high: int = dataclasses.field(default=255, metadata={"min": 0, "max": 255})
 
 

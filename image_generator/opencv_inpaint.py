@@ -18,6 +18,7 @@ from image_generator.base import Generator
 class OpenCVParams:
     """``radius``: the inpainting neighbourhood (pixels)."""
 
+    #: the inpainting neighbourhood in pixels
     radius: float = dataclasses.field(default=3.0, metadata={"gt": 0.0})
 
 

@@ -103,7 +103,9 @@ class ModelParams:
     """``model_path``: the ``.keras`` inpainting model; ``batch_size``: images per forward
     pass. (An in-memory ``model`` is a constructor argument only, not a config key.)"""
 
+    #: the `.keras` inpainting model
     model_path: Optional[str] = None
+    #: images per forward pass
     batch_size: int = dataclasses.field(default=64, metadata={"min": 1})
 
 

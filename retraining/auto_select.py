@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 PICKS = ("balanced", "misclassified", "by_class", "random")
 #: the pick of ``select_tool.auto`` and of every benchmark: the least sure images, spread
 #: over the classes. A class-coded cue looks different in each class; masks from only some
-#: classes teach propagation the cue of those classes alone (BENCHMARKS.md, "Which images
-#: to mask")
+#: classes teach propagation the cue of those classes alone (docs/benchmark_log.md,
+#: "Which images to mask")
 DEFAULT_PICK = "balanced"
 MASK_SOURCES = ("ground_truth", "cam", "filter", "background")
 SELECTION_FILE = "selection.json"

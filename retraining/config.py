@@ -31,8 +31,11 @@ class MethodSpec:
     """One method run: registry ``name``, its ``params``, and an optional ``label``
     (the key in ``summary.json``; defaults to the name, must be unique)."""
 
+    #: a registered method (see `methods[].params` below)
     name: str
+    #: the method's parameters
     params: dict[str, Any] = field(default_factory=dict)
+    #: the method's key in `summary.json` and tables (default: its name; must be unique)
     label: Optional[str] = field(default=None, metadata=PATH_NAME_FIELD)
 
     @property
@@ -49,8 +52,11 @@ class BatchSpec:
     appear several times in one batch).
     """
 
+    #: random training images per batch
     random: int = field(default=50, metadata={"min": 0})
+    #: images from the selection (the masked images) per batch
     selected: int = field(default=5, metadata={"min": 0})
+    #: draw the selected slots with replacement (needed when `selected` exceeds the selection)
     with_replacement: bool = False
 
 
@@ -68,7 +74,9 @@ class DataSpec:
     not an array run.
     """
 
+    #: read the random images from the training records instead of holding the splits as arrays
     stream: bool = False
+    #: records in the shuffle buffer of a streamed training split
     shuffle_buffer: int = field(default=1024, metadata={"min": 1})
 
 
@@ -76,8 +84,11 @@ class DataSpec:
 class MaskResize:
     """How image masks become activation-grid masks (``classification_models.mask_ops``)."""
 
+    #: `area`: a cell is masked above `threshold` coverage; `soft`: the covered share; `dilate`: grown first
     mode: str = field(default="area", metadata={"choices": RESIZE_MODES})
+    #: the share of a cell a mask must cover to mask it (`area`)
     threshold: float = field(default=0.25, metadata={"min": 0.0, "max": 0.999})
+    #: pixels the mask grows by before resizing (`dilate`; null: one grid stride)
     dilate_px: Optional[int] = field(default=None, metadata={"min": 0})
 
 
@@ -105,15 +116,25 @@ class PropagationSpec:
     ``bank × (variants + 1) × H × W × C`` bytes (500 at 224×224×3: 0.4 GB).
     Used by ``swap`` (``propagate``) and ``filter_penalty``."""
 
+    #: the cell model's starting probability threshold for marking a cell
     threshold: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0})
+    #: the threshold is lowered until this share of the expert's own masked cells is marked (0: keep it)
     min_recall: float = field(default=0.85, metadata={"min": 0.0, "max": 1.0})
+    #: draw propagated masks pixel by pixel: `auto` when the masks cover on average half their images
     pixels: str = field(default="auto", metadata={"choices": ("auto", "always", "never")})
+    #: the pixel model's probability threshold
     pixel_threshold: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    #: inverse L2 regularisation of the cell model (logistic regression)
     c: float = field(default=1.0, metadata={"gt": 0.0})
+    #: how many filters `filter_penalty` penalises (the most active inside the masks)
     top: int = field(default=8, metadata={"min": 1})
+    #: a penalised filter has at least this share of its activation inside the masks
     min_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    #: with `data.stream`: the most propagated images (and their masks) held in memory for swaps
     bank: int = field(default=500, metadata={"min": 1})
+    #: score the expert's masked images by a model fit on the others (`leave_one_out`) or on all
     calibrate: str = field(default="leave_one_out", metadata={"choices": ("in_sample", "leave_one_out")})
+    #: the layer the cell model reads: `features`, a layer name, or `auto` (a finer one for cues under two cells)
     layer: str = "auto"
 
 
@@ -128,27 +149,31 @@ class StopSpec:
     validation split is known to be free of the cue) or ``none`` (run all
     ``iterations``). The run stops when the score has not improved by ``min_delta``
     for ``patience`` iterations, never before iteration ``start_from`` (a base that
-    never learned the object sits at chance for a few hundred iterations of swaps
-    before it grows the object's features: on the suite's caption and background sets
-    the cue-swapped score first rose between iterations 175 and 300), and, with
+    never learned the object can sit at chance for hundreds of iterations of swaps
+    before it grows the object's features; the same reason as Keras's
+    ``EarlyStopping(start_from_epoch=...)``), and, with
     ``restore_best``, ends with the weights of
     the best-scoring check (the base model's own score is the first check, so a
     method that only makes things worse ends where it started). Nor does it stop while
     the training cross-entropy still falls by more than ``min_ce_drop`` (mean of the
     last ``patience // 2`` iterations against the ``patience // 2`` before): a model
     that is still growing the object's features can climb more slowly than
-    ``min_delta`` per check for a while (on the suite's background set the cue-swapped
-    score rose by < 0.005 per check between iterations 450 and 650 while the training
-    loss fell from 1.27 to 1.19); a large value turns this off. Without masks or
+    ``min_delta`` per check for a while; a large value turns this off. Without masks or
     without a validation split ``val_swap`` falls back to ``val``, then to ``none``;
     the run records which was used.
     """
 
+    #: the score early stopping and the kept checkpoint follow (`none`: run every iteration)
     on: str = field(default="val_swap", metadata={"choices": ("val_swap", "val", "none")})
+    #: iterations without an improvement of `min_delta` before the run stops
     patience: int = field(default=200, metadata={"min": 1})
+    #: the smallest rise of the score that counts as an improvement
     min_delta: float = field(default=0.005, metadata={"min": 0.0, "max": 1.0})
+    #: end with the weights of the best-scoring check (the base's score is the first)
     restore_best: bool = True
+    #: the run never stops before this iteration
     start_from: int = field(default=500, metadata={"min": 0})
+    #: no stop while the training cross-entropy still falls by more than this over `patience` iterations
     min_ce_drop: float = field(default=0.05, metadata={"min": 0.0})
 
 
@@ -162,7 +187,9 @@ class Freeze:
     than those in the model fail when the run starts, naming the layer.
     """
 
+    #: every layer up to and including this one is frozen (nested backbones entered)
     up_to: Optional[str] = None
+    #: `inference` also freezes every batch-norm layer (stored statistics)
     batch_norm: str = field(default="train", metadata={"choices": ("train", "inference")})
 
 
@@ -177,8 +204,11 @@ class FastSpec:
     ``probe_margin`` of the way to 1 on the cue-swapped validation copy, the features do
     not encode the object and the run takes the full path (``run.json`` says why)."""
 
+    #: the last frozen layer (null: the input of the backbone's last stage)
     freeze_up_to: Optional[str] = None
+    #: the linear probe must reach chance plus this share of the way to 1, else the full path
     probe_margin: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
+    #: where the frozen layers' outputs are cached (null: the system's temporary folder)
     cache_dir: Optional[str] = None
 
 
@@ -190,8 +220,9 @@ class RetrainConfig:
     the model's training batch-norm layers are recomputed from this many batches of
     plain training images (0: never). In a short retraining the weights move faster
     than the moving statistics follow, and the model scores far lower in inference
-    mode than it has learned to (BENCHMARKS.md, "Batch normalisation after a short
-    retraining"). Models without batch normalisation are not touched.
+    mode than it has learned to; recomputing them is the batch-norm update of SWA
+    (Izmailov et al. 2018), "precise BN" (Wu & Johnson 2021). Models without batch
+    normalisation are not touched.
 
     ``mode``: ``full`` trains the whole model; ``fast`` only the layers after a freeze
     point, on cached features (``FastSpec``). ``precision: "mixed_float16"``: the
@@ -199,30 +230,55 @@ class RetrainConfig:
     (``classification_models.precision``; for GPUs — on a CPU it is slower).
     """
 
+    #: the run's folder name under `output_dir`
     name: str = field(metadata=PATH_NAME_FIELD)
+    #: the expert's `selection.json` (relative to this config file)
     selection: str
+    #: the methods to run, each from the base model, in order
     methods: list[MethodSpec] = field(metadata={"min_len": 1})
+    #: masked images never trained on, scored before and after (relative to this file)
     heldout_selection: Optional[str] = None
+    #: the most optimiser steps per method (early stopping may end sooner)
     iterations: int = field(default=1000, metadata={"min": 1})
+    #: how many random and selected images make one batch
     batch: BatchSpec = field(default_factory=BatchSpec)
+    #: arrays in memory or batches streamed from the records
     data: DataSpec = field(default_factory=DataSpec)
+    #: iterations between checks (validation scores, early stopping, CAMs of the selection)
     eval_every: int = field(default=20, metadata={"min": 1})
+    #: the optimiser's learning rate
     learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
+    #: Adam, or SGD with momentum 0.9
     optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
+    #: iterations over which the learning rate ramps up linearly (0: none)
     warmup: int = field(default=0, metadata={"min": 0})
+    #: early stopping and which checkpoint is kept
     stopping: StopSpec = field(default_factory=StopSpec)
+    #: seeds batch draws, mask variants, swaps and propagation
     seed: int = field(default=0, metadata=SEED_FIELD)
+    #: where the run folder goes (relative to the working directory; null: `$VF_RESULTS_ROOT/backprops`)
     output_dir: Optional[str] = None
+    #: how image masks become activation-grid masks
     mask_resize: MaskResize = field(default_factory=MaskResize)
+    #: how the expert's masks are extended to other training images
     propagation: PropagationSpec = field(default_factory=PropagationSpec)
+    #: the data cache root (default: the train result's, or `VF_DATA_ROOT`)
     data_root: Optional[str] = None
+    #: write the CAM figures of every method
     overlays: bool = True
+    #: build the cue-swapped validation copy (`val_swap`)
     counterfactual_val: bool = True
+    #: batches of plain training images that recompute batch-norm statistics at every check (0: never)
     bn_recalibration: int = field(default=5, metadata={"min": 0})
+    #: write each method's retrained `model.keras`
     save_models: bool = True
+    #: layers kept fixed during retraining (null: none)
     freeze: Optional[Freeze] = None
+    #: `full` trains the whole model; `fast` only the layers after a freeze point, on cached features
     mode: str = field(default="full", metadata={"choices": ("full", "fast")})
+    #: `mixed_float16` computes the retrained copies in float16 (for GPUs)
     precision: str = field(default="float32", metadata={"choices": ("float32", "mixed_float16")})
+    #: the fast path's settings (`mode: fast`)
     fast: FastSpec = field(default_factory=FastSpec)
 
     def __post_init__(self) -> None:

@@ -32,8 +32,11 @@ SMOKE_COUNTS = {"n_train": 160, "n_val": 32, "n_test": 48}
 class SuiteTrain:
     """A train config without its ``name`` and ``dataset`` (those come from the suite set)."""
 
+    #: the train config's `model` block for every suite set
     model: dict[str, Any]
+    #: the train config's `train` block (the seed is set per run)
     train: dict[str, Any]
+    #: CAM overlay PNGs per base training
     cam_overlays: int = field(default=0, metadata={"min": 0})
 
 
@@ -41,8 +44,11 @@ class SuiteTrain:
 class SuiteMethods:
     """The methods of every suite comparison and what each run masks."""
 
+    #: the methods every suite comparison runs
     methods: list[MethodSpec]
+    #: share of the training images masked (from the ground-truth masks)
     masked_share: float = field(default=0.01, metadata={"min": 0.0, "max": 1.0})
+    #: held-out masked test images per run
     heldout: int = field(default=20, metadata={"min": 0})
     #: retraining config keys every suite run sets (the rest are the config's defaults)
     retrain: dict[str, Any] = field(default_factory=dict)
@@ -54,9 +60,13 @@ class DefaultExperiment:
     the retraining keys (the rest are the config's defaults) and, for the CI preset, the
     base model's epochs."""
 
+    #: labels of the suite methods the default experiment runs
     methods: list[str]
+    #: retraining config keys it sets (the rest are the defaults)
     retrain: dict[str, Any]
+    #: held-out masked test images
     heldout: int = field(default=20, metadata={"min": 0})
+    #: the base model's epochs (null: the suite's)
     epochs: Optional[int] = field(default=None, metadata={"min": 1})
 
 

@@ -48,7 +48,9 @@ DISTRIBUTE = ("none", "mirrored", "multi_worker")
 class DatasetSpec:
     """``{"name": registered data set, "params": {...}}`` (params validated by the data set)."""
 
+    #: a registered data set (see `dataset.params` below)
     name: str = field(metadata={})
+    #: the data set's parameters (validated by the data set)
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,7 +58,9 @@ class DatasetSpec:
 class ModelSpec:
     """``{"name": preset in classification_models.models.PRESETS, "params": overrides}``."""
 
+    #: a model preset (see `model.params` below)
     name: str = field(metadata={})
+    #: overrides of the preset's parameters
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,14 +68,23 @@ class ModelSpec:
 class TrainSettings:
     """Optimisation settings (``train``)."""
 
+    #: passes over the training split
     epochs: int = field(default=10, metadata={"min": 1, "max": 100000})
+    #: images per optimiser step
     batch_size: int = field(default=64, metadata={"min": 1, "max": 65536})
+    #: the optimiser's learning rate
     learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
+    #: Adam, or SGD with `momentum`
     optimizer: str = field(default="adam", metadata={"choices": OPTIMIZERS})
+    #: SGD momentum (ignored by Adam)
     momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 0.999})
+    #: seeds weights, shuffling and augmentation
     seed: int = field(default=0, metadata=SEED_FIELD)
+    #: method C: flips, small rotations, translations, brightness/contrast jitter
     augmentation: bool = False
+    #: TensorFlow distribution strategy
     distribute: str = field(default="none", metadata={"choices": DISTRIBUTE})
+    #: caps the steps of every epoch (null: the whole split)
     max_steps_per_epoch: Optional[int] = field(default=None, metadata={"min": 1})
 
 
@@ -80,7 +93,9 @@ class ImportLayers:
     """``init_from.layers``: layer names instead of automatic detection (``a/b`` = layer
     ``b`` inside nested model ``a``)."""
 
+    #: the feature-map layer (`outer/inner` inside a nested model); null: detected
     features: Optional[str] = None
+    #: the last Dense layer; null: detected
     logits: Optional[str] = None
 
 
@@ -89,6 +104,7 @@ class ImportInput:
     """``init_from.input``: the pixel range the model expects (default: detected from a
     Rescaling/Normalization layer inside the model)."""
 
+    #: `0_255`, `0_1`, `minus1_1` or `{mean, std}` in pixel units; null: detected from the model
     scale: Any = None
 
 
@@ -96,8 +112,11 @@ class ImportInput:
 class ModelImport:
     """``init_from: {"model": "path/model.keras", ...}``: a user's own Keras model."""
 
+    #: path of the user's `.keras` model (loaded in safe mode, copied into the run folder)
     model: str
+    #: layer names instead of automatic detection
     layers: ImportLayers = field(default_factory=ImportLayers)
+    #: the pixel range the model expects
     input: ImportInput = field(default_factory=ImportInput)
 
     def validate(self, source: str) -> None:
@@ -111,6 +130,7 @@ class ModelImport:
 class UpperBound:
     """``upper_bound``: share of the test split moved into training (the rest is held out)."""
 
+    #: share of the test split moved into training (seeded); the rest is the test set
     test_fraction: float = field(default=0.5, metadata={"min": 0.01, "max": 0.95})
 
 
@@ -118,14 +138,23 @@ class UpperBound:
 class TrainConfig:
     """The whole train config; see the module docstring for the modes."""
 
+    #: the run's name: the run folder's name and the label in tables (letters, digits, `_`, `-`, `.`)
     name: str = field(metadata=PATH_NAME_FIELD)
+    #: the data set to train or evaluate on: a registered name and its params
     dataset: DatasetSpec
+    #: a new model: a preset and overrides (exactly one of `model` and `init_from`)
     model: Optional[ModelSpec] = None
+    #: optimisation settings
     train: TrainSettings = field(default_factory=TrainSettings)
+    #: start from a train result (path) or import a `.keras` model (object, `ModelImport`)
     init_from: Any = None
+    #: evaluate `init_from` on every split without training
     eval_only: bool = False
+    #: method K: train on train + val + a share of test, evaluate on the rest of test
     upper_bound: Optional[UpperBound] = None
+    #: the run folder (default `<results>/train/<name>`); relative to the working directory
     output_dir: Optional[str] = None
+    #: how many CAM overlay PNGs of validation images the run writes
     cam_overlays: int = field(default=6, metadata={"min": 0, "max": 100})
 
     def validate(self, source: str) -> None:

@@ -66,6 +66,7 @@ class MaskParams:
     (``none``: the expert's masks; ``inverted``, ``random``, ``incomplete``: wrong or
     damaged masks, ``classification_models.mask_ops.mask_variant``)."""
 
+    #: feedback-quality control: the expert's masks (`none`) or wrong/damaged ones
     mask_variant: str = dataclasses.field(default="none", metadata={"choices": MASK_VARIANTS})
 
 

@@ -20,6 +20,7 @@ class FilterPenaltyParams(MaskParams):
     """``lam``: the penalty's weight (in units of the level at which the chosen filters
     fire on the masked images)."""
 
+    #: the penalty's weight, in units of the chosen filters' level on the masked images
     lam: float = dataclasses.field(default=1.0, metadata={"min": 0.0})
 
 

@@ -13,7 +13,9 @@ class InpaintParams(ReplacementParams):
     """``generator``: a name of ``image_generator.registry``; ``generator_params``: its
     parameters (checked by the generator)."""
 
+    #: the replacement generator (see `generator_params` below)
     generator: str = "telea"
+    #: the generator's parameters
     generator_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 

@@ -21,7 +21,9 @@ class MisclassifiedParams:
     """``share``: the emphasised share of each batch; ``min_pool``: the emphasis pool's
     minimum size (topped up with the lowest true-class probability images)."""
 
+    #: share of each batch drawn from the images misclassified at the start
     share: float = dataclasses.field(default=0.7, metadata={"min": 0.0, "max": 1.0})
+    #: the emphasis pool's minimum size (topped up with the least sure images)
     min_pool: int = dataclasses.field(default=20, metadata={"min": 0})
 
 

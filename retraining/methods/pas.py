@@ -5,9 +5,8 @@
 * ``"thesis"``: λ = 1/(5·h·w·K) with the thesis's batch normalisation (÷N);
 * ``"calibrated"`` (default): λ = ``CALIBRATED_SCALE`` × 1/(5·h·w·K), normalised by the
   number of masked images in the batch (so λ does not depend on the masked share).
-  A probe found 1000× the thesis λ with ÷N at 5/55 masked images, i.e.
-  ≈ 91× with ÷(masked); the symbols λ sweep (``exp_backprops --sweep lambda``) is
-  what sets ``CALIBRATED_SCALE``.
+  ``CALIBRATED_SCALE`` is chosen by the λ sweep (``exp_backprops --sweep lambda``)
+  on a validation split free of the shortcut (docs/benchmark_log.md).
 
 ``lam`` gives λ directly; ``lam_scale`` multiplies the thesis λ.
 """
@@ -30,9 +29,13 @@ class PASParams(MaskParams):
     """``preset`` (λ scale and normalisation, above); ``lam`` λ itself or ``lam_scale`` ×
     the thesis λ; ``normalize`` overrides the preset's normalisation."""
 
+    #: `thesis`: λ = 1/(5·h·w·K), ÷N; `calibrated`: 100× that, ÷ masked images in the batch
     preset: str = dataclasses.field(default="calibrated", metadata={"choices": tuple(PRESETS)})
+    #: λ itself (overrides the preset's)
     lam: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    #: λ as a multiple of the thesis λ (overrides the preset's)
     lam_scale: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    #: divide the penalty by the `batch` size or the `masked` images in it (overrides the preset's)
     normalize: Optional[str] = dataclasses.field(default=None, metadata={"choices": PAS_NORMALIZATIONS})
 
 

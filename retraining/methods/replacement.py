@@ -21,9 +21,13 @@ class ReplacementParams(MaskParams):
     itself too); a fill must differ from the original by ``min_diff`` (mean grey level
     inside the mask) within ``max_tries`` draws."""
 
+    #: replaced copies per selected image
     variants: int = dataclasses.field(default=4, metadata={"min": 1})
+    #: the selected image itself joins its variants
     include_original: bool = False
+    #: a fill must differ from the original by this mean grey level inside the mask
     min_diff: float = dataclasses.field(default=8.0, metadata={"min": 0.0, "max": 255.0})
+    #: draws per fill before it is reported and left out
     max_tries: int = dataclasses.field(default=5, metadata={"min": 1})
 
 

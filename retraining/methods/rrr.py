@@ -3,8 +3,8 @@
 The input gradient is taken only for the batch's masked images (a second forward of
 that subset inside a nested tape: double backpropagation), so the cost grows with the
 number of masked images. ``lam = null`` calibrates λ so the penalty of the selected
-images under the base model equals ``start_penalty`` (a calibration probe: ≈ 1 works; matching
-the base CE fails when the CE is ~3e-4)."""
+images under the base model equals ``start_penalty`` (an absolute level: matching the base model's CE instead
+would make λ vanish when that CE is near 0)."""
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +31,9 @@ class RRRParams(MaskParams):
     """``lam``: λ (null: calibrated so that the selected images' penalty under the base
     model equals ``start_penalty``)."""
 
+    #: λ (null: calibrated so the selected images' starting penalty is `start_penalty`)
     lam: Optional[float] = dataclasses.field(default=None, metadata={"min": 0.0})
+    #: the starting penalty λ is calibrated to
     start_penalty: float = dataclasses.field(default=1.0, metadata={"gt": 0.0})
 
 

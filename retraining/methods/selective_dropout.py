@@ -17,6 +17,7 @@ from retraining.methods.base import REGISTRY, MaskParams, Method, ce_and_forward
 class SelectiveDropoutParams(MaskParams):
     """``k``: how many of the filters that fire most inside the mask are zeroed."""
 
+    #: how many of the filters firing most inside the mask are zeroed
     k: int = dataclasses.field(default=20, metadata={"min": 0})
 
 

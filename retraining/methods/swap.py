@@ -42,15 +42,25 @@ class SwapParams(MaskParams):
     (``classification_models.training.shrink_and_perturb``), after the propagation has used
     them: an investigation for a base that learned only the cue."""
 
+    #: swapped copies per masked image
     variants: int = dataclasses.field(default=4, metadata={"min": 1})
+    #: extend the masks to other training images and swap those too
     propagate: bool = True
+    #: share of a batch's random images with a propagated mask that are swapped
     random_share: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    #: donors tried per swap (the best fitting one is used)
     candidates: int = dataclasses.field(default=8, metadata={"min": 1})
+    #: adds PAS or PASA on the swapped images' masks
     penalty: str = dataclasses.field(default="none", metadata={"choices": ("none", "pas", "pasa")})
+    #: donor images from `any` class or from `other` classes only
     donors: str = dataclasses.field(default="any", metadata={"choices": ("any", "other")})
+    #: PAS penalty's λ as a multiple of the thesis λ (`penalty: pas`)
     lam_scale: float = dataclasses.field(default=CALIBRATED_SCALE, metadata={"min": 0.0})
+    #: PASA's B and th on the swapped images' masks (`penalty: pasa`)
     pasa: PASAWeight = dataclasses.field(default_factory=PASAWeight)
+    #: start from the base weights multiplied by this (after propagation)
     shrink: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    #: plus Gaussian noise of this scale relative to each weight tensor's spread
     perturb: float = dataclasses.field(default=0.0, metadata={"min": 0.0})
 
 

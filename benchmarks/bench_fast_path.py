@@ -18,18 +18,20 @@ import sys
 import time
 from typing import Sequence
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from classification_models.classifier import Classifier, cross_entropy_loss
+from classification_models.feature_layers import layer_activations
 from common.cli import quiet_tf_logs, run_main
 from common.logs import parse_command_line
+from retraining.fast import FeatureClassifier, default_freeze_layer, split_model
 
 log = logging.getLogger(__name__)
 
 
 def _build(backbone: str, *, size: int, alpha: float):
-    import keras
-
-    from classification_models.classifier import Classifier
 
     keras.utils.set_random_seed(0)
     kwargs = {"alpha": alpha} if backbone.startswith("MobileNet") else {}
@@ -59,12 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=8)
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
-    import keras
-    import tensorflow as tf
-
-    from classification_models.classifier import cross_entropy_loss
-    from classification_models.feature_layers import layer_activations
-    from retraining.fast import FeatureClassifier, default_freeze_layer, split_model
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (256, args.size, args.size, 3)).astype(np.uint8)

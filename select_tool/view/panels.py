@@ -17,6 +17,13 @@ COLORBAR_W, COLORBAR_H = 150, 12
 RIGHT_PANEL_W = 200  # pixels, fixed
 
 
+def button_centres(top: tk.Toplevel, buttons: dict) -> dict:
+    """Screen coordinates of each button's centre (for tests that click them with real X events)."""
+    top.update_idletasks()
+    return {k: [b.winfo_rootx() + b.winfo_width() // 2, b.winfo_rooty() + b.winfo_height() // 2]
+            for k, b in buttons.items()}
+
+
 class ScrollFrame(ttk.Frame):
     """A vertically scrolling frame: put widgets into ``.inner``; the wheel scrolls it."""
 
@@ -307,9 +314,7 @@ class QuitDialog:
         self.top.focus_force()
 
     def geometry(self) -> dict:
-        self.top.update_idletasks()
-        return {k: [b.winfo_rootx() + b.winfo_width() // 2, b.winfo_rooty() + b.winfo_height() // 2]
-                for k, b in self.buttons.items()}
+        return button_centres(self.top, self.buttons)
 
     def destroy(self) -> None:
         self.top.grab_release()

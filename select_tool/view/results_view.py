@@ -18,6 +18,7 @@ import numpy as np
 from classification_models.cam import normalize_per_map
 from common.run_files import load_run_info, load_summary
 from select_tool.view.labels import class_change
+from select_tool.view.panels import button_centres
 from select_tool.view.render import compose, to_ppm
 
 TILE = 112  # pixels per picture
@@ -128,9 +129,7 @@ class ResultsWindow:
         self.top.focus_force()
 
     def geometry(self) -> dict:
-        self.top.update_idletasks()
-        return {k: [b.winfo_rootx() + b.winfo_width() // 2, b.winfo_rooty() + b.winfo_height() // 2]
-                for k, b in self.buttons.items()}
+        return button_centres(self.top, self.buttons)
 
     def destroy(self) -> None:
         self.top.destroy()

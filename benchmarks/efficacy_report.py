@@ -8,6 +8,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from plot_utils.table_format import markdown_table
 
@@ -21,6 +22,16 @@ def mean_std(values) -> tuple[float, float] | None:
     if not len(v):
         return None
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def rank_correlation(methods: dict) -> float | None:
+    """Spearman ρ of ``val_swap`` with test accuracy across a run's methods (None: < 3
+    methods with both, or a constant column)."""
+    pairs = [(m["val_swap"], m["test"]) for m in methods.values()
+             if m.get("val_swap") is not None and m.get("test") is not None]
+    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
+        return None
+    return float(spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic)
 
 
 def recovered_share(*, method: float, base: float, clean: float) -> float | None:

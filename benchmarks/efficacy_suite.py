@@ -51,6 +51,7 @@ from retraining import base_training, suite_configs
 from retraining.auto_select import DEFAULT_PICK, HELDOUT_FILE, auto_select
 from retraining.config import RetrainConfig
 from retraining.runner import run_experiment
+from retraining.tracking import ALONG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,11 @@ def start_profile(history: Path) -> dict | None:
             "total_variation": float(np.abs(np.diff(means)).sum()) if len(means) > 1 else 0.0}
 
 
+def along_rows(path: Path) -> list[dict] | None:
+    """A method's ``along.json`` rows (``track_test``), None without the file."""
+    return read_json(path)["rows"] if path.exists() else None
+
+
 def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=METHODS, retrain=None,
             tag: str = "main", smoke: bool = False) -> dict:
     """One suite set and seed, end to end; returns (and stores) its record. Logs a line
@@ -208,10 +214,13 @@ def run_set(spec, seed: int, *, data_dir: Path, root: Path, data_root, methods=M
             "propagated": info.propagated, "iterations": cfg.iterations,
             "wall_seconds": None if done else time.perf_counter() - t0,
             "base_val_swap": base.accuracy.val_swap, "val_swap": to_dict(info.val_swap),
+            "base_worst_group": base.accuracy.worst_group, "worst_group": to_dict(info.worst_group),
             "methods": {label: {"test": m.accuracy.test, "val": m.accuracy.val, "val_swap": m.accuracy.val_swap,
+                                "worst_group": m.accuracy.worst_group,
                                 "role": m.role, "cue": to_dict(m.cue), "step_seconds": m.step_seconds,
                                 "seconds": info.methods[label].seconds, "iterations": to_dict(m.iterations),
-                                "start": start_profile(run_dir / label / HISTORY_FILE)}
+                                "start": start_profile(run_dir / label / HISTORY_FILE),
+                                "along": along_rows(run_dir / label / ALONG_FILE)}
                         for label, m in summary.methods.items()},
         }
         old = folder / f"record_{tag}.json"

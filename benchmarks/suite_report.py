@@ -16,7 +16,7 @@ import numpy as np
 
 from common.io import atomic_write_text, read_json
 from datasets.shortcut_suite import suite_sets
-from benchmarks.efficacy_report import mean_std
+from benchmarks.efficacy_report import mean_std, rank_correlation
 from plot_utils.table_format import markdown_table
 
 BEGIN, END = "<!-- suite:begin -->", "<!-- suite:end -->"
@@ -53,6 +53,7 @@ def per_seed(record: dict) -> dict:
         cue = m.get("cue") or {}
         out[label] = {
             "test": m["test"],
+            "worst_group": m.get("worst_group"),
             "recovered": (m["test"] - base) / gap if gap >= MIN_GAP else None,
             "delta": None if best_base is None else m["test"] - best_base,
             "closes": (m["test"] - best_base) / (oracle - best_base) if best_base is not None and oracle > best_base else None,
@@ -97,7 +98,8 @@ def set_table(name: str, records: list[dict]) -> str:
                 for m in r0["methods"].values()) else f"{r0['iterations']} iterations. ")
              + f"Base train/val/test {fmt(mean_std(r['base_train'] for r in records))} / "
              f"{fmt(mean_std(r['base_val'] for r in records))} / {fmt(mean_std(r['base_test'] for r in records))}; "
-             f"oracle test {fmt(mean_std(r['oracle_test'] for r in records))}; base cue flip rate "
+             f"oracle test {fmt(mean_std(r['oracle_test'] for r in records))}; base worst-group "
+             f"{fmt(mean_std(r.get('base_worst_group') for r in records), digits=2)}; base cue flip rate "
              f"{fmt(mean_std((r.get('base_cue') or {}).get('flip_rate') for r in records), digits=2)}."
              + (f" Propagated masks: {fmt(mean_std((r['propagated'] or {}).get('n_images') for r in records), digits=0)} "
                 f"images, precision {fmt(mean_std(((r['propagated'] or {}).get('quality') or {}).get('precision') for r in records), digits=2)}, "
@@ -107,14 +109,19 @@ def set_table(name: str, records: list[dict]) -> str:
     for label in labels:
         ds = [d[label] for d in derived if label in d]
         rows.append([label, r0["methods"][label].get("role", ""), fmt(mean_std(d["test"] for d in ds)),
+                     fmt(mean_std(d["worst_group"] for d in ds), digits=2),
                      fmt(mean_std(d["recovered"] for d in ds), pct=True), fmt(mean_std(d["delta"] for d in ds)),
                      f"{fmt(mean_std(d['flip_before'] for d in ds), digits=2)} → "
                      f"{fmt(mean_std(d['flip_after'] for d in ds), digits=2)}", _its(ds),
                      fmt(mean_std(d["step_ratio"] for d in ds), digits=2), fmt(mean_std(d["seconds"] for d in ds), digits=0),
                      str(len(ds))])
-    lines.append(markdown_table(["method", "role", "test acc", "recovered gap", "Δ vs best no-feedback",
+    lines.append(markdown_table(["method", "role", "test acc", "worst group", "recovered gap", "Δ vs best no-feedback",
                                  "cue flips before → after", "iterations run (kept)", "step × continued",
                                  "s per method", "seeds"], rows))
+    rho = [rank_correlation(r["methods"]) for r in records]
+    if any(x is not None for x in rho):
+        lines += ["", "Rank correlation (Spearman ρ) of the cue-swapped validation accuracy with test accuracy across "
+                  "the run's methods, per seed: " + ", ".join("–" if x is None else f"{x:+.2f}" for x in rho) + "."]
     return "\n".join(lines)
 
 

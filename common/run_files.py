@@ -58,6 +58,7 @@ class Accuracy:
     val: Optional[float] = None
     test: Optional[float] = None
     val_swap: Optional[float] = None
+    worst_group: Optional[float] = None  # the lowest accuracy over class × cue value groups (RunInfo.worst_group)
 
 
 @file_dataclass
@@ -227,9 +228,20 @@ class MethodInfo:
 
 
 @file_dataclass
-class ValSwap:  # the cue-swapped validation copy: images, share with a marked cue
+class ValSwap:  # the cue-swapped validation copy (retraining.val_swap), the same for every method
     n: int
     share_marked: float
+    n_complete: Optional[int] = None  # images showing another class's complete cue (the rest: a partial swap)
+    margin_px: Optional[int] = None  # how far the propagated marks were widened
+    digest: Optional[str] = None  # of its images and labels
+    note: Optional[str] = None  # set when some images found no complete donor cue
+
+
+@file_dataclass
+class WorstGroupInfo:  # where worst-group accuracy was measured (RetrainConfig.worst_group)
+    source: str = field(metadata={"choices": ("cue_values", "val_swap")})
+    n_groups: int  # class × cue value groups with at least one image (of the base model's scoring)
+    n_images: int
 
 
 @file_dataclass
@@ -259,6 +271,7 @@ class RunInfo:
     val_swap: Optional[ValSwap]
     stopping: Optional[StoppingInfo]
     mask_grid_kept: Optional[list[dict[str, Any]]] = None  # masks an area threshold would have emptied
+    worst_group: Optional[WorstGroupInfo] = None
 
 
 # ----- history.jsonl --------------------------------------------------------------------

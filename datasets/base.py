@@ -217,6 +217,11 @@ class Dataset(abc.ABC):
     def has_ground_truth_masks(self) -> bool:
         return False
 
+    def cue_values(self, split: str) -> np.ndarray | None:
+        """int64 ``[N]``: the class each image's cue stands for (-1 unknown), in position
+        order, or None when the data set records no cue value in ``split``."""
+        return None
+
     # ----- preprocessing --------------------------------------------------------
     def channel_stats(self) -> tuple[list[float], list[float]]:
         """Per-channel mean and std in pixel units, from the train split only."""
@@ -335,6 +340,7 @@ class ArrayDataset(Dataset):
         splits: ``{"train": (images, labels), ...}``; indices are ``<split>_<00000>``
             unless ``indices`` gives them.
         irrelevant: optional ``{index: mask uint8 [H,W]}`` ground truth.
+        cues: optional ``{split: int [N]}`` the class each image's cue stands for (-1 unknown).
     """
 
     name = "arrays"
@@ -346,6 +352,7 @@ class ArrayDataset(Dataset):
         indices: dict[str, list[str]] | None = None,
         irrelevant: dict[str, np.ndarray] | None = None,
         params: dict[str, Any] | None = None,
+        cues: dict[str, np.ndarray] | None = None,
     ):
         first = next(iter(splits.values()))[0]
         super().__init__(class_names, first.shape[1:], params)
@@ -357,6 +364,7 @@ class ArrayDataset(Dataset):
             idx = (indices or {}).get(s) or [f"{s}_{i:05d}" for i in range(len(x))]
             self._given[s] = SplitArrays(np.asarray(idx, dtype=object).astype(str), x, np.asarray(y, np.int64))
         self._irrelevant = dict(irrelevant or {})
+        self._cues = {k: np.asarray(v, np.int64) for k, v in (cues or {}).items()}
 
     def available_splits(self) -> list[str]:
         return [s for s in SPLITS if s in self._given] + [s for s in self._given if s not in SPLITS]
@@ -371,3 +379,7 @@ class ArrayDataset(Dataset):
     @property
     def has_ground_truth_masks(self) -> bool:
         return bool(self._irrelevant)
+
+    def cue_values(self, split: str) -> np.ndarray | None:
+        cues = self._cues.get(split)
+        return None if cues is None or not (cues >= 0).any() else cues.copy()

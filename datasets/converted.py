@@ -87,8 +87,8 @@ class ImageFolderDataset(_UserSource, CachedDataset):
     """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
 
     name = "image_folder"
-    VERSION = 4  # 2: unique indices for colliding file names, strict masks; 3: splits by scikit-learn;
-    # 4: 16-bit, float and transparent images by an explicit rule (was: clipped by Pillow)
+    VERSION = 5  # 2: unique indices for colliding file names, strict masks; 3: splits by scikit-learn;
+    # 4: 16-bit, float and transparent images by an explicit rule (was: clipped by Pillow); 5: cues.csv
     Params = ImageFolderParams
 
     @classmethod

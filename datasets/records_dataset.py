@@ -223,6 +223,13 @@ class RecordDataset(Dataset):
         self.arrays(split)
         return self._read(split)["spurious"].copy()
 
+    def cue_values(self, split: str) -> np.ndarray | None:
+        """The records' ``spurious`` field (-1 unknown), or None when no image of ``split`` has one."""
+        if split not in self.available_splits():
+            return None
+        cues = self._lean(split)["spurious"].copy()  # without decoding the images (streamed runs)
+        return cues if (cues >= 0).any() else None
+
     def irrelevant_mask(self, index: str) -> np.ndarray | None:
         """uint8 ``[H, W]`` 255 = irrelevant: the stored mask, else the box; None when neither."""
         d, pos = self._gt_row(index)

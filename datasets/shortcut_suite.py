@@ -29,7 +29,11 @@ Cues (the cue never overlaps the object; the mask is exactly the pixels it chang
 * ``background``: stripes at a class-specific orientation (0°, 45°, 90°, 135°) over
   the whole background; the mask is everything but the object (every pixel the object
   touches, edges included);
-* ``frame``: a border a few pixels wide whose shade / colour encodes the cue class.
+* ``frame``: a border a few pixels wide whose shade / colour encodes the cue class;
+* ``barcode`` (a sticker at a fixed place, its leading bars the class), ``ruler`` (tick
+  spacing) and ``watermark`` (a word in a band across the object's area): ``datasets.cues``.
+
+Backdrops: plain, or (``backdrop: photo``) scikit-image's bundled photographs, dimmed.
 
 The cue encodes the true class with probability ``correlation`` in train (else a
 uniformly drawn other class; ``correlation: null`` = uniform over all classes,
@@ -86,13 +90,18 @@ class SetSpec:
     params: SuiteParams
 
 
-#: (family name, content, cue, channels, image_size)
+#: (family name, content, cue, channels, image_size, backdrop); the last three model
+#: shortcuts of real image sets (a serial-number barcode at a fixed place, a ruler, a
+#: watermark across the object's area), two of them on real photographs
 FAMILIES = (
-    ("patch-digits-gray", "digits", "patch", 1, 64),
-    ("text-glyphs-rgb", "glyphs", "text", 3, 64),
-    ("background-shapes-rgb", "shapes", "background", 3, 64),
-    ("frame-glyphs-gray", "glyphs", "frame", 1, 64),
-    ("patch-shapes-rgb-96", "shapes", "patch", 3, 96),
+    ("patch-digits-gray", "digits", "patch", 1, 64, "plain"),
+    ("text-glyphs-rgb", "glyphs", "text", 3, 64, "plain"),
+    ("background-shapes-rgb", "shapes", "background", 3, 64, "plain"),
+    ("frame-glyphs-gray", "glyphs", "frame", 1, 64, "plain"),
+    ("patch-shapes-rgb-96", "shapes", "patch", 3, 96, "plain"),
+    ("barcode-shapes-photo-96", "shapes", "barcode", 3, 96, "photo"),
+    ("ruler-glyphs-rgb-96", "glyphs", "ruler", 3, 96, "plain"),
+    ("watermark-shapes-photo-96", "shapes", "watermark", 3, 96, "photo"),
 )
 #: (regime name, train correlation, val correlation)
 REGIMES = (
@@ -121,12 +130,12 @@ def suite_sets(quick: bool = False) -> list[SetSpec]:
         quick: only the families in ``QUICK_FAMILIES`` (each still in every regime, with its oracle).
     """
     out = []
-    for family, content, cue, channels, size in FAMILIES:
+    for family, content, cue, channels, size, backdrop in FAMILIES:
         if quick and family not in QUICK_FAMILIES:
             continue
         for regime, corr, val_corr in REGIMES:
             params = SuiteParams(content=content, cue=cue, channels=channels, image_size=size,
-                                 correlation=corr, val_correlation=val_corr)
+                                 correlation=corr, val_correlation=val_corr, backdrop=backdrop)
             out.append(SetSpec(name=f"{family}-{regime}", family=family, regime=regime, params=params))
     return out
 
@@ -154,8 +163,12 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 
 def params_dict(params: SuiteParams) -> dict:
-    """``params`` as plain JSON-ready data."""
-    return dataclasses.asdict(params)
+    """``params`` as plain JSON-ready data; a plain ``backdrop`` (the default, added after
+    version 2) is left out, so sets written before it stay valid."""
+    out = dataclasses.asdict(params)
+    if out.get("backdrop") == "plain":
+        del out["backdrop"]
+    return out
 
 
 def _as_params(spec_or_params) -> SuiteParams:
@@ -348,6 +361,7 @@ def main(argv=None) -> int:
         "n_val": ("400", "val images (default 400)"),
         "n_test": ("800", "test images (default 800)"),
         "seed": ("0", "data seed (default 0)"),
+        "backdrop": ("plain", "plain | photo (scikit-image's bundled photographs, dimmed) (default plain)"),
     }
     for key, (_, text) in single.items():
         parser.add_argument("--" + key.replace("_", "-"), default=None, help=text)
@@ -369,7 +383,7 @@ def main(argv=None) -> int:
         val_correlation=_parse_val_correlation(args.val_correlation),
         channels=_parse_int("channels", args.channels), image_size=_parse_int("image_size", args.image_size),
         n_train=_parse_int("n_train", args.n_train), n_val=_parse_int("n_val", args.n_val),
-        n_test=_parse_int("n_test", args.n_test), seed=_parse_int("seed", args.seed),
+        n_test=_parse_int("n_test", args.n_test), seed=_parse_int("seed", args.seed), backdrop=args.backdrop,
     )
     t0 = time.perf_counter()
     out = generate(args.out, params, overwrite=args.overwrite)

@@ -34,6 +34,9 @@ DIFFICULTY = {
     "hard": ((0.35, 0.55), (0.2, 0.4), (6, 10), (0.2, 0.4)),
 }
 DIFFICULTIES = tuple(DIFFICULTY)
+#: ``backdrop``: a plain shade with mild noise, or a crop of a real photograph
+#: (``datasets.suite_photos``: scikit-image's bundled images, dimmed to the plain range)
+BACKDROPS = ("plain", "photo")
 
 
 def stream(seed: int, split: str, purpose: int, *more: int) -> np.random.Generator:
@@ -66,8 +69,11 @@ class SuiteParams:
     n_test: int = 800
     seed: int = 0
     difficulty: str = "medium"
+    backdrop: str = "plain"
 
     def __post_init__(self):
+        if self.backdrop not in BACKDROPS:
+            raise UserError(f"backdrop must be one of {', '.join(BACKDROPS)}, got {self.backdrop!r}")
         if self.difficulty not in DIFFICULTIES:
             raise UserError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {self.difficulty!r}")
         if self.content not in CLASSES:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from datasets.cues import Scene, cue_family
+from datasets.suite_photos import photo_backdrop
 from datasets.suite_objects import digit_alpha, digit_images, digit_sources, glyph_alpha, shape_alpha
 from datasets.suite_params import (CUE_CLASS_STREAM, CUE_LAYOUT_STREAM, DIFFICULTY, LABELS_STREAM, OBJECT_STREAM,
                                    SOURCES_STREAM, SuiteParams, stream)
@@ -197,7 +198,8 @@ def render_example(params: SuiteParams, split: str, i: int, *, label: int, cue_c
     else:
         alpha = shape_alpha(name, orng, long_side)
     alpha = _place(alpha, lay, reserved, orng)
-    bg = _background(params, orng)
+    bg = (photo_backdrop(size=params.image_size, channels=params.channels, rng=orng) if params.backdrop == "photo"
+          else _background(params, orng))
     fg = _object_colour(params, orng)
     ink = alpha
     preset = DIFFICULTY[params.difficulty]

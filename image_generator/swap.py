@@ -138,3 +138,84 @@ def cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, 
         img[hole] = _inpaint(img, hole)[hole]
         picked[i], ious[i] = j, float(iou.max())
     return SwapResult(images=out, donors=picked, iou=ious)
+
+
+@dataclasses.dataclass
+class CompleteSwapResult:
+    """Images with another class's complete cue in place of their own.
+
+    Attributes:
+        images: uint8 ``[N, H, W, C]``.
+        donors: int ``[N]`` position of each image's donor (-1: no cue region, unchanged).
+        cues: int ``[N]`` the donor's label: the class the pasted cue stands for (-1 unchanged).
+        complete: bool ``[N]``: the donor's whole cue region covers the image's own, so the
+            image shows the donor's complete cue and nothing of its own; False: no donor
+            fitted and the image got ``cue_swap``'s partial swap (the rest inpainted).
+    """
+
+    images: np.ndarray
+    donors: np.ndarray
+    cues: np.ndarray
+    complete: np.ndarray
+
+
+def complete_cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, rng: np.random.Generator,
+                      exclude_same: np.ndarray | None = None, max_spill: float = 1.0) -> CompleteSwapResult:
+    """Puts a *complete* cue of an image of another class in place of each image's cue.
+
+    The donor is an image of another class whose cue region ``D`` contains the receiving
+    image's ``M`` (``M ⊆ D``) and spills least beyond it (``|D \\ M| ≤ max_spill · |M|``,
+    ties broken at random); the whole of ``D`` is pasted, so the result carries the donor's
+    entire cue — a contradicting one, as on the test split of a cue-randomised set — and
+    none of its own, with no erased or inpainted region. Where no donor fits, the image
+    gets ``cue_swap``'s partial swap (donors of other classes) and ``complete`` says so.
+
+    Args:
+        images: uint8 ``[N, H, W, C]``; masks: ``[N, H, W]`` nonzero = cue; labels: int ``[N]``.
+        donor_images, donor_masks, donor_labels: the donor pool (may be the same arrays).
+        rng: breaks ties and draws the partial swaps' donors.
+        exclude_same: optional int ``[N]``: the donor position each image must not use.
+        max_spill: the largest share of ``|M|`` that a donor's region may add.
+
+    Returns:
+        ``CompleteSwapResult``.
+
+    Raises:
+        UserError as ``cue_swap`` (shapes, no donor of another class).
+    """
+    images = np.asarray(images)
+    m = np.asarray(masks) > 0
+    labels = np.asarray(labels)
+    d_img = np.asarray(donor_images)
+    d_m = np.asarray(donor_masks) > 0
+    d_lab = np.asarray(donor_labels)
+    if images.shape[:3] != m.shape or d_img.shape[1:] != images.shape[1:] or d_m.shape != d_img.shape[:3]:
+        raise UserError(f"cue swap: images {images.shape}, masks {m.shape}, donors {d_img.shape}, "
+                        f"donor masks {d_m.shape} do not match")
+    n = len(images)
+    flat, d_flat = m.reshape(n, -1).astype(np.float32), d_m.reshape(len(d_m), -1).astype(np.float32)
+    area, d_area = flat.sum(1), d_flat.sum(1)
+    inter = flat @ d_flat.T  # [N, P] pixels of M inside D
+    out = images.copy()
+    donors = np.full(n, -1, np.int64)
+    complete = np.zeros(n, bool)
+    for i in range(n):
+        if area[i] == 0:
+            continue
+        spill = d_area - inter[i]
+        fits = (inter[i] >= area[i]) & (d_lab != labels[i]) & (spill <= max_spill * area[i])
+        if exclude_same is not None and 0 <= exclude_same[i] < len(fits):
+            fits[exclude_same[i]] = False
+        if fits.any():
+            best = np.flatnonzero(fits & (spill == spill[fits].min()))
+            j = int(rng.choice(best))
+            out[i][d_m[j]] = d_img[j][d_m[j]]
+            donors[i], complete[i] = j, True
+    partial = np.flatnonzero((area > 0) & ~complete)
+    if len(partial):
+        res = cue_swap(images=images[partial], masks=m[partial], labels=labels[partial], donor_images=d_img,
+                       donor_masks=d_m, donor_labels=d_lab, rng=rng, donors="other",
+                       exclude_same=None if exclude_same is None else np.asarray(exclude_same)[partial])
+        out[partial], donors[partial] = res.images, res.donors
+    cues = np.where(donors >= 0, d_lab[np.maximum(donors, 0)], -1).astype(np.int64)
+    return CompleteSwapResult(images=out, donors=donors, cues=cues, complete=complete)

@@ -228,6 +228,12 @@ class RetrainConfig:
     point, on cached features (``FastSpec``). ``precision: "mixed_float16"``: the
     retrained copies compute in float16 with float32 weights and a scaled loss
     (``classification_models.precision``; for GPUs — on a CPU it is slower).
+    ``worst_group``: where worst-group accuracy (groups = class × cue value) is measured:
+    ``cue_values`` the test split with the cue values the data set records (an image
+    folder's ``cues.csv``), ``val_swap`` the cue-swapped validation copy (cue value: the
+    pasted cue's class), ``auto`` the first of these the run has, ``none`` nowhere.
+    ``track_test``: each method's test (and worst-group) accuracy at every check, in its
+    ``along.json`` (``retraining.tracking``; for figures, never for choosing).
     """
 
     #: the run's folder name under `output_dir`
@@ -280,6 +286,8 @@ class RetrainConfig:
     precision: str = field(default="float32", metadata={"choices": ("float32", "mixed_float16")})
     #: the fast path's settings (`mode: fast`)
     fast: FastSpec = field(default_factory=FastSpec)
+    worst_group: str = field(default="auto", metadata={"choices": ("auto", "cue_values", "val_swap", "none")})
+    track_test: bool = False
 
     def __post_init__(self) -> None:
         if self.output_dir is None:  # the documented default: $VF_RESULTS_ROOT (or ./results) / backprops

@@ -306,7 +306,7 @@ def features_encode_object(features: np.ndarray, labels: np.ndarray, *, margin: 
             "encodes": acc >= needed}
 
 
-def plan_fast_path(base, *, freeze_up_to: str | None, val_swap: dict | None, margin: float, seed: int) -> dict:
+def plan_fast_path(base, *, freeze_up_to: str | None, val_swap, margin: float, seed: int) -> dict:
     """The run's path, decided once on the base model: ``{"path": "fast" | "full",
     "freeze_up_to", "why", probe numbers}``. The freeze layer is checked here (a name the
     model lacks, or a layer a later one reads around, fails naming it)."""
@@ -316,8 +316,8 @@ def plan_fast_path(base, *, freeze_up_to: str | None, val_swap: dict | None, mar
             "why": "fast.freeze_up_to" if freeze_up_to else "the narrowest block output before the last downsampling"}
     if val_swap is None:
         return {**plan, "probe": None}
-    feats = layer_activations(base, val_swap["images"], layer=layer)
-    probe = features_encode_object(feats, val_swap["labels"], margin=margin, seed=seed)
+    feats = layer_activations(base, val_swap.images, layer=layer)
+    probe = features_encode_object(feats, val_swap.labels, margin=margin, seed=seed)
     plan["probe"] = probe
     if not probe["encodes"]:
         log.warning("fast path: a linear probe on the features of '%s' reaches %.2f on the cue-swapped validation "
@@ -370,7 +370,7 @@ def wrap(method, plan: dict, *, val, val_swap, cache_dir: str | None = None):
     return wrapped, val, val_swap, info
 
 
-def plan_for(cfg, base, val_cf: dict | None) -> dict:
+def plan_for(cfg, base, val_cf) -> dict:
     """The run's path for a ``RetrainConfig`` (``mode``, ``fast``)."""
     if cfg.mode == "full":
         return {"path": "full", "why": "mode: full"}
@@ -378,8 +378,8 @@ def plan_for(cfg, base, val_cf: dict | None) -> dict:
                           seed=cfg.seed)
 
 
-def method_on_path(method, plan: dict, *, val, val_cf: dict | None, cache_dir: str | None):
+def method_on_path(method, plan: dict, *, val, val_cf, cache_dir: str | None):
     """``wrap`` for the runner: records the path in ``method.path`` (``run.json``)."""
     run, val, val_swap, method.path = wrap(method, plan, val=val, cache_dir=cache_dir,
-                                           val_swap=None if val_cf is None else (val_cf["images"], val_cf["labels"]))
+                                           val_swap=None if val_cf is None else (val_cf.images, val_cf.labels))
     return run, val, val_swap

@@ -17,13 +17,13 @@ def method_role(method) -> str:
 
 
 def method_summary(m, cfg: RetrainConfig, res, *, ev: dict, val_swap, selected: MaskedSet, explained,
-                    cue: tuple, test_changes: dict | None) -> MethodSummary:
+                   cue: tuple, test_changes: dict | None, worst_group: float | None = None) -> MethodSummary:
     """One method's entry of ``summary.json``. ``explained``: ``(where, before, after)`` of
     ``metrics.explain`` for the selected and the held-out images; ``cue``: the reliance
-    scores ``(before, after)``."""
+    scores ``(before, after)``; ``worst_group``: its worst-group accuracy (``retraining.groups``)."""
     (_, sel_before, sel_after), (_, held_before, held_after) = explained
     return MethodSummary(
-        accuracy=Accuracy(**ev["accuracy"], val_swap=val_swap),
+        accuracy=Accuracy(**ev["accuracy"], val_swap=val_swap, worst_group=worst_group),
         report=ev["report"],
         in_mask_cam_energy=Energy(
             selected=BeforeAfter(before=sel_before["mean_energy"], after=sel_after["mean_energy"]),

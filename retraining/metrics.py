@@ -214,3 +214,27 @@ def fetch_shown(dataset, test: SplitArrays, changes: dict, *, per_kind: int = 8)
     if isinstance(test.images, dict):
         shown = sorted({p for kind in ("fixed", "broken") for p in changes[kind][:per_kind]})
         test.images.update(zip(shown, dataset.read_rows(test.indices[shown])[0]))
+
+
+def worst_group_accuracy(*, labels, cues, preds) -> dict | None:
+    """Worst-group accuracy (groups = true class × cue value; JTT, GroupDRO, DFR).
+
+    Args:
+        labels: int ``[N]`` true classes; cues: int ``[N]`` the class each image's cue
+            stands for (-1 unknown: left out); preds: int ``[N]`` predicted classes.
+
+    Returns:
+        ``{"accuracy": the lowest group accuracy, "group": [class, cue] of that group,
+        "n_groups": groups with at least one image}``, or None when no image has a cue value.
+    """
+    labels, cues, preds = (np.asarray(a, np.int64) for a in (labels, cues, preds))
+    known = cues >= 0
+    if not known.any():
+        return None
+    keys = np.stack([labels[known], cues[known]], axis=1)
+    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    right = np.bincount(inverse, weights=(preds[known] == labels[known]).astype(np.float64), minlength=len(groups))
+    acc = right / np.bincount(inverse, minlength=len(groups))
+    worst = int(np.argmin(acc))
+    return {"accuracy": float(acc[worst]), "group": [int(v) for v in groups[worst]], "n_groups": int(len(groups))}

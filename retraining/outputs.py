@@ -101,23 +101,25 @@ def _iterations_cell(m: MethodSummary) -> str:
     return f"{m.iterations.run}" + (f" ({best.iteration})" if best is not None and best.restored else "")
 
 
-def comparison_table(summary: RetrainSummary, extras: dict) -> str:
-    """Markdown table: accuracy per split, Δ test vs base, cue flip rate on test images
-    before → after, in-mask energy of the true class (selected, held-out) and of the
-    predicted class (held-out) before → after, mean selected true-class probability
-    before → after, step time and its ratio to ``continued`` (when run); then the verdict
-    line (``verdict``).
+def comparison_table(summary: RetrainSummary, extras: dict, *, propagated: dict | None = None) -> str:
+    """Markdown table: accuracy per split, Δ test vs base, worst-group accuracy, cue flip
+    rate on test images before → after, in-mask energy of the true class (selected,
+    held-out) and of the predicted class (held-out) before → after, mean selected
+    true-class probability before → after, step time and its ratio to ``continued`` (when
+    run); then the verdict line (``verdict``).
 
     Args:
         summary: the run's summary.
         extras: ``{method: {"p_true_before", "p_true_after"}}`` (methods without selected images absent).
+        propagated: ``run.json``'s ``propagated`` (its mask quality names a likely cause
+            when feedback did not help), or None.
 
     Returns:
         The Markdown text.
     """
     base = summary.base.accuracy
     cont = summary.methods["continued"].step_seconds if "continued" in summary.methods else None
-    rows = [["base", _fmt(base.train), _fmt(base.val), _fmt(base.test), "",
+    rows = [["base", _fmt(base.train), _fmt(base.val), _fmt(base.test), "", _fmt(base.worst_group),
              _fmt(None if summary.base.cue is None else summary.base.cue.flip_rate, 2), "", "", "", "", "", "", ""]]
     for key, m in summary.methods.items():
         acc = m.accuracy
@@ -127,15 +129,15 @@ def comparison_table(summary: RetrainSummary, extras: dict) -> str:
         d = acc.test - base.test if acc.test is not None and base.test is not None else None
         ratio = m.step_seconds / cont if cont else None
         rows.append([key, _fmt(acc.train), _fmt(acc.val), _fmt(acc.test), "" if d is None else f"{d:+.3f}",
-                     _cue_cell(m.cue), f"{_fmt(e.selected.before)} → {_fmt(e.selected.after)}",
+                     _fmt(acc.worst_group), _cue_cell(m.cue), f"{_fmt(e.selected.before)} → {_fmt(e.selected.after)}",
                      f"{_fmt(e.heldout.before)} → {_fmt(e.heldout.after)}", f"{_fmt(ep.before)} → {_fmt(ep.after)}",
                      f"{_fmt(ex.get('p_true_before'))} → {_fmt(ex.get('p_true_after'))}", _iterations_cell(m),
                      _fmt(m.step_seconds, 4), _fmt(ratio, 2)])
-    lines = [markdown_table(["method", "train", "val", "test", "Δtest", "cue flips (test)", "energy sel.",
-                             "energy held-out", "energy pred. held-out", "p_true sel.", "iterations (kept)", "step s",
-                             "× continued"], rows).rstrip()]
+    lines = [markdown_table(["method", "train", "val", "test", "Δtest", "worst group", "cue flips (test)",
+                             "energy sel.", "energy held-out", "energy pred. held-out", "p_true sel.",
+                             "iterations (kept)", "step s", "× continued"], rows).rstrip()]
     warnings = reversed_cue_warnings(summary) + still_learning_warnings(summary)
-    line = verdict(summary)
+    line = verdict(summary, propagated=propagated)
     return ("\n".join(lines) + "\n" + "".join(f"\n{w}\n" for w in warnings)
             + (f"\n{line}\n" if line else ""))
 
@@ -170,10 +172,52 @@ def still_learning_warnings(summary: RetrainSummary) -> list[str]:
             for key, m in summary.methods.items() if m.iterations.still_learning]
 
 
-def verdict(summary: RetrainSummary) -> str | None:
+#: propagated masks covering less of the cue than this are named as the likely cause
+LOW_RECALL = 0.8
+#: a flip rate above this share of the base's counts as unchanged
+FLIPS_UNCHANGED = 0.8
+
+
+def _mask_recall(propagated: dict | None) -> float | None:
+    """The propagated masks' recall: on the held-out masked images (the honest check),
+    else against the data set's ground truth on the training images; None unknown."""
+    for key in ("heldout_quality", "quality"):
+        q = (propagated or {}).get(key) or {}
+        if q.get("recall") is not None:
+            return float(q["recall"])
+    return None
+
+
+def failure_causes(summary: RetrainSummary, best: str, *, propagated: dict | None = None) -> list[tuple[str, str]]:
+    """``(likely cause, what to try)`` pairs read from the run's own numbers when its best
+    feedback method ``best`` did not beat the best no-feedback baseline: low propagation
+    recall, cue flips unchanged, still learning at the budget, a base that barely used the
+    marked region; one generic pair when none of these shows."""
+    m = summary.methods[best]
+    out = []
+    recall = _mask_recall(propagated)
+    if recall is not None and recall < LOW_RECALL:
+        out.append((f"the propagated masks cover only {100 * recall:.0f} % of the marked cue",
+                    'mask more images or raise "propagation": {"min_recall": ...}'))
+    base_cue = summary.base.cue
+    if m.cue is not None and base_cue is not None and base_cue.flip_rate > 0.05:
+        if m.cue.after.flip_rate >= FLIPS_UNCHANGED * m.cue.before.flip_rate:
+            out.append((f"the cue still drives its predictions (cue flips {m.cue.before.flip_rate:.2f} → "
+                        f"{m.cue.after.flip_rate:.2f})", "check that the masks cover the whole cue; mask more images"))
+    elif base_cue is not None:
+        out.append((f"the base barely reads the marked region (cue flips {base_cue.flip_rate:.2f})",
+                    "check that the masks mark what the base relies on"))
+    if m.iterations.still_learning:
+        out.append((f"still learning at the budget ({m.iterations.max} iterations)", "raise iterations"))
+    return out or [("no cause shows in the run's numbers", "more masked images, or more iterations")]
+
+
+def verdict(summary: RetrainSummary, *, propagated: dict | None = None) -> str | None:
     """One line: the best feedback method (by test accuracy), its Δ over the best
-    no-feedback baseline and the cue flip rate before → after; None when the run lacks
-    a feedback method or a baseline."""
+    no-feedback baseline, the cue flip rate and the worst-group accuracy before → after;
+    None when the run lacks a feedback method or a baseline. When the best feedback
+    method does not beat the baseline the line says so first, with the likely causes
+    (``failure_causes``; ``propagated``: ``run.json``'s) and what to try."""
     methods = summary.methods
 
     def test(k):
@@ -188,10 +232,19 @@ def verdict(summary: RetrainSummary) -> str | None:
     cue = methods[best].cue
     flips = (f"; cue flip rate on test {cue.before.flip_rate:.2f} → {cue.after.flip_rate:.2f}"
              if cue is not None else "")
+    wg_before, wg_after = summary.base.accuracy.worst_group, methods[best].accuracy.worst_group
+    groups = (f"; worst-group accuracy {wg_before:.3f} → {wg_after:.3f}"
+              if wg_before is not None and wg_after is not None else "")
     base_test = summary.base.accuracy.test
-    return (f"Verdict: best feedback method {best} reaches test {test(best):.3f} "
-            f"({test(best) - test(ref):+.3f} vs the best no-feedback baseline {ref}, {test(ref):.3f}; "
-            f"base {float('nan') if base_test is None else base_test:.3f}){flips}.")
+    delta = test(best) - test(ref)
+    head = "Verdict: "
+    if delta <= 0:
+        causes = failure_causes(summary, best, propagated=propagated)
+        head = (f"Verdict: feedback did NOT beat the best no-feedback baseline {ref} ({test(ref):.3f}); likely cause: "
+                f"{'; '.join(c for c, _ in causes)}; try: {'; '.join(t for _, t in causes)}. ")
+    return (f"{head}best feedback method {best} reaches test {test(best):.3f} "
+            f"({delta:+.3f} vs the best no-feedback baseline {ref}, {test(ref):.3f}; "
+            f"base {float('nan') if base_test is None else base_test:.3f}){flips}{groups}.")
 
 
 def write_propagated(folder: Path, data, *, train_result: str, sync: bool = True) -> Path:

@@ -1,6 +1,6 @@
 """Feedback propagation: the expert's masks extended to every training image where the
-model sees the same thing (``propagate_selection``), and the cue-swapped copy of a split
-made from them for model selection (``counterfactual_split``)."""
+model sees the same thing (``propagate_selection``); the cue-swapped validation copy made
+from them for model selection is ``retraining.val_swap``."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,14 +15,9 @@ from classification_models.propagation import (CannotPropagate, CellClassifier, 
                                                calibrate_threshold, grid_to_image, leave_one_out_probability,
                                                precision_recall, rank_filters)
 from common.errors import UserError
-from image_generator.swap import cue_swap
 from retraining.config import PropagationSpec
 
 log = logging.getLogger(__name__)
-
-#: with ``data.stream`` the cue-swapped validation copy is made of at most this many
-#: validation images (a seeded sample)
-STREAM_VAL_SWAP = 1000
 
 #: a warning when the propagated masks cover less than this share of the expert's masked
 #: pixels on the held-out masked images
@@ -80,7 +75,7 @@ class Propagated:
         filters: int ``[F]`` the filters that fire inside the expert's masks.
         share: float ``[K]`` each filter's in-mask activation share.
         quality: precision/recall against the data set's ground-truth masks, or None.
-        propagator: the ``MaskPropagator`` (applied to other splits by ``counterfactual_split``).
+        propagator: the ``MaskPropagator`` (applied to other splits by ``retraining.val_swap``).
         marked: bool ``[N]`` over the training positions: a propagated mask (every one,
             also outside the bank).
         images: uint8 ``[P, H, W, C]`` with ``data.stream`` (the bank's images, read from
@@ -267,55 +262,3 @@ def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batc
                       filters=ranking.chosen, share=ranking.share,
                       quality=quality.result() if quality.n_images else None, propagator=propagator,
                       marked=marked, heldout_quality=heldout_quality, images=bank_images, layer_info=layer_info)
-
-
-def counterfactual_split(clf, data, *, split: str = "val", seed: int = 0,
-                         batch_size: int = 256, masks: np.ndarray | None = None) -> dict | None:
-    """A cue-swapped copy of a split for model selection without a clean validation split.
-
-    The propagated-mask model (fit on the expert's masks) marks the cue cells of the
-    split's images; those images get their marked region swapped with another image's,
-    of any class (``image_generator.swap.cue_swap`` with ``donors="any"``: the swapped
-    cue is independent of the label, as on a cue-randomised test split; other-class
-    donors would reward a model that reads the cue backwards). Accuracy on the swapped
-    images rewards a model for reading the object, not the cue — computable from the
-    user's own, cue-carrying validation split.
-
-    ``masks``: other masks of the selected images than the expert's (a wrong-masks
-    control chooses its iteration with its own feedback, as its user would).
-
-    With ``data.stream`` a seeded random sample of at most ``STREAM_VAL_SWAP`` images of
-    the split is read from its records, so its memory does not grow with the split.
-
-    Returns:
-        ``{"images", "labels", "n", "share_marked"}`` or None when the split is missing or
-        no image has a marked cell.
-    """
-    if split not in data.dataset.available_splits():
-        return None
-    try:
-        prop = data.propagated(clf, masks=masks)
-    except CannotPropagate as exc:
-        raise CannotPropagate(f"{exc}; the cue-swapped {split} copy (\"counterfactual_val\": true, the default) needs "
-                              "the masks propagated: leave part of each masked image unmasked, or set "
-                              "\"counterfactual_val\": false") from None
-    if data.streaming:  # a seeded sample of the split, read from its records
-        indices, _ = data.dataset.index_table(split)
-        take = np.sort(np.random.default_rng(seed).choice(len(indices), size=min(len(indices), STREAM_VAL_SWAP),
-                                                          replace=False))
-        images, labels = data.dataset.read_rows([str(indices[i]) for i in take])
-    else:
-        arr = data.dataset.arrays(split)
-        images, labels = arr.images, arr.labels
-    if not len(images):
-        return None
-    all_masks = prop.propagator.masks(clf, images, batch_size=batch_size)
-    keep = np.flatnonzero(all_masks.any(axis=(1, 2)))
-    if len(keep) == 0 or len(set(labels[keep].tolist())) < 2:
-        return None
-    masks = all_masks[keep]
-    res = cue_swap(images=images[keep], masks=masks, labels=labels[keep], donor_images=images[keep],
-                   donor_masks=masks, donor_labels=labels[keep], rng=np.random.default_rng(seed),
-                   exclude_same=np.arange(len(keep)), donors="any")
-    return {"images": res.images, "labels": labels[keep].astype(np.int64), "n": int(len(keep)),
-            "share_marked": float(len(keep) / max(len(images), 1))}

@@ -21,15 +21,14 @@ from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
 from common.run_files import (SCHEMA_VERSION, Accuracy, BaseInfo, BaseSummary, CueScores, DatasetSpec, Failure,
-                              MethodInfo, MethodSummary, PerImageEnergy, RetrainSummary, RunInfo, StoppingInfo,
-                              Trainable, ValSwap, write_file)
+                              MethodInfo, MethodSummary, PerImageEnergy, RetrainSummary, RunInfo, StoppingInfo, Trainable,
+                              ValSwap, WorstGroupInfo, write_file)
 from common.runs import run_lock, run_transaction
 from common.seeding import SEED_MAX, set_seed
 from retraining.config import RetrainConfig, StopSpec
 from retraining.data import MaskedSet, RetrainData, load_inputs
 from retraining.failure import Progress, record_failure
 from retraining.method_summary import method_role, method_summary  # noqa: F401 - method_role: part of this API
-from retraining.propagate import counterfactual_split
 from retraining.loop import Diverged, clone_classifier, make_optimizer, run_loop
 from retraining.methods import get_method
 from retraining.stopping import stopping_rule
@@ -37,6 +36,9 @@ from retraining.fast import method_on_path, plan_for
 from retraining.metrics import (changed_predictions, cue_metrics, cue_set, evaluate_splits, explain, fetch_shown,
                                 split_images, swap_set, test_view)
 from retraining.outputs import cam_arrays, comparison_table, save_method_figures, write_propagated
+from retraining.groups import GroupSource, group_source, worst_group as _wg
+from retraining.tracking import ALONG_FILE, make_tracker
+from retraining.val_swap import ValSwapCopy, cue_swapped_copy
 from plot_utils.results import CAMS_FILE, save_cams
 
 log = logging.getLogger(__name__)
@@ -163,14 +165,15 @@ class _BaseScores:
     cue_swapped: Any
     cue: dict | None  # behavioural reliance on the test images with a known cue region
     val: Any  # the validation split's (images, labels), or None
-    val_cf: dict | None  # the cue-swapped validation copy
+    val_cf: ValSwapCopy | None  # the cue-swapped validation copy, the same for every method
     stopping: StopSpec | None  # the rule every method stops by (stopping_rule)
     class_names: list[str] | None
     fast: dict  # the run's path (retraining.fast.plan_for)
+    groups: GroupSource | None  # where worst-group accuracy is measured
 
 
-def _accuracy_cf(clf, cf: dict | None) -> float | None:
-    return None if cf is None else float((clf.predict_proba(cf["images"]).argmax(1) == cf["labels"]).mean())
+def _accuracy_cf(clf, cf: ValSwapCopy | None) -> float | None:
+    return None if cf is None else float((clf.predict_proba(cf.images).argmax(1) == cf.labels).mean())
 
 
 def _score_base(cfg: RetrainConfig, *, data, base, dataset, selected, heldout) -> _BaseScores:
@@ -185,38 +188,34 @@ def _score_base(cfg: RetrainConfig, *, data, base, dataset, selected, heldout) -
         images=cue_images.images, labels=cue_images.labels, masks=cue_images.masks, seed=cfg.seed)
     val = split_images(dataset, "val", stream=stream) if "val" in dataset.available_splits() else None
     # the user's validation split usually carries the cue: score models on a cue-swapped
-    # copy too (cue cells marked by the propagated-mask model), the criterion for choosing
-    val_cf = counterfactual_split(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
+    # copy too (the expert's feedback marks the cue), the criterion for choosing; built
+    # once and used unchanged for every method, controls included
+    val_cf = cue_swapped_copy(base, data, split="val", seed=cfg.seed) if cfg.counterfactual_val and len(selected) else None
     why = None if val_cf is not None else (
         "the dataset has no validation split" if val is None else
         "counterfactual_val is false" if not cfg.counterfactual_val else
         "the selection has no masked image" if not len(selected) else
         "the propagated masks mark no cue cell on the validation images of two classes")
     stopping = stopping_rule(cfg.stopping, has_val=val is not None, has_val_swap=val_cf is not None,
-                             why_no_val_swap=why)
+                             why_no_val_swap=why, iterations=cfg.iterations)
     return _BaseScores(stream=stream, evaluation=evaluation, selected=explain(base, selected), heldout=explain(base, heldout),
                        cue_images=cue_images, cue_swapped=cue_swapped,
                        cue=cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped), val=val, val_cf=val_cf,
                        stopping=stopping, fast=plan_for(cfg, base, val_cf),
-                       class_names=list(base.class_names or dataset.class_names or []) or None)
+                       class_names=list(base.class_names or dataset.class_names or []) or None,
+                       groups=group_source(cfg.worst_group, dataset=dataset, val_cf=val_cf))
 
 
-def _own_choice(cfg: RetrainConfig, m, before: _BaseScores, *, base, data, selected):
-    """``(cue-swapped copy, stopping)`` of ``m``: a wrong-masks control chooses with a copy
-    from its own masks, as its user would (on ``val`` if they mark no validation image)."""
-    masks = getattr(m, "feedback_masks", None)
-    if before.val_cf is None or masks is None or np.array_equal(masks, selected.masks):
-        return before.val_cf, before.stopping
-    own = counterfactual_split(base, data, split="val", seed=cfg.seed, masks=masks)
-    return own, stopping_rule(cfg.stopping, has_val=before.val is not None, has_val_swap=own is not None)
-
-
-def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, val_cf, stopping):
+def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, val_cf, stopping, dataset):
     """Runs method ``m``'s loop; returns ``(LoopResult, the selected images' grid CAMs at
-    every check)``. Raises ``Diverged``."""
+    every check)``; with ``track_test`` writes the test accuracy at every check to
+    ``ALONG_FILE``. Raises ``Diverged``."""
     along: dict[str, list] = {"iterations": [], "cams": [], "p_true": []}
+    tracker = make_tracker(dataset, before.groups, stream=before.stream) if cfg.track_test else None
 
     def record_cams(it, clf=m.clf):
+        if tracker is not None:
+            tracker(clf, it)
         if len(selected):
             cb = clf.cams(selected.images, classes=selected.labels, upsample=False)
             along["iterations"].append(it)
@@ -233,6 +232,8 @@ def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, 
                        bn_batches=cfg.bn_recalibration)
     finally:
         run.release()
+    if tracker is not None:
+        tracker.save(mdir / ALONG_FILE)
     return res, along
 
 
@@ -264,7 +265,8 @@ def _score_method(cfg: RetrainConfig, m, res, along: dict, before: _BaseScores, 
         test_changes = changed_predictions(labels=test.labels, before=before.evaluation["preds"]["test"],
                                            after=ev["preds"]["test"])
     summary = method_summary(
-        m, cfg, res, ev=ev, val_swap=_accuracy_cf(m.clf, val_cf), selected=selected, explained=(
+        m, cfg, res, ev=ev, val_swap=_accuracy_cf(m.clf, val_cf),
+        worst_group=(_wg(before.groups, m.clf, ev["preds"]) or {}).get("accuracy"), selected=selected, explained=(
             ("selected", before.selected, sel_after), ("heldout", before.heldout, held_after)),
         cue=(before.cue, cue_after), test_changes=test_changes)
     save_cams(mdir / CAMS_FILE, cam_sets)
@@ -297,26 +299,27 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     h, w, k = base.grid_shape
     atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
     before = _score_base(cfg, data=data, base=base, dataset=dataset, selected=selected, heldout=heldout)
-    base_summary = BaseSummary(accuracy=Accuracy(**before.evaluation["accuracy"], val_swap=_accuracy_cf(base, before.val_cf)),
-                               cue=_cue(before.cue))
+    base_wg = _wg(before.groups, base, before.evaluation["preds"])
+    base_summary = BaseSummary(accuracy=Accuracy(**before.evaluation["accuracy"], val_swap=_accuracy_cf(base, before.val_cf),
+                                                 worst_group=(base_wg or {}).get("accuracy")), cue=_cue(before.cue))
     progress.base = base_summary
     results: dict[str, MethodSummary] = progress.results
     extras, described = {}, {}
     failure = None
     for m in methods:
-        m_cf, m_stopping = _own_choice(cfg, m, before, base=base, data=data, selected=selected)
         log.info("method %s (%s%s): up to %d iterations%s", m.label, m.name, ", " + m.letter if m.letter else "",
-                 cfg.iterations, f", stopping on {m_stopping.on} accuracy" if m_stopping else "")
+                 cfg.iterations, f", stopping on {before.stopping.on} accuracy" if before.stopping else "")
         progress.current = m.label
         mdir = ensure_dir(tmp_dir / m.label)
         started = time.perf_counter()
         try:
-            res, along = _train(cfg, m, before, selected=selected, mdir=mdir, val_cf=m_cf, stopping=m_stopping)
+            res, along = _train(cfg, m, before, selected=selected, mdir=mdir, val_cf=before.val_cf, stopping=before.stopping,
+                                dataset=dataset)
         except Diverged as exc:
             failure = exc
             break
         results[m.label], described[m.label], extras[m.label] = _score_method(
-            cfg, m, res, along, before, dataset=dataset, selected=selected, heldout=heldout, mdir=mdir, val_cf=m_cf,
+            cfg, m, res, along, before, dataset=dataset, selected=selected, heldout=heldout, mdir=mdir, val_cf=before.val_cf,
             started=started)
 
     if data._propagated is not None:
@@ -326,7 +329,8 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         schema_version=SCHEMA_VERSION, status="complete" if failure is None else "failed", base=base_summary,
         methods=results, failure=None if failure is None else Failure(
             reason=str(failure), method=failure.method, not_run=[m.label for m in methods[len(results) + 1:]]))
-    table = None if failure is not None else comparison_table(summary, {k: v for k, v in extras.items() if v})
+    table = None if failure is not None else comparison_table(
+        summary, {k: v for k, v in extras.items() if v}, propagated=None if data._propagated is None else data._propagated.describe())
     info = dict(base_info or {})
     if info.get("dataset") is not None:
         info["dataset"] = DatasetSpec(**info["dataset"])
@@ -339,9 +343,12 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
         selected=list(selected.indices), heldout=list(heldout.indices),
         share_of_train_masked=len(selected) / max(data.train_size(), 1),
         propagated=None if data._propagated is None else data._propagated.describe(),
-        val_swap=None if before.val_cf is None else ValSwap(n=before.val_cf["n"], share_marked=before.val_cf["share_marked"]),
+        val_swap=None if before.val_cf is None else ValSwap(
+            n=before.val_cf.n, share_marked=before.val_cf.share_marked, n_complete=before.val_cf.n_complete,
+            margin_px=before.val_cf.margin_px, digest=before.val_cf.digest(), note=before.val_cf.note()),
         stopping=None if before.stopping is None else StoppingInfo(**dataclasses.asdict(before.stopping)),
-        mask_grid_kept=data.grid_report() or None))
+        mask_grid_kept=data.grid_report() or None,
+        worst_group=None if base_wg is None else WorstGroupInfo(**before.groups.describe(base_wg))))
     write_file(tmp_dir / "summary.json", summary)
     if failure is not None:
         # the finished methods stay readable in the failed attempt; the last finished run stays in place

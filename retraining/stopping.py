@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def stopping_rule(spec: StopSpec, *, has_val: bool, has_val_swap: bool,
-                  why_no_val_swap: str | None = None) -> StopSpec | None:
+                  why_no_val_swap: str | None = None, iterations: int | None = None) -> StopSpec | None:
     """The rule a run (or one method) stops by: ``spec`` on the split it names, falling
     back from ``val_swap`` to ``val`` (no cue-swapped validation copy) and to none (no
     validation split).
@@ -24,6 +24,8 @@ def stopping_rule(spec: StopSpec, *, has_val: bool, has_val_swap: bool,
         has_val: the dataset has a validation split.
         has_val_swap: a cue-swapped validation copy exists.
         why_no_val_swap: why there is none; given, the fallback is logged as a warning with it.
+        iterations: the run's budget; below ``spec.start_from`` one line says that no method
+            stops early (each runs the whole budget and keeps its best checkpoint).
 
     Returns:
         ``spec`` with ``on`` the split used (``val`` or ``val_swap``), or None: run every iteration.
@@ -36,6 +38,9 @@ def stopping_rule(spec: StopSpec, *, has_val: bool, has_val_swap: bool,
     if spec.on == "val_swap" and on != "val_swap" and why_no_val_swap:
         log.warning("stopping.on 'val_swap': no cue-swapped validation copy (%s); early stopping falls back to %s",
                     why_no_val_swap, "none" if on == "none" else f"'{on}'")
+    if on != "none" and iterations is not None and iterations < spec.start_from:
+        log.info("stopping.start_from %d is above iterations %d: no early stop; every method runs all %d iterations "
+                 "and keeps its best checkpoint on %s", spec.start_from, iterations, iterations, on)
     return None if on == "none" else dataclasses.replace(spec, on=on)
 
 

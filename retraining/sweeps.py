@@ -19,7 +19,7 @@ The JSON is a ``common.sweep_file.SweepFile`` (``schema_version``, ``kind``, ``x
 --log-x``; the swept key is the file's ``x`` unless ``--x`` names another).
 The best candidate is the highest accuracy on the cue-swapped validation images
 (``val_swap_accuracy``: the validation images' propagated cue cells swapped with another
-class's, see ``retraining.propagate.counterfactual_split``) when the run has them,
+class's, see ``retraining.val_swap``) when the run has them,
 else the highest validation accuracy; ties go to the earlier candidate in the listed
 order. Plain validation accuracy cannot see a shortcut being removed when the
 validation split carries the same shortcut as the training split (the usual case);

@@ -15,7 +15,8 @@ def test_default_experiment_smoke_prints_verdict_then_summary(tmp_path, monkeypa
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
     summary_path = Path(lines[-1])
     assert summary_path.name == "summary.json" and summary_path.exists()
-    assert lines[-2].startswith("Verdict: best feedback method ")
+    # tiny smoke training: the line may open with "feedback did NOT beat ..." and its causes
+    assert lines[-2].startswith("Verdict: ") and "best feedback method " in lines[-2]
     assert "vs the best no-feedback baseline" in lines[-2] and "cue flip rate on test" in lines[-2]
     summary = json.loads(summary_path.read_text())
     assert list(summary["methods"]) == [m.get("label", m["name"]) for m in METHODS]

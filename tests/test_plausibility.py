@@ -14,7 +14,7 @@ from common.errors import UserError
 from common.io import append_jsonl, atomic_path, atomic_write_json
 from common.splits import stratified_split
 from retraining.data import masked_set_from_items
-from retraining.propagate import counterfactual_split
+from retraining.val_swap import cue_swapped_copy
 from retraining.runner import run_retraining
 from tests.fixtures_retrain import make_classifier, make_dataset, make_retrain_config, selection_items
 
@@ -90,7 +90,7 @@ def test_propagation_from_too_few_or_fully_masked_images_says_so(caplog):
     data = RetrainData(ds, masked_set_from_items(ds, items, full), masked_set_from_items(ds, [], []),
                        tuple(clf.grid_shape), {"mode": "area", "threshold": 0.25})
     with pytest.raises(CannotPropagate) as info:
-        counterfactual_split(clf, data)
+        cue_swapped_copy(clf, data)
     assert str(info.value) == (
         "propagation needs unmasked cells to contrast with; every cell of the 2 masked image(s) is masked (all-255 "
         "masks?); the cue-swapped val copy (\"counterfactual_val\": true, the default) needs the masks propagated: "

@@ -278,7 +278,7 @@ def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(me
     """``pixels: auto``: small masks are propagated as whole cells; masks covering most of
     their images (a painted background) pixel by pixel; ``never``/``always`` force it.
     The counterfactual validation copy uses the same propagator."""
-    from retraining.propagate import counterfactual_split
+    from retraining.val_swap import cue_swapped_copy
 
     ds, clf, data = method_env
     small = data.propagated(clf)
@@ -295,8 +295,9 @@ def test_propagation_draws_pixel_masks_for_masks_that_cover_most_of_the_image(me
     prop = big.propagated(clf)
     assert prop.describe()["pixels"] == 0.5 and prop.propagator.pixels is not None
     assert set(np.unique(prop.masks).tolist()) <= {0, 255}
-    cf = counterfactual_split(clf, big, split="val", seed=0)
-    assert cf is not None and cf["images"].shape[1:] == ds.image_shape and cf["n"] == len(cf["labels"])
+    cf = cue_swapped_copy(clf, big, split="val", seed=0)
+    assert cf is not None and cf.images.shape[1:] == ds.image_shape and cf.n == len(cf.labels) == len(cf.cues)
+    assert (cf.cues != cf.labels).all()  # every swapped image carries another class's cue
     never = RetrainData(ds, inverse, masked_set_from_items(ds, [], []), (h, w, k), {"mode": "area", "threshold": 0.25},
                         propagation=PropagationSpec(top=2, pixels="never"))
     assert never.propagated(clf).propagator.pixels is None

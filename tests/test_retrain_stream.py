@@ -242,7 +242,7 @@ def test_streamed_run_completes_and_never_loads_the_training_split(tmp_path):
     assert "train" not in ds._splits  # sampled and scored from the records only
     s = json.loads(path.read_text())
     assert s["status"] == "complete" and list(s["methods"]) == ["pas", "swap"]
-    assert set(s["base"]["accuracy"]) == {"train", "val", "test", "val_swap"}
+    assert set(s["base"]["accuracy"]) == {"train", "val", "test", "val_swap", "worst_group"}
     assert 0.0 <= s["base"]["accuracy"]["val_swap"] <= 1.0  # the cue-swapped copy, read from the records
     m = s["methods"]["pas"]
     assert m["iterations"]["run"] == 3 and m["iterations"]["best"]["on"] == "val_swap"

@@ -1,7 +1,9 @@
 """Image-folder converter: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` to TFRecords.
 
 Optional ground-truth masks ``ROOT/masks/<split>/<class>/<stem>.png`` (255 =
-irrelevant) are stored with their images — the ImageNet subset (§3.2.1), the X-ray
+irrelevant) are stored with their images, and optional cue values ``ROOT/cues.csv``
+(columns ``split,class,name`` and ``cue``, a class name, or ``cue_class`` with ``label``:
+the class each image's cue stands for) as the records' ``spurious`` field — the ImageNet subset (§3.2.1), the X-ray
 data (§6.3) and any user's images. Returns the manifest written by
 :class:`tf_records_parser.writer.RecordWriter`; bad input raises one
 :class:`common.errors.UserError` naming the file and the problem.
@@ -10,6 +12,7 @@ data (§6.3) and any user's images. Returns the manifest written by
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import time
@@ -134,6 +137,46 @@ def orphan_masks(root: Path, expected: set[Path]) -> list[Path]:
     return [p for p in found if p not in expected]
 
 
+#: the optional cue-value table of an image folder (``read_cue_values``)
+CUES_FILE = "cues.csv"
+
+
+def read_cue_values(root: Path, classes: Sequence[str]) -> dict[tuple[str, str, str], int]:
+    """The class each image's cue stands for, from ``ROOT/cues.csv`` ({} without the file).
+
+    Rows name an image by ``split``, ``class`` (its folder) and ``name`` (its file name)
+    and its cue by ``cue`` (a class name) or by ``cue_class`` (an integer class id of the
+    table's own numbering, mapped to names through its ``label`` column, as
+    ``datasets.shortcut_suite`` writes it).
+
+    Returns:
+        ``{(split, class, name): class id in classes}``.
+
+    Raises:
+        UserError naming the file and row: a missing column, a class not among ``classes``,
+        an id the ``label`` column never maps.
+    """
+    path = root / CUES_FILE
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cols = set(rows[0]) if rows else set()
+    by_name = "cue" in cols
+    if not {"split", "class", "name"} <= cols or not (by_name or {"cue_class", "label"} <= cols):
+        raise UserError(f"'{path}': expected the columns split, class, name and cue (a class name) or cue_class "
+                        f"and label; found {sorted(cols)}")
+    ids = {} if by_name else {row["label"]: row["class"] for row in rows}
+    out = {}
+    for i, row in enumerate(rows, start=2):
+        name = row["cue"] if by_name else ids.get(row["cue_class"])
+        if name not in classes:
+            raise UserError(f"'{path}' line {i}: cue {row['cue'] if by_name else row['cue_class']!r} is not a class "
+                            f"(classes: {', '.join(classes)})")
+        out[(row["split"], row["class"], row["name"])] = list(classes).index(name)
+    return out
+
+
 def scan_image_folder(root) -> tuple[list[str], dict[str, dict[str, list[Path]]]]:
     """Classes and files of ``ROOT/{train,val,test}/<class>/*``.
 
@@ -235,6 +278,7 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
         raise UserError(f"mask '{orphans[0]}'{more} has no image: expected ROOT/<split>/<class>/<same stem>"
                         f".{{png,jpg,jpeg,bmp}} under '{root}'")
     indices = file_indices(root, [f for _, _, _, f in assignments])
+    cue_values = read_cue_values(root, classes)
     skipped: list[dict] = []
     n_masks = 0
     rule = rule or DepthRule()
@@ -262,7 +306,8 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
             mask = (load_mask(mask_path, (h, w), image_path=f, threshold=mask_threshold)
                     if mask_path.is_file() else None)
             n_masks += mask is not None
-            yield split, Record(index=index, image=image, label=label, mask=mask)
+            cue = cue_values.get((source_split, f.parent.name, f.name), -1)
+            yield split, Record(index=index, image=image, label=label, mask=mask, spurious=cue)
 
     with RecordWriter(out_dir, classes, (h, w, channels)) as writer:
         for split, r in records():

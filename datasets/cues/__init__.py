@@ -3,8 +3,10 @@
 module here plus its name in the import line below."""
 from __future__ import annotations
 
-# importing a family's module registers it: one name here per family
-from datasets.cues import background, frame, patch, text  # noqa: F401
+from datasets.cues import background, barcode, frame, patch, ruler, text, watermark
 from datasets.cues.base import CUE_FAMILIES, CueFamily, Scene, cue_family
+
+#: the modules whose import registers the families
+MODULES = (background, barcode, frame, patch, ruler, text, watermark)
 
 __all__ = ["CUE_FAMILIES", "CueFamily", "Scene", "cue_family"]

@@ -2,7 +2,7 @@
 
     nice -n 10 python -m benchmarks.heldout --seeds 0 --regimes c0.9      # what fits in an evening
     nice -n 10 python -m benchmarks.heldout --seeds 0,1,2 --regimes c0.9,c1.0
-    python -m benchmarks.heldout --report-only --out BENCHMARKS.md
+    python -m benchmarks.heldout --report-only                          # docs/benchmark_heldout.md
 
 For every suite family, regime and seed (``benchmarks.efficacy_suite.run_set``: the user
 path, 1 % masks from ground truth): the no-feedback baselines, the recommended ``swap``
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="the suite's image folders (default <results>/suite_data)")
     parser.add_argument("--root", default=None, help="run folders (default <results>/suite)")
     parser.add_argument("--data-root", default=None, help="TFRecord cache root (default $VF_DATA_ROOT or ./data)")
-    parser.add_argument("--out", default="BENCHMARKS.md")
+    parser.add_argument("--out", default="docs/benchmark_heldout.md")
     parser.add_argument("--figure", default="docs/figures/heldout_accuracy.png")
     parser.add_argument("--report-only", action="store_true")
     args = parse_command_line(parser, argv)

@@ -7,6 +7,7 @@ on every family, F included, is reported apart (in-sample rows).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -199,7 +200,7 @@ def write(path: Path, *, root: Path, command: str, figure: Path | None = None) -
     rel = None
     if records and figure is not None:
         save_figure(accuracy_figure(records), figure.parent, figure.stem, formats=("png",), dpi=110)
-        rel = str(figure)
+        rel = os.path.relpath(figure.parent / f"{figure.stem}.png", path.parent)  # as the Markdown file sees it
     section = render(records, command=command, figure=rel)
     old = path.read_text() if path.exists() else "# Held-out cue families\n"
     if BEGIN in old and END in old:

@@ -6,13 +6,18 @@ plain backdrop and every cue's colours stay out of the backdrop's range.
 from __future__ import annotations
 
 import functools
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-#: scikit-image's bundled photographs (``skimage.data.<name>()`` reads them from the package)
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "immunohistochemistry",
-          "camera", "coins", "moon", "grass", "gravel", "brick")
+from common.errors import UserError
+
+#: scikit-image's bundled photographs: files of its ``data`` folder, read with Pillow
+#: (``skimage.data`` itself needs optional readers for some of its other files)
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg", "retina.jpg",
+          "ihc.png", "camera.png", "coins.png", "moon.png", "grass.png", "gravel.png", "brick.png")
 #: the crop's side as a share of the photograph's shorter side
 CROP = (0.3, 0.7)
 #: what the photograph's 0..255 is mapped to (gray, RGB): the plain backgrounds' ranges
@@ -21,13 +26,13 @@ GRAY_RANGE, RGB_RANGE = (0.0, 50.0), (30.0, 110.0)
 
 @functools.lru_cache(maxsize=None)
 def photo(name: str) -> np.ndarray:
-    """uint8 ``[H, W, 3]``: the bundled photograph ``name`` (gray ones repeated to RGB)."""
-    from skimage import data
-
-    arr = np.asarray(getattr(data, name)())
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(arr[:, :, :3]).astype(np.uint8)
+    """uint8 ``[H, W, 3]``: the bundled photograph file ``name`` (gray ones as RGB)."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("scikit-image is not installed: its bundled photographs are the suite's photo backdrops")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"), np.uint8)
 
 
 def photo_backdrop(*, size: int, channels: int, rng: np.random.Generator) -> np.ndarray:

@@ -160,7 +160,8 @@ class CompleteSwapResult:
 
 
 def complete_cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, rng: np.random.Generator,
-                      exclude_same: np.ndarray | None = None, max_spill: float = 1.0) -> CompleteSwapResult:
+                      exclude_same: np.ndarray | None = None, max_spill: float = 1.0,
+                      donors: str = "other") -> CompleteSwapResult:
     """Puts a *complete* cue of an image of another class in place of each image's cue.
 
     The donor is an image of another class whose cue region ``D`` contains the receiving
@@ -176,6 +177,8 @@ def complete_cue_swap(*, images, masks, labels, donor_images, donor_masks, donor
         rng: breaks ties and draws the partial swaps' donors.
         exclude_same: optional int ``[N]``: the donor position each image must not use.
         max_spill: the largest share of ``|M|`` that a donor's region may add.
+        donors: ``"other"`` (a contradicting cue, the default) or ``"any"`` class (the
+            pasted cue independent of the label: what a probe of the features needs).
 
     Returns:
         ``CompleteSwapResult``.
@@ -183,6 +186,7 @@ def complete_cue_swap(*, images, masks, labels, donor_images, donor_masks, donor
     Raises:
         UserError as ``cue_swap`` (shapes, no donor of another class).
     """
+    any_class = donors == "any"
     images = np.asarray(images)
     m = np.asarray(masks) > 0
     labels = np.asarray(labels)
@@ -203,7 +207,7 @@ def complete_cue_swap(*, images, masks, labels, donor_images, donor_masks, donor
         if area[i] == 0:
             continue
         spill = d_area - inter[i]
-        fits = (inter[i] >= area[i]) & (d_lab != labels[i]) & (spill <= max_spill * area[i])
+        fits = (inter[i] >= area[i]) & ((d_lab != labels[i]) | any_class) & (spill <= max_spill * area[i])
         if exclude_same is not None and 0 <= exclude_same[i] < len(fits):
             fits[exclude_same[i]] = False
         if fits.any():
@@ -214,7 +218,7 @@ def complete_cue_swap(*, images, masks, labels, donor_images, donor_masks, donor
     partial = np.flatnonzero((area > 0) & ~complete)
     if len(partial):
         res = cue_swap(images=images[partial], masks=m[partial], labels=labels[partial], donor_images=d_img,
-                       donor_masks=d_m, donor_labels=d_lab, rng=rng, donors="other",
+                       donor_masks=d_m, donor_labels=d_lab, rng=rng, donors="any" if any_class else "other",
                        exclude_same=None if exclude_same is None else np.asarray(exclude_same)[partial])
         out[partial], donors[partial] = res.images, res.donors
     cues = np.where(donors >= 0, d_lab[np.maximum(donors, 0)], -1).astype(np.int64)

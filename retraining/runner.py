@@ -201,7 +201,8 @@ def _score_base(cfg: RetrainConfig, *, data, base, dataset, selected, heldout) -
     return _BaseScores(stream=stream, evaluation=evaluation, selected=explain(base, selected), heldout=explain(base, heldout),
                        cue_images=cue_images, cue_swapped=cue_swapped,
                        cue=cue_metrics(base, cue_images, seed=cfg.seed, swapped=cue_swapped), val=val, val_cf=val_cf,
-                       stopping=stopping, fast=plan_for(cfg, base, val_cf),
+                       stopping=stopping, fast=plan_for(cfg, base, val_cf if cfg.mode == "full" or val_cf is None else
+                                                        cue_swapped_copy(base, data, seed=cfg.seed, donors="any")),
                        class_names=list(base.class_names or dataset.class_names or []) or None,
                        groups=group_source(cfg.worst_group, dataset=dataset, val_cf=val_cf))
 

@@ -94,7 +94,7 @@ def default_margin(image_hw, grid_hw) -> int:
 
 
 def cue_swapped_copy(clf, data, *, split: str = "val", seed: int = 0, batch_size: int = 256,
-                     margin_px: int | None = None) -> ValSwapCopy | None:
+                     margin_px: int | None = None, donors: str = "other") -> ValSwapCopy | None:
     """The run's cue-swapped copy of ``split`` (see the module docstring).
 
     Args:
@@ -103,6 +103,8 @@ def cue_swapped_copy(clf, data, *, split: str = "val", seed: int = 0, batch_size
         split: the split to copy.
         seed: donor choice (the same seed, the same copy).
         margin_px: widening of the marks (default ``default_margin``: half a grid cell).
+        donors: ``other`` classes (the run's copy: contradicting cues) or ``any`` class (a
+            cue independent of the label, for the fast path's probe of the features).
 
     Returns:
         The copy, or None when the split is missing or fewer than two classes have a
@@ -135,7 +137,7 @@ def cue_swapped_copy(clf, data, *, split: str = "val", seed: int = 0, batch_size
     masks = (dilate(marks[keep], pixels=margin) > 0).astype(np.uint8) * 255
     res = complete_cue_swap(images=images[keep], masks=masks, labels=labels[keep], donor_images=images[keep],
                             donor_masks=masks, donor_labels=labels[keep], rng=np.random.default_rng(seed),
-                            exclude_same=np.arange(len(keep)))
+                            exclude_same=np.arange(len(keep)), donors=donors)
     copy = ValSwapCopy(images=res.images, labels=labels[keep].astype(np.int64), cues=res.cues,
                        complete=res.complete, n_split=int(len(images)), margin_px=margin)
     if copy.n_complete < COMPLETE_WARNING * copy.n:

@@ -21,12 +21,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from benchmarks.efficacy_suite import run_set
+from classification_models.train_result import load_train_result
 from common.cli import quiet_tf_logs, run_main, seeds_arg
 from common.errors import UserError
 from common.io import atomic_write_json, read_json
 from common.logs import parse_command_line
 from common.paths import results_root
+from datasets import shortcut_suite
 from retraining import suite_configs
+from retraining.metrics import worst_group_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,6 @@ def budget_retrain(extra: dict | None = None) -> dict:
 
 def oracle_worst_group(root: Path, spec, seed: int, *, data_root) -> float | None:
     """The oracle's worst-group accuracy on the base set's test images (cached next to it)."""
-    from classification_models.train_result import load_train_result
-    from datasets import shortcut_suite
-    from retraining.metrics import worst_group_accuracy
-
     folder = root / shortcut_suite.oracle_name(spec.name) / f"seed{seed}" / "oracle"
     cache = folder / f"worst_group_on_{spec.name}.json"
     if cache.exists():
@@ -75,8 +75,6 @@ def oracle_worst_group(root: Path, spec, seed: int, *, data_root) -> float | Non
 
 def run_family(spec, seed: int, *, data_dir: Path, root: Path, data_root, levers: Sequence[str]) -> None:
     """The main run and every lever's run of one set and seed (each reused when finished)."""
-    from benchmarks.efficacy_suite import run_set
-
     methods = {suite_configs.method_label(m): m for m in suite_configs.suite_method_dicts()}
     run_set(spec, seed, data_dir=data_dir, root=root, data_root=data_root,
             methods=[methods[k] for k in MAIN_METHODS], retrain=budget_retrain(), tag=TAG)
@@ -106,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--figure", default="docs/figures/heldout_accuracy.png")
     parser.add_argument("--report-only", action="store_true")
     args = parse_command_line(parser, argv)
-    from datasets import shortcut_suite
+    # heldout_report imports this module's constants: imported once both are defined
     from benchmarks import heldout_report
 
     levers = [v.strip() for v in args.levers.split(",") if v.strip()]

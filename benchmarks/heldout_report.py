@@ -16,6 +16,7 @@ from common.io import atomic_write_text, read_json
 from benchmarks.efficacy_report import mean_std, rank_correlation
 from benchmarks.heldout import ITERATIONS, LEVERS, TAG
 from benchmarks.suite_report import MIN_GAP, fmt
+from plot_utils.figures import save_figure
 from plot_utils.table_format import markdown_table
 
 BEGIN, END = "<!-- heldout:begin -->", "<!-- heldout:end -->"
@@ -140,10 +141,11 @@ def goal_lines(records: list[dict]) -> list[str]:
 def accuracy_figure(records: list[dict]):
     """Test accuracy against iterations, one panel per set, a line per method and lever
     (mean over seeds); returns the matplotlib figure."""
+    # the headless backend chosen before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the backend is set
 
     sets = sorted({r["set"] for r in records})
     cols = min(3, len(sets))
@@ -194,8 +196,6 @@ def render(records: list[dict], *, command: str, figure: str | None) -> str:
 
 def write(path: Path, *, root: Path, command: str, figure: Path | None = None) -> str:
     """Replaces the held-out section of ``path`` (appended when absent) and saves the figure."""
-    from plot_utils.figures import save_figure
-
     records = load(root)
     rel = None
     if records and figure is not None:

@@ -286,7 +286,9 @@ class RetrainConfig:
     precision: str = field(default="float32", metadata={"choices": ("float32", "mixed_float16")})
     #: the fast path's settings (`mode: fast`)
     fast: FastSpec = field(default_factory=FastSpec)
+    #: where worst-group accuracy (class × cue value) is measured (`auto`: recorded cue values, else the cue-swapped copy)
     worst_group: str = field(default="auto", metadata={"choices": ("auto", "cue_values", "val_swap", "none")})
+    #: record each method's test accuracy at every check in `along.json` (figures only; never chooses anything)
     track_test: bool = False
 
     def __post_init__(self) -> None:

@@ -36,13 +36,13 @@ log = logging.getLogger(__name__)
 
 #: the comparison every family gets (labels of ``config_files/suite/methods.json``)
 MAIN_METHODS = ("continued", "misclassified", "swap", "swap_random_masks")
-#: candidate levers for a fast default: retraining-config overrides of a ``swap``-only run
-#: ("default" is ``swap`` of the main run)
+#: candidate levers for a fast default: retraining-config overrides of a ``swap``-only run,
+#: with ``swap_params`` merged into the method's params ("default" is ``swap`` of the main run)
 LEVERS = {
     "default": None,
     "lr2e-3": {"learning_rate": 0.002},
-    "warmup20": {"warmup": 20},
-    "sel15": {"batch": {"random": 40, "selected": 15}},
+    "widen": {"swap_params": {"widen": 0.5}},
+    "lr2e-3-widen": {"learning_rate": 0.002, "swap_params": {"widen": 0.5}},
 }
 #: the fixed budget of every run and how often the test accuracy is tracked
 ITERATIONS, EVERY = 300, 25
@@ -86,8 +86,11 @@ def run_family(spec, seed: int, *, data_dir: Path, root: Path, data_root, levers
     for lever in levers:
         if LEVERS[lever] is None:
             continue
-        run_set(spec, seed, data_dir=data_dir, root=root, data_root=data_root, methods=[methods["swap"]],
-                retrain=budget_retrain(LEVERS[lever]), tag=f"{TAG}-{lever}")
+        retrain = {k: v for k, v in LEVERS[lever].items() if k != "swap_params"}
+        swap = dict(methods["swap"])
+        swap["params"] = {**swap.get("params", {}), **LEVERS[lever].get("swap_params", {})}
+        run_set(spec, seed, data_dir=data_dir, root=root, data_root=data_root, methods=[swap],
+                retrain=budget_retrain(retrain), tag=f"{TAG}-{lever}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

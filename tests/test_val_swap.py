@@ -8,6 +8,7 @@ import pytest
 from datasets.base import ArrayDataset
 from image_generator.swap import complete_cue_swap
 from retraining.groups import group_source
+from retraining.methods.swap import widen_masks
 from retraining.metrics import worst_group_accuracy
 from retraining.val_swap import cue_swapped_copy, default_margin
 
@@ -149,3 +150,14 @@ def test_image_folder_reads_cue_values(tmp_path):
 
     with pytest.raises(UserError, match=r"cues.csv' line 2: cue 'bird' is not a class \(classes: cat, dog\)"):
         convert_image_folder(tmp_path / "src", tmp_path / "out2", image_size=(8, 8), channels=1)
+
+
+def test_widen_masks_grows_by_whole_pixels_of_a_grid_cell():
+    masks = np.zeros((1, 32, 32), np.uint8)
+    masks[0, 8:16, 8:16] = 255
+    # a 4×4 grid on 32 px: cells of 8 px, half a cell = 4 px on every side
+    wide = widen_masks(masks, cells=0.5, grid_hw=(4, 4))
+    assert wide.dtype == np.uint8 and set(np.unique(wide)) == {0, 255}
+    assert np.array_equal(np.argwhere(wide[0].any(axis=1)).ravel(), np.arange(4, 20))
+    assert int((wide[0] > 0).sum()) == 16 * 16
+    assert widen_masks(masks, cells=0.0, grid_hw=(4, 4)) is masks

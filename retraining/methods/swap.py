@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from classification_models.losses import pas_loss, thesis_pas_lambda
+from classification_models.mask_ops import dilate
 from classification_models.training import shrink_and_perturb
 from common.errors import UserError
 from image_generator.swap import cue_swap
@@ -62,6 +63,19 @@ class SwapParams(MaskParams):
     shrink: float = dataclasses.field(default=1.0, metadata={"min": 0.0, "max": 1.0})
     #: plus Gaussian noise of this scale relative to each weight tensor's spread
     perturb: float = dataclasses.field(default=0.0, metadata={"min": 0.0})
+    #: widen the propagated masks by this many feature-grid cells before swapping (0.5: half a cell)
+    widen: float = dataclasses.field(default=0.0, metadata={"min": 0.0, "max": 4.0})
+
+
+def widen_masks(masks: np.ndarray, *, cells: float, grid_hw) -> np.ndarray:
+    """uint8 ``[N, H, W]`` masks (255 = irrelevant) widened by ``cells`` feature-grid cells
+    (rounded up to whole pixels): a propagated mask drawn from cells rarely covers a cue's
+    edges, and the part of the image's own cue left outside it keeps predicting the label."""
+    if cells <= 0 or not len(masks):
+        return masks
+    h, w = masks.shape[1:3]
+    pixels = int(np.ceil(cells * max(h / grid_hw[0], w / grid_hw[1])))
+    return (dilate(masks, pixels=pixels) > 0).astype(np.uint8) * 255
 
 
 @REGISTRY.register
@@ -86,13 +100,15 @@ class Swap(Method):
         prop = self.ctx.propagated(self.clf, masks=self.feedback_masks) if self.params.propagate else None
         self.prop = prop
         has_prop = prop is not None and len(prop.positions)
+        prop_masks = None
         if has_prop:
             prop_images = prop.images if prop.images is not None else self.ctx.train.images[prop.positions]
+            prop_masks = widen_masks(prop.masks, cells=self.params.widen, grid_hw=self.ctx.grid[:2])
         # donors: every image with a mask (the expert's and the propagated ones) ...
         d_img, d_mask, d_lab = [pool.images], [pool.masks], [pool.labels]
         if has_prop:
             d_img.append(prop_images)
-            d_mask.append(prop.masks)
+            d_mask.append(prop_masks)
             d_lab.append(prop.labels)
         # ... and, without a known region, the fallback donors when no image of another class
         # has a mask (e.g. all masked images of one class, nothing propagated): every
@@ -123,7 +139,7 @@ class Swap(Method):
         self.random_variants = None
         self.slot = np.full(len(prop.marked) if prop is not None else 0, -1, np.int64)
         if has_prop:
-            self.random_variants = variants(prop_images, prop.masks, prop.labels, n_pool + np.arange(len(prop.positions)))
+            self.random_variants = variants(prop_images, prop_masks, prop.labels, n_pool + np.arange(len(prop.positions)))
             self.slot[prop.positions] = np.arange(len(prop.positions))
         h, w, kk = self.ctx.grid
         self.lam = self.params.lam_scale * thesis_pas_lambda(h=h, w=w, k=kk)

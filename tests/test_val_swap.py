@@ -1,12 +1,16 @@
 """The cue-swapped validation copy (complete contradicting cues) and worst-group accuracy."""
+import json
 import logging
 import types
 
 import numpy as np
 import pytest
 
+from common.config import from_dict
 from datasets.base import ArrayDataset
 from image_generator.swap import complete_cue_swap
+from retraining import runner
+from retraining.config import RetrainConfig
 from retraining.groups import group_source
 from retraining.methods.swap import widen_masks
 from retraining.metrics import worst_group_accuracy
@@ -161,3 +165,32 @@ def test_widen_masks_grows_by_whole_pixels_of_a_grid_cell():
     assert np.array_equal(np.argwhere(wide[0].any(axis=1)).ravel(), np.arange(4, 20))
     assert int((wide[0] > 0).sum()) == 16 * 16
     assert widen_masks(masks, cells=0.0, grid_hw=(4, 4)) is masks
+
+
+def test_every_method_of_a_run_is_chosen_and_scored_on_the_same_copy(real_runs, tmp_path, monkeypatch):
+    """A real retraining run with the recommended method and its wrong-masks control: the
+    copy each method trains against (early stopping) and is scored on is the one copy of
+    the run, the one ``run.json`` records."""
+    seen = []
+    score, on_path = runner._accuracy_cf, runner.method_on_path
+
+    def spy_score(clf, cf):
+        seen.append(("score", None if cf is None else cf.digest()))
+        return score(clf, cf)
+
+    def spy_path(method, plan, *, val, val_cf, cache_dir):
+        seen.append(("train", None if val_cf is None else val_cf.digest()))
+        return on_path(method, plan, val=val, val_cf=val_cf, cache_dir=cache_dir)
+
+    monkeypatch.setattr(runner, "_accuracy_cf", spy_score)
+    monkeypatch.setattr(runner, "method_on_path", spy_path)
+    raw = {"name": "same_copy", "selection": str(real_runs.selection),
+           "methods": [{"name": "swap"}, {"name": "swap", "label": "swap_random_masks",
+                                          "params": {"mask_variant": "random"}}],
+           "iterations": 2, "eval_every": 1, "batch": {"random": 6, "selected": 2}, "seed": 0,
+           "output_dir": str(tmp_path), "data_root": str(real_runs.data_root)}
+    cfg = from_dict(RetrainConfig, raw, source="test")
+    summary = runner.run_experiment(cfg, config_path=None, data_root=real_runs.data_root)
+    recorded = json.loads((summary.parent / "run.json").read_text(encoding="utf-8"))["val_swap"]["digest"]
+    assert [kind for kind, _ in seen].count("train") == 2 and [kind for kind, _ in seen].count("score") == 3
+    assert {digest for _, digest in seen} == {recorded}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from classification_models import training
+from classification_models.batch_norm_check import batch_norm_check, recalibrate
 from classification_models.cam import cam_overlay
 from classification_models.classifier import Classifier
 from classification_models.feature_layers import grid_facts
@@ -97,13 +98,50 @@ def import_classifier(cfg: TrainConfig, source: str, dataset):
     if clf.num_classes != dataset.num_classes:
         raise UserError(f"{where}: Dense layer '{clf.parts.dense.name}' has {clf.num_classes} classes but data set "
                         f"'{dataset.name}' has {dataset.num_classes}")
+    bn = check_batch_norm(clf, dataset, batches=imp.recalibrate_batch_norm, where=where)
     facts = grid_facts(clf)
     layer = facts["propagation_layer_for_small_cues"]
     log.info("imported %s: feature grid %s (cells of %s px)%s", imp.model, "×".join(map(str, facts["feature_grid"])),
              facts["cell_px"], "" if layer is None else
              f"; cues smaller than two cells are localised on '{layer}' (cells of {facts['smallest_cue_px']} px, "
              "the smallest cue it can represent)")
-    return clf, {"imported": str(Path(imp.model).resolve()), **clf.describe(), "resolution": facts}
+    return clf, {"imported": str(Path(imp.model).resolve()), **clf.describe(), "resolution": facts,
+                 **({"batch_norm": bn} if bn is not None else {})}
+
+
+def check_batch_norm(clf, dataset, *, batches: int, where: str, batch_size: int = 64) -> dict | None:
+    """The imported model's batch-norm statistics checked on a seeded batch of training
+    images (``classification_models.batch_norm_check``); with ``batches`` > 0 replaced by
+    the average batch statistics of that many training batches first. Stale statistics
+    without a recalibration are reported in one warning line. Returns what ``config.json``
+    records (None: the model has no batch-normalisation layer)."""
+    indices, _ = dataset.index_table("train")
+    if not len(indices):
+        return None
+    rng = np.random.default_rng(0)
+
+    def sample() -> tuple[np.ndarray, np.ndarray]:  # a seeded batch, read without loading the split
+        take = rng.choice(len(indices), size=min(batch_size, len(indices)), replace=False)
+        return dataset.read_rows([str(indices[i]) for i in take])
+
+    images, labels = sample()
+    before = batch_norm_check(clf, images, labels)
+    if before is None:
+        return None
+    out = {"before": before.to_dict()}
+    if batches > 0:
+        out["recalibrated_layers"] = recalibrate(clf, (sample()[0] for _ in range(batches)))
+        after = batch_norm_check(clf, images, labels)
+        out["after"] = after.to_dict()
+        log.info("%s: batch-norm moving statistics recalibrated on %d batches of %d training images: accuracy on "
+                 "one training batch %.3f -> %.3f", where, batches, batch_size, before.inference_accuracy,
+                 after.inference_accuracy)
+    elif before.stale:
+        log.warning("%s: its batch-norm moving statistics look stale (momentum up to %g): on %d training images it "
+                    "scores %.3f in inference mode against %.3f on the images' own statistics; set "
+                    "\"init_from\": {\"recalibrate_batch_norm\": 50} to replace them with statistics of your data",
+                    where, before.momentum, before.n, before.inference_accuracy, before.batch_accuracy)
+    return out
 
 
 

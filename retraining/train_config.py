@@ -118,6 +118,8 @@ class ModelImport:
     layers: ImportLayers = field(default_factory=ImportLayers)
     #: the pixel range the model expects
     input: ImportInput = field(default_factory=ImportInput)
+    #: batches of 64 training images whose statistics replace the model's batch-norm moving statistics (0: keep them)
+    recalibrate_batch_norm: int = field(default=0, metadata={"min": 0, "max": 1000})
 
     def validate(self, source: str) -> None:
         if not self.model.endswith(".keras"):

@@ -128,3 +128,56 @@ def test_no_conv_feature_map(tmp_path, retrain_data_in_cli, capsys):
     inp = keras.Input((SIZE, SIZE, 1))
     flat = keras.Model(inp, layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(layers.Rescaling(1.0)(inp))))
     assert "no conv feature map" in _import_error(tmp_path, capsys, model=flat)
+
+
+def _fitted_user_model(data, stale: bool):
+    """``user_model`` fitted on the gray training images (as RGB); with ``stale`` its
+    batch-norm moving statistics are then moved far from the data's (a from-scratch model
+    whose statistics never caught up)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = user_model()
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    train = data.arrays("train")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(np.repeat(train.images, 3, axis=-1).astype(np.float32), train.labels, epochs=40, batch_size=48,
+              verbose=0)
+    if stale:
+        bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+        bn.moving_mean.assign(bn.moving_mean.numpy() + 3.0)
+        bn.moving_variance.assign(np.full(bn.moving_variance.shape, 1e-3, np.float32))
+    return model
+
+
+def test_stale_batch_norm_statistics_are_reported_at_import_and_recalibrated_on_request(
+        tmp_path, retrain_data_in_cli, capsys, caplog):
+    data = retrain_data_in_cli
+    _fitted_user_model(data, stale=True).save(tmp_path / "stale.keras")
+    code, out, err = _import_user_model(tmp_path, tmp_path / "stale.keras", capsys)
+    assert code == 0, err
+    res = load_train_result(out[-1])
+    check = res.config["resolved_model"]["batch_norm"]["before"]
+    assert check["stale"] and check["layers"] == 1 and check["n"] == 48
+    assert check["batch_accuracy"] >= 0.9 and check["inference_accuracy"] <= 0.5
+    assert "batch-norm moving statistics look stale" in caplog.text and "recalibrate_batch_norm" in caplog.text
+    stale_train = res.metrics["train"].accuracy
+    # the same model imported with a recalibration: the statistics of the data replace the stale ones
+    code, out, err = run_interactive_cli(tmp_path / "fixed.json", {
+        **_import_config(tmp_path, tmp_path / "stale.keras", recalibrate_batch_norm=3),
+        "name": "recalibrated"}, capsys)
+    assert code == 0, err
+    fixed = load_train_result(out[-1])
+    bn = fixed.config["resolved_model"]["batch_norm"]
+    assert bn["recalibrated_layers"] == 1 and not bn["after"]["stale"]
+    assert bn["after"]["inference_accuracy"] >= 0.9 and fixed.metrics["train"].accuracy >= stale_train + 0.4
+    # a model whose statistics match its data: checked, not reported
+    caplog.clear()
+    _fitted_user_model(data, stale=False).save(tmp_path / "fresh.keras")
+    code, out, err = run_interactive_cli(tmp_path / "fresh.json", {
+        **_import_config(tmp_path, tmp_path / "fresh.keras"), "name": "fresh"}, capsys)
+    assert code == 0, err
+    assert not load_train_result(out[-1]).config["resolved_model"]["batch_norm"]["before"]["stale"]
+    assert "look stale" not in caplog.text

@@ -7,6 +7,7 @@ on every family, F included, is reported apart (in-sample rows).
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,11 +17,15 @@ from common.io import atomic_write_text, read_json
 from benchmarks.efficacy_report import mean_std, rank_correlation
 from benchmarks.heldout import ITERATIONS, LEVERS, TAG
 from benchmarks.suite_report import MIN_GAP, fmt
+from datasets import shortcut_suite
 from plot_utils.figures import save_figure
 from plot_utils.table_format import markdown_table
+from retraining import suite_configs
 
 BEGIN, END = "<!-- heldout:begin -->", "<!-- heldout:end -->"
 BUDGETS = (100, ITERATIONS)
+#: images per retraining iteration (the suite's batch: random + selected)
+IMAGES_PER_ITERATION = sum(suite_configs.suite_methods().retrain["batch"].values())
 
 
 def at(along: list[dict] | None, iteration: int, key: str = "test") -> float | None:
@@ -48,8 +53,23 @@ def load(root: Path) -> list[dict]:
             lp = p.parent / f"record_{TAG}-{lever}.json"
             if lp.exists():
                 rec["levers"][lever] = read_json(lp)["methods"]["swap"].get("along")
+        rec["oracle_curve"] = oracle_curve(Path(root) / shortcut_suite.oracle_name(rec["set"]) / f"seed{rec['seed']}"
+                                           / "oracle")
         out.append(rec)
     return out
+
+
+def oracle_curve(folder: Path) -> list[tuple[int, float]] | None:
+    """``[(training images seen, validation accuracy)]`` per epoch of the oracle's own
+    training from scratch (its ``history.jsonl``; batch size from its ``config.json``):
+    how fast the object itself is learned, to set beside a retraining that must learn it."""
+    history, config = folder / "history.jsonl", folder / "config.json"
+    if not history.exists() or not config.exists():
+        return None
+    batch = int(read_json(config)["train"]["batch_size"])
+    rows = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(int(r["epoch"] * r["steps"] * batch), float(r["val_accuracy"])) for r in rows
+            if r.get("val_accuracy") is not None]
 
 
 def lever_scores(records: list[dict], budget: int) -> dict[str, dict[str, float]]:
@@ -165,6 +185,13 @@ def accuracy_figure(records: list[dict]):
             ax.plot(its, acc, label=label, lw=1.6 if label == "swap" else 1.0,
                     ls="--" if label.startswith("swap ") else "-")
         ax.axhline(np.mean([r["oracle_test"] for r in recs]), color="k", lw=0.8, ls=":", label="oracle")
+        scratch = [r["oracle_curve"] for r in recs if r.get("oracle_curve")]
+        if scratch:  # the oracle's own training, at equal images seen
+            seen = np.asarray([x for x, _ in scratch[0]], float) / IMAGES_PER_ITERATION
+            keep = seen <= ITERATIONS
+            val = np.mean([[v for _, v in c[:len(seen)]] for c in scratch if len(c) >= len(seen)], axis=0)
+            ax.plot(seen[keep], val[keep], color="0.5", lw=1.0, ls="-.",
+                    label="oracle from scratch (val, equal images)")
         ax.set_title(f"{name} ({len(recs)} seed{'s' if len(recs) > 1 else ''})", fontsize=9)
         ax.set_xlabel("iteration")
         ax.set_ylabel("test accuracy")

@@ -1,4 +1,6 @@
 """Leave-one-family-out choice and the held-out report on hand-built records."""
+import json
+
 import numpy as np
 import pytest
 
@@ -26,17 +28,17 @@ def record(family, swap, levers, *, control_val_swap=0.5):
 
 
 def test_a_family_s_lever_is_chosen_on_the_other_families_only():
-    # lever "lr2e-3" is best on a and b, "warmup20" only on c (where it is far ahead)
-    recs = [record("a", (0.7, 0.9), {"lr2e-3": (0.9, 0.95), "warmup20": (0.6, 0.8)}),
-            record("b", (0.7, 0.9), {"lr2e-3": (0.9, 0.95), "warmup20": (0.6, 0.8)}),
-            record("c", (0.7, 0.9), {"lr2e-3": (0.6, 0.7), "warmup20": (1.0, 1.0)})]
+    # lever "lr2e-3" is best on a and b, "widen" only on c (where it is far ahead)
+    recs = [record("a", (0.7, 0.9), {"lr2e-3": (0.9, 0.95), "widen": (0.6, 0.8)}),
+            record("b", (0.7, 0.9), {"lr2e-3": (0.9, 0.95), "widen": (0.6, 0.8)}),
+            record("c", (0.7, 0.9), {"lr2e-3": (0.6, 0.7), "widen": (1.0, 1.0)})]
     scores = hr.lever_scores(recs, 100)
     assert scores["lr2e-3"] == pytest.approx({"a": 0.8, "b": 0.8, "c": 0.2})
-    assert "sel15" not in scores  # never run: not a candidate
+    assert "lr2e-3-widen" not in scores  # never run: not a candidate
     assert hr.choose(scores, leave_out="c") == "lr2e-3"  # chosen without c: reported on c at 20 %
-    assert hr.choose(scores, leave_out="a") == "warmup20"  # b and c: (0.2 + 1.0) / 2 > (0.8 + 0.2) / 2
+    assert hr.choose(scores, leave_out="a") == "widen"  # b and c: (0.2 + 1.0) / 2 > (0.8 + 0.2) / 2
     rows = {r[0]: r for r in hr.family_rows(recs, held_out=True)}
-    assert rows["c"][3:5] == ["lr2e-3", "20 % ± 0"] and rows["a"][3:5] == ["warmup20", "20 % ± 0"]
+    assert rows["c"][3:5] == ["lr2e-3", "20 % ± 0"] and rows["a"][3:5] == ["widen", "20 % ± 0"]
     insample = {r[0]: r for r in hr.family_rows(recs, held_out=False)}
     # in sample a's own result counts: the best lever over all three families, 80 % on a
     assert insample["a"][3:5] == ["lr2e-3", "80 % ± 0"] and insample["c"][3:5] == ["lr2e-3", "20 % ± 0"]
@@ -55,3 +57,15 @@ def test_rank_correlation_of_val_swap_with_test():
     fooled = record("a", (0.7, 0.9), {}, control_val_swap=0.95)
     assert "1 of 1 runs (a-c0.9 seed 0)" in "\n".join(hr.goal_lines([fooled]))
     assert np.isclose(hr.recovered(fooled, fooled["levers"]["default"], 300), 0.8)
+
+
+def test_oracle_curve_counts_images_seen_from_its_history(tmp_path):
+    folder = tmp_path / "oracle"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"train": {"batch_size": 64}}), encoding="utf-8")
+    rows = [{"epoch": 1, "steps": 25, "val_accuracy": 0.25}, {"epoch": 2, "steps": 25, "val_accuracy": 0.5},
+            {"epoch": 3, "steps": 25, "val_accuracy": None}]
+    (folder / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert hr.oracle_curve(folder) == [(1600, 0.25), (3200, 0.5)]
+    assert hr.oracle_curve(tmp_path / "missing") is None
+    assert hr.IMAGES_PER_ITERATION == 55

@@ -39,6 +39,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from common.errors import UserError
 from datasets.cached import REGISTRY, CachedDataset
 from tf_records_parser.features import Record
 from tf_records_parser.writer import write_records
@@ -96,6 +97,13 @@ class SymbolsParams:
     seed: int = 0
 
 
+def _font_cache() -> str:
+    """matplotlib's font list cache files (a glob pattern)."""
+    import matplotlib  # deferred: the core imports no plotting library at module level
+
+    return str(Path(matplotlib.get_cachedir()) / "fontlist-*.json")
+
+
 def _tight(arr: np.ndarray, thresh: int = 0):
     ys, xs = np.nonzero(arr > thresh)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
@@ -115,7 +123,11 @@ class _Renderer:
         parser = MathTextParser("agg")
 
         def render(tex: str, fontset: str, size: float) -> np.ndarray:
-            out = parser.parse(f"${tex}$", dpi=72, prop=FontProperties(size=size, math_fontfamily=fontset))
+            try:
+                out = parser.parse(f"${tex}$", dpi=72, prop=FontProperties(size=size, math_fontfamily=fontset))
+            except ValueError as exc:  # a font cache without the font set's files renders nothing usable
+                raise UserError(f"matplotlib could not render the glyph {tex} with its font set '{fontset}' ({exc}); "
+                                f"its font cache may predate its bundled fonts: delete {_font_cache()} and retry") from None
             img = np.asarray(out.image, dtype=np.uint8)
             x0, y0, x1, y1 = _tight(img)
             return np.ascontiguousarray(img[y0:y1, x0:x1])

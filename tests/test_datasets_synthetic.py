@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.mathtext import MathTextParser
 
 import datasets
+from common.errors import UserError
 from datasets import symbols as sym
 from datasets.decoy_digits import shade
 
@@ -228,3 +230,14 @@ def test_decoy_digits_clean_variant_and_fixed_corner(tmp_path, decoy_ds):
     tl = datasets.load({"name": "decoy_digits", "params": {"corner": "tl", "val_fraction": 0.1}}, tmp_path)
     a = tl.arrays("val")
     assert {tl.irrelevant_box(i) for i in a.indices} == {(1, 1, 7, 7)}
+
+
+def test_a_font_set_matplotlib_cannot_render_is_one_line_naming_the_cache(monkeypatch):
+    def broken(self, s, dpi=72, prop=None, **kwargs):
+        raise ValueError("operands could not be broadcast together with shapes (0,) (3,)")
+
+    monkeypatch.setattr(MathTextParser, "parse", broken)
+    with pytest.raises(UserError) as err:
+        sym._Renderer()
+    text = str(err.value)
+    assert "\n" not in text and "font set 'dejavusans'" in text and "fontlist-*.json" in text

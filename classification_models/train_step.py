@@ -13,6 +13,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from classification_models.distributed import guard_peers
 from classification_models.precision import is_mixed
 
 
@@ -24,7 +25,11 @@ def build_train_step(clf, *, loss_fn: Callable, optimizer, strategy=None) -> Cal
         loss_fn: ``loss_fn(clf, batch) -> (scalar loss, logs dict of scalars)``; the loss
             is a mean over the (per-replica) batch.
         optimizer: a Keras optimizer (built on the model's variables first if needed).
-        strategy: optional ``tf.distribute.Strategy``; then ``step`` takes a distributed batch.
+        strategy: optional ``tf.distribute.Strategy``; then ``step(batch, share=None)`` takes a
+            distributed batch, and with ``share`` (per-replica scalars summing to 1, e.g. from
+            ``classification_models.distributed.distribute_batch``) weights each replica's
+            loss, gradient and logs by it instead of averaging; a lost peer worker raises
+            ``classification_models.distributed.WorkerLost``.
 
     Returns:
         The step function (see ``Classifier.make_train_step``).
@@ -42,11 +47,14 @@ def build_train_step(clf, *, loss_fn: Callable, optimizer, strategy=None) -> Cal
         # (minutes for a 150-layer backbone on a CPU)
         optimizer.build(variables)
 
-    def replica_step(batch):
+    def replica_step(batch, share=None):
         with tf.GradientTape() as tape:
             loss, logs = loss_fn(clf, batch)
             total = loss + tf.add_n(model.losses) if model.losses else loss
-            scaled = total / replicas if replicas > 1 else total
+            if share is not None:  # this replica's share of the batch's rows: summed gradients = the batch's
+                scaled = total * share
+            else:
+                scaled = total / replicas if replicas > 1 else total
             if scale:
                 scaled = optimizer.scale_loss(scaled)
         grads = tape.gradient(scaled, variables)
@@ -55,7 +63,7 @@ def build_train_step(clf, *, loss_fn: Callable, optimizer, strategy=None) -> Cal
 
     if strategy is None:
         return tf.function(replica_step, reduce_retracing=True)
-    mean = tf.distribute.ReduceOp.MEAN
+    mean, add = tf.distribute.ReduceOp.MEAN, tf.distribute.ReduceOp.SUM
 
     @tf.function(reduce_retracing=True)
     def step(batch):
@@ -63,4 +71,15 @@ def build_train_step(clf, *, loss_fn: Callable, optimizer, strategy=None) -> Cal
         return (strategy.reduce(mean, total, axis=None),
                 {k: strategy.reduce(mean, v, axis=None) for k, v in logs.items()})
 
-    return step
+    @tf.function(reduce_retracing=True)
+    def weighted_step(batch, share):
+        # replicas with unequal parts of the batch: their values weighted by share, then summed
+        def replica(part, w):
+            total, logs = replica_step(part, w)
+            return total * w, {k: v * w for k, v in logs.items()}
+
+        total, logs = strategy.run(replica, args=(batch, share))
+        return (strategy.reduce(add, total, axis=None),
+                {k: strategy.reduce(add, v, axis=None) for k, v in logs.items()})
+
+    return guard_peers(lambda batch, share=None: step(batch) if share is None else weighted_step(batch, share))

@@ -27,6 +27,8 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from classification_models.classifier import Classifier, cross_entropy_loss
+from classification_models.distributed import cluster_strategy, shard_by_data
+from common.cluster import TF_CONFIG_ENV
 from common.config import from_dict
 from common.errors import UserError
 from common.logs import progress_bars
@@ -215,9 +217,18 @@ def WarmUp(rate: float, steps: int):  # noqa: N802 - a class factory (keras impo
 def make_strategy(distribute: str):
     """The ``tf.distribute`` strategy for ``distribute`` (None for ``none``).
 
-    ``multi_worker`` reads the cluster from ``$TF_CONFIG`` (without it: one local
-    worker) and must be created before TensorFlow runs any op, so call this first.
+    When ``$TF_CONFIG`` names more than one worker the run is a multi-worker run whatever
+    ``distribute`` says (``none`` or ``multi_worker``; ``mirrored`` is refused): the
+    process's ``MultiWorkerMirroredStrategy`` (``classification_models.distributed``).
+    ``multi_worker`` without such a cluster is one local worker. A multi-worker strategy
+    must be created before TensorFlow runs any op, so call this first.
     """
+    strategy = cluster_strategy()
+    if strategy is not None:
+        if distribute == "mirrored":
+            raise UserError(f"train.distribute is 'mirrored' but ${TF_CONFIG_ENV} names "
+                            f"{strategy.num_replicas_in_sync} workers: use 'none' or 'multi_worker'")
+        return strategy
     if distribute == "none":
         return None
     if distribute == "mirrored":
@@ -308,7 +319,7 @@ def fit(
         if options.max_steps_per_epoch:
             ds = ds.take(steps_per_epoch)
         if distributed:
-            ds = strategy.experimental_distribute_dataset(ds)
+            ds = strategy.experimental_distribute_dataset(shard_by_data(ds))
         sums: dict[str, float] = {}
         steps = 0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="step", disable=not bars, leave=False)

@@ -43,6 +43,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from common.cluster import local_path
 from common.errors import Interrupted, UserError, interruption_text
 from common.io import ensure_dir
 
@@ -168,7 +169,7 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
     Raises:
         UserError: another live process (or another host) holds the lock.
     """
-    run_dir = Path(run_dir)
+    run_dir = local_path(run_dir)
     path = lock_path(run_dir)
     key = str(path.resolve()) if path.parent.exists() else str(path.absolute())
     if key in _HELD:
@@ -278,8 +279,11 @@ def run_transaction(run_dir: str | os.PathLike) -> Iterator[RunFolder]:
 
     Raises:
         UserError: the folder is locked by a live run, or ``run_dir`` is a file.
+
+    On a worker other than the chief of a multi-worker cluster (``common.cluster``) the
+    whole transaction happens in that worker's private temporary folder.
     """
-    run_dir = Path(run_dir)
+    run_dir = local_path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"run folder '{run_dir}' exists and is a file")
     if run_dir.name in ("", ".", ".."):

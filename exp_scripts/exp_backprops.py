@@ -53,8 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
     # TensorFlow deferred: --help stays fast
+    from classification_models.distributed import cluster_strategy
     from classification_models.precision import device_line
     from retraining import runner, sweeps
+
+    cluster_strategy()  # with $TF_CONFIG naming several workers: made before any TensorFlow op
 
     if args.config:
         cfg = load_config(RetrainConfig, args.config)

@@ -25,6 +25,7 @@ from classification_models.input_convention import resolve_convention
 from classification_models.model_file import load_keras_model
 from classification_models.models import build_model, check_input_shape, resolve_params
 from classification_models.train_result import check_model_data, load_train_result, write_train_result
+from common.cluster import announce_worker
 from common.config import to_dict
 from common.errors import UserError
 from common.images import save_png
@@ -186,9 +187,12 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Pa
             ``<run>.failed``; no result is written), a run folder locked by another run.
 
     The run is a transaction (``common.runs``): built in a private folder, swapped in
-    only when complete; an existing run is moved to ``<run>.previous``.
+    only when complete; an existing run is moved to ``<run>.previous``. In a
+    multi-worker cluster (``$TF_CONFIG``) only the chief writes there; the path returned
+    on another worker is its temporary copy, removed when the process exits.
     """
     strategy = training.make_strategy(cfg.train.distribute)  # before TF runs any op (multi_worker)
+    announce_worker()
     set_seed(cfg.train.seed)
     root = resolve_data_root(data_root).resolve()
     run_dir = Path(output_dir or cfg.output_dir or results_root() / "train" / cfg.name)
@@ -266,7 +270,7 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Pa
         }
 
         write_train_result(work / RESULT_FILE, payload)
-    return run_dir / RESULT_FILE
+    return txn.final / RESULT_FILE
 
 
 def run_file(config_path: str | Path, *, data_root=None, output_dir=None, smoke_preset: bool = False) -> Path:

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from classification_models.classifier import Classifier
+from classification_models.distributed import distribute_batch
 from classification_models.own_model import freeze as freeze_layers
 from classification_models.precision import with_precision
 from classification_models.training import WarmUp, make_optimizer  # noqa: F401 - the one optimiser factory
@@ -92,7 +93,7 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
              val: tuple[np.ndarray, np.ndarray] | None, history_path: Path | None,
              val_swap: tuple[np.ndarray, np.ndarray] | None = None,
              stopping: StopSpec | None = None,
-             on_check: Callable[[int], None] | None = None, bn_batches: int = 0) -> LoopResult:
+             on_check: Callable[[int], None] | None = None, bn_batches: int = 0, strategy=None) -> LoopResult:
     """Trains ``method.clf`` in place (``method.setup`` must have run).
 
     Args:
@@ -123,9 +124,17 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
         Diverged: the loss, a weight or the predicted probabilities of the selected or
             validation images became NaN/inf (the step is logged in the history as
             ``{"iteration", "stopped"}``).
+        WorkerLost: with ``strategy``, another worker died.
+
+    ``strategy``: the multi-worker strategy ``method.clf`` and ``optimizer`` were made
+    under, or None; every worker draws the same batch (same seed) and trains on its rows
+    (``classification_models.distributed.distribute_batch``).
     """
     clf = method.clf
-    step = clf.make_train_step(method.loss, optimizer)
+    if strategy is not None and not optimizer.built:
+        with strategy.scope():
+            optimizer.build(clf.model.trainable_variables)
+    step = clf.make_train_step(method.loss, optimizer, strategy=strategy)
     rng = np.random.default_rng(seed)
     sel = method.ctx.selected
     times, batch_times, history, ces = [], [], [], []
@@ -166,10 +175,11 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     with bar, (logging_redirect_tqdm() if bars else contextlib.nullcontext()):
         for it in range(1, iterations + 1):
             t0 = time.perf_counter()
-            batch = to_tensors(method.sample_batch(rng))
+            drawn = method.sample_batch(rng)
+            args = (to_tensors(drawn),) if strategy is None else distribute_batch(strategy, drawn)
             batch_times.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            total, logs = step(batch)
+            total, logs = step(*args)
             total = float(total)
             times.append(time.perf_counter() - t0)
             # a NaN/inf loss or weight ends the method here: every later number would be noise

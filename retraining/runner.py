@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from classification_models.distributed import cluster_strategy, replicas_of
 from classification_models.own_model import freeze_args, trainable_summary
+from common.cluster import TF_CONFIG_ENV, announce_worker
 from common.config import to_dict
 from common.errors import UserError
 from common.io import atomic_write_json, atomic_write_text, ensure_dir
@@ -94,6 +96,10 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
             its ``summary.json`` says ``"status": "failed"``, the failing method and the
             finished methods' results, and is kept in ``<run_dir>.failed``.
     """
+    strategy = cluster_strategy()
+    if strategy is not None and cfg.mode == "fast":
+        raise UserError(f"mode 'fast' does not run on several workers yet (${TF_CONFIG_ENV} names "
+                        f"{strategy.num_replicas_in_sync}): use \"mode\": \"full\" or run on one worker")
     h, w, k = base.grid_shape
     data = RetrainData(dataset, selected, heldout, (h, w, k),
                        {kk: v for kk, v in dataclasses.asdict(cfg.mask_resize).items()},
@@ -107,11 +113,14 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     set_seed(cfg.seed)
     # set up every method before writing anything (calibration, variants, checks)
     for m in methods:
-        m.setup(clf=clone_classifier(base, freeze=cfg.freeze, precision=cfg.precision), data=data,
+        with replicas_of(strategy):  # the trained copy is mirrored on every worker
+            clf = clone_classifier(base, freeze=cfg.freeze, precision=cfg.precision)
+        m.setup(clf=clf, data=data,
                 batch_random=cfg.batch.random, batch_selected=cfg.batch.selected,
                 seed=method_seed(cfg.seed, m.label), with_replacement=cfg.batch.with_replacement)
 
     run_dir = Path(run_dir)
+    announce_worker()
     with run_transaction(run_dir) as txn:
         progress = Progress(labels=[m.label for m in methods])
         try:
@@ -121,7 +130,7 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
             raise
         except BaseException as exc:  # Ctrl-C, SIGTERM, a full disk, a bug: summary.json says so
             raise record_failure(txn.path, progress, exc) from exc
-    return run_dir / "summary.json"
+    return txn.final / "summary.json"
 
 
 def result_lines(summary_path: str | Path) -> list[str]:
@@ -225,9 +234,11 @@ def _train(cfg: RetrainConfig, m, before: _BaseScores, *, selected, mdir: Path, 
 
     set_seed(method_seed(cfg.seed, m.label))  # each method's TF/Keras randomness, independent of order
     run, val, val_swap = method_on_path(m, before.fast, val=before.val, val_cf=val_cf, cache_dir=cfg.fast.cache_dir)
+    strategy = cluster_strategy()
+    with replicas_of(strategy):
+        optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup)
     try:
-        res = run_loop(run, iterations=cfg.iterations,
-                       optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, warmup=cfg.warmup),
+        res = run_loop(run, iterations=cfg.iterations, optimizer=optimizer, strategy=strategy,
                        seed=method_seed(cfg.seed, m.label), eval_every=cfg.eval_every, val=val, val_swap=val_swap,
                        history_path=mdir / "history.jsonl", stopping=stopping, on_check=record_cams,
                        bn_batches=cfg.bn_recalibration)
@@ -363,6 +374,7 @@ def run_experiment(cfg: RetrainConfig, *, config_path=None, data_root=None) -> P
     """Loads the inputs named by ``cfg`` and runs it (see ``run_retraining``); returns the
     path of ``summary.json``."""
     build_methods(cfg)  # fail fast on unknown methods/params before loading models
+    cluster_strategy()  # a multi-worker run's strategy comes before any TensorFlow op
     run_dir = Path(cfg.output_dir) / cfg.name
     with run_lock(run_dir):  # a second run into the same folder fails before loading anything
         tr, base, dataset, selected, heldout = load_inputs(cfg, config_path=config_path, data_root=data_root)

@@ -1,0 +1,66 @@
+"""One process of the two-worker test (``tests/test_multi_worker.py``): base training and a
+retraining run on the tiny retraining data set, alone or as a worker of ``$TF_CONFIG``.
+
+    python -m tests.multi_worker_job RESULTS_ROOT
+
+Prints one JSON line: the test accuracies, each base-training epoch's loss, the paths it
+wrote to and (on a worker) its private folder.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from classification_models.distributed import cluster_strategy
+
+STRATEGY = cluster_strategy()  # before any TensorFlow op
+
+from common import cluster  # noqa: E402 - after the strategy, as every entry point does
+from common.run_files import load_summary  # noqa: E402
+from datasets.selection import SelectionItem  # noqa: E402
+from retraining import base_training  # noqa: E402
+from retraining.data import masked_set_from_items  # noqa: E402
+from retraining.runner import run_retraining  # noqa: E402
+from retraining.train_config import load_train_config  # noqa: E402
+from classification_models.train_result import load_train_result  # noqa: E402
+from tests.fixtures_retrain import make_dataset, make_retrain_config  # noqa: E402
+
+TRAIN = {"name": "mw", "dataset": {"name": "arrays", "params": {}},
+         "model": {"name": "vgg_gap_small", "params": {"filters": [4, 8], "last_conv_filters": 8}},
+         "train": {"epochs": 2, "batch_size": 12, "learning_rate": 0.01, "optimizer": "adam", "seed": 0,
+                   "augmentation": False, "distribute": "none"},
+         "cam_overlays": 1}
+RETRAIN = {"name": "mw", "selection": "sel.json", "iterations": 4, "eval_every": 2, "seed": 0,
+           "batch": {"random": 9, "selected": 2}, "mode": "full",
+           "methods": [{"name": "continued"}, {"name": "pasa"}]}
+
+
+def main(root: str) -> None:
+    root = Path(root)
+    ds = make_dataset()
+    base_training.load_dataset = lambda spec, data_root: ds
+    config = cluster.local_path(root.parent / f"{root.name}-train.json")  # the chief's own, a worker's private
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({**TRAIN, "output_dir": str(root / "train" / "mw")}), encoding="utf-8")
+    result = base_training.run(load_train_config(config), source=str(config))
+    train = load_train_result(result)
+    items = [SelectionItem(f"train_{i:05d}", f"masks/train_{i:05d}.png", int(ds.get(f"train_{i:05d}")[1]))
+             for i in range(4)]
+    selected = masked_set_from_items(ds, items, [ds.irrelevant_mask(it.index) for it in items])
+    summary = run_retraining(make_retrain_config(RETRAIN), base=train.load_classifier(), dataset=ds,
+                             selected=selected, heldout=masked_set_from_items(ds, [], []),
+                             run_dir=root / "backprops" / "mw")
+    s = load_summary(summary)
+    history = [json.loads(line) for line in (result.parent / "history.jsonl").read_text().splitlines()]
+    print(json.dumps({
+        "workers": 1 if STRATEGY is None else STRATEGY.num_replicas_in_sync,
+        "base_test": train.metrics["test"].accuracy, "base_loss": [h["loss"] for h in history],
+        "methods": {k: m.accuracy.test for k, m in s.methods.items()},
+        "wrote": [str(result), str(summary)],
+        "private": None if cluster.is_chief() else str(cluster.private_root()),
+    }))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -9,6 +9,8 @@ wrote to and (on a worker) its private folder.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from classification_models.distributed import cluster_strategy
 
 STRATEGY = cluster_strategy()  # before any TensorFlow op
 
-from common import cluster  # noqa: E402 - after the strategy, as every entry point does
+from classification_models.classifier import Classifier  # noqa: E402 - after the strategy, as entry points do
+from common import cluster  # noqa: E402
+from common.errors import UserError  # noqa: E402
 from common.run_files import load_summary  # noqa: E402
 from datasets.selection import SelectionItem  # noqa: E402
 from retraining import base_training  # noqa: E402
@@ -28,18 +32,42 @@ from tests.fixtures_retrain import make_dataset, make_retrain_config  # noqa: E4
 
 TRAIN = {"name": "mw", "dataset": {"name": "arrays", "params": {}},
          "model": {"name": "vgg_gap_small", "params": {"filters": [4, 8], "last_conv_filters": 8}},
-         "train": {"epochs": 2, "batch_size": 12, "learning_rate": 0.01, "optimizer": "adam", "seed": 0,
+         "train": {"epochs": 6, "batch_size": 12, "learning_rate": 0.02, "optimizer": "adam", "seed": 0,
                    "augmentation": False, "distribute": "none"},
-         "cam_overlays": 1}
+         "cam_overlays": 0}
+#: set to N: this process exits abruptly at its N-th training step (a worker that dies)
+DIE_ENV = "MW_DIE_AT_STEP"
+
+
+def die_at(step_number: int) -> None:
+    """Makes every training step count, and the ``step_number``-th end the process at once."""
+    made = Classifier.make_train_step
+    calls = [0]
+
+    def make(self, *args, **kwargs):
+        step = made(self, *args, **kwargs)
+
+        def counted(*a, **k):
+            calls[0] += 1
+            if calls[0] == step_number:
+                os._exit(1)
+            return step(*a, **k)
+
+        return counted
+
+    Classifier.make_train_step = make
 RETRAIN = {"name": "mw", "selection": "sel.json", "iterations": 4, "eval_every": 2, "seed": 0,
-           "batch": {"random": 9, "selected": 2}, "mode": "full",
-           "methods": [{"name": "continued"}, {"name": "pasa"}]}
+           "batch": {"random": 9, "selected": 2}, "mode": "full", "overlays": False,
+           "methods": [{"name": "pasa"}]}
 
 
-def main(root: str) -> None:
+def main(root: str) -> dict:
+    """Runs both stages into results root ``root``; returns what the JSON line says."""
     root = Path(root)
+    if os.environ.get(DIE_ENV):
+        die_at(int(os.environ[DIE_ENV]))
     ds = make_dataset()
-    base_training.load_dataset = lambda spec, data_root: ds
+    base_training.load_dataset = lambda spec, data_root: ds  # a process of its own: patched for good
     config = cluster.local_path(root.parent / f"{root.name}-train.json")  # the chief's own, a worker's private
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({**TRAIN, "output_dir": str(root / "train" / "mw")}), encoding="utf-8")
@@ -53,14 +81,19 @@ def main(root: str) -> None:
                              run_dir=root / "backprops" / "mw")
     s = load_summary(summary)
     history = [json.loads(line) for line in (result.parent / "history.jsonl").read_text().splitlines()]
-    print(json.dumps({
+    return {
         "workers": 1 if STRATEGY is None else STRATEGY.num_replicas_in_sync,
         "base_test": train.metrics["test"].accuracy, "base_loss": [h["loss"] for h in history],
         "methods": {k: m.accuracy.test for k, m in s.methods.items()},
         "wrote": [str(result), str(summary)],
         "private": None if cluster.is_chief() else str(cluster.private_root()),
-    }))
+    }
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        print(json.dumps(main(sys.argv[1])))
+    except UserError as exc:  # as an entry point reports it
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

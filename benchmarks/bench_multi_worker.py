@@ -138,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{chief['test_accuracy']:.4f} (Δ {chief['test_accuracy'] - one['test_accuracy']:+.4f}), "
           f"training {chief['wall']:.1f} s")
     diff = max(abs(a - b) / abs(a) for a, b in zip(one["loss"], chief["loss"]))
+    log.info("epoch losses: one process %s, %d workers %s", one["loss"], args.workers, chief["loss"])
     print(f"largest relative difference of an epoch's mean loss: {diff:.2e}; "
           f"every worker's accuracy {[round(w['test_accuracy'], 4) for w in many]}; "
           f"benchmark wall {time.perf_counter() - started:.0f} s")

@@ -2,12 +2,10 @@
 
 When ``TF_CONFIG`` names more than one worker (``common.cluster``), every worker runs the
 same command; :func:`cluster_strategy` makes the one strategy of the process (it must
-exist before TensorFlow runs any op). Each worker holds one replica of the model; a
-global batch (the config's batch size) is split across them — base training through
-``strategy.experimental_distribute_dataset`` with data sharding (each worker keeps its
-share of every global batch, so the batches are those of a single process), retraining
-through :func:`distribute_batch` (row ``i`` of a NumPy batch goes to replica
-``i mod replicas``). Gradients are summed across replicas by the Keras optimiser after
+exist before TensorFlow runs any op). Each worker holds one replica of the model; every
+worker draws the batch a single process would (the config's batch size, the same seed)
+and :func:`distribute_batch` gives each replica its rows (row ``i`` to replica
+``i mod replicas``), in base training and retraining alike. Gradients are summed across replicas by the Keras optimiser after
 each replica's loss was weighted by its share of the batch, so a loss that is a mean
 over the batch's images gives the single-process update. Without such a cluster
 :func:`cluster_strategy` is None and nothing here runs.
@@ -50,15 +48,6 @@ def cluster_strategy():
     except (RuntimeError, ValueError) as exc:
         raise UserError(f"cannot start multi-worker training as {cluster.describe()}: "
                         f"{str(exc).splitlines()[0]} (the strategy must be made before TensorFlow runs)") from exc
-
-
-def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """``dataset`` with data sharding across workers: every worker reads the whole
-    pipeline and keeps its part of each global batch, so the global batches are those
-    of one process (file sharding would give each worker other files, other batches)."""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
 
 
 def replica_rows(n: int, replica: int, replicas: int) -> np.ndarray:
@@ -121,3 +110,36 @@ def replicas_of(strategy):
     """``strategy.scope()``, or a no-op without a strategy: what is made inside (models,
     optimisers) is mirrored on every worker."""
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def rows_of_worker(n: int, replica: int, replicas: int) -> tuple[int, int]:
+    """``(start, stop)``: the contiguous block of ``n`` rows that ``replica`` of ``replicas``
+    computes in a sharded pass (the first ``n mod replicas`` blocks one row longer)."""
+    size, extra = divmod(n, replicas)
+    start = replica * size + min(replica, extra)
+    return start, start + size + (1 if replica < extra else 0)
+
+
+def sharded_rows(compute, n: int) -> np.ndarray:
+    """``compute(start, stop) -> array [stop - start, ...]`` over rows ``0..n``, split across
+    the workers of the multi-worker strategy (each computes its block of rows,
+    :func:`rows_of_worker`) and gathered in order on every worker; without a cluster,
+    ``compute(0, n)`` in this process. The blocks' arrays must share dtype and trailing shape."""
+    strategy = cluster_strategy()
+    if strategy is None:
+        return compute(0, n)
+    replicas = int(strategy.num_replicas_in_sync)
+
+    def block(ctx):
+        start, stop = rows_of_worker(n, ctx.replica_id_in_sync_group, replicas)
+        part = np.asarray(compute(start, stop))
+        dtype.append(part.dtype)
+        # collectives carry 32/64-bit types only: narrower integers travel as int32
+        return tf.constant(part.astype(np.int32) if part.dtype.kind in "ub" and part.itemsize < 4 else part)
+
+    dtype = []
+    values = strategy.experimental_distribute_values_from_function(block)
+    try:
+        return strategy.gather(values, axis=0).numpy().astype(dtype[0])
+    except PEER_ERRORS as exc:
+        raise (peer_failure(exc) or exc) from None

@@ -27,7 +27,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from classification_models.classifier import Classifier, cross_entropy_loss
-from classification_models.distributed import cluster_strategy, shard_by_data
+from classification_models.distributed import cluster_strategy, distribute_batch
 from common.cluster import TF_CONFIG_ENV
 from common.config import from_dict
 from common.errors import UserError
@@ -244,11 +244,11 @@ def make_strategy(distribute: str):
     raise UserError(f"unknown distribute '{distribute}' (valid: {', '.join(DISTRIBUTE)})")
 
 
-def _train_pipeline(dataset: Dataset, split: str, options: FitOptions, epoch: int, drop_remainder: bool):
+def _train_pipeline(dataset: Dataset, split: str, options: FitOptions, epoch: int):
     ds = dataset.split(split, batch_size=None, shuffle=True, seed=options.seed * 100003 + epoch,
                        augment=options.augment)
     ds = ds.map(lambda i, x, y: {"images": x, "labels": y})
-    return ds.batch(options.batch_size, drop_remainder=drop_remainder)
+    return ds.batch(options.batch_size)
 
 
 def fit(
@@ -292,9 +292,7 @@ def fit(
     if distributed and options.batch_size < strategy.num_replicas_in_sync:
         raise UserError(f"batch_size {options.batch_size} is smaller than the "
                         f"{strategy.num_replicas_in_sync} replicas")
-    if distributed and n_train < options.batch_size:
-        raise UserError(f"split '{train_split}' has {n_train} images, fewer than one batch of {options.batch_size}")
-    steps_per_epoch = n_train // options.batch_size if distributed else math.ceil(n_train / options.batch_size)
+    steps_per_epoch = math.ceil(n_train / options.batch_size)
     if options.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, options.max_steps_per_epoch)
     scope = strategy.scope() if distributed else contextlib.nullcontext()
@@ -315,16 +313,23 @@ def fit(
     epoch_bar = tqdm(range(1, options.epochs + 1), desc="epochs", unit="epoch", disable=not bars, leave=False)
     for epoch in epoch_bar:
         t0 = time.perf_counter()
-        ds = _train_pipeline(dataset, train_split, options, epoch, drop_remainder=distributed)
+        ds = _train_pipeline(dataset, train_split, options, epoch)
         if options.max_steps_per_epoch:
             ds = ds.take(steps_per_epoch)
-        if distributed:
-            ds = strategy.experimental_distribute_dataset(shard_by_data(ds))
         sums: dict[str, float] = {}
         steps = 0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", unit="step", disable=not bars, leave=False)
         for batch in ds:
-            loss, logs = step(batch)
+            if distributed:
+                # the batch of one process, each replica on its rows (weighted by its share)
+                rows = int(batch["labels"].shape[0])
+                if rows < strategy.num_replicas_in_sync:
+                    log.info("epoch %d: the last %d image(s) are fewer than the %d replicas: not trained on", epoch,
+                             rows, strategy.num_replicas_in_sync)
+                    continue
+                loss, logs = step(*distribute_batch(strategy, {k: v.numpy() for k, v in batch.items()}))
+            else:
+                loss, logs = step(batch)
             value = float(loss)
             steps += 1
             total_steps += 1

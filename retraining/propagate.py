@@ -8,6 +8,7 @@ import logging
 
 import numpy as np
 
+from classification_models.distributed import sharded_rows
 from classification_models.feature_layers import choose_layer, cue_size, layer_activations
 from classification_models.mask_ops import resize_masks
 from classification_models.own_model import find_layer
@@ -47,7 +48,13 @@ class MaskPropagator:
     layer: str | None = None
 
     def masks(self, clf, images, *, batch_size: int = 256) -> np.ndarray:
-        """uint8 ``[N, H, W]`` masks (255 = irrelevant) of ``images`` on ``clf``'s activations."""
+        """uint8 ``[N, H, W]`` masks (255 = irrelevant) of ``images`` on ``clf``'s activations.
+        In a multi-worker run each worker computes a block of the images and every worker
+        gets all the masks (``classification_models.distributed.sharded_rows``)."""
+        return sharded_rows(lambda start, stop: self._masks(clf, images[start:stop], batch_size=batch_size),
+                            len(images))
+
+    def _masks(self, clf, images, *, batch_size: int) -> np.ndarray:
         h, w = images.shape[1:3]
         out = []
         for start in range(0, len(images), batch_size):

@@ -8,31 +8,29 @@ wrote to and (on a worker) its private folder.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import sys
 from pathlib import Path
 
+from classification_models.classifier import Classifier
 from classification_models.distributed import cluster_strategy
-
-STRATEGY = cluster_strategy()  # before any TensorFlow op
-
-from classification_models.classifier import Classifier  # noqa: E402 - after the strategy, as entry points do
-from common import cluster  # noqa: E402
-from common.errors import UserError  # noqa: E402
-from common.run_files import load_summary  # noqa: E402
-from datasets.selection import SelectionItem  # noqa: E402
-from retraining import base_training  # noqa: E402
-from retraining.data import masked_set_from_items  # noqa: E402
-from retraining.runner import run_retraining  # noqa: E402
-from retraining.train_config import load_train_config  # noqa: E402
-from classification_models.train_result import load_train_result  # noqa: E402
-from tests.fixtures_retrain import make_dataset, make_retrain_config  # noqa: E402
+from classification_models.train_result import load_train_result
+from common import cluster
+from common.errors import UserError
+from common.run_files import load_summary
+from datasets.selection import SelectionItem
+from retraining import base_training
+from retraining.data import masked_set_from_items
+from retraining.runner import run_retraining
+from retraining.train_config import load_train_config
+from tests.fixtures_retrain import make_dataset, make_retrain_config
 
 TRAIN = {"name": "mw", "dataset": {"name": "arrays", "params": {}},
          "model": {"name": "vgg_gap_small", "params": {"filters": [4, 8], "last_conv_filters": 8}},
-         "train": {"epochs": 6, "batch_size": 12, "learning_rate": 0.02, "optimizer": "adam", "seed": 0,
+         "train": {"epochs": 6, "batch_size": 9, "learning_rate": 0.02, "optimizer": "adam", "seed": 0,
                    "augmentation": False, "distribute": "none"},
          "cam_overlays": 0}
 #: set to N: this process exits abruptly at its N-th training step (a worker that dies)
@@ -63,6 +61,7 @@ RETRAIN = {"name": "mw", "selection": "sel.json", "iterations": 4, "eval_every":
 
 def main(root: str) -> dict:
     """Runs both stages into results root ``root``; returns what the JSON line says."""
+    strategy = cluster_strategy()  # before any TensorFlow op
     root = Path(root)
     if os.environ.get(DIE_ENV):
         die_at(int(os.environ[DIE_ENV]))
@@ -81,11 +80,14 @@ def main(root: str) -> dict:
                              run_dir=root / "backprops" / "mw")
     s = load_summary(summary)
     history = [json.loads(line) for line in (result.parent / "history.jsonl").read_text().splitlines()]
+    run = json.loads((summary.parent / "run.json").read_text())
+    masks = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((summary.parent / "propagated").rglob("*.png"))))
     return {
-        "workers": 1 if STRATEGY is None else STRATEGY.num_replicas_in_sync,
+        "workers": 1 if strategy is None else strategy.num_replicas_in_sync,
         "base_test": train.metrics["test"].accuracy, "base_loss": [h["loss"] for h in history],
         "methods": {k: m.accuracy.test for k, m in s.methods.items()},
         "wrote": [str(result), str(summary)],
+        "propagated": run["propagated"], "val_swap": run["val_swap"], "propagated_masks": masks.hexdigest(),
         "private": None if cluster.is_chief() else str(cluster.private_root()),
     }
 

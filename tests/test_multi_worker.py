@@ -88,11 +88,12 @@ def files_under(folder: Path) -> set[str]:
 
 
 def test_two_workers_on_localhost_match_one_process_and_only_the_chief_writes(tmp_path, monkeypatch):
-    """Base training (6 epochs) and a retraining (pasa, 4 iterations) in one process and on
-    two workers. The two runs compute the same global-batch gradient; only the order of
-    float32 sums differs (each worker's share is summed by the all-reduce), about 1e-7
-    relative per step — the losses agree to 1e-4 and no prediction on the 24 test images
-    has a margin that small, so test accuracy must agree within 0.01 (here: exactly)."""
+    """Base training (6 epochs of batches of 9 from 48 images: uneven shares, a partial
+    last batch) and a retraining (propagation, pasa for 4 iterations) in one process and on
+    two workers. Both compute the same global-batch gradients; only the order of float32
+    sums differs (each worker's share is summed by the all-reduce), about 1e-7 relative per
+    step: the losses agree to 1e-4, and no prediction on the 24 test images has a margin
+    that small, so test accuracy must agree within 0.01 (here: exactly)."""
     from retraining import base_training
     from tests import multi_worker_job
 
@@ -117,6 +118,9 @@ def test_two_workers_on_localhost_match_one_process_and_only_the_chief_writes(tm
     for run in (chief, worker):
         assert run["base_loss"] == pytest.approx(one["base_loss"], rel=1e-4)
         assert abs(run["base_test"] - one["base_test"]) <= 0.01
+        # propagation, computed in blocks across the workers: the same masks as one process
+        assert run["propagated"] == one["propagated"] and run["propagated"]["n_images"] > 0
+        assert run["propagated_masks"] == one["propagated_masks"] and run["val_swap"] == one["val_swap"]
         assert run["methods"].keys() == one["methods"].keys()
         assert all(abs(run["methods"][k] - v) <= 0.01 for k, v in one["methods"].items())
     assert one["base_loss"][-1] < one["base_loss"][0] and one["methods"]["pasa"] > one["base_test"]  # it learned

@@ -4,7 +4,7 @@ processes of a localhost cluster (``tf.distribute.MultiWorkerMirroredStrategy``,
 tracing, the workers' handshake — left out), its ratio, and the test accuracy each
 reaches. Prints figures and ratios; asserts nothing.
 
-    nice -n 10 python -m benchmarks.bench_multi_worker [--workers 2] [--epochs 4] [--train 1200] [--batch 64]
+    nice -n 10 python -m benchmarks.bench_multi_worker [--workers 2] [--epochs 4] [--train 1200] [--batch 64] [--repeats 2]
 
 The workers share this machine's cores: on 2 cores two workers can at best match one
 process (each worker's TensorFlow uses every core, or ``--threads`` of them); the speed-up
@@ -108,6 +108,10 @@ def _launch(argv: list[str], workers: int) -> list[dict]:
     return out
 
 
+def _rates(values) -> str:
+    return ", ".join(f"{v:.0f}" for v in values)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_multi_worker",
                                      description=__doc__.split("\n")[0])
@@ -116,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train", type=int, default=1200, help="training images")
     parser.add_argument("--test", type=int, default=600, help="test images")
     parser.add_argument("--batch", type=int, default=64, help="global batch")
+    parser.add_argument("--repeats", type=int, default=2, help="alternated runs of each configuration")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads per process (0: TensorFlow's)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parse_command_line(parser, argv)
@@ -126,22 +131,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     passed = ["--epochs", str(args.epochs), "--train", str(args.train), "--test", str(args.test),
               "--batch", str(args.batch), "--threads", str(args.threads)]
     started = time.perf_counter()
-    one = _launch(passed, 1)[0]
-    many = _launch(passed, args.workers)
+    ones, manys = [], []
+    for _ in range(args.repeats):  # alternated: a busy spell on a shared machine hits both alike
+        ones.append(_launch(passed, 1)[0])
+        manys.append(_launch(passed, args.workers))
+    # each configuration's least disturbed run (the highest throughput)
+    one = max(ones, key=lambda r: r["images_per_second"])
+    many = max(manys, key=lambda r: r[0]["images_per_second"])
     chief = many[0]
     print(f"base training, vgg_gap_small at {SIZE}² px, {args.train} training images, global batch {args.batch}, "
-          f"{args.epochs} epochs, {os.cpu_count()} cores, threads per process: {args.threads or 'all'}")
-    print(f"1 process: {one['images_per_second']:.0f} img/s, test accuracy {one['test_accuracy']:.4f}, "
-          f"training {one['wall']:.1f} s")
-    print(f"{args.workers} workers: {chief['images_per_second']:.0f} img/s "
-          f"({chief['images_per_second'] / one['images_per_second']:.2f}× one process), test accuracy "
-          f"{chief['test_accuracy']:.4f} (Δ {chief['test_accuracy'] - one['test_accuracy']:+.4f}), "
-          f"training {chief['wall']:.1f} s")
-    diff = max(abs(a - b) / abs(a) for a, b in zip(one["loss"], chief["loss"]))
+          f"{args.epochs} epochs, {os.cpu_count()} cores, threads per process: {args.threads or 'all'}, "
+          f"best of {args.repeats} alternated runs")
+    print(f"1 process: {one['images_per_second']:.0f} img/s (runs: "
+          f"{_rates(r['images_per_second'] for r in ones)}), test accuracy {one['test_accuracy']:.4f}")
+    print(f"{args.workers} workers: {chief['images_per_second']:.0f} img/s (runs: "
+          f"{_rates(r[0]['images_per_second'] for r in manys)}; "
+          f"{chief['images_per_second'] / one['images_per_second']:.2f}× one process), test accuracy "
+          f"{chief['test_accuracy']:.4f} (Δ {chief['test_accuracy'] - one['test_accuracy']:+.4f})")
     log.info("epoch losses: one process %s, %d workers %s", one["loss"], args.workers, chief["loss"])
-    print(f"largest relative difference of an epoch's mean loss: {diff:.2e}; "
-          f"every worker's accuracy {[round(w['test_accuracy'], 4) for w in many]}; "
-          f"benchmark wall {time.perf_counter() - started:.0f} s")
+    diff = max(abs(a - b) / abs(a) for a, b in zip(one["loss"][:2], chief["loss"][:2]))
+    print(f"relative difference of the first two epochs' mean losses: {diff:.1e}; every worker's accuracy "
+          f"{[round(w['test_accuracy'], 4) for w in many]}; benchmark wall {time.perf_counter() - started:.0f} s")
     return 0
 
 

@@ -142,3 +142,57 @@ def test_a_worker_that_dies_fails_the_run_naming_it_and_keeps_the_last_good_run(
                               "became unreachable")
     assert (good / "result.json").read_text(encoding="utf-8") == '{"kept": true}'  # the last good run is intact
     assert (root / "train" / "mw.failed" / "config.json").is_file()  # the attempt, kept aside
+
+
+@pytest.fixture
+def cluster_env(monkeypatch):
+    """Sets ``$TF_CONFIG`` for this process (read afresh), restored afterwards."""
+    from classification_models import distributed
+
+    def set_to(text):
+        monkeypatch.setenv("TF_CONFIG", text)
+        cluster.current.cache_clear()
+        distributed.cluster_strategy.cache_clear()
+
+    yield set_to
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    cluster.current.cache_clear()
+    distributed.cluster_strategy.cache_clear()
+
+
+def test_a_malformed_tf_config_stops_base_training_before_anything_is_written(tmp_path, cluster_env):
+    from retraining import base_training
+    from retraining.train_config import load_train_config
+    from tests.fixtures_models import tiny_config, write_config
+
+    cluster_env('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker"}}')
+    cfg = load_train_config(write_config(tmp_path / "c.json", tiny_config(tmp_path)))
+    with pytest.raises(UserError, match=r"^\$TF_CONFIG lacks field 'task.index'$"):
+        base_training.run(cfg, source="c.json")
+    assert list(tmp_path.iterdir()) == [tmp_path / "c.json"]
+
+
+class _TwoWorkers:
+    """Stands in for the strategy of a two-worker cluster (the checks before any work)."""
+
+    num_replicas_in_sync = 2
+
+
+def test_what_a_multi_worker_run_refuses(monkeypatch):
+    from classification_models import training
+    from retraining import runner
+    from retraining.data import masked_set_from_items
+    from tests.fixtures_retrain import make_classifier, make_dataset, make_retrain_config
+
+    monkeypatch.setattr(training, "cluster_strategy", lambda: _TwoWorkers())
+    with pytest.raises(UserError, match=r"^train.distribute is 'mirrored' but \$TF_CONFIG names 2 workers: use "
+                                        r"'none' or 'multi_worker'$"):
+        training.make_strategy("mirrored")
+    assert isinstance(training.make_strategy("none"), _TwoWorkers)
+    monkeypatch.setattr(runner, "cluster_strategy", lambda: _TwoWorkers())
+    ds = make_dataset()
+    empty = masked_set_from_items(ds, [], [])
+    cfg = make_retrain_config({"name": "t", "selection": "s.json", "mode": "fast", "methods": [{"name": "continued"}]})
+    with pytest.raises(UserError, match=r"^mode 'fast' does not run on several workers yet"):
+        runner.run_retraining(cfg, base=make_classifier(), dataset=ds, selected=empty, heldout=empty,
+                              run_dir="never-written")

@@ -5,10 +5,12 @@ same command; :func:`cluster_strategy` makes the one strategy of the process (it
 exist before TensorFlow runs any op). Each worker holds one replica of the model; every
 worker draws the batch a single process would (the config's batch size, the same seed)
 and :func:`distribute_batch` gives each replica its rows (row ``i`` to replica
-``i mod replicas``), in base training and retraining alike. Gradients are summed across replicas by the Keras optimiser after
-each replica's loss was weighted by its share of the batch, so a loss that is a mean
-over the batch's images gives the single-process update. Without such a cluster
-:func:`cluster_strategy` is None and nothing here runs.
+``i mod replicas``), in base training and retraining alike. Gradients are summed across
+replicas by the Keras optimiser after each replica's loss was weighted by its share of
+the batch, so a loss that is a mean over the batch's images gives the single-process
+update. Passes over many images (propagation) are split in blocks and gathered
+(:func:`sharded_rows`). Without such a cluster :func:`cluster_strategy` is None and
+nothing here runs.
 """
 from __future__ import annotations
 
@@ -75,8 +77,7 @@ def distribute_batch(strategy, batch: dict) -> tuple:
         return ({k: tf.constant(v[rows]) for k, v in batch.items()},
                 tf.constant(len(rows) / n, tf.float32))
 
-    values = strategy.experimental_distribute_values_from_function(part)
-    return values
+    return strategy.experimental_distribute_values_from_function(part)
 
 
 def peer_failure(exc: BaseException) -> WorkerLost | None:

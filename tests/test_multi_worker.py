@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from common import cluster
@@ -196,3 +197,16 @@ def test_what_a_multi_worker_run_refuses(monkeypatch):
     with pytest.raises(UserError, match=r"^mode 'fast' does not run on several workers yet"):
         runner.run_retraining(cfg, base=make_classifier(), dataset=ds, selected=empty, heldout=empty,
                               run_dir="never-written")
+
+
+def test_every_row_goes_to_exactly_one_replica():
+    from classification_models.distributed import replica_rows, rows_of_worker
+
+    assert [replica_rows(11, r, 2).tolist() for r in range(2)] == [[0, 2, 4, 6, 8, 10], [1, 3, 5, 7, 9]]
+    assert [rows_of_worker(7, r, 2) for r in range(2)] == [(0, 4), (4, 7)]
+    for n in range(0, 12):
+        for replicas in (1, 2, 3, 5):
+            blocks = [rows_of_worker(n, r, replicas) for r in range(replicas)]
+            assert [i for a, b in blocks for i in range(a, b)] == list(range(n))
+            rows = np.sort(np.concatenate([replica_rows(n, r, replicas) for r in range(replicas)]))
+            assert rows.tolist() == list(range(n))

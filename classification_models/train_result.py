@@ -82,17 +82,25 @@ class TrainResult:
                 f"{recorded.size} bytes): restore the model or retrain"
             )
 
-    def load_classifier(self):
-        """The trained ``Classifier`` (a UserError naming the file if the model is gone, unreadable or replaced)."""
-        self.verify_model_file()
-        model = load_keras_model(self.model_path)
+    def load_classifier(self, model_path: str | os.PathLike | None = None):
+        """The trained ``Classifier`` (a UserError naming the file if the model is gone, unreadable or replaced).
+
+        ``model_path``: another model file read with this result's input convention and
+        model parts instead (a retraining run's model of this result); it has no recorded
+        checksum to verify.
+        """
+        if model_path is None:
+            self.verify_model_file()
+        elif not Path(model_path).is_file():
+            raise UserError(f"model file '{model_path}' does not exist (a model of train result '{self.path}')")
+        model = load_keras_model(self.model_path if model_path is None else Path(model_path))
         parts = self.file.model_parts or {}
         channels = int(model.inputs[0].shape[-1])
         convention = convention_from_dict(self.file.input, data_channels=int(self.image_shape[-1]),
                                           model_channels=channels, source=f"train result '{self.path}': input")
         return Classifier(model, self.class_names, input_convention=convention,
                           feature_layer=parts.get("feature_layer"), logits_layer=parts.get("logits_layer"),
-                          source=f"model file '{self.model_path}'")
+                          source=f"model file '{self.model_path if model_path is None else model_path}'")
 
     def resolve_data_root(self, data_root: str | os.PathLike | None = None) -> str | None:
         """The data root to read the data set from: ``data_root`` (a --data-root flag), else the

@@ -1,6 +1,8 @@
 """Drives ``select_tool.main`` like a person: its event stream, xdotool strokes and keys,
 screen <-> image coordinates and screenshots (shared by the ``test_select_gui*`` modules;
 the X display and the tiny train result are fixtures in ``conftest.py``)."""
+import ctypes
+import ctypes.util
 import json
 import os
 import queue
@@ -108,6 +110,32 @@ def screen_to_image(geo, x, y, pane=-1):
     z, (rx, ry) = geo["zoom"], geo["canvas_root"]
     return ((y - ry - geo.get("pane_top", 0) + 0.5 - geo["oy"]) / z - 0.5,
             (x - rx - geo["panes"][pane] + 0.5 - geo["ox"]) / z - 0.5)
+
+
+def close_window(display, wid):
+    """Asks window ``wid`` to close as a window manager's close button does: a ``WM_DELETE_WINDOW``
+    ClientMessage sent through Xlib (Xvfb runs no window manager, and xdotool 3.2016 cannot send it)."""
+    x11 = ctypes.cdll.LoadLibrary(ctypes.util.find_library("X11") or "libX11.so.6")
+    x11.XOpenDisplay.restype, x11.XOpenDisplay.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+    x11.XInternAtom.restype, x11.XInternAtom.argtypes = ctypes.c_ulong, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+
+    class ClientMessage(ctypes.Structure):  # XClientMessageEvent, padded to sizeof(XEvent)
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5), ("pad", ctypes.c_long * 12)]
+
+    dpy = x11.XOpenDisplay(display.encode())
+    assert dpy, f"cannot open display {display}"
+    try:
+        ev = ClientMessage(type=33, window=int(wid), format=32,  # 33 = ClientMessage
+                           message_type=x11.XInternAtom(dpy, b"WM_PROTOCOLS", 0))
+        ev.data[0] = x11.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+        assert x11.XSendEvent(dpy, int(wid), 0, 0, ctypes.byref(ev))
+        x11.XFlush(dpy)
+    finally:
+        x11.XCloseDisplay(dpy)
 
 
 def screenshot(display, path: Path):

@@ -1,6 +1,7 @@
 """The feedback loop in the window, driven with real X events: paint, retrain (3 iterations),
-see the results view, reject, cancel, retrain again, accept; round 1's CAMs are the new
-model's, pixel for pixel; a changed model file is refused with the checksum message.
+see the results view, reject, cancel, retrain again, switch the main window between the base
+and the run's CAMs, accept, switch back and forth; round 1's CAMs are the new model's, pixel
+for pixel; a changed model file is refused with the checksum message.
 
 Same driver as ``test_select_gui.py``. Screenshots: ``test-artifacts/select_tool_results.png``
 (the results view) and ``select_tool_round2.png`` (painting on the accepted model).
@@ -11,6 +12,7 @@ import time
 
 import numpy as np
 
+from classification_models.cam import normalize_per_map
 from classification_models.train_result import load_train_result
 from tests.gui_driver import ROOT, Tool, screenshot
 
@@ -36,6 +38,23 @@ def perturbed_copy_of(run_model):
     kernel, *rest = dense.get_weights()
     dense.set_weights([np.roll(kernel, 1, axis=1) * 3.0, *[np.roll(r, 1) for r in rest]])
     model.save(run_model)
+
+
+def assert_cam_shown(shown, clf, other_clf, result):
+    """The CAM the window drew (``model_shown`` event) is ``clf``'s, pixel for pixel, and not ``other_clf``'s."""
+    dataset = load_train_result(result).load_dataset().arrays("train")
+    pos = list(dataset.indices).index(shown["current"])
+    images = dataset.images[pos:pos + 1]
+    want = clf.cams(images, classes=[shown["cam_class"]], upsample=True).cams[0]
+    other = other_clf.cams(images, classes=[shown["cam_class"]], upsample=True).cams[0]
+    np.testing.assert_allclose(np.asarray(shown["cam"]), want, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(shown["drawn"]), normalize_per_map(want), atol=1e-4)
+    assert not np.allclose(want, other, atol=1e-3)
+
+
+def switch(tool):
+    tool.xdo("key", "--clearmodifiers", "w")
+    return tool.wait("model_shown", timeout=60)
 
 
 def test_retrain_reject_cancel_accept_and_round_two(xdisplay, result, tmp_path):
@@ -81,10 +100,20 @@ def test_retrain_reject_cancel_accept_and_round_two(xdisplay, result, tmp_path):
         # 4. Retrain again and Accept (Return in the results view)
         tool.xdo("key", "--clearmodifiers", "ctrl+r")
         third = tool.wait("retrain_started", timeout=20)
-        tool.wait("retrain_finished", timeout=240)
+        finished = tool.wait("retrain_finished", timeout=240)
         run_model = f"{third['run']}/swap/model.keras"
         perturbed_copy_of(run_model)
-        tool.xdo("key", "Return")
+        base_clf = load_train_result(result).load_classifier()
+        run_clf = load_train_result(result).load_classifier(run_model)
+        # before Accept, the "Base ↔ new" button shows the run's CAM in the main window, pixel for pixel
+        x, y, w, h = ready["switch_button"]
+        click(tool, x + w / 2, y + h / 2)
+        shown = tool.wait("model_shown", timeout=60)
+        run_name = third["run"].rsplit("/", 1)[-1]
+        assert shown["model"] == "other" and shown["label"] == f"new model ({run_name})"
+        assert shown["label"] in shown["pane_label"] and shown["label"] in shown["title"]
+        assert_cam_shown(shown, run_clf, base_clf, result)
+        click(tool, *finished["buttons"]["accept"])
         accepted = tool.wait("accepted", timeout=60)
         assert accepted["round"] == 1
         again = tool.wait("ready", timeout=90, round=1)
@@ -94,10 +123,16 @@ def test_retrain_reject_cancel_accept_and_round_two(xdisplay, result, tmp_path):
         pos = list(new.load_dataset().arrays("train").indices).index(again["current"])
         images = new.load_dataset().arrays("train").images[pos:pos + 1]
         want = new.load_classifier().cams(images, classes=[again["cam_class"]], upsample=True).cams[0]
-        base = load_train_result(result).load_classifier().cams(images, classes=[again["cam_class"]],
-                                                                upsample=True).cams[0]
+        base = base_clf.cams(images, classes=[again["cam_class"]], upsample=True).cams[0]
         np.testing.assert_allclose(np.asarray(again["cam"]), want, atol=1e-4)
         assert not np.allclose(want, base, atol=1e-3)
+        # after Accept, W switches the image on screen to the base model's CAM and back
+        shown = switch(tool)
+        assert shown["model"] == "other" and shown["label"] == "base model (round 0)"
+        assert_cam_shown(shown, base_clf, run_clf, result)
+        shown = switch(tool)
+        assert shown["model"] == "current" and shown["label"] == "new model (round 1)"
+        assert_cam_shown(shown, new.load_classifier(), base_clf, result)
         tool.key("d", action="next")
         time.sleep(2.0)
         keep_shot(xdisplay, tmp_path, "select_tool_round2.png")

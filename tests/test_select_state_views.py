@@ -164,3 +164,27 @@ def test_cam_cache_scaled_per_map_and_common(select_clf_and_data):
         assert m.max() == pytest.approx(1.0)
         raw = cache.cam(0, c, normalized=False)
         np.testing.assert_allclose(common[c][0], np.clip(raw / scale, 0, 1), atol=1e-6)
+
+
+def test_thumbnail_shrinks_keeps_aspect_and_tints_the_mask():
+    from select_tool.view.render import MASK_COLOR, thumbnail
+
+    image = np.full((32, 64, 1), 100, np.uint8)
+    mask = np.zeros((32, 64), np.uint8)
+    mask[:, :16] = 255
+    pic = thumbnail(image, mask, 48)
+    assert pic.shape == (24, 48, 3) and pic.dtype == np.uint8
+    np.testing.assert_array_equal(pic[:, 13:], 100)  # unmasked: the grey image
+    want = np.round(100 * 0.4 + np.asarray(MASK_COLOR) * 0.6).astype(np.uint8)
+    np.testing.assert_array_equal(pic[:, :12], np.broadcast_to(want, (24, 12, 3)))
+    np.testing.assert_array_equal(thumbnail(image, None, 48), np.full((24, 48, 3), 100, np.uint8))
+
+
+def test_quit_choices_name_what_happens_to_a_running_retraining():
+    from select_tool.view.exit_flow import quit_choices
+
+    assert quit_choices(changes=False, running=True) == [("quit", "Cancel the run and quit"),
+                                                         ("cancel", "Keep working")]
+    assert quit_choices(changes=True, running=False) == [("export", "Export and quit"),
+                                                         ("quit", "Quit without exporting"), ("cancel", "Cancel")]
+    assert [k for k, _ in quit_choices(changes=True, running=True)] == ["export", "quit", "cancel"]

@@ -90,6 +90,14 @@ class RoundBook:
     def result_path(self, rnd: Round | None = None) -> Path:
         return resolve_relative((rnd or self.current).result, self.work_dir / ROUNDS_FILE)
 
+    def parent_result(self, rnd: Round | None = None) -> Path | None:
+        """The train result round ``rnd`` (default: the current one) was retrained from; None for round 0."""
+        rnd = rnd or self.current
+        if rnd.number == 0:
+            return None
+        parent = load_train_result(self.result_path(rnd)).file.config.get("parent_result")
+        return Path(parent) if parent else None
+
     def next_number(self) -> int:
         return max(r.number for r in self.file.rounds) + 1
 

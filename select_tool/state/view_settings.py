@@ -11,7 +11,7 @@ import dataclasses
 from common.errors import UserError
 from select_tool.state.masks import MAX_BRUSH, MIN_BRUSH, MODES
 
-FLAGS = ("show_cam", "show_mask", "side_by_side", "common_scale", "fit_on_open")
+FLAGS = ("show_cam", "show_mask", "side_by_side", "common_scale", "fit_on_open", "show_thumbs")
 
 
 def _clamp(value, lo: float, hi: float) -> float:
@@ -22,7 +22,8 @@ def _clamp(value, lo: float, hi: float) -> float:
 class ViewSettings:
     """Layers (``show_cam``, ``show_mask``, ``side_by_side``, ``common_scale``), opacities, the
     threshold of "mask from CAM", the painting tool and the brush diameter in image pixels.
-    ``fit_on_open``: fit every image to the window when it opens (zoom does not carry over)."""
+    ``fit_on_open``: fit every image to the window when it opens (zoom does not carry over);
+    ``show_thumbs``: the thumbnail strip under the canvas."""
 
     opacity: float = 0.5
     mask_opacity: float = 0.45
@@ -31,6 +32,7 @@ class ViewSettings:
     side_by_side: bool = True
     common_scale: bool = False
     fit_on_open: bool = True
+    show_thumbs: bool = True
     cam_threshold: float = 0.5
     mode: str = "brush"
     brush_size: int = 5
@@ -70,6 +72,6 @@ class ViewSettings:
         self.set_opacity(data.get("opacity", self.opacity))
         self.set_mask_opacity(data.get("mask_opacity", self.mask_opacity))
         self.set_cam_threshold(data.get("cam_threshold", self.cam_threshold))
-        for flag in ("show_cam", "side_by_side", "common_scale", "fit_on_open"):
+        for flag in ("show_cam", "side_by_side", "common_scale", "fit_on_open", "show_thumbs"):
             setattr(self, flag, bool(data.get(flag, getattr(self, flag))))
         self.show_mask = True  # never start with painting off

@@ -14,8 +14,9 @@ from pathlib import Path
 from tkinter import filedialog
 
 from common.errors import UserError
-from select_tool.view import panels
+from select_tool.view import events, panels
 from select_tool.view.cam_feed import CamFeed
+from select_tool.view.compare import ModelSwitch
 from select_tool.view.drawing import PaneDrawer
 from select_tool.view.exit_flow import ExitFlow
 from select_tool.view.key_actions import WHEEL_STEP, KeyMap, state_actions
@@ -51,15 +52,17 @@ class App:
         root.title(title)
         panels.apply_styles(root)
         panels.build_window(app=self, root=root)
-        if zoom:  # a fixed zoom asked for: kept from image to image
-            self.view.set_initial_zoom(zoom)
-            state.view.fit_on_open = False
         self.cams = CamFeed(root=root, state=state, cache=cache, dataset=dataset, progress=self._cam_progress,
                             error=lambda text: self.flash(text, error=True),
                             changed=lambda: self.refresh(list_too=False), ready=self._cams_ready)
         self.list_panel = ListPanel(state=state, names=self.names, listbox=self.listbox, filter_var=self.filter_var)
-        self.drawer = PaneDrawer(root=root, state=state, cam_source=lambda: self.cache, view=self.view,
-                                 images=split.images, names=self.names, scale_var=self.scale_var)
+        self.compare = ModelSwitch(app=self, open_cache=open_cache)
+        self.drawer = PaneDrawer(root=root, state=state, cam_source=lambda: self.compare.cache, view=self.view,
+                                 images=split.images, names=self.names, scale_var=self.scale_var,
+                                 model_label=lambda: self.compare.shown_label)
+        if zoom:  # a fixed zoom asked for: kept from image to image
+            self.view.set_initial_zoom(zoom)
+            state.view.fit_on_open = False
         self.painter = Painter(state=state, view=self.view, flash=self.flash, redraw=self.drawer.schedule,
                                done=lambda changed: self._after_action({state.current}), emit=self.emit)
         self.rounds = RoundsController(app=self, book=rounds, open_cache=open_cache, iterations=retrain_iterations)
@@ -92,7 +95,7 @@ class App:
                 "apply_to_selected": self.apply_to_selected, "layout": self.toggle_layout,
                 "zoom_in": lambda: v.zoom_at(WHEEL_STEP, *self._centre()),
                 "zoom_out": lambda: v.zoom_at(1 / WHEEL_STEP, *self._centre()),
-                "fit": v.fit, "help": self.toggle_help, "close": self.close_help,
+                "fit": v.fit, "switch_model": self.compare.toggle, "help": self.toggle_help, "close": self.close_help,
                 "export": self.exit.export, "quit": self.exit.request_quit, **self.rounds.actions()}
 
     def _size_window(self) -> None:
@@ -161,28 +164,11 @@ class App:
 
     def _announce_ready(self) -> None:
         self.root.update_idletasks()
-        if not self.debug_events:
-            return
-        s = self.state
-        self.emit("ready", **self.geometry(), image_hw=list(s.image_hw), title=self.root.title(),
-                  session=str(s.session_dir), out=str(self.out_dir), current=s.current,
-                  masked=[i for i in s.indices if s.has_mask(i)], load_problems=s.load_problems,
-                  filter=s.filter_kind, review=s.review, cam_class=s.cam_class, label=s.current_label,
-                  pred=int(s.current_probs().argmax()), round=self.rounds.round_no,
-                  cam=(self.cache.cam(s.position_of(s.current), s.cam_class, normalized=False).tolist()
-                       if s.image_hw[0] * s.image_hw[1] <= 4096 else None),
-                  n_misclassified=int((s.predicted != s.labels).sum()))
+        if self.debug_events:
+            self.emit("ready", **events.ready(self))
 
     def geometry(self) -> dict:
-        def rect(w):
-            return [w.winfo_rootx(), w.winfo_rooty(), w.winfo_width(), w.winfo_height()]
-
-        return {**self.view.describe(), "window": [self.root.winfo_width(), self.root.winfo_height()],
-                "screen": [self.root.winfo_screenwidth(), self.root.winfo_screenheight()],
-                "export_button": rect(self.export_button), "listbox": rect(self.listbox),
-                "fit_button": rect(self.fit_button), "keys_button": rect(self.keys_button),
-                "retrain_button": rect(self.retrain_button), "cancel_button": rect(self.cancel_button),
-                "threshold_box": rect(self.threshold_spin)}
+        return events.geometry(self)
 
     # ----- panel callbacks --------------------------------------------------------------
     def on_class_box(self, _event=None) -> None:
@@ -241,7 +227,7 @@ class App:
     # ----- actions needing the window -----------------------------------------------------
     def mask_from_cam(self) -> int:
         s = self.state
-        cam01, _, _ = self.cache.scaled(s.position_of(s.current), s.cam_class, common=s.view.common_scale)
+        cam01, _, _ = self.compare.cache.scaled(s.position_of(s.current), s.cam_class, common=s.view.common_scale)
         added = s.edit.mask_from_cam(cam01)
         self.flash(f"mask from the CAM of {self.names[s.cam_class]}: {added} pixels ≥ {s.view.cam_threshold:.2f} "
                    f"added (Ctrl+Z undoes)")
@@ -259,6 +245,7 @@ class App:
         n = self.state.edit.apply_to(targets)
         self.flash(f"this mask added to {n} of {len(targets)} selected image(s)")
         self.list_panel.update_rows(targets)
+        self.thumbs.changed(targets)
         return n
 
     def toggle_layout(self) -> bool:
@@ -306,7 +293,8 @@ class App:
                       pos=s.pos, listed=len(s.visible), undo=s.edit.undo_depth_available()[0],
                       redo=s.edit.undo_depth_available()[1], opacity=s.view.opacity,
                       mask_pixels=int((s.mask() > 0).sum()), fit_on_open=s.view.fit_on_open,
-                      zoom=self.view.vp.zoom, fit=self.view.vp.fit_mode, canvas_size=self.view.size)
+                      zoom=self.view.vp.zoom, fit=self.view.vp.fit_mode, canvas_size=self.view.size,
+                      thumbs=self.thumbs.describe(), title=self.title_var.get())
         return result
 
     def _do(self, fn, *args):
@@ -328,6 +316,7 @@ class App:
             if s.view.fit_on_open and not self.view.vp.fit_mode:
                 self.view.fit()
         self.list_panel.update_rows(indices)
+        self.thumbs.changed(indices)
         self.refresh(list_too=sync)
 
     def emit(self, event: str, **data) -> None:
@@ -341,8 +330,9 @@ class App:
         pos = s.position_of(s.current)
         y = int(s.labels[pos])
         self.cache.request(pos)
-        probs = self.cache.probs_of(pos)
-        self.title_var.set(image_title(s.current, self.names, y, probs))
+        probs = self.compare.cache.probs_of(pos)
+        shown = self.compare.shown_label
+        self.title_var.set(image_title(s.current, self.names, y, probs) + (f"   · {shown}" if shown else ""))
         self.probs_var.set(probability_bars(probs, self.names, y, width=8) + "\n* true  > predicted")
         self.class_box.current(s.cam_class)
         v = s.view
@@ -371,6 +361,15 @@ class App:
             self.list_panel.rebuild()
         self._update_status()
         self.drawer.schedule()
+        self.thumbs.sync()
+
+    def on_thumb(self, k: int) -> None:
+        self._flash = ""
+        before = self.state.current
+        self._do(self.state.go, k)
+        self._after_action({before, self.state.current})
+        self.emit("thumb", current=self.state.current, pos=self.state.pos, thumbs=self.thumbs.describe())
+        self.view.canvas.focus_set()
 
     def _update_status(self) -> None:
         message = f"{'⚠ ' if self._flash_error else ''}{self._flash}"
@@ -387,6 +386,7 @@ class App:
     def shutdown(self) -> None:
         """Stops the CAM worker, a running retraining and the timers; saves the window size; closes."""
         self.rounds.stop()
+        self.compare.clear()
         self.cams.stop()
         self.state.save_window((self.root.winfo_width(), self.root.winfo_height()))
         self.root.destroy()

@@ -4,7 +4,10 @@ One Tk canvas fills the centre of the window and follows its size. It holds one
 pane (CAM overlay) or two (plain image | CAM overlay) that share a
 ``select_tool.view.viewport.Viewport``, so both show the same region at the same zoom
 and a stroke can be painted on either. The mask is drawn on both. The panes' labels
-sit in a strip of ``LABEL_STRIP`` pixels above the panes, never over the image.
+sit in a strip above the panes, never over the image, wrapped to the pane's width and
+never cut: the strip is as tall as the longest label the window can show needs at
+this width (``worst_labels``), so it changes with the pane's width only, not from
+image to image.
 """
 from __future__ import annotations
 
@@ -17,21 +20,18 @@ GAP = 6  # canvas pixels between the two panes
 SUGGESTION_COLOR = (255, 255, 255)  # outline only; white is not a jet colour either
 PANE_REQUEST = 400  # initial pane size (the canvas then follows the window)
 LABEL_FONT = ("DejaVu Sans", 9, "bold")
-LABEL_STRIP = 18  # canvas pixels above the panes for their labels
-
-
-def fit_text(text: str, width_px: int, char_px: float = 7.0) -> str:
-    """``text`` cut with "…" to about ``width_px`` pixels of the label font."""
-    n = max(4, int(width_px / char_px))
-    return text if len(text) <= n else text[:n - 1] + "…"
+LABEL_STRIP = 18  # canvas pixels above the panes for one line of label
+LABEL_PAD = 4  # pixels left of a label and below the strip
 
 
 class CanvasView:
     """Canvas, pane geometry, composition and the brush cursor for ``app``."""
 
-    def __init__(self, parent, *, state, on_view_changed):
-        """``on_view_changed(reason)`` after every zoom, pan, fit or resize."""
-        self.state, self._on_change = state, on_view_changed
+    def __init__(self, parent, *, state, on_view_changed, worst_labels=lambda: ["", ""]):
+        """``on_view_changed(reason)`` after every zoom, pan, fit or resize; ``worst_labels()``: the
+        longest label texts of each pane layout (the strip's height is made for them)."""
+        self.state, self._on_change, self._worst = state, on_view_changed, worst_labels
+        self.strip = LABEL_STRIP
         s = state
         self.canvas = tk.Canvas(parent, width=2 * PANE_REQUEST + GAP, height=PANE_REQUEST + LABEL_STRIP,
                                 highlightthickness=0, bd=0,
@@ -41,6 +41,7 @@ class CanvasView:
         self.items = [self.canvas.create_image(0, 0, image=p, anchor="nw") for p in self.photos]
         self.labels = [self.canvas.create_text(0, 0, anchor="nw", fill="white", font=LABEL_FONT, text="")
                        for _ in range(2)]
+        self._probe = self.canvas.create_text(-10000, -10000, anchor="nw", font=LABEL_FONT, text="")
         self.cursors = [self.canvas.create_oval(0, 0, 0, 0, outline="white", width=1, state="hidden")
                         for _ in range(2)]
         self.rects = [self.canvas.create_rectangle(0, 0, 0, 0, outline="#ff00ff", width=2, dash=(4, 2),
@@ -64,15 +65,26 @@ class CanvasView:
     def layout(self) -> None:
         """Pane size from the canvas size and the layout (keeps zoom/centre unless fitting)."""
         cw, ch = self.size
-        pw = (cw - GAP) // 2 if self.n_panes == 2 else cw
-        self.vp.set_pane(max(pw, 16), max(ch - LABEL_STRIP, 16))
+        pw = max((cw - GAP) // 2 if self.n_panes == 2 else cw, 16)
+        self.strip = self._strip_height(pw)
+        self.vp.set_pane(pw, max(ch - self.strip, 16))
+
+    def _strip_height(self, pane_w: int) -> int:
+        """Pixels the longest label needs above a pane ``pane_w`` wide, wrapped by Tk as it will be drawn."""
+        c, tallest = self.canvas, 0
+        for text in self._worst():
+            c.itemconfigure(self._probe, text=text, width=pane_w - 2 * LABEL_PAD)
+            x0, y0, x1, y1 = c.bbox(self._probe) or (0, 0, 0, 0)
+            tallest = max(tallest, y1 - y0)
+        return max(LABEL_STRIP, tallest + LABEL_PAD)
 
     def set_initial_zoom(self, zoom: float) -> None:
         """Requests a canvas that shows the panes at ``zoom`` screen pixels per image pixel."""
         h, w = self.state.image_hw
         n = self.n_panes
-        self.canvas.configure(width=int(n * w * zoom + (n - 1) * GAP), height=int(h * zoom) + LABEL_STRIP)
-        self.size = (int(n * w * zoom + (n - 1) * GAP), int(h * zoom) + LABEL_STRIP)
+        self.strip = self._strip_height(int(w * zoom))
+        self.canvas.configure(width=int(n * w * zoom + (n - 1) * GAP), height=int(h * zoom) + self.strip)
+        self.size = (int(n * w * zoom + (n - 1) * GAP), int(h * zoom) + self.strip)
         self.layout()
         self.vp.set_zoom(zoom)
 
@@ -91,18 +103,24 @@ class CanvasView:
         return None
 
     def to_image(self, x: float, y: float, pane: int) -> tuple[float, float]:
-        return self.vp.to_image(x - self.pane_offsets()[pane], y - LABEL_STRIP)
+        return self.vp.to_image(x - self.pane_offsets()[pane], y - self.strip)
 
     def describe(self) -> dict:
         c = self.canvas
         return {"canvas_root": [c.winfo_rootx(), c.winfo_rooty()], "canvas_size": [c.winfo_width(), c.winfo_height()],
-                "panes": self.pane_offsets(), "pane_top": LABEL_STRIP, **self.vp.describe()}
+                "panes": self.pane_offsets(), "pane_top": self.strip,
+                "labels": self.label_texts(), "label_boxes": [self.canvas.bbox(i) for i in self.labels[:self.n_panes]],
+                **self.vp.describe()}
+
+    def label_texts(self) -> list[str]:
+        """The pane labels as drawn (whole: they wrap, never cut)."""
+        return [self.canvas.itemcget(i, "text") for i in self.labels[:self.n_panes]]
 
     # ----- zoom / pan ---------------------------------------------------------------
     def zoom_at(self, factor: float, x: float, y: float) -> None:
         hit = self.locate(x)
         local = hit[1] if hit else self.vp.pane_w / 2
-        self.vp.zoom_at(factor, local, y - LABEL_STRIP if hit else self.vp.pane_h / 2)
+        self.vp.zoom_at(factor, local, y - self.strip if hit else self.vp.pane_h / 2)
         self._on_change("zoom")
 
     def pan(self, dx: float, dy: float) -> None:
@@ -142,10 +160,11 @@ class CanvasView:
                 if suggested is not None:
                     overlay_mask(rgb, suggested, viewport=vp, mask_color=SUGGESTION_COLOR, outline_only=True)
             self.photos[k].configure(data=to_ppm(rgb), format="PPM")
-            self.canvas.coords(self.items[k], offs[k], LABEL_STRIP)
+            self.canvas.coords(self.items[k], offs[k], self.strip)
             self.canvas.itemconfigure(self.items[k], state="normal")
-            self.canvas.coords(self.labels[k], offs[k] + 4, 2)
-            self.canvas.itemconfigure(self.labels[k], text=fit_text(label_texts[k], vp.pane_w - 8), state="normal")
+            self.canvas.coords(self.labels[k], offs[k] + LABEL_PAD, 2)
+            self.canvas.itemconfigure(self.labels[k], text=label_texts[k], width=vp.pane_w - 2 * LABEL_PAD,
+                                      state="normal")
         self._draw_rect()
         self._draw_lasso()
 
@@ -158,8 +177,9 @@ class CanvasView:
                 continue
             r0, r1, c0, c1 = box
             z, vp = self.vp.zoom, self.vp
-            self.canvas.coords(self.rects[k], offs[k] + vp.ox + c0 * z, LABEL_STRIP + vp.oy + r0 * z,
-                               offs[k] + vp.ox + (c1 + 1) * z, LABEL_STRIP + vp.oy + (r1 + 1) * z)
+            top = self.strip
+            self.canvas.coords(self.rects[k], offs[k] + vp.ox + c0 * z, top + vp.oy + r0 * z,
+                               offs[k] + vp.ox + (c1 + 1) * z, top + vp.oy + (r1 + 1) * z)
             self.canvas.itemconfigure(self.rects[k], state="normal")
 
     def _draw_lasso(self) -> None:
@@ -172,7 +192,7 @@ class CanvasView:
             flat = []
             for r, c in points + points[:1]:
                 x, y = self.vp.to_canvas(r, c)
-                flat += [offs[k] + x, LABEL_STRIP + y]
+                flat += [offs[k] + x, self.strip + y]
             self.canvas.coords(self.lassos[k], *flat)
             self.canvas.itemconfigure(self.lassos[k], state="normal")
 

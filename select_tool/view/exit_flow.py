@@ -66,8 +66,10 @@ class ExitFlow:
             parts.append(f"{n} change{'s are' if n != 1 else ' is'} not exported to '{self.out_dir}'.\n\n"
                          f"Your work is autosaved in '{s.session_dir}' either way, but the retraining reads "
                          f"the export. Export before quitting?")
-        self.dialog = panels.QuitDialog(self.root, "\n\n".join(parts), self._on_choice, can_export=bool(n))
-        self._emit("quit_prompt", changes=n, running=question is not None, buttons=self.dialog.geometry())
+        self.dialog = panels.QuitDialog(self.root, "\n\n".join(parts), self._on_choice,
+                                        quit_choices(changes=bool(n), running=question is not None))
+        self._emit("quit_prompt", changes=n, running=question is not None, buttons=self.dialog.geometry(),
+                   labels={k: str(b.cget("text")) for k, b in self.dialog.buttons.items()})
 
     def _on_choice(self, choice: str) -> None:
         self.dialog.destroy()
@@ -96,3 +98,15 @@ class ExitFlow:
         else:
             log.info("nothing exported; the autosaved selection is '%s'", s.selection_path)
             print(s.selection_path, flush=True)
+
+
+def quit_choices(*, changes: bool, running: bool) -> list[tuple[str, str]]:
+    """The quit dialog's buttons: export first when changes are not exported; a running
+    retraining is cancelled by quitting, and "Keep working" keeps it running."""
+    run = "cancel the run and quit" if running else "quit"
+    if changes:
+        choices = [("export", f"Export, {run}" if running else "Export and quit"),
+                   ("quit", "Cancel the run, quit without exporting" if running else "Quit without exporting")]
+    else:
+        choices = [("quit", run[0].upper() + run[1:])]
+    return choices + [("cancel", "Keep working" if running else "Cancel")]

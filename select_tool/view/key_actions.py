@@ -39,7 +39,7 @@ def state_actions(s) -> dict[str, Callable]:
         "mask_opacity_down": lambda: s.set_mask_opacity(round(s.view.mask_opacity - 0.1, 2)),
         "mask_opacity_up": lambda: s.set_mask_opacity(round(s.view.mask_opacity + 0.1, 2)),
         "true_pred": s.toggle_true_pred, "common_scale": lambda: s.toggle("common_scale"),
-        "fit_on_open": lambda: s.toggle("fit_on_open"),
+        "fit_on_open": lambda: s.toggle("fit_on_open"), "toggle_thumbs": lambda: s.toggle("show_thumbs"),
     }
 
 

@@ -17,7 +17,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "layout": ("v",), "toggle_cam": ("h",), "toggle_mask": ("m",),
     "cam_opacity_down": ("comma",), "cam_opacity_up": ("period",),
     "mask_opacity_down": ("less",), "mask_opacity_up": ("greater",),
-    "true_pred": ("t",), "common_scale": ("k",),
+    "true_pred": ("t",), "common_scale": ("k",), "switch_model": ("w",), "toggle_thumbs": ("j",),
     "zoom_in": ("plus", "equal", "KP_Add"), "zoom_out": ("minus", "KP_Subtract"), "fit": ("f",),
     "help": ("question",), "close": ("Escape",), "retrain": ("F5",),
 }
@@ -52,9 +52,11 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
         ("1 – 9", "CAM of class 0 – 8 (ids as in selection.json)"),
         ("T", "CAM of the true ↔ the predicted class"),
         ("K", "CAM scale: per map ↔ common to all classes"),
+        ("W", "CAM of the base ↔ the retrained model (after a retraining)"),
         ("wheel, + / −", "zoom at the mouse"),
         ("F", "fit the image to the window"),
         ("I", "fit every image when it opens on / off"),
+        ("J", "thumbnail strip on / off (click a thumbnail to open it)"),
         ("middle drag, Space+drag", "pan"),
     ]),
     ("Review", [

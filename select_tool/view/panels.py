@@ -12,6 +12,7 @@ from tkinter import ttk
 from select_tool.view.canvas_view import CanvasView
 from select_tool.view.keys import HELP
 from select_tool.view.render import colorbar, to_ppm
+from select_tool.view.thumbs import ThumbStrip
 
 COLORBAR_W, COLORBAR_H = 150, 12
 RIGHT_PANEL_W = 200  # pixels, fixed
@@ -95,8 +96,11 @@ def build_centre(app, parent) -> ttk.Frame:
     app.title_var = tk.StringVar()
     ttk.Label(centre, textvariable=app.title_var, style="Title.TLabel", width=1).grid(  # one line, clipped
         row=0, column=0, sticky="ew", pady=(0, 4))
-    app.view = CanvasView(centre, state=app.state, on_view_changed=app.view_changed)
+    app.view = CanvasView(centre, state=app.state, on_view_changed=app.view_changed,
+                          worst_labels=lambda: app.drawer.worst_labels())
     app.view.canvas.grid(row=1, column=0, sticky="nsew")
+    app.thumbs = ThumbStrip(centre, state=app.state, images=app.split.images, on_pick=app.on_thumb)
+    app.thumbs.frame.grid(row=2, column=0, sticky="ew", pady=(4, 0))
     centre.columnconfigure(0, weight=1)
     centre.rowconfigure(1, weight=1)
     return centre
@@ -145,6 +149,9 @@ def build_right(app, parent) -> ScrollFrame:
     app.class_box.bind("<<ComboboxSelected>>", app.on_class_box)
     ttk.Button(right, text="True ↔ predicted (T)", command=lambda: app.act("true_pred")).grid(
         row=r, column=0, sticky="ew", pady=(2, 2)); r += 1
+    app.switch_button = ttk.Button(right, text="Base ↔ new (W)", command=lambda: app.act("switch_model"),
+                                   state="disabled")
+    app.switch_button.grid(row=r, column=0, sticky="ew", pady=(0, 2)); r += 1
     app.bar_canvas = tk.Canvas(right, width=COLORBAR_W, height=COLORBAR_H, highlightthickness=0, bd=0)
     app.bar_canvas.grid(row=r, column=0, sticky="w"); r += 1
     app.bar_photo = tk.PhotoImage(width=COLORBAR_W, height=COLORBAR_H)
@@ -285,9 +292,10 @@ class HelpWindow:
 
 
 class QuitDialog:
-    """"N changes not exported": Export and quit (Return) / Quit without exporting / Cancel (Esc)."""
+    """Asks before quitting: ``choices`` are ``(key, button label)`` in order; Return picks the
+    first, Esc (and closing the dialog) picks ``"cancel"``."""
 
-    def __init__(self, root, message: str, on_choice, can_export: bool = True):
+    def __init__(self, root, message: str, on_choice, choices: list[tuple[str, str]]):
         self.top = tk.Toplevel(root)
         self.top.title("select_tool — quit?")
         self.top.transient(root)
@@ -297,12 +305,12 @@ class QuitDialog:
         row = ttk.Frame(frame)
         row.pack(anchor="e")
         self.buttons = {}
-        choices = (("export", "Export and quit"), ("quit", "Quit without exporting"), ("cancel", "Cancel"))
-        for key, label in (choices if can_export else (("quit", "Quit"), ("cancel", "Cancel"))):
+        for key, label in choices:
             b = ttk.Button(row, text=label, command=lambda k=key: on_choice(k))
             b.pack(side="left", padx=3)
             self.buttons[key] = b
-        self.top.bind("<Return>", lambda e: on_choice("export" if can_export else "quit"))
+        first = choices[0][0]
+        self.top.bind("<Return>", lambda e: on_choice(first))
         self.top.bind("<Escape>", lambda e: on_choice("cancel"))
         self.top.protocol("WM_DELETE_WINDOW", lambda: on_choice("cancel"))
         self.top.update_idletasks()
@@ -310,7 +318,7 @@ class QuitDialog:
         y = root.winfo_rooty() + max(0, (root.winfo_height() - self.top.winfo_reqheight()) // 3)
         self.top.geometry(f"+{x}+{y}")
         self.top.grab_set()
-        self.buttons["export" if can_export else "quit"].focus_set()
+        self.buttons[first].focus_set()
         self.top.focus_force()
 
     def geometry(self) -> dict:

@@ -11,6 +11,7 @@ and pan, cost proportional to the pane) with the mask hatched and outlined.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from classification_models.cam import cam_overlay, jet_lut, normalize_per_map
 from common.images import to_rgb
@@ -140,6 +141,22 @@ def compose_view(image: np.ndarray, *, viewport, cam: np.ndarray | None = None, 
     if mask is not None:
         overlay_mask(out, mask, viewport=viewport, mask_opacity=mask_opacity, mask_color=mask_color)
     return out
+
+
+def thumbnail(image: np.ndarray, mask: np.ndarray | None, size: int, *, mask_alpha: float = 0.6) -> np.ndarray:
+    """The image shrunk to fit ``size``×``size`` (PIL, bilinear with area reduction), the mask tinted
+    magenta: ``uint8 [h, w, 3]`` with ``max(h, w) == size`` (images smaller than ``size`` are enlarged)."""
+    rgb = np.ascontiguousarray(to_rgb(image), np.uint8)
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = np.asarray(Image.fromarray(rgb).resize((tw, th), Image.BILINEAR, reducing_gap=2.0))
+    if mask is not None and mask.any():
+        sel = np.asarray(Image.fromarray(np.asarray(mask, np.uint8)).resize((tw, th), Image.BOX)) > 0
+        small = small.copy()
+        tint = np.asarray(MASK_COLOR, np.float32) * mask_alpha
+        small[sel] = (small[sel] * (1 - mask_alpha) + tint + 0.5).astype(np.uint8)
+    return small
 
 
 def colorbar(width: int, height: int) -> np.ndarray:

@@ -88,7 +88,7 @@ def tile_pictures(tile: dict, size: int = TILE) -> list[np.ndarray]:
 class ResultsWindow:
     """A window with the run's report and Accept / Reject (Return / Escape)."""
 
-    def __init__(self, root, report: RunReport, *, title: str, on_accept, on_reject):
+    def __init__(self, root, report: RunReport, *, title: str, on_accept, on_reject, on_switch=None):
         self.top = tk.Toplevel(root)
         self.top.title(title)
         self.top.transient(root)
@@ -112,6 +112,8 @@ class ResultsWindow:
                     f"before: {tile['label_before']}", f"after: {tile['label_after']}")
             for c, t in enumerate(text):
                 ttk.Label(grid, text=t, font=("DejaVu Sans", 9)).grid(row=2 * r, column=c, padx=4, sticky="w")
+        ttk.Label(frame, text="W (here or in the main window) shows the main window's CAMs from the base or the "
+                              "new model", foreground="#555555").pack(anchor="w")
         row = ttk.Frame(frame)
         row.pack(anchor="e")
         self.buttons = {"accept": ttk.Button(row, text="Accept: use this model (Return)", command=on_accept),
@@ -120,6 +122,9 @@ class ResultsWindow:
             b.pack(side="left", padx=3)
         self.top.bind("<Return>", lambda e: on_accept())
         self.top.bind("<Escape>", lambda e: on_reject())
+        if on_switch is not None:  # W flips the main window's CAMs between the two models
+            for seq in ("<KeyPress-w>", "<KeyPress-W>"):
+                self.top.bind(seq, lambda e: on_switch())
         self.top.protocol("WM_DELETE_WINDOW", on_reject)
         self.top.update_idletasks()
         x = root.winfo_rootx() + max(0, (root.winfo_width() - self.top.winfo_reqwidth()) // 2)

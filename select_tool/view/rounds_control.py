@@ -40,6 +40,7 @@ class RoundsController:
         self.rounds_window: RoundsWindow | None = None
         self._finished_run: Path | None = None
         self._masks = 0
+        self._offer_parent()
 
     @property
     def round_no(self) -> int:
@@ -77,7 +78,7 @@ class RoundsController:
         self.job.start()
         log.info("retraining started: %s (repeat with: python -m exp_scripts.exp_backprops %s)",
                  self.job.run_dir, self.job.config_path)
-        app.emit("retrain_started", config=str(self.job.config_path), run=str(self.job.run_dir),
+        app.emit("retrain_started", config=str(self.job.config_path), run=str(self.job.run_dir), pid=self.job.proc.pid,
                  iterations=cfg["iterations"])
         self._buttons(running=True)
         app.root.after(POLL_MS, self._poll)
@@ -134,9 +135,13 @@ class RoundsController:
         except UserError as exc:
             app.flash(f"the finished run cannot be read: {exc}", error=True)
             return
-        self.results = ResultsWindow(app.root, report, title=f"select_tool — retraining {self._finished_run.name}",
+        run, base = self._finished_run, self.book.result_path()
+        self.results = ResultsWindow(app.root, report, title=f"select_tool — retraining {run.name}",
                                      on_accept=lambda: app.act("accept_round"),
-                                     on_reject=lambda: app.act("reject_round"))
+                                     on_reject=lambda: app.act("reject_round"),
+                                     on_switch=lambda: app.act("switch_model"))
+        app.compare.offer(current=f"base model (round {self.round_no})", other=f"new model ({run.name})",
+                          load=lambda: load_train_result(base).load_classifier(run / METHOD_LABEL / "model.keras"))
         app.action_fns.update({"accept_round": self.accept, "reject_round": self.reject})
         app.flash(report.verdict)
         app.emit("retrain_finished", run=str(self._finished_run), verdict=report.verdict, details=report.details,
@@ -153,17 +158,20 @@ class RoundsController:
         run = self._finished_run
         if run is None or self.results is None:
             raise UserError("no finished retraining to accept")
+        before = (self.round_no, self.app.cache)
         rnd = self.book.accept(run, method=METHOD_LABEL, masks=self._masks)
         self._close_results()
         self.job, self._finished_run = None, None
         self._suggest_from(run)
         self._load(rnd.number)
+        self._offer_previous(*before, current=f"new model (round {rnd.number})", other="base model")
         self.app.emit("accepted", round=rnd.number, result=str(self.book.result_path()))
         return rnd.number
 
     def reject(self) -> None:
         run = self._finished_run
         self._close_results()
+        self.app.compare.clear()
         self.job, self._finished_run = None, None
         self.app.flash(f"retraining {run.name if run else ''} rejected: the model of round {self.round_no} stays")
         self.app.emit("rejected", round=self.round_no)
@@ -187,6 +195,28 @@ class RoundsController:
         self.app.retrain_var.set(f"round {number}: {path.parent.name}/{path.name}")
         self.app.flash(f"round {number} is current: CAMs and predictions are recomputed for its model")
 
+    def _offer_previous(self, number: int, cache, *, current: str, other: str) -> None:
+        """The base / new switch between the model now current and round ``number``'s (``cache``)."""
+        self.app.compare.offer(current=current, other=f"{other} (round {number})",
+                               cache=cache if cache.ready else None, load=lambda: cache.classifier)
+
+    def _offer_parent(self) -> None:
+        """On a retrained round, the base / new switch compares it with the model it was retrained from."""
+        if self.book is None or self.round_no == 0:
+            return
+        try:
+            parent = self.book.parent_result()
+        except UserError as exc:
+            log.warning("no base model to compare round %d with: %s", self.round_no, exc)
+            return
+        if parent is None or not parent.exists():
+            return
+        number = next((r.number for r in self.book.rounds if self.book.result_path(r).resolve() == parent.resolve()),
+                      None)
+        self.app.compare.offer(current=f"new model (round {self.round_no})",
+                               other=f"base model ({'round %d' % number if number is not None else parent.name})",
+                               load=lambda: load_train_result(parent).load_classifier())
+
     # ----- round history -----------------------------------------------------------------------
     def show_rounds(self) -> None:
         if self.book is None:
@@ -209,8 +239,10 @@ class RoundsController:
             if rnd is None:
                 raise UserError(f"no round {number}")
             classifier = load_train_result(self.book.result_path(rnd)).load_classifier()
+            before = (self.round_no, self.app.cache)
             self.book.restore(number)
             self._load(number, classifier)
+            self._offer_previous(*before, current=f"model of round {number}", other="model")
         except UserError as exc:
             self.app.flash(str(exc), error=True)
             return

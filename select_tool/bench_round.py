@@ -10,9 +10,11 @@ list **G** (mask from the CAM) and **N** (reviewed → next); then **Ctrl+R** (e
 retraining in the background, the tool's own config), and while the retraining runs
 image switches and paint strokes are timed; when the results window opens, **Accept**;
 the round ends when the accepted model's CAMs are all computed. Reported: the round's
-wall time, the time the tool kept the expert waiting (the sum of the actions' own
-times), the number of key presses, and the switch / paint latencies during the run.
-The expert's thinking time is not part of any figure.
+wall time, the expert's active time (a scripted expert's think time before each action,
+``THINK``, spent in real time with the window running, plus the time the tool kept the
+expert waiting, the sum of the actions' own times), the number of key presses, and the
+switch / paint latencies during the run, with the thumbnail strip shown and hidden.
+``--think 0`` leaves the think times out.
 """
 from __future__ import annotations
 
@@ -70,10 +72,16 @@ def synthetic_result(folder: Path, size: int, n_per_class: int = 40) -> Path:
         "class_names": list(ds.class_names), "image_shape": list(ds.image_shape), "metrics": {}, "run_dir": "."})
 
 
-class Round:
-    """The window on ``result`` in this process, with a session in ``work``."""
+#: a scripted expert's think time in seconds before each action: looking at the image and its CAM
+#: before G, checking the mask before N, deciding to retrain, reading the results view before Accept
+THINK = {"mask_from_cam": 2.0, "review_next": 1.0, "retrain": 2.0, "accept_round": 15.0}
+STRIP_SECONDS = 40  # switches timed with the thumbnail strip shown, then hidden
 
-    def __init__(self, result: Path, work: Path, iterations: int | None):
+
+class Round:
+    """The window on ``result`` in this process, with a session in ``work``; ``think``: scales ``THINK``."""
+
+    def __init__(self, result: Path, work: Path, iterations: int | None, think: float = 1.0):
         self.root = tk.Tk()
         self.root.geometry("1280x860")
         opened = open_result(result)
@@ -85,15 +93,25 @@ class Round:
                        dataset=opened.dataset, title="bench_round", zoom=None, out_dir=work / "out", split=split,
                        rounds=RoundBook(work / "session", result),
                        open_cache=lambda clf: CamCache(clf, split.images), retrain_iterations=iterations)
-        self.state, self.busy, self.keys = state, 0.0, 0
+        self.state, self.busy, self.keys, self.think, self.thought = state, 0.0, 0, think, 0.0
 
     def act(self, name: str):
+        pause = THINK.get(name, 0.0) * self.think
+        self.pump(pause)
+        self.thought += pause
         t = time.perf_counter()
         out = self.app.act(name)
         self.root.update()
         self.busy += time.perf_counter() - t
         self.keys += 1
         return out
+
+    def pump(self, seconds: float) -> None:
+        """Runs the window for ``seconds`` (the expert thinks; background work goes on)."""
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            self.root.update()
+            time.sleep(0.01)
 
     def wait(self, done, timeout: float = 3600.0) -> None:
         deadline = time.time() + timeout
@@ -104,10 +122,10 @@ class Round:
             raise TimeoutError("the bench waited too long")
 
 
-def run(result: Path, masks: int, iterations: int | None) -> None:
+def run(result: Path, masks: int, iterations: int | None, think: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t_open = time.perf_counter()
-        r = Round(result, Path(tmp), iterations)
+        r = Round(result, Path(tmp), iterations, think)
         app, s = r.app, r.state
         r.wait(lambda: app.cache.ready and s.listing.suggested is not None)
         print(f"\n== {result}: {len(s.indices)} images {s.image_hw}, start to all CAMs {time.perf_counter() - t_open:.1f} s")
@@ -124,13 +142,18 @@ def run(result: Path, masks: int, iterations: int | None) -> None:
         n_masked = len(s.book.masked(s.indices))
         r.act("retrain")
         job = app.rounds.job
-        switch, paint = [], []
+        switch, paint = {True: [], False: []}, []  # thumbnail strip shown / hidden
         rng = np.random.default_rng(0)
+        t_run0 = time.perf_counter()
         while job.running:
+            if s.view.show_thumbs and time.perf_counter() - t_run0 > STRIP_SECONDS:  # then without the strip
+                s.view.show_thumbs = False
+                app.refresh()
+                r.root.update()
             t = time.perf_counter()
             app.act("next" if s.pos < len(s.visible) - 1 else "prev")
             r.root.update()
-            switch.append(time.perf_counter() - t)
+            switch[s.view.show_thumbs].append(time.perf_counter() - t)
             h, w = s.image_hw
             p = (rng.uniform(0, h), rng.uniform(0, w))
             s.edit.set_mode("brush")
@@ -151,15 +174,17 @@ def run(result: Path, masks: int, iterations: int | None) -> None:
         if app.rounds.results is None:
             print(f"the retraining did not finish: {app.retrain_var.get()}")
             return
-        t_run = time.perf_counter()
+        t_run, before_accept = time.perf_counter(), r.thought + r.busy
         r.act("accept_round")
         r.wait(lambda: app.cams.generation == 1 and app.cams.done)
         wall = time.perf_counter() - t0
         print(f"round: {n_masked} masks (G + N per image), retrain, review, accept: wall {wall:.1f} s "
-              f"(the retraining {t_run - t0 - r.busy:.1f} s of it, incl. the accepted model's CAMs "
-              f"{time.perf_counter() - t_run:.1f} s)")
-        print(f"tool busy during the expert's actions: {r.busy:.2f} s over {r.keys} key presses")
-        print(f"while the retraining ran — image switch: {_stats(switch)}")
+              f"(waiting for the retraining {t_run - t0 - before_accept:.1f} s of it; the accepted "
+              f"model's CAMs {time.perf_counter() - t_run:.1f} s)")
+        print(f"expert's active time: {r.thought + r.busy:.1f} s = think {r.thought:.1f} s (THINK × {r.think:g}) "
+              f"+ tool busy {r.busy:.2f} s, over {r.keys} key presses")
+        print(f"while the retraining ran — image switch, thumbnail strip shown:  {_stats(switch[True])}")
+        print(f"while the retraining ran — image switch, thumbnail strip hidden: {_stats(switch[False])}")
         print(f"while the retraining ran — paint event:  {_stats(paint)}")
         app.shutdown()
 
@@ -171,6 +196,7 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic", type=int, default=None, help="random RGB images of this size, untrained model")
     p.add_argument("--masks", type=int, default=16)
     p.add_argument("--iterations", type=int, default=None, help="retraining iterations (default: the tool's)")
+    p.add_argument("--think", type=float, default=1.0, help="scales the scripted expert's think times (0: none)")
     args = parse_command_line(p, argv)
     quiet_tf_logs()
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,7 +206,7 @@ def main(argv=None) -> int:
             result = ensure_base_model(smoke=False, data_root=None)
         else:
             result = Path(args.result)
-        run(result, args.masks, args.iterations)
+        run(result, args.masks, args.iterations, args.think)
     return 0
 
 

@@ -32,6 +32,7 @@ class ModelSwitch:
         self._other = None
         self.showing_other = False
         self._poll_id = None
+        self._drawn = None  # (image position, cache) last drawn after a switch
 
     @property
     def available(self) -> bool:
@@ -80,6 +81,7 @@ class ModelSwitch:
         self.showing_other = not self.showing_other
         self.app.flash(f"CAMs of the {self.shown_label} (W switches)")
         self._cancel_poll()
+        self._drawn = None
         self._poll_id = self.app.root.after(POLL_MS, self._poll)
         return self.shown_label
 
@@ -89,7 +91,8 @@ class ModelSwitch:
             self._poll_id = None
 
     def _poll(self) -> None:
-        """Redraws when the shown model's CAM of the image on screen is computed, then says so."""
+        """Redraws when the shown model's CAM of the image on screen is computed (then says so in a
+        debug event); keeps watching while the other model's CAMs are computed."""
         self._poll_id = None
         app, s = self.app, self.app.state
         pos = s.position_of(s.current)
@@ -98,11 +101,16 @@ class ModelSwitch:
         if cache.error is not None:
             app.flash(f"computing the CAMs of the {self.shown_label} failed: {cache.error}", error=True)
             return
-        if not cache.has(pos):
+        if cache.has(pos) and self._drawn != (pos, id(cache)):
+            self._drawn = (pos, id(cache))
+            app.refresh(list_too=False)
+            app.drawer.redraw()
+            self._announce(cache, pos)
+        if not cache.has(pos) or (self.showing_other and not cache.ready):
             self._poll_id = app.root.after(POLL_MS, self._poll)
-            return
-        app.refresh(list_too=False)
-        app.drawer.redraw()
+
+    def _announce(self, cache, pos: int) -> None:
+        app, s = self.app, self.app.state
         if app.debug_events:
             small = s.image_hw[0] * s.image_hw[1] <= SMALL
             drawn = app.drawer.last_cam

@@ -103,7 +103,9 @@ def ensure_dir(path: str | os.PathLike) -> Path:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, sync: bool = True) -> Path:
     """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename). ``sync=False``
     skips the fsync: for the many small files of a folder that is itself written as one
-    transaction (``common.runs.run_transaction``) and becomes visible only when whole."""
+    transaction (``common.runs.run_transaction``) and becomes visible only when whole, and
+    for small state files rewritten on every user action (the rename still makes a killed
+    process leave the old or the new file, never a torn one)."""
     path = Path(path)
     try:
         with atomic_path(path) as tmp:
@@ -121,9 +123,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, sync: bool = Tru
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Writes UTF-8 ``text`` to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, *, sync: bool = True) -> Path:
+    """Writes UTF-8 ``text`` to ``path`` atomically (``sync``: see ``atomic_write_bytes``)."""
+    return atomic_write_bytes(path, text.encode("utf-8"), sync=sync)
 
 
 def _json_default(obj: Any) -> Any:
@@ -157,9 +159,9 @@ def to_json_text(obj: Any) -> str:
     return json.dumps(clean(obj), indent=2, sort_keys=False, default=_json_default) + "\n"
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Writes ``obj`` as JSON to ``path`` atomically."""
-    return atomic_write_text(path, to_json_text(obj))
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, sync: bool = True) -> Path:
+    """Writes ``obj`` as JSON to ``path`` atomically (``sync``: see ``atomic_write_bytes``)."""
+    return atomic_write_text(path, to_json_text(obj), sync=sync)
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:

@@ -78,8 +78,8 @@ class RoundsController:
         self.job.start()
         log.info("retraining started: %s (repeat with: python -m exp_scripts.exp_backprops %s)",
                  self.job.run_dir, self.job.config_path)
-        app.emit("retrain_started", config=str(self.job.config_path), run=str(self.job.run_dir), pid=self.job.proc.pid,
-                 iterations=cfg["iterations"])
+        app.emit("retrain_started", config=str(self.job.config_path), run=str(self.job.run_dir),
+                 pid=self.job.proc.pid, iterations=cfg["iterations"])
         self._buttons(running=True)
         app.root.after(POLL_MS, self._poll)
 

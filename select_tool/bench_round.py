@@ -176,11 +176,12 @@ def run(result: Path, masks: int, iterations: int | None, think: float) -> None:
             return
         t_run, before_accept = time.perf_counter(), r.thought + r.busy
         r.act("accept_round")
+        t_acc = time.perf_counter()
         r.wait(lambda: app.cams.generation == 1 and app.cams.done)
         wall = time.perf_counter() - t0
         print(f"round: {n_masked} masks (G + N per image), retrain, review, accept: wall {wall:.1f} s "
               f"(waiting for the retraining {t_run - t0 - before_accept:.1f} s of it; the accepted "
-              f"model's CAMs {time.perf_counter() - t_run:.1f} s)")
+              f"model's CAMs {time.perf_counter() - t_acc:.1f} s)")
         print(f"expert's active time: {r.thought + r.busy:.1f} s = think {r.thought:.1f} s (THINK × {r.think:g}) "
               f"+ tool busy {r.busy:.2f} s, over {r.keys} key presses")
         print(f"while the retraining ran — image switch, thumbnail strip shown:  {_stats(switch[True])}")

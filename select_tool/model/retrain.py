@@ -31,6 +31,9 @@ from retraining import suite_configs
 #: the method the tool retrains with: the default experiment's recommended default
 METHOD_LABEL = "swap"
 COMMAND = "exp_scripts.exp_backprops"
+#: the run's niceness above the tool's: the window keeps its switching and painting latency
+#: while the run uses every core
+NICE = 5
 
 
 def retrain_config(*, name: str, selection: Path, heldout: Path | None, output_dir: Path, n_masked: int,
@@ -118,12 +121,19 @@ class RetrainJob:
         return self.run_dir / "summary.json"
 
     def start(self) -> None:
-        """Writes the config file and starts the run (its own process group, output in the log)."""
+        """Writes the config file and starts the run (its own process group, output in the log,
+        ``NICE`` steps below the tool's priority)."""
         atomic_write_json(self.config_path, self.config)
         root = Path(__file__).resolve().parents[2]
         with open(self.log_path, "w", encoding="utf-8") as log:
             self.proc = subprocess.Popen(self.command, cwd=root, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        # lowered before the run starts its threads (they inherit it); not in preexec_fn, which
+        # is unsafe while the tool's CAM thread runs
+        try:
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
+        except (ProcessLookupError, PermissionError):
+            pass  # gone already (its failure is reported by poll) or not allowed: it runs at the tool's priority
         self.started = time.perf_counter()
 
     @property

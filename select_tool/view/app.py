@@ -2,9 +2,11 @@
 
 Every decision is made by ``select_tool.state.SelectionState``; this class forwards
 events to it and keeps the widgets in step. It is composed of parts with their own
-interfaces: ``CamFeed`` (background CAMs), ``ListPanel`` (image list), ``PaneDrawer`` (canvas), ``Painter`` (mouse),
-``KeyMap`` (keys), ``ExitFlow`` (export and quit) and ``RoundsController`` (retrain,
-results, accept / reject, round history). Widgets come from ``select_tool.view.panels``.
+interfaces: ``CamFeed`` (background CAMs), ``ListPanel`` (image list), ``PaneDrawer`` (canvas),
+``ThumbStrip`` (thumbnails), ``ModelSwitch`` (base / new CAMs), ``Painter`` (mouse), ``KeyMap``
+(keys), ``ExitFlow`` (export and quit) and ``RoundsController`` (retrain, results, accept /
+reject, round history). Widgets come from ``select_tool.view.panels``; debug events from
+``select_tool.view.events``.
 """
 from __future__ import annotations
 

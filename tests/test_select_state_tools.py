@@ -158,3 +158,23 @@ def test_a_failing_retraining_reports_its_one_line_error_and_writes_no_run(tmp_p
     assert p.stage == "failed" and "selection" in p.message and p.message.lower().startswith("error")
     assert not job.run_dir.exists()
     assert p.text().startswith("retraining failed: ")
+
+
+def test_retraining_progress_reads_only_the_new_complete_lines(tmp_path):
+    from types import SimpleNamespace
+
+    cfg = retrain_config(name="run_001", selection=tmp_path / "s.json", heldout=None, output_dir=tmp_path / "runs",
+                         n_masked=1, iterations=5)
+    job = RetrainJob(tmp_path / "work", cfg)
+    job.proc = SimpleNamespace(pid=4242, poll=lambda: None)  # a run that is still going
+    history = tmp_path / "runs" / ".run_001.partial-4242" / "swap" / "history.jsonl"
+    assert job.poll().stage == "preparing"
+    history.parent.mkdir(parents=True)
+    history.write_text('{"iteration": 1, "val_swap_accuracy": 0.5, "probs": [0.1]}\n{"iteration": 2, "val_sw')
+    p = job.poll()
+    assert (p.stage, p.iteration, p.total, p.val_swap) == ("training", 1, 5, 0.5)
+    with open(history, "a") as fh:  # the torn line is completed, one more is added
+        fh.write('ap_accuracy": null}\n{"iteration": 3, "val_swap_accuracy": 0.75}\n')
+    p = job.poll()
+    assert (p.iteration, p.val_swap) == (3, 0.75)
+    assert job._read == history.stat().st_size and len(job._rows) == 3

@@ -15,6 +15,7 @@ handles like Ctrl-C) and removes what the attempt left and its lock.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -23,8 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.errors import UserError
-from common.io import atomic_write_json, ensure_dir, read_jsonl
+from common.io import atomic_write_json, ensure_dir
 from common.runs import lock_path
 from retraining import suite_configs
 
@@ -111,6 +111,8 @@ class RetrainJob:
         self.started = 0.0
         self._train_started: float | None = None
         self._cancelled = False
+        self._rows: list[dict] = []
+        self._read = 0  # bytes of history.jsonl read so far
 
     @property
     def command(self) -> list[str]:
@@ -141,16 +143,29 @@ class RetrainJob:
         return self.proc is not None and self.proc.poll() is None
 
     def _history(self) -> list[dict]:
+        """``{iteration, val_swap_accuracy}`` of every complete line of the run's ``history.jsonl``;
+        only the lines added since the last call are read (the tool polls while the run goes on)."""
         if self.proc is None:
             return []
         partial = self.run_dir.parent / f".{self.name}.partial-{self.proc.pid}"
         path = partial / METHOD_LABEL / "history.jsonl"
         if not path.exists():
-            path = self.run_dir / METHOD_LABEL / "history.jsonl"
+            path = self.run_dir / METHOD_LABEL / "history.jsonl"  # renamed into place as it ends
         try:
-            return read_jsonl(path) if path.exists() else []
-        except (UserError, ValueError):  # a line being written
-            return []
+            with open(path, "rb") as fh:
+                fh.seek(self._read)
+                chunk = fh.read()
+        except OSError:
+            return self._rows
+        complete = chunk[:chunk.rfind(b"\n") + 1]  # a line being written is read next time
+        self._read += len(complete)
+        for line in complete.splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            self._rows.append({k: row.get(k) for k in ("iteration", "val_swap_accuracy")})
+        return self._rows
 
     def poll(self) -> Progress:
         """The run's progress now (reads ``history.jsonl``; cheap)."""

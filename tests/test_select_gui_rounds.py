@@ -7,7 +7,9 @@ Same driver as ``test_select_gui.py``. Screenshots: ``test-artifacts/select_tool
 (the results view) and ``select_tool_round2.png`` (painting on the accepted model).
 """
 import json
+import os
 import shutil
+import subprocess
 import time
 
 import numpy as np
@@ -50,6 +52,12 @@ def assert_cam_shown(shown, clf, other_clf, result):
     np.testing.assert_allclose(np.asarray(shown["cam"]), want, atol=1e-4)
     np.testing.assert_allclose(np.asarray(shown["drawn"]), normalize_per_map(want), atol=1e-4)
     assert not np.allclose(want, other, atol=1e-3)
+
+
+def open_windows(display, name_regex):
+    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name_regex], capture_output=True,
+                           text=True, timeout=20, env=dict(os.environ, DISPLAY=display))
+    return found.stdout.split()
 
 
 def switch(tool):
@@ -135,6 +143,7 @@ def test_retrain_reject_cancel_accept_and_round_two(xdisplay, result, tmp_path):
         assert_cam_shown(shown, new.load_classifier(), base_clf, result)
         tool.key("d", action="next")
         time.sleep(2.0)
+        assert open_windows(xdisplay, "^select_tool — retraining") == []  # no results window left behind
         keep_shot(xdisplay, tmp_path, "select_tool_round2.png")
         rounds = json.loads((session / "rounds.json").read_text())
         assert rounds["current"] == 1 and [r["number"] for r in rounds["rounds"]] == [0, 1]

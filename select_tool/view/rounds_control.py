@@ -40,6 +40,7 @@ class RoundsController:
         self.rounds_window: RoundsWindow | None = None
         self._finished_run: Path | None = None
         self._masks = 0
+        self._poll_id = None
         self._offer_parent()
 
     @property
@@ -81,13 +82,21 @@ class RoundsController:
         app.emit("retrain_started", config=str(self.job.config_path), run=str(self.job.run_dir),
                  pid=self.job.proc.pid, iterations=cfg["iterations"])
         self._buttons(running=True)
-        app.root.after(POLL_MS, self._poll)
+        self._schedule_poll()
+
+    def _schedule_poll(self) -> None:
+        """One poll chain at a time: a run cancelled and restarted within ``POLL_MS`` must not be
+        polled twice (it would open its results window twice)."""
+        if self._poll_id is not None:
+            self.app.root.after_cancel(self._poll_id)
+        self._poll_id = self.app.root.after(POLL_MS, self._poll)
 
     def _buttons(self, running: bool) -> None:
         self.app.retrain_button.configure(state="disabled" if running else "normal")
         self.app.cancel_button.configure(state="normal" if running else "disabled")
 
     def _poll(self) -> None:
+        self._poll_id = None
         job, app = self.job, self.app
         if job is None:
             return
@@ -96,7 +105,7 @@ class RoundsController:
         if p.stage in ("preparing", "training"):
             if app.debug_events:
                 app.emit("retrain_progress", stage=p.stage, iteration=p.iteration, total=p.total)
-            app.root.after(POLL_MS, self._poll)
+            self._schedule_poll()
             return
         self._buttons(running=False)
         if p.stage == "finished":
@@ -113,6 +122,9 @@ class RoundsController:
             raise UserError("no retraining is running")
         job.cancel()
         self.job = None
+        if self._poll_id is not None:
+            self.app.root.after_cancel(self._poll_id)
+            self._poll_id = None
         self._buttons(running=False)
         self.app.retrain_var.set("retraining cancelled")
         self.app.emit("retrain_cancelled", run=str(job.run_dir), run_exists=job.run_dir.exists(),
@@ -130,6 +142,8 @@ class RoundsController:
     # ----- results, accept / reject ----------------------------------------------------------
     def show_results(self) -> None:
         app = self.app
+        if self.results is not None:  # already shown
+            return
         try:
             report = run_report(self._finished_run, METHOD_LABEL, app.names)
         except UserError as exc:

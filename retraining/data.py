@@ -35,6 +35,7 @@ class MaskedSet:
         labels: int64 ``[S]`` (true classes).
         masks: uint8 ``[S, H, W]`` in {0, 255}.
         cam_classes: int ``[S]``: the class whose CAM the mask was painted on.
+        source: where the masks come from, for messages (``selection '…/selection.json'``).
     """
 
     indices: list[str]
@@ -42,6 +43,7 @@ class MaskedSet:
     labels: np.ndarray
     masks: np.ndarray
     cam_classes: np.ndarray
+    source: str = "selection"
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -95,9 +97,9 @@ def masked_set_from_items(dataset, items, masks, where: str = "selection", train
         ms.append(m.astype(np.uint8))
         cams.append(int(it.cam_class))
     if not idx:
-        return MaskedSet.empty(dataset.image_shape)
+        return dataclasses.replace(MaskedSet.empty(dataset.image_shape), source=where)
     images, labels = dataset.read_rows(idx) if stream else (np.stack(imgs), np.asarray(labels, np.int64))
-    return MaskedSet(idx, images, np.asarray(labels, np.int64), np.stack(ms), np.asarray(cams, np.int64))
+    return MaskedSet(idx, images, np.asarray(labels, np.int64), np.stack(ms), np.asarray(cams, np.int64), where)
 
 
 @dataclasses.dataclass

@@ -73,7 +73,7 @@ def pasa_grid() -> list[tuple[float, float]]:
 
 
 def _subset(m: MaskedSet, n: int) -> MaskedSet:
-    return MaskedSet(m.indices[:n], m.images[:n], m.labels[:n], m.masks[:n], m.cam_classes[:n])
+    return MaskedSet(m.indices[:n], m.images[:n], m.labels[:n], m.masks[:n], m.cam_classes[:n], m.source)
 
 
 def plan(kind: str, *, grid: tuple[int, int, int], selected: MaskedSet, n_train: int):

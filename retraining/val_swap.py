@@ -116,8 +116,8 @@ def cue_swapped_copy(clf, data, *, split: str = "val", seed: int = 0, batch_size
     try:
         prop = data.propagated(clf)
     except CannotPropagate as exc:
-        raise CannotPropagate(f"{exc}; the cue-swapped {split} copy (\"counterfactual_val\": true, the default) needs "
-                              "the masks propagated: leave part of each masked image unmasked, or set "
+        raise CannotPropagate(f"{data.selected.source}: {exc}; the cue-swapped {split} copy (\"counterfactual_val\": "
+                              "true, the default) needs the masks propagated: leave part of each masked image unmasked, or set "
                               "\"counterfactual_val\": false") from None
     if data.streaming:
         indices, _ = data.dataset.index_table(split)

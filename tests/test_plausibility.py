@@ -87,12 +87,13 @@ def test_propagation_from_too_few_or_fully_masked_images_says_so(caplog):
     ds, clf = make_dataset(), make_classifier()
     items, _ = selection_items(ds, 2)
     full = np.full((2, 16, 16), 255, np.uint8)
-    data = RetrainData(ds, masked_set_from_items(ds, items, full), masked_set_from_items(ds, [], []),
+    where = "selection '/runs/sel/selection.json'"
+    data = RetrainData(ds, masked_set_from_items(ds, items, full, where), masked_set_from_items(ds, [], []),
                        tuple(clf.grid_shape), {"mode": "area", "threshold": 0.25})
     with pytest.raises(CannotPropagate) as info:
         cue_swapped_copy(clf, data)
     assert str(info.value) == (
-        "propagation needs unmasked cells to contrast with; every cell of the 2 masked image(s) is masked (all-255 "
+        "selection '/runs/sel/selection.json': propagation needs unmasked cells to contrast with; every cell of the 2 masked image(s) is masked (all-255 "
         "masks?); the cue-swapped val copy (\"counterfactual_val\": true, the default) needs the masks propagated: "
         "leave part of each masked image unmasked, or set \"counterfactual_val\": false")
 

@@ -19,8 +19,32 @@ def quiet_tf_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+#: what each stop signal is called in messages and the exit code a shell reports for it
+STOP_SIGNALS = {signal.SIGINT: ("interrupted (Ctrl-C)", 130), signal.SIGTERM: ("terminated (SIGTERM)", 143)}
+
+
 def _on_sigterm(signum, frame) -> None:
-    raise Interrupted("terminated (SIGTERM)", exit_code=143)
+    raise Interrupted(STOP_SIGNALS[signal.SIGTERM][0], exit_code=STOP_SIGNALS[signal.SIGTERM][1])
+
+
+@contextlib.contextmanager
+def stop_signals_call(callback: Callable[[str, int], None]) -> Iterator[None]:
+    """Within the block, Ctrl-C and SIGTERM call ``callback(what, exit_code)`` (see
+    ``STOP_SIGNALS``) instead of raising: for an event loop that must close itself, as Tk
+    swallows an exception raised inside one of its callbacks. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        callback(*STOP_SIGNALS[signum])
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 @contextlib.contextmanager
@@ -53,8 +77,8 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C)", file=sys.stderr)
-        return 130
+        print(f"error: {STOP_SIGNALS[signal.SIGINT][0]}", file=sys.stderr)
+        return STOP_SIGNALS[signal.SIGINT][1]
     return int(code or 0)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import tkinter as tk
 
 from classification_models.train_result import load_train_result
+from common.cli import stop_signals_call
 from common.errors import UserError
 from select_tool.export.autosave import default_session_dir
 from select_tool.model.cam_cache import CamCache
@@ -72,7 +73,11 @@ def run(args, *, no_display_hint: str) -> int:
     root.deiconify()
     root.lift()
     root.focus_force()
-    root.mainloop()
+    # Ctrl-C / SIGTERM close the window from inside the loop, the painting saved first
+    with stop_signals_call(lambda what, code: root.after_idle(app.exit.on_signal, what, code)):
+        root.mainloop()
+    if app.exit.signalled is not None:
+        raise app.exit.signalled
     app.report_exit()
     return 0
 

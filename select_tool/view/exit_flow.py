@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from common.errors import UserError
+from common.errors import Interrupted, UserError
 from select_tool.view import panels
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ class ExitFlow:
         self._flash, self._emit, self._before_exit, self._shutdown = flash, emit, before_exit, shutdown
         self.dialog = None
         self.exited = False
+        #: the ``Interrupted`` to exit with after Ctrl-C / SIGTERM (``on_signal``), else None
+        self.signalled: Interrupted | None = None
 
     def export(self) -> bool:
         s = self.state
@@ -81,6 +83,28 @@ class ExitFlow:
             self.exit()
         else:
             self.root.focus_force()
+
+    def on_signal(self, what: str, exit_code: int) -> None:
+        """Ctrl-C / SIGTERM: saves the painting (a stroke still held down too) into the
+        session folder, closes the window, and leaves in ``signalled`` the one line to exit
+        with. No question asked: a signal is not answered at a dialog."""
+        if self.signalled is not None:
+            return
+        s = self.state
+        try:
+            s.end_stroke()
+            s.save()
+            kept = (f"{len(s.book.masked(s.indices))} painted mask(s) autosaved in '{s.session_dir}' "
+                    "(reopening the tool resumes them)")
+        except UserError as exc:
+            kept = str(exc)
+        n = s.unexported_changes()
+        self.signalled = Interrupted(f"{what}: {kept}" + (f"; {n} change(s) not exported to '{self.out_dir}'"
+                                                          if n else ""), exit_code=exit_code)
+        if self.dialog is not None:
+            self.dialog.destroy()
+            self.dialog = None
+        self.exit()
 
     def exit(self) -> None:
         self._shutdown()

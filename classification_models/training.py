@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from classification_models.classifier import Classifier, cross_entropy_loss
 from classification_models.distributed import cluster_strategy, distribute_batch
+from classification_models.divergence import diverged_message, nonfinite_probs, nonfinite_step
 from common.cluster import TF_CONFIG_ENV
 from common.config import from_dict
 from common.errors import UserError
@@ -86,27 +87,6 @@ class FitResult:
     steps: int
     stopped: str | None
     seconds: float
-
-
-def first_nonfinite_weight(model) -> str | None:
-    """The path of the first weight of ``model`` holding NaN or ±inf, None when all are finite.
-
-    A diverging step can leave the loss it reports finite and still write NaN into the
-    weights (the loss is computed before the update), so training checks both.
-    """
-    if bool(_all_finite_check()([v.value for v in model.weights])):  # a boolean to the host, not the weights
-        return None
-    for v in model.weights:
-        if not np.isfinite(np.asarray(v.numpy())).all():
-            return v.path
-    return None
-
-
-@functools.cache
-def _all_finite_check():
-    """One compiled test that every tensor of a list is finite (built on first use)."""
-    return tf.function(lambda ws: tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(w)) for w in ws])),
-                       reduce_retracing=True)
 
 
 def shrink_and_perturb(model, *, shrink: float, noise: float, seed: int) -> None:
@@ -281,9 +261,10 @@ def fit(
         label: what is trained, for the stop message (``"base training"``).
 
     Returns:
-        :class:`FitResult`. On a non-finite loss or weight (checked after every step)
+        :class:`FitResult`. On a non-finite loss or weight (checked after every step) or
+        validation probability (after every epoch; ``classification_models.divergence``)
         the weights of the last complete epoch are restored and ``stopped`` says where
-        it happened.
+        it happened, in the words of a retraining method's divergence.
     """
     n_train = len(dataset.arrays(train_split))
     if n_train == 0:
@@ -303,6 +284,10 @@ def fit(
             optimizer.build(clf.model.trainable_variables)
     step = clf.make_train_step(loss_fn, optimizer, strategy=strategy)
     val = dataset.arrays(val_split) if val_split and val_split in dataset.available_splits() else None
+
+    def diverged(epoch: int, step: str, what: str) -> str:
+        return (diverged_message(what_ran=label, at=f"epoch {epoch} of {options.epochs}{step}", what=what,
+                                 learning_rate=options.learning_rate) + f"; kept the weights after epoch {epoch - 1}")
 
     history: list[dict] = []
     total_steps = 0
@@ -333,12 +318,9 @@ def fit(
             value = float(loss)
             steps += 1
             total_steps += 1
-            bad_weight = None if not math.isfinite(value) else first_nonfinite_weight(clf.model)
-            if not math.isfinite(value) or bad_weight:
-                what = f"the loss became {value}" if bad_weight is None else f"weight '{bad_weight}' became non-finite"
-                stopped = (f"{what} at epoch {epoch}, step {steps} of {label} "
-                           f"(learning_rate {options.learning_rate:g} too high?); "
-                           f"kept the weights after epoch {epoch - 1}")
+            what = nonfinite_step(value, clf.model)
+            if what:
+                stopped = diverged(epoch, f" (step {steps})", what)
                 break
             sums["loss"] = sums.get("loss", 0.0) + value
             for k, v in logs.items():
@@ -347,14 +329,17 @@ def fit(
             if steps % 5 == 0:
                 bar.set_postfix(loss=f"{sums['loss'] / steps:.4f}")
         bar.close()
+        probs = clf.predict_proba(val.images) if not stopped and val is not None and len(val) else None
+        what = None if probs is None else nonfinite_probs(probs, where="validation images")
+        if what:
+            stopped = diverged(epoch, "", what)
         if stopped:
             clf.model.set_weights(good)
             break
         record: dict[str, Any] = {"epoch": epoch, "steps": steps}
         record.update({k: v / max(steps, 1) for k, v in sums.items()})
-        if val is not None and len(val):
-            preds = clf.predict_proba(val.images).argmax(axis=1)
-            record["val_accuracy"] = float((preds == val.labels).mean())
+        if probs is not None:
+            record["val_accuracy"] = float((probs.argmax(axis=1) == val.labels).mean())
         record["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(record)
         if history_path is not None:

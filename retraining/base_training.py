@@ -237,8 +237,9 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Pa
                                       label=f"{cfg.mode} training")
         model_path = clf.save(work / MODEL_FILE)
         if fit_result is not None and fit_result.stopped:
-            raise UserError(f"training stopped: {fit_result.stopped}; the last good model is "
-                            f"'{txn.failed / model_path.name}' (no {RESULT_FILE} written; '{run_dir}' is unchanged)")
+            raise UserError(f"{fit_result.stopped}; the attempt is kept in '{txn.failed}' ({model_path.name}: those "
+                            f"weights; history.jsonl ends with the stop; no {RESULT_FILE} written); "
+                            f"'{run_dir}' is unchanged")
 
         if cfg.upper_bound is not None:
             metrics = _evaluate(clf, train_view, ["train", "test"])  # test = held-out rest only

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import itertools
 import logging
-import math
 import statistics
 import time
 from pathlib import Path
@@ -29,7 +28,8 @@ from classification_models.distributed import distribute_batch
 from classification_models.own_model import freeze as freeze_layers
 from classification_models.precision import with_precision
 from classification_models.training import WarmUp, make_optimizer  # noqa: F401 - the one optimiser factory
-from classification_models.training import first_nonfinite_weight, recalibrate_batch_norm, training_batch_norm_layers
+from classification_models.divergence import diverged_message, nonfinite_probs, nonfinite_step
+from classification_models.training import recalibrate_batch_norm, training_batch_norm_layers
 from common.errors import UserError
 from common.logs import progress_bars
 from common.run_files import Best, HistoryRow, Iterations, append_history
@@ -140,18 +140,17 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
     times, batch_times, history, ces = [], [], [], []
 
     def stop(it: int, what: str):
-        rate = current_learning_rate(optimizer)
-        message = (f"method {method.label} diverged at iteration {it} of {iterations}: {what} "
-                   f"(learning_rate {'?' if rate is None else f'{rate:g}'})")
+        message = diverged_message(what_ran=f"method {method.label}", at=f"iteration {it} of {iterations}",
+                                   what=what, learning_rate=current_learning_rate(optimizer))
         if history_path is not None:
             append_history(history_path, HistoryRow(iteration=it, stopped=message))
         return Diverged(message, method=method.label, iteration=it)
 
     def finite_probs(x, it: int, where: str) -> np.ndarray:
-        # a finite loss can hide overflowing logits on other images: every later number would be noise
         p = clf.predict_proba(x)
-        if not np.isfinite(p).all():
-            raise stop(it, f"the predicted probabilities of the {where} became non-finite")
+        what = nonfinite_probs(p, where=where)
+        if what:
+            raise stop(it, what)
         return p
 
     def accuracy(xy, it: int = 0, where: str = "validation images") -> float:
@@ -183,10 +182,9 @@ def run_loop(method, *, iterations: int, optimizer, seed: int, eval_every: int,
             total = float(total)
             times.append(time.perf_counter() - t0)
             # a NaN/inf loss or weight ends the method here: every later number would be noise
-            bad_weight = None if not math.isfinite(total) else first_nonfinite_weight(clf.model)
-            if not math.isfinite(total) or bad_weight is not None:
-                raise stop(it, f"the loss became {total}" if bad_weight is None
-                           else f"weight '{bad_weight}' became non-finite")
+            what = nonfinite_step(total, clf.model)
+            if what:
+                raise stop(it, what)
             row = {"iteration": it, "total": total, "ce": float(logs["ce"]), "penalty": float(logs["penalty"])}
             ces.append(row["ce"])
             checked = val is not None and (it % eval_every == 0 or it == iterations)

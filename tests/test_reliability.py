@@ -1,6 +1,7 @@
 """Runs fail loudly and keep what was finished: divergence, seeds, batch mixes, empty
 masks, non-finite config numbers, bit-identical reruns."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,49 @@ def test_retrain_cli_fails_at_once_when_the_run_folder_is_locked(tmp_path, capsy
     # refused before reading the (missing) selection
     assert code == 2 and err.startswith(f"error: run folder '{tmp_path / 't'}' is in use by process {holder.pid} on ")
     assert len(err.splitlines()) == 1 and not (tmp_path / "t").exists()
+
+
+def test_base_training_with_a_huge_learning_rate_stops_as_a_retraining_method_does(tmp_path, cli_datasets, capsys):
+    from common.train_files import load_epochs
+    from tests.fixtures_models import run_interactive_cli, tiny_dataset
+
+    cli_datasets.update(arrays=tiny_dataset())
+    cfg = tiny_config(tmp_path, train={"epochs": 3, "batch_size": 16, "learning_rate": 1e6})
+    code, out, err = run_interactive_cli(tmp_path / "bad.json", cfg, capsys)
+    failed = tmp_path / "run.failed"
+    assert code == 2 and out == [] and len(err.splitlines()) == 1
+    reason = err.removeprefix("error: ").split("; the attempt is kept in")[0]
+    assert re.fullmatch(r"base training diverged at epoch 1 of 3 \(step \d+\): (the loss became (nan|inf)|weight '.+' "
+                        r"became non-finite) \(learning_rate 1e\+06\); kept the weights after epoch 0", reason), err
+    assert err.endswith(f"the attempt is kept in '{failed}' (model.keras: those weights; history.jsonl ends with the "
+                        f"stop; no result.json written); '{tmp_path / 'run'}' is unchanged")
+    # what base training leaves: the resolved config, the last good weights and the stop in the history
+    assert sorted(p.name for p in failed.iterdir()) == ["config.json", "history.jsonl", "model.keras"]
+    stop = load_epochs(failed / "history.jsonl")[-1]
+    assert stop.stopped == reason and stop.epochs_completed == 0
+
+
+def test_base_training_stops_on_non_finite_validation_outputs_with_a_finite_loss(tmp_path):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from classification_models.training import FitOptions, fit
+    from common.train_files import load_epochs
+    from tests.fixtures_models import tiny_classifier, tiny_dataset
+
+    ds = tiny_dataset()
+    clf = tiny_classifier(ds)
+    head = [layer for layer in clf.model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    head.kernel.assign(np.full(head.kernel.shape, 3e38, np.float32))  # finite weights, overflowing logits
+
+    def no_gradient(c, batch):  # a finite loss that changes no weight
+        zero = 0.0 * tf.reduce_sum(c.model.trainable_variables[0])
+        return zero, {"ce": zero}
+
+    res = fit(clf, ds, FitOptions(epochs=2, batch_size=16), val_split="val", loss_fn=no_gradient,
+              history_path=tmp_path / "history.jsonl", label="base training")
+    assert res.stopped == ("base training diverged at epoch 1 of 2: the predicted probabilities of the validation "
+                           "images became non-finite (learning_rate 0.001); kept the weights after epoch 0")
+    assert res.epochs_completed == 0 and res.history == []
+    assert load_epochs(tmp_path / "history.jsonl")[-1].stopped == res.stopped

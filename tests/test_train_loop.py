@@ -75,7 +75,7 @@ def test_nan_loss_stops_and_restores_last_good_epoch(tmp_path):
     # tf.where's NaN branch already poisons the gradient of the step before the NaN loss:
     # the weight check stops there, one step earlier than the loss alone would
     assert res.stopped is not None and res.stopped.startswith(
-        "weight 'block1_conv1/kernel' became non-finite at epoch 1, step 1 of training (learning_rate 0.003")
+        "training diverged at epoch 1 of 5 (step 1): weight 'block1_conv1/kernel' became non-finite (learning_rate 0.003)")
     assert res.epochs_completed == 0 and res.steps == 1
     for x, y in zip(clf.model.get_weights(), snapshots["after2"]):
         np.testing.assert_array_equal(x, y)  # the step that produced NaN was undone
@@ -182,7 +182,7 @@ def test_multi_worker_single_local_worker_trains(tmp_path):
 def test_first_nonfinite_weight_names_the_weight_of_each_model_it_is_given():
     import keras
 
-    from classification_models.training import first_nonfinite_weight
+    from classification_models.divergence import first_nonfinite_weight
 
     def model(name):
         return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name=f"{name}_dense"),

@@ -20,16 +20,17 @@ TITLE = "select_tool — tiny"
 class Tool:
     """A running ``select_tool.main`` with its event stream.
 
-    ``zoom``: ``--zoom`` (None: fit the window); ``start``: ``--filter`` (None: the tool's default).
+    ``zoom``: ``--zoom`` (None: fit the window); ``start``: ``--filter`` (None: the tool's default);
+    ``cwd``: the working directory (default: the repository).
     """
 
-    def __init__(self, display, result, *extra, zoom=ZOOM, start="all"):
-        env = dict(os.environ, DISPLAY=display, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    def __init__(self, display, result, *extra, zoom=ZOOM, start="all", cwd=ROOT):
+        env = dict(os.environ, DISPLAY=display, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
         self.display = display
         args = [sys.executable, "-m", "select_tool.main", str(result), "--debug-events"]
         args += ["--zoom", str(zoom)] if zoom else []
         args += ["--filter", start] if start else []
-        self.proc = subprocess.Popen([*args, *map(str, extra)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([*args, *map(str, extra)], cwd=cwd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.events: queue.Queue = queue.Queue()
         self.stderr: list[str] = []

@@ -17,11 +17,19 @@ from tests.gui_driver import ZOOM, Tool, screen_xy
 HW = (32, 32)
 
 
-@pytest.mark.parametrize("signum, code, what", [(signal.SIGINT, 130, "interrupted (Ctrl-C)"),
-                                                (signal.SIGTERM, 143, "terminated (SIGTERM)")])
-def test_a_signal_keeps_the_painted_masks_and_says_so(xdisplay, result, tmp_path, signum, code, what):
-    session, out = tmp_path / "session", tmp_path / "out"
-    tool = Tool(xdisplay, result, "--session", session, "--out", out, start="all")
+@pytest.mark.parametrize("signum, code, what, defaults", [(signal.SIGINT, 130, "interrupted (Ctrl-C)", False),
+                                                          (signal.SIGTERM, 143, "terminated (SIGTERM)", True)])
+def test_a_signal_keeps_the_painted_masks_and_says_so(xdisplay, result, tmp_path, signum, code, what, defaults):
+    # with the defaults, the session and the export folder are next to the result, never in
+    # the working directory
+    work = tmp_path / "wd"
+    work.mkdir()
+    if defaults:
+        session, out, given = result.parent / "train_result.select_session", result.parent / "selection", []
+    else:
+        session, out = tmp_path / "session", tmp_path / "out"
+        given = ["--session", session, "--out", out]
+    tool = Tool(xdisplay, result.resolve(), *given, start="all", cwd=work)
     try:
         ready = tool.wait("ready", timeout=90)
         first = tool.drag(ready, [(4, 4), (4, 12)], pane=0)["index"]
@@ -50,3 +58,4 @@ def test_a_signal_keeps_the_painted_masks_and_says_so(xdisplay, result, tmp_path
     assert not out.exists()
     # nothing half-written: no temporary file of an atomic write is left behind
     assert sorted(p.name for p in session.rglob(".*")) == []
+    assert list(work.iterdir()) == []

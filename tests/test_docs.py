@@ -37,3 +37,16 @@ def test_relative_links_point_to_files():
             if "://" not in target and not (page.parent / target).exists():
                 broken.append((page.name, target))
     assert broken == []
+
+
+def test_every_command_that_writes_is_in_the_table_of_roots():
+    text = (ROOT / "docs" / "data_and_results.md").read_text(encoding="utf-8")
+    table = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
+    writers = []
+    for path in sorted(ROOT.glob("*/*.py")):
+        code = path.read_text(encoding="utf-8")
+        if path.parts[-2] != "tests" and "def main(" in code and re.search(r'"--out"|"--output-dir"|"--data-root"|results_root\(', code):
+            writers.append(f"{path.parent.name}.{path.stem}")
+    assert len(writers) >= 20
+    missing = [m for m in writers if f"`{m}`" not in table and f"`{m.split('.')[-1]}`" not in table]
+    assert missing == []

@@ -40,7 +40,10 @@ def test_real_run_to_tables_and_html(real_runs, tmp_path):
 @pytest.fixture(scope="module")
 def report(real_runs, tmp_path_factory):
     """``exp_scripts.thesis_report --smoke`` on the shared tiny runs, with a second example
-    data set (a bare spec of the same image folder)."""
+    data set (a bare spec of the same image folder), run from another working directory with
+    ``$VF_RESULTS_ROOT`` set and no ``--out``: the report (its chapter-7 analyses of
+    ``exp_scripts.report_analysis`` too) goes to ``<results>/thesis_report_smoke``, nothing
+    to the working directory."""
     from classification_models.train_result import load_train_result
     from exp_scripts import thesis_report
 
@@ -48,10 +51,16 @@ def report(real_runs, tmp_path_factory):
     tr = load_train_result(real_runs.train / "result.json")
     other = tmp / "other_set.json"
     other.write_text(json.dumps(tr.dataset_spec))
-    out = tmp / "report"
-    assert thesis_report.main(["--train-run", str(real_runs.train), "--retrain-run", str(real_runs.retrain),
-                               "--data-root", str(real_runs.data_root), "--out", str(out), "--smoke",
-                               "--example-datasets", str(other)]) == 0
+    work, out = tmp / "wd", tmp / "res" / "thesis_report_smoke"
+    work.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        mp.setenv("VF_RESULTS_ROOT", str(tmp / "res"))
+        assert thesis_report.main(["--train-run", str(real_runs.train), "--retrain-run", str(real_runs.retrain),
+                                   "--data-root", str(real_runs.data_root), "--smoke",
+                                   "--example-datasets", str(other)]) == 0
+    assert list(work.iterdir()) == [] and sorted(p.name for p in (tmp / "res").iterdir()) == ["thesis_report_smoke"]
+    assert (out / "analysis" / "ranking" / "ranking.json").is_file()
     return out, tr
 
 

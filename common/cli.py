@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -11,6 +10,7 @@ import threading
 from typing import Callable, Iterator, Sequence
 
 from common.errors import Interrupted, UserError
+from common.io import parse_json_text
 from common.seeding import check_seed
 
 
@@ -111,10 +111,7 @@ def json_object(text: str, where: str = "--params") -> dict:
     Raises:
         UserError: not valid JSON, or not an object.
     """
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{where} is not valid JSON: {exc.msg} (got {text!r})") from None
+    value = parse_json_text(text, where)
     if not isinstance(value, dict):
         raise UserError(f"{where} must be a JSON object, got {text!r}")
     return value

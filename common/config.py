@@ -177,9 +177,25 @@ def from_dict(cls: type[T], data: Any, source: str = "config") -> T:
     return _from_dict(cls, data, "", source)
 
 
+#: the project's other JSON files a config path may name by mistake: (test on the data, what it is)
+OTHER_FILES = (
+    (lambda d: d.get("kind") == "train_result", "a train result (written by exp_scripts.do_interactive_exp)"),
+    (lambda d: "selection" in d and "methods" in d, "a retraining config (for python -m exp_scripts.exp_backprops)"),
+    (lambda d: "dataset" in d and "train" in d, "a train config (for python -m exp_scripts.do_interactive_exp)"),
+    (lambda d: "items" in d and "train_result" in d, "a selection (a retraining config names it in \"selection\")"),
+)
+
+
 def load_config(cls: type[T], path: str | os.PathLike) -> T:
-    """Reads JSON from ``path`` and builds ``cls`` strictly (errors name the file)."""
+    """Reads JSON from ``path`` and builds ``cls`` strictly (errors name the file); a file of
+    another kind (``OTHER_FILES``: a train result, the other command's config) is named as such."""
     data = read_json(path, what="config file")
+    known = {f.name for f in dataclasses.fields(cls)}
+    if isinstance(data, dict) and set(data) - known:
+        kind = next((what for test, what in OTHER_FILES if test(data)), None)
+        if kind is not None:
+            raise UserError(f"{path}: this is {kind}, not a config this command reads (unknown key(s) "
+                            f"{', '.join(map(repr, sorted(set(data) - known)[:3]))})")
     return from_dict(cls, data, source=str(Path(path)))
 
 

@@ -94,6 +94,10 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        # a file where a folder is needed (the path itself or a parent): name that file
+        blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise UserError(f"cannot create folder '{path}': '{blocking}' is a file, not a folder") from None
         raise UserError(f"cannot create folder '{path}': {exc.strerror or exc}") from exc
     if not os.access(path, os.W_OK):
         raise UserError(f"folder '{path}' is not writable")
@@ -198,8 +202,46 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object's pairs as a dict; a key given twice raises (``json`` would keep the last silently)."""
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+def parse_json_text(text: str, where: str) -> Any:
+    """The one JSON parser of user files and options: a UTF-8 byte-order mark (Windows editors
+    write one) is ignored; a key given twice in one object, comments and malformed JSON are
+    a one-line UserError starting with ``where``.
+
+    Args:
+        text: the JSON text.
+        where: names the source in errors (``config file '…/run.json'``).
+
+    Returns:
+        The decoded value.
+    """
+    text = text.removeprefix("\ufeff")
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise UserError(f"{where} gives the key '{exc.args[0]}' twice in one object (JSON keeps only the last "
+                        "value); remove one") from None
+    except json.JSONDecodeError as exc:
+        hint = "; JSON allows no comments" if text[exc.pos:exc.pos + 2] in ("//", "/*") or text[exc.pos:exc.pos + 1] == "#" else ""
+        raise UserError(f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}{hint})") from None
+
+
 def read_json(path: str | os.PathLike, what: str = "file") -> Any:
-    """Reads a JSON file; a missing file or malformed JSON is a one-line UserError."""
+    """Reads a JSON file (:func:`parse_json_text`); a missing or unreadable file or malformed
+    JSON is a one-line UserError."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{what} '{path}' does not exist")
@@ -207,11 +249,9 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise UserError(f"{what} '{path}' is a folder, expected a JSON file")
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise UserError(f"cannot read {what} '{path}': it is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                        "save it as UTF-8") from None
+    except OSError as exc:
         raise UserError(f"cannot read {what} '{path}': {exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{what} '{path}' is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
+    return parse_json_text(text, f"{what} '{path}'")

@@ -4,10 +4,10 @@
 """
 from __future__ import annotations
 
-import json
 
 from common.config import from_dict
 from common.errors import UserError
+from common.io import parse_json_text
 from common.run_files import DatasetSpec
 from datasets import converted, decoy_digits, symbols
 from datasets.cached import REGISTRY, CachedDataset
@@ -25,10 +25,7 @@ def parse_spec(spec: dict | str | None) -> tuple[str, dict]:
     if isinstance(spec, str):
         text = spec.strip()
         if text.startswith("{"):
-            try:
-                spec = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"data set spec is not valid JSON: {exc.msg}") from exc
+            spec = parse_json_text(text, "data set spec")
         else:
             return text, {}
     if not isinstance(spec, dict):

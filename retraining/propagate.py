@@ -201,7 +201,7 @@ def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batc
         spec: the settings (``retraining.config.PropagationSpec``, the config's ``propagation``)."""
     sel = data.selected
     if not len(sel):
-        raise UserError("propagation needs a selection with at least one masked image; the selection is empty")
+        raise UserError(f"propagation needs a selection with at least one masked image; {sel.source} is empty")
     sel_masks = sel.masks if masks is None else np.asarray(masks)
     acts_last = clf.cams(sel.images, classes=0, upsample=False, return_activations=True).activations
     ranking = rank_filters(activations=acts_last, grid_masks=data.to_grid(sel_masks),

@@ -82,7 +82,10 @@ def load_image(path: Path, size_hw: tuple[int, int], channels: int, rule: DepthR
             img = img.resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise UserError(f"cannot read image '{path}': {exc}") from exc
+        size = path.stat().st_size if path.is_file() else 0
+        why = ("an empty file (0 bytes)" if not size else
+               f"not an image Pillow can decode ({size} bytes)" if isinstance(exc, UnidentifiedImageError) else str(exc))
+        raise UserError(f"cannot read image '{path}': {why}") from exc
     if modes is not None:
         modes[mode] = modes.get(mode, 0) + 1
     return arr[:, :, None] if arr.ndim == 2 else arr
@@ -211,6 +214,7 @@ def scan_image_folder(root) -> tuple[list[str], dict[str, dict[str, list[Path]]]
         for c in present:
             if c not in classes:
                 raise UserError(f"class folder '{sdir / c}' has no counterpart in '{train}'")
+        _warn_unread(sdir, classes)
         found[split] = {}
         for c in classes:
             files = sorted(p for p in (sdir / c).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
@@ -218,6 +222,20 @@ def scan_image_folder(root) -> tuple[list[str], dict[str, dict[str, list[Path]]]
                 raise UserError(f"class folder '{sdir / c}' contains no images ({', '.join(IMAGE_EXTS)})")
             found[split][c] = files
     return classes, found
+
+
+def _warn_unread(sdir: Path, classes: Sequence[str]) -> None:
+    """One warning naming what under split folder ``sdir`` is never read: files beside the
+    class folders, folders inside them (images are read from ``<split>/<class>/`` only, not
+    deeper) and files of other types. Hidden names (``.DS_Store``) are left out."""
+    unread = [p.name for p in sorted(sdir.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    for c in classes:
+        unread += [f"{c}/{p.name}" + ("/" if p.is_dir() else "") for p in sorted((sdir / c).iterdir())
+                   if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() not in IMAGE_EXTS)]
+    if unread:
+        log.warning("'%s': %d file(s) or folder(s) not read (images are read from %s/<class>/*%s only, not from "
+                    "sub-folders): %s", sdir, len(unread), sdir.name, "|*".join(IMAGE_EXTS),
+                    ", ".join(unread[:3]) + (f" and {len(unread) - 3} more" if len(unread) > 3 else ""))
 
 
 def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224), channels: int = 3,
@@ -263,6 +281,11 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
                                    test_fraction=0.0 if "test" in found else test_fraction,
                                    seed=seed, what=f"images of '{root / 'train'}'")
             assignments.extend((SPLITS[int(sid)], "train", label, f) for (label, f), sid in zip(items, ids))
+            empty = [f"{s} ({fraction:.0%})" for s, fraction in (("val", val_fraction), ("test", test_fraction))
+                     if s not in found and fraction > 0 and not (np.asarray(ids) == SPLITS.index(s)).any()]
+            if empty:
+                log.warning("'%s' has %d image(s): too few to split off %s; the data set has no such split (add "
+                            "ROOT/val and ROOT/test, or more images)", root / "train", len(items), " and ".join(empty))
         else:
             assignments.extend((split, split, label, f) for label, f in items)
     order = np.random.default_rng([seed, 1]).permutation(len(assignments))
@@ -298,8 +321,11 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
             try:
                 image = load_image(f, (h, w), channels, rule, modes)
             except UserError as exc:
-                if not skip_corrupt or isinstance(exc, ConversionRefused):
+                if isinstance(exc, ConversionRefused):
                     raise
+                if not skip_corrupt:
+                    raise UserError(f"{exc}; remove it, or set \"skip_corrupt\": true in the data set params to "
+                                    "skip unreadable images") from None
                 skipped.append({"file": str(f), "error": str(exc)})
                 continue
             mask_path = mask_of(source_split, f)

@@ -144,7 +144,8 @@ class Method(abc.ABC):
         if data.streaming:
             self.check_streaming()
         if self.needs_selection and len(data.selected) == 0:
-            raise UserError(f"method '{self.label}' needs a selection with at least one masked image; the selection is empty")
+            raise UserError(f"method '{self.label}' needs a selection with at least one masked image; "
+                            f"{data.selected.source} is empty")
         sel = data.selected
         if self.uses_masks and len(sel):
             # an empty mask gives the mask terms nothing to act on (a 0/0 in some of them)

@@ -211,6 +211,11 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Pa
             train_view, split_info = upper_bound_view(dataset, test_fraction=cfg.upper_bound.test_fraction,
                                                       seed=cfg.train.seed)
         clf, model_info = _build_classifier(cfg, source, dataset, train_view, strategy)
+        gh, gw = clf.grid_shape[:2]
+        if min(gh, gw) < 2:  # a mask is painted on CAM cells: one cell holds the whole image
+            log.warning("%s: the CAM grid is %d×%d for %d×%d images: a mask cannot tell one region of an image from "
+                        "another, and the feedback methods have nothing to act on; use a larger image_size or a "
+                        "model with fewer pooling steps", source, gh, gw, *dataset.image_shape[:2])
 
         resolved = to_dict(cfg)
         resolved.update({

@@ -143,3 +143,20 @@ def test_a_file_of_another_kind_is_named_as_such(real_runs, tmp_path):
                                       "exp_scripts.exp_backprops), not a config this command reads")
     with pytest.raises(UserError, match=r"this is a selection \(a retraining config names it in \"selection\"\)"):
         load_train_config(real_runs.selection)
+
+
+def test_images_too_small_for_a_cam_grid_are_warned_about(tmp_path, cli_datasets, caplog):
+    from datasets.base import ArrayDataset
+    from retraining import base_training
+
+    rng = np.random.default_rng(0)
+    split = (rng.integers(0, 255, (12, 2, 2, 1)).astype(np.uint8), np.resize(np.arange(3), 12))
+    cli_datasets.update(arrays=ArrayDataset(["a", "b", "c"], {"train": split, "val": split, "test": split}))
+    cfg = tiny_config(tmp_path, cam_overlays=0, train={"epochs": 1, "batch_size": 4})
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(cfg))
+    with caplog.at_level(logging.WARNING):
+        base_training.run_file(path, data_root=tmp_path / "data")
+    assert (f"{path}: the CAM grid is 1×1 for 2×2 images: a mask cannot tell one region of an image from another, "
+            "and the feedback methods have nothing to act on; use a larger image_size or a model with fewer pooling "
+            "steps") in caplog.text

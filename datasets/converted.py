@@ -87,8 +87,9 @@ class ImageFolderDataset(_UserSource, CachedDataset):
     """``image_folder``: ``ROOT/{train,val,test}/<class>/*.{png,jpg,jpeg,bmp}`` (+ ``ROOT/masks/...``)."""
 
     name = "image_folder"
-    VERSION = 5  # 2: unique indices for colliding file names, strict masks; 3: splits by scikit-learn;
-    # 4: 16-bit, float and transparent images by an explicit rule (was: clipped by Pillow); 5: cues.csv
+    VERSION = 6  # 2: unique indices for colliding file names, strict masks; 3: splits by scikit-learn;
+    # 4: 16-bit, float and transparent images by an explicit rule (was: clipped by Pillow); 5: cues.csv;
+    # 6: EXIF orientation applied (was: phone photos stored sideways, as their pixels are)
     Params = ImageFolderParams
 
     @classmethod

@@ -160,3 +160,18 @@ def test_images_too_small_for_a_cam_grid_are_warned_about(tmp_path, cli_datasets
     assert (f"{path}: the CAM grid is 1×1 for 2×2 images: a mask cannot tell one region of an image from another, "
             "and the feedback methods have nothing to act on; use a larger image_size or a model with fewer pooling "
             "steps") in caplog.text
+
+
+def test_a_photo_stored_sideways_is_turned_as_viewers_show_it(tmp_path):
+    from tf_records_parser.image_folder import load_image
+
+    stored = np.zeros((24, 24), np.uint8)
+    stored[:4] = 255  # a bar along the top of the stored pixels
+    img = Image.fromarray(stored)
+    exif = img.getexif()
+    exif[0x0112] = 6  # orientation 6: viewers turn it 90° clockwise, the bar on the right
+    img.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = load_image(tmp_path / "phone.jpg", (24, 24), 1)[..., 0]
+    assert shown[:, -4:].mean() > 200 and shown[:, :18].mean() < 30
+    Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95)  # no tag: as stored
+    assert load_image(tmp_path / "plain.jpg", (24, 24), 1)[:4, :, 0].mean() > 200

@@ -59,7 +59,7 @@ class DepthRule:
         alpha = {None: "transparent images refused", "drop": "alpha dropped",
                  "black": "transparent pixels composited on black",
                  "white": "transparent pixels composited on white"}[self.alpha]
-        return f"8-bit images as they are; palette and CMYK through RGB; {wide}; {alpha}"
+        return f"8-bit images as they are; palette and CMYK through RGB; {wide}; {alpha}; EXIF orientation applied"
 
 
 def source_mode(img) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from common.errors import UserError
@@ -77,6 +77,9 @@ def load_image(path: Path, size_hw: tuple[int, int], channels: int, rule: DepthR
         with Image.open(path) as img:
             mode = source_mode(img)
             img.load()
+            # a phone photo stores its pixels sideways with an EXIF orientation tag: use them as
+            # every viewer (and the expert painting masks elsewhere) shows them
+            img = ImageOps.exif_transpose(img)
             img, mode = to_8bit(img, path, rule or DepthRule(), mode)
             img = img.convert("L" if channels == 1 else "RGB")
             img = img.resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR)

@@ -6,6 +6,7 @@ session is what reopening the tool resumes.
 Same driver as ``test_select_gui.py``.
 """
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -39,8 +40,9 @@ def test_a_signal_keeps_the_painted_masks_and_says_so(xdisplay, result, tmp_path
         tool.xdo("mousemove", x, y, "sleep", 0.1, "mousedown", "1", "sleep", 0.1)
         for step in range(1, 6):
             tool.xdo("mousemove", x + step * ZOOM, y, "sleep", 0.1)
+        time.sleep(1.5)  # idle: no X event wakes the window's loop, the signal alone must
         tool.proc.send_signal(signum)
-        assert tool.proc.wait(timeout=30) == code
+        assert tool.proc.wait(timeout=10) == code
     finally:
         tool.xdo("mouseup", "1")
         tool.stop()

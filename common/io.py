@@ -235,7 +235,8 @@ def parse_json_text(text: str, where: str) -> Any:
         raise UserError(f"{where} gives the key '{exc.args[0]}' twice in one object (JSON keeps only the last "
                         "value); remove one") from None
     except json.JSONDecodeError as exc:
-        hint = "; JSON allows no comments" if text[exc.pos:exc.pos + 2] in ("//", "/*") or text[exc.pos:exc.pos + 1] == "#" else ""
+        comment = text[exc.pos:exc.pos + 2] in ("//", "/*") or text[exc.pos:exc.pos + 1] == "#"
+        hint = "; JSON allows no comments" if comment else ""
         raise UserError(f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}{hint})") from None
 
 

@@ -117,7 +117,8 @@ def cue_swapped_copy(clf, data, *, split: str = "val", seed: int = 0, batch_size
         prop = data.propagated(clf)
     except CannotPropagate as exc:
         raise CannotPropagate(f"{data.selected.source}: {exc}; the cue-swapped {split} copy (\"counterfactual_val\": "
-                              "true, the default) needs the masks propagated: leave part of each masked image unmasked, or set "
+                              "true, the default) needs the masks propagated: leave part of each masked image "
+                              "unmasked, or set "
                               "\"counterfactual_val\": false") from None
     if data.streaming:
         indices, _ = data.dataset.index_table(split)

@@ -139,8 +139,8 @@ def test_a_file_of_another_kind_is_named_as_such(real_runs, tmp_path):
                                       "not a config this command reads (unknown key(s) ")
     with pytest.raises(UserError) as info:
         load_train_config(real_runs.retrain / "config.json")
-    assert str(info.value).startswith(f"{real_runs.retrain / 'config.json'}: this is a retraining config (for python -m "
-                                      "exp_scripts.exp_backprops), not a config this command reads")
+    assert str(info.value).startswith(f"{real_runs.retrain / 'config.json'}: this is a retraining config (for "
+                                      "python -m exp_scripts.exp_backprops), not a config this command reads")
     with pytest.raises(UserError, match=r"this is a selection \(a retraining config names it in \"selection\"\)"):
         load_train_config(real_runs.selection)
 

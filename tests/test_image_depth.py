@@ -99,7 +99,8 @@ def test_the_rule_is_recorded_and_a_refusal_is_never_skipped_as_corrupt(tmp_path
     written = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert written["conversion"] == m["conversion"] == {
         "rule": "8-bit images as they are; palette and CMYK through RGB; 16-bit samples scaled from 0..65535 and "
-                "float samples from 0..1 to 0..255; transparent images refused; EXIF orientation applied", "source_modes": {"I;16": 20}}
+                "float samples from 0..1 to 0..255; transparent images refused; EXIF orientation applied",
+        "source_modes": {"I;16": 20}}
     Image.fromarray((RAMP16 // 64).astype(np.uint16)).save(root / "train" / "b" / "3.png")
     with pytest.raises(UserError, match=r"3\.png' is mode I;16 with values 0\.\.1023"):
         convert_image_folder(root, tmp_path / "out2", image_size=(16, 16), channels=1, skip_corrupt=True)

@@ -93,7 +93,8 @@ def test_propagation_from_too_few_or_fully_masked_images_says_so(caplog):
     with pytest.raises(CannotPropagate) as info:
         cue_swapped_copy(clf, data)
     assert str(info.value) == (
-        "selection '/runs/sel/selection.json': propagation needs unmasked cells to contrast with; every cell of the 2 masked image(s) is masked (all-255 "
+        "selection '/runs/sel/selection.json': propagation needs unmasked cells to contrast with; every cell of the 2 "
+        "masked image(s) is masked (all-255 "
         "masks?); the cue-swapped val copy (\"counterfactual_val\": true, the default) needs the masks propagated: "
         "leave part of each masked image unmasked, or set \"counterfactual_val\": false")
 

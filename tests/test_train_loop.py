@@ -75,7 +75,8 @@ def test_nan_loss_stops_and_restores_last_good_epoch(tmp_path):
     # tf.where's NaN branch already poisons the gradient of the step before the NaN loss:
     # the weight check stops there, one step earlier than the loss alone would
     assert res.stopped is not None and res.stopped.startswith(
-        "training diverged at epoch 1 of 5 (step 1): weight 'block1_conv1/kernel' became non-finite (learning_rate 0.003)")
+        "training diverged at epoch 1 of 5 (step 1): weight 'block1_conv1/kernel' became non-finite "
+        "(learning_rate 0.003)")
     assert res.epochs_completed == 0 and res.steps == 1
     for x, y in zip(clf.model.get_weights(), snapshots["after2"]):
         np.testing.assert_array_equal(x, y)  # the step that produced NaN was undone

@@ -229,6 +229,8 @@ def parse_json_text(text: str, where: str) -> Any:
         The decoded value.
     """
     text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise UserError(f"{where} is empty (a JSON file holds at least {{}})")
     try:
         return json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:

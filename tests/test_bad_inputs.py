@@ -49,6 +49,13 @@ def test_comments_in_a_config_are_named_as_the_problem(tmp_path, prefix):
         load_train_config(path)
 
 
+def test_an_empty_config_says_so(tmp_path):
+    path = _config(tmp_path, " \n")
+    with pytest.raises(UserError) as info:
+        load_train_config(path)
+    assert str(info.value) == f"config file '{path}' is empty (a JSON file holds at least {{}})"
+
+
 def test_a_config_that_is_not_utf8_says_so(tmp_path):
     path = _config(tmp_path, json.dumps(tiny_config(tmp_path)).encode("utf-8").replace(b'"tiny"', b'"t\xe9st"'))
     with pytest.raises(UserError) as info:

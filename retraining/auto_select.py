@@ -228,6 +228,10 @@ def auto_select(
             raise UserError(f"--cam-class must be 'true', 'pred' or a class id, got {cam_class!r}") from None
 
     dataset, classifier, result_path = _resolve_source(source, data_root)
+    if mask_from == "ground_truth" and not dataset.has_ground_truth_masks:
+        raise UserError(f"data set '{dataset.name}' has no ground-truth masks (for an image folder: "
+                        "ROOT/masks/<split>/<class>/<image stem>.png); make masks from the model with --mask-from cam "
+                        "or filter, or paint them with python -m select_tool.main")
     n_cls = dataset.num_classes
     if isinstance(cam_class, int) and not 0 <= cam_class < n_cls:
         raise UserError(f"--cam-class {cam_class} is not a class of '{dataset.name}' (0..{n_cls - 1})")

@@ -182,3 +182,16 @@ def test_a_photo_stored_sideways_is_turned_as_viewers_show_it(tmp_path):
     assert shown[:, -4:].mean() > 200 and shown[:, :18].mean() < 30
     Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95)  # no tag: as stored
     assert load_image(tmp_path / "plain.jpg", (24, 24), 1)[:4, :, 0].mean() > 200
+
+
+def test_ground_truth_masks_asked_of_a_data_set_without_them_says_what_to_do(tmp_path):
+    from retraining.auto_select import auto_select
+    from tests.fixtures_select import make_result
+
+    result = make_result(tmp_path, hw=(16, 16), n_per_class=3, steps=1)
+    with pytest.raises(UserError) as info:
+        auto_select(result, n=2, out_dir=tmp_path / "sel", mask_from="ground_truth")
+    assert str(info.value) == (
+        "data set 'image_folder' has no ground-truth masks (for an image folder: ROOT/masks/<split>/<class>/<image "
+        "stem>.png); make masks from the model with --mask-from cam or filter, or paint them with python -m "
+        "select_tool.main")

@@ -195,3 +195,15 @@ def test_ground_truth_masks_asked_of_a_data_set_without_them_says_what_to_do(tmp
         "data set 'image_folder' has no ground-truth masks (for an image folder: ROOT/masks/<split>/<class>/<image "
         "stem>.png); make masks from the model with --mask-from cam or filter, or paint them with python -m "
         "select_tool.main")
+
+
+def test_a_mask_named_in_another_case_is_pointed_at(tmp_path):
+    root = _folder(tmp_path / "im", n=10)
+    (root / "masks" / "train" / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "masks" / "train" / "a" / "03.PNG")
+    with pytest.raises(UserError) as info:
+        _load(root, tmp_path)
+    mask = root / "masks" / "train" / "a" / "03.PNG"
+    assert str(info.value) == (f"mask '{mask}' has no image: expected ROOT/<split>/"
+                               f"<class>/<same stem>.{{png,jpg,jpeg,bmp,tif,tiff}} under '{root}' ('03.png' would "
+                               "match: names are case-sensitive)")

@@ -86,8 +86,9 @@ def load_image(path: Path, size_hw: tuple[int, int], channels: int, rule: DepthR
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         size = path.stat().st_size if path.is_file() else 0
+        undecodable = isinstance(exc, UnidentifiedImageError)
         why = ("an empty file (0 bytes)" if not size else
-               f"not an image Pillow can decode ({size} bytes)" if isinstance(exc, UnidentifiedImageError) else str(exc))
+               f"not an image Pillow can decode ({size} bytes)" if undecodable else str(exc))
         raise UserError(f"cannot read image '{path}': {why}") from exc
     if modes is not None:
         modes[mode] = modes.get(mode, 0) + 1
@@ -298,11 +299,15 @@ def convert_image_folder(root, out_dir, *, image_size: Sequence[int] = (224, 224
     def mask_of(source_split: str, f: Path) -> Path:
         return root / "masks" / source_split / f.parent.name / (f.stem + ".png")
 
-    orphans = orphan_masks(root, {mask_of(src, f) for _, src, _, f in assignments})
+    expected = {mask_of(src, f) for _, src, _, f in assignments}
+    orphans = orphan_masks(root, expected)
     if orphans:
         more = f" (and {len(orphans) - 1} more)" if len(orphans) > 1 else ""
+        wanted = str(orphans[0].with_suffix(".png")).lower()
+        near = next((m for m in sorted(expected) if str(m).lower() == wanted), None)
+        case = f" ('{near.name}' would match: names are case-sensitive)" if near else ""
         raise UserError(f"mask '{orphans[0]}'{more} has no image: expected ROOT/<split>/<class>/<same stem>"
-                        f".{{png,jpg,jpeg,bmp}} under '{root}'")
+                        f".{{{','.join(e[1:] for e in IMAGE_EXTS)}}} under '{root}'{case}")
     indices = file_indices(root, [f for _, _, _, f in assignments])
     cue_values = read_cue_values(root, classes)
     skipped: list[dict] = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.io import atomic_write_text, read_json
+from common.io import read_json, replace_section
 from benchmarks.efficacy_report import mean_std, rank_correlation
 from benchmarks.heldout import ITERATIONS, LEVERS, TAG
 from benchmarks.suite_report import MIN_GAP, fmt
@@ -229,10 +229,4 @@ def write(path: Path, *, root: Path, command: str, figure: Path | None = None) -
         save_figure(accuracy_figure(records), figure.parent, figure.stem, formats=("png",), dpi=110)
         rel = os.path.relpath(figure.parent / f"{figure.stem}.png", path.parent)  # as the Markdown file sees it
     section = render(records, command=command, figure=rel)
-    old = path.read_text() if path.exists() else "# Held-out cue families\n"
-    if BEGIN in old and END in old:
-        text = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END):]
-    else:
-        text = old.rstrip("\n") + "\n\n" + section + "\n"
-    atomic_write_text(path, text)
-    return text
+    return replace_section(path, section, begin=BEGIN, end=END, title="# Held-out cue families")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.io import atomic_write_text, read_json
+from common.io import read_json, replace_section
 from datasets.shortcut_suite import suite_sets
 from benchmarks.efficacy_report import mean_std, rank_correlation
 from plot_utils.table_format import markdown_table
@@ -267,10 +267,4 @@ def render(root: Path, command: str, tag: str = "main") -> str:
 def write(path: Path, *, root: Path, command: str) -> str:
     """Replaces the suite section of ``path`` (appended when absent); the rest is kept."""
     section = render(root, command)
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        text = old[: old.index(BEGIN)] + section + old[old.index(END) + len(END):]
-    else:
-        text = old.rstrip("\n") + "\n\n" + section + "\n"
-    atomic_write_text(path, text)
-    return text
+    return replace_section(path, section, begin=BEGIN, end=END, title="# Benchmarks")

@@ -258,3 +258,17 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
     except OSError as exc:
         raise UserError(f"cannot read {what} '{path}': {exc}") from exc
     return parse_json_text(text, f"{what} '{path}'")
+
+
+def replace_section(path, section: str, *, begin: str, end: str, title: str) -> str:
+    """Writes ``section`` (which starts with ``begin`` and ends with ``end``) into the text
+    file ``path`` in place of the part between those markers, or appends it (a new file
+    starts with ``title``); everything else in the file is kept. Returns the new text."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else title + "\n"
+    if begin in old and end in old:
+        text = old[: old.index(begin)] + section + old[old.index(end) + len(end):]
+    else:
+        text = old.rstrip("\n") + "\n\n" + section + "\n"
+    atomic_write_text(path, text)
+    return text

@@ -92,15 +92,8 @@ def cue_swap(*, images, masks, labels, donor_images, donor_masks, donor_labels, 
         UserError when the donor pool has no image of another class (a swap needs two
         classes, whichever ``donors``), or ``donors`` is unknown.
     """
-    images = np.asarray(images)
-    masks = np.asarray(masks) > 0
-    labels = np.asarray(labels)
-    d_img = np.asarray(donor_images)
-    d_mask = np.asarray(donor_masks) > 0
-    d_lab = np.asarray(donor_labels)
-    if images.shape[:3] != masks.shape or d_img.shape[1:] != images.shape[1:] or d_mask.shape != d_img.shape[:3]:
-        raise UserError(f"cue swap: images {images.shape}, masks {masks.shape}, donors {d_img.shape}, "
-                        f"donor masks {d_mask.shape} do not match")
+    images, masks, labels, d_img, d_mask, d_lab = _swap_inputs(images, masks, labels, donor_images, donor_masks,
+                                                               donor_labels)
     if candidates < 1:
         raise UserError(f"cue swap: candidates must be >= 1, got {candidates}")
     if donors not in ("other", "any"):
@@ -187,15 +180,8 @@ def complete_cue_swap(*, images, masks, labels, donor_images, donor_masks, donor
         UserError as ``cue_swap`` (shapes, no donor of another class).
     """
     any_class = donors == "any"
-    images = np.asarray(images)
-    m = np.asarray(masks) > 0
-    labels = np.asarray(labels)
-    d_img = np.asarray(donor_images)
-    d_m = np.asarray(donor_masks) > 0
-    d_lab = np.asarray(donor_labels)
-    if images.shape[:3] != m.shape or d_img.shape[1:] != images.shape[1:] or d_m.shape != d_img.shape[:3]:
-        raise UserError(f"cue swap: images {images.shape}, masks {m.shape}, donors {d_img.shape}, "
-                        f"donor masks {d_m.shape} do not match")
+    images, m, labels, d_img, d_m, d_lab = _swap_inputs(images, masks, labels, donor_images, donor_masks,
+                                                        donor_labels)
     n = len(images)
     flat, d_flat = m.reshape(n, -1).astype(np.float32), d_m.reshape(len(d_m), -1).astype(np.float32)
     area, d_area = flat.sum(1), d_flat.sum(1)
@@ -223,3 +209,13 @@ def complete_cue_swap(*, images, masks, labels, donor_images, donor_masks, donor
         out[partial], donors[partial] = res.images, res.donors
     cues = np.where(donors >= 0, d_lab[np.maximum(donors, 0)], -1).astype(np.int64)
     return CompleteSwapResult(images=out, donors=donors, cues=cues, complete=complete)
+
+
+def _swap_inputs(images, masks, labels, donor_images, donor_masks, donor_labels) -> tuple[np.ndarray, ...]:
+    """The arrays of a swap (masks as booleans), their shapes checked against each other."""
+    images, masks, labels = np.asarray(images), np.asarray(masks) > 0, np.asarray(labels)
+    d_img, d_mask, d_lab = np.asarray(donor_images), np.asarray(donor_masks) > 0, np.asarray(donor_labels)
+    if images.shape[:3] != masks.shape or d_img.shape[1:] != images.shape[1:] or d_mask.shape != d_img.shape[:3]:
+        raise UserError(f"cue swap: images {images.shape}, masks {masks.shape}, donors {d_img.shape}, "
+                        f"donor masks {d_mask.shape} do not match")
+    return images, masks, labels, d_img, d_mask, d_lab

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets.cues.base import CUE_FAMILIES, GAP, CueFamily, Scene
+from datasets.cues.base import CUE_FAMILIES, CueFamily, Scene, reserve_box
 
 #: the bars (1 = dark module) that follow the start guard, one pattern per cue class
 CLASS_BARS = ((1, 1, 0, 1, 0), (1, 0, 1, 1, 0), (1, 0, 0, 1, 1), (1, 1, 1, 0, 0))
@@ -36,10 +36,7 @@ class Barcode(CueFamily):
     min_size = 48
 
     def reserved(self, size: int, corner: int) -> np.ndarray:
-        x0, y0, x1, y1 = sticker_rect(size)
-        out = np.zeros((size, size), bool)
-        out[max(0, y0 - GAP): y1, max(0, x0 - GAP): x1] = True
-        return out
+        return reserve_box(size, sticker_rect(size), grow=False)
 
     def draw(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
         s, m = scene.size, module_px(scene.size)

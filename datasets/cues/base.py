@@ -108,3 +108,13 @@ def cue_value(channels: int, cls: int) -> np.ndarray:
 def colour_code(class_names: tuple[str, ...], channels: int) -> dict:
     """Class name -> its shade (gray) or ``[r, g, b]`` (RGB), for ``describe``."""
     return {c: (CUE_SHADES[k] if channels == 1 else list(CUE_COLOURS[k])) for k, c in enumerate(class_names)}
+
+
+def reserve_box(size: int, box, *, grow: bool = True) -> np.ndarray:
+    """bool ``[size, size]``: the cue's box ``(x0, y0, x1, y1)`` widened by ``GAP`` (on the
+    far sides too unless ``grow`` is false: a box at the image's edge), which the object keeps clear of."""
+    x0, y0, x1, y1 = box
+    out = np.zeros((size, size), bool)
+    far = GAP if grow else 0
+    out[max(0, y0 - GAP): y1 + far, max(0, x0 - GAP): x1 + far] = True
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets.cues.base import CUE_FAMILIES, GAP, CueFamily, Scene, colour_code, cue_value
+from datasets.cues.base import CUE_FAMILIES, CueFamily, Scene, colour_code, cue_value, reserve_box
 
 
 def patch_side(size: int) -> int:
@@ -26,10 +26,7 @@ class Patch(CueFamily):
     min_size = 32
 
     def reserved(self, size: int, corner: int) -> np.ndarray:
-        x0, y0, x1, y1 = patch_rect(size, corner)
-        out = np.zeros((size, size), bool)
-        out[max(0, y0 - GAP): y1 + GAP, max(0, x0 - GAP): x1 + GAP] = True
-        return out
+        return reserve_box(size, patch_rect(size, corner))
 
     def draw(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
         x0, y0, x1, y1 = patch_rect(scene.size, scene.corner)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets.cues.base import CUE_FAMILIES, GAP, CueFamily, Scene
+from datasets.cues.base import CUE_FAMILIES, CueFamily, Scene, reserve_box
 
 #: tick spacing (px at a 64 px image) per cue class
 SPACINGS = (3, 4, 6, 8)
@@ -43,10 +43,7 @@ class Ruler(CueFamily):
     min_size = 48
 
     def reserved(self, size: int, corner: int) -> np.ndarray:
-        x0, y0, x1, y1 = ruler_box(size, corner)
-        out = np.zeros((size, size), bool)
-        out[max(0, y0 - GAP): y1 + GAP, max(0, x0 - GAP): x1 + GAP] = True
-        return out
+        return reserve_box(size, ruler_box(size, corner))
 
     def draw(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
         s, edge = scene.size, scene.corner

@@ -60,7 +60,7 @@ def test_a_lambda_layer_says_what_to_do_instead(tmp_path):
 
 def test_warmup_longer_than_the_run_and_batch_larger_than_the_split(tmp_path):
     with pytest.raises(UserError, match=r"^cfg\.json: warmup 500 is not shorter than iterations 10: the learning rate "
-                                        r"would never reach learning_rate 0\.002; use a warmup below 10"):
+                                        r"would never reach learning_rate 0\.001; use a warmup below 10"):
         make_retrain_config(RUN, warmup=500, iterations=10)
     assert make_retrain_config(RUN, warmup=5, iterations=10).warmup == 5
     ds, clf = make_dataset(), make_classifier()

@@ -7,7 +7,7 @@ Example (``config_files/backprop_files/symbols.json``)::
      "heldout_selection": null,
      "methods": [{"name": "continued"}, {"name": "pas", "params": {"lam_scale": 100}}],
      "iterations": 100, "batch": {"random": 50, "selected": 5}, "data": {"stream": false},
-     "eval_every": 20, "learning_rate": 0.002, "seed": 0, "output_dir": "results/backprops",
+     "eval_every": 20, "learning_rate": 0.001, "seed": 0, "output_dir": "results/backprops",
      "freeze": {"up_to": "conv4_block6_out", "batch_norm": "inference"}}
 
 Relative ``selection`` / ``heldout_selection`` paths are relative to the config file;
@@ -253,7 +253,7 @@ class RetrainConfig:
     #: iterations between checks (validation scores, early stopping, CAMs of the selection)
     eval_every: int = field(default=20, metadata={"min": 1})
     #: the optimiser's learning rate
-    learning_rate: float = field(default=2e-3, metadata={"gt": 0.0})
+    learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
     #: Adam, or SGD with momentum 0.9
     optimizer: str = field(default="adam", metadata={"choices": ("adam", "sgd")})
     #: iterations over which the learning rate ramps up linearly (0: none)

@@ -53,7 +53,7 @@ def test_divergence_stops_the_method_and_marks_the_run_failed(tmp_path, selectio
     with pytest.raises(UserError) as info:
         _retrain(cfg, selection_env, run)
     msg = str(info.value)
-    assert msg.startswith("method pas diverged at iteration 1 of 2: the loss became inf (learning_rate 0.002)")
+    assert msg.startswith("method pas diverged at iteration 1 of 2: the loss became inf (learning_rate 0.001)")
     assert f"the run is marked failed in '{tmp_path / 't.failed' / 'summary.json'}'" in msg
     assert f"1 finished method(s) kept there; '{run}' is unchanged" in msg and "\n" not in msg
     assert {p.name: p.read_text() for p in run.iterdir()} == before  # the finished run is untouched

@@ -234,6 +234,10 @@ class _Renderer:
             )
             t = np.round(t.astype(np.float32) * (255.0 / max(1, int(t.max())))).astype(np.uint8)
             dh, dw = t.shape
+            if dw > ZONE_X or dh > SIZE - ZONE_Y:  # a dummy symbol: the font set's glyph is missing
+                raise UserError(f"matplotlib rendered the distractor '{distractor}' {dw}×{dh} px, larger than its "
+                                f"{ZONE_X}×{SIZE - ZONE_Y}-px zone (a font set's glyph is missing); its font cache may "
+                                f"predate its bundled fonts: delete {_font_cache()} and retry")
             dx = int(np.clip(DIST_POS[0] + rng.integers(-DIST_JITTER, DIST_JITTER + 1), 0, ZONE_X - dw))
             dy = int(np.clip(DIST_POS[1] + rng.integers(-DIST_JITTER, DIST_JITTER + 1), ZONE_Y, SIZE - dh))
             d = np.zeros((SIZE, SIZE), np.uint8)

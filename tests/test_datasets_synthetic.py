@@ -241,3 +241,12 @@ def test_a_font_set_matplotlib_cannot_render_is_one_line_naming_the_cache(monkey
         sym._Renderer()
     text = str(err.value)
     assert "\n" not in text and "font set 'dejavusans'" in text and "fontlist-*.json" in text
+
+
+def test_a_distractor_wider_than_its_zone_is_one_line_naming_the_cache(monkeypatch):
+    r = sym._Renderer()
+    monkeypatch.setattr(sym._Renderer, "_variant", staticmethod(lambda *a, **k: np.full((15, 40), 200, np.uint8)))
+    with pytest.raises(UserError) as err:
+        r.sample(0, sym.DISTRACTORS[0], np.random.default_rng(0))
+    text = str(err.value)
+    assert "\n" not in text and "40×15 px, larger than its 22×22-px zone" in text and "fontlist-*.json" in text

@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from classification_models.classifier import Classifier
 from classification_models.distributed import cluster_strategy, replicas_of
 from classification_models.models import build_model, resolve_params
 from common.cli import quiet_tf_logs, run_main
+from common.cluster import free_local_ports
 from common.logs import parse_command_line
 from common.seeding import set_seed
 from datasets.base import ArrayDataset
@@ -78,19 +78,9 @@ def worker(args) -> dict:
             "loss": [h["loss"] for h in res.history], "wall": res.seconds}
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _launch(argv: list[str], workers: int) -> list[dict]:
     """Runs this benchmark's ``--worker`` mode in ``workers`` processes (one: no TF_CONFIG)."""
-    ports = _free_ports(workers)
+    ports = free_local_ports(workers)
     procs = []
     for i in range(workers):
         env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}

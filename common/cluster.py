@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -189,3 +190,14 @@ def announce_worker() -> None:
         log.info("multi-worker run: %s of %d: trains in step with the others; the chief (%s) writes the run's "
                  "files, this worker's copies go to a temporary folder removed at exit", cluster.describe(),
                  len(cluster.workers), cluster.describe(0))
+
+
+def free_local_ports(n: int) -> list[int]:
+    """``n`` TCP ports free on localhost right now (for a cluster of workers on one machine)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports

@@ -2,7 +2,6 @@
 two worker processes on localhost against one process, and a worker that dies."""
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -58,16 +57,6 @@ def test_cluster_of_tf_config_and_the_worker_a_peer_error_names():
     assert cluster.lost_worker("something else", chief) is None
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def start(results, tf_conf=None, die_at=None):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "VF_RESULTS_ROOT")}
     env.update({"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "CI": "true"})
@@ -98,7 +87,7 @@ def test_two_workers_on_localhost_match_one_process_and_only_the_chief_writes(tm
     from retraining import base_training
     from tests import multi_worker_job
 
-    ports = free_ports(2)
+    ports = cluster.free_local_ports(2)
     workers = [start(tmp_path / "two" / "results", tf_config(ports, i)) for i in range(2)]
     monkeypatch.setattr(base_training, "load_dataset", base_training.load_dataset)  # the job patches it
     one = multi_worker_job.main(tmp_path / "one" / "results")  # this process is alone: the single-process path
@@ -128,7 +117,7 @@ def test_two_workers_on_localhost_match_one_process_and_only_the_chief_writes(tm
 
 
 def test_a_worker_that_dies_fails_the_run_naming_it_and_keeps_the_last_good_run(tmp_path):
-    ports = free_ports(2)
+    ports = cluster.free_local_ports(2)
     root = tmp_path / "results"
     good = root / "train" / "mw"
     good.mkdir(parents=True)

@@ -18,7 +18,7 @@ CLASSES = {
     "glyphs": ("A", "E", "K", "R"),
     "shapes": ("circle", "cross", "square", "triangle"),
 }
-MIN_SIZE, MAX_SIZE = 32, 128
+MIN_SIZE, MAX_SIZE = 32, 224
 VAL_WORDS = ("same", "independent")
 #: random stream purposes: ``np.random.SeedSequence([seed, split id, purpose(, image)])``
 LABELS_STREAM, OBJECT_STREAM, CUE_CLASS_STREAM, CUE_LAYOUT_STREAM, SOURCES_STREAM = range(5)

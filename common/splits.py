@@ -38,6 +38,12 @@ def stratified_split(labels, *, val_fraction: float, test_fraction: float, seed:
         k = int(round(n * fraction))
         if not k:
             continue
+        problem = _unstratifiable(labels[rest], k)
+        if problem:
+            field = "test_fraction" if split_id == TEST else "val_fraction"
+            raise UserError(f"cannot split {len(rest)} {what} stratified by class for {field} {fraction:g} "
+                            f"({k} items): {problem} ({count_summary(labels[rest])}); add images or change "
+                            f"{field}")
         try:
             rest, drawn = train_test_split(rest, test_size=k, stratify=labels[rest], random_state=seed)
         except ValueError as exc:
@@ -46,6 +52,18 @@ def stratified_split(labels, *, val_fraction: float, test_fraction: float, seed:
                             f"({count_summary(labels[rest])}): {reason}") from None
         out[drawn] = split_id
     return out
+
+
+def _unstratifiable(labels: np.ndarray, k: int) -> str | None:
+    """Why ``k`` of ``labels`` cannot be drawn stratified by class (in our words), or None."""
+    values, counts = np.unique(labels, return_counts=True)
+    if counts.min() < 2:
+        return f"class {values[counts.argmin()]} has a single item (each class needs two, one on each side)"
+    if k < len(values):
+        return f"{k} items drawn cannot hold one of each of the {len(values)} classes"
+    if len(labels) - k < len(values):
+        return f"the {len(labels) - k} items left cannot hold one of each of the {len(values)} classes"
+    return None
 
 
 def count_summary(labels, *, limit: int = 8) -> str:

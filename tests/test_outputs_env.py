@@ -87,7 +87,7 @@ def test_the_other_commands_default_under_the_roots(tmp_path, monkeypatch):
     monkeypatch.setenv("VF_DATA_ROOT", str(tmp_path / "data"))
     assert data_root() == tmp_path / "data" and data_root("given") == Path("given")
     seen = {}
-    monkeypatch.setattr(own_model_demo, "write_folder", lambda folder, **kw: seen.setdefault("out", folder) and 1 / 0)
+    monkeypatch.setattr(own_model_demo, "make_folder", lambda folder, **kw: seen.setdefault("out", folder) and 1 / 0)
     with pytest.raises(ZeroDivisionError):
         own_model_demo.main(["--quiet"])
     assert seen["out"] == (tmp_path / "res" / "own_demo" / "images").resolve()

@@ -26,6 +26,8 @@ BEGIN, END = "<!-- heldout:begin -->", "<!-- heldout:end -->"
 BUDGETS = (100, ITERATIONS)
 #: images per retraining iteration (the suite's batch: random + selected)
 IMAGES_PER_ITERATION = sum(suite_configs.suite_methods().retrain["batch"].values())
+#: the learning rate of the default `swap` (the suite's retraining config)
+DEFAULT_LR = suite_configs.suite_methods().retrain["learning_rate"]
 
 
 def at(along: list[dict] | None, iteration: int, key: str = "test") -> float | None:
@@ -182,7 +184,8 @@ def accuracy_figure(records: list[dict]):
                 continue
             its = [row["iteration"] for row in runs[0]]
             acc = np.mean([[at(run, i) for i in its] for run in runs], axis=0)
-            ax.plot(its, acc, label=label, lw=1.6 if label == "swap" else 1.0,
+            shown = f"swap (default, lr {DEFAULT_LR:g})" if label == "swap" else label
+            ax.plot(its, acc, label=shown, lw=1.6 if label == "swap" else 1.0,
                     ls="--" if label.startswith("swap ") else "-")
         ax.axhline(np.mean([r["oracle_test"] for r in recs]), color="k", lw=0.8, ls=":", label="oracle")
         scratch = [r["oracle_curve"] for r in recs if r.get("oracle_curve")]

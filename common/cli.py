@@ -63,10 +63,39 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+#: environment variable naming the pid of the process that started a command which must stop
+#: when that process is gone (the mask tool's retraining runs in its own session, so a tool
+#: killed with SIGKILL would otherwise leave it running)
+PARENT_ENV = "VF_STOP_WITH_PARENT"
+#: seconds between checks of the parent
+PARENT_POLL = 1.0
+
+
+def stop_with_parent() -> threading.Thread | None:
+    """When ``PARENT_ENV`` names this process's parent, a daemon thread sends SIGTERM to
+    this process once the parent is gone (the process is then re-parented); the variable is
+    removed so that this command's own children do not inherit it. Returns the thread."""
+    value = os.environ.pop(PARENT_ENV, None)
+    if not value or not value.isdigit():
+        return None
+    parent = int(value)
+
+    def watch():
+        while os.getppid() == parent:
+            threading.Event().wait(PARENT_POLL)
+        print(f"the process that started this command (pid {parent}) has gone: stopping", file=sys.stderr)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="stop-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Runs ``main``; a UserError becomes ``error: ...`` on stderr and exit code 2; Ctrl-C
     and SIGTERM become one ``error:`` line saying what happened (and, for a run folder,
     where the attempt is kept) and exit codes 130 / 143."""
+    stop_with_parent()
     try:
         with sigterm_as_interrupt():
             code = main(argv)

@@ -2,6 +2,7 @@
 ``<name>.failed/summary.json``: divergence in the outputs, a bug in a method, Ctrl-C and
 SIGTERM (real processes, real signals)."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -85,6 +86,53 @@ def test_sigterm_keeps_the_attempt_with_a_summary_and_says_where(tmp_path):
     assert s.failure.reason == "terminated (SIGTERM) during method pas"
     assert list(s.methods) == ["continued"] and s.base.accuracy.test > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.failed"]  # no lock, no partial folder left
+
+
+#: plays the mask tool: starts the run in its own session with ``PARENT_ENV`` set, prints its pid, waits
+TOOL = """
+import os, subprocess, sys, time
+from common.cli import PARENT_ENV
+with open(sys.argv[2], "w") as out, open(sys.argv[3], "w") as err:
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[4]], stdout=out, stderr=err,
+                             start_new_session=True, env=dict(os.environ, **{PARENT_ENV: str(os.getpid())}))
+print(child.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")  # exited (a zombie until its new parent reaps it)
+
+
+def test_a_run_whose_starter_is_killed_stops_and_keeps_the_attempt(tmp_path):
+    run, out, err = tmp_path / "t", tmp_path / "out.txt", tmp_path / "err.txt"
+    tool = subprocess.Popen([sys.executable, "-c", TOOL, DRIVER, str(out), str(err), str(run)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    child = int(tool.stdout.readline())
+    try:
+        deadline = time.monotonic() + 120
+        while "ready" not in out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "ready" in out.read_text()
+        assert not _gone(child)
+        tool.kill()  # SIGKILL: the tool cannot stop its run itself
+        tool.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(child)
+    finally:
+        tool.kill()
+        if not _gone(child):
+            os.kill(child, signal.SIGKILL)
+    lines = err.read_text().strip().splitlines()
+    assert f"the process that started this command (pid {tool.pid}) has gone: stopping" in lines
+    assert lines[-1].startswith("error: terminated (SIGTERM) during method pas")
+    assert load_summary(tmp_path / "t.failed").failure.reason == "terminated (SIGTERM) during method pas"
 
 
 def _failing_second(monkeypatch, exc):

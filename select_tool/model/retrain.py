@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from common.cli import PARENT_ENV
 from common.io import atomic_write_json, ensure_dir
 from common.runs import lock_path
 from retraining import suite_configs
@@ -129,7 +130,8 @@ class RetrainJob:
         root = Path(__file__).resolve().parents[2]
         with open(self.log_path, "w", encoding="utf-8") as log:
             self.proc = subprocess.Popen(self.command, cwd=root, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                                         start_new_session=True,
+                                         env=dict(os.environ, PYTHONUNBUFFERED="1", **{PARENT_ENV: str(os.getpid())}))
         # lowered before the run starts its threads (they inherit it); not in preexec_fn, which
         # is unsafe while the tool's CAM thread runs
         try:

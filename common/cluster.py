@@ -128,6 +128,13 @@ def current() -> Cluster | None:
     return cluster_from_env()
 
 
+def record() -> dict:
+    """What a run's ``config.json`` says about the cluster: ``{"workers": [addresses]}`` for a
+    multi-worker run (worker 0 first), nothing for a process alone (its files stay as they were)."""
+    cluster = current()
+    return {} if cluster is None else {"workers": list(cluster.workers)}
+
+
 def is_chief() -> bool:
     """True for a process alone and for worker 0 of a cluster."""
     cluster = current()

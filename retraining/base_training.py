@@ -25,6 +25,7 @@ from classification_models.input_convention import resolve_convention
 from classification_models.model_file import load_keras_model
 from classification_models.models import build_model, check_input_shape, resolve_params
 from classification_models.train_result import check_model_data, load_train_result, write_train_result
+from common import cluster
 from common.cluster import announce_worker
 from common.config import to_dict
 from common.errors import UserError
@@ -224,6 +225,7 @@ def run(cfg: TrainConfig, *, source: str, data_root=None, output_dir=None) -> Pa
             "data_root": str(root),
             "resolved_model": model_info,
             "source_config": str(Path(source).resolve()) if Path(source).exists() else source,
+            **cluster.record(),
         })
         atomic_write_json(work / "config.json", resolved)
         if split_info is not None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from classification_models.distributed import cluster_strategy, replicas_of
 from classification_models.own_model import freeze_args, trainable_summary
+from common import cluster
 from common.cluster import TF_CONFIG_ENV, announce_worker
 from common.config import to_dict
 from common.errors import UserError
@@ -309,7 +310,7 @@ def _run_methods(cfg, methods, *, data, base, dataset, selected, heldout, tmp_di
     writes the whole run into ``tmp_dir`` (the comparison table as ``COMPARISON_FILE``) and
     returns that table."""
     h, w, k = base.grid_shape
-    atomic_write_json(tmp_dir / "config.json", to_dict(cfg))
+    atomic_write_json(tmp_dir / "config.json", {**to_dict(cfg), **cluster.record()})
     before = _score_base(cfg, data=data, base=base, dataset=dataset, selected=selected, heldout=heldout)
     base_wg = _wg(before.groups, base, before.evaluation["preds"])
     base_summary = BaseSummary(accuracy=Accuracy(**before.evaluation["accuracy"], val_swap=_accuracy_cf(base, before.val_cf),

@@ -101,6 +101,10 @@ def test_two_workers_on_localhost_match_one_process_and_only_the_chief_writes(tm
     assert chief["wrote"] == [str(root / "train" / "mw" / "result.json"), str(root / "backprops" / "mw" / "summary.json")]
     assert all(Path(p).is_file() for p in chief["wrote"])
     assert files_under(root) == files_under(tmp_path / "one" / "results")
+    addresses = [f"localhost:{p}" for p in ports]
+    for part in ("train", "backprops"):  # the run says it ran on the cluster; one process's config is unchanged
+        assert json.loads((root / part / "mw" / "config.json").read_text())["workers"] == addresses
+        assert "workers" not in json.loads((tmp_path / "one" / "results" / part / "mw" / "config.json").read_text())
     # the other worker wrote into its private folder only, removed when it exited
     assert all(p.startswith(worker["private"] + "/") for p in worker["wrote"])
     assert not Path(worker["private"]).exists()

@@ -179,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--cue", default="watermark", help="a suite cue family")
     parser.add_argument("--n-train", type=int, default=1600)
+    parser.add_argument("--difficulty", default="easy", help="the suite's object difficulty")
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--memory-iterations", type=int, default=60, help="0: skip the memory runs")
     parser.add_argument("--overrides", type=lambda t: json_object(t, "--overrides"), default={},
@@ -189,9 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "results.json"
     results = read_json(state_path) if state_path.exists() else {
-        "runs": {}, "backbone": args.backbone, "size": args.size, "cue": args.cue, "alpha": args.alpha}
+        "runs": {}, "backbone": args.backbone, "size": args.size, "cue": args.cue, "alpha": args.alpha,
+        "difficulty": args.difficulty}
     folders = {who: make_folder(out / "data" / who, size=args.size, cue=args.cue, n_train=args.n_train,
-                                oracle=who == "oracle") for who in ("user", "oracle")}
+                                oracle=who == "oracle", difficulty=args.difficulty) for who in ("user", "oracle")}
     for who in ("user", "oracle"):
         key = f"{who}_training"
         if key not in results:

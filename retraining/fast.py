@@ -7,10 +7,12 @@ features with the cue swapped removes most of a spurious correlation (last-layer
 retraining, Kirichenko et al. 2022). The frozen part's output is computed once for every
 image a method can draw — the training split, the selected images and their variants,
 the propagated images' swapped variants, the validation and cue-swapped validation
-copies — and kept on disk (``FeatureStore``, read row by row, so memory does not grow
-with the split); each step then runs only the layers after the freeze point. The
-batches are the full path's batches, drawn with the same random numbers. The whole
-model is scored afterwards as usual (its frozen layers are unchanged).
+copies — and kept on disk (``retraining.feature_cache``, read row by row, so memory
+does not grow with the split; with ``data.stream`` the training split is read from its
+records a chunk at a time to fill the cache); each step then runs only the layers after
+the freeze point. The batches are the in-memory full path's batches, drawn by position
+with the same random numbers, streamed or not. The whole model is scored afterwards as
+usual (its frozen layers are unchanged).
 
 The freeze point (``fast.freeze_up_to``, default ``default_freeze_layer``): the
 narrowest layer on the grid before the feature map's last downsampling that every later
@@ -26,14 +28,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import tempfile
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import ops
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -41,8 +39,8 @@ from sklearn.preprocessing import StandardScaler
 
 from classification_models.feature_layers import layer_activations, layer_view
 from classification_models.own_model import find_layer, freeze, iter_layers
-from classification_models.train_step import build_train_step
 from common.errors import UserError
+from retraining.feature_cache import FastMethod, FeatureClassifier, FeatureContext, cache_method
 
 log = logging.getLogger(__name__)
 
@@ -159,130 +157,6 @@ def _flat_index(model, layer) -> int:
     return next(i for i, l in enumerate(_flat(model)) if l is layer)
 
 
-class FeatureStore:
-    """Rows of float32 features on disk, written in chunks and read row by row.
-
-    Args:
-        folder: where the file goes. name: its stem. shape: one row's shape.
-    """
-
-    def __init__(self, folder: str, name: str, shape: tuple[int, ...]):
-        self.path = os.path.join(folder, f"{name}.f32")
-        self.shape = tuple(int(v) for v in shape)
-        self.row_bytes = int(np.prod(self.shape)) * 4
-        self.n = 0
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-
-    def append(self, rows: np.ndarray) -> None:
-        data = np.ascontiguousarray(np.asarray(rows, np.float32)).tobytes()
-        os.pwrite(self._fd, data, self.n * self.row_bytes)
-        self.n += len(rows)
-
-    def rows(self, positions) -> np.ndarray:
-        """float32 ``[len(positions), *shape]``."""
-        out = np.empty((len(positions),) + self.shape, np.float32)
-        for j, p in enumerate(np.asarray(positions, np.int64)):
-            out[j] = np.frombuffer(os.pread(self._fd, self.row_bytes, int(p) * self.row_bytes),
-                                   np.float32).reshape(self.shape)
-        return out
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-class FeatureClassifier:
-    """The classifier seen from the freeze point: ``forward`` takes the frozen part's
-    output; everything else is the full classifier's (``clf``)."""
-
-    def __init__(self, clf, top):
-        self.full = clf
-        self.top = top
-        self._steps: dict = {}
-        self._logits_fn = None
-
-    def __getattr__(self, name):  # grid_shape, cam_kernel, head_weights, ... of the full classifier
-        return getattr(self.full, name)
-
-    def forward(self, features, training: bool = False, feature_scale=None):
-        """``(feature map [N, h, w, K], logits [N, C])`` from cached features."""
-        acts = self.top(features, training=training)
-        if acts.dtype == "float16":  # mixed precision: as Classifier.forward
-            acts = ops.cast(acts, "float32")
-        return acts, self.full.head_logits(acts, training=training, feature_scale=feature_scale)
-
-    def make_train_step(self, loss_fn, optimizer=None, strategy=None):
-        key = (id(loss_fn), id(optimizer))
-        if key not in self._steps:
-            self._steps[key] = build_train_step(self, loss_fn=loss_fn, optimizer=optimizer, strategy=strategy)
-        return self._steps[key]
-
-    def predict_proba(self, features, batch_size: int = 256) -> np.ndarray:
-        """Probabilities ``[N, C]`` of a feature array or a ``FeatureStore``."""
-        if self._logits_fn is None:
-            self._logits_fn = tf.function(lambda x: tf.nn.softmax(self.forward(x)[1]), reduce_retracing=True)
-        n = features.n if isinstance(features, FeatureStore) else len(features)
-        out = []
-        for s in range(0, n, batch_size):
-            rows = (features.rows(np.arange(s, min(n, s + batch_size))) if isinstance(features, FeatureStore)
-                    else np.asarray(features[s:s + batch_size], np.float32))
-            out.append(self._logits_fn(tf.constant(rows)).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.full.num_classes), np.float32)
-
-
-@dataclasses.dataclass
-class FeatureContext:
-    """What the loop reads from a method's data on the fast path: the selected images
-    (as features) and plain training batches (features of random training images, for
-    the batch-norm recalibration of the layers after the freeze point)."""
-
-    selected: object
-    train: FeatureStore
-
-    def plain_batches(self, *, batch_size: int, seed: int):
-        rng = np.random.default_rng(seed)
-        while True:
-            yield self.train.rows(np.sort(rng.choice(self.train.n, size=min(batch_size, self.train.n), replace=False)))
-
-
-class FastMethod:
-    """A set-up method trained on cached features: its batches are the full path's (same
-    positions, pool items and swaps from the same random numbers), with the images
-    replaced by their frozen features."""
-
-    def __init__(self, method, clf: FeatureClassifier, stores: dict, ctx: FeatureContext, folder):
-        self.inner, self.clf, self.stores, self.ctx, self._folder = method, clf, stores, ctx, folder
-        self.label = method.label
-        self.loss = method.loss
-
-    def batch_counts(self):
-        return self.inner.batch_counts()
-
-    def sample_batch(self, rng: np.random.Generator) -> dict:
-        m = self.inner
-        positions, sel = m.sample_positions(rng)
-        batch = m.assemble(positions, sel)
-        batch["images"] = np.concatenate([self.stores["train"].rows(positions), self.stores["pool"].rows(sel)])
-        if "variants" in self.stores:
-            rows, slots, pick = m.choose_swaps(positions, rng)
-            flat = slots * m.random_variants.shape[1] + pick
-            batch = m.apply_swaps(batch, rows, slots, self.stores["variants"].rows(flat))
-        return batch
-
-    def release(self) -> None:
-        self.inner.release()
-        for store in self.stores.values():
-            store.close()
-        self._folder.cleanup()
-
-
-def _store(folder, name, clf, layer, images, *, shape, chunk: int = 256) -> FeatureStore:
-    """The features of ``images`` (uint8 ``[N, H, W, C]``) in a new store, ``chunk`` at a time."""
-    store = FeatureStore(folder, name, shape)
-    for s in range(0, len(images), chunk):
-        store.append(layer_activations(clf, images[s:s + chunk], layer=layer))
-    return store
-
-
 def features_encode_object(features: np.ndarray, labels: np.ndarray, *, margin: float, seed: int = 0) -> dict:
     """A linear probe (scikit-learn logistic regression, 3-fold cross-validated) on the
     spatially averaged frozen features ``[N, h, w, K]`` of cue-swapped images: when it
@@ -330,43 +204,27 @@ def plan_fast_path(base, *, freeze_up_to: str | None, val_swap, margin: float, s
 def wrap(method, plan: dict, *, val, val_swap, cache_dir: str | None = None):
     """``(method to run, val, val_swap, path info)``: on the fast path the method on
     cached features (its classifier's layers up to the freeze point frozen), and the
-    validation sets as features; otherwise the method unchanged (with the reason)."""
+    validation sets as features; otherwise the method unchanged (with the reason). The
+    path info says whether the training split is ``streamed`` (``data.stream``)."""
+    plan = {**plan, "streamed": bool(method.ctx.streaming)}
     if plan["path"] != "fast":
         return method, val, val_swap, plan
     if method.name in NEEDS_PIXELS:
         return method, val, val_swap, {**plan, "path": "full", "why": f"{method.name} needs input gradients"}
-    if method.ctx.streaming:
-        return method, val, val_swap, {**plan, "path": "full",
-                                       "why": "data.stream: the fast path caches the training split held as arrays"}
-
     started = time.perf_counter()
     clf, layer = method.clf, plan["freeze_up_to"]
     split = split_model(clf, layer)
-    folder = tempfile.TemporaryDirectory(prefix="fast-features-", dir=cache_dir)
-    train = method.ctx.train.images
-    shape = layer_activations(clf, train[:1], layer=layer).shape[1:]
-
-    def store(name, images):
-        return _store(folder.name, name, clf, layer, images, shape=shape)
-
-    stores = {"train": store("train", train), "pool": store("pool", method.pool.images)}
-    variants = getattr(method, "random_variants", None)
-    if variants is not None:
-        stores["variants"] = store("variants", variants.reshape((-1,) + variants.shape[2:]))
-    sel = method.ctx.selected
-    feats_sel = dataclasses.replace(sel, images=layer_activations(clf, sel.images, layer=layer)) if len(sel) else sel
+    stores, feats_sel, folder = cache_method(method, layer, val=val, val_swap=val_swap, cache_dir=cache_dir)
     wrapped = FastMethod(method, FeatureClassifier(clf, split.top), stores, FeatureContext(feats_sel, stores["train"]),
-                         folder)
-    for name, xy in (("val", val), ("val_swap", val_swap)):
-        if xy is not None:
-            stores[name] = store(name, xy[0])
+                         folder, labels=method.ctx.train_labels())
     val = None if val is None else (stores["val"], val[1])
     val_swap = None if val_swap is None else (stores["val_swap"], val_swap[1])
     cached = sum(s.n for s in stores.values())
     info = {**plan, "feature_shape": list(stores["train"].shape), "cached_images": int(cached),
             "cache_seconds": round(time.perf_counter() - started, 2)}
-    log.info("  %s: fast path from '%s' (%s): %d images' features cached in %.1f s", method.label, layer,
-             "×".join(map(str, info["feature_shape"])), cached, info["cache_seconds"])
+    log.info("  %s: fast path from '%s' (%s): %d images' features cached in %.1f s%s", method.label, layer,
+             "×".join(map(str, info["feature_shape"])), cached, info["cache_seconds"],
+             " (the training split read from its records)" if method.ctx.streaming else "")
     return wrapped, val, val_swap, info
 
 

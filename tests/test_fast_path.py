@@ -71,7 +71,8 @@ def test_cached_features_equal_the_models_own(nested, tmp_path):
     import keras
 
     from classification_models.feature_layers import layer_activations
-    from retraining.fast import FeatureClassifier, _store, split_model
+    from retraining.fast import split_model
+    from retraining.feature_cache import FeatureClassifier, feature_store
 
     clf = make_resnet(nested)
     layer = ("tinyres/" if nested else "") + "block2_out"
@@ -80,7 +81,7 @@ def test_cached_features_equal_the_models_own(nested, tmp_path):
     ref = keras.Model(bb.inputs, bb.get_layer("block2_out").output)(
         images.astype(np.float32) / (255.0 if nested else 1.0)).numpy()
     in_memory = layer_activations(clf, images, layer=layer, batch_size=4)
-    store = _store(str(tmp_path), "train", clf, layer, images, shape=ref.shape[1:], chunk=3)  # on disk, in chunks
+    store = feature_store(str(tmp_path), "train", clf, layer, images, shape=ref.shape[1:], chunk=3)  # on disk, in chunks
     streamed = store.rows(np.arange(11))
     np.testing.assert_allclose(in_memory, ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(streamed, in_memory)

@@ -187,7 +187,7 @@ class Method(abc.ABC):
     def sample_positions(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(train positions, pool positions)`` of one batch."""
         n_rand, n_sel = self.batch_counts()
-        return compose_indices(rng, n_train=len(self.ctx.train), n_random=n_rand,
+        return compose_indices(rng, n_train=self.ctx.train_size(), n_random=n_rand,
                                pool_size=len(self.pool), n_selected=n_sel, with_replacement=self.with_replacement)
 
     def sample_batch(self, rng: np.random.Generator) -> dict:
@@ -223,17 +223,21 @@ class Method(abc.ABC):
 
     def assemble_images(self, images: np.ndarray, labels: np.ndarray, pool_pos: np.ndarray) -> dict:
         """The batch of random ``images`` uint8 ``[R,H,W,C]`` with ``labels`` and pool items ``pool_pos``."""
+        images = np.concatenate([images, self.pool.images[pool_pos]]).astype(np.float32)
+        return {"images": images, **self.batch_fields(labels, pool_pos)}
+
+    def batch_fields(self, labels: np.ndarray, pool_pos: np.ndarray) -> dict:
+        """Everything of the batch of random images with ``labels`` and pool items
+        ``pool_pos`` but its images (the fast path puts cached features there)."""
         n_r, n_s = len(labels), len(pool_pos)
         gh, gw = self.ctx.grid[:2]
-        images = np.concatenate([images, self.pool.images[pool_pos]]).astype(np.float32)
         batch = {
-            "images": images,
             "labels": np.concatenate([labels, self.pool.labels[pool_pos]]).astype(np.int64),
             "masks": np.concatenate([np.zeros((n_r, gh, gw), np.float32), self.pool.grid[pool_pos]]),
             "selected": np.concatenate([np.zeros(n_r, np.float32), np.ones(n_s, np.float32)]),
         }
         if self.needs_full_masks:
-            h, w = images.shape[1:3]
+            h, w = self.pool.masks.shape[1:3]
             batch["masks_full"] = np.concatenate([np.zeros((n_r, h, w), np.float32),
                                                   (self.pool.masks[pool_pos] > 0).astype(np.float32)])
         for key, arr in self.pool.extra.items():

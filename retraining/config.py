@@ -69,9 +69,10 @@ class DataSpec:
     through a shuffle buffer of ``shuffle_buffer`` records and scores val/test batch by
     batch, so memory does not grow with the data set (a ``[N, 224, 224, 3]`` split is
     ~150 kB per image); the selected images stay in memory. Methods that need the whole
-    training split at once refuse it, as does ``counterfactual_val``. Streamed batches
-    are other random images than the array draw: the same seed repeats a streamed run,
-    not an array run.
+    training split at once refuse it. Streamed batches are other random images than the
+    array draw: the same seed repeats a streamed run, not an array run — except with
+    ``mode: fast``, which reads the split once, in position order, to cache its features
+    and then draws by position from the cache, as with arrays.
     """
 
     #: read the random images from the training records instead of holding the splits as arrays

@@ -65,11 +65,19 @@ def _swap(ds, *, stream: bool):
     return m
 
 
-def test_the_streamed_fast_path_draws_the_in_memory_batches_without_the_split_as_arrays(tmp_path):
+def test_the_streamed_fast_path_draws_the_in_memory_batches_without_the_split_as_arrays(tmp_path, monkeypatch):
     ds = _records(tmp_path)
     streamed, in_memory = _swap(ds, stream=True), _swap(make_stamped(), stream=False)
-    with pytest.raises(RuntimeError, match="streamed"):  # what any read of the split as arrays would meet
+    with pytest.raises(RuntimeError, match="streamed"):  # what any read of the split as arrays meets
         streamed.ctx.train
+    touched = []  # every read of RetrainData.train from here on, even one whose error were caught
+    whole = RetrainData.train
+
+    def watched(self):
+        touched.append(self.streaming)
+        return whole.fget(self)
+
+    monkeypatch.setattr(RetrainData, "train", property(watched))
     plan = {"path": "fast", "freeze_up_to": LAYER, "why": "test"}
     a, _, _, info_a = wrap(streamed, plan, val=None, val_swap=None)
     b, _, _, info_b = wrap(in_memory, plan, val=None, val_swap=None)
@@ -87,7 +95,7 @@ def test_the_streamed_fast_path_draws_the_in_memory_batches_without_the_split_as
     assert swapped > 0
     plain = next(a.ctx.plain_batches(batch_size=5, seed=1))
     np.testing.assert_allclose(plain, next(b.ctx.plain_batches(batch_size=5, seed=1)), rtol=1e-5, atol=1e-5)
-    assert "train" not in ds._splits
+    assert "train" not in ds._splits and True not in touched and False in touched  # only the in-memory run read it
     a.release()
     b.release()
 

@@ -40,6 +40,7 @@ from benchmarks.own_model_demo import make_folder, train_user_model
 from common.cli import json_object, quiet_tf_logs, run_main
 from common.io import atomic_write_json, read_json
 from common.logs import parse_command_line
+from common.paths import results_root
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def report(results: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.own_model_tier", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="results/tier")
+    parser.add_argument("--out", default=None, help="the tier's folder (default <results>/tier)")
     parser.add_argument("--backbone", default="MobileNetV2", help="a keras.applications class name")
     parser.add_argument("--alpha", type=float, default=0.35, help="MobileNet width")
     parser.add_argument("--size", type=int, default=160)
@@ -186,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="retraining-config keys set in every run, as JSON (e.g. a smoke budget)")
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
-    out = Path(args.out).resolve()
+    out = Path(args.out or results_root() / "tier").resolve()
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "results.json"
     results = read_json(state_path) if state_path.exists() else {

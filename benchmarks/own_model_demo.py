@@ -52,15 +52,15 @@ MIN_DELTA, PATIENCE, LR_PATIENCE = 0.002, 8, 3
 
 
 def make_folder(root: Path, *, size: int, cue: str, n_train: int = 1600, oracle: bool = False,
-                difficulty: str = "easy") -> Path:
+                difficulty: str = "easy", correlation: float = 0.95) -> Path:
     """A shortcut-suite image folder (``datasets.shortcut_suite``): shapes on crops of real
-    photographs, RGB, ``cue`` encoding the class in 95 % of the training and validation
-    images (random in test), masks of the cue under ``masks/``; ``oracle``: the cue
+    photographs, RGB, ``cue`` encoding the class in a share ``correlation`` of the training
+    and validation images (random in test), masks of the cue under ``masks/``; ``oracle``: the cue
     independent of the class everywhere (same test images). Written once."""
     if not (root / "suite.json").exists():
         params = SuiteParams(content="shapes", cue=cue, channels=3, image_size=size, backdrop="photo",
                              difficulty=difficulty,
-                             correlation=None if oracle else 0.95,
+                             correlation=None if oracle else correlation,
                              val_correlation="independent" if oracle else "same",
                              n_train=n_train, n_val=max(40, n_train // 4), n_test=max(80, n_train // 2))
         generate(root, params, overwrite=True)

@@ -118,6 +118,24 @@ def propagate_grid(*, activations, ranking: FilterRanking, threshold: float = 0.
     return fired > threshold * ranking.reference
 
 
+#: ``position_features``: Gaussian bumps on a ``POSITION_GRID``² grid of centres over the image,
+#: ``POSITION_SIGMA`` of its side wide
+POSITION_GRID, POSITION_SIGMA = 4, 0.18
+
+
+def position_features(grid_hw) -> np.ndarray:
+    """``[h, w, POSITION_GRID²]`` where each cell of an ``h × w`` grid lies in the image:
+    Gaussian bumps centred on a regular grid of points from corner to corner. With them the
+    cell model can learn that a cue sits at a fixed place (a stamp, a ruler along an edge, a
+    corner patch) even where the backbone's features of the cue look like parts of the
+    object; a cue found anywhere leaves them weightless."""
+    h, w = int(grid_hw[0]), int(grid_hw[1])
+    yy, xx = np.meshgrid((np.arange(h) + 0.5) / h, (np.arange(w) + 0.5) / w, indexing="ij")
+    centres = np.linspace(0.0, 1.0, POSITION_GRID)
+    return np.stack([np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * POSITION_SIGMA ** 2))
+                     for cy in centres for cx in centres], -1)
+
+
 class CellClassifier:
     """Logistic regression (scikit-learn) telling masked cells from unmasked ones.
 
@@ -126,12 +144,13 @@ class CellClassifier:
         grid_masks: ``[S, h, w]``; a cell counts as masked when > 0.5.
         c: inverse regularisation strength.
         seed: the solver's seed.
+        position: also give the model where each cell lies (``position_features``).
 
     Raises:
         UserError when no cell is masked or every cell is.
     """
 
-    def __init__(self, *, activations, grid_masks, c: float = 1.0, seed: int = 0):
+    def __init__(self, *, activations, grid_masks, c: float = 1.0, seed: int = 0, position: bool = False):
         a = np.asarray(activations, np.float64)
         m = np.asarray(grid_masks, np.float64)
         if a.ndim != 4 or m.shape != a.shape[:3]:
@@ -144,11 +163,17 @@ class CellClassifier:
             raise CannotPropagate(f"propagation needs unmasked cells to contrast with; every cell of the {len(m)} masked "
                                   "image(s) is masked (all-255 masks?)")
         self.model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
+        values = np.log1p(np.maximum(a, 0.0))
+        #: position features on the scale of a strong activation (fixed at fit); None: none
+        self.position_scale = (float(np.percentile(values, 95)) or 1.0) if position else None
         self.model.fit(self._features(a), y)
 
-    @staticmethod
-    def _features(a: np.ndarray) -> np.ndarray:
-        return np.log1p(np.maximum(a, 0.0)).reshape(-1, a.shape[-1])
+    def _features(self, a: np.ndarray) -> np.ndarray:
+        values = np.log1p(np.maximum(a, 0.0))
+        if self.position_scale is not None:
+            pos = position_features(a.shape[1:3]) * self.position_scale
+            values = np.concatenate([values, np.broadcast_to(pos, a.shape[:3] + pos.shape[-1:])], -1)
+        return values.reshape(-1, values.shape[-1])
 
     def probability(self, activations) -> np.ndarray:
         """``[N, h, w]`` probability that each cell shows what the masks cover."""
@@ -229,7 +254,8 @@ class PixelSegmenter:
         return prob
 
 
-def leave_one_out_probability(*, activations, grid_masks, c: float = 1.0, in_sample=None) -> np.ndarray:
+def leave_one_out_probability(*, activations, grid_masks, c: float = 1.0, in_sample=None,
+                              position: bool = False) -> np.ndarray:
     """``[S, h, w]`` each masked image's cell probabilities from a ``CellClassifier`` fit
     on the other ``S - 1`` images (the in-sample probabilities — ``in_sample`` when the
     caller has them, else from a model fit on all — for an image whose fold cannot be
@@ -239,12 +265,13 @@ def leave_one_out_probability(*, activations, grid_masks, c: float = 1.0, in_sam
     a = np.asarray(activations)
     m = np.asarray(grid_masks)
     out = np.array(in_sample if in_sample is not None
-                   else CellClassifier(activations=a, grid_masks=m, c=c).probability(a), np.float64)
+                   else CellClassifier(activations=a, grid_masks=m, c=c, position=position).probability(a), np.float64)
     in_sample_only = 1 if len(a) == 1 else 0
     for i in range(len(a) if len(a) > 1 else 0):
         rest = np.arange(len(a)) != i
         try:
-            out[i] = CellClassifier(activations=a[rest], grid_masks=m[rest], c=c).probability(a[i:i + 1])[0]
+            out[i] = CellClassifier(activations=a[rest], grid_masks=m[rest], c=c,
+                                        position=position).probability(a[i:i + 1])[0]
         except CannotPropagate:  # the other images have no masked (or no unmasked) cell
             in_sample_only += 1
     if in_sample_only:

@@ -137,6 +137,8 @@ class PropagationSpec:
     calibrate: str = field(default="leave_one_out", metadata={"choices": ("in_sample", "leave_one_out")})
     #: the layer the cell model reads: `features`, a layer name, or `auto` (a finer one for cues under two cells)
     layer: str = "auto"
+    #: the cell model also learns where the masked cells lie in the image (a cue at a fixed place)
+    position: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

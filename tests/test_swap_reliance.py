@@ -126,6 +126,32 @@ def test_leave_one_out_scores_each_masked_image_by_a_model_fit_on_the_others():
                                CellClassifier(activations=acts[:1], grid_masks=grid[:1]).probability(acts[:1]))
 
 
+def test_position_features_let_the_cell_model_tell_a_fixed_place_cue_from_its_look_alikes():
+    from classification_models.propagation import POSITION_GRID, CellClassifier, position_features
+
+    pos = position_features((6, 6))
+    assert pos.shape == (6, 6, POSITION_GRID ** 2) and pos.max() <= 1.0
+    assert pos[-1, 0].argmax() == POSITION_GRID * (POSITION_GRID - 1)  # the bottom-left cell: the bottom-left centre
+    # 8 images of 6×6 cells: the cue (lower-left cell) and parts of the object (two cells at a
+    # random place inside) fire the same filter; the rest fires another
+    rng = np.random.default_rng(0)
+    acts = np.zeros((8, 6, 6, 2))
+    acts[..., 1] = 2.0
+    grid = np.zeros((8, 6, 6))
+    for i in range(8):
+        acts[i, 5, 0] = [2.0, 0.0]
+        grid[i, 5, 0] = 1.0
+        for r, c in rng.integers(1, 5, size=(2, 2)):
+            acts[i, r, c] = [2.0, 0.0]
+    test = acts[:1].copy()
+    test[0, 2, 3] = [2.0, 0.0]  # a look-alike in the middle of a new image
+    plain = CellClassifier(activations=acts, grid_masks=grid).probability(test)[0]
+    placed = CellClassifier(activations=acts, grid_masks=grid, position=True).probability(test)[0]
+    assert plain[5, 0] == pytest.approx(plain[2, 3])  # by its look alone, a cue cell is a cue cell anywhere
+    assert placed[5, 0] > 0.8 and placed[2, 3] < 0.5 and (placed[..., :] <= placed[5, 0]).all()
+    assert (np.delete(placed.reshape(-1), 5 * 6) < 0.5).all()
+
+
 def _striped(n, seed):
     """Backgrounds of class-like stripes (the cue) with a thin ring (the object) at a random
     place; the mask is everything but the ring, as an expert paints a background."""

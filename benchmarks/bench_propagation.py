@@ -2,7 +2,7 @@
 Prints figures; asserts nothing.
 
     python -m benchmarks.bench_propagation RETRAIN_CONFIG.json [...] \\
-        [--variants '{"default": {}, "position": {"position": true}}'] [--data-root DIR]
+        [--variants '{"off": {"position": "off"}, "on": {"position": "on"}}'] [--data-root DIR]
 
 For every retraining config (its selection, held-out selection, base model and data set)
 and every variant (``propagation`` keys over the config's own), the expert's masks are
@@ -36,7 +36,7 @@ from retraining.val_swap import cue_swapped_copy
 
 log = logging.getLogger(__name__)
 
-VARIANTS = {"default": {}, "position": {"position": True}}
+VARIANTS = {"off": {"position": "off"}, "on": {"position": "on"}}
 
 
 def _f1(q: dict | None) -> float | None:
@@ -58,7 +58,7 @@ def measure(config_path: Path, propagation: dict, *, data_root: str | None) -> d
     copy = cue_swapped_copy(base, data, split="val", seed=cfg.seed)
     val_swap = None if copy is None else float((base.predict_proba(copy.images).argmax(1) == copy.labels).mean())
     test = tr.metrics["test"].accuracy if "test" in tr.metrics else None
-    return {"set": dataset.name if hasattr(dataset, "name") else str(config_path.parent),
+    return {"set": dataset.name,
             "quality": prop.quality, "heldout_quality": prop.heldout_quality,
             "f1": _f1(prop.quality), "heldout_f1": _f1(prop.heldout_quality),
             "val_swap": val_swap, "complete": None if copy is None else int(copy.complete.sum()),
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             res = measure(path, keys, data_root=args.data_root)
             f1[(str(path), name)] = res["f1"]
             q, hq = res["quality"] or {}, res["heldout_quality"] or {}
-            rows.append([path.parent.name, name, q.get("precision"), q.get("recall"), res["f1"], hq.get("precision"),
+            rows.append([res["set"], name, q.get("precision"), q.get("recall"), res["f1"], hq.get("precision"),
                          hq.get("recall"), res["val_swap"], res["base_test"], f"{res['complete']}/{res['copy']}"])
             log.info("%s %s: %s", path, name, rows[-1])
     print(markdown_table(["run", "variant", "precision", "recall", "F1", "held-out precision", "held-out recall",
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
         means = {n: np.mean([f1[(p, n)] or 0.0 for p in others]) for n in args.variants}
         pick = max(means, key=means.get)
-        lines.append(f"left out {Path(left).parent.name}: chosen '{pick}' (mean F1 on the others "
+        lines.append(f"left out {left}: chosen '{pick}' (mean F1 on the others "
                      f"{means[pick]:.3f}); on the left-out set F1 {f1[(left, pick)] or 0:.3f}")
     print("\n".join(lines))
     return 0

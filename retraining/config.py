@@ -115,6 +115,10 @@ class PropagationSpec:
     of at most ``bank`` propagated images (a seeded random sample) are held, which
     ``swap`` swaps in for every streamed image that carries a propagated mask: about
     ``bank × (variants + 1) × H × W × C`` bytes (500 at 224×224×3: 0.4 GB).
+    ``position``: the cell model also reads where each cell lies (Gaussian bumps on a grid
+    over the image, ``classification_models.propagation.position_features``); ``auto``
+    turns it on when it reads a layer finer than the feature map (``layer``), whose
+    low-level features cannot tell a small cue from parts of the object that look alike.
     Used by ``swap`` (``propagate``) and ``filter_penalty``."""
 
     #: the cell model's starting probability threshold for marking a cell
@@ -137,8 +141,8 @@ class PropagationSpec:
     calibrate: str = field(default="leave_one_out", metadata={"choices": ("in_sample", "leave_one_out")})
     #: the layer the cell model reads: `features`, a layer name, or `auto` (a finer one for cues under two cells)
     layer: str = "auto"
-    #: the cell model also learns where the masked cells lie in the image (a cue at a fixed place)
-    position: bool = False
+    #: the cell model also learns where cells lie (`auto`: when it reads a layer finer than the feature map)
+    position: str = field(default="auto", metadata={"choices": ("auto", "on", "off")})
 
 
 @dataclasses.dataclass(frozen=True)

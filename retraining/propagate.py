@@ -212,10 +212,12 @@ def propagate_selection(clf, data, *, spec: PropagationSpec, seed: int = 0, batc
     else:
         acts_sel = layer_activations(clf, sel.images, layer=layer_name)
         grid_sel = resize_masks(masks=sel_masks, grid=acts_sel.shape[1:3], **data.mask_resize)
-    cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=spec.c, position=spec.position)
+    position = spec.position == "on" or (spec.position == "auto" and layer_name is not None)
+    layer_info = {**layer_info, "position": position}
+    cells_model = CellClassifier(activations=acts_sel, grid_masks=grid_sel, c=spec.c, position=position)
     prob_sel = cells_model.probability(acts_sel)
     held_out = (leave_one_out_probability(activations=acts_sel, grid_masks=grid_sel, c=spec.c, in_sample=prob_sel,
-                                          position=spec.position)
+                                          position=position)
                 if spec.calibrate == "leave_one_out" else prob_sel)
     threshold = calibrate_threshold(probability=held_out, grid_masks=grid_sel, start=spec.threshold,
                                     min_recall=spec.min_recall)

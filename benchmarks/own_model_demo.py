@@ -1,15 +1,15 @@
 """Stand-in for a user's own data and model: an image folder with a shortcut and a
 MobileNetV2 the user trained on it with ``model.fit``.
 
-    python -m benchmarks.own_model_demo --out results/own_demo [--size 160] [--cue watermark] \
-        [--backbone MobileNetV2] [--n-train 1600] [--max-epochs 40]
+    python -m benchmarks.own_model_demo --out results/own_demo [--size 160] [--cue patch] \
+        [--correlation 1.0] [--backbone MobileNetV2] [--n-train 1600] [--max-epochs 40]
 
 Writes, under ``--out``:
 
 * ``images/{train,val,test}/<class>/*.png`` — four shapes on crops of real photographs
-  (``datasets.shortcut_suite``); a semi-transparent watermark whose word encodes the class
-  in 95 % of the training and validation images (random in test), marked irrelevant in
-  ``images/masks/<split>/<class>/*.png`` (255 = irrelevant);
+  (``datasets.shortcut_suite``); a small coloured square at a fixed corner (16 px at 160 px)
+  whose colour encodes the class in every training and validation image (random in test),
+  marked irrelevant in ``images/masks/<split>/<class>/*.png`` (255 = irrelevant);
 * ``model.keras`` — ``Sequential([Rescaling(1/127.5, -1), MobileNetV2(include_top=False,
   weights=None, alpha=0.35), GlobalAveragePooling2D, Dropout, Dense(4, softmax)])`` trained
   with ``image_dataset_from_directory`` + ``model.fit`` until validation accuracy stops
@@ -116,14 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.own_model_demo", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=None, help="folder for images, model and configs (default <results>/own_demo)")
     parser.add_argument("--size", type=int, default=160)
-    parser.add_argument("--cue", default="watermark", help="a suite cue family")
+    parser.add_argument("--cue", default="patch", help="a suite cue family")
+    parser.add_argument("--correlation", type=float, default=1.0,
+                        help="share of training and validation images whose cue encodes their class")
     parser.add_argument("--backbone", default="MobileNetV2", help="a keras.applications class name")
     parser.add_argument("--n-train", type=int, default=1600, help="training images")
     parser.add_argument("--max-epochs", type=int, default=40)
     args = parse_command_line(parser, argv)
     quiet_tf_logs()
     out = Path(args.out or results_root() / "own_demo").resolve()
-    images = make_folder(out / "images", size=args.size, cue=args.cue, n_train=args.n_train)
+    images = make_folder(out / "images", size=args.size, cue=args.cue, n_train=args.n_train,
+                         correlation=args.correlation)
     log.info("image folder %s", images)
     model_path = out / "model.keras"
     if not model_path.exists():

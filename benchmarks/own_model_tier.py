@@ -8,7 +8,7 @@ path. Prints figures and ratios; asserts nothing.
 Steps (each skipped when its output exists, so an interrupted run resumes where it stopped):
 
 1. **data** — a shortcut-suite image folder (``datasets.shortcut_suite``: shapes on crops of
-   real photographs, RGB, ``--cue`` encoding the class in a share ``--correlation`` (0.95) of the training and
+   real photographs, RGB, ``--cue`` encoding the class in a share ``--correlation`` (1.0) of the training and
    validation images, random in test) and the oracle's (cue independent of the class, same
    test images);
 2. **the user's training** — what a user does, not this tool's trainer
@@ -141,7 +141,7 @@ def report(results: dict) -> str:
     user, oracle = results["user_training"], results["oracle_training"]
     gap = results["oracle_test"] - results["base_test"]
     lines = [f"{results['backbone']} at {results['size']} px, cue `{results['cue']}` (correlation "
-             f"{results.get('correlation', 0.95):g}): the user's training "
+             f"{results.get('correlation', 1.0):g}): the user's training "
              f"{user['seconds']:.0f} s ({user['epochs']} epochs, val {user['val_accuracy']:.3f}); oracle "
              f"{oracle['epochs']} epochs, test {results['oracle_test']:.3f}; base test {results['base_test']:.3f}", "",
              "| path | run wall s | × user's training | peak MiB | method | test | worst-group | gap recovered "
@@ -179,10 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backbone", default="MobileNetV2", help="a keras.applications class name")
     parser.add_argument("--alpha", type=float, default=0.35, help="MobileNet width")
     parser.add_argument("--size", type=int, default=160)
-    parser.add_argument("--cue", default="watermark", help="a suite cue family")
+    parser.add_argument("--cue", default="patch", help="a suite cue family")
     parser.add_argument("--n-train", type=int, default=1600)
     parser.add_argument("--difficulty", default="easy", help="the suite's object difficulty")
-    parser.add_argument("--correlation", type=float, default=0.95,
+    parser.add_argument("--correlation", type=float, default=1.0,
                         help="share of training and validation images whose cue encodes their class")
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--memory-iterations", type=int, default=60, help="0: skip the memory runs")

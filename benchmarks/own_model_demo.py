@@ -16,7 +16,7 @@ Writes, under ``--out``:
   rising (the user's step, not this tool's; ``train_user_model``);
 * ``import.json`` (train config: ``init_from: {"model": ...}``, ``eval_only``) and
   ``retrain.json`` (the default retraining config reading ``sel/selection.json``:
-  ``continued`` and the recommended ``swap``).
+  ``continued`` and the recommended ``swap`` on the fast path, ``"mode": "fast"``).
 
 Then follow "Your own model" in the docs. Prints the folder last.
 """
@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "selection": "sel/selection.json",
         "heldout_selection": "sel/heldout_selection.json",
         "methods": [{"name": "continued"}, {"name": "swap"}],
+        "mode": "fast",
         "seed": 0, "output_dir": str(out / "backprops"),
     }, indent=2), encoding="utf-8")
     print(out)

@@ -214,8 +214,8 @@ def failure_causes(summary: RetrainSummary, best: str, *, propagated: dict | Non
 
 def verdict(summary: RetrainSummary, *, propagated: dict | None = None) -> str | None:
     """One line: the best feedback method (by test accuracy), its Δ over the best
-    no-feedback baseline, the cue flip rate and the worst-group accuracy before → after;
-    None when the run lacks a feedback method or a baseline. When the best feedback
+    no-feedback baseline (without one: over the base, saying that no baseline ran), the cue
+    flip rate and the worst-group accuracy before → after; None without a feedback method. When the best feedback
     method does not beat the baseline the line says so first, with the likely causes
     (``failure_causes``; ``propagated``: ``run.json``'s) and what to try."""
     methods = summary.methods
@@ -225,10 +225,9 @@ def verdict(summary: RetrainSummary, *, propagated: dict | None = None) -> str |
 
     fb = [k for k, m in methods.items() if m.role == "feedback" and test(k) is not None]
     nofb = [k for k, m in methods.items() if m.role == "baseline" and test(k) is not None]
-    if not fb or not nofb:
+    if not fb:
         return None
     best = max(fb, key=test)
-    ref = max(nofb, key=test)
     cue = methods[best].cue
     flips = (f"; cue flip rate on test {cue.before.flip_rate:.2f} → {cue.after.flip_rate:.2f}"
              if cue is not None else "")
@@ -236,6 +235,12 @@ def verdict(summary: RetrainSummary, *, propagated: dict | None = None) -> str |
     groups = (f"; worst-group accuracy {wg_before:.3f} → {wg_after:.3f}"
               if wg_before is not None and wg_after is not None else "")
     base_test = summary.base.accuracy.test
+    if not nofb:  # only feedback methods ran: the change from the base, and what it cannot tell
+        return (f"Verdict: best feedback method {best} reaches test {test(best):.3f} "
+                f"({test(best) - (base_test or 0.0):+.3f} vs the base, {float('nan') if base_test is None else base_test:.3f}; "
+                f"no no-feedback baseline ran, so what the masks add beyond more training is not measured: add "
+                f"{{\"name\": \"continued\"}}){flips}{groups}.")
+    ref = max(nofb, key=test)
     delta = test(best) - test(ref)
     head = "Verdict: "
     if delta <= 0:

@@ -200,6 +200,13 @@ def test_the_verdict_says_first_when_feedback_did_not_help_and_why(real_runs):
     won = replace(summary, methods={**summary.methods, "pasa": replace(pasa, accuracy=replace(pasa.accuracy, test=0.9))})
     assert verdict(won).startswith("Verdict: best feedback method pasa reaches test 0.900 (+0.180 vs")
     assert verdict(won).endswith("; worst-group accuracy 0.300 → 0.400.")
+    # only feedback methods ran: the change from the base, and that no baseline ran
+    alone = replace(won, methods={"pasa": won.methods["pasa"]})
+    assert verdict(alone) == ("Verdict: best feedback method pasa reaches test 0.900 (+0.220 vs the base, 0.680; no "
+                              "no-feedback baseline ran, so what the masks add beyond more training is not measured: "
+                              "add {\"name\": \"continued\"}); cue flip rate on test 0.40 → 0.36; worst-group "
+                              "accuracy 0.300 → 0.400.")
+    assert verdict(replace(won, methods={"continued": won.methods["continued"]})) is None
 
 
 def test_a_method_still_learning_at_the_last_iteration_is_flagged(real_runs):

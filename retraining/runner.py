@@ -114,6 +114,9 @@ def run_retraining(cfg: RetrainConfig, *, base, dataset, selected: MaskedSet, he
     set_seed(cfg.seed)
     # set up every method before writing anything (calibration, variants, checks)
     for m in methods:
+        # the copy draws its unseeded layers' seeds (a user's Dropout) as it is made: under
+        # the method's own seed, so methods run before it do not change them
+        set_seed(method_seed(cfg.seed, m.label))
         with replicas_of(strategy):  # the trained copy is mirrored on every worker
             clf = clone_classifier(base, freeze=cfg.freeze, precision=cfg.precision)
         m.setup(clf=clf, data=data,

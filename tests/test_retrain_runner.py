@@ -136,6 +136,38 @@ def test_config_validation():
         make_retrain_config(RUN, methods=[])
 
 
+def test_a_methods_numbers_do_not_depend_on_the_methods_run_before_it(tmp_path):
+    """A user's model with an unseeded Dropout: its copy for each method draws its dropout
+    seed when it is made, so every method's copy is made under that method's own seed."""
+    import json
+
+    import keras
+    from keras import layers
+
+    from classification_models.classifier import Classifier
+    from retraining.data import masked_set_from_items
+    from tests.fixtures_retrain import SIZE
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((SIZE, SIZE, 1))
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inp)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.5)(x)  # no seed, as users write it
+    base = Classifier(keras.Model(inp, layers.Dense(3, activation="softmax")(x)), ["a", "b", "c"])
+    ds = make_dataset()
+    items, masks = selection_items(ds, 3)
+    sel = masked_set_from_items(ds, items, masks)
+    run = {"name": "o", "selection": "sel.json", "iterations": 3, "eval_every": 3, "overlays": False,
+           "batch": {"random": 6, "selected": 2}, "save_models": False, "counterfactual_val": False}
+    losses = {}
+    for name, methods in (("both", [{"name": "continued"}, {"name": "pas"}]), ("alone", [{"name": "pas"}])):
+        cfg = make_retrain_config({**run, "methods": methods})
+        run_retraining(cfg, base=base, dataset=ds, selected=sel, heldout=sel, run_dir=tmp_path / name)
+        rows = [json.loads(line) for line in (tmp_path / name / "pas" / "history.jsonl").read_text().splitlines()]
+        losses[name] = [(r["total"], r["ce"]) for r in rows if "total" in r]
+    assert len(losses["alone"]) == 3 and losses["both"] == losses["alone"]
+
+
 def test_method_seed_depends_on_label_not_position():
     from retraining.runner import method_seed
 

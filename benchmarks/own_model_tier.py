@@ -80,9 +80,8 @@ def quarter_folder(src: Path, dst: Path) -> Path:
                 target.mkdir(parents=True, exist_ok=True)
                 for f in keep:
                     shutil.copy2(f, target / f.name)
-    for extra in ("cues.csv",):
-        if (src / extra).exists():
-            shutil.copy2(src / extra, dst / extra)
+    if (src / "cues.csv").exists():
+        shutil.copy2(src / "cues.csv", dst / "cues.csv")
     shutil.copy2(src / "suite.json", dst / "suite.json")
     return dst
 

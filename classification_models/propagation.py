@@ -166,19 +166,20 @@ class CellClassifier:
         values = np.log1p(np.maximum(a, 0.0))
         #: position features on the scale of a strong activation (fixed at fit); None: none
         self.position_scale = (float(np.percentile(values, 95)) or 1.0) if position else None
-        self.model.fit(self._features(a), y)
+        self.model.fit(self._features(values), y)
 
-    def _features(self, a: np.ndarray) -> np.ndarray:
-        values = np.log1p(np.maximum(a, 0.0))
+    def _features(self, values: np.ndarray) -> np.ndarray:
+        """``[N·h·w, F]`` rows of the cells' ``log1p`` activations ``values`` ``[N, h, w, K]``
+        (and their position features)."""
         if self.position_scale is not None:
-            pos = position_features(a.shape[1:3]) * self.position_scale
-            values = np.concatenate([values, np.broadcast_to(pos, a.shape[:3] + pos.shape[-1:])], -1)
+            pos = position_features(values.shape[1:3]) * self.position_scale
+            values = np.concatenate([values, np.broadcast_to(pos, values.shape[:3] + pos.shape[-1:])], -1)
         return values.reshape(-1, values.shape[-1])
 
     def probability(self, activations) -> np.ndarray:
         """``[N, h, w]`` probability that each cell shows what the masks cover."""
         a = np.asarray(activations, np.float64)
-        return self.model.predict_proba(self._features(a))[:, 1].reshape(a.shape[:3])
+        return self.model.predict_proba(self._features(np.log1p(np.maximum(a, 0.0))))[:, 1].reshape(a.shape[:3])
 
 
 class PixelSegmenter:

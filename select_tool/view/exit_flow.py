@@ -51,11 +51,9 @@ class ExitFlow:
         if self.dialog is not None:
             return
         s = self.state
-        try:
-            s.end_stroke()
-            s.save()
-        except UserError as exc:
-            self._flash(str(exc), error=True)
+        failed = self._save_work()
+        if failed:
+            self._flash(failed, error=True)
         question = self._before_exit()
         n = s.unexported_changes()
         if n and self.export_on_exit and self.export():
@@ -91,13 +89,8 @@ class ExitFlow:
         if self.signalled is not None:
             return
         s = self.state
-        try:
-            s.end_stroke()
-            s.save()
-            kept = (f"{len(s.book.masked(s.indices))} painted mask(s) autosaved in '{s.session_dir}' "
-                    "(reopening the tool resumes them)")
-        except UserError as exc:
-            kept = str(exc)
+        kept = self._save_work() or (f"{len(s.book.masked(s.indices))} painted mask(s) autosaved in "
+                                     f"'{s.session_dir}' (reopening the tool resumes them)")
         n = s.unexported_changes()
         self.signalled = Interrupted(f"{what}: {kept}" + (f"; {n} change(s) not exported to '{self.out_dir}'"
                                                           if n else ""), exit_code=exit_code)
@@ -105,6 +98,15 @@ class ExitFlow:
             self.dialog.destroy()
             self.dialog = None
         self.exit()
+
+    def _save_work(self) -> str | None:
+        """Ends a stroke still held down and autosaves the session; the error line, or None."""
+        try:
+            self.state.end_stroke()
+            self.state.save()
+        except UserError as exc:
+            return str(exc)
+        return None
 
     def exit(self) -> None:
         self._shutdown()
